@@ -1,0 +1,278 @@
+"""Typed, frozen configs for every stage, loaded from YAML with dotted overrides.
+
+A config is a tree of frozen dataclasses. ``load_config(ExperimentConfig, "x.yaml", ["train.steps=10"])``
+reads the YAML with ``yaml.safe_load``, applies ``section.key=value`` overrides (values parsed as YAML
+scalars), rejects unknown keys with the list of valid ones, and checks every value's type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import yaml
+
+from synthgen.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = "fashion-mnist"  # registered source: fashion-mnist | mnist | imagefolder
+    root: str = ""  # data folder; "" = the source's default (Debian's /usr/share/datasets/<name>)
+    resolution: int = 28  # square side in pixels; a multiple of 4 (28, 32, 64, ...)
+    channels: int = 1  # 1 (grayscale) or 3 (RGB); imagefolder images are converted to this
+    max_images: int = 0  # 0 = all; N > 0 = a reproducible class-stratified subset of N training images
+    subset_seed: int = 0  # seed that picks the max_images subset
+    skip_bad_files: bool = False  # imagefolder: skip (and count) unreadable files instead of failing
+    download: bool = False  # idx sources: fetch with torchvision if root lacks the files (needs internet)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "cdcgan"  # registered model: mlp | dcgan | cdcgan
+    z_dim: int = 128  # latent size
+    g_channels: int = 64  # generator base width (conv models); mlp uses its classic 256-512-1024
+    d_channels: int = 64  # discriminator base width (conv models)
+    loss: str = "hinge"  # registered loss: bce | hinge | wgan-gp
+    gp_weight: float = 10.0  # gradient-penalty weight for wgan-gp
+    ema_decay: float = 0.999  # generator EMA decay; the EMA generator is the one sampled
+    ema_start: int = 500  # steps before EMA starts tracking (copies G until then)
+    diffaugment: str = ""  # comma list of DiffAugment ops: translation,cutout,color ("" = off)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    num_workers: int = 2  # Ray Train DDP workers
+    use_gpu: bool = False  # one GPU per worker, nccl backend, bf16 autocast
+    cpus_per_worker: float = 1.0  # CPUs reserved per worker (fractional is fine on small machines)
+    batch_size: int = 64  # images per worker per step (global batch = batch_size * num_workers)
+    steps: int = 3000  # optimizer steps to train (the run ends at exactly this step)
+    lr_g: float = 2e-4  # generator Adam learning rate
+    lr_d: float = 2e-4  # discriminator Adam learning rate
+    beta1: float = 0.5  # Adam beta1
+    beta2: float = 0.999  # Adam beta2
+    checkpoint_every: int = 500  # steps between checkpoints (a final one is always written)
+    sample_every: int = 500  # steps between per-class sample grids
+    log_every: int = 50  # steps between progress lines / metrics.jsonl rows
+    num_to_keep: int = 3  # checkpoints kept by Ray's CheckpointConfig
+    max_failures: int = 1  # worker-group restarts allowed (from the latest checkpoint)
+    seed: int = 0  # base seed; rank r seeds with seed + r
+    fail_at_step: int = -1  # fault injection (tests): the last rank kills its own process once at this step
+    nan_at_step: int = -1  # fault injection (tests): the D loss becomes NaN at this step
+    num_threads: int = 0  # torch threads per worker; 0 = max(1, int(cpus_per_worker))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "fashion_mnist"  # run name: its folder is <storage_path>/<name>
+    storage_path: str = "runs"  # local or shared folder, or s3:// / gs:// URI, holding run folders
+    ray_address: str = ""  # "" = join RAY_ADDRESS if set, else start a local Ray instance
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    data: DataConfig = field(default_factory=DataConfig)  # real images to learn from
+    model: ModelConfig = field(default_factory=ModelConfig)  # networks, loss, EMA, augmentation
+    train: TrainConfig = field(default_factory=TrainConfig)  # distributed training loop
+    run: RunConfig = field(default_factory=RunConfig)  # where outputs go
+
+    def validate(self) -> None:
+        """Check value ranges that types alone cannot express.
+
+        Raises:
+            ConfigError: naming the key, the bad value and the allowed range.
+        """
+        d, m, t = self.data, self.model, self.train
+        checks = [
+            (d.resolution >= 4 and d.resolution % 4 == 0, "data.resolution", d.resolution, "a multiple of 4, e.g. 28 or 32"),
+            (d.channels in (1, 3), "data.channels", d.channels, "1 or 3"),
+            (d.max_images >= 0, "data.max_images", d.max_images, ">= 0 (0 = all)"),
+            (m.z_dim >= 1, "model.z_dim", m.z_dim, ">= 1"),
+            (0.0 <= m.ema_decay < 1.0, "model.ema_decay", m.ema_decay, "in [0, 1)"),
+            (t.num_workers >= 1, "train.num_workers", t.num_workers, ">= 1"),
+            (t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1"),
+            (t.steps >= 1, "train.steps", t.steps, ">= 1"),
+            (t.checkpoint_every >= 1, "train.checkpoint_every", t.checkpoint_every, ">= 1"),
+            (t.sample_every >= 1, "train.sample_every", t.sample_every, ">= 1"),
+            (t.log_every >= 1, "train.log_every", t.log_every, ">= 1"),
+            (t.num_to_keep >= 1, "train.num_to_keep", t.num_to_keep, ">= 1"),
+            (t.max_failures >= 0, "train.max_failures", t.max_failures, ">= 0"),
+            (t.cpus_per_worker > 0, "train.cpus_per_worker", t.cpus_per_worker, "> 0"),
+            (self.run.name.strip() != "" and "/" not in self.run.name, "run.name", self.run.name, "a non-empty name without '/'"),
+        ]
+        for ok, key, value, allowed in checks:
+            if not ok:
+                raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check (and lightly coerce int->float) ``value`` against annotation ``tp``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: expected {tp}, got {value!r} ({type(value).__name__})")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r} ({type(value).__name__})")
+        (item_tp, *_) = typing.get_args(tp) or (Any,)
+        items = [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    else:
+        return value
+    raise ConfigError(
+        f"{where}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__}); "
+        f"fix the value in the YAML file or the --set override"
+    )
+
+
+def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types.
+
+    Raises:
+        ConfigError: unknown key (the message lists the valid ones) or a value of the wrong type.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {unknown}; valid keys are: {sorted(fields)}"
+        )
+    kwargs = {name: _coerce(value, hints[name], f"{where}.{name}") for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Return a plain nested dict of a config dataclass (YAML/JSON friendly)."""
+    return dataclasses.asdict(cfg)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``"train.steps=100"`` into (["train", "steps"], 100) with the value parsed as YAML.
+
+    Raises:
+        ConfigError: the override is not of the form ``dotted.key=value``.
+    """
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value, e.g. train.steps=100")
+    key, raw = text.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"override {text!r} has an empty key; use section.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc})") from exc
+    return path, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Return a copy of ``data`` with dotted overrides applied (validated later by ``from_dict``)."""
+    out: dict[str, Any] = _deepcopy_dict(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {text!r}: {part!r} is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def _deepcopy_dict(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deepcopy_dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML mapping with ``yaml.safe_load``.
+
+    Raises:
+        ConfigError: the file is missing, not valid YAML, or not a mapping.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {path!r} does not exist; pass an existing YAML file to --config")
+    with open(path, encoding="utf-8") as fh:
+        try:
+            data = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path!r} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path!r} must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load_config(
+    cls: type[T],
+    path: str | os.PathLike[str] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> T:
+    """Load config ``cls`` from an optional YAML file plus dotted overrides.
+
+    Args:
+        cls: the top-level config dataclass (e.g. ``ExperimentConfig``).
+        path: YAML file, or None for defaults only.
+        overrides: ``section.key=value`` strings, applied after the file.
+
+    Returns:
+        The validated, frozen config.
+
+    Raises:
+        ConfigError: missing file, bad YAML, unknown key, wrong type or invalid value.
+    """
+    data = read_yaml(path) if path is not None else {}
+    cfg = from_dict(cls, apply_overrides(data, list(overrides)))
+    validate = getattr(cfg, "validate", None)
+    if callable(validate):
+        validate()
+    return cfg
+
+
+def dump_yaml(cfg: Any) -> str:
+    """Return the resolved config as YAML text (what --dry-run prints and runs save)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

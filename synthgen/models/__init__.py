@@ -1,0 +1,30 @@
+"""Networks, losses, DiffAugment and EMA. Importing this package registers every model.
+
+    G, D = build_models(cfg.model, image_shape=(C, H, W), num_classes=10)
+    fake = G(z, labels)            # z [N, z_dim], labels [N] int64 -> [N, C, H, W] in [-1, 1]
+    logits = D(fake, labels)       # -> [N]
+    loss = get_loss(cfg.model.loss)  # .d_loss / .g_loss / .penalty
+"""
+
+from synthgen.models import cdcgan, dcgan, mlp  # noqa: F401  (registration side effect)
+from synthgen.models.augment import AUGMENTS, diff_augment, parse_policy
+from synthgen.models.ema import EMA, unwrap
+from synthgen.models.losses import LOSSES, GANLoss, get_loss, register_loss
+from synthgen.models.registry import MODELS, ModelSpec, build_models, get_model_spec, register_model
+
+__all__ = [
+    "AUGMENTS",
+    "EMA",
+    "GANLoss",
+    "LOSSES",
+    "MODELS",
+    "ModelSpec",
+    "build_models",
+    "diff_augment",
+    "get_loss",
+    "get_model_spec",
+    "parse_policy",
+    "register_loss",
+    "register_model",
+    "unwrap",
+]

@@ -1,0 +1,105 @@
+"""``cdcgan``: class-conditional DCGAN with conditional batch-norm and a projection discriminator.
+
+Generator: ``[z, embed(y)] -> linear -> start grid -> CBN + ReLU -> (n-1) x (ConvT 4x4 s2 + CBN + ReLU)
+-> ConvT 4x4 s2 to C channels -> tanh``. The class enters twice: in the input (an embedding concatenated
+to ``z``) and as a per-class gain/bias in every batch-norm (CBN), which is what makes each class's images
+look like that class.
+
+Discriminator (Miyato & Koyama 2018): ``phi(x)`` = n x (conv 4x4 s2 + LeakyReLU 0.1) flattened over the
+start grid; ``logit = w . phi(x) + b + <V[y], phi(x)>``. Every layer, the class embedding ``V`` included,
+carries spectral norm, which bounds D's Lipschitz constant and keeps hinge-loss training stable.
+``phi`` is the flattened start grid rather than a global sum because this D is shallow: a sum would throw
+away where things are, and the layout (sleeve vs. strap, heel vs. toe) is what tells the classes apart.
+
+Resolution and width rules: see ``synthgen.models.blocks``. At 28x28 with widths 64/64:
+G 160 -> 128@7 -> 64@14 -> C@28; D C@28 -> 64@14 -> 128@7 -> phi [6272].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from synthgen.config import ModelConfig
+from synthgen.models.blocks import (
+    ConditionalBatchNorm2d,
+    UpBlock,
+    check_shape,
+    level_sides,
+    require_labels,
+    sn_conv,
+    sn_embedding,
+    sn_linear,
+    width,
+)
+from synthgen.models.registry import register_model
+
+CLASS_EMBED_DIM = 32  # size of the class embedding concatenated to z in the generator input
+
+
+class CondGenerator(nn.Module):
+    """Class-conditional generator: ``forward(z [N, z_dim], labels [N]) -> [N, C, H, W]`` in [-1, 1]."""
+
+    conditional = True
+
+    def __init__(self, z_dim: int, image_shape: tuple[int, int, int], num_classes: int, base: int) -> None:
+        super().__init__()
+        c, size, _ = image_shape
+        self.z_dim, self.num_classes, self.image_shape = z_dim, num_classes, tuple(image_shape)
+        sides = level_sides(size)  # e.g. [7, 14]
+        chans = [width(base, size, s) for s in sides]  # e.g. [128, 64]
+        self.start = sides[0]
+        self.embed = nn.Embedding(num_classes, CLASS_EMBED_DIM)
+        # bias-free: the conditional BN right after supplies the (per-class) bias
+        self.fc = nn.Linear(z_dim + CLASS_EMBED_DIM, chans[0] * self.start * self.start, bias=False)
+        self.fc_norm = ConditionalBatchNorm2d(chans[0], num_classes)
+        self.ups = nn.ModuleList(UpBlock(chans[i], chans[i + 1], num_classes) for i in range(len(chans) - 1))
+        self.to_image = nn.ConvTranspose2d(chans[-1], c, kernel_size=4, stride=2, padding=1)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        labels = require_labels(labels, z.shape[0])  # [N]
+        zy = torch.cat([z, self.embed(labels).to(z.dtype)], dim=1)  # [N, z_dim + E]
+        h = self.fc(zy).view(z.shape[0], -1, self.start, self.start)  # [N, C0, s, s]
+        h = torch.relu(self.fc_norm(h, labels))
+        for up in self.ups:
+            h = up(h, labels)  # [N, Ci, 2s, 2s]
+        return self.to_image(h).tanh()  # [N, C, H, W]
+
+
+class ProjectionDiscriminator(nn.Module):
+    """Projection discriminator: ``forward(x [N, C, H, W], labels [N]) -> [N]`` logits."""
+
+    conditional = True
+
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, base: int) -> None:
+        super().__init__()
+        c, size, _ = image_shape
+        self.num_classes, self.image_shape = num_classes, tuple(image_shape)
+        sides = level_sides(size)[::-1]  # finest first, e.g. [14, 7]
+        chans = [c] + [width(base, size, s) for s in sides]  # e.g. [1, 64, 128]
+        layers: list[nn.Module] = []
+        for i in range(len(sides)):
+            layers += [sn_conv(chans[i], chans[i + 1], 4, 2, 1), nn.LeakyReLU(0.1, inplace=True)]
+        self.features = nn.Sequential(*layers)
+        self.feature_dim = chans[-1] * sides[-1] * sides[-1]  # e.g. 128 * 7 * 7 = 6272
+        self.linear = sn_linear(self.feature_dim, 1)
+        self.embed = sn_embedding(num_classes, self.feature_dim)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        labels = require_labels(labels, x.shape[0])  # [N]
+        phi = self.features(x).flatten(1)  # [N, F]
+        out = self.linear(phi).squeeze(1)  # [N]
+        return out + (self.embed(labels) * phi).sum(dim=1)  # [N] + class projection term
+
+
+@register_model("cdcgan", conditional=True)
+def build(cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes: int) -> tuple[nn.Module, nn.Module]:
+    """Build the class-conditional (G, D) pair for ``image_shape`` (C, H, W) and ``num_classes`` classes.
+
+    Raises:
+        ConfigError: unsupported image shape or fewer than one class.
+    """
+    check_shape(image_shape, num_classes, conditional=True)
+    g = CondGenerator(cfg.z_dim, image_shape, num_classes, cfg.g_channels)
+    d = ProjectionDiscriminator(image_shape, num_classes, cfg.d_channels)
+    return g, d

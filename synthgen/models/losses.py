@@ -1,0 +1,143 @@
+"""GAN losses behind one interface, in an explicit registry (``model.loss`` names one).
+
+Interface (what the training loop calls, and all it calls)::
+
+    loss = get_loss(cfg.model.loss)
+    d_total = loss.d_loss(d_real, d_fake) + loss.penalty(D, real, fake, labels, cfg.model.gp_weight)
+    g_total = loss.g_loss(d_fake)
+
+* ``d_loss(d_real [N], d_fake [N]) -> scalar``: what D minimises (``d_fake`` from detached fakes).
+* ``g_loss(d_fake [N]) -> scalar``: what G minimises (``d_fake`` with the graph through G).
+* ``penalty(D, real [N,C,H,W], fake [N,C,H,W], labels [N], weight) -> scalar``: an extra D term, already
+  multiplied by ``weight``; a zero tensor for losses without one, so callers never branch on the loss.
+
+Registered: ``bce`` (non-saturating), ``hinge``, ``wgan-gp``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from synthgen.errors import ConfigError
+
+
+class GANLoss:
+    """Base class: no penalty. Subclasses implement ``d_loss`` and ``g_loss``."""
+
+    name = "base"
+
+    def d_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        """Discriminator loss from logits on real [N] and (detached) fake [N] images."""
+        raise NotImplementedError
+
+    def g_loss(self, d_fake: Tensor) -> Tensor:
+        """Generator loss from D's logits [N] on fresh fakes."""
+        raise NotImplementedError
+
+    def penalty(
+        self,
+        D: nn.Module,
+        real: Tensor,
+        fake: Tensor,
+        labels: Tensor | None,
+        weight: float,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Extra discriminator term, already scaled by ``weight``; zero for this loss."""
+        return real.new_zeros(())
+
+
+LOSSES: dict[str, type[GANLoss]] = {}
+
+
+def register_loss(name: str) -> Callable[[type[GANLoss]], type[GANLoss]]:
+    """Register a ``GANLoss`` subclass under ``name``."""
+
+    def wrap(cls: type[GANLoss]) -> type[GANLoss]:
+        if name in LOSSES:
+            raise ValueError(f"loss {name!r} registered twice")
+        cls.name = name
+        LOSSES[name] = cls
+        return cls
+
+    return wrap
+
+
+def get_loss(name: str) -> GANLoss:
+    """Return a fresh loss object for ``name``.
+
+    Raises:
+        ConfigError: unknown name; the message lists the registered ones.
+    """
+    if name not in LOSSES:
+        raise ConfigError(f"model.loss={name!r} is not a registered loss; choose one of {sorted(LOSSES)}")
+    return LOSSES[name]()
+
+
+@register_loss("bce")
+class BCELoss(GANLoss):
+    """Non-saturating GAN: D minimises BCE(real, 1) + BCE(fake, 0); G minimises BCE(fake, 1)."""
+
+    def d_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        # BCE-with-logits(x, 1) = softplus(-x) and (x, 0) = softplus(x), in a numerically stable form
+        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+    def g_loss(self, d_fake: Tensor) -> Tensor:
+        return F.softplus(-d_fake).mean()
+
+
+@register_loss("hinge")
+class HingeLoss(GANLoss):
+    """Hinge GAN (Lim & Ye 2017; SNGAN): D minimises relu(1 - real) + relu(1 + fake); G minimises -fake."""
+
+    def d_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
+
+    def g_loss(self, d_fake: Tensor) -> Tensor:
+        return -d_fake.mean()
+
+
+@register_loss("wgan-gp")
+class WGANGPLoss(GANLoss):
+    """WGAN-GP (Gulrajani et al. 2017): D minimises fake - real + weight * (||grad D(x_hat)|| - 1)^2."""
+
+    def d_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        return d_fake.mean() - d_real.mean()
+
+    def g_loss(self, d_fake: Tensor) -> Tensor:
+        return -d_fake.mean()
+
+    def penalty(
+        self,
+        D: nn.Module,
+        real: Tensor,
+        fake: Tensor,
+        labels: Tensor | None,
+        weight: float,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Gradient penalty on random interpolates of real and (detached) fake images.
+
+        Args:
+            D: the critic, called as ``D(x, labels)`` (a DDP wrapper is fine).
+            real: [N, C, H, W] real images.
+            fake: [N, C, H, W] generated images (detached here).
+            labels: [N] class labels passed to D (ignored by unconditional critics).
+            weight: the penalty weight (``model.gp_weight``).
+            generator: optional RNG for the interpolation factors.
+
+        Returns:
+            Scalar ``weight * mean((||dD/dx_hat||_2 - 1)^2)``, differentiable w.r.t. D's parameters.
+        """
+        n = real.shape[0]
+        eps = torch.rand(n, 1, 1, 1, device=real.device, dtype=real.dtype, generator=generator)  # [N,1,1,1]
+        x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)  # [N, C, H, W]
+        out = D(x_hat, labels)  # [N]
+        # create_graph: the penalty itself must be differentiated w.r.t. D's weights
+        (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)  # [N, C, H, W]
+        norms = grad.flatten(1).norm(2, dim=1)  # [N]
+        return weight * ((norms - 1.0) ** 2).mean()

@@ -1,0 +1,1 @@
+"""Training stage: Ray Train DDP loop, checkpoints, progress logs."""

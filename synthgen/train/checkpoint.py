@@ -1,0 +1,251 @@
+"""Checkpoint files: write, find and load them (``torch.load(..., weights_only=True)``).
+
+A checkpoint is a folder ``<run_dir>/checkpoint-000500/`` holding:
+    model.pt     dict of tensors/primitives only (see ``make_payload``)
+    config.yaml  the resolved ExperimentConfig that produced it
+Ray Train copies the folder into storage; a checkpoint counts as complete only when ``model.pt``
+exists (it is written under a temporary name and renamed, so a crash never leaves a partial one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+import synthgen
+from synthgen.config import ExperimentConfig, dump_yaml, from_dict, to_dict
+from synthgen.errors import CheckpointError
+
+MODEL_FILE = "model.pt"
+CONFIG_FILE = "config.yaml"
+FORMAT_VERSION = 1
+_CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+def checkpoint_name(step: int) -> str:
+    """Zero-padded, sortable checkpoint folder name, e.g. ``checkpoint-000500``."""
+    return f"checkpoint-{step:06d}"
+
+
+def step_of(path: str) -> int:
+    """Step encoded in a ``checkpoint-NNNNNN`` folder name.
+
+    Raises:
+        CheckpointError: the folder name is not of that form.
+    """
+    match = _CKPT_RE.match(os.path.basename(path.rstrip("/")))
+    if not match:
+        raise CheckpointError(f"{path!r} is not a checkpoint-NNNNNN folder")
+    return int(match.group(1))
+
+
+def make_payload(
+    *,
+    step: int,
+    config: ExperimentConfig,
+    class_names: tuple[str, ...] | list[str],
+    image_shape: tuple[int, int, int],
+    generator: nn.Module,
+    discriminator: nn.Module,
+    generator_ema: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+) -> dict[str, Any]:
+    """Gather everything a resume or a sampler needs, as weights_only-loadable data."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "synthgen_version": synthgen.__version__,
+        "step": int(step),
+        "config": to_dict(config),
+        "class_names": list(class_names),
+        "image_shape": [int(s) for s in image_shape],
+        "generator": _cpu_state(generator),
+        "discriminator": _cpu_state(discriminator),
+        "generator_ema": _cpu_state(generator_ema),
+        "opt_g": opt_g.state_dict(),
+        "opt_d": opt_d.state_dict(),
+    }
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    module = getattr(module, "module", module)  # unwrap DDP
+    return {k: v.detach().to("cpu").clone() for k, v in module.state_dict().items()}
+
+
+def write_checkpoint_dir(directory: str, payload: dict[str, Any], config: ExperimentConfig) -> str:
+    """Write ``model.pt`` (atomically) and ``config.yaml`` into ``directory``; return it."""
+    os.makedirs(directory, exist_ok=True)
+    atomic_write_text(os.path.join(directory, CONFIG_FILE), dump_yaml(config))
+    tmp = os.path.join(directory, f".{MODEL_FILE}.tmp-{os.getpid()}")
+    torch.save(payload, tmp)
+    os.replace(tmp, os.path.join(directory, MODEL_FILE))
+    return directory
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def list_checkpoints(run_dir: str) -> list[tuple[int, str]]:
+    """Return complete checkpoints in ``run_dir`` as sorted (step, path) pairs."""
+    if not os.path.isdir(run_dir):
+        return []
+    found = []
+    for name in os.listdir(run_dir):
+        match = _CKPT_RE.match(name)
+        path = os.path.join(run_dir, name)
+        if match and os.path.isfile(os.path.join(path, MODEL_FILE)):
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def is_uri(path: str) -> bool:
+    """True for ``scheme://`` paths handled by pyarrow filesystems (s3://, gs://, file://, ...)."""
+    return "://" in path
+
+
+def _fetch_uri(uri: str) -> str:
+    """Copy a remote checkpoint or run folder's latest checkpoint to a local temp folder."""
+    import pyarrow.fs as pafs
+
+    fs, root = pafs.FileSystem.from_uri(uri)
+    info = fs.get_file_info(root)
+    if info.type == pafs.FileType.NotFound:
+        raise CheckpointError(f"checkpoint {uri!r} does not exist; pass a run folder or a checkpoint-NNNNNN folder")
+    target = root
+    if fs.get_file_info(f"{root}/{MODEL_FILE}").type != pafs.FileType.File:
+        steps = []
+        for entry in fs.get_file_info(pafs.FileSelector(root)):
+            match = _CKPT_RE.match(entry.base_name)
+            if match and fs.get_file_info(f"{entry.path}/{MODEL_FILE}").type == pafs.FileType.File:
+                steps.append((int(match.group(1)), entry.path))
+        if not steps:
+            raise CheckpointError(f"{uri!r} holds no complete checkpoint-NNNNNN folder with {MODEL_FILE}")
+        target = max(steps)[1]
+    local = tempfile.mkdtemp(prefix="synthgen-ckpt-")
+    for name in (MODEL_FILE, CONFIG_FILE):
+        src = f"{target}/{name}"
+        if fs.get_file_info(src).type == pafs.FileType.File:
+            pafs.copy_files(src, os.path.join(local, name), source_filesystem=fs)
+    return local
+
+
+def resolve_checkpoint(path: str) -> str:
+    """Turn a run folder or checkpoint folder (local or URI) into a local checkpoint folder.
+
+    A run folder resolves to its latest complete checkpoint.
+
+    Raises:
+        CheckpointError: nothing complete is found at ``path``.
+    """
+    path = os.fspath(path)
+    if is_uri(path) and not path.startswith("file://"):
+        return _fetch_uri(path)
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    if os.path.isfile(path) and os.path.basename(path) == MODEL_FILE:
+        return os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise CheckpointError(
+            f"checkpoint {path!r} does not exist; pass a run folder (runs/<name>) or one of its checkpoint-NNNNNN folders"
+        )
+    if os.path.isfile(os.path.join(path, MODEL_FILE)):
+        return path
+    ckpts = list_checkpoints(path)
+    if not ckpts:
+        raise CheckpointError(
+            f"{path!r} holds no complete checkpoint (no checkpoint-NNNNNN/{MODEL_FILE}); "
+            "train first with `synthgen train` or pass a checkpoint folder"
+        )
+    return ckpts[-1][1]
+
+
+def load_payload(path: str) -> dict[str, Any]:
+    """Load ``model.pt`` of a checkpoint (run folder, checkpoint folder, file or URI) on the CPU.
+
+    Raises:
+        CheckpointError: missing, truncated or not a synthgen checkpoint.
+    """
+    folder = resolve_checkpoint(path)
+    file = os.path.join(folder, MODEL_FILE)
+    try:
+        payload = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated / foreign files
+        raise CheckpointError(f"cannot load checkpoint {file!r}: {exc}. Is the file complete?") from exc
+    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{file!r} is not a synthgen checkpoint (format_version {FORMAT_VERSION} expected)")
+    payload["_path"] = folder
+    return payload
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    path: str  # local checkpoint folder
+    digest: str  # sha256 of model.pt: identifies the exact weights
+    step: int  # training step the weights are from
+    config: ExperimentConfig  # resolved config of the run
+    class_names: tuple[str, ...]  # label index -> name
+    image_shape: tuple[int, int, int]  # (C, H, W)
+    synthgen_version: str  # version that wrote it
+
+
+def file_sha256(path: str, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a local file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_generator(path: str, use_ema: bool = True, device: str = "cpu") -> tuple[nn.Module, CheckpointInfo]:
+    """Rebuild the generator of a checkpoint in eval mode.
+
+    Args:
+        path: run folder, checkpoint folder or URI.
+        use_ema: load the EMA weights (what sampling uses) instead of the raw generator.
+        device: torch device for the returned module.
+
+    Returns:
+        (generator, info).
+
+    Raises:
+        CheckpointError: no loadable checkpoint at ``path``.
+    """
+    from synthgen.models import build_models
+
+    payload = load_payload(path)
+    config = from_dict(ExperimentConfig, payload["config"])
+    shape = tuple(payload["image_shape"])
+    names = tuple(payload["class_names"])
+    generator, _ = build_models(config.model, shape, len(names))  # type: ignore[arg-type]
+    generator.load_state_dict(payload["generator_ema" if use_ema else "generator"])
+    generator.to(device).eval()
+    info = CheckpointInfo(
+        path=payload["_path"],
+        digest=file_sha256(os.path.join(payload["_path"], MODEL_FILE)),
+        step=int(payload["step"]),
+        config=config,
+        class_names=names,
+        image_shape=shape,  # type: ignore[arg-type]
+        synthgen_version=str(payload["synthgen_version"]),
+    )
+    return generator, info

@@ -1,0 +1,202 @@
+"""The per-worker GAN training loop that Ray Train runs on every DDP worker.
+
+One step = one discriminator update on real+fake, then one generator update. G and D each get their
+own DDP wrapper (one wrapper around both breaks gradient sync). Inside the G step the discriminator is
+called through ``D.module`` with its parameters frozen, so DDP only syncs the network being trained.
+Rank 0 writes checkpoints, grids and metrics.jsonl; every rank calls ``ray.train.report`` the same number
+of times (it is a barrier).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from synthgen.config import ExperimentConfig, from_dict
+from synthgen.train import checkpoint as ckpt
+from synthgen.train.progress import ProgressLog, save_grid
+
+DIVERGED_FILE = "diverged.json"  # written by rank 0 when a loss turns NaN/inf
+
+
+def _uint8_to_float(images: torch.Tensor) -> torch.Tensor:
+    # [N, C, H, W] uint8 -> [N, C, H, W] float in [-1, 1]
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def _batch_indices(num_images: int, batch_size: int, seed: int, rank: int, step: int) -> torch.Tensor:
+    """Random batch indices that depend only on (seed, rank, step), so a resumed run draws the same data."""
+    gen = torch.Generator().manual_seed((seed * 1_000_003 + rank) * 1_000_033 + step)
+    return torch.randint(num_images, (batch_size,), generator=gen)
+
+
+def _maybe_inject_fault(cfg: ExperimentConfig, run_dir: str, step: int, rank: int, world: int) -> None:
+    """Kill this worker process once at ``train.fail_at_step`` (tests of fault tolerance use it)."""
+    if cfg.train.fail_at_step != step or rank != world - 1:
+        return
+    marker = os.path.join(run_dir, ".fault-injected")
+    if os.path.exists(marker):
+        return
+    with open(marker, "w", encoding="utf-8") as fh:
+        fh.write(f"killed rank {rank} at step {step}\n")
+    print(f"[synthgen] fault injection: killing rank {rank} at step {step}", flush=True)
+    os._exit(137)
+
+
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    """Train on one Ray Train worker. ``loop_config`` = {"experiment": dict, "run_dir": str}."""
+    import ray.train
+    import ray.train.torch
+
+    from synthgen.data import load_images
+    from synthgen.models import EMA, build_models, diff_augment, get_loss
+
+    cfg = from_dict(ExperimentConfig, loop_config["experiment"])
+    run_dir: str = loop_config["run_dir"]
+    t_cfg, m_cfg = cfg.train, cfg.model
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.set_num_threads(t_cfg.num_threads or max(1, int(t_cfg.cpus_per_worker)))
+    device = ray.train.torch.get_device() if t_cfg.use_gpu else torch.device("cpu")
+    torch.manual_seed(t_cfg.seed + rank)
+
+    data = load_images(cfg.data, "train")
+    images_u8 = torch.from_numpy(np.ascontiguousarray(data.images))  # [N, C, H, W] uint8
+    labels_all = torch.from_numpy(data.labels.astype(np.int64))  # [N]
+    num_classes = data.num_classes
+
+    G, D = build_models(m_cfg, data.image_shape, num_classes)
+    G, D = G.to(device), D.to(device)
+    opt_g = torch.optim.Adam(G.parameters(), lr=t_cfg.lr_g, betas=(t_cfg.beta1, t_cfg.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=t_cfg.lr_d, betas=(t_cfg.beta1, t_cfg.beta2))
+    ema = EMA(G, decay=m_cfg.ema_decay, start=m_cfg.ema_start)
+    loss_fn = get_loss(m_cfg.loss)
+
+    start_step = 0
+    restored = ray.train.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as folder:
+            payload = torch.load(os.path.join(folder, ckpt.MODEL_FILE), map_location="cpu", weights_only=True)
+        G.load_state_dict(payload["generator"])
+        D.load_state_dict(payload["discriminator"])
+        ema.module.load_state_dict(payload["generator_ema"])
+        opt_g.load_state_dict(payload["opt_g"])
+        opt_d.load_state_dict(payload["opt_d"])
+        start_step = int(payload["step"])
+        if rank == 0:
+            print(f"[synthgen] resumed from checkpoint at step {start_step}", flush=True)
+
+    if world > 1:
+        ddp_kwargs = {"device_ids": [device.index]} if device.type == "cuda" else {}
+        G_train: nn.Module = nn.parallel.DistributedDataParallel(G, **ddp_kwargs)
+        D_train: nn.Module = nn.parallel.DistributedDataParallel(D, **ddp_kwargs)
+    else:
+        G_train, D_train = G, D
+
+    log = ProgressLog(run_dir, total_steps=t_cfg.steps, global_batch=t_cfg.batch_size * world) if rank == 0 else None
+    if log is not None:
+        log.truncate_after(start_step)
+    # Fixed latents for the per-class grid: the same every time, so grids are comparable over a run.
+    grid_gen = torch.Generator().manual_seed(12345)
+    grid_cols = 8
+    grid_z = torch.randn(num_classes * grid_cols, m_cfg.z_dim, generator=grid_gen).to(device)  # [K*8, z]
+    grid_y = torch.arange(num_classes).repeat_interleave(grid_cols).to(device)  # [K*8]
+
+    autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    bs = t_cfg.batch_size
+    aug = m_cfg.diffaugment
+    sums = torch.zeros(3, dtype=torch.float64)  # d_loss, g_loss, steps since last log
+
+    for step in range(start_step + 1, t_cfg.steps + 1):
+        _maybe_inject_fault(cfg, run_dir, step, rank, world)
+        idx = _batch_indices(len(data), bs, t_cfg.seed, rank, step)
+        real = _uint8_to_float(images_u8[idx]).to(device)  # [B, C, H, W]
+        y_real = labels_all[idx].to(device)  # [B]
+
+        # --- discriminator step: one DDP forward on real+fake keeps DDP to one forward per backward.
+        z = torch.randn(bs, m_cfg.z_dim, device=device)
+        y_fake = torch.randint(num_classes, (bs,), device=device)
+        with torch.no_grad(), autocast:
+            fake = G(z, y_fake).float()  # [B, C, H, W]
+        with autocast:
+            both = diff_augment(torch.cat([real, fake]), aug)  # [2B, C, H, W]
+            logits = D_train(both, torch.cat([y_real, y_fake])).float()  # [2B]
+            d_loss = loss_fn.d_loss(logits[:bs], logits[bs:])
+        d_loss = d_loss + loss_fn.penalty(D, real, fake, y_real, m_cfg.gp_weight)
+        if t_cfg.nan_at_step == step:
+            d_loss = d_loss * float("nan")
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+
+        # --- generator step: D called unwrapped and frozen, so only G's gradients are synced.
+        D.requires_grad_(False)
+        z = torch.randn(bs, m_cfg.z_dim, device=device)
+        y_fake = torch.randint(num_classes, (bs,), device=device)
+        with autocast:
+            fake = G_train(z, y_fake)
+            g_loss = loss_fn.g_loss(D(diff_augment(fake, aug), y_fake).float())
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        D.requires_grad_(True)
+        ema.update(G, step)
+
+        sums += torch.tensor([d_loss.item(), g_loss.item(), 1.0], dtype=torch.float64)
+        is_ckpt = step % t_cfg.checkpoint_every == 0 or step == t_cfg.steps
+        if step % t_cfg.log_every == 0 or is_ckpt:
+            if world > 1:
+                dist.all_reduce(sums)  # sum over ranks: the logged losses are global means
+            d_mean, g_mean = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
+            sums.zero_()
+            if not (math.isfinite(d_mean) and math.isfinite(g_mean)):
+                # Every rank sees the same reduced value, so all stop together; nothing is checkpointed,
+                # so the last good checkpoint stays the latest. The driver reads the marker.
+                if rank == 0:
+                    marker = {"step": step, "d_loss": repr(d_mean), "g_loss": repr(g_mean)}
+                    ckpt.atomic_write_text(os.path.join(run_dir, DIVERGED_FILE), json.dumps(marker))
+                return
+            if log is not None:
+                log.record(step, d_loss=d_mean, g_loss=g_mean)
+        if rank == 0 and (step % t_cfg.sample_every == 0 or step == t_cfg.steps):
+            save_grid(ema.module, grid_z, grid_y, grid_cols, os.path.join(run_dir, "grids", f"grid-{step:06d}.png"))
+        if is_ckpt:
+            _report_checkpoint(cfg, data.class_names, data.image_shape, step, G, D, ema.module, opt_g, opt_d, rank)
+
+
+def _report_checkpoint(
+    cfg: ExperimentConfig,
+    class_names: tuple[str, ...],
+    image_shape: tuple[int, int, int],
+    step: int,
+    G: nn.Module,
+    D: nn.Module,
+    G_ema: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    rank: int,
+) -> None:
+    """Rank 0 writes the checkpoint folder; every rank reports (``report`` is a barrier)."""
+    import ray.train
+
+    metrics = {"step": step}
+    name = ckpt.checkpoint_name(step)
+    if rank != 0:
+        ray.train.report(metrics, checkpoint=None, checkpoint_dir_name=name)
+        return
+    payload = ckpt.make_payload(
+        step=step, config=cfg, class_names=class_names, image_shape=image_shape,
+        generator=G, discriminator=D, generator_ema=G_ema, opt_g=opt_g, opt_d=opt_d,
+    )
+    with tempfile.TemporaryDirectory(prefix="synthgen-ckpt-") as tmp:
+        ckpt.write_checkpoint_dir(tmp, payload, cfg)
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp), checkpoint_dir_name=name)

@@ -1,0 +1,144 @@
+"""Driver side of training: build the Ray Train ``TorchTrainer``, run it, and report where things went."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from synthgen.config import ExperimentConfig, dump_yaml, to_dict
+from synthgen.errors import ConfigError, TrainingDivergedError, TrainingFailedError
+from synthgen.train import checkpoint as ckpt
+from synthgen.train.loop import DIVERGED_FILE, train_loop_per_worker
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: str  # <storage_path>/<run name>: checkpoints, metrics.jsonl, grids/
+    checkpoint_path: str  # latest complete checkpoint folder
+    final_step: int  # step of that checkpoint (== train.steps when the run finished)
+
+
+def run_dir_of(cfg: ExperimentConfig) -> str:
+    """The run folder: ``<storage_path>/<name>`` (absolute for local paths)."""
+    storage = cfg.run.storage_path
+    if not ckpt.is_uri(storage):
+        storage = os.path.abspath(os.path.expanduser(storage))
+    return f"{storage.rstrip('/')}/{cfg.run.name}"
+
+
+def local_log_dir(cfg: ExperimentConfig) -> str:
+    """Where rank 0 writes metrics.jsonl and grids: the run folder, or a local cache for URI storage."""
+    run_dir = run_dir_of(cfg)
+    if ckpt.is_uri(run_dir):
+        return os.path.join(os.path.expanduser("~/.cache/synthgen/runs"), cfg.run.name)
+    return run_dir
+
+
+def check_run_folder(cfg: ExperimentConfig, resume: bool) -> None:
+    """Refuse to silently continue (or clobber) an existing run.
+
+    Raises:
+        ConfigError: the run folder has checkpoints but ``resume`` is False, or ``resume`` is True
+            and there is nothing to resume.
+    """
+    run_dir = run_dir_of(cfg)
+    if ckpt.is_uri(run_dir):
+        return  # remote: Ray Train's own snapshot decides; we cannot list cheaply here
+    existing = ckpt.list_checkpoints(run_dir)
+    if existing and not resume:
+        raise ConfigError(
+            f"run {cfg.run.name!r} already has checkpoints in {run_dir} (latest step {existing[-1][0]}); "
+            "pass --resume to continue it, or choose a new run.name (--set run.name=...)"
+        )
+    if resume and not os.path.isdir(run_dir):
+        raise ConfigError(f"--resume: run folder {run_dir} does not exist; start the run without --resume first")
+
+
+def _init_ray(cfg: ExperimentConfig) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = cfg.run.ray_address or os.environ.get("RAY_ADDRESS") or None
+    ray.init(address=address, configure_logging=False)
+
+
+def build_trainer(cfg: ExperimentConfig):
+    """Return the configured ``TorchTrainer`` for ``cfg`` (not started)."""
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    t = cfg.train
+    resources = {"CPU": t.cpus_per_worker}
+    if t.use_gpu:
+        resources["GPU"] = 1
+    storage = cfg.run.storage_path
+    if not ckpt.is_uri(storage):
+        storage = os.path.abspath(os.path.expanduser(storage))
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"experiment": to_dict(cfg), "run_dir": local_log_dir(cfg)},
+        torch_config=TorchConfig(backend="nccl" if t.use_gpu else "gloo"),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker=resources
+        ),
+        run_config=ray.train.RunConfig(
+            name=cfg.run.name,
+            storage_path=storage,
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=t.num_to_keep),
+            failure_config=ray.train.FailureConfig(max_failures=t.max_failures),
+        ),
+    )
+
+
+def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
+    """Train ``cfg`` with Ray Train DDP workers until ``cfg.train.steps``.
+
+    Args:
+        cfg: the resolved experiment config.
+        resume: continue the named run from its latest checkpoint (after the driver died).
+
+    Returns:
+        Where the run and its latest checkpoint are.
+
+    Raises:
+        ConfigError: the run folder conflicts with ``resume``.
+        TrainingDivergedError: a loss became NaN/inf; the last good checkpoint stays the latest.
+        SynthgenError / RuntimeError: training failed more than ``train.max_failures`` times.
+    """
+    check_run_folder(cfg, resume)
+    from synthgen.data import load_images
+
+    load_images(cfg.data, "train")  # fail fast on the driver with a clear data error
+    run_dir = run_dir_of(cfg)
+    log_dir = local_log_dir(cfg)
+    os.makedirs(log_dir, exist_ok=True)
+    ckpt.atomic_write_text(os.path.join(log_dir, ckpt.CONFIG_FILE), dump_yaml(cfg))
+    print(f"[synthgen] run folder: {run_dir}", flush=True)
+    _init_ray(cfg)
+    marker = os.path.join(log_dir, DIVERGED_FILE)
+    if os.path.exists(marker):
+        os.unlink(marker)  # from an earlier attempt that the user is now resuming
+    result = build_trainer(cfg).fit()
+    if result.error is not None:
+        raise TrainingFailedError(
+            f"run {cfg.run.name!r} failed after {cfg.train.max_failures} allowed restart(s): {result.error}. "
+            f"Fix the cause, then continue from the latest checkpoint with --resume"
+        ) from result.error
+    checkpoint_path = result.checkpoint.path if result.checkpoint is not None else None
+    step = ckpt.step_of(checkpoint_path) if checkpoint_path else 0
+    if step < cfg.train.steps:
+        detail = ""
+        if os.path.exists(marker):
+            with open(marker, encoding="utf-8") as fh:
+                info = json.load(fh)
+            detail = f" at step {info['step']} (d_loss={info['d_loss']}, g_loss={info['g_loss']})"
+        raise TrainingDivergedError(
+            f"training stopped: a loss became non-finite{detail}; the last good checkpoint is "
+            f"{checkpoint_path or 'none'} (step {step}). Lower train.lr_d / train.lr_g or try "
+            "model.loss=hinge, then continue with --resume"
+        )
+    print(f"[synthgen] finished at step {step}; latest checkpoint: {checkpoint_path}", flush=True)
+    print(f"[synthgen] run folder: {run_dir}", flush=True)
+    return TrainResult(run_dir=run_dir, checkpoint_path=checkpoint_path, final_step=step)

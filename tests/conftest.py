@@ -1,0 +1,40 @@
+"""Shared fixtures: one real local Ray cluster for the whole session, fake data helpers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real local Ray instance shared by every test that needs one.
+
+    Four logical CPUs on this 2-core machine so that 1-CPU train workers / actors and Ray Data's
+    own tasks can be scheduled together (two 1-CPU actors on 2 CPUs starve Ray Data forever).
+    """
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=4,
+            include_dashboard=False,
+            log_to_driver=True,
+            configure_logging=False,
+            runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}},
+        )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_root() -> str:
+    """The real Fashion-MNIST IDX folder installed by Debian's dataset-fashion-mnist."""
+    if not os.path.isdir(FASHION_MNIST_ROOT):
+        pytest.fail(
+            f"{FASHION_MNIST_ROOT} is missing: install Debian's dataset-fashion-mnist (the README set-up does)"
+        )
+    return FASHION_MNIST_ROOT

@@ -1,0 +1,85 @@
+"""Real Ray Train runs: 2 DDP workers, checkpoints, resume, a killed worker, NaN stop."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from synthgen.config import ExperimentConfig, load_config
+from synthgen.errors import ConfigError, TrainingDivergedError
+from synthgen.train import checkpoint as ckpt
+from synthgen.train.trainer import train
+
+pytestmark = [pytest.mark.ray]
+
+
+def tiny_config(tmp_path, name: str, *overrides: str) -> ExperimentConfig:
+    """A few-second 2-worker run on a 500-image subset of the real Fashion-MNIST."""
+    return load_config(
+        ExperimentConfig,
+        "jobs/configs/fashion_mnist_smoke.yaml",
+        [
+            f"run.storage_path={tmp_path}", f"run.name={name}", "data.max_images=500",
+            "train.steps=12", "train.checkpoint_every=6", "train.sample_every=6", "train.log_every=3",
+            "train.batch_size=8", "model.g_channels=8", "model.d_channels=8", "model.z_dim=16",
+            *overrides,
+        ],
+    )
+
+
+def test_two_worker_run_writes_reloadable_checkpoint(ray_cluster, tmp_path):
+    cfg = tiny_config(tmp_path, "basic")
+    result = train(cfg)
+    assert result.final_step == 12
+    assert os.path.basename(result.checkpoint_path) == "checkpoint-000012"
+    payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
+    assert payload["step"] == 12 and payload["config"]["run"]["name"] == "basic"
+    assert set(payload) >= {"generator", "discriminator", "generator_ema", "opt_g", "opt_d", "synthgen_version"}
+    assert os.path.isfile(os.path.join(result.checkpoint_path, "config.yaml"))
+    steps = [s for s, _ in ckpt.list_checkpoints(result.run_dir)]
+    assert steps == [6, 12]
+    rows = [json.loads(line) for line in open(os.path.join(result.run_dir, "metrics.jsonl"))]
+    assert [r["step"] for r in rows] == [3, 6, 9, 12]
+    assert all(r["img_per_s"] > 0 and "d_loss" in r and "g_loss" in r for r in rows)
+    assert sorted(os.listdir(os.path.join(result.run_dir, "grids"))) == ["grid-000006.png", "grid-000012.png"]
+    generator, info = ckpt.load_generator(result.run_dir)
+    images = generator(torch.randn(4, generator.z_dim), torch.arange(4))
+    assert images.shape == (4, 1, 28, 28) and info.step == 12 and len(info.class_names) == 10
+
+
+def test_existing_run_without_resume_is_refused(ray_cluster, tmp_path):
+    cfg = tiny_config(tmp_path, "again", "train.steps=6")
+    train(cfg)
+    before = sorted(os.listdir(tmp_path / "again"))
+    with pytest.raises(ConfigError, match="--resume"):
+        train(cfg)
+    assert sorted(os.listdir(tmp_path / "again")) == before
+
+
+def test_resume_continues_to_exact_step_count(ray_cluster, tmp_path):
+    first = train(tiny_config(tmp_path, "resumed", "train.steps=6"))
+    assert first.final_step == 6
+    second = train(tiny_config(tmp_path, "resumed", "train.steps=12"), resume=True)
+    assert second.final_step == 12
+    assert [s for s, _ in ckpt.list_checkpoints(second.run_dir)] == [6, 12]
+    rows = [json.loads(line)["step"] for line in open(os.path.join(second.run_dir, "metrics.jsonl"))]
+    assert rows == [3, 6, 9, 12]  # continued from 6, not restarted from 0
+
+
+def test_killed_worker_is_replaced_and_run_finishes(ray_cluster, tmp_path):
+    cfg = tiny_config(tmp_path, "faulty", "train.fail_at_step=9", "train.max_failures=1")
+    result = train(cfg)
+    assert os.path.exists(tmp_path / "faulty" / ".fault-injected")  # the worker really died
+    assert result.final_step == 12
+    payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
+    assert payload["step"] == 12
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(ray_cluster, tmp_path):
+    cfg = tiny_config(tmp_path, "nan", "train.nan_at_step=8")
+    with pytest.raises(TrainingDivergedError, match="non-finite"):
+        train(cfg)
+    assert [s for s, _ in ckpt.list_checkpoints(str(tmp_path / "nan"))] == [6]
