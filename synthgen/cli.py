@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -87,6 +88,44 @@ def build_parser() -> argparse.ArgumentParser:
     for register in _stage_registrars():
         register(subparsers)
     return parser
+
+
+def smoke_sibling(config_path: str) -> str:
+    """``jobs/configs/x.yaml`` -> ``jobs/configs/x_smoke.yaml`` (the minute-sized sibling).
+
+    Raises:
+        ConfigError: the sibling does not exist.
+    """
+    from synthgen.errors import ConfigError
+
+    root, ext = os.path.splitext(config_path)
+    if root.endswith("_smoke"):
+        return config_path
+    sibling = f"{root}_smoke{ext}"
+    if not os.path.isfile(sibling):
+        raise ConfigError(f"--smoke-test: {config_path!r} has no smoke-sized sibling {sibling!r}; create it")
+    return sibling
+
+
+def run_job(command: str, argv: Sequence[str]) -> int:
+    """Entry point of ``jobs/<command>.py``: the CLI subcommand plus ``--smoke-test``.
+
+    ``--smoke-test`` swaps ``--config X.yaml`` for its ``X_smoke.yaml`` sibling, so a Ray job can be
+    checked end to end in about a minute on a CPU.
+    """
+    args = list(argv)
+    if "--smoke-test" in args:
+        args.remove("--smoke-test")
+        try:
+            where = args.index("--config") + 1
+            args[where] = smoke_sibling(args[where])
+        except (ValueError, IndexError):
+            print(f"jobs/{command}.py: --smoke-test needs --config", file=sys.stderr)
+            return 2
+        except SynthgenError as exc:
+            print(f"jobs/{command}.py: error: {exc}", file=sys.stderr)
+            return 2
+    return main([command, *args])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,3 +75,26 @@ def _check_contract(data: ImageData, cfg: DataConfig, split: str) -> None:
     if problems:
         raise DataError(f"source {cfg.source!r} ({split}) returned bad data: {'; '.join(problems)}; "
                         f"this is a bug in the source's loader")
+
+
+# Consumer-side loaders import torch / ray: resolve them lazily so `import synthgen.data` stays light.
+_LAZY = {
+    "SyntheticShardDataset": "synthgen.data.shards",
+    "load_shard_arrays": "synthgen.data.shards",
+    "read_manifest": "synthgen.data.shards",
+    "ShardManifest": "synthgen.data.shards",
+    "ImageDataset": "synthgen.data.mix",
+    "MixedDataset": "synthgen.data.mix",
+    "MixedSampler": "synthgen.data.mix",
+    "MixedBatchSampler": "synthgen.data.mix",
+    "class_mapping": "synthgen.data.mix",
+    "read_synthetic": "synthgen.data.ray_reader",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'synthgen.data' has no attribute {name!r}")

@@ -186,6 +186,19 @@ def png_column(table: pa.Table) -> pa.Array:
     return pc.struct_field(table.column("image").combine_chunks(), "bytes")
 
 
+def read_file(manifest: ShardManifest, fs: pafs.FileSystem, base: str, rel: str) -> bytes:
+    """The bytes of ``rel`` (a PNG of a format-png folder).
+
+    Raises:
+        ShardError: the file is missing or unreadable.
+    """
+    try:
+        with fs.open_input_stream(join_path(base, rel)) as f:
+            return f.read()
+    except (pa.ArrowException, OSError) as e:
+        raise ShardError(f"{manifest.root}: cannot read {rel} ({e}); {RERUN}") from e
+
+
 def png_file_label(manifest: ShardManifest, rel: str) -> tuple[int, int]:
     """``(sample_id, label)`` of a ``png/<class folder>/<sample_id>.png`` path (relative or absolute).
 

@@ -24,6 +24,7 @@ from torch import nn
 from synthgen.config import ExperimentConfig, from_dict
 from synthgen.train import checkpoint as ckpt
 from synthgen.train.progress import ProgressLog, save_grid
+from synthgen.train.step import GANStep
 
 DIVERGED_FILE = "diverged.json"  # written by rank 0 when a loss turns NaN/inf
 
@@ -58,7 +59,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import ray.train.torch
 
     from synthgen.data import load_images
-    from synthgen.models import EMA, build_models, diff_augment, get_loss
+    from synthgen.models import build_models
 
     cfg = from_dict(ExperimentConfig, loop_config["experiment"])
     run_dir: str = loop_config["run_dir"]
@@ -76,10 +77,13 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 
     G, D = build_models(m_cfg, data.image_shape, num_classes)
     G, D = G.to(device), D.to(device)
-    opt_g = torch.optim.Adam(G.parameters(), lr=t_cfg.lr_g, betas=(t_cfg.beta1, t_cfg.beta2))
-    opt_d = torch.optim.Adam(D.parameters(), lr=t_cfg.lr_d, betas=(t_cfg.beta1, t_cfg.beta2))
-    ema = EMA(G, decay=m_cfg.ema_decay, start=m_cfg.ema_start)
-    loss_fn = get_loss(m_cfg.loss)
+    if world > 1:
+        ddp_kwargs = {"device_ids": [device.index]} if device.type == "cuda" else {}
+        G_train: nn.Module = nn.parallel.DistributedDataParallel(G, **ddp_kwargs)
+        D_train: nn.Module = nn.parallel.DistributedDataParallel(D, **ddp_kwargs)
+    else:
+        G_train, D_train = G, D
+    gan_step = GANStep(cfg, G, D, G_train, D_train, num_classes, device)
 
     start_step = 0
     restored = ray.train.get_checkpoint()
@@ -88,19 +92,12 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             payload = torch.load(os.path.join(folder, ckpt.MODEL_FILE), map_location="cpu", weights_only=True)
         G.load_state_dict(payload["generator"])
         D.load_state_dict(payload["discriminator"])
-        ema.module.load_state_dict(payload["generator_ema"])
-        opt_g.load_state_dict(payload["opt_g"])
-        opt_d.load_state_dict(payload["opt_d"])
+        gan_step.ema.load_state_dict(payload["generator_ema"])
+        gan_step.opt_g.load_state_dict(payload["opt_g"])
+        gan_step.opt_d.load_state_dict(payload["opt_d"])
         start_step = int(payload["step"])
         if rank == 0:
             print(f"[synthgen] resumed from checkpoint at step {start_step}", flush=True)
-
-    if world > 1:
-        ddp_kwargs = {"device_ids": [device.index]} if device.type == "cuda" else {}
-        G_train: nn.Module = nn.parallel.DistributedDataParallel(G, **ddp_kwargs)
-        D_train: nn.Module = nn.parallel.DistributedDataParallel(D, **ddp_kwargs)
-    else:
-        G_train, D_train = G, D
 
     log = ProgressLog(run_dir, total_steps=t_cfg.steps, global_batch=t_cfg.batch_size * world) if rank == 0 else None
     if log is not None:
@@ -111,9 +108,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     grid_z = torch.randn(num_classes * grid_cols, m_cfg.z_dim, generator=grid_gen).to(device)  # [K*8, z]
     grid_y = torch.arange(num_classes).repeat_interleave(grid_cols).to(device)  # [K*8]
 
-    autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     bs = t_cfg.batch_size
-    aug = m_cfg.diffaugment
     sums = torch.zeros(3, dtype=torch.float64)  # d_loss, g_loss, steps since last log
 
     for step in range(start_step + 1, t_cfg.steps + 1):
@@ -122,34 +117,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         real = _uint8_to_float(images_u8[idx]).to(device)  # [B, C, H, W]
         y_real = labels_all[idx].to(device)  # [B]
 
-        # --- discriminator step: one DDP forward on real+fake keeps DDP to one forward per backward.
-        z = torch.randn(bs, m_cfg.z_dim, device=device)
-        y_fake = torch.randint(num_classes, (bs,), device=device)
-        with torch.no_grad(), autocast:
-            fake = G(z, y_fake).float()  # [B, C, H, W]
-        with autocast:
-            both = diff_augment(torch.cat([real, fake]), aug)  # [2B, C, H, W]
-            logits = D_train(both, torch.cat([y_real, y_fake])).float()  # [2B]
-            d_loss = loss_fn.d_loss(logits[:bs], logits[bs:])
-        d_loss = d_loss + loss_fn.penalty(D, real, fake, y_real, m_cfg.gp_weight)
-        if t_cfg.nan_at_step == step:
-            d_loss = d_loss * float("nan")
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-
-        # --- generator step: D called unwrapped and frozen, so only G's gradients are synced.
-        D.requires_grad_(False)
-        z = torch.randn(bs, m_cfg.z_dim, device=device)
-        y_fake = torch.randint(num_classes, (bs,), device=device)
-        with autocast:
-            fake = G_train(z, y_fake)
-            g_loss = loss_fn.g_loss(D(diff_augment(fake, aug), y_fake).float())
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        D.requires_grad_(True)
-        ema.update(G, step)
+        d_loss, g_loss = gan_step(real, y_real, step)
+        if log is not None and step == start_step + 1:
+            log.mark_first_step(step)
 
         sums += torch.tensor([d_loss.item(), g_loss.item(), 1.0], dtype=torch.float64)
         is_ckpt = step % t_cfg.checkpoint_every == 0 or step == t_cfg.steps
@@ -168,9 +138,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             if log is not None:
                 log.record(step, d_loss=d_mean, g_loss=g_mean)
         if rank == 0 and (step % t_cfg.sample_every == 0 or step == t_cfg.steps):
-            save_grid(ema.module, grid_z, grid_y, grid_cols, os.path.join(run_dir, "grids", f"grid-{step:06d}.png"))
+            save_grid(gan_step.ema.module, grid_z, grid_y, grid_cols, os.path.join(run_dir, "grids", f"grid-{step:06d}.png"))
         if is_ckpt:
-            _report_checkpoint(cfg, data.class_names, data.image_shape, step, G, D, ema.module, opt_g, opt_d, rank)
+            _report_checkpoint(cfg, data.class_names, data.image_shape, step, gan_step, rank)
 
 
 def _report_checkpoint(
@@ -178,11 +148,7 @@ def _report_checkpoint(
     class_names: tuple[str, ...],
     image_shape: tuple[int, int, int],
     step: int,
-    G: nn.Module,
-    D: nn.Module,
-    G_ema: nn.Module,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
+    gan_step: GANStep,
     rank: int,
 ) -> None:
     """Rank 0 writes the checkpoint folder; every rank reports (``report`` is a barrier)."""
@@ -195,7 +161,8 @@ def _report_checkpoint(
         return
     payload = ckpt.make_payload(
         step=step, config=cfg, class_names=class_names, image_shape=image_shape,
-        generator=G, discriminator=D, generator_ema=G_ema, opt_g=opt_g, opt_d=opt_d,
+        generator=gan_step.G, discriminator=gan_step.D, generator_ema=gan_step.ema.module,
+        opt_g=gan_step.opt_g, opt_d=gan_step.opt_d,
     )
     with tempfile.TemporaryDirectory(prefix="synthgen-ckpt-") as tmp:
         ckpt.write_checkpoint_dir(tmp, payload, cfg)

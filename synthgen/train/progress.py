@@ -14,6 +14,7 @@ from torch import nn
 from synthgen.train.checkpoint import atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
+TIMING_FILE = "timing.json"
 
 
 class ProgressLog:
@@ -35,6 +36,11 @@ class ProgressLog:
         with open(self.path, encoding="utf-8") as fh:
             rows = [line for line in fh if line.strip() and json.loads(line).get("step", 0) <= step]
         atomic_write_text(self.path, "".join(rows))
+
+    def mark_first_step(self, step: int) -> None:
+        """Write ``timing.json`` with the wall time of the first step (launch-to-first-step benchmarks)."""
+        timing = {"first_step": step, "first_step_time": time.time()}
+        atomic_write_text(os.path.join(os.path.dirname(self.path), TIMING_FILE), json.dumps(timing))
 
     def record(self, step: int, **values: float) -> dict:
         """Print a progress line and append a metrics row for ``step``; return the row."""

@@ -1,0 +1,102 @@
+"""Training benchmark (a Ray job): Ray Train DDP vs a plain single-process PyTorch loop.
+
+    ray job submit --working-dir . -- python jobs/bench_train.py --config jobs/configs/fashion_mnist.yaml
+    python jobs/bench_train.py --config jobs/configs/fashion_mnist.yaml --steps 100 --smoke-test
+
+Both sides run the same model, the same global batch (train.batch_size x train.num_workers), the same
+GANStep code and the same total cores (the baseline gets num_workers x cpus_per_worker torch threads),
+in this one run on this machine. Prints images/s of each, their ratio (goal >= 0.95) and the seconds
+from launch to the first Ray Train step. Nothing is asserted: this is a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the job's working dir
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from synthgen.cli import smoke_sibling  # noqa: E402
+from synthgen.config import ExperimentConfig, load_config  # noqa: E402
+
+
+def plain_pytorch_img_per_s(cfg: ExperimentConfig, steps: int, warmup: int) -> float:
+    """Images/s of one process running GANStep on the global batch with all the workers' cores."""
+    from synthgen.data import load_images
+    from synthgen.models import build_models
+    from synthgen.train.step import GANStep
+
+    t = cfg.train
+    torch.set_num_threads(max(1, int(t.num_workers * t.cpus_per_worker)))
+    data = load_images(cfg.data, "train")
+    G, D = build_models(cfg.model, data.image_shape, data.num_classes)
+    step_fn = GANStep(cfg, G, D, G, D, data.num_classes, torch.device("cpu"))
+    batch = t.batch_size * t.num_workers
+    images = torch.from_numpy(np.ascontiguousarray(data.images))
+    labels = torch.from_numpy(data.labels)
+    gen = torch.Generator().manual_seed(0)
+    start = 0.0
+    for step in range(1, warmup + steps + 1):
+        if step == warmup + 1:
+            start = time.perf_counter()
+        idx = torch.randint(len(data), (batch,), generator=gen)
+        step_fn(images[idx].float().div_(127.5).sub_(1.0), labels[idx], step)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def ray_train_img_per_s(cfg: ExperimentConfig) -> tuple[float, float]:
+    """(images/s over the logged steady state, seconds from launch to the first step) of a real run."""
+    from synthgen.train.progress import METRICS_FILE, TIMING_FILE
+    from synthgen.train.trainer import train
+
+    launch = time.time()
+    result = train(cfg)
+    with open(os.path.join(result.run_dir, TIMING_FILE), encoding="utf-8") as fh:
+        first_step_time = json.load(fh)["first_step_time"]
+    with open(os.path.join(result.run_dir, METRICS_FILE), encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    first, last = rows[0], rows[-1]  # the first row's interval holds the warm-up; measure after it
+    global_batch = cfg.train.batch_size * cfg.train.num_workers
+    img_per_s = (last["step"] - first["step"]) * global_batch / (last["time"] - first["time"])
+    return img_per_s, first_step_time - launch
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="jobs/configs/fashion_mnist.yaml", help="training config YAML")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--steps", type=int, default=120, help="timed steps on each side (default 120)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up steps of the baseline")
+    parser.add_argument("--smoke-test", action="store_true", help="use the smoke config and 30 steps")
+    args = parser.parse_args()
+    path = smoke_sibling(args.config) if args.smoke_test else args.config
+    steps = 30 if args.smoke_test else args.steps
+    storage = tempfile.mkdtemp(prefix="synthgen-bench-")
+    log_every = max(1, steps // 6)
+    cfg = load_config(ExperimentConfig, path, [
+        *args.overrides, f"train.steps={steps + log_every}", f"train.log_every={log_every}",
+        f"train.checkpoint_every={steps + log_every}", f"train.sample_every={steps + log_every}",
+        f"run.storage_path={storage}", f"run.name=bench-{int(time.time())}",
+    ])
+    t = cfg.train
+    print(f"model {cfg.model.name} {cfg.data.resolution}px, {t.num_workers} workers x {t.cpus_per_worker} CPU, "
+          f"batch {t.batch_size}/worker, {steps} timed steps", flush=True)
+    baseline = plain_pytorch_img_per_s(cfg, steps, args.warmup)
+    ray_ips, to_first_step = ray_train_img_per_s(cfg)
+    print()
+    print(f"{'plain PyTorch (1 process, ' + str(int(t.num_workers * t.cpus_per_worker)) + ' threads)':<44} {baseline:10.1f} img/s")
+    print(f"{'Ray Train DDP (' + str(t.num_workers) + ' workers)':<44} {ray_ips:10.1f} img/s")
+    print(f"{'ratio Ray / plain (goal >= 0.95)':<44} {ray_ips / baseline:10.2f}")
+    print(f"{'launch -> first Ray Train step':<44} {to_first_step:10.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
