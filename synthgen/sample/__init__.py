@@ -1,0 +1,17 @@
+"""Sampling stage: a fleet of Ray actors samples a trained generator into Parquet/PNG shards.
+
+    from synthgen.sample import SampleConfig, run_sample, verify_output
+    result = run_sample(SampleConfig(checkpoint="runs/fashion_mnist", out="synthetic/fm", num_samples=10000))
+    assert verify_output("synthetic/fm").ok
+
+Modules: ``config`` (SampleConfig), ``latents`` (counter-based latents/labels), ``plan`` (shards,
+class counts), ``writer`` (PNG + Parquet + atomic files), ``manifest``, ``fleet`` (Ray actors),
+``run`` (the stage end to end), ``verify``, ``commands`` (CLI), ``randinit`` (untrained checkpoints
+for smoke tests and benchmarks). Heavy imports (torch, ray) happen inside the functions that need them.
+"""
+
+from synthgen.sample.config import SampleConfig
+from synthgen.sample.run import SampleResult, run_sample
+from synthgen.sample.verify import VerifyReport, verify_output
+
+__all__ = ["SampleConfig", "SampleResult", "VerifyReport", "run_sample", "verify_output"]

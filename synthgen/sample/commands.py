@@ -1,0 +1,190 @@
+"""CLI of the sampling stage: ``synthgen sample`` and ``synthgen verify``.
+
+``synthgen.cli`` calls ``register(subparsers)``; ``python -m synthgen.sample.commands sample ...``
+works on its own too. Config precedence: SampleConfig defaults < ``--config`` YAML < explicit flags
+< ``--set key=value`` overrides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Sequence
+
+from synthgen.config import apply_overrides, dump_yaml, from_dict, read_yaml
+from synthgen.errors import ConfigError, SynthgenError
+from synthgen.sample.config import FORMATS, SampleConfig
+
+SAMPLE_EPILOG = """\
+output layout (OUT):
+  parquet/shard-000000.parquet   sample_id int64, label int64, label_name string,
+                                 image struct<bytes: PNG, path: "<sample_id:012d>.png">
+                                 (Hugging Face `datasets` Image/ClassLabel features in the metadata)
+  png/<class folder>/<sample_id:012d>.png   torchvision ImageFolder reads it as is (it numbers
+                                 classes by sorted folder name; manifest.json's label_dirs maps back)
+  png_index/shard-000000.json    the files of each PNG shard with sizes and sha256
+  plan.json                      what this folder is being filled with (written first)
+  manifest.json                  counts, shards (rows, id range, bytes, sha256), checkpoint digest,
+                                 seed, full config (written last: present = complete)
+
+Image i is a pure function of (checkpoint, seed, i): the bytes do not depend on --num-actors,
+--batch-size or retries. Re-running the same command into the same OUT writes only the missing
+shards; a different config into a non-empty OUT is refused unless --overwrite.
+
+examples:
+  synthgen sample --checkpoint runs/fashion_mnist --num-samples 100000 --out synthetic/fm --format both
+  synthgen sample --config jobs/configs/sample.yaml --set num_actors=4 --dry-run
+  synthgen verify synthetic/fm
+"""
+
+# argparse dest -> SampleConfig key, for flags that map one to one
+FLAG_KEYS = {
+    "checkpoint": "checkpoint", "out": "out", "num_samples": "num_samples", "format": "format",
+    "images_per_shard": "images_per_shard", "seed": "seed", "classes": "classes",
+    "class_weights": "class_weights", "num_actors": "num_actors", "batch_size": "batch_size",
+    "use_gpu": "use_gpu", "truncation": "truncation", "overwrite": "overwrite", "progress": "progress",
+    "ray_address": "ray_address",
+}  # fmt: skip
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``sample`` and ``verify`` subcommands to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "sample",
+        help="sample a trained generator into Parquet/PNG shards with a fleet of Ray actors",
+        description="Sample N labelled images from a trained checkpoint into sharded Parquet and/or PNG "
+        "files, with a fleet of Ray inference actors. Exactly reproducible, safe to kill and re-run.",
+        epilog=SAMPLE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", metavar="YAML", help="flat YAML of SampleConfig keys (e.g. jobs/configs/sample.yaml)")
+    p.add_argument("--checkpoint", metavar="PATH", help="run folder (its latest checkpoint), checkpoint-NNNNNN "
+                   "folder, or URI (s3://, gs://, file://)")
+    p.add_argument("--out", metavar="OUT", help="output folder or URI (s3://bucket/prefix, file:///abs/path)")
+    p.add_argument("--num-samples", type=int, metavar="N", help="number of images; sample_ids 0..N-1 (default 10000)")
+    p.add_argument("--format", choices=FORMATS, help="parquet shards, a png/ ImageFolder tree, or both (default parquet)")
+    p.add_argument("--images-per-shard", type=int, metavar="K", help="rows per shard (default 10000)")
+    p.add_argument("--seed", type=int, help="dataset seed: keys every latent and the label order (default 0)")
+    p.add_argument("--classes", metavar="all|LIST", help="'all' or a comma list of class names or indices, "
+                   "e.g. 'Sneaker,Bag' or '7,8' (default all)")
+    p.add_argument("--class-weights", metavar="uniform|data|FILE", help="class proportions: uniform, data (the "
+                   "training set's class frequencies) or a YAML/JSON file {class name: weight}; per-class counts "
+                   "are exact (largest-remainder rounding)")
+    p.add_argument("--num-actors", type=int, metavar="A", help="generator actors (default 2)")
+    p.add_argument("--batch-size", type=int, metavar="B", help="sample ids per actor call, a multiple of chunk_size "
+                   "(64) (default 512)")
+    p.add_argument("--use-gpu", action="store_true", default=None, help="one GPU per actor (gpus_per_actor)")
+    p.add_argument("--truncation", type=float, metavar="PSI", help="truncation psi in (0, 1]: scales z toward its "
+                   "mean; 1.0 = off (default)")
+    p.add_argument("--overwrite", action="store_true", default=None, help="replace a dataset made with a different "
+                   "config in OUT (without it such a run is refused and nothing is touched)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
+    p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default: RAY_ADDRESS or a local one)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any SampleConfig key, e.g. --set cpus_per_actor=0.25 (repeatable; applied last)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and the plan (class counts, "
+                   "shards), then exit without writing anything")
+    p.set_defaults(func=cmd_sample)
+
+    v = subparsers.add_parser(
+        "verify",
+        help="re-read a sampled dataset and check counts, checksums, sample ids and PNG decodability",
+        description="Check every shard of OUT against OUT/manifest.json: sizes and sha256, sample_ids exactly "
+        "0..N-1 in shard order, labels and names, per-class counts, and that every PNG decodes. Exits 1 and "
+        "lists each problem (with its fix) when anything is wrong.",
+    )
+    v.add_argument("out", metavar="OUT", help="dataset folder or URI (the --out of `synthgen sample`)")
+    v.add_argument("--no-decode", dest="decode", action="store_false", help="skip decoding PNGs (checksums only)")
+    v.set_defaults(func=cmd_verify)
+
+
+def resolve_config(args: argparse.Namespace) -> SampleConfig:
+    """Build the validated SampleConfig from --config, explicit flags and --set overrides.
+
+    Raises:
+        ConfigError: unreadable YAML, unknown key, wrong type or invalid value.
+    """
+    data = read_yaml(args.config) if getattr(args, "config", None) else {}
+    for dest, key in FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            data[key] = value
+    cfg = from_dict(SampleConfig, apply_overrides(data, list(getattr(args, "overrides", []) or [])), "sample")
+    cfg.validate()
+    return cfg
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """``synthgen sample``: returns 0 on success, 2 on a config error, 1 on any other failure."""
+    try:
+        cfg = resolve_config(args)
+        if args.dry_run:
+            return _dry_run(cfg)
+        from synthgen.sample.run import run_sample
+
+        result = run_sample(cfg)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SynthgenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    m = result.manifest
+    print(f"sampled {m['total']} images in {m['num_shards']} shards into {result.out} "
+          f"({result.shards_written} written, {result.shards_reused} already complete)")
+    if result.stats is not None:
+        s = result.stats
+        print(f"fleet: {s.seconds:.1f}s, actors ready after {s.actors_ready_s:.1f}s, actor restarts "
+              f"{s.actor_restarts}, actors replaced {s.actors_replaced}, shard retries {s.shard_retries}")
+    if result.stale_removed:
+        print(f"removed {len(result.stale_removed)} stale temp file(s) of an interrupted run")
+    print(f"per class: {m['per_class']}")
+    return 0
+
+
+def _dry_run(cfg: SampleConfig) -> int:
+    print("# resolved sample config")
+    print(dump_yaml(cfg), end="")
+    from synthgen.sample.run import load_for_sampling
+
+    plan, info, _ = load_for_sampling(cfg)
+    print("# plan (nothing written)")
+    print(f"checkpoint: {info.path} (step {info.step}, sha256 {info.digest[:16]}...)")
+    print(f"shards: {plan.num_shards} of up to {plan.images_per_shard} images ({plan.num_samples} in all), "
+          f"image shape {list(plan.image_shape)}, format {plan.format}")
+    print(f"per class: {dict(zip(plan.class_names, plan.class_counts))}")
+    print(f"plan digest: {plan.digest()}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """``synthgen verify OUT``: 0 when intact, 1 (listing every problem) when not."""
+    from synthgen.sample.verify import verify_output
+
+    try:
+        report = verify_output(args.out, decode=args.decode)
+    except SynthgenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if report.ok:
+        print(f"OK: {report.out}: {report.total} images in {report.shards} shards, checksums match, "
+              f"{report.images_decoded} PNGs decoded")
+        return 0
+    print(f"FAILED: {report.out}: {len(report.problems)} problem(s):", file=sys.stderr)
+    for line in report.problems[:50]:
+        print(f"  - {line}", file=sys.stderr)
+    if len(report.problems) > 50:
+        print(f"  ... and {len(report.problems) - 50} more", file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry point: ``python -m synthgen.sample.commands {sample,verify} ...``."""
+    parser = argparse.ArgumentParser(prog="synthgen", description="synthgen sampling commands")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The sampling stage's config: one frozen dataclass, loaded like every other synthgen config.
+
+``load_config(SampleConfig, "jobs/configs/sample.yaml", ["num_samples=1000"])`` reads a flat YAML
+mapping (the keys below) and applies ``key=value`` overrides. The fields split in two groups:
+
+* what the dataset *is* (checkpoint, seed, num_samples, classes, class_weights, truncation, use_ema,
+  format, images_per_shard, chunk_size, row_group_size, png_compress_level): they enter the plan
+  digest, and a different value into a non-empty OUT is refused unless ``overwrite``;
+* how it is *made* (actors, batch size, CPUs, queues, retries, progress): changing them never
+  changes a byte of the output, so a re-run may use different values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from synthgen.errors import ConfigError
+
+FORMATS = ("parquet", "png", "both")
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    checkpoint: str = ""  # run folder (latest checkpoint), checkpoint-NNNNNN folder, or URI (s3://, gs://, file://)
+    out: str = ""  # output folder or pyarrow URI; holds parquet/, png/, png_index/, plan.json, manifest.json
+    num_samples: int = 10000  # N: sample_ids 0..N-1
+    format: str = "parquet"  # parquet | png | both
+    images_per_shard: int = 10000  # rows per shard (the last shard may be shorter)
+    seed: int = 0  # keys every latent and the label permutation; image i = f(checkpoint, seed, i)
+    classes: str = "all"  # "all" or a comma list of class names or indices to sample (others get 0)
+    class_weights: str = "uniform"  # uniform | data (training-set class frequencies) | path to a YAML/JSON {name: weight}
+    truncation: float = 1.0  # truncation psi in (0, 1]: z is scaled by psi (1.0 = off; smaller = less diverse, cleaner)
+    use_ema: bool = True  # sample the EMA generator (recommended) instead of the raw one
+    chunk_size: int = 64  # canonical forward batch aligned to sample ids: makes CPU bytes batch-size independent
+    row_group_size: int = 1000  # parquet rows per row group
+    png_compress_level: int = 6  # zlib level for PNG (0-9); fixed so bytes are reproducible
+    num_actors: int = 2  # generator actors (each loads the generator once)
+    batch_size: int = 512  # sample ids per actor call; a multiple of chunk_size
+    use_gpu: bool = False  # GPU actors (one forward per batch; equal to CPU output up to float tolerance)
+    cpus_per_actor: float = 0.5  # CPUs reserved per generator actor; fractional so encoders still fit on 2 cores
+    gpus_per_actor: float = 1.0  # GPUs per actor when use_gpu
+    cpus_per_encoder: float = 0.5  # CPUs reserved per PNG-encode / shard-write task (their own pool of workers)
+    torch_threads: int = 0  # torch intra-op threads per actor; 0 = max(1, int(cpus_per_actor))
+    max_batches_in_flight: int = 0  # generated-but-not-encoded batches held at once; 0 = 4 * num_actors
+    max_shards_in_flight: int = 0  # shards started but not yet written; 0 = num_actors + 2
+    max_actor_restarts: int = 3  # Ray restarts of a crashed actor (its calls are retried on the new one)
+    max_shard_retries: int = 2  # extra attempts of a failed shard before the job fails loudly
+    overwrite: bool = False  # allow replacing a dataset made with a different config in OUT
+    ray_address: str = ""  # "" = join RAY_ADDRESS if set, else start a local Ray instance
+    progress: bool = True  # tqdm progress bar (images/s, ETA) on the driver
+    fail_after_batches: int = -1  # fault injection: actor 0 SIGKILLs itself after this many batches (first life only)
+
+    def validate(self) -> None:
+        """Check value ranges that types alone cannot express.
+
+        Raises:
+            ConfigError: naming the key, the bad value and the allowed range.
+        """
+        checks = [
+            (self.checkpoint.strip() != "", "checkpoint", self.checkpoint,
+             "a run folder, checkpoint folder or URI (--checkpoint)"),
+            (self.out.strip() != "", "out", self.out, "an output folder or URI (--out)"),
+            (self.num_samples >= 1, "num_samples", self.num_samples, ">= 1"),
+            (self.format in FORMATS, "format", self.format, f"one of {list(FORMATS)}"),
+            (self.images_per_shard >= 1, "images_per_shard", self.images_per_shard, ">= 1"),
+            (0 <= self.seed < 2**63, "seed", self.seed, "in [0, 2**63)"),
+            (self.classes.strip() != "", "classes", self.classes, "'all' or a comma list of class names/indices"),
+            (self.class_weights.strip() != "", "class_weights", self.class_weights, "uniform, data or a YAML/JSON file"),
+            (0.0 < self.truncation <= 1.0, "truncation", self.truncation, "in (0, 1] (1.0 = off)"),
+            (self.chunk_size >= 1, "chunk_size", self.chunk_size, ">= 1"),
+            (self.row_group_size >= 1, "row_group_size", self.row_group_size, ">= 1"),
+            (0 <= self.png_compress_level <= 9, "png_compress_level", self.png_compress_level, "in 0..9"),
+            (self.num_actors >= 1, "num_actors", self.num_actors, ">= 1"),
+            (self.batch_size >= 1 and self.batch_size % self.chunk_size == 0, "batch_size", self.batch_size,
+             f"a positive multiple of chunk_size={self.chunk_size}, e.g. {self.chunk_size * 8}"),
+            (self.cpus_per_actor > 0, "cpus_per_actor", self.cpus_per_actor, "> 0 (fractional is fine)"),
+            (self.gpus_per_actor > 0, "gpus_per_actor", self.gpus_per_actor, "> 0"),
+            (self.cpus_per_encoder > 0, "cpus_per_encoder", self.cpus_per_encoder, "> 0 (fractional is fine)"),
+            (self.torch_threads >= 0, "torch_threads", self.torch_threads, ">= 0 (0 = from cpus_per_actor)"),
+            (self.max_batches_in_flight >= 0, "max_batches_in_flight", self.max_batches_in_flight, ">= 0 (0 = auto)"),
+            (self.max_shards_in_flight >= 0, "max_shards_in_flight", self.max_shards_in_flight, ">= 0 (0 = auto)"),
+            (self.max_actor_restarts >= 0, "max_actor_restarts", self.max_actor_restarts, ">= 0"),
+            (self.max_shard_retries >= 0, "max_shard_retries", self.max_shard_retries, ">= 0"),
+        ]
+        for ok, key, value, allowed in checks:
+            if not ok:
+                raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
+
+    @property
+    def batches_in_flight(self) -> int:
+        """Resolved bound on generated-but-not-encoded batches (memory stays flat)."""
+        return self.max_batches_in_flight or 4 * self.num_actors
+
+    @property
+    def shards_in_flight(self) -> int:
+        """Resolved bound on shards started but not yet written."""
+        return self.max_shards_in_flight or self.num_actors + 2
+
+    @property
+    def threads(self) -> int:
+        """Resolved torch intra-op threads per actor (same in every actor: part of CPU determinism)."""
+        return self.torch_threads or max(1, int(self.cpus_per_actor))
+

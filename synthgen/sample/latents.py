@@ -1,0 +1,129 @@
+"""Counter-based latents and labels: sample ``i`` is a pure function of (seed, i).
+
+Nothing here keeps state between calls, so any actor can produce any id range, in any order, any
+number of times (retries), and always gets the same numbers:
+
+* latent(i): a standard normal vector from numpy's Philox-4x64 bit generator with
+  ``key = (seed, LATENT_DOMAIN)`` and ``counter = (0, i, 0, 0)``. Philox is a counter-based
+  generator (Salmon et al., 2011): word 1 of the counter names the row, word 0 counts draws inside
+  the row, so rows never share a stream.
+* label(i): the class blocks ``[0]*count_0 + [1]*count_1 + ...`` (exact per-class counts) read
+  at position ``perm(i)``, where ``perm`` is a keyed bijection of [0, N) (a Feistel network with
+  cycle walking). The label multiset is therefore exact, the order is shuffled by the seed, and
+  label(i) needs O(1) memory: nothing depends on how ids are split into shards or batches.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+LATENT_DOMAIN = 0x4C4154454E54_0001  # second Philox key word: keeps latent streams apart from others
+LABEL_DOMAIN = 0x4C4142454C53_0002  # mixed into the Feistel keys of the label permutation
+FEISTEL_ROUNDS = 8  # >= 4 rounds give a pseudo-random permutation (Luby-Rackoff); 8 for good mixing
+_GOLDEN = 0x9E3779B97F4A7C15  # odd constant separating the round keys
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer on uint64 arrays (wrapping arithmetic): a cheap, strong bit mixer."""
+    x = x.astype(np.uint64, copy=True)
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def _check_ids(ids: np.ndarray, n: int | None = None) -> np.ndarray:
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.ndim != 1:
+        raise ValueError(f"ids must be a 1-D array of sample ids, got shape {ids.shape}")
+    if ids.size and ids.min() < 0:
+        raise ValueError("sample ids must be >= 0")
+    if n is not None and ids.size and ids.max() >= n:
+        raise ValueError(f"sample ids must be < {n}, got {int(ids.max())}")
+    return ids
+
+
+def latents_for(ids: np.ndarray, seed: int, z_dim: int, truncation: float = 1.0) -> np.ndarray:
+    """Latent vectors of sample ``ids``.
+
+    Args:
+        ids: int64 [n] sample ids (any order, repeats allowed).
+        seed: dataset seed in [0, 2**63).
+        z_dim: latent size of the generator.
+        truncation: psi in (0, 1]; z is scaled by psi toward the latent mean (0). 1.0 = off.
+
+    Returns:
+        float32 [n, z_dim]; row r depends only on (seed, ids[r], z_dim, truncation).
+    """
+    ids = _check_ids(ids)
+    out = np.empty((ids.shape[0], z_dim), dtype=np.float32)  # [n, z_dim]
+    key = np.array([seed, LATENT_DOMAIN], dtype=np.uint64)
+    for row, i in enumerate(ids.tolist()):
+        # One short-lived generator per row (~20 us): the price of exact counter-based streams.
+        gen = np.random.Generator(np.random.Philox(key=key, counter=np.array([0, i, 0, 0], dtype=np.uint64)))
+        out[row] = gen.standard_normal(z_dim, dtype=np.float32)
+    if truncation != 1.0:
+        out *= np.float32(truncation)
+    return out
+
+
+def permute(ids: np.ndarray, n: int, seed: int, domain: int = LABEL_DOMAIN) -> np.ndarray:
+    """Apply a seed-keyed pseudo-random bijection of [0, n) to ``ids``.
+
+    A balanced Feistel network permutes [0, 4**h) with 4**h >= n; cycle walking (apply again
+    while the value is >= n) restricts it to a bijection of [0, n). Fully vectorised.
+
+    Args:
+        ids: int64 [k] values in [0, n).
+        n: size of the permuted range (>= 1).
+        seed: permutation key.
+        domain: extra key material so different uses of one seed give unrelated permutations.
+
+    Returns:
+        int64 [k]: perm(ids), distinct for distinct ids, each in [0, n).
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    ids = _check_ids(ids, n)
+    half = max(1, ((n - 1).bit_length() + 1) // 2)  # bits per Feistel half; 2*half bits cover n
+    mask = np.uint64((1 << half) - 1)
+    shift = np.uint64(half)
+    base = _mix64(np.array([seed ^ domain], dtype=np.uint64))[0]
+    round_keys = _mix64(base ^ (np.arange(1, FEISTEL_ROUNDS + 1, dtype=np.uint64) * np.uint64(_GOLDEN)))
+
+    def feistel(x: np.ndarray) -> np.ndarray:
+        left, right = x >> shift, x & mask
+        for key in round_keys:
+            left, right = right, left ^ (_mix64(right ^ key) & mask)
+        return (left << shift) | right
+
+    out = feistel(ids.astype(np.uint64))
+    outside = out >= np.uint64(n)
+    while outside.any():  # expected < 4 walks: the domain is < 4n
+        out[outside] = feistel(out[outside])
+        outside = out >= np.uint64(n)
+    return out.astype(np.int64)
+
+
+def labels_for(ids: np.ndarray, class_counts: Sequence[int], seed: int) -> np.ndarray:
+    """Labels of sample ``ids`` for a dataset with exactly ``class_counts[c]`` samples of class c.
+
+    Args:
+        ids: int64 [k] sample ids in [0, sum(class_counts)).
+        class_counts: exact count per class index (zeros allowed).
+        seed: dataset seed.
+
+    Returns:
+        int64 [k] class indices; over all ids 0..N-1 class c appears exactly class_counts[c] times.
+    """
+    counts = np.asarray(class_counts, dtype=np.int64)
+    if counts.ndim != 1 or counts.size == 0 or (counts < 0).any() or counts.sum() < 1:
+        raise ValueError(f"class_counts must be non-negative with a positive total, got {list(counts)}")
+    total = int(counts.sum())
+    position = permute(ids, total, seed)  # [k] in [0, total)
+    bounds = np.cumsum(counts)  # class c owns positions [bounds[c-1], bounds[c])
+    return np.searchsorted(bounds, position, side="right").astype(np.int64)

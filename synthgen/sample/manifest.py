@@ -1,0 +1,119 @@
+"""``OUT/plan.json`` (written first) and ``OUT/manifest.json`` (written last), both atomically.
+
+``plan.json`` pins the dataset a folder is being filled with, so a re-run can resume it or refuse a
+conflicting config. ``manifest.json`` exists only when every shard is complete; its keys:
+
+    manifest_version, synthgen_version, created (UTC ISO 8601)
+    total                  N, the number of samples (sample_ids 0..N-1)
+    per_class              {class name: exact count}; class_counts: the same as a list by label index
+    class_names            label index -> name (the checkpoint's order)
+    label_dirs             {class name: folder under png/} (filesystem-safe names, e.g. T-shirt_top)
+    image_shape            [C, H, W]
+    format                 parquet | png | both
+    images_per_shard, num_shards
+    shards                 [{index, file, rows, sample_id_start, sample_id_end, bytes, sha256,
+                             png_index?: {file, bytes, sha256}}] -- ``file`` is the Parquet shard,
+                           or the PNG index when format is png
+    checkpoint             {path (as given), resolved_path, digest (sha256 of model.pt), step}
+    seed, plan_digest, plan
+    config                 {"sample": resolved SampleConfig, "train": the checkpoint's ExperimentConfig}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import synthgen
+from synthgen.errors import ShardError
+from synthgen.sample.plan import SamplePlan
+from synthgen.sample.writer import OutputDir
+
+PLAN_FILE = "plan.json"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_VERSION = 1
+IMAGEFOLDER_NOTE = (
+    "torchvision ImageFolder numbers classes by sorted folder name, which can differ from synthgen's label "
+    "order; map ImageFolder's class_to_idx through label_dirs to recover synthgen labels"
+)
+
+
+def utc_now() -> str:
+    """Current UTC time, ISO 8601 with a Z suffix."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def write_plan(out: OutputDir, plan: SamplePlan) -> None:
+    """Write ``plan.json`` atomically."""
+    data = {"plan_digest": plan.digest(), "plan": plan.to_dict(), "synthgen_version": synthgen.__version__}
+    out.write_bytes(PLAN_FILE, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def read_plan(out: OutputDir) -> SamplePlan | None:
+    """The plan recorded in OUT, or None if there is none.
+
+    Raises:
+        ShardError: ``plan.json`` exists but is unreadable.
+    """
+    if not out.exists(PLAN_FILE):
+        return None
+    try:
+        return SamplePlan.from_dict(json.loads(out.read_bytes(PLAN_FILE))["plan"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ShardError(
+            f"{out.display(PLAN_FILE)} is unreadable ({exc}); pass --overwrite to start this output folder afresh"
+        ) from exc
+
+
+def build_manifest(plan: SamplePlan, records: list[dict[str, Any]], *, checkpoint_path: str,
+                   resolved_path: str, checkpoint_step: int, sample_config: dict[str, Any],
+                   train_config: dict[str, Any]) -> dict[str, Any]:
+    """Assemble the manifest of a complete dataset (``records`` sorted by shard index)."""
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "synthgen_version": synthgen.__version__,
+        "created": utc_now(),
+        "total": plan.num_samples,
+        "per_class": dict(zip(plan.class_names, plan.class_counts)),
+        "class_counts": list(plan.class_counts),
+        "class_names": list(plan.class_names),
+        "label_dirs": dict(zip(plan.class_names, plan.label_dirs)),
+        "imagefolder_note": IMAGEFOLDER_NOTE,
+        "image_shape": list(plan.image_shape),
+        "format": plan.format,
+        "images_per_shard": plan.images_per_shard,
+        "num_shards": plan.num_shards,
+        "shards": records,
+        "checkpoint": {"path": checkpoint_path, "resolved_path": resolved_path,
+                       "digest": plan.checkpoint_digest, "step": checkpoint_step},
+        "seed": plan.seed,
+        "plan_digest": plan.digest(),
+        "plan": plan.to_dict(),
+        "config": {"sample": sample_config, "train": train_config},
+    }
+
+
+def write_manifest(out: OutputDir, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` atomically (the last file of a run)."""
+    out.write_bytes(MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
+
+
+def read_manifest(out: OutputDir) -> dict[str, Any]:
+    """Load ``manifest.json``.
+
+    Raises:
+        ShardError: missing (the run never finished) or unreadable.
+    """
+    if not out.exists(MANIFEST_FILE):
+        raise ShardError(
+            f"{out.display(MANIFEST_FILE)} does not exist: the dataset is incomplete or not a synthgen output; "
+            "re-run the same `synthgen sample` command to finish it"
+        )
+    try:
+        manifest = json.loads(out.read_bytes(MANIFEST_FILE))
+    except ValueError as exc:
+        raise ShardError(f"{out.display(MANIFEST_FILE)} is not valid JSON ({exc}); re-run `synthgen sample`") from exc
+    if not isinstance(manifest, dict) or "shards" not in manifest or "total" not in manifest:
+        raise ShardError(f"{out.display(MANIFEST_FILE)} is not a synthgen manifest (no 'shards'/'total')")
+    return manifest

@@ -1,0 +1,283 @@
+"""The shard plan: which sample ids go in which shard, and exactly how many of each class.
+
+A ``SamplePlan`` holds everything that decides the dataset's bytes and layout (checkpoint digest,
+seed, N, exact class counts, truncation, format, shard size, ...). Its ``digest()`` is written to
+``OUT/plan.json`` before the first shard and into every shard's metadata, so a re-run can tell
+"same dataset, finish it" from "different dataset, refuse" without trusting file names.
+
+Shard k holds sample_ids ``[k * images_per_shard, min((k + 1) * images_per_shard, N))`` in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import yaml
+
+from synthgen.errors import ConfigError
+from synthgen.sample.config import SampleConfig
+
+PLAN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int  # k, 0-based
+    start: int  # first sample_id (inclusive)
+    end: int  # last sample_id + 1 (exclusive)
+
+    @property
+    def rows(self) -> int:
+        return self.end - self.start
+
+    @property
+    def name(self) -> str:
+        """Zero-padded, sortable stem: ``shard-000042``."""
+        return f"shard-{self.index:06d}"
+
+    @property
+    def parquet_file(self) -> str:
+        """Path relative to OUT: ``parquet/shard-000042.parquet``."""
+        return f"parquet/{self.name}.parquet"
+
+    @property
+    def png_index_file(self) -> str:
+        """Path relative to OUT of the shard's PNG index: ``png_index/shard-000042.json``."""
+        return f"png_index/{self.name}.json"
+
+
+@dataclass(frozen=True)
+class SamplePlan:
+    checkpoint_digest: str  # sha256 of the checkpoint's model.pt
+    seed: int  # dataset seed
+    num_samples: int  # N
+    class_names: tuple[str, ...]  # label index -> name (the checkpoint's order)
+    label_dirs: tuple[str, ...]  # label index -> filesystem-safe folder name under png/
+    class_counts: tuple[int, ...]  # exact samples per label index (sums to N)
+    image_shape: tuple[int, int, int]  # (C, H, W)
+    z_dim: int  # generator latent size
+    truncation: float  # psi; 1.0 = off
+    use_ema: bool  # EMA generator weights
+    format: str  # parquet | png | both
+    images_per_shard: int  # rows per shard
+    chunk_size: int  # canonical forward batch (CPU byte-determinism)
+    row_group_size: int  # parquet rows per row group
+    png_compress_level: int  # zlib level of every PNG
+
+    @property
+    def num_shards(self) -> int:
+        return -(-self.num_samples // self.images_per_shard)
+
+    def shard(self, index: int) -> Shard:
+        """Shard ``index`` (0 <= index < num_shards)."""
+        start = index * self.images_per_shard
+        return Shard(index=index, start=start, end=min(start + self.images_per_shard, self.num_samples))
+
+    def shards(self) -> list[Shard]:
+        return [self.shard(k) for k in range(self.num_shards)]
+
+    @property
+    def writes_parquet(self) -> bool:
+        return self.format in ("parquet", "both")
+
+    @property
+    def writes_png(self) -> bool:
+        return self.format in ("png", "both")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["plan_version"] = PLAN_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SamplePlan":
+        data = {k: v for k, v in data.items() if k != "plan_version"}
+        for key in ("class_names", "label_dirs", "class_counts", "image_shape"):
+            data[key] = tuple(data[key])
+        return cls(**data)
+
+    def digest(self) -> str:
+        """sha256 of the plan's canonical JSON: equal digests mean byte-identical datasets."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def differences(self, other: "SamplePlan") -> list[str]:
+        """Human-readable ``key: old -> new`` lines for fields that differ."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in mine if mine.get(k) != theirs.get(k)]
+
+
+def split_batches(shard: Shard, batch_size: int) -> list[tuple[int, int]]:
+    """Cut a shard's id range at absolute multiples of ``batch_size`` into [start, end) batches."""
+    cuts = [shard.start]
+    nxt = (shard.start // batch_size + 1) * batch_size
+    while nxt < shard.end:
+        cuts.append(nxt)
+        nxt += batch_size
+    cuts.append(shard.end)
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def allocate_counts(total: int, weights: Sequence[float]) -> list[int]:
+    """Exact per-class counts for ``total`` samples by largest-remainder rounding.
+
+    Each class gets floor(total * w / sum(w)); the leftover samples go to the largest fractional
+    remainders (ties: lower class index), so counts sum to ``total`` and are deterministic.
+
+    Raises:
+        ConfigError: a negative weight or all weights zero.
+    """
+    if any(w < 0 for w in weights):
+        raise ConfigError(f"class weights must be >= 0, got {list(weights)}")
+    weight_sum = float(sum(weights))
+    if weight_sum <= 0:
+        raise ConfigError("every selected class has weight 0: give at least one class a positive weight")
+    quotas = [total * w / weight_sum for w in weights]
+    counts = [int(q) for q in quotas]
+    order = sorted(range(len(weights)), key=lambda c: (-(quotas[c] - counts[c]), c))
+    for c in order[: total - sum(counts)]:
+        counts[c] += 1
+    return counts
+
+
+def safe_label_dirs(class_names: Sequence[str]) -> tuple[str, ...]:
+    """Folder-safe, unique class folder names: ``"T-shirt/top" -> "T-shirt_top"``.
+
+    Characters outside ``[A-Za-z0-9 ._-]`` become ``_``; an empty or dot-only name becomes
+    ``class_NNN``; a collision gets the class index appended.
+    """
+    dirs: list[str] = []
+    for i, name in enumerate(class_names):
+        safe = re.sub(r"[^A-Za-z0-9 ._-]", "_", name).strip()
+        if not safe.strip("."):
+            safe = f"class_{i:03d}"
+        if safe in dirs:
+            safe = f"{safe}_{i:03d}"
+        dirs.append(safe)
+    return tuple(dirs)
+
+
+def class_index(token: str, class_names: Sequence[str]) -> int:
+    """Index of a class given by name (case-insensitive) or by index.
+
+    Raises:
+        ConfigError: unknown name or index out of range; the message lists the valid names.
+    """
+    token = token.strip()
+    if token.lstrip("-").isdigit():
+        index = int(token)
+        if not 0 <= index < len(class_names):
+            raise ConfigError(f"class index {index} is out of range 0..{len(class_names) - 1}")
+        return index
+    lowered = {name.lower(): i for i, name in enumerate(class_names)}
+    if token.lower() not in lowered:
+        raise ConfigError(f"unknown class {token!r}; valid names are {list(class_names)} (or indices)")
+    return lowered[token.lower()]
+
+
+def resolve_classes(spec: str, class_names: Sequence[str]) -> list[int]:
+    """Class indices selected by ``--classes`` ("all" or a comma list of names or indices).
+
+    Raises:
+        ConfigError: an unknown name or an index out of range (the message lists the valid names).
+    """
+    if spec.strip().lower() == "all":
+        return list(range(len(class_names)))
+    chosen: list[int] = []
+    for token in (t.strip() for t in spec.split(",")):
+        if not token:
+            continue
+        index = class_index(token, class_names)
+        if index not in chosen:
+            chosen.append(index)
+    if not chosen:
+        raise ConfigError(f"classes={spec!r} selects nothing; pass 'all' or e.g. '0,3' or '{class_names[0]}'")
+    return sorted(chosen)
+
+
+def _weights_from_file(path: str, class_names: Sequence[str]) -> list[float]:
+    if not os.path.isfile(path):
+        raise ConfigError(
+            f"class_weights={path!r} is neither 'uniform', 'data' nor an existing YAML/JSON file of {{class name: weight}}"
+        )
+    with open(path, encoding="utf-8") as fh:
+        try:
+            data = yaml.safe_load(fh)  # JSON is YAML too
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"class weights file {path!r} is not valid YAML/JSON: {exc}") from exc
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"class weights file {path!r} must hold a non-empty mapping {{class name: weight}}")
+    weights = [0.0] * len(class_names)  # classes the file does not name get weight 0
+    for key, value in data.items():
+        index = class_index(str(key), class_names)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"class weights file {path!r}: weight of {key!r} must be a number >= 0, got {value!r}")
+        weights[index] = float(value)
+    return weights
+
+
+def _weights_from_data(train_config: Any, num_classes: int) -> list[float]:
+    import numpy as np
+
+    from synthgen.data import load_images
+
+    data = load_images(train_config.data, "train")  # the exact (sub)set the generator was trained on
+    counts = np.bincount(data.labels, minlength=num_classes)
+    return [float(c) for c in counts[:num_classes]]
+
+
+def resolve_class_weights(spec: str, class_names: Sequence[str], train_config: Any = None) -> list[float]:
+    """Per-class weights from ``uniform``, ``data`` or a YAML/JSON file.
+
+    Args:
+        spec: ``uniform`` | ``data`` | path to a file mapping class name (or index) -> weight.
+        class_names: the checkpoint's class names.
+        train_config: the checkpoint's ExperimentConfig (needed for ``data``).
+
+    Raises:
+        ConfigError: unknown spec, bad file, unknown class in the file.
+        DataError: ``data`` and the training images cannot be read.
+    """
+    if spec == "uniform":
+        return [1.0] * len(class_names)
+    if spec == "data":
+        if train_config is None:
+            raise ConfigError("class_weights=data needs the checkpoint's training config")
+        return _weights_from_data(train_config, len(class_names))
+    return _weights_from_file(spec, class_names)
+
+
+def make_plan(cfg: SampleConfig, checkpoint_digest: str, class_names: Sequence[str],
+              image_shape: Sequence[int], z_dim: int, train_config: Any = None) -> SamplePlan:
+    """Resolve classes and weights into exact counts and build the plan.
+
+    Raises:
+        ConfigError: bad classes / class_weights, or a selected class set whose weights are all 0.
+    """
+    selected = set(resolve_classes(cfg.classes, class_names))
+    weights = resolve_class_weights(cfg.class_weights, class_names, train_config)
+    weights = [w if c in selected else 0.0 for c, w in enumerate(weights)]
+    counts = allocate_counts(cfg.num_samples, weights)
+    c, h, w = (int(s) for s in image_shape)
+    return SamplePlan(
+        checkpoint_digest=checkpoint_digest,
+        seed=cfg.seed,
+        num_samples=cfg.num_samples,
+        class_names=tuple(class_names),
+        label_dirs=safe_label_dirs(class_names),
+        class_counts=tuple(counts),
+        image_shape=(c, h, w),
+        z_dim=int(z_dim),
+        truncation=cfg.truncation,
+        use_ema=cfg.use_ema,
+        format=cfg.format,
+        images_per_shard=cfg.images_per_shard,
+        chunk_size=cfg.chunk_size,
+        row_group_size=cfg.row_group_size,
+        png_compress_level=cfg.png_compress_level,
+    )

@@ -1,0 +1,66 @@
+"""An untrained (randomly initialised) checkpoint, for smoke tests and throughput benchmarks.
+
+Sampling speed and the output machinery do not depend on what the weights learned, so the
+``--smoke-test`` jobs and the test suite write a real checkpoint (the same ``make_payload`` /
+``write_checkpoint_dir`` path training uses) with fresh weights instead of training first.
+The images it produces are noise-like: never use it for quality work.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import torch
+
+from synthgen.config import ExperimentConfig
+
+FASHION_MNIST_CLASSES: tuple[str, ...] = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+
+
+def write_random_checkpoint(
+    run_dir: str,
+    config: ExperimentConfig | None = None,
+    class_names: tuple[str, ...] = FASHION_MNIST_CLASSES,
+    seed: int = 0,
+    step: int = 0,
+) -> str:
+    """Write ``<run_dir>/checkpoint-NNNNNN`` holding freshly initialised networks.
+
+    Args:
+        run_dir: run folder to create the checkpoint in.
+        config: experiment config (model and data shape); defaults to ``ExperimentConfig()``.
+        class_names: label index -> name.
+        seed: torch seed of the initialisation (same seed -> same weights -> same digest).
+        step: step number recorded (and used in the folder name).
+
+    Returns:
+        The checkpoint folder.
+    """
+    from synthgen.models import build_models
+    from synthgen.train.checkpoint import checkpoint_name, make_payload, write_checkpoint_dir
+
+    config = config or ExperimentConfig()
+    shape = (config.data.channels, config.data.resolution, config.data.resolution)
+    torch.manual_seed(seed)
+    generator, discriminator = build_models(config.model, shape, len(class_names))
+    # BatchNorm running stats start at (0, 1); one train-mode forward gives them realistic values.
+    with torch.no_grad():
+        generator.train()
+        generator(torch.randn(64, config.model.z_dim), torch.arange(64) % len(class_names))
+    generator_ema = copy.deepcopy(generator)
+    payload = make_payload(
+        step=step,
+        config=config,
+        class_names=class_names,
+        image_shape=shape,
+        generator=generator,
+        discriminator=discriminator,
+        generator_ema=generator_ema,
+        opt_g=torch.optim.Adam(generator.parameters()),
+        opt_d=torch.optim.Adam(discriminator.parameters()),
+    )
+    return write_checkpoint_dir(os.path.join(run_dir, checkpoint_name(step)), payload, config)

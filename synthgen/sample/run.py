@@ -1,0 +1,243 @@
+"""The sampling stage end to end: checkpoint -> plan -> OUT checks -> fleet -> manifest.
+
+Order of writes into OUT, which is what makes it safe to kill and re-run:
+
+1. every check that can refuse (config, checkpoint, plan vs an existing ``plan.json``) runs before
+   anything is written, so a refused run changes nothing on disk;
+2. stale temp files of a crashed run are deleted, ``plan.json`` is written (first run only) and an
+   old ``manifest.json`` is removed if shards are missing (no manifest = incomplete dataset);
+3. the fleet writes the missing shards, each atomically;
+4. ``manifest.json`` is written last, atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import synthgen
+from synthgen.config import to_dict
+from synthgen.errors import CheckpointError, ShardError
+from synthgen.sample.config import SampleConfig
+from synthgen.sample.fleet import FleetStats, run_fleet
+from synthgen.sample.manifest import (
+    MANIFEST_FILE,
+    PLAN_FILE,
+    build_manifest,
+    read_manifest,
+    read_plan,
+    write_manifest,
+    write_plan,
+)
+from synthgen.sample.plan import SamplePlan, Shard, make_plan
+from synthgen.sample.writer import TEMP_RE, OutputDir, read_parquet_meta, sha256_hex
+
+OWNED = ("parquet", "png", "png_index", PLAN_FILE, MANIFEST_FILE)  # what --overwrite may delete in OUT
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    out: str  # the output folder / URI
+    manifest: dict[str, Any]  # the manifest of the complete dataset
+    shards_written: int  # shards produced by this run
+    shards_reused: int  # complete shards found and kept
+    stale_removed: tuple[str, ...] = ()  # temp files of crashed runs that were deleted
+    stats: FleetStats | None = field(default=None, compare=False)  # fleet timings (None if nothing to do)
+
+
+def load_for_sampling(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any]]:
+    """Load the checkpoint's generator on the CPU and resolve the plan.
+
+    Returns:
+        (plan, CheckpointInfo, gen_spec) where gen_spec = {"model", "image_shape", "state"} is what
+        every actor rebuilds the generator from (so actors need no access to the checkpoint path).
+
+    Raises:
+        CheckpointError: no loadable checkpoint, or weights that do not fit the model code.
+        ConfigError: bad classes / class_weights.
+    """
+    from synthgen.train.checkpoint import load_generator
+
+    try:
+        generator, info = load_generator(cfg.checkpoint, use_ema=cfg.use_ema, device="cpu")
+    except RuntimeError as exc:  # load_state_dict: weights of a different architecture
+        raise CheckpointError(
+            f"checkpoint {cfg.checkpoint!r} does not fit the current model code ({str(exc).splitlines()[0]} ...); "
+            "it was written by another synthgen version or model config: re-train, or sample with that version"
+        ) from exc
+    plan = make_plan(cfg, info.digest, info.class_names, info.image_shape, generator.z_dim, info.config)
+    spec = {"model": to_dict(info.config.model), "image_shape": list(info.image_shape),
+            "state": {k: v.detach().clone() for k, v in generator.state_dict().items()}}
+    return plan, info, spec
+
+
+def check_output(out: OutputDir, plan: SamplePlan, overwrite: bool) -> bool:
+    """Decide whether OUT is empty, a resumable run of ``plan``, or a conflict.
+
+    Returns:
+        True when OUT already holds (part of) this exact dataset.
+
+    Raises:
+        ShardError: OUT holds a different dataset or foreign files and ``overwrite`` is False.
+    """
+    entries = [e for e in out.entries() if not TEMP_RE.match(e)]
+    if not entries:
+        return False
+    try:
+        existing = read_plan(out)
+    except ShardError:
+        if not overwrite:
+            raise
+        existing = None
+    if existing is not None and existing.digest() == plan.digest():
+        return True
+    if not overwrite:
+        if existing is None:
+            what = f"files that are not a synthgen dataset ({', '.join(entries[:5])})"
+        else:
+            what = "a dataset made with a different config (" + "; ".join(plan.differences(existing)[:6]) + ")"
+        raise ShardError(
+            f"output {out.display()} already holds {what}; pass --overwrite to replace it, "
+            "or choose another --out"
+        )
+    for name in OWNED:
+        out.delete_dir(name)
+        out.delete(name)
+    return False
+
+
+def _check_parquet(out: OutputDir, plan: SamplePlan, shard: Shard, expect_sha: str | None) -> dict[str, Any] | None:
+    try:
+        rows, meta = read_parquet_meta(out, shard.parquet_file)
+        if rows != shard.rows or meta.get("plan_digest") != plan.digest() or meta.get("shard") != shard.index:
+            return None
+        data = out.read_bytes(shard.parquet_file)
+        sha = sha256_hex(data)
+        if expect_sha is not None and sha != expect_sha:
+            return None
+        if expect_sha is None:
+            pq.read_table(pa.BufferReader(data))  # no manifest to compare with: at least parse every page
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    return {"file": shard.parquet_file, "bytes": len(data), "sha256": sha}
+
+
+def _check_png(out: OutputDir, plan: SamplePlan, shard: Shard, sizes: dict[str, int]) -> dict[str, Any] | None:
+    import json
+
+    try:
+        data = out.read_bytes(shard.png_index_file)
+        index = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    files = index.get("files", [])
+    if index.get("plan_digest") != plan.digest() or len(files) != shard.rows:
+        return None
+    if any(sizes.get(rel) != size for rel, size, _ in files):
+        return None
+    return {"file": shard.png_index_file, "bytes": len(data), "sha256": sha256_hex(data)}
+
+
+def scan_complete_shards(out: OutputDir, plan: SamplePlan) -> dict[int, dict[str, Any]]:
+    """Manifest records of the shards already complete in OUT (checked against plan and manifest).
+
+    A Parquet shard counts when its footer matches the plan and its sha256 matches the old manifest
+    (or, without one, it parses); a PNG shard when its index matches the plan and every file it
+    lists exists with the listed size. Anything else is rewritten.
+    """
+    try:
+        old = {r["index"]: r for r in read_manifest(out)["shards"]}
+    except (ShardError, KeyError, TypeError):
+        old = {}
+    sizes: dict[str, int] = {}
+    if plan.writes_png and out.list_files("png_index"):
+        sizes = {i.path[len(out.root) + 1:]: i.size for i in _file_infos(out, "png")}
+    records = {}
+    for shard in plan.shards():
+        record: dict[str, Any] = {"index": shard.index, "rows": shard.rows,
+                                  "sample_id_start": shard.start, "sample_id_end": shard.end}
+        if plan.writes_png:
+            png = _check_png(out, plan, shard, sizes)
+            if png is None:
+                continue
+            record["png_index"] = png
+        if plan.writes_parquet:
+            expect = old.get(shard.index, {}).get("sha256")
+            part = _check_parquet(out, plan, shard, expect)
+            if part is None:
+                continue
+            record.update(part)
+        else:
+            record.update(record["png_index"])
+        records[shard.index] = record
+    return records
+
+
+def _file_infos(out: OutputDir, rel: str) -> list[Any]:
+    import pyarrow.fs as pafs
+
+    selector = pafs.FileSelector(out.path(rel), recursive=True, allow_not_found=True)
+    return [i for i in out.fs.get_file_info(selector) if i.type == pafs.FileType.File]
+
+
+def init_ray(address: str = "") -> None:
+    """Join ``address`` / RAY_ADDRESS, or start a local Ray instance, unless Ray is already up."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, configure_logging=False)
+
+
+def run_sample(cfg: SampleConfig) -> SampleResult:
+    """Sample ``cfg.num_samples`` images into ``cfg.out`` (or finish an interrupted run).
+
+    Raises:
+        ConfigError: invalid config or unschedulable resources.
+        CheckpointError: no loadable checkpoint.
+        ShardError: OUT conflicts with the request (without ``overwrite``) or a shard keeps failing.
+    """
+    cfg.validate()
+    plan, info, spec = load_for_sampling(cfg)
+    out = OutputDir(cfg.out)
+    resuming = check_output(out, plan, cfg.overwrite)
+    stale = tuple(out.clean_stale_temps())
+    if not resuming:
+        write_plan(out, plan)
+    done = scan_complete_shards(out, plan) if resuming else {}
+    missing = [s for s in plan.shards() if s.index not in done]
+    if not missing and out.exists(MANIFEST_FILE):
+        manifest = read_manifest(out)
+        if manifest.get("plan_digest") == plan.digest():
+            return SampleResult(cfg.out, manifest, 0, len(done), stale)
+    out.delete(MANIFEST_FILE)  # the dataset is incomplete until the new manifest lands
+    stats = None
+    if missing:
+        init_ray(cfg.ray_address)
+        stats = _run_with_progress(cfg, plan, spec, missing)
+        done.update(stats.records)
+        stale += tuple(out.clean_stale_temps())  # temp files of actors/tasks killed during this run
+    records = [done[k] for k in range(plan.num_shards)]
+    manifest = build_manifest(
+        plan, records, checkpoint_path=cfg.checkpoint, resolved_path=info.path, checkpoint_step=info.step,
+        sample_config=to_dict(cfg), train_config=to_dict(info.config),
+    )
+    write_manifest(out, manifest)
+    return SampleResult(cfg.out, manifest, len(missing), plan.num_shards - len(missing), stale, stats)
+
+
+def _run_with_progress(cfg: SampleConfig, plan: SamplePlan, spec: dict[str, Any], missing: list[Shard]) -> FleetStats:
+    from tqdm import tqdm
+
+    total = sum(s.rows for s in missing)
+    with tqdm(total=total, unit="img", desc="sample", disable=not cfg.progress, file=sys.stderr,
+              dynamic_ncols=True, smoothing=0.1) as bar:
+        t0 = time.perf_counter()
+        stats = run_fleet(cfg, plan, spec, missing, synthgen.__version__, on_progress=bar.update)
+        bar.set_postfix_str(f"{total / max(time.perf_counter() - t0, 1e-9):.0f} img/s overall")
+    return stats
