@@ -20,6 +20,7 @@ def ray_cluster():
 
     if not ray.is_initialized():
         ray.init(
+            address="local",  # never join a `ray start` cluster another test launched
             num_cpus=4,
             include_dashboard=False,
             log_to_driver=True,

@@ -113,7 +113,7 @@ def test_gradient_penalty_on_a_real_discriminator() -> None:
     p1.backward()
     # every weight shapes the input gradient (biases do not, so they get none)
     weights = {n: p.grad for n, p in D.named_parameters() if n.endswith("weight.original")}
-    assert len(weights) == 4
+    assert len(weights) == 5  # three convs, the linear head, the projection embedding
     for name, grad in weights.items():
         assert grad is not None and grad.abs().sum() > 0, name
 

@@ -12,7 +12,7 @@ from torch.nn.utils import parametrize
 from synthgen.config import ModelConfig
 from synthgen.errors import ConfigError
 from synthgen.models import MODELS, build_models, get_model_spec
-from synthgen.models.blocks import plan_resolution, width
+from synthgen.models.blocks import level_sides, plan_resolution, width
 
 NUM_CLASSES = 10
 MODEL_NAMES = sorted(MODELS)
@@ -116,7 +116,7 @@ def test_gradients_reach_every_parameter(name: str) -> None:
 def test_cdcgan_discriminator_is_spectrally_normalised_everywhere() -> None:
     _, D = _build("cdcgan", (1, 28, 28))
     weighted = [m for m in D.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding))]
-    assert len(weighted) >= 4  # two convs, the linear head, the projection embedding
+    assert len(weighted) == 5  # three convs, the linear head, the projection embedding
     for m in weighted:
         assert parametrize.is_parametrized(m, "weight"), f"{m} lacks spectral norm"
         kinds = [type(p).__name__ for p in m.parametrizations.weight]
@@ -166,7 +166,9 @@ def test_widths_come_from_config() -> None:
     assert count(big_g) > 2 * count(small_g)
     assert count(big_d) > 2 * count(small_d)
     convs = [m for m in big_d.modules() if isinstance(m, nn.Conv2d)]
-    assert [c.out_channels for c in convs] == [64, 128]  # width rule: base at 14 px, 2*base at 7 px
+    assert [c.out_channels for c in convs] == [64, 128, 128]  # width rule: base at 14 px, 2*base at 7 px
+    ups = [m for m in big_g.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [u.out_channels for u in ups] == [64, 16]  # base at 14 px, base/4 at full resolution
 
 
 def test_unknown_model_name_lists_registered_names() -> None:
@@ -195,10 +197,11 @@ def test_resolution_plan(size: int, expected: tuple[int, int]) -> None:
     start, num_up = plan_resolution(size)
     assert (start, num_up) == expected
     assert start * 2**num_up == size
+    assert level_sides(size) == [start * 2**i for i in range(num_up + 1)]
 
 
 def test_width_rule() -> None:
-    assert [width(64, 28, s) for s in (7, 14)] == [128, 64]
-    assert [width(64, 64, s) for s in (4, 8, 16, 32)] == [512, 256, 128, 64]
+    assert [width(64, 28, s) for s in (7, 14, 28)] == [128, 64, 16]
+    assert [width(64, 64, s) for s in (4, 8, 16, 32, 64)] == [512, 256, 128, 64, 16]
     assert width(64, 256, 4) == 512  # capped at 8 * base
     assert width(4, 28, 14) == 8  # never below 8 channels

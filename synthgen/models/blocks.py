@@ -7,11 +7,12 @@ Resolution rule (every conv model): a side ``H`` (a multiple of 4) is reached fr
 down-blocks, from ``H`` to the start grid.
 
 Width rule: a hidden layer working at side ``H / 2**k`` (k >= 1) has ``base * 2**(k-1)`` channels, capped at
-``8 * base``, so ``g_channels`` / ``d_channels`` is the width at half resolution; there are no hidden
-full-resolution layers (the last generator layer writes the image, the first discriminator layer reads it
-and halves the side). With base 64 at 28 px: G 128@7 -> 64@14 -> C@28, D C@28 -> 64@14 -> 128@7.
-Why: full-resolution layers dominate the CPU cost of a step, and a 1-channel conv runs at a tiny fraction
-of the CPU's speed, so the cheap design skips them, as the original DCGAN did.
+``8 * base``, so ``g_channels`` / ``d_channels`` is the width at half resolution. Full-resolution layers
+are kept thin: the generator has one at ``base / 4`` channels, the discriminator none (its first conv reads
+the image and halves the side). Widths never drop below 8. With base 64 at 28 px:
+G 128@7 -> 64@14 -> 16@28 -> C@28; D C@28 -> 64@14 -> 128@7 -> 128@7.
+Why: full-resolution layers dominate the CPU cost of a step, and a conv with 1 input or output channel runs
+at a small fraction of the CPU's speed, so they are as thin as the image quality allows.
 
 Up-blocks use 4x4 stride-2 transposed convs (DCGAN): 4 multiply-adds per output pixel and channel pair
 instead of 9 for nearest-upsample + 3x3 conv, which matters when a worker has one CPU thread.
@@ -48,14 +49,15 @@ def width(base: int, size: int, side: int) -> int:
     k = 0
     while (side << k) < size:
         k += 1
-    ch = base * 2 ** max(k - 1, 0)  # half resolution (k = 1) gets `base`, each further halving doubles it
+    # half resolution (k = 1) gets `base`, each further halving doubles it; full resolution gets base / 4
+    ch = base * 2 ** (k - 1) if k >= 1 else base // 4
     return int(max(8, min(ch, 8 * base)))
 
 
 def level_sides(size: int) -> list[int]:
-    """Sides of the hidden levels, coarsest first: e.g. 28 -> [7, 14], 32 -> [4, 8, 16]."""
+    """Sides of the levels from the start grid to the image, coarsest first: 28 -> [7, 14, 28]."""
     start, num_up = plan_resolution(size)
-    return [start * 2**i for i in range(num_up)]
+    return [start * 2**i for i in range(num_up + 1)]
 
 
 def check_shape(image_shape: tuple[int, int, int], num_classes: int, conditional: bool) -> None:

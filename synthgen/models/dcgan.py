@@ -1,7 +1,8 @@
 """``dcgan``: unconditional DCGAN (Radford et al. 2015) at any square side that is a multiple of 4.
 
-Generator: ``z -> linear -> start grid -> BN + ReLU -> (n-1) x (ConvT 4x4 s2 + BN + ReLU) -> ConvT 4x4 s2
-to C channels -> tanh``. Discriminator: ``n x (conv 4x4 s2 + LeakyReLU 0.2) -> linear over the start grid``.
+Generator: ``z -> linear -> start grid -> BN + ReLU -> n x (ConvT 4x4 s2 + BN + ReLU) -> conv 3x3 to C
+channels -> tanh``. Discriminator: ``n x (conv 4x4 s2 + LeakyReLU 0.2) -> conv 3x3 + LeakyReLU -> linear
+over the start grid``. The layout is cdcgan's without the class inputs, so the two compare fairly.
 D has no batch-norm (unlike the 2015 paper) so its logits are per-sample, which the wgan-gp penalty
 needs and which keeps real and fake batches from leaking statistics into each other.
 Resolution and width rules: see ``synthgen.models.blocks``. Labels are accepted and ignored.
@@ -25,13 +26,13 @@ class DCGenerator(nn.Module):
         super().__init__()
         c, size, _ = image_shape
         self.z_dim, self.num_classes, self.image_shape = z_dim, num_classes, tuple(image_shape)
-        sides = level_sides(size)  # e.g. [7, 14]
-        chans = [width(base, size, s) for s in sides]  # e.g. [128, 64]
+        sides = level_sides(size)  # e.g. [7, 14, 28]
+        chans = [width(base, size, s) for s in sides]  # e.g. [128, 64, 16]
         self.start = sides[0]
         self.fc = nn.Linear(z_dim, chans[0] * self.start * self.start, bias=False)
         self.fc_norm = nn.BatchNorm2d(chans[0])
         self.ups = nn.ModuleList(UpBlock(chans[i], chans[i + 1]) for i in range(len(chans) - 1))
-        self.to_image = nn.ConvTranspose2d(chans[-1], c, kernel_size=4, stride=2, padding=1)
+        self.to_image = nn.Conv2d(chans[-1], c, kernel_size=3, padding=1)
         dcgan_init(self)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -51,11 +52,12 @@ class DCDiscriminator(nn.Module):
         super().__init__()
         c, size, _ = image_shape
         self.num_classes, self.image_shape = num_classes, tuple(image_shape)
-        sides = level_sides(size)[::-1]  # finest first, e.g. [14, 7]
+        sides = level_sides(size)[::-1][1:]  # below the image, finest first, e.g. [14, 7]
         chans = [c] + [width(base, size, s) for s in sides]  # e.g. [1, 64, 128]
         layers: list[nn.Module] = []
         for i in range(len(sides)):
             layers += [nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        layers += [nn.Conv2d(chans[-1], chans[-1], 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)]
         self.features = nn.Sequential(*layers)
         # the classic final layer: one filter spanning the whole start grid == a linear map on it
         self.out = nn.Linear(chans[-1] * sides[-1] * sides[-1], 1)

@@ -8,6 +8,13 @@ Before ``start`` steps the copy just follows G (weights copied), because averagi
 changing weights would only blur the result. From ``start`` on each float parameter moves as
 ``ema = decay * ema + (1 - decay) * G``. Buffers (BatchNorm running statistics, spectral-norm vectors) are
 always copied: averaging running statistics of different networks has no meaning.
+
+But G's running statistics do not fit the averaged weights either (measured on a 900-step cdcgan: eval-mode
+EMA samples had pixel std 0.50 against 0.73 with batch statistics -- washed-out grey images). So before the
+EMA generator is saved or sampled, call ``ema.recalibrate_bn()``: it recomputes every BatchNorm's running
+statistics from the EMA generator's own activations on a fixed, seeded set of latents and balanced labels
+("standing statistics", Brock et al. 2019). It is deterministic, so every DDP rank gets the same result, and
+cheap (16 forward passes of 64 by default). The next ``update`` overwrites them with G's again.
 """
 
 from __future__ import annotations
@@ -60,6 +67,37 @@ class EMA:
         src_buffers = dict(src.named_buffers())
         for name, b in self.module.named_buffers():
             b.copy_(src_buffers[name])
+
+    @torch.no_grad()
+    def recalibrate_bn(self, num_batches: int = 16, batch_size: int = 64, seed: int = 0) -> None:
+        """Recompute the EMA generator's BatchNorm running statistics from its own activations.
+
+        Args:
+            num_batches: forward passes to average over (an exact cumulative average, not momentum).
+            batch_size: latents per pass; labels cycle through all classes so each is equally represented.
+            seed: seed of the latents, so the result is reproducible and identical on every rank.
+        """
+        m = self.module
+        bns = [b for b in m.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm) and b.track_running_stats]
+        if not bns:
+            return  # e.g. the mlp generator: nothing to recalibrate
+        param = next(m.parameters())
+        num_classes = max(int(getattr(m, "num_classes", 1)), 1)
+        rng = torch.Generator(device=param.device).manual_seed(seed)
+        momenta = [b.momentum for b in bns]
+        for b in bns:
+            b.reset_running_stats()
+            b.momentum = None  # None = cumulative average over all batches seen since the reset
+        m.train()
+        try:
+            for i in range(num_batches):
+                z = torch.randn(batch_size, m.z_dim, generator=rng, device=param.device, dtype=param.dtype)
+                labels = (torch.arange(batch_size, device=param.device) + i * batch_size) % num_classes  # [B]
+                m(z, labels)
+        finally:
+            for b, momentum in zip(bns, momenta):
+                b.momentum = momentum
+            m.eval()
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The averaged generator's state dict."""

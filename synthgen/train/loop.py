@@ -137,7 +137,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 return
             if log is not None:
                 log.record(step, d_loss=d_mean, g_loss=g_mean)
-        if rank == 0 and (step % t_cfg.sample_every == 0 or step == t_cfg.steps):
+        is_grid = step % t_cfg.sample_every == 0 or step == t_cfg.steps
+        if rank == 0 and (is_grid or is_ckpt):
+            # G's running BN stats don't fit the averaged weights: recompute them before anyone samples.
+            gan_step.ema.recalibrate_bn()
+        if rank == 0 and is_grid:
             save_grid(gan_step.ema.module, grid_z, grid_y, grid_cols, os.path.join(run_dir, "grids", f"grid-{step:06d}.png"))
         if is_ckpt:
             _report_checkpoint(cfg, data.class_names, data.image_shape, step, gan_step, rank)
