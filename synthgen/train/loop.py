@@ -23,7 +23,7 @@ from torch import nn
 
 from synthgen.config import ExperimentConfig, from_dict
 from synthgen.train import checkpoint as ckpt
-from synthgen.train.progress import ProgressLog, save_grid
+from synthgen.train.progress import ProgressLog, save_grid, say
 from synthgen.train.step import GANStep
 
 DIVERGED_FILE = "diverged.json"  # written by rank 0 when a loss turns NaN/inf
@@ -49,7 +49,7 @@ def _maybe_inject_fault(cfg: ExperimentConfig, run_dir: str, step: int, rank: in
         return
     with open(marker, "w", encoding="utf-8") as fh:
         fh.write(f"killed rank {rank} at step {step}\n")
-    print(f"[synthgen] fault injection: killing rank {rank} at step {step}", flush=True)
+    say(f"[synthgen] fault injection: killing rank {rank} at step {step}")
     os._exit(137)
 
 
@@ -97,7 +97,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         gan_step.opt_d.load_state_dict(payload["opt_d"])
         start_step = int(payload["step"])
         if rank == 0:
-            print(f"[synthgen] resumed from checkpoint at step {start_step}", flush=True)
+            say(f"[synthgen] resumed from checkpoint at step {start_step}")
 
     log = ProgressLog(run_dir, total_steps=t_cfg.steps, global_batch=t_cfg.batch_size * world) if rank == 0 else None
     if log is not None:

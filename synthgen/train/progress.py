@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -15,6 +16,16 @@ from synthgen.train.checkpoint import atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
 TIMING_FILE = "timing.json"
+
+
+def say(message: str) -> None:
+    """Print one line from a Ray Train worker exactly once.
+
+    Ray Train V2 patches ``print`` in workers to go through the root logger, which this machine's
+    logging set-up then emits twice; writing to the stream directly avoids that.
+    """
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
 
 
 class ProgressLog:
@@ -55,8 +66,8 @@ class ProgressLog:
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
         losses = " | ".join(f"{k} {v:.4f}" for k, v in values.items())
-        print(f"[synthgen] step {step:>6}/{self.total_steps} | {img_per_s:7.0f} img/s | {losses} | "
-              f"eta {eta_s / 60:5.1f} min", flush=True)
+        say(f"[synthgen] step {step:>6}/{self.total_steps} | {img_per_s:7.0f} img/s | {losses} | "
+            f"eta {eta_s / 60:5.1f} min")
         return row
 
 
