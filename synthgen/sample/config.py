@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from synthgen.errors import ConfigError
 
 FORMATS = ("parquet", "png", "both")
+ACTOR_SCHEDULING = ("default", "spread")  # Ray scheduling strategies of the generator actors: DEFAULT, SPREAD
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class SampleConfig:
     use_gpu: bool = False  # GPU actors (one forward per batch; equal to CPU output up to float tolerance)
     cpus_per_actor: float = 0.5  # CPUs reserved per generator actor; fractional so encoders still fit on 2 cores
     gpus_per_actor: float = 1.0  # GPUs per actor when use_gpu
+    actor_scheduling: str = "default"  # default (Ray's: this node until half busy) | spread (over as many nodes as possible)
     cpus_per_encoder: float = 0.5  # CPUs reserved per PNG-encode / shard-write task (their own pool of workers)
     torch_threads: int = 0  # torch intra-op threads per actor; 0 = max(1, int(cpus_per_actor))
     max_batches_in_flight: int = 0  # generated-but-not-encoded batches held at once; 0 = 4 * num_actors
@@ -75,6 +77,8 @@ class SampleConfig:
              f"a positive multiple of chunk_size={self.chunk_size}, e.g. {self.chunk_size * 8}"),
             (self.cpus_per_actor > 0, "cpus_per_actor", self.cpus_per_actor, "> 0 (fractional is fine)"),
             (self.gpus_per_actor > 0, "gpus_per_actor", self.gpus_per_actor, "> 0"),
+            (self.actor_scheduling in ACTOR_SCHEDULING, "actor_scheduling", self.actor_scheduling,
+             f"one of {list(ACTOR_SCHEDULING)}"),
             (self.cpus_per_encoder > 0, "cpus_per_encoder", self.cpus_per_encoder, "> 0 (fractional is fine)"),
             (self.torch_threads >= 0, "torch_threads", self.torch_threads, ">= 0 (0 = from cpus_per_actor)"),
             (self.max_batches_in_flight >= 0, "max_batches_in_flight", self.max_batches_in_flight, ">= 0 (0 = auto)"),

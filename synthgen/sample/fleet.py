@@ -204,6 +204,9 @@ def run_fleet(cfg: SampleConfig, plan: SamplePlan, gen_spec: dict[str, Any], sha
         num_gpus=cfg.gpus_per_actor if cfg.use_gpu else 0,
         max_restarts=cfg.max_actor_restarts,
         max_task_retries=cfg.max_actor_restarts,  # generate() is pure: safe to retry on the new actor
+        # SPREAD puts the actors on as many nodes as possible (CPU sampling on a multi-node cluster);
+        # DEFAULT fills the driver's node until it is half busy, then goes elsewhere.
+        scheduling_strategy="SPREAD" if cfg.actor_scheduling == "spread" else "DEFAULT",
     )
     device = "cuda" if cfg.use_gpu else "cpu"
 

@@ -36,6 +36,7 @@ from synthgen.sample.manifest import (
     write_plan,
 )
 from synthgen.sample.plan import SamplePlan, Shard, make_plan
+from synthgen.ray_init import init_ray
 from synthgen.sample.writer import TEMP_RE, OutputDir, read_parquet_meta, sha256_hex
 
 OWNED = ("parquet", "png", "png_index", PLAN_FILE, MANIFEST_FILE)  # what --overwrite may delete in OUT
@@ -184,14 +185,6 @@ def _file_infos(out: OutputDir, rel: str) -> list[Any]:
 
     selector = pafs.FileSelector(out.path(rel), recursive=True, allow_not_found=True)
     return [i for i in out.fs.get_file_info(selector) if i.type == pafs.FileType.File]
-
-
-def init_ray(address: str = "") -> None:
-    """Join ``address`` / RAY_ADDRESS, or start a local Ray instance, unless Ray is already up."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, configure_logging=False)
 
 
 def run_sample(cfg: SampleConfig) -> SampleResult:

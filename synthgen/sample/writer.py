@@ -29,13 +29,10 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from synthgen.sample.plan import SamplePlan, Shard
+from synthgen.train.checkpoint import is_uri
 
 TEMP_RE = re.compile(r"^\..+\.tmp-[0-9a-f]{8,}$")  # temp names written by OutputDir.write_bytes
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-
-
-def _is_uri(path: str) -> bool:
-    return "://" in path
 
 
 class OutputDir:
@@ -46,7 +43,7 @@ class OutputDir:
 
     def __init__(self, out: str) -> None:
         self.uri = out
-        if _is_uri(out):
+        if is_uri(out):
             self.fs, root = pafs.FileSystem.from_uri(out)
         else:
             self.fs, root = pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(out))

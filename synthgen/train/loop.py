@@ -23,7 +23,7 @@ from torch import nn
 
 from synthgen.config import ExperimentConfig, from_dict
 from synthgen.train import checkpoint as ckpt
-from synthgen.train.progress import ProgressLog, save_grid, say
+from synthgen.train.progress import ProgressLog, save_grid, say, upload_logs
 from synthgen.train.step import GANStep
 
 DIVERGED_FILE = "diverged.json"  # written by rank 0 when a loss turns NaN/inf
@@ -54,7 +54,11 @@ def _maybe_inject_fault(cfg: ExperimentConfig, run_dir: str, step: int, rank: in
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
-    """Train on one Ray Train worker. ``loop_config`` = {"experiment": dict, "run_dir": str}."""
+    """Train on one Ray Train worker.
+
+    ``loop_config`` = {"experiment": resolved config dict, "run_dir": local log folder,
+    "storage_run_dir": the run folder in storage (a URI for object storage)}.
+    """
     import ray.train
     import ray.train.torch
 
@@ -62,7 +66,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     from synthgen.models import build_models
 
     cfg = from_dict(ExperimentConfig, loop_config["experiment"])
-    run_dir: str = loop_config["run_dir"]
+    run_dir: str = loop_config["run_dir"]  # local folder for logs and grids
+    storage_run_dir: str = loop_config.get("storage_run_dir", run_dir)  # the run folder in storage (maybe a URI)
     t_cfg, m_cfg = cfg.train, cfg.model
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -143,6 +148,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             gan_step.ema.recalibrate_bn()
         if rank == 0 and is_grid:
             save_grid(gan_step.ema.module, grid_z, grid_y, grid_cols, os.path.join(run_dir, "grids", f"grid-{step:06d}.png"))
+        if rank == 0 and is_ckpt and storage_run_dir != run_dir:
+            upload_logs(run_dir, storage_run_dir)
         if is_ckpt:
             _report_checkpoint(cfg, data.class_names, data.image_shape, step, gan_step, rank)
 

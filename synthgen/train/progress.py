@@ -97,3 +97,21 @@ def save_grid(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor, cols:
     tmp = f"{path}.tmp-{os.getpid()}"
     image.save(tmp, format="PNG")
     os.replace(tmp, path)
+
+
+def upload_logs(local_dir: str, remote_dir: str) -> None:
+    """Copy metrics.jsonl, timing.json and grids/ to a URI run folder (s3://, gs://).
+
+    Rank 0 logs into a local folder because object stores cannot append; this mirrors it at every
+    checkpoint so the run folder in storage holds the logs too.
+    """
+    import pyarrow.fs as pafs
+
+    fs, root = pafs.FileSystem.from_uri(remote_dir)
+    for dirpath, _, files in os.walk(local_dir):
+        rel = os.path.relpath(dirpath, local_dir)
+        for name in files:
+            if name.startswith("."):
+                continue
+            target = f"{root}/{name}" if rel == "." else f"{root}/{rel}/{name}"
+            pafs.copy_files(os.path.join(dirpath, name), target, destination_filesystem=fs)

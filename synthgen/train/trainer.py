@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from synthgen.config import ExperimentConfig, dump_yaml, to_dict
 from synthgen.errors import ConfigError, TrainingDivergedError, TrainingFailedError
+from synthgen.ray_init import init_ray
 from synthgen.train import checkpoint as ckpt
 from synthgen.train.loop import DIVERGED_FILE, train_loop_per_worker
 
@@ -55,15 +56,6 @@ def check_run_folder(cfg: ExperimentConfig, resume: bool) -> None:
         raise ConfigError(f"--resume: run folder {run_dir} does not exist; start the run without --resume first")
 
 
-def _init_ray(cfg: ExperimentConfig) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = cfg.run.ray_address or os.environ.get("RAY_ADDRESS") or None
-    ray.init(address=address, configure_logging=False)
-
-
 def build_trainer(cfg: ExperimentConfig):
     """Return the configured ``TorchTrainer`` for ``cfg`` (not started)."""
     import ray.train
@@ -78,7 +70,7 @@ def build_trainer(cfg: ExperimentConfig):
         storage = os.path.abspath(os.path.expanduser(storage))
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"experiment": to_dict(cfg), "run_dir": local_log_dir(cfg)},
+        train_loop_config={"experiment": to_dict(cfg), "run_dir": local_log_dir(cfg), "storage_run_dir": run_dir_of(cfg)},
         torch_config=TorchConfig(backend="nccl" if t.use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(
             num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker=resources
@@ -116,7 +108,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
     os.makedirs(log_dir, exist_ok=True)
     ckpt.atomic_write_text(os.path.join(log_dir, ckpt.CONFIG_FILE), dump_yaml(cfg))
     print(f"[synthgen] run folder: {run_dir}", flush=True)
-    _init_ray(cfg)
+    init_ray(cfg.run.ray_address)
     marker = os.path.join(log_dir, DIVERGED_FILE)
     if os.path.exists(marker):
         os.unlink(marker)  # from an earlier attempt that the user is now resuming
@@ -126,7 +118,10 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
             f"run {cfg.run.name!r} failed after {cfg.train.max_failures} allowed restart(s): {result.error}. "
             f"Fix the cause, then continue from the latest checkpoint with --resume"
         ) from result.error
-    checkpoint_path = result.checkpoint.path if result.checkpoint is not None else None
+    checkpoint_path = None
+    if result.checkpoint is not None:
+        # Ray drops the URI scheme (s3://bucket/x -> bucket/x): rebuild the path under our run folder.
+        checkpoint_path = f"{run_dir}/{os.path.basename(result.checkpoint.path.rstrip('/'))}"
     step = ckpt.step_of(checkpoint_path) if checkpoint_path else 0
     if step < cfg.train.steps:
         detail = ""
