@@ -187,6 +187,9 @@ def test_pipeline_with_a_uri_run_folder_keeps_every_output_there(ray_cluster, tm
     assert verify_output(result.sample_out).ok
     copied = tmp_path / name / "eval" / "metrics.jsonl"
     assert [json.loads(line)["metric"] for line in copied.read_text().splitlines()] == ["label_acc"]
+    training_log = tmp_path / name / "metrics.jsonl"  # rank 0's local log, mirrored at every checkpoint
+    assert [json.loads(line)["step"] for line in training_log.read_text().splitlines()][-1] == 4
+    assert (tmp_path / name / "grids" / "grid-000004.png").is_file()
 
 
 # --- jobs/train_classifier.py ------------------------------------------------------------------------

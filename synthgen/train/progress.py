@@ -110,8 +110,10 @@ def upload_logs(local_dir: str, remote_dir: str) -> None:
     fs, root = pafs.FileSystem.from_uri(remote_dir)
     for dirpath, _, files in os.walk(local_dir):
         rel = os.path.relpath(dirpath, local_dir)
+        folder = root if rel == "." else f"{root}/{rel}"
+        fs.create_dir(folder, recursive=True)  # a no-op on object stores; local file:// needs it
         for name in files:
             if name.startswith("."):
                 continue
-            target = f"{root}/{name}" if rel == "." else f"{root}/{rel}/{name}"
+            target = f"{folder}/{name}"
             pafs.copy_files(os.path.join(dirpath, name), target, destination_filesystem=fs)
