@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # run from a checkout without installing
 
-from synthgen.config import ExperimentConfig, load_config  # noqa: E402
+from synthgen.config import ExperimentConfig, dump_yaml, load_config  # noqa: E402
 from synthgen.errors import SynthgenError  # noqa: E402
 from synthgen.sample.config import SampleConfig  # noqa: E402
 
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a SampleConfig key (repeatable)")
     parser.add_argument("--smoke-test", action="store_true", help="run the smoke-sized config (sample_smoke.yaml)")
     parser.add_argument("--no-verify", dest="verify", action="store_false", help="skip the verify pass")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     args = parser.parse_args(argv)
     config = args.config or (SMOKE_CONFIG if args.smoke_test else os.path.join(ROOT, "jobs", "configs", "sample.yaml"))
 
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = load_config(SampleConfig, config, args.overrides)
+        if args.dry_run:
+            print(dump_yaml(cfg), end="")
+            return 0
         if args.smoke_test:
             cfg = load_config(SampleConfig, config, [*args.overrides, *_smoke_checkpoint(cfg)])
         result = run_sample(cfg)
