@@ -1,0 +1,36 @@
+"""Evaluation stage: judge features, metric registry (fd, kid, pr, dc, label_acc, cas, uplift), report.
+
+Public entry points (imported lazily so ``synthgen --help`` stays fast)::
+
+    evaluate(cfg: EvalConfig) -> list[dict]                 # synthgen.evaluate.run
+    generate_images(path, num_samples, seed=0) -> ImageData # synthgen.evaluate.sources
+    load_or_train_judge(data_cfg, cache_dir=None) -> Judge  # synthgen.evaluate.judge
+    train_classifier(...), accuracy(...), SmallCNN          # synthgen.evaluate.classifier
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from synthgen.evaluate.config import EvalConfig
+
+_LAZY = {
+    "evaluate": "synthgen.evaluate.run",
+    "generate_images": "synthgen.evaluate.sources",
+    "load_or_train_judge": "synthgen.evaluate.judge",
+    "Judge": "synthgen.evaluate.judge",
+    "SmallCNN": "synthgen.evaluate.classifier",
+    "train_classifier": "synthgen.evaluate.classifier",
+    "accuracy": "synthgen.evaluate.classifier",
+    "register_metric": "synthgen.evaluate.metrics",
+    "get_metric": "synthgen.evaluate.metrics",
+}
+
+__all__ = ["EvalConfig", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'synthgen.evaluate' has no attribute {name!r}")

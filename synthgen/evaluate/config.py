@@ -1,0 +1,137 @@
+"""Typed, frozen config of ``synthgen evaluate``; load with ``load_config(EvalConfig, path, overrides)``.
+
+Every size that costs time (samples, epochs, seeds, honest-generator steps) is a field here, so the
+smoke config and the tests run the same code path as the full evaluation, only smaller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from synthgen.config import DataConfig
+from synthgen.errors import ConfigError
+
+ALL_METRICS = ("fd", "kid", "pr", "dc", "label_acc", "cas", "uplift")  # the registered metric names
+UPLIFT_GENERATORS = ("honest", "evaluated")
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    epochs: int = 4  # passes over the real training split
+    batch_size: int = 128  # images per Adam step
+    lr: float = 1e-3  # Adam learning rate (cosine-decayed to 0)
+    width: int = 32  # SmallCNN first-block channels (features are always 128-d)
+    augment: bool = False  # random 2-px shifts while training
+    seed: int = 0  # weight init and batch order
+    max_train_images: int = 0  # 0 = the whole training split; N = a stratified subset (tests, smoke runs)
+    cache_dir: str = ""  # "" = ~/.cache/synthgen/judges; trained judges are reused per dataset + config
+
+
+@dataclass(frozen=True)
+class CasConfig:
+    num_train: int = 0  # synthetic training images; 0 = as many as the real training split
+    epochs: int = 4  # passes over the synthetic images
+    batch_size: int = 128  # images per Adam step
+    lr: float = 1e-3  # Adam learning rate
+    augment: bool = False  # random 2-px shifts
+    seed: int = 0  # weight init and batch order
+    # The real-data anchor is a classifier with this same recipe trained on the real training split
+    # (it is the judge itself when the recipes match, so it costs nothing extra).
+
+
+@dataclass(frozen=True)
+class UpliftConfig:
+    fractions: tuple[float, ...] = (0.01,)  # real-data subsets as fractions of the training split, e.g. [0.01, 0.1]
+    seeds: int = 3  # repeats per fraction: seed s picks the subset, the classifier init and its generator
+    generator: str = "honest"  # honest: a generator trained on the subset only; evaluated: the evaluated one (leaks)
+    num_synthetic: int = 10000  # synthetic pool per (fraction, seed), balanced over classes
+    synthetic_fraction: float = 0.5  # mixing ratio: share of every training batch drawn from the synthetic pool
+    steps: int = 400  # classifier Adam steps, the same for the real-only and the real+synthetic arms
+    batch_size: int = 64  # images per classifier step
+    lr: float = 1e-3  # classifier Adam learning rate
+    augment: bool = True  # random shifts on every batch: keeps the real-only baseline strong
+    generator_steps: int = 800  # training steps of each honest generator (~2.5 min each on 2 CPU cores)
+    generator_diffaugment: str = "translation,cutout"  # DiffAugment policy for the honest generators
+    # section.key=value overrides of the evaluated run's recipe for the honest generators: half-width nets
+    # (3x faster, and enough for ~600 images) and an EMA that starts early and averages over a short run
+    generator_overrides: tuple[str, ...] = (
+        "model.g_channels=32", "model.d_channels=32", "model.ema_start=100", "model.ema_decay=0.995",
+    )
+    storage: str = ""  # folder for honest generator runs; "" = <out>/uplift (reused when already trained)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    enabled: bool = True  # write report.html beside metrics.jsonl
+    samples_per_class: int = 10  # columns of the per-class sample grid
+    nearest_queries: int = 10  # generated samples shown with their nearest real training images
+    nearest_k: int = 5  # neighbours shown per sample
+    max_grids: int = 8  # training grids over time shown (evenly spaced, always the last)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    checkpoint: str = ""  # run folder, checkpoint-NNNNNN folder or URI to evaluate (or use shards)
+    shards: str = ""  # shard folder / URI written by `synthgen sample` to evaluate instead
+    out: str = ""  # folder for metrics.jsonl + report.html; "" = <run folder>/eval or <shard folder>/eval
+    metrics: tuple[str, ...] = ALL_METRICS  # which registered metrics to compute, in order
+    num_samples: int = 10000  # generated images for fd/kid/pr/dc/label_acc (shards: the first N rows)
+    seed: int = 0  # seed of the generated latents and of every random subset
+    use_ema: bool = True  # evaluate the EMA generator weights (what sampling uses)
+    batch_size: int = 500  # generator batch size
+    data_from_checkpoint: bool = True  # take source/root/resolution/channels from the checkpoint's run
+    data: DataConfig = field(default_factory=DataConfig)  # real data (its max_images is ignored: full splits)
+    kid_subsets: int = 100  # KID: number of random subsets
+    kid_subset_size: int = 1000  # KID: subset size (capped by the smaller set)
+    pr_k: int = 3  # precision/recall: k of the k-NN radii
+    dc_k: int = 5  # density/coverage: k of the k-NN radii
+    judge: JudgeConfig = field(default_factory=JudgeConfig)  # feature extractor / label judge
+    cas: CasConfig = field(default_factory=CasConfig)  # classification accuracy score
+    uplift: UpliftConfig = field(default_factory=UpliftConfig)  # augmentation uplift on small real subsets
+    report: ReportConfig = field(default_factory=ReportConfig)  # report.html contents
+
+    def validate(self) -> None:
+        """Check what types alone cannot express.
+
+        Raises:
+            ConfigError: naming the key, the bad value and what is allowed.
+        """
+        if bool(self.checkpoint) == bool(self.shards):
+            raise ConfigError(
+                "evaluate needs exactly one source: pass --checkpoint RUN_OR_CKPT or --shards OUT "
+                f"(got checkpoint={self.checkpoint!r}, shards={self.shards!r})"
+            )
+        unknown = [m for m in self.metrics if m not in ALL_METRICS]
+        if unknown or not self.metrics:
+            raise ConfigError(f"metrics={list(self.metrics)!r} is invalid: choose a non-empty list of "
+                              f"{list(ALL_METRICS)}")
+        if len(set(self.metrics)) != len(self.metrics):
+            raise ConfigError(f"metrics={list(self.metrics)!r} lists a metric twice")
+        u = self.uplift
+        checks = [
+            (self.num_samples >= 10, "num_samples", self.num_samples, ">= 10"),
+            (self.batch_size >= 1, "batch_size", self.batch_size, ">= 1"),
+            (self.kid_subsets >= 1, "kid_subsets", self.kid_subsets, ">= 1"),
+            (self.kid_subset_size >= 2, "kid_subset_size", self.kid_subset_size, ">= 2"),
+            (self.pr_k >= 1, "pr_k", self.pr_k, ">= 1"),
+            (self.dc_k >= 1, "dc_k", self.dc_k, ">= 1"),
+            (self.judge.epochs >= 1, "judge.epochs", self.judge.epochs, ">= 1"),
+            (self.judge.max_train_images >= 0, "judge.max_train_images", self.judge.max_train_images, ">= 0"),
+            (self.judge.width >= 1, "judge.width", self.judge.width, ">= 1"),
+            (self.cas.num_train >= 0, "cas.num_train", self.cas.num_train, ">= 0 (0 = the real training split's size)"),
+            (self.cas.epochs >= 1, "cas.epochs", self.cas.epochs, ">= 1"),
+            (len(u.fractions) >= 1 and all(0 < f <= 1 for f in u.fractions), "uplift.fractions", list(u.fractions),
+             "a non-empty list of fractions in (0, 1], e.g. [0.01, 0.1]"),
+            (u.seeds >= 1, "uplift.seeds", u.seeds, ">= 1"),
+            (u.generator in UPLIFT_GENERATORS, "uplift.generator", u.generator, f"one of {list(UPLIFT_GENERATORS)}"),
+            (u.num_synthetic >= 1, "uplift.num_synthetic", u.num_synthetic, ">= 1"),
+            (0 < u.synthetic_fraction < 1, "uplift.synthetic_fraction", u.synthetic_fraction, "in (0, 1), e.g. 0.5"),
+            (u.steps >= 1, "uplift.steps", u.steps, ">= 1"),
+            (u.generator_steps >= 1, "uplift.generator_steps", u.generator_steps, ">= 1"),
+            (self.report.samples_per_class >= 1, "report.samples_per_class", self.report.samples_per_class, ">= 1"),
+            (self.report.nearest_k >= 1, "report.nearest_k", self.report.nearest_k, ">= 1"),
+            (self.report.max_grids >= 1, "report.max_grids", self.report.max_grids, ">= 1"),
+        ]
+        for ok, key, value, allowed in checks:
+            if not ok:
+                raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")

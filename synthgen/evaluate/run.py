@@ -1,0 +1,152 @@
+"""``evaluate(cfg)``: open the source, get the judge, run each metric, append metrics.jsonl, write report.html.
+
+Like StyleGAN2-ADA's metric_main: one JSON line per metric with its results, settings, sample
+counts, what was evaluated (checkpoint path / digest / step or shard folder), the judge, the time
+taken and the synthgen version. Each line is appended as soon as its metric finishes, so a crash
+in a later (slower) metric keeps the earlier results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import synthgen
+from synthgen.config import dump_yaml, to_dict
+from synthgen.errors import ConfigError
+from synthgen.evaluate.config import EvalConfig
+from synthgen.evaluate.judge import load_or_train_judge, real_splits
+from synthgen.evaluate.metrics import EvalContext, get_metric, timed
+from synthgen.evaluate.sources import Source, open_checkpoint, open_shards
+from synthgen.evaluate.uplift import check_uplift_possible
+from synthgen.train.checkpoint import atomic_write_text, is_uri
+
+METRICS_FILE = "metrics.jsonl"
+REPORT_FILE = "report.html"
+CONFIG_FILE = "eval_config.yaml"
+
+
+def open_source(cfg: EvalConfig) -> Source:
+    """The checkpoint or shard folder named by ``cfg``.
+
+    Raises:
+        CheckpointError / ShardError: nothing loadable there.
+    """
+    if cfg.checkpoint:
+        return open_checkpoint(cfg.checkpoint, cfg.data, cfg.data_from_checkpoint, cfg.seed, cfg.use_ema,
+                               cfg.batch_size)
+    return open_shards(cfg.shards, cfg.data, cfg.data_from_checkpoint)
+
+
+def resolve_out_dir(cfg: EvalConfig, source: Source) -> str:
+    """``cfg.out``, else ``<run folder>/eval`` for a checkpoint or ``<shard folder>/eval`` for shards.
+
+    Raises:
+        ConfigError: no local default exists (a URI source) and ``--out`` was not given.
+    """
+    if cfg.out:
+        if is_uri(cfg.out):
+            raise ConfigError(f"out={cfg.out!r} must be a local folder (metrics.jsonl is appended in place)")
+        return os.path.abspath(os.path.expanduser(cfg.out))
+    if source.kind == "checkpoint":
+        base = source.run_dir or (None if is_uri(source.path) else os.path.abspath(source.identity["resolved_path"]))
+    else:
+        base = None if is_uri(source.path) else os.path.abspath(source.path)
+    if base is None:
+        raise ConfigError(f"{source.path!r} is remote; pass --out FOLDER for metrics.jsonl and report.html")
+    return os.path.join(base, "eval")
+
+
+def write_text(path: str, text: str) -> None:
+    """``atomic_write_text``, then the usual umask-based permissions (its temp files are 0600) so
+    that a report can be read by whoever may read the run folder."""
+    atomic_write_text(path, text)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def append_jsonl(path: str, row: dict[str, Any]) -> None:
+    """Append one JSON line atomically (rewrite through a temp file + os.replace)."""
+    old = ""
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as fh:
+            old = fh.read()
+        if old and not old.endswith("\n"):
+            old += "\n"
+    write_text(path, old + json.dumps(row, sort_keys=False) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    """Replace non-finite floats (JSON has none) with strings so every line stays valid JSON."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
+    """Run ``cfg.metrics`` on the checkpoint or shards of ``cfg``.
+
+    Args:
+        cfg: the resolved evaluation config (validated here).
+        progress: print progress lines to stderr.
+
+    Returns:
+        The metric rows appended to ``<out>/metrics.jsonl`` (one per metric, in ``cfg.metrics`` order).
+
+    Raises:
+        ConfigError: invalid config (before anything is written).
+        CheckpointError / ShardError / DataError: unreadable checkpoint, shards or real data.
+    """
+    cfg.validate()
+    source = open_source(cfg)
+    check_uplift_possible(cfg, source.experiment is not None)
+    out_dir = resolve_out_dir(cfg, source)
+    metric_fns = [(name, get_metric(name)) for name in cfg.metrics]
+    real_train, real_test = real_splits(source.data_cfg)
+    if tuple(real_train.class_names) != tuple(source.class_names):
+        raise ConfigError(f"the generator's classes {list(source.class_names)} differ from the real data's "
+                          f"{list(real_train.class_names)}; set data.* to the data set it was trained on")
+    judge = load_or_train_judge(source.data_cfg, judge_cfg=cfg.judge, real=(real_train, real_test), progress=progress)
+    ctx = EvalContext(cfg=cfg, source=source, judge=judge, real_train=real_train, real_test=real_test,
+                      out_dir=out_dir, progress=progress)
+
+    os.makedirs(out_dir, exist_ok=True)  # nothing is written before every check above has passed
+    write_text(os.path.join(out_dir, CONFIG_FILE), dump_yaml(cfg))
+    metrics_path = os.path.join(out_dir, METRICS_FILE)
+    rows = []
+    for name, fn in metric_fns:
+        ctx.log(f"metric {name} ...")
+        out, seconds = timed(fn, ctx)
+        row = _jsonable({
+            "metric": name,
+            "results": out.results,
+            "settings": out.settings,
+            "counts": out.counts,
+            "num_samples": cfg.num_samples,
+            "seed": cfg.seed,
+            "source": source.identity,
+            "judge": judge.describe(),
+            "data": to_dict(source.data_cfg),
+            "seconds": round(seconds, 2),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "timestamp": time.time(),
+            "synthgen_version": synthgen.__version__,
+        })
+        append_jsonl(metrics_path, row)
+        rows.append(row)
+        ctx.log(f"metric {name} done in {seconds:.1f}s")
+    if cfg.report.enabled:
+        from synthgen.evaluate.report import read_jsonl, render_report
+
+        page = render_report(ctx, rows, read_jsonl(metrics_path))
+        write_text(os.path.join(out_dir, REPORT_FILE), page)
+        ctx.log(f"report: {os.path.join(out_dir, REPORT_FILE)}")
+    ctx.log(f"metrics: {metrics_path}")
+    return rows

@@ -1,0 +1,199 @@
+"""What gets evaluated: a generator checkpoint (images made in-process) or an existing shard dataset.
+
+Generated sample ``i`` uses the sampling stage's counter-based latent ``latents_for([i], seed)`` and
+label ``i % K``, so any prefix of ``n`` samples is balanced over classes (to within one) and the
+first ``n`` images of a larger request are exactly the images of a request for ``n``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthgen.config import DataConfig, ExperimentConfig, from_dict
+from synthgen.data import ImageData
+from synthgen.errors import CheckpointError, ConfigError, ShardError
+from synthgen.sample.latents import latents_for
+from synthgen.train.checkpoint import CheckpointInfo, is_uri, load_generator
+
+_CKPT_DIR = re.compile(r"^checkpoint-\d+$")
+
+
+@torch.inference_mode()
+def generate_with(
+    generator: nn.Module, num_classes: int, num_samples: int, seed: int = 0, batch_size: int = 500, start: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``generator`` on samples ``start .. start + num_samples - 1``.
+
+    Returns:
+        (images uint8 [N, C, H, W], labels int64 [N]) with label(i) = i % num_classes.
+    """
+    generator.eval()
+    z_dim = int(generator.z_dim)
+    ids = np.arange(start, start + num_samples, dtype=np.int64)
+    labels = ids % num_classes  # [N] balanced for every prefix
+    chunks = []
+    for i in range(0, num_samples, batch_size):
+        z = torch.from_numpy(latents_for(ids[i : i + batch_size], seed, z_dim))  # [B, z_dim]
+        y = torch.from_numpy(labels[i : i + batch_size])  # [B]
+        x = generator(z, y)  # [B, C, H, W] in [-1, 1]
+        chunks.append(torch.clamp(torch.round((x + 1.0) * 127.5), 0, 255).to(torch.uint8).numpy())
+    images = np.concatenate(chunks) if chunks else np.zeros((0, 1, 1, 1), np.uint8)
+    return images, labels
+
+
+def load_checkpoint_generator(path: str, use_ema: bool = True) -> tuple[nn.Module, CheckpointInfo]:
+    """``load_generator`` with a weights/architecture mismatch turned into a CheckpointError.
+
+    Raises:
+        CheckpointError: nothing loadable at ``path``, or weights that do not fit this version's model.
+    """
+    try:
+        return load_generator(path, use_ema=use_ema)
+    except RuntimeError as exc:  # load_state_dict: missing keys / size mismatch
+        raise CheckpointError(
+            f"checkpoint {path!r} does not fit the current synthgen model code ({str(exc)[:300]}); "
+            "evaluate it with the synthgen version that trained it, or retrain"
+        ) from exc
+
+
+def generate_images(path: str, num_samples: int, seed: int = 0, *, use_ema: bool = True,
+                    batch_size: int = 500) -> ImageData:
+    """Generate ``num_samples`` balanced images from a checkpoint, deterministically for ``seed``.
+
+    Args:
+        path: run folder, checkpoint folder or URI.
+        num_samples: how many images.
+        seed: latent seed; the same (checkpoint, seed) always gives the same images.
+        use_ema: use the EMA generator weights.
+        batch_size: generator batch size (does not change the images).
+
+    Returns:
+        ImageData(name="generated", images uint8 [N, C, H, W], labels int64 [N] = i % K, class_names).
+
+    Raises:
+        CheckpointError: no loadable checkpoint at ``path``.
+    """
+    generator, info = load_checkpoint_generator(path, use_ema)
+    images, labels = generate_with(generator, len(info.class_names), num_samples, seed, batch_size)
+    return ImageData(name="generated", images=images, labels=labels, class_names=info.class_names)
+
+
+def run_dir_of_checkpoint(info: CheckpointInfo, given: str) -> str | None:
+    """The local run folder a checkpoint belongs to (for loss curves and grids), or None."""
+    if is_uri(given) and not given.startswith("file://"):
+        return None
+    folder = os.path.abspath(info.path)
+    if _CKPT_DIR.match(os.path.basename(folder)):
+        return os.path.dirname(folder)
+    return None
+
+
+@dataclass
+class Source:
+    """A generator checkpoint or a shard folder, with the real data it should be compared to."""
+
+    kind: str  # "checkpoint" | "shards"
+    path: str  # what the user passed
+    class_names: tuple[str, ...]  # label index -> name
+    image_shape: tuple[int, int, int]  # (C, H, W)
+    data_cfg: DataConfig  # the real data set (full splits) to compare with
+    identity: dict[str, Any]  # recorded in every metric row: path, digest, step, ...
+    run_dir: str | None = None  # run folder with metrics.jsonl / grids/, when known
+    experiment: ExperimentConfig | None = None  # the training config (checkpoints; shards when recorded)
+    generator: nn.Module | None = None  # checkpoints only
+    seed: int = 0  # latent seed
+    batch_size: int = 500  # generator batch size
+    _cache: ImageData | None = field(default=None, repr=False)
+
+    def images(self, n: int) -> ImageData:
+        """The first ``n`` synthetic images (fewer for a shard folder holding fewer)."""
+        if self._cache is not None and len(self._cache) >= n:
+            c = self._cache
+            return ImageData(name=c.name, images=c.images[:n], labels=c.labels[:n], class_names=c.class_names)
+        if self.kind == "checkpoint":
+            have = 0 if self._cache is None else len(self._cache)
+            imgs, labels = generate_with(self.generator, len(self.class_names), n - have, self.seed,
+                                         self.batch_size, start=have)
+            if self._cache is not None:
+                imgs = np.concatenate([self._cache.images, imgs])
+                labels = np.concatenate([self._cache.labels, labels])
+            self._cache = ImageData(name="generated", images=imgs, labels=labels, class_names=self.class_names)
+        else:
+            from synthgen.data.shards import load_shard_arrays
+
+            self._cache = load_shard_arrays(self.path, limit=n)
+        return self.images(min(n, len(self._cache)))
+
+
+def open_checkpoint(path: str, data: DataConfig, data_from_checkpoint: bool, seed: int = 0,
+                    use_ema: bool = True, batch_size: int = 500) -> Source:
+    """Load a checkpoint's generator as a Source.
+
+    Raises:
+        CheckpointError: nothing loadable at ``path``.
+    """
+    generator, info = load_checkpoint_generator(path, use_ema)
+    data_cfg = info.config.data if data_from_checkpoint else data
+    return Source(
+        kind="checkpoint", path=path, class_names=info.class_names, image_shape=info.image_shape,
+        data_cfg=dataclasses.replace(data_cfg, max_images=0),
+        identity={"kind": "checkpoint", "path": path, "resolved_path": info.path, "digest": info.digest,
+                  "step": info.step, "use_ema": use_ema, "seed": seed,
+                  "trained_on_max_images": info.config.data.max_images},
+        run_dir=run_dir_of_checkpoint(info, path), experiment=info.config, generator=generator, seed=seed,
+        batch_size=batch_size,
+    )
+
+
+def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Source:
+    """Describe a shard folder as a Source (images are decoded on first use).
+
+    The real data set is the one of the training run recorded in the manifest when there is one
+    (and ``data_from_checkpoint``), else ``data``; that training config also lets the honest uplift
+    train its per-subset generators with the same recipe.
+
+    Raises:
+        ShardError: no readable manifest at ``path``.
+        ConfigError: the shards' image shape does not match the real data.
+    """
+    from synthgen.data.shards import read_manifest
+
+    manifest = read_manifest(path)
+    raw = manifest.raw
+    data_cfg, experiment = data, None
+    train_cfg = (raw.get("config") or {}).get("train")
+    if isinstance(train_cfg, dict) and "data" in train_cfg:
+        try:
+            experiment = from_dict(ExperimentConfig, train_cfg)
+        except ConfigError as exc:
+            raise ShardError(f"{path}: the manifest's training config is unreadable ({exc}); "
+                             "pass --set data_from_checkpoint=false and the real data with --set data.*") from exc
+        if data_from_checkpoint:
+            data_cfg = experiment.data
+    want = (data_cfg.channels, data_cfg.resolution, data_cfg.resolution)
+    if tuple(manifest.image_shape) != want:
+        raise ConfigError(f"shards {path} hold images {tuple(manifest.image_shape)} but the real data is {want}; "
+                          "set data.resolution / data.channels to match the shards")
+    ckpt = raw.get("checkpoint") or {}
+    parent = os.path.dirname(os.path.abspath(path)) if not is_uri(path) else None
+    run_dir = None
+    if ckpt.get("resolved_path") and not is_uri(str(ckpt["resolved_path"])):
+        candidate = os.path.dirname(os.path.abspath(str(ckpt["resolved_path"])))
+        run_dir = candidate if os.path.isfile(os.path.join(candidate, "metrics.jsonl")) else None
+    return Source(
+        kind="shards", path=path, class_names=manifest.class_names, image_shape=tuple(manifest.image_shape),
+        data_cfg=dataclasses.replace(data_cfg, max_images=0),
+        identity={"kind": "shards", "path": path, "total": manifest.total, "checkpoint": ckpt,
+                  "manifest_created": raw.get("created"), "plan_digest": raw.get("plan_digest")},
+        run_dir=run_dir or (parent if parent and os.path.isfile(os.path.join(parent, "metrics.jsonl")) else None),
+        experiment=experiment,
+    )
+

@@ -1,0 +1,189 @@
+"""Augmentation uplift: does adding synthetic images help a classifier that has little real data?
+
+For each fraction f and seed s: the real subset is the class-stratified ``max_images = f * N`` subset
+picked by ``subset_seed = s`` (exactly what ``load_images`` gives the trainer). Two classifiers with the
+same recipe and the same number of steps are tested on the real test split:
+
+    real only       batches drawn from the subset
+    real+synthetic  a ``synthetic_fraction`` share of every batch drawn from a synthetic pool
+
+The honest setting (default) draws the pool from a generator trained *on that subset only*, with
+DiffAugment, through the regular training driver; those runs live in ``<out>/uplift/`` (one folder per
+fraction, seed and recipe digest) and are reused when already complete. ``uplift.generator=evaluated`` uses the evaluated generator instead, which saw
+the whole training split: an upper bound, flagged ``honest: false`` in the results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from synthgen.config import ExperimentConfig, apply_overrides, dump_yaml, from_dict, to_dict
+from synthgen.data import ImageData, load_images
+from synthgen.errors import ConfigError
+from synthgen.evaluate.classifier import SmallCNN, accuracy, epoch_sampler, fit
+from synthgen.evaluate.config import EvalConfig, UpliftConfig
+from synthgen.evaluate.metrics import EvalContext, MetricOutput, register_metric
+from synthgen.evaluate.sources import generate_images
+
+
+def subset_size(fraction: float, num_train: int, num_classes: int) -> int:
+    """Images in the ``fraction`` subset: rounded, at least one per class."""
+    return int(min(num_train, max(num_classes, round(fraction * num_train))))
+
+
+def run_name(fraction: float, seed: int, digest: str = "") -> str:
+    """Run folder name of an honest generator, e.g. ``uplift-1pct-seed00-1a2b3c4d`` (digest of its config)."""
+    return f"uplift-{fraction * 100:g}pct-seed{seed:02d}" + (f"-{digest}" if digest else "")
+
+
+def honest_config(base: ExperimentConfig, fraction: float, num_real: int, seed: int, u: UpliftConfig,
+                  storage: str) -> ExperimentConfig:
+    """The training config of the honest generator for (fraction, seed): the evaluated run's recipe,
+    on the subset only, with DiffAugment, ``u.generator_steps`` steps and ``u.generator_overrides``.
+
+    Raises:
+        ConfigError: a bad override in ``uplift.generator_overrides``.
+    """
+    d = to_dict(base)
+    d["data"].update(max_images=num_real, subset_seed=seed)
+    d["model"]["diffaugment"] = u.generator_diffaugment
+    steps = u.generator_steps
+    d["train"].update(steps=steps, checkpoint_every=steps, sample_every=steps, fail_at_step=-1,
+                      log_every=min(d["train"]["log_every"], steps), seed=seed)
+    d["run"].update(name="", storage_path=storage)
+    d = apply_overrides(d, list(u.generator_overrides))
+    # The folder name carries a digest of the whole recipe: another recipe trains into another folder,
+    # the same recipe finds (and reuses) its earlier run.
+    digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+    d["run"]["name"] = run_name(fraction, seed, digest)
+    cfg = from_dict(ExperimentConfig, d, "uplift generator config")
+    cfg.validate()
+    if cfg.data.max_images != num_real or cfg.data.subset_seed != seed:
+        raise ConfigError("uplift.generator_overrides must not change data.max_images / data.subset_seed: "
+                          "the honest generator has to see exactly the classifier's real subset")
+    return cfg
+
+
+def train_honest_generator(cfg: ExperimentConfig, log=print) -> str:
+    """Train (or reuse) the honest generator run ``cfg``; return its final checkpoint folder.
+
+    A complete earlier run with the identical config is reused; one with the same config that stopped
+    early is resumed.
+
+    Raises:
+        ConfigError: the run folder holds a run with a different config (only if edited by hand: the
+            folder name carries a digest of the config).
+    """
+    from synthgen.train import checkpoint as ckpt
+    from synthgen.train.trainer import run_dir_of, train
+
+    run_dir = run_dir_of(cfg)
+    existing = ckpt.list_checkpoints(run_dir)
+    if existing:
+        cfg_file = os.path.join(run_dir, ckpt.CONFIG_FILE)
+        same = os.path.isfile(cfg_file) and open(cfg_file, encoding="utf-8").read() == dump_yaml(cfg)
+        if not same:
+            raise ConfigError(f"{run_dir} holds an uplift generator trained with another config; delete that "
+                              "folder or choose another uplift.storage")
+        if existing[-1][0] >= cfg.train.steps:
+            log(f"uplift: reusing honest generator {existing[-1][1]}")
+            return existing[-1][1]
+    log(f"uplift: training honest generator {cfg.run.name} on {cfg.data.max_images} real images "
+        f"({cfg.train.steps} steps)")
+    return train(cfg, resume=bool(existing)).checkpoint_path
+
+
+def mixed_sampler(real: ImageData, syn: ImageData, synthetic_fraction: float):
+    """Batches with round(fraction * B) synthetic rows and the rest real, each walked in shuffled epochs."""
+    draw_real, _ = epoch_sampler(real.images, real.labels)
+    draw_syn, _ = epoch_sampler(syn.images, syn.labels)
+
+    def draw(rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        n_syn = int(round(synthetic_fraction * batch))
+        xr, yr = draw_real(rng, min(batch - n_syn, len(real)))
+        xs, ys = draw_syn(rng, min(n_syn, len(syn)))
+        return np.concatenate([xr, xs]), np.concatenate([yr, ys])
+
+    return draw
+
+
+def _train_arm(real: ImageData, syn: ImageData | None, cfg: EvalConfig, seed: int, desc: str,
+               progress: bool) -> SmallCNN:
+    import torch
+
+    u = cfg.uplift
+    torch.manual_seed(seed)  # same initial weights for both arms of a seed
+    model = SmallCNN(real.images.shape[1], real.num_classes, real.images.shape[2], width=cfg.judge.width)
+    draw = (mixed_sampler(real, syn, u.synthetic_fraction) if syn is not None
+            else epoch_sampler(real.images, real.labels)[0])
+    return fit(model, draw, steps=u.steps, batch_size=u.batch_size, lr=u.lr, seed=seed, augment=u.augment,
+               progress=progress, desc=desc)
+
+
+def check_uplift_possible(cfg: EvalConfig, has_experiment: bool) -> None:
+    """Fail before any work when the honest setting has no training config to start from.
+
+    Raises:
+        ConfigError: honest uplift requested without a training config (shards lacking one).
+    """
+    if "uplift" in cfg.metrics and cfg.uplift.generator == "honest" and not has_experiment:
+        raise ConfigError("uplift with honest per-subset generators needs a training config to train them with: "
+                          "pass --checkpoint, or shards whose manifest.json records it (written by `synthgen "
+                          "sample`); otherwise pass --set uplift.generator=evaluated (an upper bound: those "
+                          "images may come from a generator that saw the whole training split)")
+
+
+def _stats(values: list[float]) -> dict[str, float | list[float]]:
+    arr = np.asarray(values, dtype=np.float64)
+    return {"mean": float(arr.mean()), "std": float(arr.std()), "values": [float(v) for v in arr]}
+
+
+@register_metric("uplift")
+def uplift_metric(ctx: EvalContext) -> MetricOutput:
+    """Real-only vs real+synthetic test accuracy per real fraction, over ``uplift.seeds`` seeds."""
+    cfg, u = ctx.cfg, ctx.cfg.uplift
+    check_uplift_possible(cfg, ctx.source.experiment is not None)
+    storage = u.storage or os.path.join(ctx.out_dir, "uplift")
+    k = len(ctx.source.class_names)
+    results: dict[str, dict] = {}
+    for fraction in u.fractions:
+        n_real = subset_size(fraction, len(ctx.real_train), k)
+        base, mixed, generators = [], [], []
+        for seed in range(u.seeds):
+            subset_cfg = dataclasses.replace(ctx.source.data_cfg, max_images=n_real, subset_seed=seed)
+            if u.generator == "honest":
+                gcfg = honest_config(ctx.source.experiment, fraction, n_real, seed, u, storage)
+                subset_cfg = gcfg.data  # the classifier's real subset is exactly the generator's training data
+                path = train_honest_generator(gcfg, ctx.log)
+                syn = generate_images(path, u.num_synthetic, seed=cfg.seed + 1000 + seed,
+                                      use_ema=cfg.use_ema, batch_size=cfg.batch_size)
+                generators.append(path)
+            else:
+                syn = ctx.source.images(u.num_synthetic)
+                generators.append(ctx.source.identity.get("path", ""))
+            real = load_images(subset_cfg, "train")
+            tag = f"uplift {fraction * 100:g}% seed {seed}"
+            ctx.log(f"{tag}: {len(real)} real images, {len(syn)} synthetic")
+            test = ctx.real_test
+            acc_real = accuracy(_train_arm(real, None, cfg, seed, f"{tag} real", ctx.progress), test.images,
+                                test.labels)
+            acc_mix = accuracy(_train_arm(real, syn, cfg, seed, f"{tag} real+syn", ctx.progress), test.images,
+                               test.labels)
+            ctx.log(f"{tag}: real only {acc_real:.4f}, real+synthetic {acc_mix:.4f}")
+            base.append(acc_real)
+            mixed.append(acc_mix)
+        diff = [100.0 * (m - b) for m, b in zip(mixed, base)]
+        results[f"{fraction * 100:g}%"] = {
+            "fraction": fraction, "num_real": n_real, "real_only": _stats(base),
+            "real_plus_synthetic": _stats(mixed), "uplift_points": _stats(diff), "generators": generators,
+        }
+    return MetricOutput(
+        results={"honest": u.generator == "honest", "by_fraction": results},
+        settings=dataclasses.asdict(u) | {"storage": storage, "classifier_width": cfg.judge.width},
+        counts={"real_test": len(ctx.real_test), "synthetic_per_run": u.num_synthetic},
+    )

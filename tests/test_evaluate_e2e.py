@@ -1,0 +1,221 @@
+"""End-to-end evaluation of tiny runs on real Fashion-MNIST: metrics.jsonl rows, report, shards, CLI, uplift.
+
+The fast tests evaluate a real (untrained) checkpoint written with the training code's own
+``make_payload`` / ``write_checkpoint_dir``; the slow one trains a tiny run with the real Ray Train
+driver and evaluates it with honest per-subset uplift generators trained by that driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from shard_fixtures import write_fake_shards
+
+from synthgen.config import DataConfig, ExperimentConfig, from_dict, load_config, to_dict
+from synthgen.errors import ConfigError
+from synthgen.evaluate import commands
+from synthgen.evaluate.config import EvalConfig
+from synthgen.evaluate.judge import load_or_train_judge
+from synthgen.evaluate.run import evaluate
+from synthgen.evaluate.sources import generate_images
+from synthgen.sample.randinit import write_random_checkpoint
+
+SMOKE_TRAIN = "jobs/configs/fashion_mnist_smoke.yaml"
+# Small judge; CAS uses the same recipe on as many images, so the judge is also CAS's real anchor.
+SMALL = {"judge": {"epochs": 1, "max_train_images": 2000}, "cas": {"num_train": 2000, "epochs": 1},
+         "num_samples": 200, "kid_subsets": 5, "kid_subset_size": 100,
+         "report": {"nearest_queries": 3, "nearest_k": 3, "samples_per_class": 4}}
+ROW_KEYS = {"metric", "results", "settings", "counts", "num_samples", "seed", "source", "judge", "data", "seconds",
+            "created", "timestamp", "synthgen_version"}
+
+
+def make_run(run_dir: str, steps: tuple[int, ...] = (10, 20)) -> str:
+    """A run folder: untrained checkpoint(s) of the smoke config, a training log and sample grids."""
+    exp = load_config(ExperimentConfig, SMOKE_TRAIN)
+    for step in steps:
+        write_random_checkpoint(run_dir, exp, step=step, seed=step)
+    with open(os.path.join(run_dir, "metrics.jsonl"), "w") as fh:
+        for step in range(5, steps[-1] + 1, 5):
+            fh.write(json.dumps({"step": step, "d_loss": 2.0 - step / 20, "g_loss": 0.5 + step / 40,
+                                 "img_per_s": 100.0}) + "\n")
+    os.makedirs(os.path.join(run_dir, "grids"), exist_ok=True)
+    for step in steps:
+        Image.fromarray(np.full((28 * 10, 28 * 8), step * 10 % 255, np.uint8)).save(
+            os.path.join(run_dir, "grids", f"grid-{step:06d}.png"))
+    return run_dir
+
+
+def eval_config(judge_cache: str, **kw) -> EvalConfig:
+    data = json.loads(json.dumps(SMALL))
+    data["judge"]["cache_dir"] = judge_cache
+    data.update(kw)
+    cfg = from_dict(EvalConfig, data)
+    cfg.validate()
+    return cfg
+
+
+def warm_judge_cache(cache: str) -> str:
+    """Train the tests' small judge and cache its real-split features once per session (the slow part)."""
+    cfg = eval_config(cache, checkpoint="unused")
+    judge = load_or_train_judge(DataConfig(), judge_cfg=cfg.judge, progress=False)
+    judge.split_features("train"), judge.split_features("test")
+    return cache
+
+
+@pytest.fixture(scope="module")
+def judge_cache(tmp_path_factory, fashion_mnist_root) -> str:
+    return warm_judge_cache(str(tmp_path_factory.getbasetemp() / "synthgen-judges"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> str:
+    return make_run(str(tmp_path_factory.mktemp("run") / "tiny"))
+
+
+def test_evaluate_appends_one_row_per_metric_and_writes_a_report(run_dir, judge_cache):
+    metrics = ["fd", "kid", "pr", "dc", "label_acc", "cas"]
+    rows = evaluate(eval_config(judge_cache, checkpoint=run_dir, metrics=metrics), progress=False)
+    out = os.path.join(run_dir, "eval")  # default: <run folder>/eval
+    lines = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    assert [r["metric"] for r in lines] == metrics and lines == rows
+    for row in rows:
+        assert ROW_KEYS <= set(row)
+        assert row["source"]["step"] == 20 and len(row["source"]["digest"]) == 64  # the latest checkpoint
+        assert row["source"]["resolved_path"].endswith("checkpoint-000020")
+        assert 0 < row["judge"]["test_accuracy"] <= 1 and row["synthgen_version"]
+    fd = rows[0]
+    assert fd["counts"] == {"generated": 200, "real_test": 10000, "real_train_anchor": 200}
+    assert fd["results"]["fd"] > fd["results"]["fd_floor"] > 0 and len(fd["results"]["per_class"]) == 10
+    assert rows[5]["counts"]["synthetic_train"] == 2000
+    assert rows[5]["results"]["real_acc"] == rows[0]["judge"]["test_accuracy"]  # judge reused as CAS anchor
+    page = open(os.path.join(out, "report.html"), encoding="utf-8").read()
+    assert page.count("data:image/png;base64,") >= 10 + 3 * 4 + 2  # samples, nearest neighbours, grids
+    assert "<polyline" in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    assert os.path.isfile(os.path.join(out, "eval_config.yaml"))
+
+
+def test_a_second_evaluation_appends_and_the_report_lists_both(tmp_path, judge_cache):
+    run = make_run(str(tmp_path / "run"), steps=(10,))
+    out = str(tmp_path / "eval-out")
+    for _ in range(2):
+        evaluate(eval_config(judge_cache, checkpoint=run, metrics=["fd", "label_acc"], out=out), progress=False)
+    lines = open(os.path.join(out, "metrics.jsonl")).read().splitlines()
+    assert [json.loads(line)["metric"] for line in lines] == ["fd", "label_acc", "fd", "label_acc"]
+    page = open(os.path.join(out, "report.html"), encoding="utf-8").read()
+    assert page.count("<td>fd</td>") == 2 and not os.path.exists(os.path.join(run, "eval"))
+
+
+def test_generate_images_is_deterministic_balanced_and_prefix_stable(run_dir):
+    a = generate_images(run_dir, 50, seed=3, batch_size=7)
+    b = generate_images(run_dir, 30, seed=3, batch_size=16)
+    c = generate_images(run_dir, 30, seed=4)
+    assert a.images.dtype == np.uint8 and a.images.shape == (50, 1, 28, 28)
+    np.testing.assert_array_equal(a.images[:30], b.images)  # batch size and count do not change an image
+    np.testing.assert_array_equal(a.labels, np.arange(50) % 10)
+    assert not np.array_equal(b.images, c.images)
+
+
+def test_uplift_with_the_evaluated_generator_is_flagged_not_honest(run_dir, judge_cache, tmp_path):
+    cfg = eval_config(judge_cache, checkpoint=run_dir, metrics=["uplift"], out=str(tmp_path),
+                      uplift={"generator": "evaluated", "seeds": 2, "steps": 5, "num_synthetic": 100})
+    (row,) = evaluate(cfg, progress=False)
+    res = row["results"]
+    assert res["honest"] is False
+    one = res["by_fraction"]["1%"]
+    assert one["num_real"] == 600 and len(one["uplift_points"]["values"]) == 2
+    assert one["uplift_points"]["mean"] == pytest.approx(
+        100 * (one["real_plus_synthetic"]["mean"] - one["real_only"]["mean"]), abs=1e-9)
+
+
+def test_evaluate_a_shard_folder(tmp_path, judge_cache):
+    shards = write_fake_shards(tmp_path / "shards", n=120, rows_per_shard=50)
+    (row,) = evaluate(eval_config(judge_cache, shards=str(tmp_path / "shards"), metrics=["label_acc"]),
+                      progress=False)
+    assert row["counts"] == {"generated": 120}  # fewer rows than num_samples: all of them
+    assert row["source"]["kind"] == "shards" and row["source"]["total"] == 120
+    assert os.path.isfile(tmp_path / "shards" / "eval" / "metrics.jsonl")
+    assert shards.root == str(tmp_path / "shards")
+
+
+def test_honest_uplift_on_shards_is_refused_before_anything_is_written(tmp_path, judge_cache):
+    write_fake_shards(tmp_path / "shards", n=20)
+    with pytest.raises(ConfigError, match="uplift.generator=evaluated"):
+        evaluate(eval_config(judge_cache, shards=str(tmp_path / "shards"), metrics=["fd", "uplift"]), progress=False)
+    assert not os.path.exists(tmp_path / "shards" / "eval")
+
+
+def cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="synthgen")
+    commands.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["evaluate", *argv])
+    return args.func(args)
+
+
+def test_cli_dry_run_prints_config_and_plan_and_writes_nothing(run_dir, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert cli("--checkpoint", run_dir, "--metrics", "fd,cas,uplift", "--num-samples", "123", "--out", str(out),
+               "--set", "uplift.seeds=2", "--dry-run") == 0
+    text = capsys.readouterr().out
+    cfg = from_dict(EvalConfig, __import__("yaml").safe_load(text))
+    assert cfg.metrics == ("fd", "cas", "uplift") and cfg.num_samples == 123 and cfg.uplift.seeds == 2
+    assert "# plan" in text and "2 honest generators" in text
+    assert not out.exists()
+
+
+def test_cli_bad_input_exits_with_a_clear_error_and_writes_nothing(run_dir, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert cli("--checkpoint", run_dir, "--metrics", "fd,fid", "--out", str(out)) == 2
+    assert "unknown ['fid']" in capsys.readouterr().err
+    assert cli("--checkpoint", run_dir, "--set", "uplift.fractions=[0]", "--out", str(out)) == 2
+    assert "uplift.fractions" in capsys.readouterr().err
+    assert cli("--checkpoint", str(tmp_path / "missing"), "--out", str(out)) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert cli("--out", str(out)) == 2
+    assert "--checkpoint" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_help_documents_every_metric(capsys):
+    with pytest.raises(SystemExit):
+        cli("--help")
+    text = capsys.readouterr().out
+    for word in ("fd", "kid", "pr", "dc", "label_acc", "cas", "uplift", "--dry-run", "--set", "metrics.jsonl",
+                 "report.html", "honest"):
+        assert word in text.lower()
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_tiny_real_run_with_honest_uplift_generators(ray_cluster, tmp_path, judge_cache):
+    from synthgen.train import checkpoint as ckpt
+    from synthgen.train.trainer import train
+
+    exp = load_config(ExperimentConfig, SMOKE_TRAIN, [
+        f"run.storage_path={tmp_path}", "run.name=tiny", "data.max_images=500", "train.steps=8",
+        "train.checkpoint_every=4", "train.sample_every=4", "train.log_every=2", "train.batch_size=8",
+        "model.g_channels=8", "model.d_channels=8", "model.z_dim=16"])
+    result = train(exp)
+    cfg = eval_config(judge_cache, checkpoint=result.run_dir,
+                      metrics=["fd", "pr", "label_acc", "cas", "uplift"],
+                      uplift={"seeds": 2, "steps": 5, "num_synthetic": 100, "generator_steps": 3,
+                              "generator_overrides": ["train.batch_size=8", "train.cpus_per_worker=0.5"]})
+    rows = evaluate(cfg, progress=False)
+    up = rows[-1]["results"]
+    assert up["honest"] is True
+    gens = up["by_fraction"]["1%"]["generators"]
+    for seed, path in enumerate(gens):  # each generator saw exactly its classifier's 600-image subset
+        _, info = ckpt.load_generator(path)
+        assert info.step == 3 and info.config.data.max_images == 600 and info.config.data.subset_seed == seed
+        assert info.config.model.diffaugment == "translation,cutout"
+        assert path.startswith(os.path.join(result.run_dir, "eval", "uplift"))
+    page = open(os.path.join(result.run_dir, "eval", "report.html"), encoding="utf-8").read()
+    assert page.count("<polyline") == 2 and "step 8" in page  # the real loss curves and the last grid
+    mtimes = [os.path.getmtime(os.path.join(p, "model.pt")) for p in gens]
+    evaluate(eval_config(judge_cache, checkpoint=result.run_dir, metrics=["uplift"],
+                         uplift=to_dict(cfg.uplift)), progress=False)
+    assert [os.path.getmtime(os.path.join(p, "model.pt")) for p in gens] == mtimes  # reused, not retrained
