@@ -21,7 +21,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # run from a checkout without installing
 
-from synthgen.config import ExperimentConfig, load_config  # noqa: E402
+from synthgen.cli import smoke_sibling  # noqa: E402
+from synthgen.config import ExperimentConfig, dump_yaml, load_config  # noqa: E402
 from synthgen.errors import ConfigError, SynthgenError  # noqa: E402
 from synthgen.evaluate.config import EvalConfig  # noqa: E402
 
@@ -51,14 +52,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override an EvalConfig key, e.g. --set uplift.seeds=5 (repeatable)")
     parser.add_argument("--smoke-test", action="store_true", help="run the smoke-sized config (evaluate_smoke.yaml)")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     args = parser.parse_args(argv)
     config = args.config or (SMOKE_CONFIG if args.smoke_test else DEFAULT_CONFIG)
+    if args.smoke_test and args.config:
+        config = smoke_sibling(args.config)
 
     from synthgen.evaluate.report import format_table
     from synthgen.evaluate.run import evaluate
 
     try:
         cfg = load_config(EvalConfig, config, args.overrides)
+        if args.dry_run:
+            print(dump_yaml(cfg), end="")
+            return 0
         if args.smoke_test:
             cfg = load_config(EvalConfig, config, [*args.overrides, *_smoke_checkpoint(cfg)])
         rows = evaluate(cfg)

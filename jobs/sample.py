@@ -21,6 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # run from a checkout without installing
 
+from synthgen.cli import smoke_sibling  # noqa: E402
 from synthgen.config import ExperimentConfig, dump_yaml, load_config  # noqa: E402
 from synthgen.errors import SynthgenError  # noqa: E402
 from synthgen.sample.config import SampleConfig  # noqa: E402
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     args = parser.parse_args(argv)
     config = args.config or (SMOKE_CONFIG if args.smoke_test else os.path.join(ROOT, "jobs", "configs", "sample.yaml"))
+    if args.smoke_test and args.config:
+        config = smoke_sibling(args.config)
 
     from synthgen.sample.run import run_sample
     from synthgen.sample.verify import verify_output
