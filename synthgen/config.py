@@ -247,6 +247,17 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def config_data(path: str | os.PathLike[str] | None, flags: dict[str, Any]) -> dict[str, Any]:
+    """Read the YAML at ``path`` (if any) and apply explicit CLI flags ``{config key: value}`` over it.
+
+    Flags whose value is None were not given and leave the file's value alone. ``--set`` overrides
+    come after this (``apply_overrides``).
+    """
+    data = read_yaml(path) if path else {}
+    data.update({key: value for key, value in flags.items() if value is not None})
+    return data
+
+
 def load_config(
     cls: type[T],
     path: str | os.PathLike[str] | None = None,

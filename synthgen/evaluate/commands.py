@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any, Sequence
 
-from synthgen.config import apply_overrides, dump_yaml, from_dict, read_yaml
+from synthgen.config import apply_overrides, config_data, dump_yaml, from_dict
 from synthgen.errors import ConfigError, SynthgenError
 from synthgen.evaluate.config import ALL_METRICS, EvalConfig
 
@@ -101,11 +101,7 @@ def resolve_config(args: argparse.Namespace) -> EvalConfig:
     Raises:
         ConfigError: unreadable YAML, unknown key, wrong type or invalid value.
     """
-    data = read_yaml(args.config) if getattr(args, "config", None) else {}
-    for dest, key in FLAG_KEYS.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            data[key] = value
+    data = config_data(getattr(args, "config", None), {key: getattr(args, dest, None) for dest, key in FLAG_KEYS.items()})
     if getattr(args, "checkpoint", None):
         data.pop("shards", None)  # an explicit --checkpoint replaces a YAML's shards (and vice versa)
     if getattr(args, "shards", None):

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any, Sequence
 
-from synthgen.config import apply_overrides, dump_yaml, from_dict, read_yaml
+from synthgen.config import apply_overrides, config_data, dump_yaml, from_dict
 from synthgen.errors import ConfigError, SynthgenError
 from synthgen.sample.config import FORMATS, SampleConfig
 
@@ -104,11 +104,7 @@ def resolve_config(args: argparse.Namespace) -> SampleConfig:
     Raises:
         ConfigError: unreadable YAML, unknown key, wrong type or invalid value.
     """
-    data = read_yaml(args.config) if getattr(args, "config", None) else {}
-    for dest, key in FLAG_KEYS.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            data[key] = value
+    data = config_data(getattr(args, "config", None), {key: getattr(args, dest, None) for dest, key in FLAG_KEYS.items()})
     cfg = from_dict(SampleConfig, apply_overrides(data, list(getattr(args, "overrides", []) or [])), "sample")
     cfg.validate()
     return cfg
