@@ -90,7 +90,8 @@ class PeakMemory:
 def bare_loop(checkpoint: str, n: int, batch_size: int, threads: int, seed: int = 0) -> float:
     """Images/s of latents + forward + uint8 + PNG encode in this process (no Ray, no files)."""
     from synthgen.sample.latents import labels_for, latents_for
-    from synthgen.sample.writer import encode_batch, to_uint8
+    from synthgen.data.torch_dataset import to_uint8
+    from synthgen.sample.writer import encode_batch
     from synthgen.train.checkpoint import load_generator
 
     torch.set_num_threads(threads)

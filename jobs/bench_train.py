@@ -30,6 +30,7 @@ from synthgen.config import ExperimentConfig, load_config  # noqa: E402
 def plain_pytorch_img_per_s(cfg: ExperimentConfig, steps: int, warmup: int, threads: int) -> float:
     """Images/s of one process running GANStep on the global batch with ``threads`` torch threads."""
     from synthgen.data import load_images
+    from synthgen.data.torch_dataset import to_tensor
     from synthgen.models import build_models
     from synthgen.train.step import GANStep
 
@@ -47,7 +48,7 @@ def plain_pytorch_img_per_s(cfg: ExperimentConfig, steps: int, warmup: int, thre
         if step == warmup + 1:
             start = time.perf_counter()
         idx = torch.randint(len(data), (batch,), generator=gen)
-        step_fn(images[idx].float().div_(127.5).sub_(1.0), labels[idx], step)
+        step_fn(to_tensor(images[idx]), labels[idx], step)
     return steps * batch / (time.perf_counter() - start)
 
 

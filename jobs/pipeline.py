@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # the job's working_dir: run from a checkout without installing
 
-from synthgen.pipeline import main  # noqa: E402
+from synthgen.cli import main  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join("jobs", "configs", "pipeline.yaml")
 

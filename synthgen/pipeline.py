@@ -331,15 +331,3 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     if result.sample_out:
         print(f"shards:     {result.sample_out} ({result.num_samples} images)")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: ``python -m synthgen.pipeline pipeline ...``."""
-    parser = argparse.ArgumentParser(prog="synthgen", description="synthgen pipeline")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,7 +20,8 @@ import pytest
 from shard_fixtures import FASHION_CLASSES, write_fake_shards
 from synthgen.config import DataConfig, load_config
 from synthgen.errors import ConfigError, ShardError
-from synthgen.pipeline import PipelineConfig, main, run_pipeline
+from synthgen.cli import main
+from synthgen.pipeline import PipelineConfig, run_pipeline
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "jobs" / "configs"

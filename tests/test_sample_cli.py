@@ -7,7 +7,7 @@ import os
 import pytest
 
 from synthgen.config import ExperimentConfig, from_dict
-from synthgen.sample.commands import main
+from synthgen.cli import main
 from synthgen.sample.randinit import write_random_checkpoint
 
 

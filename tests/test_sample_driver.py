@@ -36,7 +36,7 @@ def test_driver_killed_mid_run_is_completed_by_a_rerun(ray_cluster, checkpoint, 
     out = str(tmp_path / "out")
     n, per_shard = 2048, 64  # 32 shards
     address = ray_cluster.get_runtime_context().gcs_address
-    cmd = [sys.executable, "-m", "synthgen.sample.commands", "sample", "--checkpoint", checkpoint, "--out", out,
+    cmd = [sys.executable, "-m", "synthgen.cli", "sample", "--checkpoint", checkpoint, "--out", out,
            "--num-samples", str(n), "--images-per-shard", str(per_shard), "--batch-size", "64",
            "--num-actors", "1", "--no-progress", "--ray-address", address]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -64,7 +64,7 @@ def test_cli_defaults_run_on_a_two_cpu_local_ray(checkpoint, tmp_path):
     out = str(tmp_path / "out")
     script = (
         "import ray, sys; ray.init(num_cpus=2, include_dashboard=False, configure_logging=False); "
-        "from synthgen.sample.commands import main; "
+        "from synthgen.cli import main; "
         f"sys.exit(main(['sample', '--checkpoint', {checkpoint!r}, '--out', {out!r}, '--num-samples', '300', "
         "'--images-per-shard', '100', '--no-progress']))"
     )

@@ -16,13 +16,13 @@ from PIL import Image
 
 from synthgen.config import ExperimentConfig, from_dict
 from synthgen.errors import ShardError
-from synthgen.sample.commands import main as cli_main
+from synthgen.cli import main as cli_main
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.latents import labels_for, latents_for
 from synthgen.sample.randinit import write_random_checkpoint
 from synthgen.sample.run import run_sample
 from synthgen.sample.verify import verify_output
-from synthgen.sample.writer import to_uint8
+from synthgen.data.torch_dataset import to_uint8
 from synthgen.train.checkpoint import load_generator
 
 pytestmark = pytest.mark.ray

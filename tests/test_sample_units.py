@@ -26,7 +26,8 @@ from synthgen.sample.plan import (
     split_batches,
 )
 from synthgen.sample.randinit import FASHION_MNIST_CLASSES
-from synthgen.sample.writer import OutputDir, encode_png, to_uint8
+from synthgen.data.torch_dataset import to_uint8
+from synthgen.sample.writer import OutputDir, encode_png
 
 
 def test_latent_of_an_id_does_not_depend_on_its_batch():

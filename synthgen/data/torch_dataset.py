@@ -26,9 +26,15 @@ def to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return x.float().div_(127.5).sub_(1.0)
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Inverse of ``to_tensor``: float [-1, 1] -> uint8 [0, 255] (clamped, rounded)."""
-    return ((images.detach().float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+def to_uint8(images: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """Inverse of ``to_tensor``: float [-1, 1] -> uint8 [0, 255], ``round((x + 1) * 127.5)`` clamped.
+
+    Works on torch tensors (any device, shape kept) and numpy arrays. Sampled shards, grids and
+    evaluation images all go through this one function, so their pixels agree byte for byte.
+    """
+    if isinstance(images, np.ndarray):
+        return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return torch.clamp(torch.round((images.detach() + 1.0) * 127.5), 0, 255).to(torch.uint8)
 
 
 class InMemoryImageDataset(torch.utils.data.Dataset):

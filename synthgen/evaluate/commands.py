@@ -1,7 +1,6 @@
 """CLI of the evaluation stage: ``synthgen evaluate``.
 
-``synthgen.cli`` calls ``register(subparsers)``; ``python -m synthgen.evaluate.commands ...`` works on
-its own too. Config precedence: EvalConfig defaults < ``--config`` YAML < explicit flags < ``--set``.
+``synthgen.cli`` calls ``register(subparsers)``. Config precedence: EvalConfig defaults < ``--config`` YAML < explicit flags < ``--set``.
 """
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any
 
 from synthgen.config import apply_overrides, config_data, dump_yaml, from_dict
 from synthgen.errors import ConfigError, SynthgenError
@@ -164,15 +163,3 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 1
     print(format_table(rows))
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m synthgen.evaluate.commands evaluate ...``"""
-    parser = argparse.ArgumentParser(prog="synthgen")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,6 +19,7 @@ from torch import nn
 
 from synthgen.config import DataConfig, ExperimentConfig, from_dict
 from synthgen.data import ImageData
+from synthgen.data.torch_dataset import to_uint8
 from synthgen.errors import CheckpointError, ConfigError, ShardError
 from synthgen.sample.latents import latents_for
 from synthgen.train.checkpoint import CheckpointInfo, is_uri, load_generator
@@ -44,7 +45,7 @@ def generate_with(
         z = torch.from_numpy(latents_for(ids[i : i + batch_size], seed, z_dim))  # [B, z_dim]
         y = torch.from_numpy(labels[i : i + batch_size])  # [B]
         x = generator(z, y)  # [B, C, H, W] in [-1, 1]
-        chunks.append(torch.clamp(torch.round((x + 1.0) * 127.5), 0, 255).to(torch.uint8).numpy())
+        chunks.append(to_uint8(x).numpy())
     images = np.concatenate(chunks) if chunks else np.zeros((0, 1, 1, 1), np.uint8)
     return images, labels
 

@@ -1,15 +1,14 @@
 """CLI of the sampling stage: ``synthgen sample`` and ``synthgen verify``.
 
-``synthgen.cli`` calls ``register(subparsers)``; ``python -m synthgen.sample.commands sample ...``
-works on its own too. Config precedence: SampleConfig defaults < ``--config`` YAML < explicit flags
-< ``--set key=value`` overrides.
+``synthgen.cli`` calls ``register(subparsers)``. Config precedence: SampleConfig defaults <
+``--config`` YAML < explicit flags < ``--set key=value`` overrides.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
+from typing import Any
 
 from synthgen.config import apply_overrides, config_data, dump_yaml, from_dict
 from synthgen.errors import ConfigError, SynthgenError
@@ -172,15 +171,3 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if len(report.problems) > 50:
         print(f"  ... and {len(report.problems) - 50} more", file=sys.stderr)
     return 1
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: ``python -m synthgen.sample.commands {sample,verify} ...``."""
-    parser = argparse.ArgumentParser(prog="synthgen", description="synthgen sampling commands")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

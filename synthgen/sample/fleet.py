@@ -41,7 +41,8 @@ from synthgen.errors import ConfigError, ShardError
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.latents import labels_for, latents_for
 from synthgen.sample.plan import SamplePlan, Shard, split_batches
-from synthgen.sample.writer import OutputDir, encode_batch, to_uint8, write_shard
+from synthgen.data.torch_dataset import to_uint8
+from synthgen.sample.writer import OutputDir, encode_batch, write_shard
 
 ACTOR_QUEUE_DEPTH = 2  # outstanding generate calls per actor: one running, one queued (no idle gaps)
 

@@ -12,7 +12,6 @@ Order of writes into OUT, which is what makes it safe to kill and re-run:
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass, field

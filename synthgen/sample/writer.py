@@ -118,19 +118,6 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def to_uint8(images: Any) -> Any:
-    """Map generator output in [-1, 1] to uint8: ``round((x + 1) * 127.5)`` clamped to [0, 255].
-
-    Works on torch tensors (on any device) and numpy arrays; shape is kept ([N, C, H, W]).
-    """
-    scaled = (images + 1.0) * 127.5
-    if isinstance(scaled, np.ndarray):
-        return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    import torch
-
-    return torch.clamp(torch.round(scaled), 0, 255).to(torch.uint8)
-
-
 def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
     """Encode one uint8 image [C, H, W] (C = 1 -> mode L, C = 3 -> RGB) as PNG with fixed settings."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[0] not in (1, 3):

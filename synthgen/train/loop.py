@@ -13,7 +13,6 @@ import json
 import math
 import os
 import tempfile
-import time
 from typing import Any
 
 import numpy as np
@@ -22,16 +21,12 @@ import torch.distributed as dist
 from torch import nn
 
 from synthgen.config import ExperimentConfig, from_dict
+from synthgen.data.torch_dataset import to_tensor
 from synthgen.train import checkpoint as ckpt
 from synthgen.train.progress import ProgressLog, save_grid, say, upload_logs
 from synthgen.train.step import GANStep
 
 DIVERGED_FILE = "diverged.json"  # written by rank 0 when a loss turns NaN/inf
-
-
-def _uint8_to_float(images: torch.Tensor) -> torch.Tensor:
-    # [N, C, H, W] uint8 -> [N, C, H, W] float in [-1, 1]
-    return images.float().div_(127.5).sub_(1.0)
 
 
 def _batch_indices(num_images: int, batch_size: int, seed: int, rank: int, step: int) -> torch.Tensor:
@@ -119,7 +114,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     for step in range(start_step + 1, t_cfg.steps + 1):
         _maybe_inject_fault(cfg, run_dir, step, rank, world)
         idx = _batch_indices(len(data), bs, t_cfg.seed, rank, step)
-        real = _uint8_to_float(images_u8[idx]).to(device)  # [B, C, H, W]
+        real = to_tensor(images_u8[idx]).to(device)  # [B, C, H, W]
         y_real = labels_all[idx].to(device)  # [B]
 
         d_loss, g_loss = gan_step(real, y_real, step)

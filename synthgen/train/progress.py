@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from synthgen.data.torch_dataset import to_uint8
 from synthgen.train.checkpoint import atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
@@ -76,9 +77,9 @@ def render_grid(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor, col
     """Draw one row per class: ``z`` [K*cols, z_dim], ``labels`` [K*cols] -> a PIL image grid."""
     was_training = generator.training
     generator.eval()
-    images = generator(z, labels).float().clamp(-1, 1)  # [K*cols, C, H, W]
+    images = generator(z, labels).float()  # [K*cols, C, H, W] in [-1, 1]
     generator.train(was_training)
-    pixels = ((images + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+    pixels = to_uint8(images).cpu().numpy()
     n, c, h, w = pixels.shape
     rows = n // cols
     pad = 2
