@@ -41,7 +41,7 @@ class ModelConfig:
     d_channels: int = 64  # discriminator base width (conv models)
     loss: str = "hinge"  # registered loss: bce | hinge | wgan-gp
     gp_weight: float = 10.0  # gradient-penalty weight for wgan-gp
-    ema_decay: float = 0.999  # generator EMA decay; the EMA generator is the one sampled
+    ema_decay: float = 0.995  # generator EMA decay (horizon ~200 steps); the EMA generator is the one sampled
     ema_start: int = 500  # steps before EMA starts tracking (copies G until then)
     diffaugment: str = ""  # comma list of DiffAugment ops: translation,cutout,color ("" = off)
 
@@ -52,11 +52,11 @@ class TrainConfig:
     use_gpu: bool = False  # one GPU per worker, nccl backend, bf16 autocast
     cpus_per_worker: float = 1.0  # CPUs reserved per worker (fractional is fine on small machines)
     batch_size: int = 64  # images per worker per step (global batch = batch_size * num_workers)
-    steps: int = 3000  # optimizer steps to train (the run ends at exactly this step)
-    lr_g: float = 2e-4  # generator Adam learning rate
-    lr_d: float = 2e-4  # discriminator Adam learning rate
-    beta1: float = 0.5  # Adam beta1
-    beta2: float = 0.999  # Adam beta2
+    steps: int = 5000  # optimizer steps to train (the run ends at exactly this step)
+    lr_g: float = 4e-4  # generator Adam learning rate
+    lr_d: float = 8e-4  # discriminator Adam learning rate (TTUR: twice G's, Heusel et al. 2017)
+    beta1: float = 0.0  # Adam beta1 (0 as in SNGAN/BigGAN hinge training: no momentum lag in the game)
+    beta2: float = 0.9  # Adam beta2
     checkpoint_every: int = 500  # steps between checkpoints (a final one is always written)
     sample_every: int = 500  # steps between per-class sample grids
     log_every: int = 50  # steps between progress lines / metrics.jsonl rows

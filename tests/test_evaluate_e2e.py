@@ -132,6 +132,33 @@ def test_uplift_with_the_evaluated_generator_is_flagged_not_honest(run_dir, judg
         100 * (one["real_plus_synthetic"]["mean"] - one["real_only"]["mean"]), abs=1e-9)
 
 
+def test_uplift_filter_changes_only_the_synthetic_arm(run_dir, judge_cache, tmp_path):
+    base = {"generator": "evaluated", "seeds": 1, "steps": 5, "num_synthetic": 100}
+    rows = [evaluate(eval_config(judge_cache, checkpoint=run_dir, metrics=["uplift"], out=str(tmp_path / name),
+                                 uplift={**base, **extra}), progress=False)[0]
+            for name, extra in (("plain", {}), ("filtered", {"filter": "judge:0.5", "filter_max_candidates": 4}))]
+    plain, filtered = (r["results"]["by_fraction"]["1%"] for r in rows)
+    assert rows[1]["settings"]["filter"] == "judge:0.5" and rows[0]["settings"]["filter"] == ""
+    assert filtered["real_only"] == plain["real_only"]  # same subset, init and batches
+    assert filtered["real_plus_synthetic"]["values"] != plain["real_plus_synthetic"]["values"]
+
+
+def test_honest_generator_run_name_follows_the_recipe_not_the_storage_spelling(tmp_path):
+    from synthgen.evaluate.config import UpliftConfig
+    from synthgen.evaluate.uplift import honest_config
+
+    base = load_config(ExperimentConfig, SMOKE_TRAIN)
+    u = UpliftConfig()
+    rel = honest_config(base, 0.01, 600, 0, u, "runs/x/uplift")
+    absolute = honest_config(base, 0.01, 600, 0, u, os.path.abspath("runs/x/uplift"))
+    longer = honest_config(base, 0.01, 600, 0, UpliftConfig(generator_steps=1600), "runs/x/uplift")
+    other_seed = honest_config(base, 0.01, 600, 1, u, "runs/x/uplift")
+    assert rel.run.name == absolute.run.name  # reused whichever way the folder is spelled
+    assert rel.run.name.startswith("uplift-1pct-seed00-")
+    assert longer.run.name != rel.run.name and other_seed.run.name.startswith("uplift-1pct-seed01-")
+    assert (rel.data.max_images, rel.data.subset_seed, rel.train.steps) == (600, 0, u.generator_steps)
+
+
 def test_evaluate_a_shard_folder(tmp_path, judge_cache):
     shards = write_fake_shards(tmp_path / "shards", n=120, rows_per_shard=50)
     (row,) = evaluate(eval_config(judge_cache, shards=str(tmp_path / "shards"), metrics=["label_acc"]),

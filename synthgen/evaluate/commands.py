@@ -27,7 +27,8 @@ cached in ~/.cache/synthgen/judges; every number is printed beside its real-data
   uplift     per real fraction (uplift.fractions, default 1%): real-only vs real+synthetic classifier
              over uplift.seeds seeds. Honest by default: each subset's generator is trained on that
              subset only (with DiffAugment) through the training driver, stored in OUT/uplift/ and
-             reused; --set uplift.generator=evaluated uses the evaluated generator (an upper bound)
+             reused; --set uplift.generator=evaluated uses the evaluated generator (an upper bound);
+             --set uplift.filter=judge:0.9 keeps synthetic images the real-only classifier accepts
 
 outputs (OUT defaults to <run folder>/eval for a checkpoint, <shard folder>/eval for shards):
   OUT/metrics.jsonl     one JSON line per metric: results, settings, counts, checkpoint path/digest/step
@@ -41,11 +42,12 @@ examples:
   synthgen evaluate --checkpoint runs/fashion_mnist --metrics fd,pr,label_acc --num-samples 5000
   synthgen evaluate --shards out/fmnist --set uplift.generator=evaluated --out out/fmnist-eval
   synthgen evaluate --config jobs/configs/evaluate.yaml --set uplift.seeds=5 --set uplift.fractions=[0.01,0.1]
+  synthgen evaluate --checkpoint runs/fashion_mnist --metrics cas --filter judge:0.9
   synthgen evaluate --checkpoint runs/fashion_mnist --dry-run      # print the resolved config and plan
 """
 
 FLAG_KEYS = {"checkpoint": "checkpoint", "shards": "shards", "out": "out", "num_samples": "num_samples",
-             "seed": "seed"}  # argparse dest -> EvalConfig key
+             "seed": "seed", "filter": "filter"}  # argparse dest -> EvalConfig key
 
 
 def register(subparsers: Any) -> None:
@@ -69,6 +71,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--num-samples", type=int, metavar="N", help="generated images for fd/kid/pr/dc/label_acc "
                    "(default 10000; CAS uses cas.num_train, default = size of the real training split)")
     p.add_argument("--seed", type=int, help="latent seed and subset seed (default 0)")
+    p.add_argument("--filter", metavar="judge:T", help="checkpoints: evaluate the judge-filtered generator, the "
+                   "images `synthgen sample --filter judge:T` writes (judge-based metrics then flatter it; cas "
+                   "and uplift stay honest)")
     p.add_argument("--out", metavar="FOLDER", help="folder for metrics.jsonl and report.html "
                    "(default <run folder>/eval or <shard folder>/eval)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -123,6 +128,9 @@ def plan_text(cfg: EvalConfig) -> str:
     lines = [f"source: {source.kind} {source.path} {source.identity.get('step', '')}".rstrip(),
              f"real data: {source.data_cfg.source} (root {source.data_cfg.root or 'default'}), full train/test splits",
              f"out: {out}", f"metrics: {', '.join(cfg.metrics)} on {cfg.num_samples} generated images"]
+    if cfg.filter:
+        lines.append(f"filter: {cfg.filter} (each image is the first of up to {cfg.filter_max_candidates} latents "
+                     "the judge accepts)")
     if "cas" in cfg.metrics:
         lines.append(f"cas: {cfg.cas.num_train or 'as many as the real training split'} synthetic images, "
                      f"{cfg.cas.epochs} epochs")

@@ -19,7 +19,8 @@ from synthgen.errors import ConfigError
 from synthgen.evaluate.config import EvalConfig
 from synthgen.evaluate.judge import load_or_train_judge, real_splits
 from synthgen.evaluate.metrics import EvalContext, get_metric, timed
-from synthgen.evaluate.sources import Source, open_checkpoint, open_shards
+from synthgen.evaluate.sources import JudgeFilter, Source, open_checkpoint, open_shards
+from synthgen.sample.filter import parse_filter
 from synthgen.evaluate.uplift import check_uplift_possible
 from synthgen.train.checkpoint import atomic_write_text, is_uri
 
@@ -114,6 +115,11 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
         raise ConfigError(f"the generator's classes {list(source.class_names)} differ from the real data's "
                           f"{list(real_train.class_names)}; set data.* to the data set it was trained on")
     judge = load_or_train_judge(source.data_cfg, judge_cfg=cfg.judge, real=(real_train, real_test), progress=progress)
+    spec = parse_filter(cfg.filter)
+    if spec is not None:  # the same rejection sampling as `synthgen sample --filter`, with this judge
+        source.judge_filter = JudgeFilter(judge.model, spec.threshold, cfg.filter_max_candidates)
+        source.identity["filter"] = {"spec": spec.canonical(), "max_candidates": cfg.filter_max_candidates,
+                                     "judge": judge.key}
     ctx = EvalContext(cfg=cfg, source=source, judge=judge, real_train=real_train, real_test=real_test,
                       out_dir=out_dir, progress=progress)
 

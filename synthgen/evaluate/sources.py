@@ -21,17 +21,31 @@ from synthgen.config import DataConfig, ExperimentConfig, from_dict
 from synthgen.data import ImageData
 from synthgen.data.torch_dataset import to_uint8
 from synthgen.errors import CheckpointError, ConfigError, ShardError
+from synthgen.sample.filter import generate_filtered
 from synthgen.sample.latents import latents_for
 from synthgen.train.checkpoint import CheckpointInfo, is_uri, load_generator
 
 _CKPT_DIR = re.compile(r"^checkpoint-\d+$")
 
 
+@dataclass(frozen=True)
+class JudgeFilter:
+    """Judge filtering of generated images (``synthgen.sample.filter``), as ``evaluate --set filter=judge:T``."""
+
+    model: nn.Module  # the judge classifier
+    threshold: float  # minimum probability of the requested label
+    max_candidates: int  # latents tried per image before the best one is kept
+
+
 @torch.inference_mode()
 def generate_with(
-    generator: nn.Module, num_classes: int, num_samples: int, seed: int = 0, batch_size: int = 500, start: int = 0
+    generator: nn.Module, num_classes: int, num_samples: int, seed: int = 0, batch_size: int = 500, start: int = 0,
+    judge_filter: JudgeFilter | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``generator`` on samples ``start .. start + num_samples - 1``.
+
+    With ``judge_filter``, each image is the first of its candidate latents the judge accepts, exactly
+    as ``synthgen sample --filter`` makes it.
 
     Returns:
         (images uint8 [N, C, H, W], labels int64 [N]) with label(i) = i % num_classes.
@@ -42,6 +56,12 @@ def generate_with(
     labels = ids % num_classes  # [N] balanced for every prefix
     chunks = []
     for i in range(0, num_samples, batch_size):
+        if judge_filter is not None:
+            images, _, _ = generate_filtered(generator, judge_filter.model, ids[i : i + batch_size],
+                                             labels[i : i + batch_size], seed=seed, threshold=judge_filter.threshold,
+                                             max_candidates=judge_filter.max_candidates)
+            chunks.append(images.numpy())
+            continue
         z = torch.from_numpy(latents_for(ids[i : i + batch_size], seed, z_dim))  # [B, z_dim]
         y = torch.from_numpy(labels[i : i + batch_size])  # [B]
         x = generator(z, y)  # [B, C, H, W] in [-1, 1]
@@ -66,7 +86,7 @@ def load_checkpoint_generator(path: str, use_ema: bool = True) -> tuple[nn.Modul
 
 
 def generate_images(path: str, num_samples: int, seed: int = 0, *, use_ema: bool = True,
-                    batch_size: int = 500) -> ImageData:
+                    batch_size: int = 500, judge_filter: JudgeFilter | None = None) -> ImageData:
     """Generate ``num_samples`` balanced images from a checkpoint, deterministically for ``seed``.
 
     Args:
@@ -75,6 +95,7 @@ def generate_images(path: str, num_samples: int, seed: int = 0, *, use_ema: bool
         seed: latent seed; the same (checkpoint, seed) always gives the same images.
         use_ema: use the EMA generator weights.
         batch_size: generator batch size (does not change the images).
+        judge_filter: keep, per image, the first candidate latent this judge accepts.
 
     Returns:
         ImageData(name="generated", images uint8 [N, C, H, W], labels int64 [N] = i % K, class_names).
@@ -83,7 +104,8 @@ def generate_images(path: str, num_samples: int, seed: int = 0, *, use_ema: bool
         CheckpointError: no loadable checkpoint at ``path``.
     """
     generator, info = load_checkpoint_generator(path, use_ema)
-    images, labels = generate_with(generator, len(info.class_names), num_samples, seed, batch_size)
+    images, labels = generate_with(generator, len(info.class_names), num_samples, seed, batch_size,
+                                   judge_filter=judge_filter)
     return ImageData(name="generated", images=images, labels=labels, class_names=info.class_names)
 
 
@@ -112,6 +134,7 @@ class Source:
     generator: nn.Module | None = None  # checkpoints only
     seed: int = 0  # latent seed
     batch_size: int = 500  # generator batch size
+    judge_filter: JudgeFilter | None = None  # checkpoints only: keep images the judge accepts (set by evaluate)
     _cache: ImageData | None = field(default=None, repr=False)
 
     def images(self, n: int) -> ImageData:
@@ -122,7 +145,7 @@ class Source:
         if self.kind == "checkpoint":
             have = 0 if self._cache is None else len(self._cache)
             imgs, labels = generate_with(self.generator, len(self.class_names), n - have, self.seed,
-                                         self.batch_size, start=have)
+                                         self.batch_size, start=have, judge_filter=self.judge_filter)
             if self._cache is not None:
                 imgs = np.concatenate([self._cache.images, imgs])
                 labels = np.concatenate([self._cache.labels, labels])

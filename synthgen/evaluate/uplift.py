@@ -28,7 +28,8 @@ from synthgen.errors import ConfigError
 from synthgen.evaluate.classifier import SmallCNN, accuracy, epoch_sampler, fit
 from synthgen.evaluate.config import EvalConfig, UpliftConfig
 from synthgen.evaluate.metrics import EvalContext, MetricOutput, register_metric
-from synthgen.evaluate.sources import generate_images
+from synthgen.evaluate.sources import JudgeFilter, generate_images, generate_with
+from synthgen.sample.filter import parse_filter
 
 
 def subset_size(fraction: float, num_train: int, num_classes: int) -> int:
@@ -59,7 +60,10 @@ def honest_config(base: ExperimentConfig, fraction: float, num_real: int, seed: 
     d = apply_overrides(d, list(u.generator_overrides))
     # The folder name carries a digest of the whole recipe: another recipe trains into another folder,
     # the same recipe finds (and reuses) its earlier run.
-    digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+    # Where the run is stored is not part of the recipe: a relative and an absolute spelling of the same
+    # storage folder must find the same run.
+    recipe = {**d, "run": {**d["run"], "storage_path": ""}}
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
     d["run"]["name"] = run_name(fraction, seed, digest)
     cfg = from_dict(ExperimentConfig, d, "uplift generator config")
     cfg.validate()
@@ -125,6 +129,26 @@ def _train_arm(real: ImageData, syn: ImageData | None, cfg: EvalConfig, seed: in
                progress=progress, desc=desc)
 
 
+def _synthetic_pool(ctx: EvalContext, path: str | None, seed: int, real_only: SmallCNN) -> ImageData:
+    """The synthetic pool of one (fraction, seed): ``uplift.num_synthetic`` balanced images from the honest
+    generator at ``path`` (None = the evaluated source), judge-filtered by the real-only classifier
+    ``real_only`` when ``uplift.filter`` is set."""
+    cfg, u = ctx.cfg, ctx.cfg.uplift
+    spec = parse_filter(u.filter)
+    judge_filter = JudgeFilter(real_only.eval(), spec.threshold, u.filter_max_candidates) if spec else None
+    if path is not None:
+        return generate_images(path, u.num_synthetic, seed=cfg.seed + 1000 + seed, use_ema=cfg.use_ema,
+                               batch_size=cfg.batch_size, judge_filter=judge_filter)
+    if judge_filter is None:
+        return ctx.source.images(u.num_synthetic)
+    if ctx.source.generator is None:
+        raise ConfigError("uplift.filter needs a generator to draw candidates from: use the honest setting, "
+                          "evaluate a checkpoint, or drop uplift.filter")
+    images, labels = generate_with(ctx.source.generator, len(ctx.source.class_names), u.num_synthetic,
+                                   cfg.seed, cfg.batch_size, judge_filter=judge_filter)
+    return ImageData(name="generated", images=images, labels=labels, class_names=ctx.source.class_names)
+
+
 def check_uplift_possible(cfg: EvalConfig, has_experiment: bool) -> None:
     """Fail before any work when the honest setting has no training config to start from.
 
@@ -156,22 +180,19 @@ def uplift_metric(ctx: EvalContext) -> MetricOutput:
         base, mixed, generators = [], [], []
         for seed in range(u.seeds):
             subset_cfg = dataclasses.replace(ctx.source.data_cfg, max_images=n_real, subset_seed=seed)
+            path = None
             if u.generator == "honest":
                 gcfg = honest_config(ctx.source.experiment, fraction, n_real, seed, u, storage)
                 subset_cfg = gcfg.data  # the classifier's real subset is exactly the generator's training data
                 path = train_honest_generator(gcfg, ctx.log)
-                syn = generate_images(path, u.num_synthetic, seed=cfg.seed + 1000 + seed,
-                                      use_ema=cfg.use_ema, batch_size=cfg.batch_size)
-                generators.append(path)
-            else:
-                syn = ctx.source.images(u.num_synthetic)
-                generators.append(ctx.source.identity.get("path", ""))
+            generators.append(path or ctx.source.identity.get("path", ""))
             real = load_images(subset_cfg, "train")
             tag = f"uplift {fraction * 100:g}% seed {seed}"
-            ctx.log(f"{tag}: {len(real)} real images, {len(syn)} synthetic")
             test = ctx.real_test
-            acc_real = accuracy(_train_arm(real, None, cfg, seed, f"{tag} real", ctx.progress), test.images,
-                                test.labels)
+            real_only = _train_arm(real, None, cfg, seed, f"{tag} real", ctx.progress)
+            acc_real = accuracy(real_only, test.images, test.labels)
+            syn = _synthetic_pool(ctx, path, seed, real_only)
+            ctx.log(f"{tag}: {len(real)} real images, {len(syn)} synthetic")
             acc_mix = accuracy(_train_arm(real, syn, cfg, seed, f"{tag} real+syn", ctx.progress), test.images,
                                test.labels)
             ctx.log(f"{tag}: real only {acc_real:.4f}, real+synthetic {acc_mix:.4f}")

@@ -26,13 +26,15 @@ output layout (OUT):
   manifest.json                  counts, shards (rows, id range, bytes, sha256), checkpoint digest,
                                  seed, full config (written last: present = complete)
 
-Image i is a pure function of (checkpoint, seed, i): the bytes do not depend on --num-actors,
---batch-size or retries. Re-running the same command into the same OUT writes only the missing
+Image i is a pure function of (checkpoint, seed, filter, i): the bytes do not depend on --num-actors,
+--batch-size or retries. With --filter judge:T, image i is the first of its candidate latents the
+judge accepts (manifest.json's "filter" records the acceptance rate). Re-running the same command into the same OUT writes only the missing
 shards; a different config into a non-empty OUT is refused unless --overwrite.
 
 examples:
   synthgen sample --checkpoint runs/fashion_mnist --num-samples 100000 --out synthetic/fm --format both
   synthgen sample --config jobs/configs/sample.yaml --set num_actors=4 --dry-run
+  synthgen sample --checkpoint runs/fashion_mnist --num-samples 60000 --out synthetic/fm-judged --filter judge:0.9
   synthgen verify synthetic/fm
 """
 
@@ -42,7 +44,7 @@ FLAG_KEYS = {
     "images_per_shard": "images_per_shard", "seed": "seed", "classes": "classes",
     "class_weights": "class_weights", "num_actors": "num_actors", "batch_size": "batch_size",
     "use_gpu": "use_gpu", "truncation": "truncation", "overwrite": "overwrite", "progress": "progress",
-    "ray_address": "ray_address",
+    "ray_address": "ray_address", "filter": "filter",
 }  # fmt: skip
 
 
@@ -75,6 +77,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--use-gpu", action="store_true", default=None, help="one GPU per actor (gpus_per_actor)")
     p.add_argument("--truncation", type=float, metavar="PSI", help="truncation psi in (0, 1]: scales z toward its "
                    "mean; 1.0 = off (default)")
+    p.add_argument("--filter", metavar="judge:T", help="keep only images the judge (the evaluation stage's "
+                   "classifier, trained on the checkpoint's real training split and cached) gives probability >= T "
+                   "for their label, e.g. judge:0.9: each image tries up to filter_max_candidates (16) latents, "
+                   "deterministically; labels and per-class counts stay exact (default: no filter)")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace a dataset made with a different "
                    "config in OUT (without it such a run is refused and nothing is touched)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
@@ -134,6 +140,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if result.stale_removed:
         print(f"removed {len(result.stale_removed)} stale temp file(s) of an interrupted run")
     print(f"per class: {m['per_class']}")
+    f = m.get("filter")
+    if f:
+        rate = f["acceptance_rate"]
+        print(f"filter {f['spec']}: {f['candidates']} latents drawn for {m['total']} images (acceptance "
+              f"{rate:.1%}), {f['below_threshold']} kept below the threshold as the best of {f['max_candidates']}"
+              if rate is not None else f"filter {f['spec']}")
     return 0
 
 
@@ -148,6 +160,8 @@ def _dry_run(cfg: SampleConfig) -> int:
     print(f"shards: {plan.num_shards} of up to {plan.images_per_shard} images ({plan.num_samples} in all), "
           f"image shape {list(plan.image_shape)}, format {plan.format}")
     print(f"per class: {dict(zip(plan.class_names, plan.class_counts))}")
+    if plan.filter:
+        print(f"filter: {plan.filter} (judge {plan.filter_judge}, up to {plan.filter_max_candidates} latents per image)")
     print(f"plan digest: {plan.digest()}")
     return 0
 

@@ -4,7 +4,8 @@
 mapping (the keys below) and applies ``key=value`` overrides. The fields split in two groups:
 
 * what the dataset *is* (checkpoint, seed, num_samples, classes, class_weights, truncation, use_ema,
-  format, images_per_shard, chunk_size, row_group_size, png_compress_level): they enter the plan
+  filter, filter_max_candidates, format, images_per_shard, chunk_size, row_group_size,
+  png_compress_level): they enter the plan
   digest, and a different value into a non-empty OUT is refused unless ``overwrite``;
 * how it is *made* (actors, batch size, CPUs, queues, retries, progress): changing them never
   changes a byte of the output, so a re-run may use different values.
@@ -32,6 +33,8 @@ class SampleConfig:
     class_weights: str = "uniform"  # uniform | data (training-set class frequencies) | path to a YAML/JSON {name: weight}
     truncation: float = 1.0  # truncation psi in (0, 1]: z is scaled by psi (1.0 = off; smaller = less diverse, cleaner)
     use_ema: bool = True  # sample the EMA generator (recommended) instead of the raw one
+    filter: str = ""  # "" = keep every image; judge:T = keep images the judge gives >= T for their label (e.g. judge:0.9)
+    filter_max_candidates: int = 16  # judge filter: latents tried per image before the best-scoring one is kept
     chunk_size: int = 64  # canonical forward batch aligned to sample ids: makes CPU bytes batch-size independent
     row_group_size: int = 1000  # parquet rows per row group
     png_compress_level: int = 6  # zlib level for PNG (0-9); fixed so bytes are reproducible
@@ -69,6 +72,7 @@ class SampleConfig:
             (self.classes.strip() != "", "classes", self.classes, "'all' or a comma list of class names/indices"),
             (self.class_weights.strip() != "", "class_weights", self.class_weights, "uniform, data or a YAML/JSON file"),
             (0.0 < self.truncation <= 1.0, "truncation", self.truncation, "in (0, 1] (1.0 = off)"),
+            (self.filter_max_candidates >= 1, "filter_max_candidates", self.filter_max_candidates, ">= 1, e.g. 16"),
             (self.chunk_size >= 1, "chunk_size", self.chunk_size, ">= 1"),
             (self.row_group_size >= 1, "row_group_size", self.row_group_size, ">= 1"),
             (0 <= self.png_compress_level <= 9, "png_compress_level", self.png_compress_level, "in 0..9"),
@@ -89,6 +93,9 @@ class SampleConfig:
         for ok, key, value, allowed in checks:
             if not ok:
                 raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
+        from synthgen.sample.filter import parse_filter
+
+        parse_filter(self.filter)
 
     @property
     def batches_in_flight(self) -> int:

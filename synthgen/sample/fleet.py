@@ -75,6 +75,11 @@ class SamplerActor:
                             len(self.plan.class_names))
         g.load_state_dict(gen_spec["state"])
         self.generator = g.to(self.device).eval()
+        self.judge = None  # the filtering judge's classifier, when the plan filters
+        if self.plan.filter:
+            from synthgen.sample.filter import build_judge_model
+
+            self.judge = build_judge_model(gen_spec["judge"], self.device)
         self.batches = 0
         # Fault injection for the kill test: only the first life of the actor dies, its replacement works.
         self.fail_after = -1 if _reconstructed() else fail_after_batches
@@ -83,11 +88,13 @@ class SamplerActor:
         """PID and whether this is a restarted incarnation (for reports and tests)."""
         return {"pid": os.getpid(), "restarted": _reconstructed()}
 
-    def generate(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def generate(self, start: int, end: int) -> tuple[np.ndarray, ...]:
         """Images of sample_ids [start, end).
 
         Returns:
-            ids int64 [n], labels int64 [n], images uint8 [n, C, H, W].
+            ids int64 [n], labels int64 [n], images uint8 [n, C, H, W], candidates int64 [n] (latents
+            drawn per image: 1 without a filter), below bool [n] (kept although the judge filter
+            rejected every candidate: the best one was kept).
         """
         if 0 <= self.fail_after <= self.batches:
             os.kill(os.getpid(), signal.SIGKILL)  # a real kill -9, mid-run
@@ -103,26 +110,48 @@ class SamplerActor:
             # so kernel choices that depend on batch size cannot change a byte.
             first = start // p.chunk_size * p.chunk_size
             spans = [(s, s + p.chunk_size) for s in range(first, end, p.chunk_size)]
-        pieces = []
+        pieces, drawn, below = [], [], []
         with torch.inference_mode():
             for s, e in spans:
                 span_ids = np.arange(s, e, dtype=np.int64)  # [k] (may run past N: those rows are dropped)
                 valid = span_ids < p.num_samples
                 span_labels = np.zeros(len(span_ids), dtype=np.int64)
                 span_labels[valid] = labels_for(span_ids[valid], p.class_counts, p.seed)
-                z = torch.from_numpy(latents_for(span_ids, p.seed, p.z_dim, p.truncation)).to(self.device)  # [k, z]
-                y = torch.from_numpy(span_labels).to(self.device)  # [k]
-                images = to_uint8(self.generator(z, y))  # [k, C, H, W] uint8
                 lo, hi = max(start, s) - s, min(end, e) - s
+                if self.judge is not None:
+                    images, candidates, prob = self._filtered(span_ids, span_labels)  # [k, C, H, W], [k], [k]
+                    drawn.append(candidates[lo:hi])
+                    below.append(prob[lo:hi] < self._threshold())
+                else:
+                    z = torch.from_numpy(latents_for(span_ids, p.seed, p.z_dim, p.truncation)).to(self.device)  # [k, z]
+                    y = torch.from_numpy(span_labels).to(self.device)  # [k]
+                    images = to_uint8(self.generator(z, y))  # [k, C, H, W] uint8
+                    drawn.append(np.ones(hi - lo, dtype=np.int64))
+                    below.append(np.zeros(hi - lo, dtype=bool))
                 pieces.append(images[lo:hi].cpu().numpy())
         self.batches += 1
-        return ids, labels, np.concatenate(pieces)  # [n, C, H, W]
+        return ids, labels, np.concatenate(pieces), np.concatenate(drawn), np.concatenate(below)
+
+    def _threshold(self) -> float:
+        from synthgen.sample.filter import parse_filter
+
+        spec = parse_filter(self.plan.filter)
+        assert spec is not None
+        return spec.threshold
+
+    def _filtered(self, span_ids: np.ndarray, span_labels: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
+        from synthgen.sample.filter import generate_filtered
+
+        p = self.plan
+        return generate_filtered(self.generator, self.judge, span_ids, span_labels, seed=p.seed,
+                                 threshold=self._threshold(),
+                                 max_candidates=p.filter_max_candidates, truncation=p.truncation, device=self.device)
 
 
-def _encode(batch: tuple[np.ndarray, np.ndarray, np.ndarray], level: int) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
-    """Ray task: PNG-encode one generated batch."""
-    ids, labels, images = batch
-    return ids, labels, encode_batch(images, level)
+def _encode(batch: tuple[np.ndarray, ...], level: int) -> tuple[Any, ...]:
+    """Ray task: PNG-encode one generated batch (ids, labels, images, candidates, below)."""
+    ids, labels, images, *quality = batch
+    return (ids, labels, encode_batch(images, level), *quality)
 
 
 def _write(out: OutputDir, plan: dict[str, Any], index: int, version: str, *batches: Any) -> dict[str, Any]:
@@ -131,7 +160,11 @@ def _write(out: OutputDir, plan: dict[str, Any], index: int, version: str, *batc
     ids = np.concatenate([b[0] for b in batches])
     labels = np.concatenate([b[1] for b in batches])
     pngs = [png for b in batches for png in b[2]]
-    return write_shard(out, p, p.shard(index), ids, labels, pngs, version)
+    stats = None
+    if p.filter:  # per-shard statistics; the manifest sums them
+        stats = {"candidates": int(sum(int(b[3].sum()) for b in batches)),
+                 "below_threshold": int(sum(int(b[4].sum()) for b in batches))}
+    return write_shard(out, p, p.shard(index), ids, labels, pngs, version, stats)
 
 
 @dataclass

@@ -4,9 +4,10 @@ Nothing here keeps state between calls, so any actor can produce any id range, i
 number of times (retries), and always gets the same numbers:
 
 * latent(i): a standard normal vector from numpy's Philox-4x64 bit generator with
-  ``key = (seed, LATENT_DOMAIN)`` and ``counter = (0, i, 0, 0)``. Philox is a counter-based
-  generator (Salmon et al., 2011): word 1 of the counter names the row, word 0 counts draws inside
-  the row, so rows never share a stream.
+  ``key = (seed, LATENT_DOMAIN)`` and ``counter = (0, i, c, 0)``. Philox is a counter-based
+  generator (Salmon et al., 2011): word 1 of the counter names the row, word 2 the candidate ``c``
+  (0 unless judge filtering rejected earlier candidates of the row, see ``synthgen.sample.filter``),
+  word 0 counts draws inside the row, so rows and candidates never share a stream.
 * label(i): the class blocks ``[0]*count_0 + [1]*count_1 + ...`` (exact per-class counts) read
   at position ``perm(i)``, where ``perm`` is a keyed bijection of [0, N) (a Feistel network with
   cycle walking). The label multiset is therefore exact, the order is shuffled by the seed, and
@@ -47,7 +48,7 @@ def _check_ids(ids: np.ndarray, n: int | None = None) -> np.ndarray:
     return ids
 
 
-def latents_for(ids: np.ndarray, seed: int, z_dim: int, truncation: float = 1.0) -> np.ndarray:
+def latents_for(ids: np.ndarray, seed: int, z_dim: int, truncation: float = 1.0, candidate: int = 0) -> np.ndarray:
     """Latent vectors of sample ``ids``.
 
     Args:
@@ -55,16 +56,21 @@ def latents_for(ids: np.ndarray, seed: int, z_dim: int, truncation: float = 1.0)
         seed: dataset seed in [0, 2**63).
         z_dim: latent size of the generator.
         truncation: psi in (0, 1]; z is scaled by psi toward the latent mean (0). 1.0 = off.
+        candidate: which of the sample's candidate latents (0 = the usual one; judge filtering draws
+            1, 2, ... for samples whose earlier candidates were rejected).
 
     Returns:
-        float32 [n, z_dim]; row r depends only on (seed, ids[r], z_dim, truncation).
+        float32 [n, z_dim]; row r depends only on (seed, ids[r], candidate, z_dim, truncation).
     """
     ids = _check_ids(ids)
+    if candidate < 0:
+        raise ValueError(f"candidate must be >= 0, got {candidate}")
     out = np.empty((ids.shape[0], z_dim), dtype=np.float32)  # [n, z_dim]
     key = np.array([seed, LATENT_DOMAIN], dtype=np.uint64)
     for row, i in enumerate(ids.tolist()):
         # One short-lived generator per row (~20 us): the price of exact counter-based streams.
-        gen = np.random.Generator(np.random.Philox(key=key, counter=np.array([0, i, 0, 0], dtype=np.uint64)))
+        counter = np.array([0, i, candidate, 0], dtype=np.uint64)
+        gen = np.random.Generator(np.random.Philox(key=key, counter=counter))
         out[row] = gen.standard_normal(z_dim, dtype=np.float32)
     if truncation != 1.0:
         out *= np.float32(truncation)

@@ -17,6 +17,10 @@ conflicting config. ``manifest.json`` exists only when every shard is complete; 
     checkpoint             {path (as given), resolved_path, digest (sha256 of model.pt), step}
     seed, plan_digest, plan
     config                 {"sample": resolved SampleConfig, "train": the checkpoint's ExperimentConfig}
+    filter                 judge-filtered datasets only: {spec, threshold, max_candidates, judge (key,
+                           path, real test accuracy, recipe), candidates (latents drawn in all),
+                           acceptance_rate (images / candidates), below_threshold (images kept as the
+                           best of max_candidates because none passed)}
 """
 
 from __future__ import annotations
@@ -68,9 +72,12 @@ def read_plan(out: OutputDir) -> SamplePlan | None:
 
 def build_manifest(plan: SamplePlan, records: list[dict[str, Any]], *, checkpoint_path: str,
                    resolved_path: str, checkpoint_step: int, sample_config: dict[str, Any],
-                   train_config: dict[str, Any]) -> dict[str, Any]:
-    """Assemble the manifest of a complete dataset (``records`` sorted by shard index)."""
-    return {
+                   train_config: dict[str, Any], judge: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble the manifest of a complete dataset (``records`` sorted by shard index).
+
+    ``judge`` (the filtering judge's description) is required for a filtered plan.
+    """
+    manifest = {
         "manifest_version": MANIFEST_VERSION,
         "synthgen_version": synthgen.__version__,
         "created": utc_now(),
@@ -91,6 +98,24 @@ def build_manifest(plan: SamplePlan, records: list[dict[str, Any]], *, checkpoin
         "plan_digest": plan.digest(),
         "plan": plan.to_dict(),
         "config": {"sample": sample_config, "train": train_config},
+    }
+    if plan.filter:
+        manifest["filter"] = filter_summary(plan, records, judge)
+    return manifest
+
+
+def filter_summary(plan: SamplePlan, records: list[dict[str, Any]], judge: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest's ``filter`` entry: the filter, its judge and the totals of the shards' statistics."""
+    stats = [r.get("filter") or {} for r in records]
+    candidates = sum(int(s.get("candidates", 0)) for s in stats)
+    return {
+        "spec": plan.filter,
+        "threshold": float(plan.filter.split(":", 1)[1]),
+        "max_candidates": plan.filter_max_candidates,
+        "judge": judge or {"key": plan.filter_judge},
+        "candidates": candidates,
+        "acceptance_rate": plan.num_samples / candidates if candidates else None,
+        "below_threshold": sum(int(s.get("below_threshold", 0)) for s in stats),
     }
 
 

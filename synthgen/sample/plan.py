@@ -21,6 +21,7 @@ import yaml
 
 from synthgen.errors import ConfigError
 from synthgen.sample.config import SampleConfig
+from synthgen.sample.filter import parse_filter
 
 PLAN_VERSION = 1
 
@@ -68,6 +69,9 @@ class SamplePlan:
     chunk_size: int  # canonical forward batch (CPU byte-determinism)
     row_group_size: int  # parquet rows per row group
     png_compress_level: int  # zlib level of every PNG
+    filter: str = ""  # canonical judge filter (e.g. "judge:0.9"); "" = unfiltered
+    filter_judge: str = ""  # cache key of the judge that filters (its weights decide which images pass)
+    filter_max_candidates: int = 0  # latents tried per image when filtering (0 when unfiltered)
 
     @property
     def num_shards(self) -> int:
@@ -91,6 +95,9 @@ class SamplePlan:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        if not self.filter:  # unfiltered plans keep the digest they had before filtering existed
+            for key in ("filter", "filter_judge", "filter_max_candidates"):
+                data.pop(key)
         data["plan_version"] = PLAN_VERSION
         return data
 
@@ -253,8 +260,10 @@ def resolve_class_weights(spec: str, class_names: Sequence[str], train_config: A
 
 
 def make_plan(cfg: SampleConfig, checkpoint_digest: str, class_names: Sequence[str],
-              image_shape: Sequence[int], z_dim: int, train_config: Any = None) -> SamplePlan:
+              image_shape: Sequence[int], z_dim: int, train_config: Any = None, judge_key: str = "") -> SamplePlan:
     """Resolve classes and weights into exact counts and build the plan.
+
+    ``judge_key`` is the cache key of the filtering judge (needed when ``cfg.filter`` is set).
 
     Raises:
         ConfigError: bad classes / class_weights, or a selected class set whose weights are all 0.
@@ -264,6 +273,9 @@ def make_plan(cfg: SampleConfig, checkpoint_digest: str, class_names: Sequence[s
     weights = [w if c in selected else 0.0 for c, w in enumerate(weights)]
     counts = allocate_counts(cfg.num_samples, weights)
     c, h, w = (int(s) for s in image_shape)
+    spec = parse_filter(cfg.filter)
+    if spec and not judge_key:
+        raise ConfigError(f"filter={cfg.filter!r} needs a judge: load it first (synthgen.sample.run does)")
     return SamplePlan(
         checkpoint_digest=checkpoint_digest,
         seed=cfg.seed,
@@ -280,4 +292,7 @@ def make_plan(cfg: SampleConfig, checkpoint_digest: str, class_names: Sequence[s
         chunk_size=cfg.chunk_size,
         row_group_size=cfg.row_group_size,
         png_compress_level=cfg.png_compress_level,
+        filter=spec.canonical() if spec else "",
+        filter_judge=judge_key if spec else "",
+        filter_max_candidates=cfg.filter_max_candidates if spec else 0,
     )

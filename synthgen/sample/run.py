@@ -22,8 +22,9 @@ import pyarrow.parquet as pq
 
 import synthgen
 from synthgen.config import to_dict
-from synthgen.errors import CheckpointError, ShardError
+from synthgen.errors import CheckpointError, ConfigError, ShardError, SynthgenError
 from synthgen.sample.config import SampleConfig
+from synthgen.sample.filter import parse_filter
 from synthgen.sample.fleet import FleetStats, run_fleet
 from synthgen.sample.manifest import (
     MANIFEST_FILE,
@@ -71,10 +72,39 @@ def load_for_sampling(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
             f"checkpoint {cfg.checkpoint!r} does not fit the current model code ({str(exc).splitlines()[0]} ...); "
             "it was written by another synthgen version or model config: re-train, or sample with that version"
         ) from exc
-    plan = make_plan(cfg, info.digest, info.class_names, info.image_shape, generator.z_dim, info.config)
+    judge = load_filter_judge(cfg, info) if parse_filter(cfg.filter) else None
+    plan = make_plan(cfg, info.digest, info.class_names, info.image_shape, generator.z_dim, info.config,
+                     judge_key=judge["key"] if judge else "")
     spec = {"model": to_dict(info.config.model), "image_shape": list(info.image_shape),
             "state": {k: v.detach().clone() for k, v in generator.state_dict().items()}}
+    if judge is not None:
+        spec["judge"] = judge
     return plan, info, spec
+
+
+def load_filter_judge(cfg: SampleConfig, info: Any) -> dict[str, Any]:
+    """The judge of the checkpoint's data set (cached; trained on its real training split if missing).
+
+    Returns:
+        ``judge_spec``: what actors rebuild the judge from, plus ``describe`` (key, accuracy, recipe).
+
+    Raises:
+        ConfigError / DataError: the checkpoint's real data cannot be loaded, or its classes differ.
+    """
+    from synthgen.evaluate.judge import load_or_train_judge
+    from synthgen.sample.filter import judge_spec
+
+    try:
+        judge = load_or_train_judge(info.config.data, progress=cfg.progress)
+    except SynthgenError as exc:
+        raise ConfigError(
+            f"filter={cfg.filter!r} needs the judge of the data the checkpoint was trained on, and it could not "
+            f"be loaded or trained: {exc}"
+        ) from exc
+    if tuple(judge.class_names) != tuple(info.class_names):
+        raise ConfigError(f"filter={cfg.filter!r}: the judge's classes {list(judge.class_names)} differ from the "
+                          f"checkpoint's {list(info.class_names)}; check the checkpoint's data config")
+    return {**judge_spec(judge), "describe": judge.describe()}
 
 
 def check_output(out: OutputDir, plan: SamplePlan, overwrite: bool) -> bool:
@@ -125,7 +155,12 @@ def _check_parquet(out: OutputDir, plan: SamplePlan, shard: Shard, expect_sha: s
             pq.read_table(pa.BufferReader(data))  # no manifest to compare with: at least parse every page
     except (OSError, ValueError, pa.ArrowException):
         return None
-    return {"file": shard.parquet_file, "bytes": len(data), "sha256": sha}
+    part = {"file": shard.parquet_file, "bytes": len(data), "sha256": sha}
+    if plan.filter:
+        if not isinstance(meta.get("filter"), dict):
+            return None
+        part["filter"] = meta["filter"]
+    return part
 
 
 def _check_png(out: OutputDir, plan: SamplePlan, shard: Shard, sizes: dict[str, int]) -> dict[str, Any] | None:
@@ -141,7 +176,10 @@ def _check_png(out: OutputDir, plan: SamplePlan, shard: Shard, sizes: dict[str, 
         return None
     if any(sizes.get(rel) != size for rel, size, _ in files):
         return None
-    return {"file": shard.png_index_file, "bytes": len(data), "sha256": sha256_hex(data)}
+    if plan.filter and not isinstance(index.get("filter"), dict):
+        return None
+    return {"file": shard.png_index_file, "bytes": len(data), "sha256": sha256_hex(data),
+            **({"filter": index["filter"]} if plan.filter else {})}
 
 
 def scan_complete_shards(out: OutputDir, plan: SamplePlan) -> dict[int, dict[str, Any]]:
@@ -167,6 +205,8 @@ def scan_complete_shards(out: OutputDir, plan: SamplePlan) -> dict[int, dict[str
             if png is None:
                 continue
             record["png_index"] = png
+            if "filter" in png:
+                record["filter"] = png.pop("filter")
         if plan.writes_parquet:
             expect = old.get(shard.index, {}).get("sha256")
             part = _check_parquet(out, plan, shard, expect)
@@ -218,6 +258,7 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
     manifest = build_manifest(
         plan, records, checkpoint_path=cfg.checkpoint, resolved_path=info.path, checkpoint_step=info.step,
         sample_config=to_dict(cfg), train_config=to_dict(info.config),
+        judge=spec["judge"]["describe"] if "judge" in spec else None,
     )
     write_manifest(out, manifest)
     return SampleResult(cfg.out, manifest, len(missing), plan.num_shards - len(missing), stale, stats)

@@ -160,9 +160,10 @@ def parquet_schema(class_names: Sequence[str], synthgen_meta: dict[str, Any]) ->
     )
 
 
-def shard_metadata(plan: SamplePlan, shard: Shard, version: str) -> dict[str, Any]:
+def shard_metadata(plan: SamplePlan, shard: Shard, version: str,
+                   filter_stats: dict[str, int] | None = None) -> dict[str, Any]:
     """The ``b"synthgen"`` metadata of one shard (no timestamps: bytes stay reproducible)."""
-    return {
+    meta = {
         "version": version,
         "checkpoint_digest": plan.checkpoint_digest,
         "seed": plan.seed,
@@ -171,17 +172,20 @@ def shard_metadata(plan: SamplePlan, shard: Shard, version: str) -> dict[str, An
         "sample_id_start": shard.start,
         "sample_id_end": shard.end,
     }
+    if filter_stats is not None:  # judge-filtered shards: latents drawn, images kept below the threshold
+        meta["filter"] = filter_stats
+    return meta
 
 
 def parquet_bytes(plan: SamplePlan, shard: Shard, ids: np.ndarray, labels: np.ndarray,
-                  pngs: Sequence[bytes], version: str) -> bytes:
+                  pngs: Sequence[bytes], version: str, filter_stats: dict[str, int] | None = None) -> bytes:
     """Serialise one shard's rows ([rows] ids / labels / PNGs, in id order) to Parquet bytes."""
     names = [plan.class_names[c] for c in labels.tolist()]
     image = pa.StructArray.from_arrays(
         [pa.array(pngs, pa.binary()), pa.array([png_name(i) for i in ids.tolist()], pa.string())],
         fields=list(IMAGE_TYPE),
     )
-    schema = parquet_schema(plan.class_names, shard_metadata(plan, shard, version))
+    schema = parquet_schema(plan.class_names, shard_metadata(plan, shard, version, filter_stats))
     table = pa.Table.from_arrays(
         [pa.array(ids, pa.int64()), pa.array(labels, pa.int64()), pa.array(names, pa.string()), image], schema=schema
     )
@@ -191,7 +195,7 @@ def parquet_bytes(plan: SamplePlan, shard: Shard, ids: np.ndarray, labels: np.nd
 
 
 def write_shard(out: OutputDir, plan: SamplePlan, shard: Shard, ids: np.ndarray, labels: np.ndarray,
-                pngs: Sequence[bytes], version: str) -> dict[str, Any]:
+                pngs: Sequence[bytes], version: str, filter_stats: dict[str, int] | None = None) -> dict[str, Any]:
     """Write one complete shard (Parquet file and/or PNG files + PNG index), each file atomically.
 
     Args:
@@ -200,9 +204,11 @@ def write_shard(out: OutputDir, plan: SamplePlan, shard: Shard, ids: np.ndarray,
         shard: which shard; ``ids`` must equal ``range(shard.start, shard.end)``.
         ids, labels: int64 [rows]; pngs: rows PNG byte strings, in id order.
         version: synthgen version for the metadata.
+        filter_stats: judge-filtered shards: {"candidates", "below_threshold"}, kept in the shard's
+            metadata (so a resumed run can still total them) and in its record.
 
     Returns:
-        The shard's manifest record (file, rows, id range, bytes, sha256, png_index).
+        The shard's manifest record (file, rows, id range, bytes, sha256, png_index, filter).
 
     Raises:
         ValueError: rows that do not match the shard (a bug upstream, never silently written).
@@ -212,19 +218,21 @@ def write_shard(out: OutputDir, plan: SamplePlan, shard: Shard, ids: np.ndarray,
     record: dict[str, Any] = {"index": shard.index, "rows": shard.rows,
                               "sample_id_start": shard.start, "sample_id_end": shard.end}
     if plan.writes_png:
-        record["png_index"] = _write_png_tree(out, plan, shard, ids, labels, pngs)
+        record["png_index"] = _write_png_tree(out, plan, shard, ids, labels, pngs, filter_stats)
     if plan.writes_parquet:
-        data = parquet_bytes(plan, shard, ids, labels, pngs, version)
+        data = parquet_bytes(plan, shard, ids, labels, pngs, version, filter_stats)
         out.write_bytes(shard.parquet_file, data)
         record.update(file=shard.parquet_file, bytes=len(data), sha256=sha256_hex(data))
     else:
         record.update(file=record["png_index"]["file"], bytes=record["png_index"]["bytes"],
                       sha256=record["png_index"]["sha256"])
+    if filter_stats is not None:
+        record["filter"] = filter_stats
     return record
 
 
 def _write_png_tree(out: OutputDir, plan: SamplePlan, shard: Shard, ids: np.ndarray, labels: np.ndarray,
-                    pngs: Sequence[bytes]) -> dict[str, Any]:
+                    pngs: Sequence[bytes], filter_stats: dict[str, int] | None = None) -> dict[str, Any]:
     """Write ``png/<label dir>/<id>.png`` files, then the shard's index listing them (the commit)."""
     files = []
     for sample_id, label, data in zip(ids.tolist(), labels.tolist(), pngs):
@@ -233,6 +241,8 @@ def _write_png_tree(out: OutputDir, plan: SamplePlan, shard: Shard, ids: np.ndar
         files.append([rel, len(data), sha256_hex(data)])
     index = {"shard": shard.index, "sample_id_start": shard.start, "sample_id_end": shard.end,
              "plan_digest": plan.digest(), "files": files}
+    if filter_stats is not None:
+        index["filter"] = filter_stats
     data = json.dumps(index, separators=(",", ":")).encode()
     out.write_bytes(shard.png_index_file, data)
     return {"file": shard.png_index_file, "bytes": len(data), "sha256": sha256_hex(data)}

@@ -1,0 +1,171 @@
+"""Judge filtering: keep only generated images that the judge assigns to the label they were made for.
+
+``synthgen sample ... --filter judge:0.9`` (and ``synthgen evaluate --set filter=judge:0.9``) turn
+sampling into deterministic rejection sampling. Sample ``i`` (label ``y``) tries its candidate latents
+``c = 0, 1, 2, ...`` (``latents_for(..., candidate=c)``; candidate 0 is the unfiltered latent) and keeps
+the first image whose judge probability ``p(y | image) >= threshold``. When ``max_candidates`` are all
+rejected it keeps the best-scoring one (counted as ``below_threshold`` in the manifest), so the label
+of every sample and the per-class counts stay exact.
+
+Why it is still deterministic: the judge scores the stored uint8 pixels, and each round runs the
+generator and the judge on the still-rejected rows of a fixed id range (the CPU actors' canonical
+chunks), a set that is itself a function of that range. So image ``i`` depends only on (checkpoint,
+seed, filter, judge weights, ``i``), not on actors, batch sizes or retries.
+
+The judge is the evaluation stage's classifier (``synthgen.evaluate.judge``): trained on the real
+training split of the checkpoint's data, cached per data set. Metrics measured in that same judge's
+eyes (label_acc, fd, pr, dc) flatter a filtered set; CAS and uplift train fresh classifiers and test
+them on real images, so they remain honest measures of what filtering is worth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from synthgen.errors import ConfigError
+from synthgen.sample.latents import latents_for
+
+if TYPE_CHECKING:  # torch is imported inside the functions: plans and configs must not pay for it
+    import torch
+    from torch import nn
+
+FILTER_KINDS = ("judge",)
+DEFAULT_MAX_CANDIDATES = 16  # candidate latents tried per sample before the best one is kept
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    kind: str  # "judge": the judge's probability of the requested label
+    threshold: float  # keep an image when that probability is >= threshold, in (0, 1)
+
+    def canonical(self) -> str:
+        """The spec as written into plans and manifests, e.g. ``judge:0.9``."""
+        return f"{self.kind}:{self.threshold:g}"
+
+
+def parse_filter(spec: str) -> FilterSpec | None:
+    """Parse ``--filter``: ``""`` / ``none`` = off, ``judge:T`` with T in (0, 1).
+
+    Raises:
+        ConfigError: any other text; the message shows the accepted form.
+    """
+    text = (spec or "").strip().lower()
+    if text in ("", "none", "off"):
+        return None
+    kind, _, value = text.partition(":")
+    if kind not in FILTER_KINDS:
+        raise ConfigError(f"filter={spec!r} is invalid: use judge:THRESHOLD, e.g. judge:0.9 (or '' for none)")
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise ConfigError(f"filter={spec!r} is invalid: the threshold must be a number in (0, 1), e.g. judge:0.9")
+    if not 0.0 < threshold < 1.0:
+        raise ConfigError(f"filter={spec!r} is invalid: the threshold must be in (0, 1), e.g. judge:0.9")
+    return FilterSpec(kind, threshold)
+
+
+def judge_spec(judge: Any) -> dict[str, Any]:
+    """What an actor needs to rebuild a judge's classifier: {"arch", "state", "key"} (plain tensors)."""
+    model = judge.model
+    return {"arch": {"in_channels": model.in_channels, "num_classes": model.num_classes,
+                     "resolution": model.resolution, "width": model.width},
+            "state": {k: v.detach().clone() for k, v in model.state_dict().items()}, "key": judge.key}
+
+
+def build_judge_model(spec: dict[str, Any], device: torch.device | str = "cpu") -> nn.Module:
+    """Rebuild the judge classifier from :func:`judge_spec` output, in eval mode on ``device``."""
+    from synthgen.evaluate.classifier import SmallCNN  # a pure nn.Module: no evaluation machinery
+
+    arch = spec["arch"]
+    model = SmallCNN(arch["in_channels"], arch["num_classes"], arch["resolution"], width=arch["width"])
+    model.load_state_dict(spec["state"])
+    return model.to(device).eval()
+
+
+def label_probability(judge_model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The judge's probability float32 [n] of ``labels`` [n] for uint8 ``images`` [n, C, H, W]."""
+    import torch
+
+    from synthgen.evaluate.classifier import to_float
+
+    probs = torch.softmax(judge_model(to_float(images)).float(), dim=1)  # [n, K]
+    return probs.gather(1, labels.view(-1, 1)).squeeze(1)  # [n]
+
+
+def generate_filtered(
+    generator: nn.Module,
+    judge_model: nn.Module,
+    ids: np.ndarray,
+    labels: np.ndarray,
+    *,
+    seed: int,
+    threshold: float,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    truncation: float = 1.0,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """Images of sample ``ids`` with ``labels``, each the first candidate the judge accepts.
+
+    Args:
+        generator: conditional generator (eval mode), ``generator(z, y)`` in [-1, 1].
+        judge_model: judge classifier from :func:`build_judge_model`, on ``device``.
+        ids, labels: int64 [n] sample ids and their labels.
+        seed, truncation: as in ``latents_for``.
+        threshold: minimum judge probability of the requested label.
+        max_candidates: candidates tried per sample; the best one is kept when none passes.
+        device: where the generator and judge run.
+
+    Returns:
+        (images uint8 [n, C, H, W] on the CPU, candidates int64 [n] = candidates drawn per sample,
+        probability float32 [n] = the judge's probability of the label for the kept image).
+
+    Raises:
+        ConfigError: max_candidates < 1.
+    """
+    import torch
+
+    if max_candidates < 1:
+        raise ConfigError(f"filter max_candidates={max_candidates} is invalid: must be >= 1, e.g. 16")
+    with torch.inference_mode():
+        return _rejection_sample(generator, judge_model, np.asarray(ids, dtype=np.int64), labels, seed, threshold,
+                                 max_candidates, truncation, device)
+
+
+def _rejection_sample(generator: nn.Module, judge_model: nn.Module, ids: np.ndarray, labels: np.ndarray, seed: int,
+                      threshold: float, max_candidates: int, truncation: float,
+                      device: torch.device | str) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    import torch
+
+    from synthgen.data.torch_dataset import to_uint8
+
+    y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)  # [n]
+    z_dim = int(generator.z_dim)
+    n = len(ids)
+    if n == 0:
+        c, h, w = generator.image_shape
+        return torch.zeros((0, c, h, w), dtype=torch.uint8), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    best_img: torch.Tensor | None = None  # [n, C, H, W] uint8
+    best_p = torch.full((n,), -1.0, device=device)  # [n]
+    drawn = np.zeros(n, dtype=np.int64)
+    pending = np.arange(n)  # rows still without an accepted image
+    for candidate in range(max_candidates):
+        if len(pending) == 0:
+            break
+        z = torch.from_numpy(latents_for(ids[pending], seed, z_dim, truncation, candidate)).to(device)  # [m, z]
+        y = y_all[pending]  # [m]
+        img = to_uint8(generator(z, y))  # [m, C, H, W]
+        p = label_probability(judge_model, img, y)  # [m]
+        if best_img is None:
+            best_img = torch.zeros((n, *img.shape[1:]), dtype=torch.uint8, device=device)
+        rows = torch.from_numpy(pending).to(device)
+        better = p > best_p[rows]  # strictly better: ties keep the earlier candidate
+        best_img[rows[better]] = img[better]
+        best_p[rows[better]] = p[better]
+        drawn[pending] += 1
+        accepted = (p >= threshold).cpu().numpy()
+        pending = pending[~accepted]
+    assert best_img is not None  # n > 0 and max_candidates >= 1: the loop ran at least once
+    return best_img.cpu(), drawn, best_p.float().cpu().numpy()
