@@ -186,8 +186,7 @@ def load_or_train_judge(
     meta = {
         "key": key,
         "arch_version": ARCH_VERSION,
-        "arch": {"in_channels": model.in_channels, "num_classes": model.num_classes,
-                 "resolution": model.resolution, "width": model.width},
+        "arch": model.arch,
         "recipe": recipe,
         "data": {"source": train.name, "digest": digest, "num_train": int(len(images)),
                  "num_test": int(len(test)), "config": to_dict(dataclasses.replace(data_cfg, max_images=0))},
@@ -222,8 +221,7 @@ def _load(folder: str, key: str) -> Judge | None:
             meta = json.load(fh)
         if meta.get("key") != key:
             raise ValueError(f"key {meta.get('key')!r} != {key!r}")
-        arch = meta["arch"]
-        model = SmallCNN(arch["in_channels"], arch["num_classes"], arch["resolution"], width=arch["width"])
+        model = SmallCNN.from_arch(meta["arch"])
         model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
     except Exception as exc:  # a damaged cache is not the user's input: rebuild it
         print(f"[synthgen] judge cache {folder} is unreadable ({exc}); retraining it", file=sys.stderr, flush=True)

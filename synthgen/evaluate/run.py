@@ -20,8 +20,8 @@ from synthgen.evaluate.config import EvalConfig
 from synthgen.evaluate.judge import load_or_train_judge, real_splits
 from synthgen.evaluate.metrics import EvalContext, get_metric, timed
 from synthgen.evaluate.sources import JudgeFilter, Source, open_checkpoint, open_shards
-from synthgen.sample.filter import parse_filter
 from synthgen.evaluate.uplift import check_uplift_possible
+from synthgen.sample.filter import parse_filter
 from synthgen.train.checkpoint import atomic_write_text, is_uri
 
 METRICS_FILE = "metrics.jsonl"

@@ -28,7 +28,7 @@ from synthgen.errors import ConfigError
 from synthgen.evaluate.classifier import SmallCNN, accuracy, epoch_sampler, fit
 from synthgen.evaluate.config import EvalConfig, UpliftConfig
 from synthgen.evaluate.metrics import EvalContext, MetricOutput, register_metric
-from synthgen.evaluate.sources import JudgeFilter, generate_images, generate_with
+from synthgen.evaluate.sources import JudgeFilter, generate_images
 from synthgen.sample.filter import parse_filter
 
 
@@ -144,9 +144,8 @@ def _synthetic_pool(ctx: EvalContext, path: str | None, seed: int, real_only: Sm
     if ctx.source.generator is None:
         raise ConfigError("uplift.filter needs a generator to draw candidates from: use the honest setting, "
                           "evaluate a checkpoint, or drop uplift.filter")
-    images, labels = generate_with(ctx.source.generator, len(ctx.source.class_names), u.num_synthetic,
-                                   cfg.seed, cfg.batch_size, judge_filter=judge_filter)
-    return ImageData(name="generated", images=images, labels=labels, class_names=ctx.source.class_names)
+    # The same source with this subset's filter instead of the evaluated one's (and its own image cache)
+    return dataclasses.replace(ctx.source, judge_filter=judge_filter, _cache=None).images(u.num_synthetic)
 
 
 def check_uplift_possible(cfg: EvalConfig, has_experiment: bool) -> None:

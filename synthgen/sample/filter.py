@@ -70,17 +70,15 @@ def parse_filter(spec: str) -> FilterSpec | None:
 def judge_spec(judge: Any) -> dict[str, Any]:
     """What an actor needs to rebuild a judge's classifier: {"arch", "state", "key"} (plain tensors)."""
     model = judge.model
-    return {"arch": {"in_channels": model.in_channels, "num_classes": model.num_classes,
-                     "resolution": model.resolution, "width": model.width},
-            "state": {k: v.detach().clone() for k, v in model.state_dict().items()}, "key": judge.key}
+    return {"arch": model.arch, "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "key": judge.key}
 
 
 def build_judge_model(spec: dict[str, Any], device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild the judge classifier from :func:`judge_spec` output, in eval mode on ``device``."""
     from synthgen.evaluate.classifier import SmallCNN  # a pure nn.Module: no evaluation machinery
 
-    arch = spec["arch"]
-    model = SmallCNN(arch["in_channels"], arch["num_classes"], arch["resolution"], width=arch["width"])
+    model = SmallCNN.from_arch(spec["arch"])
     model.load_state_dict(spec["state"])
     return model.to(device).eval()
 

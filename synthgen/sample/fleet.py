@@ -76,10 +76,12 @@ class SamplerActor:
         g.load_state_dict(gen_spec["state"])
         self.generator = g.to(self.device).eval()
         self.judge = None  # the filtering judge's classifier, when the plan filters
+        self.threshold = 0.0  # its minimum probability of the requested label
         if self.plan.filter:
-            from synthgen.sample.filter import build_judge_model
+            from synthgen.sample.filter import build_judge_model, parse_filter
 
             self.judge = build_judge_model(gen_spec["judge"], self.device)
+            self.threshold = parse_filter(self.plan.filter).threshold
         self.batches = 0
         # Fault injection for the kill test: only the first life of the actor dies, its replacement works.
         self.fail_after = -1 if _reconstructed() else fail_after_batches
@@ -121,7 +123,7 @@ class SamplerActor:
                 if self.judge is not None:
                     images, candidates, prob = self._filtered(span_ids, span_labels)  # [k, C, H, W], [k], [k]
                     drawn.append(candidates[lo:hi])
-                    below.append(prob[lo:hi] < self._threshold())
+                    below.append(prob[lo:hi] < self.threshold)
                 else:
                     z = torch.from_numpy(latents_for(span_ids, p.seed, p.z_dim, p.truncation)).to(self.device)  # [k, z]
                     y = torch.from_numpy(span_labels).to(self.device)  # [k]
@@ -132,20 +134,12 @@ class SamplerActor:
         self.batches += 1
         return ids, labels, np.concatenate(pieces), np.concatenate(drawn), np.concatenate(below)
 
-    def _threshold(self) -> float:
-        from synthgen.sample.filter import parse_filter
-
-        spec = parse_filter(self.plan.filter)
-        assert spec is not None
-        return spec.threshold
-
     def _filtered(self, span_ids: np.ndarray, span_labels: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
         from synthgen.sample.filter import generate_filtered
 
         p = self.plan
         return generate_filtered(self.generator, self.judge, span_ids, span_labels, seed=p.seed,
-                                 threshold=self._threshold(),
-                                 max_candidates=p.filter_max_candidates, truncation=p.truncation, device=self.device)
+                                 threshold=self.threshold, max_candidates=p.filter_max_candidates, truncation=p.truncation, device=self.device)
 
 
 def _encode(batch: tuple[np.ndarray, ...], level: int) -> tuple[Any, ...]:

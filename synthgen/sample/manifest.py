@@ -31,6 +31,7 @@ from typing import Any
 
 import synthgen
 from synthgen.errors import ShardError
+from synthgen.sample.filter import parse_filter
 from synthgen.sample.plan import SamplePlan
 from synthgen.sample.writer import OutputDir
 
@@ -110,7 +111,7 @@ def filter_summary(plan: SamplePlan, records: list[dict[str, Any]], judge: dict[
     candidates = sum(int(s.get("candidates", 0)) for s in stats)
     return {
         "spec": plan.filter,
-        "threshold": float(plan.filter.split(":", 1)[1]),
+        "threshold": parse_filter(plan.filter).threshold,
         "max_candidates": plan.filter_max_candidates,
         "judge": judge or {"key": plan.filter_judge},
         "candidates": candidates,
