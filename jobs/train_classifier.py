@@ -108,7 +108,7 @@ def mixed_batches(real_x: np.ndarray, real_y: np.ndarray, syn_x: np.ndarray, syn
 
     Each part walks its own shuffled epochs, so every real image is seen once before any repeats.
     """
-    from synthgen.evaluate.classifier import epoch_sampler
+    from synthgen.judge.classifier import epoch_sampler
 
     draw_real, _ = epoch_sampler(real_x, real_y)
     draw_syn, _ = epoch_sampler(syn_x, syn_y)
@@ -137,7 +137,7 @@ def train_and_test(cfg: ClassifierJobConfig, real_train, synthetic, real_test, p
     """
     import torch
 
-    from synthgen.evaluate.classifier import SmallCNN, epoch_sampler, fit, predict_logits
+    from synthgen.judge.classifier import SmallCNN, epoch_sampler, fit, predict_logits
 
     if cfg.train_on == "synthetic":
         draw, primary = epoch_sampler(synthetic.images, synthetic.labels)

@@ -44,6 +44,7 @@ class ModelConfig:
     ema_decay: float = 0.995  # generator EMA decay (horizon ~200 steps); the EMA generator is the one sampled
     ema_start: int = 500  # steps before EMA starts tracking (copies G until then)
     diffaugment: str = ""  # comma list of DiffAugment ops: translation,cutout,color ("" = off)
+    lecam_weight: float = 0.0  # LeCam D regulariser (Tseng et al. 2021) for small datasets, e.g. 0.3; 0 = off
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class ExperimentConfig:
             (d.max_images >= 0, "data.max_images", d.max_images, ">= 0 (0 = all)"),
             (m.z_dim >= 1, "model.z_dim", m.z_dim, ">= 1"),
             (0.0 <= m.ema_decay < 1.0, "model.ema_decay", m.ema_decay, "in [0, 1)"),
+            (m.lecam_weight >= 0.0, "model.lecam_weight", m.lecam_weight, ">= 0 (0 = off)"),
             (t.num_workers >= 1, "train.num_workers", t.num_workers, ">= 1"),
             (t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1"),
             (t.steps >= 1, "train.steps", t.steps, ">= 1"),

@@ -12,9 +12,10 @@ import torch
 from synthgen.config import DataConfig
 from synthgen.data import ImageData, load_images, stratified_subset
 from synthgen.errors import ConfigError
-from synthgen.evaluate.classifier import SmallCNN, accuracy, random_shift, to_float, train_classifier
+from synthgen.judge.classifier import accuracy, random_shift, train_classifier
+from synthgen.models.classifier import SmallCNN, to_float
 from synthgen.evaluate.config import JudgeConfig
-from synthgen.evaluate.judge import META_FILE, WEIGHTS_FILE, load_or_train_judge
+from synthgen.judge.cache import META_FILE, WEIGHTS_FILE, load_or_train_judge
 
 
 def subset(data: ImageData, n: int, seed: int = 0) -> ImageData:

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from shard_fixtures import write_fake_shards
 
@@ -20,7 +21,7 @@ from synthgen.config import DataConfig, ExperimentConfig, from_dict, load_config
 from synthgen.errors import ConfigError
 from synthgen.evaluate import commands
 from synthgen.evaluate.config import EvalConfig
-from synthgen.evaluate.judge import load_or_train_judge
+from synthgen.judge.cache import load_or_train_judge
 from synthgen.evaluate.run import evaluate
 from synthgen.evaluate.sources import generate_images
 from synthgen.sample.randinit import write_random_checkpoint
@@ -157,6 +158,7 @@ def test_honest_generator_run_name_follows_the_recipe_not_the_storage_spelling(t
     assert rel.run.name.startswith("uplift-1pct-seed00-")
     assert longer.run.name != rel.run.name and other_seed.run.name.startswith("uplift-1pct-seed01-")
     assert (rel.data.max_images, rel.data.subset_seed, rel.train.steps) == (600, 0, u.generator_steps)
+    assert (rel.model.diffaugment, rel.model.lecam_weight) == ("translation,cutout", 0.3)  # small-data recipe
 
 
 def test_evaluate_a_shard_folder(tmp_path, judge_cache):
@@ -230,7 +232,8 @@ def test_tiny_real_run_with_honest_uplift_generators(ray_cluster, tmp_path, judg
     cfg = eval_config(judge_cache, checkpoint=result.run_dir,
                       metrics=["fd", "pr", "label_acc", "cas", "uplift"],
                       uplift={"seeds": 2, "steps": 5, "num_synthetic": 100, "generator_steps": 3,
-                              "generator_overrides": ["train.batch_size=8", "train.cpus_per_worker=0.5"]})
+                              "generator_overrides": ["train.batch_size=8", "train.cpus_per_worker=0.5",
+                                                      "model.lecam_weight=0.3"]})
     rows = evaluate(cfg, progress=False)
     up = rows[-1]["results"]
     assert up["honest"] is True
@@ -238,7 +241,9 @@ def test_tiny_real_run_with_honest_uplift_generators(ray_cluster, tmp_path, judg
     for seed, path in enumerate(gens):  # each generator saw exactly its classifier's 600-image subset
         _, info = ckpt.load_generator(path)
         assert info.step == 3 and info.config.data.max_images == 600 and info.config.data.subset_seed == seed
-        assert info.config.model.diffaugment == "translation,cutout"
+        assert info.config.model.diffaugment == "translation,cutout" and info.config.model.lecam_weight == 0.3
+        lecam = torch.load(os.path.join(path, "model.pt"), weights_only=True)["lecam"]
+        assert lecam["ema_real"].item() != 0.0  # the regulariser ran in the real Ray Train loop
         assert path.startswith(os.path.join(result.run_dir, "eval", "uplift"))
     page = open(os.path.join(result.run_dir, "eval", "report.html"), encoding="utf-8").read()
     assert page.count("<polyline") == 2 and "step 8" in page  # the real loss curves and the last grid

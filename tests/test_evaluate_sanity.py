@@ -12,7 +12,7 @@ from torch import nn
 from synthgen.config import DataConfig
 from synthgen.data import ImageData, load_images, stratified_subset
 from synthgen.evaluate.config import CasConfig, EvalConfig, JudgeConfig
-from synthgen.evaluate.judge import load_or_train_judge
+from synthgen.judge.cache import load_or_train_judge
 from synthgen.evaluate.metrics import EvalContext, get_metric
 from synthgen.evaluate.sources import Source
 

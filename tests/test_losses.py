@@ -10,7 +10,7 @@ from torch import nn
 
 from synthgen.config import ModelConfig
 from synthgen.errors import ConfigError
-from synthgen.models import LOSSES, build_models, get_loss
+from synthgen.models import LOSSES, LeCam, build_models, get_loss
 
 
 class LinearCritic(nn.Module):
@@ -161,3 +161,53 @@ def test_gradient_penalty_through_distributed_data_parallel(tmp_path) -> None:
             torch.testing.assert_close(plain, wrapped)
     finally:
         dist.destroy_process_group()
+
+
+def test_lecam_matches_hand_computation() -> None:
+    reg = LeCam(weight=0.5, decay=0.0)  # decay 0: the averages are this batch's means
+    d_real, d_fake = torch.tensor([1.0, 2.0]), torch.tensor([-1.0, 0.0])
+    # ema_real = 1.5, ema_fake = -0.5: relu(real - ema_fake) = [1.5, 2.5]; relu(ema_real - fake) = [2.5, 1.5]
+    expected = 0.5 * ((1.5**2 + 2.5**2) / 2 + (2.5**2 + 1.5**2) / 2)
+    assert reg(d_real, d_fake).item() == pytest.approx(expected)
+
+
+def test_lecam_running_averages_follow_the_decay() -> None:
+    reg = LeCam(weight=1.0, decay=0.5)
+    reg(torch.tensor([2.0]), torch.tensor([-2.0]))
+    reg(torch.tensor([4.0]), torch.tensor([0.0]))
+    # 0.5 * (0.5 * 0 + 0.5 * 2) + 0.5 * 4 = 2.5 ; 0.5 * (0.5 * 0 + 0.5 * -2) + 0 = -0.5
+    assert reg.ema_real.item() == pytest.approx(2.5) and reg.ema_fake.item() == pytest.approx(-0.5)
+
+
+def test_lecam_is_zero_and_stateless_when_off() -> None:
+    reg = LeCam(weight=0.0)
+    out = reg(torch.tensor([5.0]), torch.tensor([-5.0]))
+    assert out.item() == 0.0 and reg.ema_real.item() == 0.0 and reg.ema_fake.item() == 0.0
+
+
+def test_lecam_gradient_pulls_logits_towards_the_other_sides_average() -> None:
+    reg = LeCam(weight=1.0, decay=0.0)
+    d_real = torch.tensor([3.0, 3.0], requires_grad=True)
+    d_fake = torch.tensor([-3.0, -3.0], requires_grad=True)
+    reg(d_real, d_fake).backward()
+    # descending the regulariser lowers real logits and raises fake ones: D cannot drift them apart
+    assert (d_real.grad > 0).all() and (d_fake.grad < 0).all()
+
+
+def test_lecam_state_round_trips_through_a_weights_only_checkpoint(tmp_path) -> None:
+    reg = LeCam(weight=0.3)
+    reg(torch.tensor([1.0, 3.0]), torch.tensor([-2.0, 0.0]))
+    torch.save({"lecam": reg.state_dict()}, tmp_path / "m.pt")
+    back = LeCam(weight=0.3)
+    back.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True)["lecam"])
+    args = (torch.tensor([0.5]), torch.tensor([0.25]))
+    assert back(*args).item() == pytest.approx(reg(*args).item())
+    assert back.ema_real.item() == pytest.approx(reg.ema_real.item()) != 0.0
+
+
+def test_negative_lecam_weight_is_a_config_error() -> None:
+    from synthgen.config import ExperimentConfig, ModelConfig as MC
+
+    cfg = ExperimentConfig(model=MC(lecam_weight=-0.1))
+    with pytest.raises(ConfigError, match="model.lecam_weight"):
+        cfg.validate()

@@ -22,7 +22,7 @@ from PIL import Image
 from synthgen.cli import main as cli_main
 from synthgen.config import ExperimentConfig, from_dict
 from synthgen.errors import ConfigError
-from synthgen.evaluate.judge import load_or_train_judge
+from synthgen.judge.cache import load_or_train_judge
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.filter import generate_filtered, label_probability, parse_filter
 from synthgen.sample.latents import latents_for

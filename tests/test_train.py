@@ -60,9 +60,11 @@ def test_existing_run_without_resume_is_refused(ray_cluster, tmp_path):
 
 
 def test_resume_continues_to_exact_step_count(ray_cluster, tmp_path):
-    first = train(tiny_config(tmp_path, "resumed", "train.steps=6"))
+    first = train(tiny_config(tmp_path, "resumed", "train.steps=6", "model.lecam_weight=0.3"))
     assert first.final_step == 6
-    second = train(tiny_config(tmp_path, "resumed", "train.steps=12"), resume=True)
+    lecam_at_6 = torch.load(os.path.join(first.checkpoint_path, "model.pt"), weights_only=True)["lecam"]
+    assert lecam_at_6["ema_real"].item() != 0.0  # LeCam's running averages are part of the checkpoint
+    second = train(tiny_config(tmp_path, "resumed", "train.steps=12", "model.lecam_weight=0.3"), resume=True)
     assert second.final_step == 12
     assert [s for s, _ in ckpt.list_checkpoints(second.run_dir)] == [6, 12]
     rows = [json.loads(line)["step"] for line in open(os.path.join(second.run_dir, "metrics.jsonl"))]

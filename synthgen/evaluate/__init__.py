@@ -4,8 +4,9 @@ Public entry points (imported lazily so ``synthgen --help`` stays fast)::
 
     evaluate(cfg: EvalConfig) -> list[dict]                 # synthgen.evaluate.run
     generate_images(path, num_samples, seed=0) -> ImageData # synthgen.evaluate.sources
-    load_or_train_judge(data_cfg, cache_dir=None) -> Judge  # synthgen.evaluate.judge
-    train_classifier(...), accuracy(...), SmallCNN          # synthgen.evaluate.classifier
+    load_or_train_judge(data_cfg, cache_dir=None) -> Judge  # synthgen.judge.cache
+    train_classifier(...), accuracy(...)                    # synthgen.judge.classifier
+    SmallCNN                                                # synthgen.models.classifier (the network)
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from synthgen.evaluate.config import EvalConfig
 _LAZY = {
     "evaluate": "synthgen.evaluate.run",
     "generate_images": "synthgen.evaluate.sources",
-    "load_or_train_judge": "synthgen.evaluate.judge",
-    "Judge": "synthgen.evaluate.judge",
-    "SmallCNN": "synthgen.evaluate.classifier",
-    "train_classifier": "synthgen.evaluate.classifier",
-    "accuracy": "synthgen.evaluate.classifier",
+    "load_or_train_judge": "synthgen.judge.cache",
+    "Judge": "synthgen.judge.cache",
+    "SmallCNN": "synthgen.models.classifier",
+    "train_classifier": "synthgen.judge.classifier",
+    "accuracy": "synthgen.judge.classifier",
     "register_metric": "synthgen.evaluate.metrics",
     "get_metric": "synthgen.evaluate.metrics",
 }

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthgen.evaluate.classifier import accuracy, predict_logits, train_classifier
+from synthgen.judge.classifier import accuracy, predict_logits, train_classifier
 from synthgen.evaluate.config import JudgeConfig
-from synthgen.evaluate.judge import load_or_train_judge
+from synthgen.judge.cache import load_or_train_judge
 from synthgen.evaluate.metrics import EvalContext, MetricOutput, register_metric
 
 # Published trained-on-synthetic gaps on Fashion-MNIST (real accuracy minus CAS, in points).

@@ -19,7 +19,7 @@ from synthgen.data import ImageData, stratified_subset
 from synthgen.errors import ConfigError
 from synthgen.evaluate import features as F
 from synthgen.evaluate.config import EvalConfig
-from synthgen.evaluate.judge import Judge
+from synthgen.judge.cache import Judge
 from synthgen.evaluate.sources import Source
 
 

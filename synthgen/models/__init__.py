@@ -4,12 +4,13 @@
     fake = G(z, labels)            # z [N, z_dim], labels [N] int64 -> [N, C, H, W] in [-1, 1]
     logits = D(fake, labels)       # -> [N]
     loss = get_loss(cfg.model.loss)  # .d_loss / .g_loss / .penalty
+    lecam = LeCam(cfg.model.lecam_weight)  # optional D regulariser: lecam(d_real, d_fake) -> scalar
 """
 
 from synthgen.models import cdcgan, dcgan, mlp  # noqa: F401  (registration side effect)
 from synthgen.models.augment import AUGMENTS, diff_augment, parse_policy
 from synthgen.models.ema import EMA, unwrap
-from synthgen.models.losses import LOSSES, GANLoss, get_loss, register_loss
+from synthgen.models.losses import LOSSES, GANLoss, LeCam, get_loss, register_loss
 from synthgen.models.registry import MODELS, ModelSpec, build_models, get_model_spec, register_model
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "EMA",
     "GANLoss",
     "LOSSES",
+    "LeCam",
     "MODELS",
     "ModelSpec",
     "build_models",

@@ -11,7 +11,8 @@ Interface (what the training loop calls, and all it calls)::
 * ``penalty(D, real [N,C,H,W], fake [N,C,H,W], labels [N], weight) -> scalar``: an extra D term, already
   multiplied by ``weight``; a zero tensor for losses without one, so callers never branch on the loss.
 
-Registered: ``bce`` (non-saturating), ``hinge``, ``wgan-gp``.
+Registered: ``bce`` (non-saturating), ``hinge``, ``wgan-gp``. ``LeCam`` is a discriminator regulariser
+that works with any of them (``model.lecam_weight``).
 """
 
 from __future__ import annotations
@@ -141,3 +142,38 @@ class WGANGPLoss(GANLoss):
         (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)  # [N, C, H, W]
         norms = grad.flatten(1).norm(2, dim=1)  # [N]
         return weight * ((norms - 1.0) ** 2).mean()
+
+
+class LeCam:
+    """LeCam regulariser (Tseng et al. 2021) against discriminator overfitting on small datasets.
+
+    ``R = mean(relu(D(real) - ema_fake)^2) + mean(relu(ema_real - D(fake))^2)``, where ``ema_real`` /
+    ``ema_fake`` are moving averages of D's mean logits. It pulls real and fake logits towards each other's
+    running mean, so D cannot push the (memorised) training images ever further from the fakes.
+    Each DDP rank keeps its own averages of its own logits; they agree to within batch noise.
+    """
+
+    def __init__(self, weight: float, decay: float = 0.99) -> None:
+        self.weight, self.decay = float(weight), float(decay)
+        self.ema_real = torch.zeros(())
+        self.ema_fake = torch.zeros(())
+
+    def __call__(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        """Update the averages with this step's logits (real [N], fake [N]); return ``weight * R``."""
+        if self.weight == 0.0:
+            return d_real.new_zeros(())
+        with torch.no_grad():
+            d = self.decay
+            self.ema_real = d * self.ema_real.to(d_real.device) + (1 - d) * d_real.detach().float().mean()
+            self.ema_fake = d * self.ema_fake.to(d_fake.device) + (1 - d) * d_fake.detach().float().mean()
+        reg = F.relu(d_real - self.ema_fake).pow(2).mean() + F.relu(self.ema_real - d_fake).pow(2).mean()
+        return self.weight * reg
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The running averages (CPU tensors), for checkpoints."""
+        return {"ema_real": self.ema_real.detach().cpu().clone(), "ema_fake": self.ema_fake.detach().cpu().clone()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore the running averages saved by ``state_dict``."""
+        self.ema_real = state["ema_real"].detach().clone().float()
+        self.ema_fake = state["ema_fake"].detach().clone().float()

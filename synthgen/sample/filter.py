@@ -12,7 +12,7 @@ generator and the judge on the still-rejected rows of a fixed id range (the CPU 
 chunks), a set that is itself a function of that range. So image ``i`` depends only on (checkpoint,
 seed, filter, judge weights, ``i``), not on actors, batch sizes or retries.
 
-The judge is the evaluation stage's classifier (``synthgen.evaluate.judge``): trained on the real
+The judge (``synthgen.judge``, shared with the evaluation stage) is a classifier trained on the real
 training split of the checkpoint's data, cached per data set. Metrics measured in that same judge's
 eyes (label_acc, fd, pr, dc) flatter a filtered set; CAS and uplift train fresh classifiers and test
 them on real images, so they remain honest measures of what filtering is worth.
@@ -76,7 +76,7 @@ def judge_spec(judge: Any) -> dict[str, Any]:
 
 def build_judge_model(spec: dict[str, Any], device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild the judge classifier from :func:`judge_spec` output, in eval mode on ``device``."""
-    from synthgen.evaluate.classifier import SmallCNN  # a pure nn.Module: no evaluation machinery
+    from synthgen.models.classifier import SmallCNN
 
     model = SmallCNN.from_arch(spec["arch"])
     model.load_state_dict(spec["state"])
@@ -87,7 +87,7 @@ def label_probability(judge_model: nn.Module, images: torch.Tensor, labels: torc
     """The judge's probability float32 [n] of ``labels`` [n] for uint8 ``images`` [n, C, H, W]."""
     import torch
 
-    from synthgen.evaluate.classifier import to_float
+    from synthgen.models.classifier import to_float
 
     probs = torch.softmax(judge_model(to_float(images)).float(), dim=1)  # [n, K]
     return probs.gather(1, labels.view(-1, 1)).squeeze(1)  # [n]

@@ -91,7 +91,7 @@ def load_filter_judge(cfg: SampleConfig, info: Any) -> dict[str, Any]:
     Raises:
         ConfigError / DataError: the checkpoint's real data cannot be loaded, or its classes differ.
     """
-    from synthgen.evaluate.judge import load_or_train_judge
+    from synthgen.judge.cache import load_or_train_judge
     from synthgen.sample.filter import judge_spec
 
     try:

@@ -57,6 +57,7 @@ def make_payload(
     generator_ema: nn.Module,
     opt_g: torch.optim.Optimizer,
     opt_d: torch.optim.Optimizer,
+    lecam: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Gather everything a resume or a sampler needs, as weights_only-loadable data."""
     return {
@@ -71,6 +72,7 @@ def make_payload(
         "generator_ema": _cpu_state(generator_ema),
         "opt_g": opt_g.state_dict(),
         "opt_d": opt_d.state_dict(),
+        "lecam": dict(lecam or {}),  # LeCam's running logit averages (empty when it is off)
     }
 
 

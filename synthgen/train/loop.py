@@ -95,6 +95,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         gan_step.ema.load_state_dict(payload["generator_ema"])
         gan_step.opt_g.load_state_dict(payload["opt_g"])
         gan_step.opt_d.load_state_dict(payload["opt_d"])
+        if payload.get("lecam"):
+            gan_step.lecam.load_state_dict(payload["lecam"])
         start_step = int(payload["step"])
         if rank == 0:
             say(f"[synthgen] resumed from checkpoint at step {start_step}")
@@ -168,7 +170,7 @@ def _report_checkpoint(
     payload = ckpt.make_payload(
         step=step, config=cfg, class_names=class_names, image_shape=image_shape,
         generator=gan_step.G, discriminator=gan_step.D, generator_ema=gan_step.ema.module,
-        opt_g=gan_step.opt_g, opt_d=gan_step.opt_d,
+        opt_g=gan_step.opt_g, opt_d=gan_step.opt_d, lecam=gan_step.lecam.state_dict(),
     )
     with tempfile.TemporaryDirectory(prefix="synthgen-ckpt-") as tmp:
         ckpt.write_checkpoint_dir(tmp, payload, cfg)

@@ -26,7 +26,7 @@ class GANStep:
         num_classes: int,
         device: torch.device,
     ) -> None:
-        from synthgen.models import EMA, get_loss
+        from synthgen.models import EMA, LeCam, get_loss
 
         t, m = cfg.train, cfg.model
         self.cfg, self.G, self.D, self.G_train, self.D_train = cfg, G, D, G_train, D_train
@@ -35,6 +35,7 @@ class GANStep:
         self.opt_d = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
         self.ema = EMA(G, decay=m.ema_decay, start=m.ema_start)
         self.loss_fn = get_loss(m.loss)
+        self.lecam = LeCam(m.lecam_weight)
         self.autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
     def __call__(self, real: torch.Tensor, y_real: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,6 +55,7 @@ class GANStep:
             logits = self.D_train(both, torch.cat([y_real, y_fake])).float()  # [2B]
             d_loss = self.loss_fn.d_loss(logits[:bs], logits[bs:])
         d_loss = d_loss + self.loss_fn.penalty(self.D, real, fake, y_real, m.gp_weight)
+        d_loss = d_loss + self.lecam(logits[:bs], logits[bs:])
         if self.cfg.train.nan_at_step == step:
             d_loss = d_loss * float("nan")
         self.opt_d.zero_grad(set_to_none=True)

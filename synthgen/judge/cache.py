@@ -27,8 +27,9 @@ import torch
 from synthgen.config import DataConfig, to_dict
 from synthgen.data import ImageData, load_images, stratified_subset
 from synthgen.errors import ConfigError
-from synthgen.evaluate.classifier import SmallCNN, accuracy, extract_features, predict_logits, train_classifier
-from synthgen.evaluate.config import JudgeConfig
+from synthgen.judge.classifier import accuracy, extract_features, predict_logits, train_classifier
+from synthgen.judge.config import JudgeConfig
+from synthgen.models.classifier import SmallCNN
 from synthgen.train.checkpoint import atomic_write_text
 
 ARCH_VERSION = 1  # bump when SmallCNN changes shape: old cached judges then stop matching
