@@ -248,6 +248,8 @@ def test_tiny_real_run_with_honest_uplift_generators(ray_cluster, tmp_path, judg
     page = open(os.path.join(result.run_dir, "eval", "report.html"), encoding="utf-8").read()
     assert page.count("<polyline") == 2 and "step 8" in page  # the real loss curves and the last grid
     mtimes = [os.path.getmtime(os.path.join(p, "model.pt")) for p in gens]
+    # the same storage folder spelled relative to the working directory finds the same runs
+    relative = os.path.relpath(os.path.join(result.run_dir, "eval", "uplift"))
     evaluate(eval_config(judge_cache, checkpoint=result.run_dir, metrics=["uplift"],
-                         uplift=to_dict(cfg.uplift)), progress=False)
+                         uplift=to_dict(cfg.uplift) | {"storage": relative}), progress=False)
     assert [os.path.getmtime(os.path.join(p, "model.pt")) for p in gens] == mtimes  # reused, not retrained

@@ -21,6 +21,7 @@ import json
 import os
 
 import numpy as np
+import yaml
 
 from synthgen.config import ExperimentConfig, apply_overrides, dump_yaml, from_dict, to_dict
 from synthgen.data import ImageData, load_images
@@ -91,7 +92,7 @@ def train_honest_generator(cfg: ExperimentConfig, log=print) -> str:
     existing = ckpt.list_checkpoints(run_dir)
     if existing:
         cfg_file = os.path.join(run_dir, ckpt.CONFIG_FILE)
-        same = os.path.isfile(cfg_file) and open(cfg_file, encoding="utf-8").read() == dump_yaml(cfg)
+        same = os.path.isfile(cfg_file) and _same_recipe(open(cfg_file, encoding="utf-8").read(), cfg)
         if not same:
             raise ConfigError(f"{run_dir} holds an uplift generator trained with another config; delete that "
                               "folder or choose another uplift.storage")
@@ -101,6 +102,15 @@ def train_honest_generator(cfg: ExperimentConfig, log=print) -> str:
     log(f"uplift: training honest generator {cfg.run.name} on {cfg.data.max_images} real images "
         f"({cfg.train.steps} steps)")
     return train(cfg, resume=bool(existing)).checkpoint_path
+
+
+def _same_recipe(stored_yaml: str, cfg: ExperimentConfig) -> bool:
+    """Whether a run's saved ``config.yaml`` is ``cfg`` up to how its storage folder was spelled
+    (a relative and an absolute path to the same folder find the same run, as its name promises)."""
+    stored = yaml.safe_load(stored_yaml) or {}
+    storage = (stored.get("run") or {}).get("storage_path", cfg.run.storage_path)
+    as_stored = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, storage_path=storage))
+    return stored_yaml == dump_yaml(as_stored)
 
 
 def mixed_sampler(real: ImageData, syn: ImageData, synthetic_fraction: float):
