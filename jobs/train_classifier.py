@@ -137,7 +137,8 @@ def train_and_test(cfg: ClassifierJobConfig, real_train, synthetic, real_test, p
     """
     import torch
 
-    from synthgen.judge.classifier import SmallCNN, epoch_sampler, fit, predict_logits
+    from synthgen.judge.classifier import epoch_sampler, fit, predict_logits
+    from synthgen.models.classifier import SmallCNN
 
     if cfg.train_on == "synthetic":
         draw, primary = epoch_sampler(synthetic.images, synthetic.labels)

@@ -206,8 +206,8 @@ def test_lecam_state_round_trips_through_a_weights_only_checkpoint(tmp_path) -> 
 
 
 def test_negative_lecam_weight_is_a_config_error() -> None:
-    from synthgen.config import ExperimentConfig, ModelConfig as MC
+    from synthgen.config import ExperimentConfig
 
-    cfg = ExperimentConfig(model=MC(lecam_weight=-0.1))
+    cfg = ExperimentConfig(model=ModelConfig(lecam_weight=-0.1))
     with pytest.raises(ConfigError, match="model.lecam_weight"):
         cfg.validate()

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthgen.judge.classifier import accuracy, predict_logits, train_classifier
-from synthgen.evaluate.config import JudgeConfig
-from synthgen.judge.cache import load_or_train_judge
 from synthgen.evaluate.metrics import EvalContext, MetricOutput, register_metric
+from synthgen.judge.cache import load_or_train_judge
+from synthgen.judge.classifier import accuracy, predict_logits, train_classifier
+from synthgen.judge.config import JudgeConfig
 
 # Published trained-on-synthetic gaps on Fashion-MNIST (real accuracy minus CAS, in points).
 PUBLISHED_GAPS = {"CGAN (Lesort et al. 2019)": 8.9, "best found (GaFi, 2023)": 2.0}

@@ -19,8 +19,8 @@ from synthgen.data import ImageData, stratified_subset
 from synthgen.errors import ConfigError
 from synthgen.evaluate import features as F
 from synthgen.evaluate.config import EvalConfig
-from synthgen.judge.cache import Judge
 from synthgen.evaluate.sources import Source
+from synthgen.judge.cache import Judge
 
 
 @dataclass

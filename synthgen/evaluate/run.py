@@ -17,10 +17,10 @@ import synthgen
 from synthgen.config import dump_yaml, to_dict
 from synthgen.errors import ConfigError
 from synthgen.evaluate.config import EvalConfig
-from synthgen.judge.cache import load_or_train_judge, real_splits
 from synthgen.evaluate.metrics import EvalContext, get_metric, timed
 from synthgen.evaluate.sources import JudgeFilter, Source, open_checkpoint, open_shards
 from synthgen.evaluate.uplift import check_uplift_possible
+from synthgen.judge.cache import load_or_train_judge, real_splits
 from synthgen.sample.filter import parse_filter
 from synthgen.train.checkpoint import atomic_write_text, is_uri
 

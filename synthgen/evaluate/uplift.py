@@ -26,10 +26,10 @@ import yaml
 from synthgen.config import ExperimentConfig, apply_overrides, dump_yaml, from_dict, to_dict
 from synthgen.data import ImageData, load_images
 from synthgen.errors import ConfigError
-from synthgen.judge.classifier import accuracy, epoch_sampler, fit
 from synthgen.evaluate.config import EvalConfig, UpliftConfig
 from synthgen.evaluate.metrics import EvalContext, MetricOutput, register_metric
 from synthgen.evaluate.sources import JudgeFilter, generate_images
+from synthgen.judge.classifier import accuracy, epoch_sampler, fit
 from synthgen.models.classifier import SmallCNN
 from synthgen.sample.filter import parse_filter
 

@@ -72,7 +72,7 @@ def make_payload(
         "generator_ema": _cpu_state(generator_ema),
         "opt_g": opt_g.state_dict(),
         "opt_d": opt_d.state_dict(),
-        "lecam": dict(lecam or {}),  # LeCam's running logit averages (empty when it is off)
+        "lecam": dict(lecam or {}),  # LeCam's running logit averages (zeros while it is off; {} outside training)
     }
 
 
