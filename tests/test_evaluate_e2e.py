@@ -123,7 +123,8 @@ def test_generate_images_is_deterministic_balanced_and_prefix_stable(run_dir):
 
 def test_uplift_with_the_evaluated_generator_is_flagged_not_honest(run_dir, judge_cache, tmp_path):
     cfg = eval_config(judge_cache, checkpoint=run_dir, metrics=["uplift"], out=str(tmp_path),
-                      uplift={"generator": "evaluated", "seeds": 2, "steps": 5, "num_synthetic": 100})
+                      uplift={"generator": "evaluated", "seeds": 2, "steps": 5, "num_synthetic": 100,
+                              "inversion_steps": 5})
     (row,) = evaluate(cfg, progress=False)
     res = row["results"]
     assert res["honest"] is False
@@ -133,8 +134,20 @@ def test_uplift_with_the_evaluated_generator_is_flagged_not_honest(run_dir, judg
         100 * (one["real_plus_synthetic"]["mean"] - one["real_only"]["mean"]), abs=1e-9)
 
 
+def test_uplift_pool_changes_only_the_synthetic_arm(run_dir, judge_cache, tmp_path):
+    base = {"generator": "evaluated", "seeds": 1, "steps": 5, "num_synthetic": 100, "inversion_steps": 5}
+    rows = {pool: evaluate(eval_config(judge_cache, checkpoint=run_dir, metrics=["uplift"], out=str(tmp_path / pool),
+                                       uplift={**base, "pool": pool}), progress=False)[0]
+            for pool in ("prior", "inversion")}
+    prior, around = (rows[p]["results"]["by_fraction"]["1%"] for p in ("prior", "inversion"))
+    assert rows["inversion"]["settings"]["pool"] == "inversion" and rows["prior"]["settings"]["pool"] == "prior"
+    assert around["real_only"] == prior["real_only"]  # same subset, init and batches
+    assert around["real_plus_synthetic"]["values"] != prior["real_plus_synthetic"]["values"]
+    assert "inversion_mse" not in prior and 0 < around["inversion_mse"]["mean"] < 4  # pixels in [-1, 1]
+
+
 def test_uplift_filter_changes_only_the_synthetic_arm(run_dir, judge_cache, tmp_path):
-    base = {"generator": "evaluated", "seeds": 1, "steps": 5, "num_synthetic": 100}
+    base = {"generator": "evaluated", "seeds": 1, "steps": 5, "num_synthetic": 100, "pool": "prior"}
     rows = [evaluate(eval_config(judge_cache, checkpoint=run_dir, metrics=["uplift"], out=str(tmp_path / name),
                                  uplift={**base, **extra}), progress=False)[0]
             for name, extra in (("plain", {}), ("filtered", {"filter": "judge:0.5", "filter_max_candidates": 4}))]
@@ -178,6 +191,14 @@ def test_honest_uplift_on_shards_is_refused_before_anything_is_written(tmp_path,
     assert not os.path.exists(tmp_path / "shards" / "eval")
 
 
+def test_inversion_uplift_on_shards_is_refused_before_anything_is_written(tmp_path, judge_cache):
+    write_fake_shards(tmp_path / "shards", n=20)
+    with pytest.raises(ConfigError, match="uplift.pool=prior"):
+        evaluate(eval_config(judge_cache, shards=str(tmp_path / "shards"), metrics=["fd", "uplift"],
+                             uplift={"generator": "evaluated"}), progress=False)
+    assert not os.path.exists(tmp_path / "shards" / "eval")
+
+
 def cli(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="synthgen")
     commands.register(parser.add_subparsers(dest="command", required=True))
@@ -192,7 +213,7 @@ def test_cli_dry_run_prints_config_and_plan_and_writes_nothing(run_dir, tmp_path
     text = capsys.readouterr().out
     cfg = from_dict(EvalConfig, __import__("yaml").safe_load(text))
     assert cfg.metrics == ("fd", "cas", "uplift") and cfg.num_samples == 123 and cfg.uplift.seeds == 2
-    assert "# plan" in text and "2 honest generators" in text
+    assert "# plan" in text and "2 honest generators" in text and "around the inverted real images" in text
     assert not out.exists()
 
 
@@ -202,6 +223,10 @@ def test_cli_bad_input_exits_with_a_clear_error_and_writes_nothing(run_dir, tmp_
     assert "unknown ['fid']" in capsys.readouterr().err
     assert cli("--checkpoint", run_dir, "--set", "uplift.fractions=[0]", "--out", str(out)) == 2
     assert "uplift.fractions" in capsys.readouterr().err
+    assert cli("--checkpoint", run_dir, "--set", "uplift.pool=nearby", "--out", str(out)) == 2
+    assert "['inversion', 'prior']" in capsys.readouterr().err
+    assert cli("--checkpoint", run_dir, "--set", "uplift.filter=judge:0.5", "--out", str(out)) == 2
+    assert "uplift.pool=prior" in capsys.readouterr().err
     assert cli("--checkpoint", str(tmp_path / "missing"), "--out", str(out)) == 1
     assert "does not exist" in capsys.readouterr().err
     assert cli("--out", str(out)) == 2
@@ -231,13 +256,14 @@ def test_tiny_real_run_with_honest_uplift_generators(ray_cluster, tmp_path, judg
     result = train(exp)
     cfg = eval_config(judge_cache, checkpoint=result.run_dir,
                       metrics=["fd", "pr", "label_acc", "cas", "uplift"],
-                      uplift={"seeds": 2, "steps": 5, "num_synthetic": 100, "generator_steps": 3,
+                      uplift={"seeds": 2, "steps": 5, "num_synthetic": 100, "generator_steps": 3, "inversion_steps": 5,
                               "generator_overrides": ["train.batch_size=8", "train.cpus_per_worker=0.5",
                                                       "model.lecam_weight=0.3"]})
     rows = evaluate(cfg, progress=False)
     up = rows[-1]["results"]
     assert up["honest"] is True
     gens = up["by_fraction"]["1%"]["generators"]
+    assert len(up["by_fraction"]["1%"]["inversion_mse"]["values"]) == 2  # the pool came from each generator
     for seed, path in enumerate(gens):  # each generator saw exactly its classifier's 600-image subset
         _, info = ckpt.load_generator(path)
         assert info.step == 3 and info.config.data.max_images == 600 and info.config.data.subset_seed == seed

@@ -27,8 +27,11 @@ cached in ~/.cache/synthgen/judges; every number is printed beside its real-data
   uplift     per real fraction (uplift.fractions, default 1%): real-only vs real+synthetic classifier
              over uplift.seeds seeds. Honest by default: each subset's generator is trained on that
              subset only (with DiffAugment) through the training driver, stored in OUT/uplift/ and
-             reused; --set uplift.generator=evaluated uses the evaluated generator (an upper bound);
-             --set uplift.filter=judge:0.9 keeps synthetic images the real-only classifier accepts
+             reused. The synthetic images are drawn around the subset's own images (each inverted into
+             the generator, varied by uplift.inversion_sigma in latent space); --set uplift.pool=prior
+             samples the prior instead. --set uplift.generator=evaluated uses the evaluated generator
+             (an upper bound); --set uplift.pool=prior --set uplift.filter=judge:0.9 keeps prior samples
+             the real-only classifier accepts
 
 outputs (OUT defaults to <run folder>/eval for a checkpoint, <shard folder>/eval for shards):
   OUT/metrics.jsonl     one JSON line per metric: results, settings, counts, checkpoint path/digest/step
@@ -123,7 +126,7 @@ def plan_text(cfg: EvalConfig) -> str:
     from synthgen.evaluate.uplift import check_uplift_possible, run_name, subset_size
 
     source = open_source(cfg)
-    check_uplift_possible(cfg, source.experiment is not None)
+    check_uplift_possible(cfg, source.experiment is not None, source.generator is not None)
     out = resolve_out_dir(cfg, source)
     lines = [f"source: {source.kind} {source.path} {source.identity.get('step', '')}".rstrip(),
              f"real data: {source.data_cfg.source} (root {source.data_cfg.root or 'default'}), full train/test splits",
@@ -136,8 +139,10 @@ def plan_text(cfg: EvalConfig) -> str:
                      f"{cfg.cas.epochs} epochs")
     if "uplift" in cfg.metrics:
         u = cfg.uplift
+        pool = (f"around the inverted real images (sigma {u.inversion_sigma:g})" if u.pool == "inversion"
+                else "from the prior")
         lines.append(f"uplift: fractions {list(u.fractions)} x {u.seeds} seeds, {u.generator} generators, "
-                     f"{u.steps} classifier steps per arm")
+                     f"{u.num_synthetic} synthetic images drawn {pool}, {u.steps} classifier steps per arm")
         if u.generator == "honest":
             from synthgen.data import load_images
 

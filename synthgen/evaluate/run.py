@@ -107,7 +107,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
     """
     cfg.validate()
     source = open_source(cfg)
-    check_uplift_possible(cfg, source.experiment is not None)
+    check_uplift_possible(cfg, source.experiment is not None, source.generator is not None)
     out_dir = resolve_out_dir(cfg, source)
     metric_fns = [(name, get_metric(name)) for name in cfg.metrics]
     real_train, real_test = real_splits(source.data_cfg)

@@ -1,0 +1,139 @@
+"""GAN inversion and latent-neighbour sampling: new variations of given real images.
+
+A generator trained on a few hundred images and sampled from its prior gives a classifier of those same
+images almost nothing new (honest 1% uplift on Fashion-MNIST: +0.06 +- 0.38 points over 6 seeds). Sampled
+*around* each real image it does help: invert image ``i`` into the latent ``z_i`` whose image is closest
+to it, then draw ``z_i + sigma * eps``. The results keep the real image's class and rough layout and vary
+it the way the generator learned images of the whole set vary (a learned augmentation, in the spirit of
+DAGAN, Antoniou et al. 2017).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthgen.data.torch_dataset import to_uint8
+from synthgen.errors import ConfigError
+from synthgen.models.classifier import to_float
+
+
+@dataclass(frozen=True)
+class Inversion:
+    """Latents that reproduce given images through one generator."""
+
+    latents: torch.Tensor  # [N, z_dim] float32, z_i such that G(z_i, y_i) ~ image i
+    labels: np.ndarray  # [N] int64 class of each image (the generator's condition)
+    mse: float  # mean squared pixel error of G(z_i, y_i) vs image i, pixels in [-1, 1]
+    start_mse: float  # the same for the best random restart, before any optimisation
+
+
+def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, steps: int = 300, lr: float = 0.05,
+           restarts: int = 8, prior_weight: float = 0.01, seed: int = 0, batch_size: int = 1000) -> Inversion:
+    """Find, per image, the latent whose generated image (at that image's label) is closest in pixels.
+
+    The best of ``restarts`` prior draws starts ``steps`` Adam steps on the squared pixel error plus
+    ``prior_weight`` * mean(z^2), which keeps z where the prior has mass. Images are independent (the
+    generator runs in eval mode), so the result does not depend on ``batch_size``.
+
+    Args:
+        generator: conditional generator ``G(z [B, z_dim], y [B]) -> [B, C, H, W]`` in [-1, 1], with ``z_dim``.
+        images: uint8 [N, C, H, W].
+        labels: int [N].
+        steps: Adam steps per image (0 = best restart only).
+        lr: Adam learning rate on z.
+        restarts: prior draws tried per image before optimising.
+        prior_weight: weight of the mean(z^2) penalty.
+        seed: seed of the restarts.
+        batch_size: images optimised together.
+
+    Returns:
+        The Inversion (latents on the CPU).
+
+    Raises:
+        ConfigError: mismatched images/labels or a non-positive ``restarts``.
+    """
+    if len(images) != len(labels) or len(images) == 0:
+        raise ConfigError(f"invert needs one label per image and at least one image, got {len(images)} images "
+                          f"and {len(labels)} labels")
+    if restarts < 1 or steps < 0:
+        raise ConfigError(f"invert needs restarts >= 1 and steps >= 0, got restarts={restarts}, steps={steps}")
+    generator.eval()
+    z_dim = int(generator.z_dim)
+    device = next(generator.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    # Every draw up front: a row's restarts do not depend on how the rows are batched.
+    starts = torch.randn(restarts, len(images), z_dim, generator=gen)  # [R, N, z_dim]
+    targets = to_float(images).contiguous()  # [N, C, H, W] in [-1, 1]
+    y_all = torch.as_tensor(np.asarray(labels), dtype=torch.long)  # [N]
+    latents, errors, start_errors = [], [], []
+    with torch.inference_mode(False), torch.enable_grad():
+        for lo in range(0, len(images), batch_size):
+            x = targets[lo : lo + batch_size].to(device)  # [B, C, H, W]
+            y = y_all[lo : lo + batch_size].to(device)  # [B]
+            with torch.no_grad():
+                err = torch.stack([_pixel_error(generator, s[lo : lo + batch_size].to(device), y, x)
+                                   for s in starts])  # [R, B]
+                best = err.argmin(0)  # [B]
+                z = starts[:, lo : lo + batch_size].to(device)[best, torch.arange(len(y), device=device)]  # [B, z_dim]
+            start_errors.append(err.min(0).values)
+            z = z.clone().requires_grad_(True)
+            opt = torch.optim.Adam([z], lr=lr)
+            for _ in range(steps):
+                loss = _pixel_error(generator, z, y, x) + prior_weight * z.pow(2).mean(1)  # [B]
+                # Gradients for z only: the generator's own .grad stays untouched.
+                (z.grad,) = torch.autograd.grad(loss.sum(), z)
+                opt.step()
+            with torch.no_grad():
+                errors.append(_pixel_error(generator, z, y, x))
+            latents.append(z.detach().cpu())
+    return Inversion(latents=torch.cat(latents), labels=y_all.numpy(), mse=float(torch.cat(errors).mean()),
+                     start_mse=float(torch.cat(start_errors).mean()))
+
+
+def _pixel_error(generator: nn.Module, z: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean squared pixel error per row: [B]."""
+    return (generator(z, y) - x).pow(2).flatten(1).mean(1)
+
+
+@torch.inference_mode()
+def neighbour_images(generator: nn.Module, inversion: Inversion, num_samples: int, sigma: float, seed: int = 0,
+                     batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """``num_samples`` images drawn around the inverted images: ``G(z_i + sigma * eps, y_i)``.
+
+    Sample ``j`` varies inverted image ``perm_k[j mod N]`` where ``k = j div N`` and each ``perm_k`` is a
+    seeded permutation, so every image is used once per N samples and any prefix spreads over the set.
+
+    Args:
+        generator: the generator the inversion was made with.
+        inversion: from ``invert``.
+        num_samples: how many images.
+        sigma: latent noise scale (0 = the reconstructions themselves).
+        seed: seed of the permutation and of the noise.
+        batch_size: generator batch size (does not change the images).
+
+    Returns:
+        (images uint8 [num_samples, C, H, W], labels int64 [num_samples]): each image has its source's label.
+
+    Raises:
+        ConfigError: negative ``sigma`` or ``num_samples`` < 1.
+    """
+    if sigma < 0 or num_samples < 1:
+        raise ConfigError(f"neighbour_images needs sigma >= 0 and num_samples >= 1, got {sigma}, {num_samples}")
+    generator.eval()
+    n = len(inversion.latents)
+    rng = np.random.default_rng(seed)
+    cycles = -(-num_samples // n)
+    source = np.concatenate([rng.permutation(n) for _ in range(cycles)])[:num_samples]  # [num_samples] image varied
+    noise = torch.randn(num_samples, inversion.latents.shape[1], generator=torch.Generator().manual_seed(seed))
+    device = next(generator.parameters()).device
+    chunks = []
+    for lo in range(0, num_samples, batch_size):
+        idx = torch.as_tensor(source[lo : lo + batch_size])
+        z = inversion.latents[idx] + sigma * noise[lo : lo + batch_size]  # [B, z_dim]
+        y = torch.as_tensor(inversion.labels[source[lo : lo + batch_size]], dtype=torch.long)  # [B]
+        chunks.append(to_uint8(generator(z.to(device), y.to(device)).cpu()).numpy())
+    return np.concatenate(chunks), inversion.labels[source].astype(np.int64)
