@@ -8,8 +8,9 @@ same recipe and the same number of steps are tested on the real test split:
     real+synthetic  a ``synthetic_fraction`` share of every batch drawn from a synthetic pool
 
 The pool (``uplift.pool``) is drawn around the subset's own images by default: each real image is inverted
-into the generator and varied in latent space (``synthgen.sample.inversion``). Drawn from the prior instead,
-a generator that saw only the subset added nothing measurable (+0.06 +- 0.38 points at 1%, 6 seeds).
+into the generator and varied in latent space (``synthgen.sample.inversion``): +0.18 +- 0.35 points at 1%
+over 6 seeds. Drawn from the prior instead (``uplift.pool=prior``), a generator that saw only the subset
+added nothing (-0.11 +- 0.25 points, same seeds and classifiers).
 
 The honest setting (default) draws the pool from a generator trained *on that subset only*, with
 DiffAugment, through the regular training driver; those runs live in ``<out>/uplift/`` (one folder per
