@@ -36,7 +36,7 @@ class UpliftConfig:
     generator: str = "honest"  # honest: a generator trained on the subset only; evaluated: the evaluated one (leaks)
     num_synthetic: int = 10000  # synthetic pool per (fraction, seed)
     # how the pool is drawn: inversion = around each real image of the subset (z_i + sigma * eps, z_i its
-    # inverted latent; +0.18 +- 0.35 points at 1%, 6 seeds); prior = z ~ N(0, I), balanced labels (-0.11 +- 0.25)
+    # inverted latent; +0.26 +- 0.32 points at 1%, 9 seeds); prior = z ~ N(0, I), balanced labels (-0.11 +- 0.25, 6)
     pool: str = "inversion"
     inversion_sigma: float = 0.7  # pool=inversion: latent noise around each inverted image (0 = reconstructions)
     inversion_steps: int = 300  # pool=inversion: Adam steps per inverted image
