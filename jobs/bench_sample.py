@@ -92,7 +92,7 @@ def bare_loop(checkpoint: str, n: int, batch_size: int, threads: int, seed: int 
     from synthgen.sample.latents import labels_for, latents_for
     from synthgen.data.torch_dataset import to_uint8
     from synthgen.sample.writer import encode_batch
-    from synthgen.train.checkpoint import load_generator
+    from synthgen.checkpoint import load_generator
 
     torch.set_num_threads(threads)
     generator, info = load_generator(checkpoint)

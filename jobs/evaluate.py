@@ -34,7 +34,8 @@ SMOKE_TRAIN_CONFIG = os.path.join(ROOT, "jobs", "configs", "fashion_mnist_smoke.
 def _smoke_checkpoint(cfg: EvalConfig) -> list[str]:
     """Overrides pointing at an untrained checkpoint when the smoke run's checkpoint is missing."""
     from synthgen.sample.randinit import write_random_checkpoint
-    from synthgen.train.checkpoint import is_uri, list_checkpoints
+    from synthgen.checkpoint import list_checkpoints
+    from synthgen.storage import is_uri
 
     path = cfg.checkpoint
     if not path or is_uri(path) or list_checkpoints(path) or os.path.isfile(os.path.join(path, "model.pt")):

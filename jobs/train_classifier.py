@@ -193,7 +193,7 @@ def run(cfg: ClassifierJobConfig, progress: bool = True) -> dict:
     result["shards"] = cfg.shards if cfg.train_on != "real" else ""
     result["config"] = to_dict(cfg)
     if cfg.out:
-        from synthgen.train.checkpoint import atomic_write_text
+        from synthgen.storage import atomic_write_text
 
         os.makedirs(os.path.dirname(os.path.abspath(cfg.out)), exist_ok=True)
         atomic_write_text(os.path.abspath(cfg.out), json.dumps(result, indent=2) + "\n")
@@ -207,7 +207,7 @@ def _smoke_shards(cfg: ClassifierJobConfig) -> list[str]:
     from synthgen.sample.config import SampleConfig
     from synthgen.sample.randinit import write_random_checkpoint
     from synthgen.sample.run import run_sample
-    from synthgen.train.checkpoint import is_uri
+    from synthgen.storage import is_uri
 
     if cfg.train_on == "real" or is_uri(cfg.shards) or os.path.isfile(os.path.join(cfg.shards, "manifest.json")):
         return []

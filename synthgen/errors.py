@@ -27,3 +27,7 @@ class TrainingDivergedError(SynthgenError):
 
 class TrainingFailedError(SynthgenError):
     """Training failed more often than ``train.max_failures`` allows."""
+
+
+class StorageError(SynthgenError):
+    """A local folder or URI cannot be opened, read or written."""

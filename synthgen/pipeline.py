@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 from synthgen.config import DataConfig, ExperimentConfig, ModelConfig, RunConfig, TrainConfig, dump_yaml, load_config
 from synthgen.errors import ConfigError, ShardError, SynthgenError
+from synthgen.storage import is_uri
 from synthgen.evaluate.config import EvalConfig
 from synthgen.sample.config import SampleConfig
 
@@ -121,11 +122,11 @@ def _log(message: str) -> None:
 
 def _train(cfg: PipelineConfig, resume: bool):
     """Run the training stage, or skip it when ``--resume`` finds the run already finished."""
-    from synthgen.train import checkpoint as ckpt
+    from synthgen import checkpoint as ckpt
     from synthgen.train.trainer import TrainResult, train
 
     exp, run_dir = cfg.experiment(), cfg.run_dir()
-    if resume and not ckpt.is_uri(run_dir):
+    if resume and not is_uri(run_dir):
         done = ckpt.list_checkpoints(run_dir)
         if done and done[-1][0] >= cfg.train.steps:  # nothing left to train: do not start a worker group
             _log(f"train: already finished at step {done[-1][0]} ({done[-1][1]}); skipped")
@@ -135,11 +136,11 @@ def _train(cfg: PipelineConfig, resume: bool):
 
 def _latest(cfg: PipelineConfig):
     """The run's latest checkpoint, for a pipeline without the train stage."""
-    from synthgen.train import checkpoint as ckpt
+    from synthgen import checkpoint as ckpt
     from synthgen.train.trainer import TrainResult
 
     run_dir = cfg.run_dir()
-    if ckpt.is_uri(run_dir):
+    if is_uri(run_dir):
         _, info = ckpt.load_generator(run_dir)  # CheckpointError with the fix when there is none
         return TrainResult(run_dir, f"{run_dir}/{ckpt.checkpoint_name(info.step)}", info.step)
     path = ckpt.resolve_checkpoint(run_dir)  # CheckpointError with the fix when there is none
@@ -165,7 +166,7 @@ def _evaluated_before(metrics_path: str, metrics: Sequence[str], digest: str) ->
 def _evaluate(cfg: PipelineConfig, checkpoint: str, resume: bool) -> tuple[list[dict[str, Any]], str]:
     """Run the evaluation stage on ``checkpoint``; copy its files to a URI run folder."""
     from synthgen.evaluate.run import METRICS_FILE, evaluate
-    from synthgen.train import checkpoint as ckpt
+    from synthgen import checkpoint as ckpt
 
     ecfg = cfg.eval_config(checkpoint)
     out_dir = os.path.abspath(os.path.expanduser(ecfg.out))
@@ -176,7 +177,7 @@ def _evaluate(cfg: PipelineConfig, checkpoint: str, resume: bool) -> tuple[list[
             return [], out_dir
     rows = evaluate(ecfg)
     run_dir = cfg.run_dir()
-    if ckpt.is_uri(run_dir) and not cfg.evaluate.out:
+    if is_uri(run_dir) and not cfg.evaluate.out:
         import pyarrow.fs as pafs
 
         fs, target = pafs.FileSystem.from_uri(f"{run_dir}/eval")
@@ -189,7 +190,7 @@ def _evaluate(cfg: PipelineConfig, checkpoint: str, resume: bool) -> tuple[list[
 
 def _warn_relative_storage(cfg: PipelineConfig) -> None:
     """Under ``ray job submit`` a relative run folder lands in the job's temporary working_dir copy."""
-    from synthgen.train.checkpoint import is_uri
+    from synthgen.storage import is_uri
 
     path = cfg.run.storage_path
     if os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") and not is_uri(path) and not os.path.isabs(os.path.expanduser(path)):

@@ -246,7 +246,7 @@ def test_cli_help_documents_every_metric(capsys):
 @pytest.mark.slow
 @pytest.mark.ray
 def test_tiny_real_run_with_honest_uplift_generators(ray_cluster, tmp_path, judge_cache):
-    from synthgen.train import checkpoint as ckpt
+    from synthgen import checkpoint as ckpt
     from synthgen.train.trainer import train
 
     exp = load_config(ExperimentConfig, SMOKE_TRAIN, [

@@ -20,7 +20,7 @@ import pytest
 
 from raycluster import LocalRayCluster, env_without_auth
 from synthgen.sample.verify import verify_output
-from synthgen.train import checkpoint as ckpt
+from synthgen import checkpoint as ckpt
 
 pytestmark = [pytest.mark.slow]
 

@@ -11,7 +11,8 @@ from synthgen.sample.config import SampleConfig
 from synthgen.sample.manifest import build_manifest, write_manifest
 from synthgen.sample.plan import make_plan
 from synthgen.sample.verify import verify_output
-from synthgen.sample.writer import OutputDir, encode_batch, write_shard
+from synthgen.sample.writer import encode_batch, write_shard
+from synthgen.storage import Location
 
 
 def _write_with_real_writer(out: str, fmt: str, n: int = 37, seed: int = 0):
@@ -22,7 +23,7 @@ def _write_with_real_writer(out: str, fmt: str, n: int = 37, seed: int = 0):
     images = rng.integers(0, 256, size=(n, 1, 28, 28), dtype=np.uint8)  # [N, C, H, W]
     # Labels with exactly the plan's per-class counts, in a shuffled order.
     labels = rng.permutation(np.repeat(np.arange(len(FASHION_CLASSES)), plan.class_counts)).astype(np.int64)
-    od = OutputDir(out)
+    od = Location(out)
     records = []
     for shard in plan.shards():
         ids = np.arange(shard.start, shard.end, dtype=np.int64)

@@ -20,7 +20,7 @@ import torch
 
 from raycluster import LocalRayCluster
 from synthgen.sample.verify import verify_output
-from synthgen.train import checkpoint as ckpt
+from synthgen import checkpoint as ckpt
 
 pytestmark = [pytest.mark.slow]
 

@@ -131,7 +131,7 @@ def finished(ray_cluster, tmp_path_factory):
 @pytest.mark.slow
 def test_pipeline_evaluates_and_samples_the_checkpoint_it_trained(finished):
     from synthgen.sample.verify import verify_output
-    from synthgen.train import checkpoint as ckpt
+    from synthgen import checkpoint as ckpt
 
     cfg, result = finished
     assert result.final_step == 4 and result.checkpoint_path.endswith("tiny/checkpoint-000004")
@@ -147,7 +147,7 @@ def test_pipeline_evaluates_and_samples_the_checkpoint_it_trained(finished):
 
 @pytest.mark.slow
 def test_resume_of_a_finished_pipeline_redoes_nothing(finished):
-    from synthgen.train import checkpoint as ckpt
+    from synthgen import checkpoint as ckpt
 
     cfg, first = finished
     metrics = Path(first.eval_dir, "metrics.jsonl")

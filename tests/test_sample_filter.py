@@ -30,7 +30,7 @@ from synthgen.sample.plan import make_plan
 from synthgen.sample.randinit import write_random_checkpoint
 from synthgen.sample.run import run_sample
 from synthgen.sample.verify import verify_output
-from synthgen.train.checkpoint import load_generator
+from synthgen.checkpoint import load_generator
 
 CLASSES = ("bars", "columns", "square")
 N, PER_SHARD, MAX_CANDIDATES = 90, 40, 4

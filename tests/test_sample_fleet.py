@@ -23,7 +23,7 @@ from synthgen.sample.randinit import write_random_checkpoint
 from synthgen.sample.run import run_sample
 from synthgen.sample.verify import verify_output
 from synthgen.data.torch_dataset import to_uint8
-from synthgen.train.checkpoint import load_generator
+from synthgen.checkpoint import load_generator
 
 pytestmark = pytest.mark.ray
 

@@ -27,7 +27,8 @@ from synthgen.sample.plan import (
 )
 from synthgen.sample.randinit import FASHION_MNIST_CLASSES
 from synthgen.data.torch_dataset import to_uint8
-from synthgen.sample.writer import OutputDir, encode_png
+from synthgen.sample.writer import encode_png
+from synthgen.storage import Location
 
 
 def test_latent_of_an_id_does_not_depend_on_its_batch():
@@ -152,7 +153,7 @@ def test_png_round_trips_pixels_and_is_deterministic(channels):
 
 
 def test_output_dir_writes_atomically_and_cleans_only_temp_files(tmp_path):
-    out = OutputDir(str(tmp_path / "o"))
+    out = Location(str(tmp_path / "o"))
     out.write_bytes("parquet/a.parquet", b"abc")
     assert out.list_files() == ["parquet/a.parquet"] and out.read_bytes("parquet/a.parquet") == b"abc"
     (tmp_path / "o" / "parquet" / ".b.parquet.tmp-0123456789ab").write_bytes(b"partial")

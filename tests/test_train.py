@@ -10,7 +10,7 @@ import torch
 
 from synthgen.config import ExperimentConfig, load_config
 from synthgen.errors import ConfigError, TrainingDivergedError
-from synthgen.train import checkpoint as ckpt
+from synthgen import checkpoint as ckpt
 from synthgen.train.trainer import train
 
 pytestmark = [pytest.mark.ray]

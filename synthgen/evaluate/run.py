@@ -22,7 +22,7 @@ from synthgen.evaluate.sources import JudgeFilter, Source, open_checkpoint, open
 from synthgen.evaluate.uplift import check_uplift_possible
 from synthgen.judge.cache import load_or_train_judge, real_splits
 from synthgen.sample.filter import parse_filter
-from synthgen.train.checkpoint import atomic_write_text, is_uri
+from synthgen.storage import atomic_write_text, is_uri
 
 METRICS_FILE = "metrics.jsonl"
 REPORT_FILE = "report.html"

@@ -23,7 +23,8 @@ from synthgen.data.torch_dataset import to_uint8
 from synthgen.errors import CheckpointError, ConfigError, ShardError
 from synthgen.sample.filter import generate_filtered
 from synthgen.sample.latents import latents_for
-from synthgen.train.checkpoint import CheckpointInfo, is_uri, load_generator
+from synthgen.checkpoint import CheckpointInfo, load_generator
+from synthgen.storage import is_uri
 
 _CKPT_DIR = re.compile(r"^checkpoint-\d+$")
 

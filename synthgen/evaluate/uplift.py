@@ -92,7 +92,7 @@ def train_honest_generator(cfg: ExperimentConfig, log=print) -> str:
         ConfigError: the run folder holds a run with a different config (only if edited by hand: the
             folder name carries a digest of the config).
     """
-    from synthgen.train import checkpoint as ckpt
+    from synthgen import checkpoint as ckpt
     from synthgen.train.trainer import run_dir_of, train
 
     run_dir = run_dir_of(cfg)

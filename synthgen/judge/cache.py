@@ -30,7 +30,7 @@ from synthgen.errors import ConfigError
 from synthgen.judge.classifier import accuracy, extract_features, predict_logits, train_classifier
 from synthgen.judge.config import JudgeConfig
 from synthgen.models.classifier import SmallCNN
-from synthgen.train.checkpoint import atomic_write_text
+from synthgen.storage import atomic_write_text
 
 ARCH_VERSION = 1  # bump when SmallCNN changes shape: old cached judges then stop matching
 WEIGHTS_FILE = "judge.pt"

@@ -42,7 +42,8 @@ from synthgen.sample.config import SampleConfig
 from synthgen.sample.latents import labels_for, latents_for
 from synthgen.sample.plan import SamplePlan, Shard, split_batches
 from synthgen.data.torch_dataset import to_uint8
-from synthgen.sample.writer import OutputDir, encode_batch, write_shard
+from synthgen.sample.writer import encode_batch, write_shard
+from synthgen.storage import Location
 
 ACTOR_QUEUE_DEPTH = 2  # outstanding generate calls per actor: one running, one queued (no idle gaps)
 
@@ -149,7 +150,7 @@ def _encode(batch: tuple[np.ndarray, ...], level: int) -> tuple[Any, ...]:
     return (ids, labels, encode_batch(images, level), *quality)
 
 
-def _write(out: OutputDir, plan: dict[str, Any], index: int, version: str, *batches: Any) -> dict[str, Any]:
+def _write(out: Location, plan: dict[str, Any], index: int, version: str, *batches: Any) -> dict[str, Any]:
     """Ray task: write one shard from its encoded batches (given in id order)."""
     p = SamplePlan.from_dict(plan)
     ids = np.concatenate([b[0] for b in batches])
@@ -226,7 +227,7 @@ def run_fleet(cfg: SampleConfig, plan: SamplePlan, gen_spec: dict[str, Any], sha
 
     check_resources(cfg, ray.cluster_resources())
     t0 = time.perf_counter()
-    out, plan_dict = OutputDir(cfg.out), plan.to_dict()
+    out, plan_dict = Location(cfg.out), plan.to_dict()
     spec_ref = ray.put(gen_spec)  # one copy in the object store, shared by every actor (and its restarts)
     actor_cls = ray.remote(SamplerActor).options(
         num_cpus=cfg.cpus_per_actor,
@@ -269,7 +270,7 @@ class _Dispatcher:
     """
 
     def __init__(self, cfg: SampleConfig, plan: SamplePlan, actors: list[Any], new_actor: Callable[[int], Any],
-                 encode: Any, write: Any, out: OutputDir, version: str, on_progress: Callable[[int], None]) -> None:
+                 encode: Any, write: Any, out: Location, version: str, on_progress: Callable[[int], None]) -> None:
         self.cfg, self.plan, self.actors, self.new_actor = cfg, plan, actors, new_actor
         self.encode, self.write, self.out, self.version, self.on_progress = encode, write, out, version, on_progress
         self.plan_dict = plan.to_dict()

@@ -33,7 +33,7 @@ import synthgen
 from synthgen.errors import ShardError
 from synthgen.sample.filter import parse_filter
 from synthgen.sample.plan import SamplePlan
-from synthgen.sample.writer import OutputDir
+from synthgen.storage import Location
 
 PLAN_FILE = "plan.json"
 MANIFEST_FILE = "manifest.json"
@@ -49,13 +49,13 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def write_plan(out: OutputDir, plan: SamplePlan) -> None:
+def write_plan(out: Location, plan: SamplePlan) -> None:
     """Write ``plan.json`` atomically."""
     data = {"plan_digest": plan.digest(), "plan": plan.to_dict(), "synthgen_version": synthgen.__version__}
     out.write_bytes(PLAN_FILE, (json.dumps(data, indent=2) + "\n").encode())
 
 
-def read_plan(out: OutputDir) -> SamplePlan | None:
+def read_plan(out: Location) -> SamplePlan | None:
     """The plan recorded in OUT, or None if there is none.
 
     Raises:
@@ -120,12 +120,12 @@ def filter_summary(plan: SamplePlan, records: list[dict[str, Any]], judge: dict[
     }
 
 
-def write_manifest(out: OutputDir, manifest: dict[str, Any]) -> None:
+def write_manifest(out: Location, manifest: dict[str, Any]) -> None:
     """Write ``manifest.json`` atomically (the last file of a run)."""
     out.write_bytes(MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
 
 
-def read_manifest(out: OutputDir) -> dict[str, Any]:
+def read_manifest(out: Location) -> dict[str, Any]:
     """Load ``manifest.json``.
 
     Raises:

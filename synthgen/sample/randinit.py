@@ -41,7 +41,7 @@ def write_random_checkpoint(
         The checkpoint folder.
     """
     from synthgen.models import build_models
-    from synthgen.train.checkpoint import checkpoint_name, make_payload, write_checkpoint_dir
+    from synthgen.checkpoint import checkpoint_name, make_payload, write_checkpoint_dir
 
     config = config or ExperimentConfig()
     shape = (config.data.channels, config.data.resolution, config.data.resolution)

@@ -37,7 +37,8 @@ from synthgen.sample.manifest import (
 )
 from synthgen.sample.plan import SamplePlan, Shard, make_plan
 from synthgen.ray_init import init_ray
-from synthgen.sample.writer import TEMP_RE, OutputDir, read_parquet_meta, sha256_hex
+from synthgen.sample.writer import read_parquet_meta
+from synthgen.storage import TEMP_RE, Location, sha256_hex
 
 OWNED = ("parquet", "png", "png_index", PLAN_FILE, MANIFEST_FILE)  # what --overwrite may delete in OUT
 
@@ -63,7 +64,7 @@ def load_for_sampling(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
         CheckpointError: no loadable checkpoint, or weights that do not fit the model code.
         ConfigError: bad classes / class_weights.
     """
-    from synthgen.train.checkpoint import load_generator
+    from synthgen.checkpoint import load_generator
 
     try:
         generator, info = load_generator(cfg.checkpoint, use_ema=cfg.use_ema, device="cpu")
@@ -107,7 +108,7 @@ def load_filter_judge(cfg: SampleConfig, info: Any) -> dict[str, Any]:
     return {**judge_spec(judge), "describe": judge.describe()}
 
 
-def check_output(out: OutputDir, plan: SamplePlan, overwrite: bool) -> bool:
+def check_output(out: Location, plan: SamplePlan, overwrite: bool) -> bool:
     """Decide whether OUT is empty, a resumable run of ``plan``, or a conflict.
 
     Returns:
@@ -142,7 +143,7 @@ def check_output(out: OutputDir, plan: SamplePlan, overwrite: bool) -> bool:
     return False
 
 
-def _check_parquet(out: OutputDir, plan: SamplePlan, shard: Shard, expect_sha: str | None) -> dict[str, Any] | None:
+def _check_parquet(out: Location, plan: SamplePlan, shard: Shard, expect_sha: str | None) -> dict[str, Any] | None:
     try:
         rows, meta = read_parquet_meta(out, shard.parquet_file)
         if rows != shard.rows or meta.get("plan_digest") != plan.digest() or meta.get("shard") != shard.index:
@@ -163,7 +164,7 @@ def _check_parquet(out: OutputDir, plan: SamplePlan, shard: Shard, expect_sha: s
     return part
 
 
-def _check_png(out: OutputDir, plan: SamplePlan, shard: Shard, sizes: dict[str, int]) -> dict[str, Any] | None:
+def _check_png(out: Location, plan: SamplePlan, shard: Shard, sizes: dict[str, int]) -> dict[str, Any] | None:
     import json
 
     try:
@@ -182,7 +183,7 @@ def _check_png(out: OutputDir, plan: SamplePlan, shard: Shard, sizes: dict[str, 
             **({"filter": index["filter"]} if plan.filter else {})}
 
 
-def scan_complete_shards(out: OutputDir, plan: SamplePlan) -> dict[int, dict[str, Any]]:
+def scan_complete_shards(out: Location, plan: SamplePlan) -> dict[int, dict[str, Any]]:
     """Manifest records of the shards already complete in OUT (checked against plan and manifest).
 
     A Parquet shard counts when its footer matches the plan and its sha256 matches the old manifest
@@ -219,7 +220,7 @@ def scan_complete_shards(out: OutputDir, plan: SamplePlan) -> dict[int, dict[str
     return records
 
 
-def _file_infos(out: OutputDir, rel: str) -> list[Any]:
+def _file_infos(out: Location, rel: str) -> list[Any]:
     import pyarrow.fs as pafs
 
     selector = pafs.FileSelector(out.path(rel), recursive=True, allow_not_found=True)
@@ -236,7 +237,7 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
     """
     cfg.validate()
     plan, info, spec = load_for_sampling(cfg)
-    out = OutputDir(cfg.out)
+    out = Location(cfg.out)
     resuming = check_output(out, plan, cfg.overwrite)
     stale = tuple(out.clean_stale_temps())
     if not resuming:

@@ -22,7 +22,8 @@ from PIL import Image
 
 from synthgen.sample.manifest import read_manifest
 from synthgen.sample.plan import SamplePlan
-from synthgen.sample.writer import TEMP_RE, OutputDir, png_name, sha256_hex
+from synthgen.sample.writer import png_name
+from synthgen.storage import TEMP_RE, Location, sha256_hex
 
 FIX = "delete it and re-run the same `synthgen sample` command to rewrite it"
 
@@ -55,7 +56,7 @@ def _decode_problem(data: bytes, shape: tuple[int, int, int]) -> str | None:
     return None
 
 
-def _check_file(out: OutputDir, rel: str, size: int, sha: str, what: str) -> tuple[bytes | None, str | None]:
+def _check_file(out: Location, rel: str, size: int, sha: str, what: str) -> tuple[bytes | None, str | None]:
     if not out.exists(rel):
         return None, f"{what} {rel}: missing; re-run the same `synthgen sample` command to write it"
     data = out.read_bytes(rel)
@@ -96,7 +97,7 @@ def _check_parquet(data: bytes, rec: dict[str, Any], plan: SamplePlan, decode: b
     return decoded
 
 
-def _check_png_tree(out: OutputDir, data: bytes, rec: dict[str, Any], plan: SamplePlan, decode: bool,
+def _check_png_tree(out: Location, data: bytes, rec: dict[str, Any], plan: SamplePlan, decode: bool,
                     counts: Counter | None, problems: list[str]) -> int:
     """Check the PNG files one shard index lists; return the number decoded."""
     rel = rec["png_index"]["file"]
@@ -141,7 +142,7 @@ def verify_output(out: str, decode: bool = True) -> VerifyReport:
     Raises:
         ShardError: no (readable) manifest, i.e. nothing to verify against.
     """
-    o = OutputDir(out)
+    o = Location(out)
     manifest = read_manifest(o)
     plan = SamplePlan.from_dict(manifest["plan"])
     problems: list[str] = []

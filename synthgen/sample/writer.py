@@ -1,7 +1,7 @@
 """Shard writers: PNG encoding, Parquet shards and PNG trees, all through pyarrow filesystems.
 
 Every file is written to a temporary name in its final folder (``.NAME.tmp-<hex>``) and moved
-over the final name when complete, so a reader never sees a partial file. ``OutputDir`` hides
+over the final name when complete, so a reader never sees a partial file. ``synthgen.storage.Location`` hides
 whether OUT is a local folder or a URI (``file://``, ``s3://``, ``gs://``): on object stores a
 move is copy + delete and the final key appears whole, which keeps the same guarantee.
 
@@ -14,108 +14,20 @@ and the shard's id range.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
-import re
-import uuid
 from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from PIL import Image
 
 from synthgen.sample.plan import SamplePlan, Shard
-from synthgen.train.checkpoint import is_uri
+from synthgen.storage import Location, sha256_hex
 
-TEMP_RE = re.compile(r"^\..+\.tmp-[0-9a-f]{8,}$")  # temp names written by OutputDir.write_bytes
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-
-
-class OutputDir:
-    """OUT (local folder or pyarrow URI) with atomic writes and relative paths.
-
-    Pickles as its URI, so Ray tasks re-open the filesystem where they run.
-    """
-
-    def __init__(self, out: str) -> None:
-        self.uri = out
-        if is_uri(out):
-            self.fs, root = pafs.FileSystem.from_uri(out)
-        else:
-            self.fs, root = pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(out))
-        self.root = root.rstrip("/") or "/"
-
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return OutputDir, (self.uri,)
-
-    def path(self, rel: str = "") -> str:
-        """Filesystem path of ``rel`` (relative to OUT)."""
-        return f"{self.root}/{rel}" if rel else self.root
-
-    def display(self, rel: str = "") -> str:
-        """``rel`` as the user would write it (URI or local path), for messages."""
-        return f"{self.uri.rstrip('/')}/{rel}" if rel else self.uri
-
-    def exists(self, rel: str) -> bool:
-        return self.fs.get_file_info(self.path(rel)).type == pafs.FileType.File
-
-    def size(self, rel: str) -> int:
-        return int(self.fs.get_file_info(self.path(rel)).size)
-
-    def read_bytes(self, rel: str) -> bytes:
-        with self.fs.open_input_stream(self.path(rel)) as fh:
-            return fh.read()
-
-    def write_bytes(self, rel: str, data: bytes) -> None:
-        """Write ``data`` to ``rel`` atomically (temp name in the same folder, then move)."""
-        folder, base = rel.rsplit("/", 1) if "/" in rel else ("", rel)
-        self.fs.create_dir(self.path(folder), recursive=True)
-        tmp = f"{folder}/.{base}.tmp-{uuid.uuid4().hex[:12]}" if folder else f".{base}.tmp-{uuid.uuid4().hex[:12]}"
-        try:
-            with self.fs.open_output_stream(self.path(tmp)) as fh:
-                fh.write(data)
-            self.fs.move(self.path(tmp), self.path(rel))
-        except BaseException:
-            self.delete(tmp)
-            raise
-
-    def delete(self, rel: str) -> None:
-        """Delete file ``rel`` if it exists."""
-        try:
-            self.fs.delete_file(self.path(rel))
-        except (FileNotFoundError, OSError):
-            pass
-
-    def delete_dir(self, rel: str) -> None:
-        """Delete folder ``rel`` and everything under it, if it exists."""
-        if self.fs.get_file_info(self.path(rel)).type == pafs.FileType.Directory:
-            self.fs.delete_dir(self.path(rel))
-
-    def list_files(self, rel: str = "") -> list[str]:
-        """Relative paths of every file under ``rel`` (recursive, sorted); [] if it is missing."""
-        selector = pafs.FileSelector(self.path(rel), recursive=True, allow_not_found=True)
-        prefix = self.root.rstrip("/") + "/"
-        return sorted(i.path[len(prefix):] for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File)
-
-    def entries(self) -> list[str]:
-        """Names directly under OUT (files and folders); [] if OUT does not exist."""
-        selector = pafs.FileSelector(self.root, recursive=False, allow_not_found=True)
-        return sorted(i.base_name for i in self.fs.get_file_info(selector))
-
-    def clean_stale_temps(self) -> list[str]:
-        """Delete temp files left by a crashed writer; return their relative paths."""
-        stale = [rel for rel in self.list_files() if TEMP_RE.match(rel.rsplit("/", 1)[-1])]
-        for rel in stale:
-            self.delete(rel)
-        return stale
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
@@ -194,7 +106,7 @@ def parquet_bytes(plan: SamplePlan, shard: Shard, ids: np.ndarray, labels: np.nd
     return sink.getvalue().to_pybytes()
 
 
-def write_shard(out: OutputDir, plan: SamplePlan, shard: Shard, ids: np.ndarray, labels: np.ndarray,
+def write_shard(out: Location, plan: SamplePlan, shard: Shard, ids: np.ndarray, labels: np.ndarray,
                 pngs: Sequence[bytes], version: str, filter_stats: dict[str, int] | None = None) -> dict[str, Any]:
     """Write one complete shard (Parquet file and/or PNG files + PNG index), each file atomically.
 
@@ -231,7 +143,7 @@ def write_shard(out: OutputDir, plan: SamplePlan, shard: Shard, ids: np.ndarray,
     return record
 
 
-def _write_png_tree(out: OutputDir, plan: SamplePlan, shard: Shard, ids: np.ndarray, labels: np.ndarray,
+def _write_png_tree(out: Location, plan: SamplePlan, shard: Shard, ids: np.ndarray, labels: np.ndarray,
                     pngs: Sequence[bytes], filter_stats: dict[str, int] | None = None) -> dict[str, Any]:
     """Write ``png/<label dir>/<id>.png`` files, then the shard's index listing them (the commit)."""
     files = []
@@ -248,7 +160,7 @@ def _write_png_tree(out: OutputDir, plan: SamplePlan, shard: Shard, ids: np.ndar
     return {"file": shard.png_index_file, "bytes": len(data), "sha256": sha256_hex(data)}
 
 
-def read_parquet_meta(out: OutputDir, rel: str) -> tuple[int, dict[str, Any]]:
+def read_parquet_meta(out: Location, rel: str) -> tuple[int, dict[str, Any]]:
     """(num_rows, synthgen metadata) of a Parquet shard from its footer only.
 
     Raises:

@@ -22,7 +22,8 @@ from torch import nn
 
 from synthgen.config import ExperimentConfig, from_dict
 from synthgen.data.torch_dataset import to_tensor
-from synthgen.train import checkpoint as ckpt
+from synthgen import checkpoint as ckpt
+from synthgen.storage import atomic_write_text
 from synthgen.train.progress import ProgressLog, save_grid, say, upload_logs
 from synthgen.train.step import GANStep
 
@@ -135,7 +136,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 # so the last good checkpoint stays the latest. The driver reads the marker.
                 if rank == 0:
                     marker = {"step": step, "d_loss": repr(d_mean), "g_loss": repr(g_mean)}
-                    ckpt.atomic_write_text(os.path.join(run_dir, DIVERGED_FILE), json.dumps(marker))
+                    atomic_write_text(os.path.join(run_dir, DIVERGED_FILE), json.dumps(marker))
                 return
             if log is not None:
                 log.record(step, d_loss=d_mean, g_loss=g_mean)

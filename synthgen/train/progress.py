@@ -13,7 +13,7 @@ from PIL import Image
 from torch import nn
 
 from synthgen.data.torch_dataset import to_uint8
-from synthgen.train.checkpoint import atomic_write_text
+from synthgen.storage import atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
 TIMING_FILE = "timing.json"

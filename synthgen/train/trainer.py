@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from synthgen.config import ExperimentConfig, dump_yaml, to_dict
 from synthgen.errors import ConfigError, TrainingDivergedError, TrainingFailedError
 from synthgen.ray_init import init_ray
-from synthgen.train import checkpoint as ckpt
+from synthgen import checkpoint as ckpt
+from synthgen.storage import atomic_write_text, is_uri
 from synthgen.train.loop import DIVERGED_FILE, train_loop_per_worker
 
 
@@ -23,7 +24,7 @@ class TrainResult:
 def run_dir_of(cfg: ExperimentConfig) -> str:
     """The run folder: ``<storage_path>/<name>`` (absolute for local paths)."""
     storage = cfg.run.storage_path
-    if not ckpt.is_uri(storage):
+    if not is_uri(storage):
         storage = os.path.abspath(os.path.expanduser(storage))
     return f"{storage.rstrip('/')}/{cfg.run.name}"
 
@@ -31,7 +32,7 @@ def run_dir_of(cfg: ExperimentConfig) -> str:
 def local_log_dir(cfg: ExperimentConfig) -> str:
     """Where rank 0 writes metrics.jsonl and grids: the run folder, or a local cache for URI storage."""
     run_dir = run_dir_of(cfg)
-    if ckpt.is_uri(run_dir):
+    if is_uri(run_dir):
         return os.path.join(os.path.expanduser("~/.cache/synthgen/runs"), cfg.run.name)
     return run_dir
 
@@ -44,7 +45,7 @@ def check_run_folder(cfg: ExperimentConfig, resume: bool) -> None:
             and there is nothing to resume.
     """
     run_dir = run_dir_of(cfg)
-    if ckpt.is_uri(run_dir):
+    if is_uri(run_dir):
         return  # remote: Ray Train's own snapshot decides; we cannot list cheaply here
     existing = ckpt.list_checkpoints(run_dir)
     if existing and not resume:
@@ -66,7 +67,7 @@ def build_trainer(cfg: ExperimentConfig):
     if t.use_gpu:
         resources["GPU"] = 1
     storage = cfg.run.storage_path
-    if not ckpt.is_uri(storage):
+    if not is_uri(storage):
         storage = os.path.abspath(os.path.expanduser(storage))
     return TorchTrainer(
         train_loop_per_worker,
@@ -106,7 +107,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
     run_dir = run_dir_of(cfg)
     log_dir = local_log_dir(cfg)
     os.makedirs(log_dir, exist_ok=True)
-    ckpt.atomic_write_text(os.path.join(log_dir, ckpt.CONFIG_FILE), dump_yaml(cfg))
+    atomic_write_text(os.path.join(log_dir, ckpt.CONFIG_FILE), dump_yaml(cfg))
     print(f"[synthgen] run folder: {run_dir}", flush=True)
     init_ray(cfg.run.ray_address)
     marker = os.path.join(log_dir, DIVERGED_FILE)

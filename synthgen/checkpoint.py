@@ -9,7 +9,6 @@ exists (it is written under a temporary name and renamed, so a crash never leave
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -22,6 +21,7 @@ from torch import nn
 import synthgen
 from synthgen.config import ExperimentConfig, dump_yaml, from_dict, to_dict
 from synthgen.errors import CheckpointError
+from synthgen.storage import atomic_write_text, file_sha256, is_uri
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
@@ -91,24 +91,6 @@ def write_checkpoint_dir(directory: str, payload: dict[str, Any], config: Experi
     return directory
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def list_checkpoints(run_dir: str) -> list[tuple[int, str]]:
     """Return complete checkpoints in ``run_dir`` as sorted (step, path) pairs."""
     if not os.path.isdir(run_dir):
@@ -120,11 +102,6 @@ def list_checkpoints(run_dir: str) -> list[tuple[int, str]]:
         if match and os.path.isfile(os.path.join(path, MODEL_FILE)):
             found.append((int(match.group(1)), path))
     return sorted(found)
-
-
-def is_uri(path: str) -> bool:
-    """True for ``scheme://`` paths handled by pyarrow filesystems (s3://, gs://, file://, ...)."""
-    return "://" in path
 
 
 def _fetch_uri(uri: str) -> str:
@@ -210,15 +187,6 @@ class CheckpointInfo:
     class_names: tuple[str, ...]  # label index -> name
     image_shape: tuple[int, int, int]  # (C, H, W)
     synthgen_version: str  # version that wrote it
-
-
-def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a local file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_generator(path: str, use_ema: bool = True, device: str = "cpu") -> tuple[nn.Module, CheckpointInfo]:
