@@ -294,8 +294,11 @@ def validate_file(path: str | Path, registry: CrdRegistry, require_comments: boo
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: print every error and return 1, or print a summary and return 0."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """CLI: 0 when every manifest is valid; 1 listing every error (on stderr); 2 for a usage error
+    (no CRD folder, a manifest path that does not exist, no manifests at all)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="exit codes: 0 valid, 1 invalid manifests (each error listed), "
+                                     "2 usage error (missing CRD folder or manifest)")
     parser.add_argument("files", nargs="*", help="manifests (default: deploy/kuberay/*.yaml)")
     parser.add_argument("--crds", default=str(DEFAULT_CRD_DIR), help="folder of KubeRay CRD YAML files")
     parser.add_argument("--require-comments", action="store_true", help="also require a comment on every field")
@@ -304,10 +307,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CRD folder {args.crds} not found: pass --crds with KubeRay's config/crd/bases", file=sys.stderr)
         return 2
     files = args.files or sorted(str(p) for p in (DEPLOY_DIR / "kuberay").glob("*.yaml"))
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing or not files:
+        print(f"no manifest at {missing}: pass existing YAML files" if missing else
+              f"no manifests in {DEPLOY_DIR / 'kuberay'}: pass YAML files to check", file=sys.stderr)
+        return 2
     registry = CrdRegistry(args.crds)
     errors = [e for f in files for e in validate_file(f, registry, args.require_comments)]
-    print("\n".join(errors) if errors else f"{len(files)} file(s) valid against {args.crds}")
-    return 1 if errors else 0
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        print(f"{len(errors)} error(s) in {len(files)} file(s): fix each field named above", file=sys.stderr)
+        return 1
+    print(f"{len(files)} file(s) valid against {args.crds}")
+    return 0
 
 
 if __name__ == "__main__":

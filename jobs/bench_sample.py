@@ -90,8 +90,8 @@ class PeakMemory:
 def bare_loop(checkpoint: str, n: int, batch_size: int, threads: int, seed: int = 0) -> float:
     """Images/s of latents + forward + uint8 + PNG encode in this process (no Ray, no files)."""
     from synthgen.sample.latents import labels_for, latents_for
-    from synthgen.data.torch_dataset import to_uint8
-    from synthgen.sample.writer import encode_batch
+    from synthgen.pixels import to_uint8
+    from synthgen.shards import encode_batch
     from synthgen.checkpoint import load_generator
 
     torch.set_num_threads(threads)
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if not checkpoint:
         from synthgen.sample.randinit import write_random_checkpoint
 
-        model = {"z_dim": 32, "g_channels": 16} if args.smoke_test else {}
+        model = {"z_dim": 32, "arch": {"g_channels": 16}} if args.smoke_test else {}
         checkpoint = write_random_checkpoint(tempfile.mkdtemp(prefix="bench-ckpt-"),
                                              from_dict(ExperimentConfig, {"model": model}))
     actors = args.num_actors or cpus

@@ -23,22 +23,21 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from synthgen.cli import smoke_sibling  # noqa: E402
-from synthgen.config import ExperimentConfig, load_config  # noqa: E402
+from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path, run_guarded  # noqa: E402
+from synthgen.config import ExperimentConfig, dump_yaml, load_config  # noqa: E402
+from synthgen.log import setup_logging  # noqa: E402
 
 
 def plain_pytorch_img_per_s(cfg: ExperimentConfig, steps: int, warmup: int, threads: int) -> float:
     """Images/s of one process running GANStep on the global batch with ``threads`` torch threads."""
     from synthgen.data import load_images
-    from synthgen.data.torch_dataset import to_tensor
-    from synthgen.models import build_models
-    from synthgen.train.step import GANStep
+    from synthgen.pixels import to_float
+    from synthgen.train.step import build_gan_step
 
     t = cfg.train
     torch.set_num_threads(threads)
     data = load_images(cfg.data, "train")
-    G, D = build_models(cfg.model, data.image_shape, data.num_classes)
-    step_fn = GANStep(cfg, G, D, G, D, data.num_classes, torch.device("cpu"))
+    step_fn = build_gan_step(cfg, data.image_shape, data.num_classes, torch.device("cpu"))
     batch = t.batch_size * t.num_workers
     images = torch.from_numpy(np.ascontiguousarray(data.images))
     labels = torch.from_numpy(data.labels)
@@ -48,7 +47,7 @@ def plain_pytorch_img_per_s(cfg: ExperimentConfig, steps: int, warmup: int, thre
         if step == warmup + 1:
             start = time.perf_counter()
         idx = torch.randint(len(data), (batch,), generator=gen)
-        step_fn(to_tensor(images[idx]), labels[idx], step)
+        step_fn(to_float(images[idx]), labels[idx], step)
     return steps * batch / (time.perf_counter() - start)
 
 
@@ -69,23 +68,40 @@ def ray_train_img_per_s(cfg: ExperimentConfig) -> tuple[float, float]:
     return img_per_s, first_step_time - launch
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="jobs/configs/fashion_mnist.yaml", help="training config YAML")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--steps", type=int, default=120, help="timed steps on each side (default 120)")
+def main(argv: list[str] | None = None) -> int:
+    """Parse the shared config arguments plus --steps/--warmup, run both sides, print the comparison.
+
+    Returns:
+        0 ok, 1 runtime failure, 2 config error (``synthgen.cli_args.run_guarded``).
+    """
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=EXIT_CODES_HELP)
+    add_config_arguments(parser, default_config="jobs/configs/fashion_mnist.yaml",
+                         config_help="training config YAML (default jobs/configs/fashion_mnist.yaml)",
+                         dry_run_help="print the resolved config of the Ray Train side and exit")
+    parser.add_argument("--steps", type=int, default=120, help="timed steps on each side (default 120; 30 with "
+                        "--smoke-test)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up steps of the baseline")
-    parser.add_argument("--smoke-test", action="store_true", help="use the smoke config and 30 steps")
-    args = parser.parse_args()
-    path = smoke_sibling(args.config) if args.smoke_test else args.config
+    args = parser.parse_args(argv)
+    setup_logging()
+    return run_guarded("jobs/bench_train.py", lambda: _bench(args))
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """The benchmark once the arguments are parsed; typed errors propagate to ``run_guarded``."""
+    path = config_path(args)
     steps = 30 if args.smoke_test else args.steps
-    storage = tempfile.mkdtemp(prefix="synthgen-bench-")
+    # Named, not created: training creates it, and a --dry-run leaves nothing behind.
+    storage = os.path.join(tempfile.gettempdir(), f"synthgen-bench-{os.getpid()}-{int(time.time())}")
     log_every = max(1, steps // 6)
     cfg = load_config(ExperimentConfig, path, [
         *args.overrides, f"train.steps={steps + log_every}", f"train.log_every={log_every}",
         f"train.checkpoint_every={steps + log_every}", f"train.sample_every={steps + log_every}",
         f"run.storage_path={storage}", f"run.name=bench-{int(time.time())}",
     ])
+    if args.dry_run:
+        print(dump_yaml(cfg), end="")
+        return 0
     t = cfg.train
     print(f"model {cfg.model.name} {cfg.data.resolution}px, {t.num_workers} workers x {t.cpus_per_worker} CPU, "
           f"batch {t.batch_size}/worker, {steps} timed steps", flush=True)

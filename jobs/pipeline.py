@@ -8,7 +8,7 @@
 Options: --config (default jobs/configs/pipeline.yaml), --set section.key=value (repeatable),
 --dry-run, --resume, --smoke-test (runs the config's X_smoke.yaml sibling). Joins the cluster in
 RAY_ADDRESS (what `ray job submit` sets) or run.ray_address, else starts a local Ray instance.
-See synthgen/pipeline.py for what goes where.
+See synthgen/pipeline.py for what goes where. Exit codes: 0 ok, 1 runtime failure, 2 config error.
 """
 
 import os
@@ -18,12 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # the job's working_dir: run from a checkout without installing
 
-from synthgen.cli import main  # noqa: E402
-
-DEFAULT_CONFIG = os.path.join("jobs", "configs", "pipeline.yaml")
+from synthgen.cli import run_job  # noqa: E402
 
 if __name__ == "__main__":
-    argv = sys.argv[1:]
-    if "--config" not in argv and not any(a.startswith("--config=") for a in argv):
-        argv = ["--config", os.path.relpath(os.path.join(ROOT, DEFAULT_CONFIG)), *argv]
-    sys.exit(main(["pipeline", *argv]))
+    sys.exit(run_job("pipeline", sys.argv[1:], default_config=os.path.join(ROOT, "jobs", "configs", "pipeline.yaml")))

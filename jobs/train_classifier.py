@@ -10,11 +10,12 @@ then print its accuracy on the real test split.
 Options: --config (default jobs/configs/train_classifier.yaml), --set key=value (repeatable),
 --dry-run (print the resolved config, read nothing), --smoke-test (the config's X_smoke.yaml sibling).
 
-What it shows a classifier author: the shards load with one call (``load_shard_arrays``, local
-folder or pyarrow URI), their labels are checked against the real class order (``class_mapping``:
-a mismatch is an error, never a silent relabel), and mixing is a per-batch ratio. ``real`` and
-``real+synthetic`` train for the same number of steps, so their accuracies compare at equal compute.
-The model is synthgen's SmallCNN (the evaluation judge's architecture); swap in your own.
+What it shows a classifier author: the shards load through the public torch dataset
+(``synthgen.data.SyntheticShardDataset``, local folder or pyarrow URI), their labels are checked against
+the real class order (``MixedDataset``: a mismatch is an error, never a silent relabel), and mixing is a
+per-batch ratio (``MixedBatchSampler`` in a plain ``DataLoader``; the uplift metric mixes the same way).
+``real`` and ``real+synthetic`` train for the same number of steps, so their accuracies compare at equal
+compute. The model is synthgen's SmallCNN (the evaluation judge's architecture); swap in your own.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ if ROOT not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path, run_guarded  # noqa: E402
 from synthgen.config import DataConfig, dump_yaml, load_config, to_dict  # noqa: E402
-from synthgen.errors import ConfigError, ShardError, SynthgenError  # noqa: E402
+from synthgen.errors import ConfigError, ShardError  # noqa: E402
+from synthgen.log import get_logger, setup_logging  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join("jobs", "configs", "train_classifier.yaml")
 SMOKE_TRAIN_CONFIG = os.path.join(ROOT, "jobs", "configs", "fashion_mnist_smoke.yaml")
@@ -84,42 +87,58 @@ class ClassifierJobConfig:
 
 
 def load_synthetic(cfg: ClassifierJobConfig, real_classes, image_shape):
-    """The shard folder's images with labels in the real class order.
+    """The shard folder through the public loader, with labels in the real class order.
 
     Returns:
-        ImageData (images uint8 [N, C, H, W], labels int64 [N] indexing ``real_classes``).
+        A torch dataset of ``(image uint8 tensor [C, H, W], label)`` (``synthgen.data.SyntheticShardDataset``,
+        its first ``cfg.max_synthetic`` rows, inside a ``MixedDataset`` with no real part, which maps each
+        label to the real index of its class name); ``.classes`` is ``real_classes``.
 
     Raises:
         ShardError: missing/corrupt shards, other classes than the real data, or another image shape.
     """
-    from synthgen.data import ImageData, load_shard_arrays
-    from synthgen.data.mix import class_mapping
+    import torch
 
-    synth = load_shard_arrays(cfg.shards, limit=cfg.max_synthetic or None)
-    mapping = class_mapping(real_classes, synth.class_names, cfg.remap_classes)  # [K_synth] -> real index
-    if tuple(synth.images.shape[1:]) != tuple(image_shape):
-        raise ShardError(f"shards {cfg.shards!r} hold images {list(synth.images.shape[1:])} but the real data is "
-                         f"{list(image_shape)}; set data.resolution / data.channels to the generator's data")
-    return ImageData("synthetic", synth.images, mapping[synth.labels], tuple(real_classes))
+    from synthgen.data import ImageData, ImageDataset, MixedDataset, SyntheticShardDataset
+
+    shards = SyntheticShardDataset(cfg.shards, output="tensor")
+    if tuple(shards.manifest.image_shape) != tuple(image_shape):
+        raise ShardError(f"shards {cfg.shards!r} hold images {list(shards.manifest.image_shape)} but the real data "
+                         f"is {list(image_shape)}; set data.resolution / data.channels to the generator's data")
+    rows = torch.utils.data.Subset(shards, range(min(len(shards), cfg.max_synthetic or len(shards))))
+    none = ImageData("none", np.zeros((0, *image_shape), np.uint8), np.zeros(0, np.int64), tuple(real_classes))
+    # MixedDataset checks the class names (a mismatch is an error, never a silent relabel)
+    return MixedDataset(ImageDataset(none, output="tensor"), rows, synthetic_classes=shards.classes,
+                        remap_classes=cfg.remap_classes)
 
 
-def mixed_batches(real_x: np.ndarray, real_y: np.ndarray, syn_x: np.ndarray, syn_y: np.ndarray, fraction: float):
-    """A batch sampler drawing ``round(fraction * batch)`` synthetic and the rest real images per batch.
+def batches(cfg: ClassifierJobConfig, real_train, synthetic, empty) -> tuple:
+    """The training batches of ``cfg.train_on``: one mixing path (``synthgen.data.mix``) for all three.
 
-    Each part walks its own shuffled epochs, so every real image is seen once before any repeats.
+    ``real`` has no synthetic rows per batch, ``synthetic`` no real ones, ``real+synthetic`` a
+    ``synthetic_fraction`` share of every batch. All steps form one sampler epoch, so each part is walked
+    in shuffled passes, every image once before any repeats.
+
+    Returns:
+        (DataLoader of uint8 images [B, C, H, W] and labels [B], steps, batch size).
     """
-    from synthgen.judge.classifier import epoch_sampler
+    import torch
 
-    draw_real, _ = epoch_sampler(real_x, real_y)
-    draw_syn, _ = epoch_sampler(syn_x, syn_y)
+    from synthgen.data import ImageDataset, MixedBatchSampler, MixedDataset
+    from synthgen.data.mix import synthetic_per_batch
 
-    def draw(rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
-        k = min(batch - 1, max(1, round(batch * fraction)))  # at least one of each kind
-        xr, yr = draw_real(rng, batch - k)  # [B-k, C, H, W], [B-k]
-        xs, ys = draw_syn(rng, k)  # [k, C, H, W], [k]
-        return np.concatenate([xr, xs]), np.concatenate([yr, ys])  # [B, C, H, W], [B]
-
-    return draw
+    real = ImageDataset(real_train if cfg.train_on != "synthetic" else empty, output="tensor")
+    syn = synthetic if cfg.train_on != "real" else ImageDataset(empty, output="tensor")
+    mixed = MixedDataset(real, syn)  # both parts already follow the real class order
+    primary = len(syn) if cfg.train_on == "synthetic" else len(real)
+    batch = cfg.batch_size if cfg.train_on == "real+synthetic" else min(cfg.batch_size, primary)
+    steps = cfg.steps or max(1, cfg.epochs * (primary // batch))  # same steps for real and real+synthetic
+    if cfg.train_on == "real+synthetic":
+        k = synthetic_per_batch(batch, cfg.synthetic_fraction)  # synthetic rows per batch
+    else:
+        k = batch if cfg.train_on == "synthetic" else 0
+    sampler = MixedBatchSampler(mixed, batch, k, num_batches=steps, seed=cfg.seed)
+    return torch.utils.data.DataLoader(mixed, batch_sampler=sampler), steps, batch
 
 
 def train_and_test(cfg: ClassifierJobConfig, real_train, synthetic, real_test, progress: bool = True) -> dict:
@@ -128,42 +147,34 @@ def train_and_test(cfg: ClassifierJobConfig, real_train, synthetic, real_test, p
     Args:
         cfg: the job config.
         real_train: ImageData of real training images (None when train_on=synthetic).
-        synthetic: ImageData with labels in the real class order (None when train_on=real).
+        synthetic: torch dataset of (uint8 image tensor, label in the real class order), e.g.
+            ``load_synthetic``'s (None when train_on=real).
         real_test: ImageData of the real test split.
-        progress: print a progress line every ~10 s.
+        progress: log a progress line every ~10 s.
 
     Returns:
         {"accuracy", "per_class_accuracy", "num_real", "num_synthetic", "steps", "seconds", ...}.
     """
     import torch
 
-    from synthgen.judge.classifier import epoch_sampler, fit, predict_logits
+    from synthgen.data import ImageData
+    from synthgen.judge.classifier import fit, per_class_accuracy, predict_logits
     from synthgen.models.classifier import SmallCNN
 
-    if cfg.train_on == "synthetic":
-        draw, primary = epoch_sampler(synthetic.images, synthetic.labels)
-    elif cfg.train_on == "real":
-        draw, primary = epoch_sampler(real_train.images, real_train.labels)
-    else:
-        draw = mixed_batches(real_train.images, real_train.labels, synthetic.images, synthetic.labels,
-                             cfg.synthetic_fraction)
-        primary = len(real_train)
-    batch = cfg.batch_size if cfg.train_on == "real+synthetic" else min(cfg.batch_size, primary)
-    steps = cfg.steps or max(1, cfg.epochs * (primary // batch))  # same steps for real and real+synthetic
+    empty = ImageData("none", real_test.images[:0], real_test.labels[:0], real_test.class_names)
+    loader, steps, batch = batches(cfg, real_train, synthetic, empty)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     c, h, _ = real_test.image_shape
     torch.manual_seed(cfg.seed)  # weight init
     model = SmallCNN(c, len(real_test.class_names), h, width=cfg.width)
     t0 = time.time()
-    fit(model, draw, steps=steps, batch_size=batch, lr=cfg.lr, seed=cfg.seed, augment=cfg.augment,
-        progress=progress, desc=f"classifier on {cfg.train_on}")
+    fit(model, loader, steps=steps, lr=cfg.lr, seed=cfg.seed, augment=cfg.augment, progress=progress,
+        desc=f"classifier on {cfg.train_on}")
     pred = predict_logits(model, real_test.images).argmax(axis=1)  # [N_test]
-    per_class = {name: float((pred[real_test.labels == k] == k).mean()) if (real_test.labels == k).any() else None
-                 for k, name in enumerate(real_test.class_names)}
     return {
         "accuracy": float((pred == real_test.labels).mean()),
-        "per_class_accuracy": per_class,
+        "per_class_accuracy": per_class_accuracy(pred, real_test.labels, real_test.class_names),
         "train_on": cfg.train_on,
         "num_real": 0 if real_train is None or cfg.train_on == "synthetic" else len(real_train),
         "num_synthetic": 0 if synthetic is None or cfg.train_on == "real" else len(synthetic),
@@ -218,38 +229,38 @@ def _smoke_shards(cfg: ClassifierJobConfig) -> list[str]:
     out = os.path.join(tmp, "synthetic")
     run_sample(SampleConfig(checkpoint=ckpt, out=out, num_samples=max(cfg.max_synthetic, 500), images_per_shard=250,
                             batch_size=128, progress=False))
-    print(f"[smoke] {cfg.shards!r} has no shards yet: using {out}, sampled from an UNTRAINED generator", flush=True)
+    get_logger().info(f"smoke: {cfg.shards!r} has no shards yet: using {out}, sampled from an UNTRAINED generator")
     return [f"shards={out}"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=None, help=f"YAML config (default: {DEFAULT_CONFIG})")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key, e.g. --set train_on=real --set data.max_images=600 (repeatable)")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit (reads no data)")
-    parser.add_argument("--smoke-test", action="store_true", help="run the config's _smoke sibling (about a minute)")
-    args = parser.parse_args(argv)
-    try:
-        path = args.config or os.path.relpath(os.path.join(ROOT, DEFAULT_CONFIG))
-        if args.smoke_test:
-            from synthgen.cli import smoke_sibling
+    """Parse the job's arguments (the shared --config/--set/--dry-run/--smoke-test), train, test, print.
 
-            path = smoke_sibling(path)
-        cfg = load_config(ClassifierJobConfig, path, args.overrides)
-        cfg.validate()
-        if args.dry_run:
-            print(dump_yaml(cfg), end="")
-            return 0
-        if args.smoke_test:
-            cfg = load_config(ClassifierJobConfig, path, [*args.overrides, *_smoke_shards(cfg)])
-        result = run(cfg)
-    except ConfigError as exc:
-        print(f"train_classifier: config error: {exc}", file=sys.stderr)
-        return 2
-    except SynthgenError as exc:
-        print(f"train_classifier: error: {exc}", file=sys.stderr)
-        return 1
+    Returns:
+        0 ok, 1 runtime failure (data, shards), 2 config error (``synthgen.cli_args.run_guarded``).
+    """
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=EXIT_CODES_HELP)
+    add_config_arguments(parser, default_config=os.path.relpath(os.path.join(ROOT, DEFAULT_CONFIG)),
+                         config_help=f"YAML config (default: {DEFAULT_CONFIG})",
+                         set_example="train_on=real --set data.max_images=600",
+                         dry_run_help="print the resolved config and exit (reads no data)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    return run_guarded("jobs/train_classifier.py", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The job's body once the arguments are parsed; typed errors propagate to ``run_guarded``."""
+    path = config_path(args)
+    cfg = load_config(ClassifierJobConfig, path, args.overrides)
+    cfg.validate()
+    if args.dry_run:
+        print(dump_yaml(cfg), end="")
+        return 0
+    if args.smoke_test:
+        cfg = load_config(ClassifierJobConfig, path, [*args.overrides, *_smoke_shards(cfg)])
+    result = run(cfg)
     mix = (f", {result['synthetic_fraction']:.0%} synthetic per batch" if result["synthetic_fraction"] is not None
            else "")
     print(f"trained on {result['train_on']}: {result['num_real']} real + {result['num_synthetic']} synthetic "

@@ -1,7 +1,8 @@
 """Checkpoint files: write, find and load them (``torch.load(..., weights_only=True)``).
 
 A checkpoint is a folder ``<run_dir>/checkpoint-000500/`` holding:
-    model.pt     dict of tensors/primitives only (see ``make_payload``)
+    model.pt     dict of tensors/primitives only: ``make_payload`` writes it and
+                 ``restore_training_state`` reads the training keys back (the two stay side by side)
     config.yaml  the resolved ExperimentConfig that produced it
 Ray Train copies the folder into storage; a checkpoint counts as complete only when ``model.pt``
 exists (it is written under a temporary name and renamed, so a crash never leaves a partial one).
@@ -13,13 +14,13 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
 import synthgen
-from synthgen.config import ExperimentConfig, dump_yaml, from_dict, to_dict
+from synthgen.config import ExperimentConfig, dump_yaml, from_dict, to_dict, upgrade_legacy_config
 from synthgen.errors import CheckpointError
 from synthgen.storage import atomic_write_text, file_sha256, is_uri
 
@@ -46,34 +47,95 @@ def step_of(path: str) -> int:
     return int(match.group(1))
 
 
+class Stateful(Protocol):
+    """Anything with torch-style ``state_dict`` / ``load_state_dict`` (modules, optimizers, LeCam)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """The live objects a run continues with after a restart (references, not copies).
+
+    ``make_payload`` saves each field under the payload key of the same name and
+    ``restore_training_state`` loads each one back, so the two cannot drift apart.
+    """
+
+    generator: nn.Module  # G (bare or DDP-wrapped)
+    discriminator: nn.Module  # D (bare or DDP-wrapped)
+    generator_ema: nn.Module  # the averaged generator: what sampling uses
+    opt_g: torch.optim.Optimizer  # G's optimizer (Adam moments, step counts)
+    opt_d: torch.optim.Optimizer  # D's optimizer
+    lecam: Stateful | None = None  # LeCam's running logit averages; None outside training
+
+
+_NETWORKS = ("generator", "discriminator", "generator_ema")  # saved as CPU tensor copies
+_OPTIMIZERS = ("opt_g", "opt_d")  # saved as optimizer state dicts
+
+
 def make_payload(
+    state: TrainingState,
     *,
     step: int,
     config: ExperimentConfig,
     class_names: tuple[str, ...] | list[str],
     image_shape: tuple[int, int, int],
-    generator: nn.Module,
-    discriminator: nn.Module,
-    generator_ema: nn.Module,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    lecam: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
-    """Gather everything a resume or a sampler needs, as weights_only-loadable data."""
-    return {
+    """Gather everything a resume or a sampler needs, as weights_only-loadable data.
+
+    Args:
+        state: the networks and optimizers to save.
+        step: the last completed optimizer step.
+        config: the resolved config of the run.
+        class_names: label index -> name.
+        image_shape: (C, H, W).
+
+    Returns:
+        The payload ``write_checkpoint_dir`` saves as ``model.pt``.
+    """
+    payload: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "synthgen_version": synthgen.__version__,
         "step": int(step),
         "config": to_dict(config),
         "class_names": list(class_names),
         "image_shape": [int(s) for s in image_shape],
-        "generator": _cpu_state(generator),
-        "discriminator": _cpu_state(discriminator),
-        "generator_ema": _cpu_state(generator_ema),
-        "opt_g": opt_g.state_dict(),
-        "opt_d": opt_d.state_dict(),
-        "lecam": dict(lecam or {}),  # LeCam's running logit averages (zeros while it is off; {} outside training)
     }
+    for key in _NETWORKS:
+        payload[key] = _cpu_state(getattr(state, key))
+    for key in _OPTIMIZERS:
+        payload[key] = getattr(state, key).state_dict()
+    payload["lecam"] = dict(state.lecam.state_dict()) if state.lecam is not None else {}
+    return payload
+
+
+def restore_training_state(payload: dict[str, Any], state: TrainingState) -> int:
+    """Load a payload's networks, optimizers and LeCam averages into ``state``; return its step.
+
+    The inverse of ``make_payload``: a run restored from it continues at ``step + 1`` exactly as if
+    it had never stopped (up to the random draws after the checkpoint).
+
+    Raises:
+        CheckpointError: the payload lacks a training key or its tensors do not fit the networks
+            (a checkpoint of another architecture or width).
+    """
+    missing = [key for key in (*_NETWORKS, *_OPTIMIZERS, "step") if key not in payload]
+    if missing:
+        raise CheckpointError(f"checkpoint lacks {missing}: it cannot resume training; start a new run.name")
+    try:
+        for key in _NETWORKS:
+            getattr(getattr(state, key), "module", getattr(state, key)).load_state_dict(payload[key])  # unwrap DDP
+        for key in _OPTIMIZERS:
+            getattr(state, key).load_state_dict(payload[key])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise CheckpointError(
+            f"checkpoint does not fit this run's networks ({exc}); resume with the config it was trained with"
+        ) from exc
+    if state.lecam is not None and payload.get("lecam"):  # {} when written outside training
+        state.lecam.load_state_dict(payload["lecam"])
+    return int(payload["step"])
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -174,6 +236,8 @@ def load_payload(path: str) -> dict[str, Any]:
         raise CheckpointError(f"cannot load checkpoint {file!r}: {exc}. Is the file complete?") from exc
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{file!r} is not a synthgen checkpoint (format_version {FORMAT_VERSION} expected)")
+    # checkpoints from before model.arch have flat model widths: read them as the new layout
+    payload["config"] = upgrade_legacy_config(payload["config"])
     payload["_path"] = folder
     return payload
 

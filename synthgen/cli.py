@@ -4,17 +4,22 @@
     synthgen sample --checkpoint runs/fashion_mnist --num-samples 100000 --out out/fmnist
     synthgen verify out/fmnist
     synthgen evaluate --checkpoint runs/fashion_mnist
+    synthgen pipeline --config jobs/configs/pipeline.yaml
+
+This module only assembles the parser from each stage's ``register`` and runs the chosen command
+through ``cli_args.run_guarded`` (the one place errors become exit codes). ``jobs/*.py`` call
+``run_job``: the same subcommand with the job's default config.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Callable, Sequence
 
 from synthgen import __version__
-from synthgen.errors import SynthgenError
+from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path, run_guarded
+from synthgen.log import setup_logging
 
 TRAIN_EPILOG = """\
 examples:
@@ -24,25 +29,17 @@ examples:
   synthgen train --config jobs/configs/fashion_mnist.yaml --resume      # continue after a crash
 
 Outputs go to <run.storage_path>/<run.name>/ (default runs/fashion_mnist/): checkpoint-NNNNNN/
-(model.pt + config.yaml), metrics.jsonl (step, d_loss, g_loss, img_per_s), grids/grid-NNNNNN.png.
+(model.pt + config.yaml), metrics.jsonl (step, d_loss, g_loss, img_per_s), grids/grid-NNNNNN.png,
+tensorboard/ (loss curves, img/s and sample grids: tensorboard --logdir <run folder>).
 Every config key is listed by --dry-run; override any of them with --set section.key=value.
-"""
 
-
-def add_config_arguments(parser: argparse.ArgumentParser, config_required: bool = False) -> None:
-    """Add the shared --config / --set / --dry-run options to a subcommand parser."""
-    parser.add_argument("--config", required=config_required, metavar="YAML",
-                        help="YAML config file (see jobs/configs/); defaults are used for missing keys")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set train.steps=20000 (repeatable)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the resolved, validated config and exit without running anything")
+""" + EXIT_CODES_HELP
 
 
 def _run_train(args: argparse.Namespace) -> int:
     from synthgen.config import ExperimentConfig, dump_yaml, load_config
 
-    cfg = load_config(ExperimentConfig, args.config, args.overrides)
+    cfg = load_config(ExperimentConfig, config_path(args), args.overrides)
     if args.dry_run:
         print(dump_yaml(cfg), end="")
         return 0
@@ -83,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="synthgen",
         description="Synthetic labelled training images: train a GAN with Ray Train, sample it into "
         "Parquet/PNG shards with a fleet of Ray actors, evaluate what the images are worth.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"synthgen {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -91,55 +90,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def smoke_sibling(config_path: str) -> str:
-    """``jobs/configs/x.yaml`` -> ``jobs/configs/x_smoke.yaml`` (the minute-sized sibling).
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``synthgen`` console script.
 
-    Raises:
-        ConfigError: the sibling does not exist.
+    Returns:
+        The exit code: 0 ok, 1 runtime failure, 2 usage/config error, 130 interrupted.
     """
-    from synthgen.errors import ConfigError
-
-    root, ext = os.path.splitext(config_path)
-    if root.endswith("_smoke"):
-        return config_path
-    sibling = f"{root}_smoke{ext}"
-    if not os.path.isfile(sibling):
-        raise ConfigError(f"--smoke-test: {config_path!r} has no smoke-sized sibling {sibling!r}; create it")
-    return sibling
+    args = build_parser().parse_args(argv)  # a usage error exits 2 here (argparse)
+    setup_logging()
+    return run_guarded(f"synthgen {args.command}", lambda: args.func(args))
 
 
-def run_job(command: str, argv: Sequence[str]) -> int:
-    """Entry point of ``jobs/<command>.py``: the CLI subcommand plus ``--smoke-test``.
+def run_job(stage: str, argv: Sequence[str], default_config: str | None = None,
+            defaults: Sequence[str] = ()) -> int:
+    """Entry point of ``jobs/<stage>.py``: the ``synthgen <stage>`` subcommand, thin.
 
-    ``--smoke-test`` swaps ``--config X.yaml`` for its ``X_smoke.yaml`` sibling, so a Ray job can be
-    checked end to end in about a minute on a CPU.
+    Every option of the subcommand works (``--config/--set/--dry-run/--smoke-test`` ...); a job only
+    adds its defaults in front, so anything the caller passes wins (argparse keeps the last value).
+
+    Args:
+        stage: the subcommand (train, sample, evaluate, pipeline).
+        argv: the job's arguments (``sys.argv[1:]``).
+        default_config: the YAML used when ``--config`` is not given (its ``_smoke`` sibling with
+            ``--smoke-test``).
+        defaults: other leading arguments, e.g. ``["--verify"]`` for jobs/sample.py.
+
+    Returns:
+        The exit code, as ``main``.
     """
     args = list(argv)
-    if "--smoke-test" in args:
-        args.remove("--smoke-test")
-        try:
-            where = args.index("--config") + 1
-            args[where] = smoke_sibling(args[where])
-        except (ValueError, IndexError):
-            print(f"jobs/{command}.py: --smoke-test needs --config", file=sys.stderr)
-            return 2
-        except SynthgenError as exc:
-            print(f"jobs/{command}.py: error: {exc}", file=sys.stderr)
-            return 2
-    return main([command, *args])
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``synthgen`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except SynthgenError as exc:
-        print(f"synthgen {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"synthgen {args.command}: interrupted", file=sys.stderr)
-        return 130
+    given = any(a == "--config" or a.startswith("--config=") for a in args)
+    lead = ["--config", default_config] if default_config and not given else []
+    return main([stage, *lead, *defaults, *args])
 
 
 if __name__ == "__main__":

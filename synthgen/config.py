@@ -3,6 +3,10 @@
 A config is a tree of frozen dataclasses. ``load_config(ExperimentConfig, "x.yaml", ["train.steps=10"])``
 reads the YAML with ``yaml.safe_load``, applies ``section.key=value`` overrides (values parsed as YAML
 scalars), rejects unknown keys with the list of valid ones, and checks every value's type.
+
+``model.arch`` holds the chosen architecture's own options: each registered model declares a frozen
+options dataclass (``synthgen.models.registry``), and ``ModelConfig`` validates ``arch`` against it and
+fills in its defaults, so a resolved config always shows every option the model was built with.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import os
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 
@@ -36,15 +40,27 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "cdcgan"  # registered model: mlp | dcgan | cdcgan
+    # the chosen model's own options (its options dataclass, e.g. cdcgan: g_channels, d_channels);
+    # missing keys take that model's defaults, unknown keys are rejected
+    arch: dict[str, Any] = field(default_factory=dict)
     z_dim: int = 128  # latent size
-    g_channels: int = 64  # generator base width (conv models); mlp uses its classic 256-512-1024
-    d_channels: int = 64  # discriminator base width (conv models)
     loss: str = "hinge"  # registered loss: bce | hinge | wgan-gp
     gp_weight: float = 10.0  # gradient-penalty weight for wgan-gp
     ema_decay: float = 0.995  # generator EMA decay (horizon ~200 steps); the EMA generator is the one sampled
     ema_start: int = 500  # steps before EMA starts tracking (copies G until then)
     diffaugment: str = ""  # comma list of DiffAugment ops: translation,cutout,color ("" = off)
     lecam_weight: float = 0.0  # LeCam D regulariser (Tseng et al. 2021) for small datasets, e.g. 0.3; 0 = off
+
+    # from_dict adds this to its unknown-key message: old flat configs had the widths here
+    UNKNOWN_KEY_HINT: ClassVar[str] = (
+        "options of one architecture go under model.arch: if {key!r} is one, set model.arch.{key} "
+        "(e.g. model: {{name: cdcgan, arch: {{g_channels: 64}}}} or --set model.arch.g_channels=64)"
+    )
+
+    def __post_init__(self) -> None:
+        # Validate arch against the model's options and store it resolved (every default filled in),
+        # so dumps, checkpoints and config comparisons all see the options the model is built with.
+        object.__setattr__(self, "arch", model_options_dict(self.name, self.arch))
 
 
 @dataclass(frozen=True)
@@ -113,6 +129,56 @@ class ExperimentConfig:
                 raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
 
 
+def model_options_dict(name: str, arch: Any) -> dict[str, Any]:
+    """Validate ``arch`` against model ``name``'s options dataclass; return it with defaults filled in.
+
+    Args:
+        name: a registered model name.
+        arch: the ``model.arch`` mapping (may be partial or empty).
+
+    Returns:
+        Every option of the model as a plain dict.
+
+    Raises:
+        ConfigError: unknown model, unknown option (valid ones listed), wrong type or value.
+    """
+    # Lazy: the model registry imports torch; synthgen.models never imports this module, so no cycle.
+    from synthgen.models.registry import get_model_spec
+
+    options_cls = get_model_spec(name).options
+    try:
+        return to_dict(from_dict(options_cls, arch, "model.arch"))
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (model.arch holds the options of model.name={name!r})") from exc
+
+
+LEGACY_ARCH_KEYS = ("g_channels", "d_channels")  # flat model keys of configs saved before model.arch
+
+
+def upgrade_legacy_config(data: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of a saved ExperimentConfig dict with flat model widths moved under ``model.arch``.
+
+    For artifacts written before ``model.arch`` (checkpoints, shard manifests); user YAML is not
+    upgraded, it is rejected with a message naming the new key. Legacy keys the model does not declare
+    (mlp ignored the widths) are dropped.
+    """
+    out = _deepcopy_dict(data)
+    model = out.get("model")
+    if not isinstance(model, dict) or not any(key in model for key in LEGACY_ARCH_KEYS):
+        return out
+    from synthgen.models.registry import get_model_spec
+
+    declared = {f.name for f in dataclasses.fields(get_model_spec(model.get("name", ModelConfig.name)).options)}
+    arch = dict(model.get("arch") or {})
+    for key in LEGACY_ARCH_KEYS:
+        if key in model:
+            value = model.pop(key)
+            if key in declared:
+                arch.setdefault(key, value)
+    model["arch"] = arch
+    return out
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
@@ -132,6 +198,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"{where}: expected {tp}, got {value!r} ({type(value).__name__})")
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"{where}: expected a mapping of names to values, got {value!r}")
+        return dict(value)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r} ({type(value).__name__})")
@@ -176,8 +246,10 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
+        hint = getattr(cls, "UNKNOWN_KEY_HINT", "")
         raise ConfigError(
             f"{where}: unknown key(s) {unknown}; valid keys are: {sorted(fields)}"
+            + (f"; {hint.format(key=unknown[0])}" if hint else "")
         )
     kwargs = {name: _coerce(value, hints[name], f"{where}.{name}") for name, value in data.items()}
     return cls(**kwargs)

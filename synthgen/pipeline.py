@@ -23,14 +23,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path
 from synthgen.config import DataConfig, ExperimentConfig, ModelConfig, RunConfig, TrainConfig, dump_yaml, load_config
-from synthgen.errors import ConfigError, ShardError, SynthgenError
-from synthgen.storage import is_uri
+from synthgen.errors import ConfigError, ShardError
+from synthgen.log import get_logger
+from synthgen.storage import copy_local_tree, is_uri
 from synthgen.evaluate.config import EvalConfig
 from synthgen.sample.config import SampleConfig
 
@@ -116,8 +118,9 @@ def local_eval_dir(cfg: PipelineConfig) -> str:
     return os.path.join(local_log_dir(cfg.experiment()), "eval")
 
 
-def _log(message: str) -> None:
-    print(f"[pipeline] {message}", flush=True)
+def _log(message: str, level: int = logging.INFO) -> None:
+    """One line of the pipeline's progress through the synthgen logger (``[synthgen] pipeline: ...``)."""
+    get_logger().log(level, f"pipeline: {message}")
 
 
 def _train(cfg: PipelineConfig, resume: bool):
@@ -178,25 +181,20 @@ def _evaluate(cfg: PipelineConfig, checkpoint: str, resume: bool) -> tuple[list[
     rows = evaluate(ecfg)
     run_dir = cfg.run_dir()
     if is_uri(run_dir) and not cfg.evaluate.out:
-        import pyarrow.fs as pafs
-
-        fs, target = pafs.FileSystem.from_uri(f"{run_dir}/eval")
-        fs.create_dir(target, recursive=True)  # needed on file:// and shared disks, a no-op on buckets
         # The local folder goes when the head node goes: keep the results beside the checkpoints.
-        pafs.copy_files(out_dir, target, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+        copy_local_tree(out_dir, f"{run_dir}/eval")
         _log(f"evaluate: copied {out_dir} to {run_dir}/eval")
     return rows, out_dir
 
 
 def _warn_relative_storage(cfg: PipelineConfig) -> None:
     """Under ``ray job submit`` a relative run folder lands in the job's temporary working_dir copy."""
-    from synthgen.storage import is_uri
-
     path = cfg.run.storage_path
     if os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") and not is_uri(path) and not os.path.isabs(os.path.expanduser(path)):
-        _log(f"WARNING: run.storage_path={path!r} is relative: in a Ray job it resolves to {cfg.run_dir()}, "
+        _log(f"run.storage_path={path!r} is relative: in a Ray job it resolves to {cfg.run_dir()}, "
              "inside the job's temporary copy of the working_dir, which Ray deletes eventually. Pass an "
-             "absolute shared path or a bucket: --set run.storage_path=/shared/runs or s3://bucket/runs")
+             "absolute shared path or a bucket: --set run.storage_path=/shared/runs or s3://bucket/runs",
+             logging.WARNING)
 
 
 def run_pipeline(cfg: PipelineConfig, resume: bool = False) -> PipelineResult:
@@ -262,7 +260,8 @@ examples:
   synthgen pipeline --config jobs/configs/pipeline.yaml --set train.num_workers=4 --set sample.num_samples=100000
   synthgen pipeline --config jobs/configs/pipeline.yaml --resume       # continue after a crash
   python jobs/pipeline.py --config jobs/configs/pipeline.yaml --smoke-test
-"""
+
+""" + EXIT_CODES_HELP
 
 
 def register(subparsers: Any) -> None:
@@ -276,15 +275,11 @@ def register(subparsers: Any) -> None:
         epilog=PIPELINE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", metavar="YAML", help="pipeline YAML (e.g. jobs/configs/pipeline.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a value, e.g. --set train.steps=20000 --set sample.num_actors=4 (repeatable)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the resolved config and where each stage reads and writes, then exit")
+    add_config_arguments(p, config_help="pipeline YAML (e.g. jobs/configs/pipeline.yaml)",
+                         set_example="train.steps=20000 --set sample.num_actors=4",
+                         dry_run_help="print the resolved config and where each stage reads and writes, then exit")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted pipeline (finished stages are skipped, shards are kept)")
-    p.add_argument("--smoke-test", action="store_true",
-                   help="use the config's minute-sized sibling (X.yaml -> X_smoke.yaml)")
     p.set_defaults(func=cmd_pipeline)
 
 
@@ -301,26 +296,16 @@ def dry_run_text(cfg: PipelineConfig) -> str:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    """``synthgen pipeline``: 0 on success, 2 on a config error, 1 on any other failure."""
-    try:
-        path = args.config
-        if args.smoke_test:
-            from synthgen.cli import smoke_sibling
+    """``synthgen pipeline``: returns 0; typed errors propagate to ``cli_args.run_guarded`` (exit 1 or 2).
 
-            if path is None:
-                raise ConfigError("--smoke-test needs --config (it runs that file's _smoke sibling)")
-            path = smoke_sibling(path)
-        cfg = load_config(PipelineConfig, path, args.overrides)
-        if args.dry_run:
-            print(dry_run_text(cfg), end="")
-            return 0
-        result = run_pipeline(cfg, resume=args.resume)
-    except ConfigError as exc:
-        print(f"synthgen pipeline: config error: {exc}", file=sys.stderr)
-        return 2
-    except SynthgenError as exc:
-        print(f"synthgen pipeline: error: {exc}", file=sys.stderr)
-        return 1
+    Raises:
+        ConfigError: bad config (exit 2); other SynthgenErrors from ``run_pipeline`` (exit 1).
+    """
+    cfg = load_config(PipelineConfig, config_path(args), args.overrides)
+    if args.dry_run:
+        print(dry_run_text(cfg), end="")
+        return 0
+    result = run_pipeline(cfg, resume=args.resume)
     if result.eval_rows:
         from synthgen.evaluate.report import format_table
 

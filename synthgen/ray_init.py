@@ -22,6 +22,8 @@ def init_ray(address: str = "") -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or ""
-    if address:
+    if address and address != "local":
+        # Only when joining a running cluster: "local" starts a fresh instance, and turning token mode
+        # on after ray was imported makes that new GCS demand a token this driver never sends.
         use_token_auth_if_present()
     ray.init(address=address or None, configure_logging=False)

@@ -101,7 +101,7 @@ def test_color_on_grayscale_is_a_per_image_affine_map() -> None:
 
 def _small_generator() -> nn.Module:
     torch.manual_seed(0)
-    G, _ = build_models(ModelConfig(name="cdcgan", g_channels=8, d_channels=8, z_dim=8), (1, 28, 28), 10)
+    G, _ = build_models(ModelConfig(name="cdcgan", arch={"g_channels": 8, "d_channels": 8}, z_dim=8), (1, 28, 28), 10)
     return G
 
 

@@ -1,7 +1,8 @@
-"""Config loading: YAML + dotted overrides, unknown keys, wrong types, missing files, --dry-run."""
+"""Config loading: YAML + dotted overrides, unknown keys, wrong types, missing files, model.arch, --dry-run."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 import yaml
 
 from synthgen.cli import main
-from synthgen.config import ExperimentConfig, dump_yaml, load_config
+from synthgen.config import ExperimentConfig, ModelConfig, dump_yaml, from_dict, load_config, to_dict
 from synthgen.errors import ConfigError
 
 CONFIG = "jobs/configs/fashion_mnist.yaml"
@@ -61,13 +62,48 @@ def test_malformed_override_is_rejected():
         load_config(ExperimentConfig, None, ["train.steps"])
 
 
-def test_dump_round_trips():
-    cfg = load_config(ExperimentConfig, CONFIG, ["run.name=x"])
-    again = load_config(ExperimentConfig, None, [])
-    from synthgen.config import from_dict
+def test_dump_round_trips_and_an_override_changes_exactly_its_field(tmp_path):
+    cfg = load_config(ExperimentConfig, CONFIG)
+    path = tmp_path / "dumped.yaml"
+    path.write_text(dump_yaml(cfg))
+    assert load_config(ExperimentConfig, path) == cfg  # dump -> load is the identity
 
-    assert from_dict(ExperimentConfig, yaml.safe_load(dump_yaml(cfg))) == cfg
-    assert again != cfg
+    changed = load_config(ExperimentConfig, path, ["train.steps=123", "model.arch.d_channels=24"])
+    before, after = to_dict(cfg), to_dict(changed)
+    assert after["train"] == {**before["train"], "steps": 123}
+    assert after["model"] == {**before["model"], "arch": {**before["model"]["arch"], "d_channels": 24}}
+    assert {k: v for k, v in after.items() if k not in ("train", "model")} == \
+        {k: v for k, v in before.items() if k not in ("train", "model")}
+
+
+def test_model_arch_is_resolved_with_the_models_defaults():
+    cfg = load_config(ExperimentConfig, None, ["model.arch.g_channels=16"])
+    assert cfg.model.arch == {"g_channels": 16, "d_channels": 64}  # d_channels: cdcgan's default
+    assert ModelConfig(name="mlp").arch == {}  # the mlp declares no options
+    assert yaml.safe_load(dump_yaml(cfg))["model"]["arch"] == {"g_channels": 16, "d_channels": 64}
+    # a resolved config stays the same when resolved again (checkpoints and Ray workers reload it)
+    assert from_dict(ExperimentConfig, to_dict(cfg)) == cfg
+    assert dataclasses.replace(cfg.model, z_dim=7).arch == cfg.model.arch
+
+
+def test_old_flat_model_width_is_rejected_naming_its_new_key(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("model:\n  name: cdcgan\n  g_channels: 32\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(ExperimentConfig, path)
+    assert "unknown key(s) ['g_channels']" in str(info.value) and "model.arch.g_channels" in str(info.value)
+
+
+@pytest.mark.parametrize("override, problem", [
+    (["model.arch.g_chanels=8"], r"model\.arch: unknown key\(s\) \['g_chanels'\]; valid keys are: \['d_channels', 'g_channels'\]"),
+    (["model.name=mlp", "model.arch.g_channels=8"], r"unknown key\(s\) \['g_channels'\]; valid keys are: \[\].*'mlp'"),
+    (["model.arch.g_channels=wide"], r"model\.arch\.g_channels: expected int, got 'wide'"),
+    (["model.arch.d_channels=0"], r"model\.arch\.d_channels=0 is invalid: must be >= 1"),
+    (["model.arch=[8, 8]"], r"model\.arch: expected a mapping"),
+])
+def test_model_arch_is_validated_against_the_chosen_models_options(override, problem):
+    with pytest.raises(ConfigError, match=problem):
+        load_config(ExperimentConfig, None, override)
 
 
 def test_cli_dry_run_prints_resolved_config(capsys, tmp_path):
@@ -75,13 +111,14 @@ def test_cli_dry_run_prints_resolved_config(capsys, tmp_path):
                  f"run.storage_path={tmp_path}", "--dry-run"])
     printed = yaml.safe_load(capsys.readouterr().out)
     assert code == 0 and printed["train"]["steps"] == 11 and printed["model"]["name"] == "cdcgan"
+    assert printed["model"]["arch"] == {"g_channels": 64, "d_channels": 64}  # the full resolved options
     assert list(tmp_path.iterdir()) == []  # a dry run writes nothing
 
 
 def test_cli_reports_config_errors_with_exit_code_2(capsys):
     code = main(["train", "--config", CONFIG, "--set", "model.widht=3", "--dry-run"])
     err = capsys.readouterr().err
-    assert code == 2 and "widht" in err and "g_channels" in err
+    assert code == 2 and "unknown key(s) ['widht']" in err and "model.arch.widht" in err
 
 
 def test_console_script_help_explains_outputs():

@@ -192,7 +192,8 @@ def test_cache_sees_rewritten_files_and_hands_out_copies(tmp_path):
 
 def test_in_memory_torch_dataset(fake_root):
     torch = pytest.importorskip("torch")
-    from synthgen.data.torch_dataset import InMemoryImageDataset, to_tensor, to_uint8
+    from synthgen.data.torch_dataset import InMemoryImageDataset
+    from synthgen.pixels import to_float, to_uint8
 
     data = load_images(DataConfig(root=fake_root[0]), "test")
     ds = InMemoryImageDataset(data)
@@ -200,7 +201,7 @@ def test_in_memory_torch_dataset(fake_root):
     assert len(ds) == 20 and x.shape == (1, 28, 28) and x.dtype == torch.float32 and y == int(data.labels[3])
     assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
     np.testing.assert_array_equal(to_uint8(x).numpy(), data.images[3])  # exact round trip
-    edges = to_tensor(np.array([0, 255], dtype=np.uint8))
+    edges = to_float(np.array([0, 255], dtype=np.uint8))
     assert edges.tolist() == [-1.0, 1.0]
 
 

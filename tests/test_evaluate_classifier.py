@@ -13,7 +13,8 @@ from synthgen.config import DataConfig
 from synthgen.data import ImageData, load_images, stratified_subset
 from synthgen.errors import ConfigError
 from synthgen.judge.classifier import accuracy, random_shift, train_classifier
-from synthgen.models.classifier import SmallCNN, to_float
+from synthgen.models.classifier import SmallCNN
+from synthgen.pixels import to_float
 from synthgen.evaluate.config import JudgeConfig
 from synthgen.judge.cache import META_FILE, WEIGHTS_FILE, load_or_train_judge
 

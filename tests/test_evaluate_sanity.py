@@ -13,7 +13,8 @@ from synthgen.config import DataConfig
 from synthgen.data import ImageData, load_images, stratified_subset
 from synthgen.evaluate.config import CasConfig, EvalConfig, JudgeConfig
 from synthgen.judge.cache import load_or_train_judge
-from synthgen.evaluate.metrics import EvalContext, get_metric
+from synthgen.evaluate.context import EvalContext
+from synthgen.evaluate.metrics import get_metric
 from synthgen.evaluate.sources import Source
 
 # The CAS recipe equals the judge's, so the judge doubles as CAS's real-data anchor (no extra training).
@@ -73,9 +74,9 @@ def context(real, judge, tmp_path, *, images: ImageData | None = None, generator
 def test_identical_sets_give_zero_fd_and_full_precision_recall(real, judge, tmp_path):
     test = subset(real[1], 2000, seed=0)
     ctx = context(real, judge, tmp_path, images=test, test=test, num_samples=2000)  # generated = the reference
-    fd = get_metric("fd")(ctx).results
-    pr = get_metric("pr")(ctx).results
-    dc = get_metric("dc")(ctx).results
+    fd = get_metric("fd").compute(ctx).results
+    pr = get_metric("pr").compute(ctx).results
+    dc = get_metric("dc").compute(ctx).results
     assert fd["fd"] < 1e-6
     assert pr["precision"] == 1.0 and pr["recall"] == 1.0
     assert dc["coverage"] == 1.0
@@ -84,9 +85,9 @@ def test_identical_sets_give_zero_fd_and_full_precision_recall(real, judge, tmp_
 def test_other_real_images_score_like_the_real_anchor(real, judge, tmp_path):
     fresh = subset(real[0], 1000, seed=7)  # real training images, a different draw than the anchor's
     ctx = context(real, judge, tmp_path, images=fresh)
-    fd = get_metric("fd")(ctx).results
-    pr = get_metric("pr")(ctx).results
-    acc = get_metric("label_acc")(ctx).results
+    fd = get_metric("fd").compute(ctx).results
+    pr = get_metric("pr").compute(ctx).results
+    acc = get_metric("label_acc").compute(ctx).results
     assert fd["fd_ratio"] < 1.5
     assert pr["precision"] > 0.8 and pr["recall"] > 0.8
     assert acc["label_acc"] > 0.7 and abs(acc["label_acc"] - judge.test_accuracy) < 0.08
@@ -94,8 +95,8 @@ def test_other_real_images_score_like_the_real_anchor(real, judge, tmp_path):
 
 def test_noise_generator_gets_huge_fd_and_no_precision(real, judge, tmp_path):
     ctx = context(real, judge, tmp_path, generator=NoiseGenerator())
-    fd = get_metric("fd")(ctx).results
-    pr = get_metric("pr")(ctx).results
+    fd = get_metric("fd").compute(ctx).results
+    pr = get_metric("pr").compute(ctx).results
     assert len(ctx.generated()) == 1000 and np.bincount(ctx.generated().labels).tolist() == [100] * 10
     assert fd["fd"] > 50 * fd["fd_floor"]
     assert pr["precision"] < 0.1 and pr["recall"] < 0.05
@@ -103,7 +104,7 @@ def test_noise_generator_gets_huge_fd_and_no_precision(real, judge, tmp_path):
 
 def test_noise_generator_gets_chance_level_cas_and_a_large_gap(real, judge, tmp_path):
     ctx = context(real, judge, tmp_path, generator=NoiseGenerator())
-    out = get_metric("cas")(ctx)
+    out = get_metric("cas").compute(ctx)
     assert out.counts["synthetic_train"] == 10000
     assert out.results["cas"] < 0.2  # 10 classes: chance is 0.1
     assert out.results["real_acc"] == judge.test_accuracy > 0.7

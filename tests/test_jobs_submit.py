@@ -64,7 +64,7 @@ def test_pipeline_job_succeeds(submitted):
     detail = f"submit stderr:\n{submitted['submit'].stderr[-3000:]}\njob logs:\n{submitted['logs'][-6000:]}"
     assert submitted["submit"].returncode == 0, detail
     assert submitted["status"] == "SUCCEEDED", f"{submitted['message']}\n{detail}"
-    assert "[pipeline] verify OK: 500 images" in submitted["logs"], detail
+    assert "[synthgen] pipeline: verify OK: 500 images" in submitted["logs"], detail
 
 
 def test_pipeline_job_shards_verify(submitted):

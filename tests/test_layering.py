@@ -1,4 +1,7 @@
-"""Data flows one way: no stage imports a later one (read from the source, so lazy imports count too)."""
+"""Data flows one way: no import cycle anywhere, and no stage imports a later one.
+
+The import graph is read from the source (``ast``), so lazy imports inside functions count too.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +10,112 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "synthgen"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "synthgen"
 
-# stage -> the synthgen packages it must never import
+# home -> the packages it must never import (a home is a subpackage or a top-level module)
 FORBIDDEN = {
-    "models": ("synthgen.data", "synthgen.judge", "synthgen.train", "synthgen.sample", "synthgen.evaluate", "ray"),
-    "data": ("synthgen.judge", "synthgen.train", "synthgen.sample", "synthgen.evaluate"),
-    "judge": ("synthgen.sample", "synthgen.evaluate"),
-    "train": ("synthgen.judge", "synthgen.sample", "synthgen.evaluate"),
-    "sample": ("synthgen.evaluate",),
+    "errors": ("synthgen.",),
+    "storage": ("synthgen.config", "synthgen.data", "synthgen.models", "synthgen.train", "synthgen.sample",
+                "synthgen.evaluate", "synthgen.judge", "synthgen.shards", "synthgen.checkpoint", "ray", "torch"),
+    "shards": ("synthgen.data", "synthgen.models", "synthgen.train", "synthgen.sample", "synthgen.evaluate",
+               "synthgen.judge", "synthgen.checkpoint", "synthgen.cli", "synthgen.pipeline", "ray", "torch"),
+    "models": ("synthgen.data", "synthgen.judge", "synthgen.train", "synthgen.sample", "synthgen.evaluate",
+               "synthgen.shards", "synthgen.storage", "synthgen.checkpoint", "ray"),
+    "checkpoint": ("synthgen.data", "synthgen.judge", "synthgen.train", "synthgen.sample", "synthgen.evaluate",
+                   "ray"),
+    "data": ("synthgen.judge", "synthgen.train", "synthgen.sample", "synthgen.evaluate", "synthgen.cli",
+             "synthgen.pipeline"),
+    "judge": ("synthgen.train", "synthgen.sample", "synthgen.evaluate", "synthgen.cli", "synthgen.pipeline"),
+    "train": ("synthgen.judge", "synthgen.sample", "synthgen.evaluate", "synthgen.cli", "synthgen.pipeline"),
+    "sample": ("synthgen.train", "synthgen.evaluate", "synthgen.cli", "synthgen.pipeline"),
+    "evaluate": ("synthgen.cli", "synthgen.pipeline"),
 }
 
 
+def module_name(path: Path) -> str:
+    """``synthgen/data/idx.py`` -> ``synthgen.data.idx``; ``synthgen/data/__init__.py`` -> ``synthgen.data``."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def all_modules() -> dict[str, Path]:
+    """Every module of the synthgen package, by dotted name."""
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
 def imported_modules(path: Path) -> set[str]:
-    """Every module named by an ``import`` / ``from ... import`` anywhere in the file."""
+    """Every module named by an ``import`` / ``from ... import`` anywhere in the file (``from X import y``
+    names ``X.y`` when that is a module of ours, else ``X``)."""
+    known = all_modules() if path.is_relative_to(PACKAGE) else {}
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                names.add(sub if sub in known else node.module)
     return names
 
 
-@pytest.mark.parametrize("stage", sorted(FORBIDDEN))
-def test_stage_does_not_import_a_later_stage(stage: str) -> None:
-    files = sorted((PACKAGE / stage).glob("*.py"))
-    assert files, f"no modules found for stage {stage}"
+def import_graph() -> dict[str, set[str]]:
+    """synthgen module -> the synthgen modules it imports."""
+    modules = all_modules()
+    return {name: {m for m in imported_modules(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle as a path ``[a, b, ..., a]``, or [] when the graph is acyclic (iterative DFS)."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for start in sorted(graph):
+        if state.get(start):
+            continue
+        stack = [(start, iter(sorted(graph[start])))]
+        path = [start]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(child) == 1:
+                return path[path.index(child):] + [child]
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(sorted(graph.get(child, ())))))
+    return []
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    graph = import_graph()
+    assert len(graph) > 40  # every module was found, top-level ones included
+    assert {"synthgen.cli", "synthgen.pipeline", "synthgen.config", "synthgen.storage"} <= set(graph)
+    assert find_cycle(graph) == []
+
+
+def test_the_jobs_import_no_cycle_either() -> None:
+    for path in sorted((ROOT / "jobs").glob("*.py")):
+        for name in imported_modules(path):
+            assert not name.startswith("jobs"), f"{path.name} imports {name}: jobs are entry points, not libraries"
+
+
+@pytest.mark.parametrize("home", sorted(FORBIDDEN))
+def test_a_home_does_not_import_a_later_stage(home: str) -> None:
+    package = PACKAGE / home
+    files = sorted(package.rglob("*.py")) if package.is_dir() else [PACKAGE / f"{home}.py"]
+    assert files and all(f.exists() for f in files), f"no modules found for {home}"
     offenders = [
-        f"{path.name} imports {name}"
+        f"{path.relative_to(PACKAGE)} imports {name}"
         for path in files
         for name in sorted(imported_modules(path))
-        if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[stage])
+        if any(name == bad.rstrip(".") or name.startswith(bad if bad.endswith(".") else bad + ".")
+               for bad in FORBIDDEN[home])
     ]
     assert offenders == []
 
@@ -47,3 +124,8 @@ def test_the_checker_sees_lazy_imports(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from synthgen.evaluate.run import evaluate\n    import ray\n")
     assert imported_modules(module) == {"synthgen.evaluate.run", "ray"}
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []

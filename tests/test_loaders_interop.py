@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shard_fixtures import write_fake_shards
+from shard_data import write_shards
 
 
 @pytest.fixture
 def shards(tmp_path):
-    return write_fake_shards(tmp_path / "out", n=30, rows_per_shard=12, row_group_size=5, seed=3)
+    return write_shards(tmp_path / "out", n=30, rows_per_shard=12, row_group_size=5, seed=3)
 
 
 def test_hugging_face_datasets_decodes_images_and_class_labels(shards, tmp_path, monkeypatch):

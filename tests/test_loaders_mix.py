@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from shard_fixtures import FASHION_CLASSES, write_fake_shards
+from shard_data import FASHION_CLASSES, write_shards
 from synthgen.data.base import ImageData
 from synthgen.data.mix import ImageDataset, MixedBatchSampler, MixedDataset, MixedSampler, class_mapping
 from synthgen.data.shards import SyntheticShardDataset
@@ -26,7 +26,7 @@ def _real(n: int = 30, class_names=FASHION_CLASSES, seed: int = 5) -> ImageData:
 
 @pytest.fixture
 def parts(tmp_path):
-    fake = write_fake_shards(tmp_path / "synth", n=40, rows_per_shard=16, row_group_size=8, seed=2)
+    fake = write_shards(tmp_path / "synth", n=40, rows_per_shard=16, row_group_size=8, seed=2)
     real = _real()
     return real, fake, MixedDataset(ImageDataset(real, output="tensor"), SyntheticShardDataset(fake.root, output="tensor"))
 
@@ -53,7 +53,7 @@ def test_class_mismatch_names_both_lists(parts):
 
 def test_reordered_classes_need_remap_classes(tmp_path):
     reordered = FASHION_CLASSES[::-1]
-    fake = write_fake_shards(tmp_path / "rev", n=20, class_names=reordered, rows_per_shard=8, row_group_size=4)
+    fake = write_shards(tmp_path / "rev", n=20, class_names=reordered, rows_per_shard=8, row_group_size=4)
     real = ImageDataset(_real())
     with pytest.raises(ShardError, match="in another order; pass remap_classes=True"):
         MixedDataset(real, SyntheticShardDataset(fake.root))

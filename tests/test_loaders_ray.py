@@ -7,14 +7,14 @@ import os
 import numpy as np
 import pytest
 
-from shard_fixtures import write_fake_shards
+from shard_data import write_shards
 from synthgen.data.ray_reader import read_synthetic
 from synthgen.errors import ConfigError, ShardError
 
 
 @pytest.mark.ray
 def test_read_synthetic_counts_labels_pixels(ray_cluster, tmp_path):
-    f = write_fake_shards(tmp_path / "out", n=45, rows_per_shard=20, row_group_size=8, seed=4)
+    f = write_shards(tmp_path / "out", n=45, rows_per_shard=20, row_group_size=8, seed=4)
     ds = read_synthetic(f.root)
     rows = ds.take_all()
     assert len(rows) == 45
@@ -28,7 +28,7 @@ def test_read_synthetic_counts_labels_pixels(ray_cluster, tmp_path):
 
 @pytest.mark.ray
 def test_read_synthetic_hwc_from_file_uri(ray_cluster, tmp_path):
-    f = write_fake_shards(tmp_path / "rgb", n=10, image_shape=(3, 6, 5), rows_per_shard=4, row_group_size=2)
+    f = write_shards(tmp_path / "rgb", n=10, image_shape=(3, 6, 5), rows_per_shard=4, row_group_size=2)
     ds = read_synthetic("file://" + os.path.abspath(f.root), layout="HWC")
     rows = sorted(ds.take_all(), key=lambda r: r["sample_id"])  # no ds.sort: a shuffle is slow here
     images = np.stack([r["image"] for r in rows])
@@ -39,7 +39,7 @@ def test_read_synthetic_hwc_from_file_uri(ray_cluster, tmp_path):
 @pytest.mark.ray
 def test_read_synthetic_png_format(ray_cluster, tmp_path):
     # format "png": no Parquet; labels come from the class folders, ids from the file names.
-    f = write_fake_shards(tmp_path / "png", n=12, rows_per_shard=5, fmt="png")
+    f = write_shards(tmp_path / "png", n=12, rows_per_shard=5, fmt="png")
     rows = sorted(read_synthetic(f.root).take_all(), key=lambda r: r["sample_id"])
     np.testing.assert_array_equal([r["sample_id"] for r in rows], f.sample_ids)
     np.testing.assert_array_equal([r["label"] for r in rows], f.labels)
@@ -47,7 +47,7 @@ def test_read_synthetic_png_format(ray_cluster, tmp_path):
 
 
 def test_read_synthetic_errors_before_any_ray_task(tmp_path):
-    f = write_fake_shards(tmp_path / "out", n=5, write_manifest=False)
+    f = write_shards(tmp_path / "out", n=5, write_manifest_file=False)
     with pytest.raises(ShardError, match="manifest.json not found"):
         read_synthetic(f.root)
     with pytest.raises(ConfigError, match="layout='NCHW'"):

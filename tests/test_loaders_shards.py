@@ -12,8 +12,9 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from shard_fixtures import write_fake_shards
-from synthgen.data.shards import SyntheticShardDataset, load_shard_arrays, read_manifest
+from shard_data import write_shards
+from synthgen.data.shards import SyntheticShardDataset, load_shard_arrays
+from synthgen.shards import read_manifest
 from synthgen.errors import ConfigError, ShardError
 
 
@@ -30,7 +31,7 @@ def _snapshot(root) -> dict[str, tuple[int, int]]:
 @pytest.fixture
 def shards(tmp_path):
     # 3 shards of 20/20/10 rows, row groups of 8: indices cross shard and row-group borders.
-    return write_fake_shards(tmp_path / "out", n=50, rows_per_shard=20, row_group_size=8, seed=1)
+    return write_shards(tmp_path / "out", n=50, rows_per_shard=20, row_group_size=8, seed=1)
 
 
 def test_round_trip_pil_ids_labels_pixels(shards):
@@ -45,7 +46,7 @@ def test_round_trip_pil_ids_labels_pixels(shards):
 
 
 def test_tensor_output_is_uint8_chw(tmp_path):
-    f = write_fake_shards(tmp_path / "rgb", n=12, image_shape=(3, 8, 10), rows_per_shard=5, row_group_size=2)
+    f = write_shards(tmp_path / "rgb", n=12, image_shape=(3, 8, 10), rows_per_shard=5, row_group_size=2)
     ds = SyntheticShardDataset(f.root, output="tensor")
     for i in (0, 4, 5, 11, -1):
         x, label = ds[i]
@@ -129,7 +130,7 @@ def test_dataloader_two_workers_reads_everything_once(shards):
 
 def test_png_format_folder(tmp_path):
     # format "png" has no Parquet: images come from png/<class>/<id>.png via the shard indexes.
-    f = write_fake_shards(tmp_path / "png", n=13, rows_per_shard=5, fmt="png")
+    f = write_shards(tmp_path / "png", n=13, rows_per_shard=5, fmt="png")
     ds = SyntheticShardDataset(f.root, output="tensor")
     np.testing.assert_array_equal(ds.targets, f.labels)
     np.testing.assert_array_equal(np.stack([ds[i][0].numpy() for i in range(13)]), f.images)
@@ -137,7 +138,7 @@ def test_png_format_folder(tmp_path):
 
 
 def test_png_format_missing_or_corrupt_image_is_a_shard_error(tmp_path):
-    f = write_fake_shards(tmp_path / "png", n=6, rows_per_shard=3, fmt="png")
+    f = write_shards(tmp_path / "png", n=6, rows_per_shard=3, fmt="png")
     ds = SyntheticShardDataset(f.root)
     paths = ds._index.png_files
     with open(os.path.join(f.root, paths[1]), "wb") as fh:
@@ -171,7 +172,7 @@ def test_load_shard_arrays_limit(shards):
 
 
 def test_missing_manifest_is_a_shard_error(tmp_path):
-    f = write_fake_shards(tmp_path / "out", n=10, write_manifest=False)
+    f = write_shards(tmp_path / "out", n=10, write_manifest_file=False)
     before = _snapshot(f.root)
     for fn in (SyntheticShardDataset, load_shard_arrays):
         with pytest.raises(ShardError, match="manifest.json not found.*re-run `synthgen sample`"):

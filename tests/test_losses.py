@@ -141,7 +141,7 @@ def test_gradient_penalty_through_distributed_data_parallel(tmp_path) -> None:
     dist.init_process_group("gloo", store=store, rank=0, world_size=1)
     try:
         torch.manual_seed(0)
-        cfg = ModelConfig(name="cdcgan", loss="wgan-gp", d_channels=8, g_channels=8)
+        cfg = ModelConfig(name="cdcgan", loss="wgan-gp", arch={"d_channels": 8, "g_channels": 8})
         _, D = build_models(cfg, (1, 28, 28), 10)
         D.eval()  # freeze the power iteration so both runs see the same weights
         ddp = nn.parallel.DistributedDataParallel(D)

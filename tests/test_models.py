@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -11,7 +12,7 @@ from torch.nn.utils import parametrize
 
 from synthgen.config import ModelConfig
 from synthgen.errors import ConfigError
-from synthgen.models import MODELS, build_models, get_model_spec
+from synthgen.models import MODELS, build_models, get_model_spec, register_model
 from synthgen.models.blocks import level_sides, plan_resolution, width
 
 NUM_CLASSES = 10
@@ -160,8 +161,8 @@ def test_state_dict_round_trip_through_weights_only_load(name: str) -> None:
 
 
 def test_widths_come_from_config() -> None:
-    small_g, small_d = _build("cdcgan", (1, 28, 28), g_channels=16, d_channels=16)
-    big_g, big_d = _build("cdcgan", (1, 28, 28), g_channels=64, d_channels=64)
+    small_g, small_d = _build("cdcgan", (1, 28, 28), arch={"g_channels": 16, "d_channels": 16})
+    big_g, big_d = _build("cdcgan", (1, 28, 28), arch={"g_channels": 64, "d_channels": 64})
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(big_g) > 2 * count(small_g)
     assert count(big_d) > 2 * count(small_d)
@@ -169,6 +170,45 @@ def test_widths_come_from_config() -> None:
     assert [c.out_channels for c in convs] == [64, 128, 128]  # width rule: base at 14 px, 2*base at 7 px
     ups = [m for m in big_g.modules() if isinstance(m, nn.ConvTranspose2d)]
     assert [u.out_channels for u in ups] == [64, 16]  # base at 14 px, base/4 at full resolution
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_model_declares_frozen_options_with_defaults(name: str) -> None:
+    options = get_model_spec(name).options
+    assert dataclasses.is_dataclass(options) and options.__dataclass_params__.frozen
+    defaults = options()  # every field has a default: an empty model.arch builds a working model
+    assert ModelConfig(name=name).arch == dataclasses.asdict(defaults)
+
+
+def test_a_new_model_brings_its_own_options_without_widening_model_config() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class TinyOptions:
+        hidden: int = 4  # the test model's only option
+
+    @register_model("tiny-test", conditional=False, options=TinyOptions)
+    def build(opts: TinyOptions, z_dim: int, shape: tuple[int, int, int], num_classes: int):
+        return nn.Linear(z_dim, opts.hidden), nn.Linear(opts.hidden, 1)
+
+    try:
+        cfg = ModelConfig(name="tiny-test", z_dim=3, arch={"hidden": 9})
+        g, _ = build_models(cfg, (1, 28, 28), NUM_CLASSES)
+        assert (g.in_features, g.out_features) == (3, 9)
+        assert ModelConfig(name="tiny-test").arch == {"hidden": 4}
+        with pytest.raises(ConfigError, match=r"valid keys are: \['hidden'\]"):
+            ModelConfig(name="tiny-test", arch={"g_channels": 8})
+        assert "hidden" not in {f.name for f in dataclasses.fields(ModelConfig)}
+    finally:
+        MODELS.pop("tiny-test")
+
+
+def test_options_need_defaults_for_every_field() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class NoDefault:
+        depth: int  # no default: an empty model.arch could not build this model
+
+    with pytest.raises(ValueError, match=r"fields \['depth'\] need a default"):
+        register_model("no-default-test", conditional=False, options=NoDefault)
+    assert "no-default-test" not in MODELS
 
 
 def test_unknown_model_name_lists_registered_names() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shard_fixtures import FASHION_CLASSES, write_fake_shards
+from shard_data import FASHION_CLASSES, write_shards
 from synthgen.config import DataConfig, load_config
 from synthgen.errors import ConfigError, ShardError
 from synthgen.cli import main
@@ -115,7 +115,7 @@ def test_config_error_exits_2_and_writes_nothing(tmp_path, capsys):
 
 TINY = [
     "data.max_images=400", "train.steps=4", "train.checkpoint_every=2", "train.sample_every=4", "train.log_every=2",
-    "train.batch_size=8", "model.g_channels=8", "model.d_channels=8",
+    "train.batch_size=8", "model.arch.g_channels=8", "model.arch.d_channels=8",
     "evaluate.metrics=[label_acc]", "evaluate.num_samples=50", "evaluate.report.enabled=false",
     "sample.num_samples=130", "sample.images_per_shard=64", "sample.batch_size=64", "sample.format=parquet",
 ]
@@ -143,6 +143,21 @@ def test_pipeline_evaluates_and_samples_the_checkpoint_it_trained(finished):
     assert manifest["checkpoint"]["digest"] == info.digest and manifest["total"] == result.num_samples == 130
     report = verify_output(result.sample_out)
     assert report.ok and report.shards == 3
+
+
+@pytest.mark.slow
+def test_training_writes_loss_curves_and_grids_to_tensorboard(finished):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg, result = finished
+    acc = EventAccumulator(os.path.join(result.run_dir, "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    rows = [json.loads(line) for line in Path(result.run_dir, "metrics.jsonl").read_text().splitlines()]
+    for tag in ("d_loss", "g_loss", "img_per_s"):  # TINY logs every 2 of 4 steps, rank 0 only
+        assert [e.step for e in acc.Scalars(tag)] == [2, 4] == [r["step"] for r in rows]
+    assert [e.value for e in acc.Scalars("g_loss")] == pytest.approx([r["g_loss"] for r in rows], abs=1e-4)
+    (grid,) = acc.Images("samples")  # sample_every=4
+    assert grid.step == 4 and grid.width > 0 and grid.encoded_image_string.startswith(b"\x89PNG")
 
 
 @pytest.mark.slow
@@ -191,6 +206,7 @@ def test_pipeline_with_a_uri_run_folder_keeps_every_output_there(ray_cluster, tm
     training_log = tmp_path / name / "metrics.jsonl"  # rank 0's local log, mirrored at every checkpoint
     assert [json.loads(line)["step"] for line in training_log.read_text().splitlines()][-1] == 4
     assert (tmp_path / name / "grids" / "grid-000004.png").is_file()
+    assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / name / "tensorboard").iterdir())
 
 
 # --- jobs/train_classifier.py ------------------------------------------------------------------------
@@ -208,51 +224,63 @@ def test_classifier_job_rejects_bad_values(override, key):
         load_config(tc.ClassifierJobConfig, CONFIGS / "train_classifier_smoke.yaml", [override])
 
 
-def test_mixed_batches_hold_the_chosen_share_of_synthetic_images():
-    real_x, syn_x = np.zeros((100, 1, 4, 4), np.uint8), np.full((30, 1, 4, 4), 255, np.uint8)  # [N, C, H, W]
-    draw = tc.mixed_batches(real_x, np.zeros(100, np.int64), syn_x, np.ones(30, np.int64), 0.25)
-    rng = np.random.default_rng(0)
-    for _ in range(5):
-        x, y = draw(rng, 64)
-        assert x.shape == (64, 1, 4, 4) and int((x[:, 0, 0, 0] == 255).sum()) == 16 == int(y.sum())
+def test_every_batch_holds_the_chosen_share_of_synthetic_images():
+    from synthgen.data import ImageData, ImageDataset
+
+    names = tuple(FASHION_CLASSES)
+    real = ImageData("real", np.zeros((100, 1, 4, 4), np.uint8), np.zeros(100, np.int64), names)  # black, label 0
+    syn = ImageData("syn", np.full((30, 1, 4, 4), 255, np.uint8), np.ones(30, np.int64), names)  # white, label 1
+    empty = ImageData("none", real.images[:0], real.labels[:0], names)
+    cfg = tc.ClassifierJobConfig(shards="unused", synthetic_fraction=0.25, batch_size=64, steps=5)
+    for train_on, share in (("real+synthetic", 16), ("real", 0), ("synthetic", None)):
+        loader, steps, batch = tc.batches(dataclasses.replace(cfg, train_on=train_on), real,
+                                          ImageDataset(syn, output="tensor"), empty)
+        got = list(loader)
+        assert steps == len(got) == 5 and batch == (30 if train_on == "synthetic" else 64)  # synthetic: 30 images
+        for x, y in got:
+            want = batch if share is None else share
+            assert x.shape == (batch, 1, 4, 4) and int((x[:, 0, 0, 0] == 255).sum()) == want == int(y.sum())
 
 
 def test_synthetic_labels_are_mapped_to_the_real_class_order(tmp_path):
-    fake = write_fake_shards(tmp_path / "s", n=30, class_names=FASHION_CLASSES[::-1])
+    fake = write_shards(tmp_path / "s", n=30, class_names=FASHION_CLASSES[::-1])
     cfg = tc.ClassifierJobConfig(shards=str(tmp_path / "s"), remap_classes=True)
     synth = tc.load_synthetic(cfg, FASHION_CLASSES, (1, 28, 28))
-    assert np.array_equal(synth.labels, 9 - fake.labels)  # reversed class list -> real index 9 - k
-    assert np.array_equal(synth.images, fake.images)
+    images, labels = zip(*(synth[i] for i in range(len(synth))))
+    assert synth.classes == list(FASHION_CLASSES) and len(synth) == 30
+    assert np.array_equal(np.array(labels), 9 - fake.labels)  # reversed class list -> real index 9 - k
+    assert np.array_equal(np.stack([x.numpy() for x in images]), fake.images)
+    assert len(tc.load_synthetic(dataclasses.replace(cfg, max_synthetic=7), FASHION_CLASSES, (1, 28, 28))) == 7
     with pytest.raises(ShardError, match="remap_classes"):
         tc.load_synthetic(dataclasses.replace(cfg, remap_classes=False), FASHION_CLASSES, (1, 28, 28))
 
 
 def test_synthetic_data_of_other_classes_or_shape_is_refused(tmp_path):
-    write_fake_shards(tmp_path / "digits", n=10, class_names=tuple(str(i) for i in range(10)))
+    write_shards(tmp_path / "digits", n=10, class_names=tuple(str(i) for i in range(10)))
     with pytest.raises(ShardError, match="do not match the real classes"):
         tc.load_synthetic(tc.ClassifierJobConfig(shards=str(tmp_path / "digits")), FASHION_CLASSES, (1, 28, 28))
-    write_fake_shards(tmp_path / "rgb", n=10, image_shape=(3, 32, 32))
+    write_shards(tmp_path / "rgb", n=10, image_shape=(3, 32, 32))
     with pytest.raises(ShardError, match="data.resolution"):
         tc.load_synthetic(tc.ClassifierJobConfig(shards=str(tmp_path / "rgb")), FASHION_CLASSES, (1, 28, 28))
 
 
 def test_classifier_learns_the_real_test_split_from_images_with_class_signal(fashion_mnist_root):
-    from synthgen.data import ImageData, load_images
+    from synthgen.data import ImageData, ImageDataset, load_images
 
     data = DataConfig(root=fashion_mnist_root, max_images=600)
     signal = load_images(data, "train")  # real images standing in for good synthetic ones
     test = load_images(dataclasses.replace(data, max_images=0), "test")
     cfg = tc.ClassifierJobConfig(data=data, shards="unused", train_on="synthetic", steps=60, batch_size=64,
                                  width=8, augment=False, num_threads=1)  # width 8: ~10x cheaper, still learns
-    good = tc.train_and_test(cfg, None, signal, test, progress=False)
+    good = tc.train_and_test(cfg, None, ImageDataset(signal, output="tensor"), test, progress=False)
     noise = ImageData("synthetic", signal.images, np.random.default_rng(0).permutation(signal.labels), signal.class_names)
-    bad = tc.train_and_test(cfg, None, noise, test, progress=False)
+    bad = tc.train_and_test(cfg, None, ImageDataset(noise, output="tensor"), test, progress=False)
     assert good["accuracy"] > 0.55 and bad["accuracy"] < 0.3  # chance is 0.1
     assert (good["num_synthetic"], good["num_real"], good["num_test"], good["steps"]) == (600, 0, 10000, 60)
 
 
 def test_classifier_job_runs_on_a_shard_folder_and_writes_its_result(tmp_path, fashion_mnist_root, capsys):
-    write_fake_shards(tmp_path / "s", n=40)
+    write_shards(tmp_path / "s", n=40)
     out = tmp_path / "result.json"
     sets = [f"shards={tmp_path / 's'}", f"data.root={fashion_mnist_root}", "data.max_images=200", "steps=3",
             "width=4", f"out={out}"]

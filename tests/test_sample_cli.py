@@ -13,7 +13,7 @@ from synthgen.sample.randinit import write_random_checkpoint
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
-    cfg = from_dict(ExperimentConfig, {"model": {"z_dim": 16, "g_channels": 16, "d_channels": 16}})
+    cfg = from_dict(ExperimentConfig, {"model": {"z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}}})
     return write_random_checkpoint(str(tmp_path_factory.mktemp("run")), cfg)
 
 
@@ -58,7 +58,19 @@ def test_missing_checkpoint_is_reported_with_the_fix(tmp_path, capsys):
 
 def test_verify_of_a_folder_without_manifest_fails_clearly(tmp_path, capsys):
     assert main(["verify", str(tmp_path)]) == 1
-    assert "manifest.json does not exist" in capsys.readouterr().err
+    assert "manifest.json not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("below", [False, True])
+def test_out_that_is_an_existing_file_is_refused_before_anything_is_written(checkpoint, tmp_path, capsys, below):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    out = existing / "sub" if below else existing
+    code = main(["sample", "--checkpoint", checkpoint, "--out", str(out), "--num-samples", "4"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--out {out}" in err and "not a folder" in err and "pass a folder path" in err
+    assert "Traceback" not in err and "pyarrow" not in err.lower()
+    assert existing.read_text() == "keep me" and sorted(os.listdir(tmp_path)) == ["notes.txt"]
 
 
 def test_checkpoint_that_does_not_fit_the_model_code_is_a_checkpoint_error(checkpoint, tmp_path, capsys):
@@ -69,7 +81,7 @@ def test_checkpoint_that_does_not_fit_the_model_code_is_a_checkpoint_error(check
     bad = str(tmp_path / "bad")
     shutil.copytree(checkpoint, bad)
     payload = torch.load(os.path.join(bad, "model.pt"), weights_only=True)
-    payload["config"]["model"]["g_channels"] = 32  # weights no longer match the architecture
+    payload["config"]["model"]["arch"]["g_channels"] = 32  # weights no longer match the architecture
     torch.save(payload, os.path.join(bad, "model.pt"))
     code = main(["sample", "--checkpoint", bad, "--out", str(tmp_path / "o"), "--dry-run"])
     assert code == 1 and "does not fit the current model code" in capsys.readouterr().err

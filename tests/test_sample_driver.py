@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
-    cfg = from_dict(ExperimentConfig, {"model": {"z_dim": 16, "g_channels": 16, "d_channels": 16}})
+    cfg = from_dict(ExperimentConfig, {"model": {"z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}}})
     return write_random_checkpoint(str(tmp_path_factory.mktemp("run")), cfg)
 
 

@@ -78,7 +78,7 @@ def _cache_env(judge_cache):
 def experiment(data_root) -> ExperimentConfig:
     return from_dict(ExperimentConfig, {
         "data": {"source": "imagefolder", "root": data_root},
-        "model": {"name": "cdcgan", "z_dim": 16, "g_channels": 16, "d_channels": 16},
+        "model": {"name": "cdcgan", "z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}},
     })
 
 
@@ -193,12 +193,16 @@ def test_generate_filtered_keeps_the_first_accepted_candidate(checkpoint, experi
     with torch.no_grad():
         rescored = label_probability(judge, images, torch.from_numpy(labels)).numpy()
     assert np.allclose(rescored, prob, atol=1e-5)
-    for i in (0, 7, 21):  # row i's kept image is the one its own candidate latent makes
-        z = torch.from_numpy(latents_for(ids[i:i + 1], 0, 16, candidate=int(drawn[i]) - 1))
-        with torch.no_grad():
-            alone = ((generator(z, torch.tensor([labels[i]])) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-        if prob[i] >= threshold:
-            assert (alone.int() - images[i:i + 1].int()).abs().max() <= 1
+    for i in range(len(ids)):  # every row keeps the image of the candidate the rule picks
+        tried = []  # (judge probability, image) of each candidate row i drew, in order
+        for c in range(int(drawn[i])):
+            z = torch.from_numpy(latents_for(ids[i:i + 1], 0, 16, candidate=c))
+            with torch.no_grad():
+                img = ((generator(z, torch.tensor([labels[i]])) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+                tried.append((float(label_probability(judge, img, torch.tensor([labels[i]]))[0]), img))
+        # passed: its last (first accepted) candidate; never passed: its best (the earliest of equal ones)
+        keep = len(tried) - 1 if prob[i] >= threshold else max(range(len(tried)), key=lambda c: (tried[c][0], -c))
+        assert (tried[keep][1].int() - images[i:i + 1].int()).abs().max() <= 1, i
 
 
 def test_filtered_dataset_holds_what_the_judge_accepts(filtered, experiment, judge_cache, threshold):
@@ -250,7 +254,7 @@ def test_resume_keeps_the_filter_statistics_of_kept_shards(filtered, checkpoint,
     assert verify_output(out).ok
 
 
-def test_a_different_threshold_into_the_same_out_is_refused(filtered, checkpoint, tmp_path):
+def test_a_different_threshold_into_the_same_out_is_refused(filtered, checkpoint, tmp_path, capsys):
     import shutil
 
     out = str(tmp_path / "conflict")
@@ -259,6 +263,9 @@ def test_a_different_threshold_into_the_same_out_is_refused(filtered, checkpoint
     code = cli_main(["sample", "--checkpoint", checkpoint, "--out", out, "--num-samples", str(N), "--format", "both",
                      "--images-per-shard", str(PER_SHARD), "--filter", "judge:0.5", "--no-progress"])
     assert code == 1 and sorted(os.listdir(os.path.join(out, "parquet"))) == before
+    err = capsys.readouterr().err
+    assert "already holds a dataset made with a different config" in err and "judge:0.5" in err
+    assert "--overwrite" in err  # and it says how to proceed
 
 
 def test_cli_rejects_a_bad_filter_before_writing(checkpoint, tmp_path, capsys):

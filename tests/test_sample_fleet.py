@@ -22,7 +22,7 @@ from synthgen.sample.latents import labels_for, latents_for
 from synthgen.sample.randinit import write_random_checkpoint
 from synthgen.sample.run import run_sample
 from synthgen.sample.verify import verify_output
-from synthgen.data.torch_dataset import to_uint8
+from synthgen.pixels import to_uint8
 from synthgen.checkpoint import load_generator
 
 pytestmark = pytest.mark.ray
@@ -33,7 +33,7 @@ N, PER_SHARD = 150, 64  # three shards: 64, 64, 22 rows
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
     """A real (untrained) checkpoint of a small conditional generator."""
-    cfg = from_dict(ExperimentConfig, {"model": {"name": "cdcgan", "z_dim": 16, "g_channels": 16, "d_channels": 16}})
+    cfg = from_dict(ExperimentConfig, {"model": {"name": "cdcgan", "z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}}})
     return write_random_checkpoint(str(tmp_path_factory.mktemp("run")), cfg)
 
 
@@ -279,4 +279,4 @@ def test_config_round_trip_in_manifest(reference):
     manifest = reference[1].manifest
     sample = from_dict(SampleConfig, manifest["config"]["sample"])
     assert dataclasses.asdict(sample)["num_samples"] == N
-    assert from_dict(ExperimentConfig, manifest["config"]["train"]).model.g_channels == 16
+    assert from_dict(ExperimentConfig, manifest["config"]["train"]).model.arch["g_channels"] == 16

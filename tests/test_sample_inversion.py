@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from synthgen.config import ModelConfig
-from synthgen.data.torch_dataset import to_uint8
+from synthgen.pixels import to_uint8
 from synthgen.errors import ConfigError
 from synthgen.models import build_models
 from synthgen.sample.inversion import invert, neighbour_images
@@ -25,7 +25,7 @@ NUM_CLASSES, N = 3, 12
 @pytest.fixture(scope="module")
 def generator() -> torch.nn.Module:
     torch.manual_seed(0)
-    g, _ = build_models(ModelConfig(z_dim=16, g_channels=8, d_channels=8), (1, 28, 28), NUM_CLASSES)
+    g, _ = build_models(ModelConfig(z_dim=16, arch={"g_channels": 8, "d_channels": 8}), (1, 28, 28), NUM_CLASSES)
     with torch.no_grad():
         g.to_image.weight.mul_(30.0)  # pixel std 0.008 -> 0.23: images that differ by latent
     return g.eval()

@@ -16,18 +16,10 @@ from synthgen.errors import ConfigError
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.fleet import check_resources
 from synthgen.sample.latents import labels_for, latents_for, permute
-from synthgen.sample.plan import (
-    Shard,
-    allocate_counts,
-    make_plan,
-    resolve_class_weights,
-    resolve_classes,
-    safe_label_dirs,
-    split_batches,
-)
-from synthgen.sample.randinit import FASHION_MNIST_CLASSES
-from synthgen.data.torch_dataset import to_uint8
-from synthgen.sample.writer import encode_png
+from synthgen.sample.plan import allocate_counts, make_plan, resolve_class_weights, resolve_classes, split_batches
+from synthgen.data.idx import FASHION_MNIST_CLASSES
+from synthgen.pixels import to_uint8
+from synthgen.shards import Shard, encode_png, safe_label_dirs
 from synthgen.storage import Location
 
 

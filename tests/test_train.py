@@ -1,4 +1,4 @@
-"""Real Ray Train runs: 2 DDP workers, checkpoints, resume, a killed worker, NaN stop."""
+"""Real Ray Train runs: 2 DDP workers, checkpoints and their pruning, resume, a killed worker, NaN stop."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from synthgen.errors import ConfigError, TrainingDivergedError
 from synthgen import checkpoint as ckpt
 from synthgen.train.trainer import train
 
-pytestmark = [pytest.mark.ray]
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def first_step_of_last_attempt(run_dir) -> int:
+    """The step the latest worker group started at (rank 0 writes timing.json at its first step)."""
+    with open(os.path.join(run_dir, "timing.json"), encoding="utf-8") as fh:
+        return json.load(fh)["first_step"]
 
 
 def tiny_config(tmp_path, name: str, *overrides: str) -> ExperimentConfig:
@@ -24,14 +30,15 @@ def tiny_config(tmp_path, name: str, *overrides: str) -> ExperimentConfig:
         [
             f"run.storage_path={tmp_path}", f"run.name={name}", "data.max_images=500",
             "train.steps=12", "train.checkpoint_every=6", "train.sample_every=6", "train.log_every=3",
-            "train.batch_size=8", "model.g_channels=8", "model.d_channels=8", "model.z_dim=16",
+            "train.batch_size=8", "model.arch.g_channels=8", "model.arch.d_channels=8", "model.z_dim=16",
             *overrides,
         ],
     )
 
 
-def test_two_worker_run_writes_reloadable_checkpoint(ray_cluster, tmp_path):
-    cfg = tiny_config(tmp_path, "basic")
+def test_two_worker_run_writes_reloadable_checkpoint_and_keeps_the_newest(ray_cluster, tmp_path):
+    # checkpoints at 3, 6, 9 and 12; train.num_to_keep=2 must leave only the newest two
+    cfg = tiny_config(tmp_path, "basic", "train.checkpoint_every=3", "train.num_to_keep=2")
     result = train(cfg)
     assert result.final_step == 12
     assert os.path.basename(result.checkpoint_path) == "checkpoint-000012"
@@ -40,7 +47,9 @@ def test_two_worker_run_writes_reloadable_checkpoint(ray_cluster, tmp_path):
     assert set(payload) >= {"generator", "discriminator", "generator_ema", "opt_g", "opt_d", "synthgen_version"}
     assert os.path.isfile(os.path.join(result.checkpoint_path, "config.yaml"))
     steps = [s for s, _ in ckpt.list_checkpoints(result.run_dir)]
-    assert steps == [6, 12]
+    assert steps == [9, 12]  # 3 and 6 were pruned
+    assert sorted(n for n in os.listdir(result.run_dir) if n.startswith("checkpoint-")) == \
+        ["checkpoint-000009", "checkpoint-000012"]
     rows = [json.loads(line) for line in open(os.path.join(result.run_dir, "metrics.jsonl"))]
     assert [r["step"] for r in rows] == [3, 6, 9, 12]
     assert all(r["img_per_s"] > 0 and "d_loss" in r and "g_loss" in r for r in rows)
@@ -68,16 +77,22 @@ def test_resume_continues_to_exact_step_count(ray_cluster, tmp_path):
     assert second.final_step == 12
     assert [s for s, _ in ckpt.list_checkpoints(second.run_dir)] == [6, 12]
     rows = [json.loads(line)["step"] for line in open(os.path.join(second.run_dir, "metrics.jsonl"))]
-    assert rows == [3, 6, 9, 12]  # continued from 6, not restarted from 0
+    assert rows == [3, 6, 9, 12]
+    assert first_step_of_last_attempt(second.run_dir) == 7  # continued from checkpoint 6, not from 0
 
 
-def test_killed_worker_is_replaced_and_run_finishes(ray_cluster, tmp_path):
+def test_killed_worker_is_replaced_and_the_group_continues_from_the_latest_checkpoint(ray_cluster, tmp_path):
     cfg = tiny_config(tmp_path, "faulty", "train.fail_at_step=9", "train.max_failures=1")
     result = train(cfg)
-    assert os.path.exists(tmp_path / "faulty" / ".fault-injected")  # the worker really died
+    assert os.path.exists(tmp_path / "faulty" / ".fault-injected")  # the worker really died (at step 9)
     assert result.final_step == 12
     payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
     assert payload["step"] == 12
+    # The replacement group's first step is 7: it restored checkpoint 6 (the latest before the kill)
+    # instead of starting over at 1.
+    assert first_step_of_last_attempt(result.run_dir) == 7
+    rows = [json.loads(line)["step"] for line in open(os.path.join(result.run_dir, "metrics.jsonl"))]
+    assert rows == [3, 6, 9, 12]  # each step logged once: the killed attempt's rows after 6 were dropped
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(ray_cluster, tmp_path):

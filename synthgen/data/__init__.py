@@ -81,8 +81,8 @@ def _check_contract(data: ImageData, cfg: DataConfig, split: str) -> None:
 _LAZY = {
     "SyntheticShardDataset": "synthgen.data.shards",
     "load_shard_arrays": "synthgen.data.shards",
-    "read_manifest": "synthgen.data.shards",
-    "ShardManifest": "synthgen.data.shards",
+    "read_manifest": "synthgen.shards",  # the shard format's own reader, re-exported for consumers
+    "ShardManifest": "synthgen.shards",
     "ImageDataset": "synthgen.data.mix",
     "MixedDataset": "synthgen.data.mix",
     "MixedSampler": "synthgen.data.mix",

@@ -55,8 +55,8 @@ def get_source(name: str) -> SourceLoader:
     Raises:
         ConfigError: unknown source; the message lists the registered ones.
     """
-    import synthgen.data  # noqa: F401  (populates SOURCES)
-
+    # No import of synthgen.data here (that would be a cycle): importing this module runs the
+    # package's __init__ first, which imports every source module and so fills SOURCES.
     if name not in SOURCES:
         raise ConfigError(f"data.source={name!r} is not a registered source; choose one of {sorted(SOURCES)}")
     return SOURCES[name]

@@ -29,10 +29,11 @@ from synthgen.config import DataConfig
 from synthgen.data.base import ImageData, register_source
 from synthgen.errors import DataError
 
-FASHION_MNIST_CLASSES = (
+# The class names of the built-in data sets (label index -> name): the one place they are written.
+FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
-MNIST_CLASSES = tuple(str(d) for d in range(10))
+MNIST_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 NUM_CLASSES = 10
 SPLIT_PREFIX = {"train": "train", "test": "t10k"}
 UBYTE = 0x08  # IDX type code of unsigned byte data, the only one these data sets use

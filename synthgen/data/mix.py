@@ -7,14 +7,16 @@ Three pieces, used together with a plain ``DataLoader``::
     mixed = MixedDataset(real, synth)                                   # checks class order
     # per epoch: 25 % of each epoch's samples are synthetic
     loader = DataLoader(mixed, batch_size=128, sampler=MixedSampler(mixed, synthetic_ratio=0.25, seed=0))
-    # or per batch: exactly 32 synthetic images in every batch of 128
+    # or per batch: exactly 32 synthetic images in every batch of 128 (synthetic_per_batch(128, 0.25) == 32)
     loader = DataLoader(mixed, batch_sampler=MixedBatchSampler(mixed, 128, synthetic_per_batch=32, seed=0))
     for epoch in range(E):
         loader.sampler.set_epoch(epoch)   # (loader.batch_sampler for MixedBatchSampler)
 
 ``MixedDataset`` is the concatenation ``real + synthetic`` (indices ``[0, num_real)`` are real);
 the samplers choose the indices, so the mix is a deterministic function of ``(seed, epoch)`` and
-``set_epoch`` works with persistent DataLoader workers too. For DDP give each replica its
+``set_epoch`` works with persistent DataLoader workers too. A step-counted loop can ask for all its
+batches as one epoch (``num_batches=steps``): each part is then walked in shuffled passes, every image
+used once before any repeats (uplift and ``jobs/train_classifier.py`` do this). For DDP give each replica its
 ``num_replicas`` / ``rank`` (and ``add_dist_sampler=False`` to Ray's ``prepare_data_loader``).
 
 Class alignment: the synthetic class names must equal the real class names in the same order. The
@@ -191,6 +193,24 @@ class MixedDataset(torch.utils.data.Dataset):
         if self.target_transform is not None:
             label = self.target_transform(label)
         return image, label
+
+
+def synthetic_per_batch(batch_size: int, synthetic_fraction: float) -> int:
+    """Synthetic rows per batch for a ``synthetic_fraction`` share of every batch (``MixedBatchSampler``).
+
+    ``round(fraction * batch_size)``, but at least one row of each kind when the fraction is strictly
+    between 0 and 1 and the batch holds two rows: a "mixed" batch is never silently all one kind.
+
+    Raises:
+        ConfigError: ``batch_size`` < 1 or the fraction outside [0, 1].
+    """
+    if batch_size < 1 or not 0.0 <= synthetic_fraction <= 1.0:
+        raise ConfigError(f"batch_size={batch_size}, synthetic_fraction={synthetic_fraction} is invalid: "
+                          "need batch_size >= 1 and a fraction in [0, 1], e.g. 0.25")
+    n = round(synthetic_fraction * batch_size)
+    if 0.0 < synthetic_fraction < 1.0 and batch_size >= 2:
+        n = min(batch_size - 1, max(1, n))
+    return int(n)
 
 
 def _draw(rng: np.random.Generator, pool: int, n: int, what: str) -> np.ndarray:

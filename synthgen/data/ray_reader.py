@@ -18,17 +18,13 @@ import numpy as np
 import pyarrow as pa
 import ray.data
 
-from synthgen.data.shard_index import (
-    check_shard_files,
-    decode_png,
-    join_path,
-    pil_to_chw,
-    png_column,
-    read_manifest,
-    resolve_root,
-    scan_shards,
-)
+from synthgen.data.shard_index import scan_shards
 from synthgen.errors import ConfigError
+from synthgen.shards import decode_png, pil_to_chw, read_manifest
+from synthgen.shards.integrity import check_shard_files
+from synthgen.shards.layout import parse_png_path
+from synthgen.shards.manifest import open_dataset
+from synthgen.shards.parquet import png_column
 
 LAYOUTS = ("CHW", "HWC")  # read_synthetic(layout=...)
 
@@ -53,8 +49,8 @@ class _PngDecoder:
             labels = table.column("label").to_numpy().astype(np.int64)  # [B]
         else:
             pngs = table.column("bytes").combine_chunks()
-            parts = [p.rsplit("/", 2)[-2:] for p in table.column("path").to_pylist()]  # [folder, file]
-            ids = np.array([int(f.removesuffix(".png")) for _, f in parts], dtype=np.int64)
+            parts = [parse_png_path(p) for p in table.column("path").to_pylist()]  # [(folder, sample_id)]
+            ids = np.array([i for _, i in parts], dtype=np.int64)
             labels = np.array([self.label_of_dir[d] for d, _ in parts], dtype=np.int64)
         images = np.empty((len(table), *self.image_shape), dtype=np.uint8)  # [B, C, H, W]
         for i in range(len(table)):
@@ -73,7 +69,7 @@ def read_synthetic(
 ) -> ray.data.Dataset:
     """Lazily read a shard folder as a Ray Dataset with columns ``sample_id``, ``label``, ``image``.
 
-    Row order is not guaranteed (use ``sample_id``); class names are ``read_manifest(root).class_names``.
+    Row order is not guaranteed (use ``sample_id``); class names are ``synthgen.shards.read_manifest(root).class_names``.
 
     Args:
         root: shard folder or pyarrow URI (``s3://``, ``gs://``, ``file://``).
@@ -93,23 +89,23 @@ def read_synthetic(
     """
     if layout not in LAYOUTS:
         raise ConfigError(f"layout={layout!r} is not supported; choose one of {list(LAYOUTS)}")
-    manifest = read_manifest(root)
-    fs, base = resolve_root(root)
-    check_shard_files(manifest, fs, base)
+    out = open_dataset(root)
+    manifest = read_manifest(out)
+    check_shard_files(manifest, out)
     if not manifest.shards:
         return ray.data.from_items([])
     label_of_dir = {d: manifest.class_names.index(name) for name, d in manifest.label_dirs.items()}
     if manifest.has_parquet:
         ds = ray.data.read_parquet(
-            [join_path(base, s.file) for s in manifest.shards],
-            filesystem=fs,
+            [out.path(s.file) for s in manifest.shards],
+            filesystem=out.fs,
             num_cpus=num_cpus,
             override_num_blocks=override_num_blocks,
         ).select_columns(["sample_id", "label", "image"])  # projection pushed down to the file scan
     else:  # format png: the files the shard indexes list (no bucket listing)
         ds = ray.data.read_binary_files(
-            [join_path(base, rel) for rel in scan_shards(manifest, fs, base).png_files],
-            filesystem=fs,
+            [out.path(rel) for rel in scan_shards(manifest, out).png_files],
+            filesystem=out.fs,
             include_paths=True,
             num_cpus=num_cpus,
             override_num_blocks=override_num_blocks,

@@ -8,7 +8,7 @@ A shard folder (written by ``synthgen sample``; local path or pyarrow URI such a
     png/<class>/<sample_id:012d>.png  the same images as an ImageFolder tree (format png or both)
 
 The manifest is the source of truth for which shards exist and for the class order; a folder
-without one is an interrupted run and is refused (see ``shard_index.py``). Typical use::
+without one is an interrupted run and is refused (see ``synthgen.shards``). Typical use::
 
     ds = SyntheticShardDataset("runs/x/samples", transform=v2.Compose([...]))
     loader = DataLoader(ds, batch_size=128, shuffle=True, num_workers=4)
@@ -27,24 +27,17 @@ import torch
 from PIL import Image
 
 from synthgen.data.base import ImageData
-from synthgen.data.shard_index import (
-    ShardManifest,
-    check_labels,
-    check_shard_files,
-    decode_png,
-    open_parquet,
-    pil_to_chw,
-    png_column,
-    read_file,
-    read_manifest,
-    resolve_root,
-    scan_shards,
-)
+from synthgen.data.shard_index import scan_shards
 from synthgen.errors import ConfigError
+from synthgen.shards import ShardManifest, decode_png, pil_to_chw, read_manifest
+from synthgen.shards.integrity import check_labels, check_shard_files
+from synthgen.shards.manifest import open_dataset
+from synthgen.shards.parquet import open_parquet, png_column
+from synthgen.shards.png import read_file
 
 OUTPUTS = ("pil", "tensor")  # SyntheticShardDataset(output=...)
 
-__all__ = ["OUTPUTS", "ShardManifest", "SyntheticShardDataset", "load_shard_arrays", "read_manifest"]
+__all__ = ["OUTPUTS", "SyntheticShardDataset", "load_shard_arrays"]
 
 
 class SyntheticShardDataset(torch.utils.data.Dataset):
@@ -90,9 +83,9 @@ class SyntheticShardDataset(torch.utils.data.Dataset):
         self.manifest = read_manifest(self.root)
         self.classes: list[str] = list(self.manifest.class_names)
         self.class_to_idx: dict[str, int] = {c: i for i, c in enumerate(self.classes)}
-        fs, base = resolve_root(self.root)
-        check_shard_files(self.manifest, fs, base)
-        self._index = scan_shards(self.manifest, fs, base)
+        out = open_dataset(self.root)
+        check_shard_files(self.manifest, out)
+        self._index = scan_shards(self.manifest, out)
         self.sample_ids: np.ndarray = self._index.sample_ids  # int64 [N]
         self.targets: np.ndarray = self._index.labels  # int64 [N], read without decoding any image
         rows = np.array([s.rows for s in self.manifest.shards], dtype=np.int64)
@@ -122,7 +115,7 @@ class SyntheticShardDataset(torch.utils.data.Dataset):
         where = f"{self.root} sample_id={int(self.sample_ids[index])}"
         if self._index.png_files:  # format png: one file per image
             state = self._state()
-            data = read_file(self.manifest, state.fs, state.base, self._index.png_files[index])
+            data = read_file(state.out, self._index.png_files[index])
             return decode_png(data, self.manifest.image_shape, where)
         shard = int(np.searchsorted(self._shard_starts, index, side="right")) - 1
         row = index - int(self._shard_starts[shard])
@@ -164,7 +157,7 @@ class _WorkerState:
 
     def __init__(self, root: str, cache_bytes: int, max_open: int = 8) -> None:
         self.pid = os.getpid()
-        self.fs, self.base = resolve_root(root)
+        self.out = open_dataset(root)
         self.cache_bytes = cache_bytes
         self.max_open = max_open
         self.files: OrderedDict[int, pq.ParquetFile] = OrderedDict()
@@ -189,7 +182,7 @@ class _WorkerState:
         if shard in self.files:
             self.files.move_to_end(shard)
             return self.files[shard]
-        pf = open_parquet(manifest, self.fs, self.base, manifest.shards[shard])
+        pf = open_parquet(self.out, manifest.shards[shard])
         self.files[shard] = pf
         if len(self.files) > self.max_open:
             self.files.popitem(last=False)  # closed when garbage-collected
@@ -209,15 +202,15 @@ def load_shard_arrays(root: str | os.PathLike[str], limit: int | None = None) ->
     Raises:
         ShardError: missing manifest or shard, inconsistent counts, or a corrupt image.
     """
-    manifest = read_manifest(root)
-    fs, base = resolve_root(root)
-    check_shard_files(manifest, fs, base)
+    out = open_dataset(root)
+    manifest = read_manifest(out)
+    check_shard_files(manifest, out)
     n = manifest.total if limit is None else max(0, min(int(limit), manifest.total))
     images = np.empty((n, *manifest.image_shape), dtype=np.uint8)  # [N, C, H, W]
     if not manifest.has_parquet:  # format png: one file per image
-        index = scan_shards(manifest, fs, base)
+        index = scan_shards(manifest, out)
         for i, rel in enumerate(index.png_files[:n]):
-            data = read_file(manifest, fs, base, rel)
+            data = read_file(out, rel)
             images[i] = pil_to_chw(decode_png(data, manifest.image_shape, f"{manifest.root}/{rel}"))
         return ImageData("synthetic", images, index.labels[:n].copy(), manifest.class_names)
     labels = np.empty(n, dtype=np.int64)  # [N]
@@ -225,7 +218,7 @@ def load_shard_arrays(root: str | os.PathLike[str], limit: int | None = None) ->
     for shard in manifest.shards:
         if i >= n:
             break
-        pf = open_parquet(manifest, fs, base, shard)
+        pf = open_parquet(out, shard)
         # Stream in record batches: memory stays at one batch of PNG bytes besides the output array.
         for batch in pf.iter_batches(batch_size=1024, columns=["sample_id", "label", "image"]):
             table = pa.Table.from_batches([batch]).slice(0, n - i)

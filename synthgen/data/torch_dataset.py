@@ -1,4 +1,4 @@
-"""Torch views of in-memory ImageData: uint8 [0, 255] -> float [-1, 1] (the range G outputs)."""
+"""Torch views of in-memory ImageData: uint8 [0, 255] -> float [-1, 1] via ``synthgen.pixels.to_float``."""
 
 from __future__ import annotations
 
@@ -6,35 +6,7 @@ import numpy as np
 import torch
 
 from synthgen.data.base import ImageData
-
-
-def to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Map uint8 images [..., C, H, W] in [0, 255] to float32 in [-1, 1].
-
-    Args:
-        images: uint8 numpy array or tensor, any leading dims.
-
-    Returns:
-        float32 tensor of the same shape; 0 -> -1.0, 255 -> 1.0.
-
-    Raises:
-        TypeError: the input is not uint8.
-    """
-    x = torch.as_tensor(np.asarray(images) if isinstance(images, np.ndarray) else images)
-    if x.dtype != torch.uint8:
-        raise TypeError(f"to_tensor expects uint8 images, got {x.dtype}")
-    return x.float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(images: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-    """Inverse of ``to_tensor``: float [-1, 1] -> uint8 [0, 255], ``round((x + 1) * 127.5)`` clamped.
-
-    Works on torch tensors (any device, shape kept) and numpy arrays. Sampled shards, grids and
-    evaluation images all go through this one function, so their pixels agree byte for byte.
-    """
-    if isinstance(images, np.ndarray):
-        return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    return torch.clamp(torch.round((images.detach() + 1.0) * 127.5), 0, 255).to(torch.uint8)
+from synthgen.pixels import to_float
 
 
 class InMemoryImageDataset(torch.utils.data.Dataset):
@@ -50,4 +22,4 @@ class InMemoryImageDataset(torch.utils.data.Dataset):
         return int(self.labels.shape[0])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return to_tensor(self.images[index]), int(self.labels[index])
+        return to_float(self.images[index]), int(self.labels[index])

@@ -1,4 +1,4 @@
-"""Evaluation stage: judge features, metric registry (fd, kid, pr, dc, label_acc, cas, uplift), report.
+"""Evaluation stage: judge features, the metric registry (``synthgen.evaluate.metrics``, one module per metric), report.
 
 Public entry points (imported lazily so ``synthgen --help`` stays fast)::
 
@@ -25,6 +25,7 @@ _LAZY = {
     "train_classifier": "synthgen.judge.classifier",
     "accuracy": "synthgen.judge.classifier",
     "register_metric": "synthgen.evaluate.metrics",
+    "ALL_METRICS": "synthgen.evaluate.metrics",
     "get_metric": "synthgen.evaluate.metrics",
 }
 

@@ -1,37 +1,26 @@
 """CLI of the evaluation stage: ``synthgen evaluate``.
 
 ``synthgen.cli`` calls ``register(subparsers)``. Config precedence: EvalConfig defaults < ``--config`` YAML < explicit flags < ``--set``.
+A flag's argparse dest is its EvalConfig key. Typed errors propagate to ``synthgen.cli_args.run_guarded`` (exit 1 or 2).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
+from synthgen.cli_args import (EXIT_CODES_HELP, add_config_arguments, config_path, flag_values, plan_skipped,
+                               smoke_checkpoint)
 from synthgen.config import apply_overrides, config_data, dump_yaml, from_dict
-from synthgen.errors import ConfigError, SynthgenError
-from synthgen.evaluate.config import ALL_METRICS, EvalConfig
+from synthgen.errors import ConfigError
+from synthgen.evaluate.config import EvalConfig
+from synthgen.evaluate.metrics import describe_metrics, metric_names  # the registry: one module per metric
 
 EPILOG = """\
 metrics (all in the feature space of the judge, a small CNN trained on the real training split and
 cached in ~/.cache/synthgen/judges; every number is printed beside its real-data anchor):
-  fd         Fréchet distance generated vs real test; floor = real train vs real test; ratio; per class
-  kid        kernel inception distance (unbiased, cubic kernel), mean ± std over kid_subsets subsets
-  pr         improved precision / recall, k = pr_k (3)
-  dc         density / coverage, k = dc_k (5)
-  label_acc  the judge's accuracy on generated images against their requested labels
-  cas        classification accuracy score: a classifier trained on synthetic images only, tested on
-             real test images, beside the same recipe trained on real images, and the gap in points
-  uplift     per real fraction (uplift.fractions, default 1%): real-only vs real+synthetic classifier
-             over uplift.seeds seeds. Honest by default: each subset's generator is trained on that
-             subset only (with DiffAugment) through the training driver, stored in OUT/uplift/ and
-             reused. The synthetic images are drawn around the subset's own images (each inverted into
-             the generator, varied by uplift.inversion_sigma in latent space); --set uplift.pool=prior
-             samples the prior instead. --set uplift.generator=evaluated uses the evaluated generator
-             (an upper bound); --set uplift.pool=prior --set uplift.filter=judge:0.9 keeps prior samples
-             the real-only classifier accepts
+""" + describe_metrics() + """
 
 outputs (OUT defaults to <run folder>/eval for a checkpoint, <shard folder>/eval for shards):
   OUT/metrics.jsonl     one JSON line per metric: results, settings, counts, checkpoint path/digest/step
@@ -47,10 +36,9 @@ examples:
   synthgen evaluate --config jobs/configs/evaluate.yaml --set uplift.seeds=5 --set uplift.fractions=[0.01,0.1]
   synthgen evaluate --checkpoint runs/fashion_mnist --metrics cas --filter judge:0.9
   synthgen evaluate --checkpoint runs/fashion_mnist --dry-run      # print the resolved config and plan
-"""
+  python jobs/evaluate.py --config jobs/configs/evaluate.yaml --smoke-test   # the Ray job, tiny sizes
 
-FLAG_KEYS = {"checkpoint": "checkpoint", "shards": "shards", "out": "out", "num_samples": "num_samples",
-             "seed": "seed", "filter": "filter"}  # argparse dest -> EvalConfig key
+""" + EXIT_CODES_HELP
 
 
 def register(subparsers: Any) -> None:
@@ -63,13 +51,15 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", metavar="YAML", help="EvalConfig YAML (e.g. jobs/configs/evaluate.yaml); "
-                   "built-in defaults for missing keys")
+    add_config_arguments(p, config_help="EvalConfig YAML (e.g. jobs/configs/evaluate.yaml); built-in defaults "
+                         "for missing keys", set_example="cas.epochs=2 --set uplift.seeds=5 (see --dry-run for every key)",
+                         dry_run_help="check the source, print the resolved config and what would run, then exit "
+                         "without writing anything")
     p.add_argument("--checkpoint", metavar="RUN_OR_CKPT", help="run folder (its latest checkpoint), "
                    "checkpoint-NNNNNN folder or URI; images are generated in-process")
     p.add_argument("--shards", metavar="OUT", help="shard folder or URI written by `synthgen sample` "
                    "(instead of --checkpoint)")
-    p.add_argument("--metrics", metavar="LIST", help=f"comma list of {','.join(ALL_METRICS)} or 'all' "
+    p.add_argument("--metrics", metavar="LIST", help=f"comma list of {','.join(metric_names())} or 'all' "
                    "(default all)")
     p.add_argument("--num-samples", type=int, metavar="N", help="generated images for fd/kid/pr/dc/label_acc "
                    "(default 10000; CAS uses cas.num_train, default = size of the real training split)")
@@ -79,11 +69,6 @@ def register(subparsers: Any) -> None:
                    "and uplift stay honest)")
     p.add_argument("--out", metavar="FOLDER", help="folder for metrics.jsonl and report.html "
                    "(default <run folder>/eval or <shard folder>/eval)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any EvalConfig key, e.g. --set cas.epochs=2 --set uplift.seeds=5 "
-                   "(repeatable; applied last; see --dry-run for every key)")
-    p.add_argument("--dry-run", action="store_true", help="check the source, print the resolved config and "
-                   "what would run, then exit without writing anything")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -94,11 +79,11 @@ def parse_metrics(text: str) -> list[str]:
         ConfigError: an unknown or empty name.
     """
     if text.strip() == "all":
-        return list(ALL_METRICS)
+        return list(metric_names())
     names = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [n for n in names if n not in ALL_METRICS]
+    bad = [n for n in names if n not in metric_names()]
     if bad or not names:
-        raise ConfigError(f"--metrics {text!r}: unknown {bad or 'empty list'}; choose from {','.join(ALL_METRICS)}")
+        raise ConfigError(f"--metrics {text!r}: unknown {bad or 'empty list'}; choose from {','.join(metric_names())}")
     return names
 
 
@@ -108,15 +93,22 @@ def resolve_config(args: argparse.Namespace) -> EvalConfig:
     Raises:
         ConfigError: unreadable YAML, unknown key, wrong type or invalid value.
     """
-    data = config_data(getattr(args, "config", None), {key: getattr(args, dest, None) for dest, key in FLAG_KEYS.items()})
+    path = config_path(args)
+    data = config_data(path, flag_values(args, EvalConfig, skip=("metrics",)))  # --metrics is parsed below
     if getattr(args, "checkpoint", None):
         data.pop("shards", None)  # an explicit --checkpoint replaces a YAML's shards (and vice versa)
     if getattr(args, "shards", None):
         data.pop("checkpoint", None)
     if getattr(args, "metrics", None):
         data["metrics"] = parse_metrics(args.metrics)
-    cfg = from_dict(EvalConfig, apply_overrides(data, list(getattr(args, "overrides", []) or [])), "evaluate")
+    overrides = list(getattr(args, "overrides", []) or [])
+    cfg = from_dict(EvalConfig, apply_overrides(data, overrides), "evaluate")
     cfg.validate()
+    if getattr(args, "smoke_test", False) and not getattr(args, "dry_run", False) and not cfg.shards:
+        untrained = smoke_checkpoint(cfg.checkpoint, path, "evaluating")
+        if untrained:
+            cfg = from_dict(EvalConfig, apply_overrides(data, [*overrides, f"checkpoint={untrained}"]), "evaluate")
+            cfg.validate()
     return cfg
 
 
@@ -156,23 +148,25 @@ def plan_text(cfg: EvalConfig) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """``synthgen evaluate``: 0 on success, 2 on a config error, 1 on any other synthgen error."""
-    try:
-        cfg = resolve_config(args)
-        if args.dry_run:
-            plan = plan_text(cfg)  # checks the source first: an error prints nothing else
-            print(dump_yaml(cfg), end="")
-            print("# plan\n" + "\n".join(f"# {line}" for line in plan.splitlines()))
-            return 0
-        from synthgen.evaluate.report import format_table
-        from synthgen.evaluate.run import evaluate
+    """``synthgen evaluate``: returns 0; typed errors propagate to ``cli_args.run_guarded``.
 
-        rows = evaluate(cfg)
-    except ConfigError as exc:
-        print(f"synthgen evaluate: config error: {exc}", file=sys.stderr)
-        return 2
-    except SynthgenError as exc:
-        print(f"synthgen evaluate: error: {exc}", file=sys.stderr)
-        return 1
+    Raises:
+        ConfigError: bad flags or config (exit 2); other SynthgenErrors from the evaluation (exit 1).
+    """
+    cfg = resolve_config(args)
+    if args.dry_run:
+        skipped = plan_skipped(cfg.checkpoint or cfg.shards, getattr(args, "smoke_test", False) and bool(cfg.checkpoint))
+        if skipped:
+            print(dump_yaml(cfg), end="")
+            print(f"# plan not computed: {skipped}")
+            return 0
+        plan = plan_text(cfg)  # checks the source first: an error prints nothing else
+        print(dump_yaml(cfg), end="")
+        print("# plan\n" + "\n".join(f"# {line}" for line in plan.splitlines()))
+        return 0
+    from synthgen.evaluate.report import format_table
+    from synthgen.evaluate.run import evaluate
+
+    rows = evaluate(cfg)
     print(format_table(rows))
     return 0

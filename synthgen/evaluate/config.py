@@ -12,7 +12,18 @@ from synthgen.config import DataConfig
 from synthgen.errors import ConfigError
 from synthgen.judge.config import JudgeConfig
 
-ALL_METRICS = ("fd", "kid", "pr", "dc", "label_acc", "cas", "uplift")  # the registered metric names
+
+def registered_metrics() -> tuple[str, ...]:
+    """Every metric of the registry (``synthgen.evaluate.metrics``), the only place that lists them.
+
+    Imported here, not at the top: the registry imports the metric modules, and none of them imports
+    this config, so asking the registry at call time keeps the import graph acyclic.
+    """
+    from synthgen.evaluate.metrics import metric_names
+
+    return metric_names()
+
+
 UPLIFT_GENERATORS = ("honest", "evaluated")
 UPLIFT_POOLS = ("inversion", "prior")
 
@@ -36,26 +47,26 @@ class UpliftConfig:
     generator: str = "honest"  # honest: a generator trained on the subset only; evaluated: the evaluated one (leaks)
     num_synthetic: int = 10000  # synthetic pool per (fraction, seed)
     # how the pool is drawn: inversion = around each real image of the subset (z_i + sigma * eps, z_i its
-    # inverted latent; +0.26 +- 0.32 points at 1%, 9 seeds); prior = z ~ N(0, I), balanced labels (-0.11 +- 0.25, 6)
+    # inverted latent), so the pool varies the subset's own images; prior = z ~ N(0, I), balanced labels
     pool: str = "inversion"
     inversion_sigma: float = 0.7  # pool=inversion: latent noise around each inverted image (0 = reconstructions)
     inversion_steps: int = 300  # pool=inversion: Adam steps per inverted image
     synthetic_fraction: float = 0.25  # mixing ratio: share of every training batch drawn from the synthetic pool
-    # classifier Adam steps, the same for both arms. Real only at 1%, 6 seeds: 1200 steps was 0.2-0.5 pts short
-    # of 2400; 4800 changed seeds 0/1 by +0.23/-0.16 (converged within noise)
+    # classifier Adam steps, the same for both arms: enough for the real-only baseline to converge, so an
+    # uplift is not just the extra images making up for an undertrained baseline
     steps: int = 2400
     batch_size: int = 64  # images per classifier step
     lr: float = 1e-3  # classifier Adam learning rate
     augment: bool = True  # random shifts on every batch: keeps the real-only baseline strong
-    # training steps of each honest generator (~12 min each on 2 CPU cores). Seed 0 with LeCam, FD in judge
-    # features / recall: 98 / 0.04 at 1000 steps, 43 / 0.22 at 3000, 18 / 0.32 at 6000 (800: mode-collapsed)
+    # training steps of each honest generator: the dominant cost of uplift; too few leave a generator of
+    # a few hundred images mode-collapsed, and its pool then adds little variety
     generator_steps: int = 6000
     generator_diffaugment: str = "translation,cutout"  # DiffAugment policy for the honest generators
     # section.key=value overrides of the evaluated run's recipe for the honest generators: half-width nets
-    # (3x faster, and enough for ~600 images), an EMA that starts early, and LeCam against D overfitting
-    # the ~600 images (at 3000 steps: FD 53 -> 43, recall 0.12 -> 0.22)
+    # (faster, and a few hundred images do not need more), an EMA that starts early (short runs), and LeCam
+    # against the discriminator overfitting so few images
     generator_overrides: tuple[str, ...] = (
-        "model.g_channels=32", "model.d_channels=32", "model.ema_start=100", "model.ema_decay=0.995",
+        "model.arch.g_channels=32", "model.arch.d_channels=32", "model.ema_start=100", "model.ema_decay=0.995",
         "model.lecam_weight=0.3",
     )
     storage: str = ""  # folder for honest generator runs; "" = <out>/uplift (reused when already trained)
@@ -79,7 +90,7 @@ class EvalConfig:
     checkpoint: str = ""  # run folder, checkpoint-NNNNNN folder or URI to evaluate (or use shards)
     shards: str = ""  # shard folder / URI written by `synthgen sample` to evaluate instead
     out: str = ""  # folder for metrics.jsonl + report.html; "" = <run folder>/eval or <shard folder>/eval
-    metrics: tuple[str, ...] = ALL_METRICS  # which registered metrics to compute, in order
+    metrics: tuple[str, ...] = field(default_factory=registered_metrics)  # registered metrics to compute, in order
     num_samples: int = 10000  # generated images for fd/kid/pr/dc/label_acc (shards: the first N rows)
     seed: int = 0  # seed of the generated latents and of every random subset
     use_ema: bool = True  # evaluate the EMA generator weights (what sampling uses)
@@ -108,10 +119,11 @@ class EvalConfig:
                 "evaluate needs exactly one source: pass --checkpoint RUN_OR_CKPT or --shards OUT "
                 f"(got checkpoint={self.checkpoint!r}, shards={self.shards!r})"
             )
-        unknown = [m for m in self.metrics if m not in ALL_METRICS]
+        registered = registered_metrics()
+        unknown = [m for m in self.metrics if m not in registered]
         if unknown or not self.metrics:
             raise ConfigError(f"metrics={list(self.metrics)!r} is invalid: choose a non-empty list of "
-                              f"{list(ALL_METRICS)}")
+                              f"{list(registered)}")
         if len(set(self.metrics)) != len(self.metrics):
             raise ConfigError(f"metrics={list(self.metrics)!r} lists a metric twice")
         from synthgen.sample.filter import parse_filter

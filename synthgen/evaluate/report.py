@@ -21,8 +21,9 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
+from synthgen.evaluate.context import EvalContext, PerClassColumn, ReportLine, fmt
 from synthgen.evaluate.features import nearest_neighbors
-from synthgen.evaluate.metrics import EvalContext
+from synthgen.evaluate.metrics import METRICS
 
 _GRID_RE = re.compile(r"^grid-(\d+)\.png$")
 
@@ -132,60 +133,23 @@ def training_grids(run_dir: str, max_grids: int) -> list[tuple[int, str]]:
     return out
 
 
-def _fmt(v: Any, digits: int = 4) -> str:
-    if isinstance(v, float):
-        return f"{v:.{digits}g}" if abs(v) < 1e4 else f"{v:.4e}"
-    return str(v)
-
-
-def summary_rows(rows: Iterable[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
-    """(metric, value, anchor, note) lines of a metric table, from metric rows."""
-    out: list[tuple[str, str, str, str]] = []
+def summary_rows(rows: Iterable[dict[str, Any]]) -> list[ReportLine]:
+    """(metric, value, anchor, note) lines of a metric table: each row's metric formats its own lines."""
+    out: list[ReportLine] = []
     for row in rows:
+        metric = METRICS.get(str(row.get("metric")))
+        if metric is None:
+            continue  # a metric this synthgen does not have: left out of the table, still in metrics.jsonl
         try:
-            out += _summary_lines(row)
+            out += metric.summary(row.get("results") or {}, row.get("settings") or {})
         except (KeyError, TypeError, ValueError):
             continue  # a row of another synthgen version: left out of the table, still in metrics.jsonl
     return out
 
 
-def _summary_lines(row: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    out: list[tuple[str, str, str, str]] = []
-    r, name = row.get("results", {}), row.get("metric")
-    k = f"k={(row.get('settings') or {}).get('k', '?')}"
-    if name == "fd":
-        out.append(("FD (judge features)", _fmt(r["fd"]), f"real train {_fmt(r['fd_floor'])}",
-                    f"ratio {_fmt(r['fd_ratio'], 3)} (1 = as close as real data)"))
-    elif name == "kid":
-        out.append(("KID", f"{_fmt(r['kid_mean'])} ± {_fmt(r['kid_std'], 2)}",
-                    f"real train {_fmt(r['floor_mean'])}", "unbiased, cubic kernel"))
-    elif name == "pr":
-        out.append(("precision", _fmt(r["precision"], 3), f"real train {_fmt(r['anchor_precision'], 3)}", k))
-        out.append(("recall", _fmt(r["recall"], 3), f"real train {_fmt(r['anchor_recall'], 3)}", k))
-    elif name == "dc":
-        out.append(("density", _fmt(r["density"], 3), f"real train {_fmt(r['anchor_density'], 3)}", k))
-        out.append(("coverage", _fmt(r["coverage"], 3), f"real train {_fmt(r['anchor_coverage'], 3)}", k))
-    elif name == "label_acc":
-        out.append(("label accuracy (judge)", _fmt(r["label_acc"], 4),
-                    f"judge on real test {_fmt(r['judge_real_test_acc'], 4)}", "generated image has its label"))
-    elif name == "cas":
-        out.append(("CAS (train synthetic, test real)", _fmt(r["cas"], 4), f"real {_fmt(r['real_acc'], 4)}",
-                    f"gap {r['gap_points']:.2f} pts ({r['gap_minus_best_published']:+.2f} vs the best published 2.0; "
-                    f"CGAN 8.9)"))
-    elif name == "uplift":
-        for tag, f in r.get("by_fraction", {}).items():
-            u = f["uplift_points"]
-            out.append((f"uplift at {tag} real ({f['num_real']} img)",
-                        f"{_fmt(f['real_plus_synthetic']['mean'], 4)}",
-                        f"real only {_fmt(f['real_only']['mean'], 4)}",
-                        f"{u['mean']:+.2f} ± {u['std']:.2f} pts over {len(u['values'])} seeds"
-                        f"{'' if r.get('honest') else ' (not honest: evaluated generator, not one per subset)'}"))
-    return out
-
-
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A compact plain-text metric table for the terminal."""
-    lines = [("metric", "value", "anchor", "note")] + summary_rows(rows)
+    lines = [ReportLine("metric", "value", "anchor", "note"), *summary_rows(rows)]
     widths = [max(len(line[i]) for line in lines) for i in range(3)]
     text = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}" for a, b, c, d in lines]
     text.insert(1, "-" * max(len(t) for t in text))
@@ -197,18 +161,19 @@ def _img(uri: str, cls: str = "px", title: str = "") -> str:
 
 
 def _per_class_table(rows: list[dict[str, Any]], names: tuple[str, ...]) -> str:
-    cols: list[tuple[str, dict[str, Any]]] = []
+    cols: list[PerClassColumn] = []
     for row in rows:
-        pc = row.get("results", {}).get("per_class")
-        if row.get("metric") == "fd" and pc:
-            cols += [("FD", {n: v["fd"] for n, v in pc.items()}), ("FD floor", {n: v["floor"] for n, v in pc.items()})]
-        elif pc:
-            cols.append(({"label_acc": "label acc", "cas": "CAS acc"}.get(row["metric"], row["metric"]), pc))
+        metric = METRICS.get(str(row.get("metric")))
+        if metric is not None:
+            try:
+                cols += metric.per_class(row.get("results") or {})
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue  # a row of another synthgen version: no per-class column
     if not cols:
         return ""
     head = "".join(f"<th>{html.escape(c)}</th>" for c, _ in cols)
     body = "".join("<tr><td>" + html.escape(n) + "</td>" + "".join(
-        f"<td>{_fmt(v.get(n), 3) if v.get(n) is not None else '–'}</td>" for _, v in cols) + "</tr>" for n in names)
+        f"<td>{fmt(v.get(n), 3) if v.get(n) is not None else '–'}</td>" for _, v in cols) + "</tr>" for n in names)
     return f"<h2>Per class</h2><table><tr><th>class</th>{head}</tr>{body}</table>"
 
 

@@ -9,6 +9,7 @@ in a later (slower) metric keeps the earlier results.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from typing import Any
@@ -17,7 +18,8 @@ import synthgen
 from synthgen.config import dump_yaml, to_dict
 from synthgen.errors import ConfigError
 from synthgen.evaluate.config import EvalConfig
-from synthgen.evaluate.metrics import EvalContext, get_metric, timed
+from synthgen.evaluate.context import EvalContext, timed
+from synthgen.evaluate.metrics import get_metric
 from synthgen.evaluate.sources import JudgeFilter, Source, open_checkpoint, open_shards
 from synthgen.evaluate.uplift import check_uplift_possible
 from synthgen.judge.cache import load_or_train_judge, real_splits
@@ -27,6 +29,8 @@ from synthgen.storage import atomic_write_text, is_uri
 METRICS_FILE = "metrics.jsonl"
 REPORT_FILE = "report.html"
 CONFIG_FILE = "eval_config.yaml"
+
+log = logging.getLogger("synthgen")
 
 
 def open_source(cfg: EvalConfig) -> Source:
@@ -96,7 +100,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
 
     Args:
         cfg: the resolved evaluation config (validated here).
-        progress: print progress lines to stderr.
+        progress: show classifier training progress (log lines go to the "synthgen" logger either way).
 
     Returns:
         The metric rows appended to ``<out>/metrics.jsonl`` (one per metric, in ``cfg.metrics`` order).
@@ -109,7 +113,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
     source = open_source(cfg)
     check_uplift_possible(cfg, source.experiment is not None, source.generator is not None)
     out_dir = resolve_out_dir(cfg, source)
-    metric_fns = [(name, get_metric(name)) for name in cfg.metrics]
+    metric_fns = [(name, get_metric(name).compute) for name in cfg.metrics]
     real_train, real_test = real_splits(source.data_cfg)
     if tuple(real_train.class_names) != tuple(source.class_names):
         raise ConfigError(f"the generator's classes {list(source.class_names)} differ from the real data's "
@@ -128,7 +132,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
     metrics_path = os.path.join(out_dir, METRICS_FILE)
     rows = []
     for name, fn in metric_fns:
-        ctx.log(f"metric {name} ...")
+        log.info("metric %s ...", name)
         out, seconds = timed(fn, ctx)
         row = _jsonable({
             "metric": name,
@@ -147,12 +151,12 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
         })
         append_jsonl(metrics_path, row)
         rows.append(row)
-        ctx.log(f"metric {name} done in {seconds:.1f}s")
+        log.info("metric %s done in %.1fs", name, seconds)
     if cfg.report.enabled:
         from synthgen.evaluate.report import read_jsonl, render_report
 
         page = render_report(ctx, rows, read_jsonl(metrics_path))
         write_text(os.path.join(out_dir, REPORT_FILE), page)
-        ctx.log(f"report: {os.path.join(out_dir, REPORT_FILE)}")
-    ctx.log(f"metrics: {metrics_path}")
+        log.info("report: %s", os.path.join(out_dir, REPORT_FILE))
+    log.info("metrics: %s", metrics_path)
     return rows

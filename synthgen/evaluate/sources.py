@@ -19,7 +19,7 @@ from torch import nn
 
 from synthgen.config import DataConfig, ExperimentConfig, from_dict
 from synthgen.data import ImageData
-from synthgen.data.torch_dataset import to_uint8
+from synthgen.pixels import to_uint8
 from synthgen.errors import CheckpointError, ConfigError, ShardError
 from synthgen.sample.filter import generate_filtered
 from synthgen.sample.latents import latents_for
@@ -189,7 +189,7 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
         ShardError: no readable manifest at ``path``.
         ConfigError: the shards' image shape does not match the real data.
     """
-    from synthgen.data.shards import read_manifest
+    from synthgen.shards import read_manifest
 
     manifest = read_manifest(path)
     raw = manifest.raw

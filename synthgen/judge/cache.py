@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import re
-import sys
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +31,8 @@ from synthgen.judge.classifier import accuracy, extract_features, predict_logits
 from synthgen.judge.config import JudgeConfig
 from synthgen.models.classifier import SmallCNN
 from synthgen.storage import atomic_write_text
+
+log = logging.getLogger("synthgen")
 
 ARCH_VERSION = 1  # bump when SmallCNN changes shape: old cached judges then stop matching
 WEIGHTS_FILE = "judge.pt"
@@ -178,8 +180,8 @@ def load_or_train_judge(
     else:
         images, labels = train.images, train.labels
     if progress:
-        print(f"[synthgen] training the judge on {len(images)} real images ({judge_cfg.epochs} epochs); "
-              f"cached in {folder}", file=sys.stderr, flush=True)
+        log.info("training the judge on %d real images (%d epochs); cached in %s", len(images), judge_cfg.epochs,
+                 folder)
     start = time.time()
     model = train_classifier(images, labels, train.num_classes, epochs=judge_cfg.epochs,
                              batch_size=judge_cfg.batch_size, lr=judge_cfg.lr, seed=judge_cfg.seed,
@@ -198,8 +200,7 @@ def load_or_train_judge(
     }
     _save(folder, model, meta)
     if progress:
-        print(f"[synthgen] judge real test accuracy {meta['test_accuracy']:.4f} "
-              f"({meta['train_seconds']:.0f}s)", file=sys.stderr, flush=True)
+        log.info("judge real test accuracy %.4f (%.0fs)", meta["test_accuracy"], meta["train_seconds"])
     return Judge(model=model, meta=meta, path=folder, real=(train, test))
 
 
@@ -225,6 +226,6 @@ def _load(folder: str, key: str) -> Judge | None:
         model = SmallCNN.from_arch(meta["arch"])
         model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
     except Exception as exc:  # a damaged cache is not the user's input: rebuild it
-        print(f"[synthgen] judge cache {folder} is unreadable ({exc}); retraining it", file=sys.stderr, flush=True)
+        log.warning("judge cache %s is unreadable (%s); retraining it", folder, exc)
         return None
     return Judge(model=model.eval(), meta=meta, path=folder)

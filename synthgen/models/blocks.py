@@ -7,7 +7,7 @@ Resolution rule (every conv model): a side ``H`` (a multiple of 4) is reached fr
 down-blocks, from ``H`` to the start grid.
 
 Width rule: a hidden layer working at side ``H / 2**k`` (k >= 1) has ``base * 2**(k-1)`` channels, capped at
-``8 * base``, so ``g_channels`` / ``d_channels`` is the width at half resolution. Full-resolution layers
+``8 * base``, so ``model.arch.g_channels`` / ``d_channels`` is the width at half resolution. Full-resolution layers
 are kept thin: the generator has one at ``base / 4`` channels, the discriminator none (its first conv reads
 the image and halves the side). Widths never drop below 8. With base 64 at 28 px:
 G 128@7 -> 64@14 -> 16@28 -> C@28; D C@28 -> 64@14 -> 128@7 -> 128@7.
@@ -20,11 +20,26 @@ instead of 9 for nearest-upsample + 3x3 conv, which matters when a worker has on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from synthgen.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ConvWidths:
+    """Base widths of a conv G/D pair (see the width rule above); conv models' options extend it."""
+
+    g_channels: int = 64  # generator base width: its channels at half resolution
+    d_channels: int = 64  # discriminator base width: its channels at half resolution
+
+    def __post_init__(self) -> None:
+        for key in ("g_channels", "d_channels"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.arch.{key}={getattr(self, key)!r} is invalid: must be >= 1, e.g. 64")
 
 
 def plan_resolution(size: int) -> tuple[int, int]:

@@ -19,12 +19,14 @@ Cost: one hinge train step (D on 64 real + 64 fake, then G) at batch 64 takes ~0
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
-from synthgen.config import ModelConfig
 from synthgen.models.blocks import (
     ConditionalBatchNorm2d,
+    ConvWidths,
     UpBlock,
     check_shape,
     level_sides,
@@ -97,14 +99,21 @@ class ProjectionDiscriminator(nn.Module):
         return out + (self.embed(labels) * phi).sum(dim=1)  # [N] + class projection term
 
 
-@register_model("cdcgan", conditional=True)
-def build(cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes: int) -> tuple[nn.Module, nn.Module]:
+@dataclass(frozen=True)
+class CDCGANOptions(ConvWidths):
+    """``model.arch`` of cdcgan: the two base widths (fields and defaults from ``ConvWidths``)."""
+
+
+@register_model("cdcgan", conditional=True, options=CDCGANOptions)
+def build(
+    opts: CDCGANOptions, z_dim: int, image_shape: tuple[int, int, int], num_classes: int
+) -> tuple[nn.Module, nn.Module]:
     """Build the class-conditional (G, D) pair for ``image_shape`` (C, H, W) and ``num_classes`` classes.
 
     Raises:
         ConfigError: unsupported image shape or fewer than one class.
     """
     check_shape(image_shape, num_classes, conditional=True)
-    g = CondGenerator(cfg.z_dim, image_shape, num_classes, cfg.g_channels)
-    d = ProjectionDiscriminator(image_shape, num_classes, cfg.d_channels)
+    g = CondGenerator(z_dim, image_shape, num_classes, opts.g_channels)
+    d = ProjectionDiscriminator(image_shape, num_classes, opts.d_channels)
     return g, d

@@ -2,13 +2,12 @@
 
 A pure ``nn.Module`` (no data, no training loop): ``synthgen.judge`` trains and caches it, evaluation
 trains fresh ones for CAS and uplift, and sampling's judge filter rebuilds it from a spec.
-Pixels enter as uint8 and are mapped to [-1, 1] by :func:`to_float`, the generators' output range, so
-real and generated images are treated identically.
+Pixels enter as uint8 and are mapped to [-1, 1] by :func:`synthgen.pixels.to_float`, the generators'
+output range, so real and generated images are treated identically.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -61,16 +60,10 @@ class SmallCNN(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations [N, 128] of float images x [N, C, H, W] in [-1, 1]."""
-        return self.body(x)
+        # the weights are channels-last (see __init__); inputs that match them avoid a layout copy per conv
+        return self.body(x.contiguous(memory_format=torch.channels_last))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits [N, num_classes] of float images x [N, C, H, W] in [-1, 1]."""
-        return self.head(self.body(x))
+        return self.head(self.features(x))
 
-
-def to_float(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 [N, C, H, W] -> float32 [N, C, H, W] in [-1, 1] (channels-last memory, like SmallCNN)."""
-    x = torch.as_tensor(images)
-    if x.dtype != torch.uint8 or x.ndim != 4:
-        raise ConfigError(f"classifier input must be uint8 [N, C, H, W], got {x.dtype} {tuple(x.shape)}")
-    return x.float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)

@@ -10,10 +10,11 @@ Resolution and width rules: see ``synthgen.models.blocks``. Labels are accepted 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import Tensor, nn
 
-from synthgen.config import ModelConfig
-from synthgen.models.blocks import UpBlock, check_shape, dcgan_init, level_sides, width
+from synthgen.models.blocks import ConvWidths, UpBlock, check_shape, dcgan_init, level_sides, width
 from synthgen.models.registry import register_model
 
 
@@ -68,14 +69,21 @@ class DCDiscriminator(nn.Module):
         return self.out(h).squeeze(1)  # [N]
 
 
-@register_model("dcgan", conditional=False)
-def build(cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes: int) -> tuple[nn.Module, nn.Module]:
+@dataclass(frozen=True)
+class DCGANOptions(ConvWidths):
+    """``model.arch`` of dcgan: the two base widths (fields and defaults from ``ConvWidths``)."""
+
+
+@register_model("dcgan", conditional=False, options=DCGANOptions)
+def build(
+    opts: DCGANOptions, z_dim: int, image_shape: tuple[int, int, int], num_classes: int
+) -> tuple[nn.Module, nn.Module]:
     """Build the unconditional DCGAN (G, D) pair for ``image_shape`` (C, H, W).
 
     Raises:
         ConfigError: unsupported image shape.
     """
     check_shape(image_shape, num_classes, conditional=False)
-    g = DCGenerator(cfg.z_dim, image_shape, num_classes, cfg.g_channels)
-    d = DCDiscriminator(image_shape, num_classes, cfg.d_channels)
+    g = DCGenerator(z_dim, image_shape, num_classes, opts.g_channels)
+    d = DCDiscriminator(image_shape, num_classes, opts.d_channels)
     return g, d

@@ -2,17 +2,17 @@
 
 Generator: ``z -> 256 -> 512 -> 1024 -> C*H*W`` with LeakyReLU(0.2) and a tanh output.
 Discriminator: ``C*H*W -> 1024 -> 512 -> 256 -> 1`` with LeakyReLU(0.2) and dropout 0.3.
-Unconditional and width-fixed (``g_channels`` / ``d_channels`` are ignored): it is the baseline the
-conv models are measured against. Labels are accepted and ignored.
+Unconditional and width-fixed (its ``model.arch`` options are empty): it is the baseline the conv
+models are measured against. Labels are accepted and ignored.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from synthgen.config import ModelConfig
 from synthgen.models.blocks import check_shape
 from synthgen.models.registry import register_model
 
@@ -61,12 +61,19 @@ class MLPDiscriminator(nn.Module):
         return self.net(x.flatten(1)).squeeze(1)  # [N]
 
 
-@register_model("mlp", conditional=False)
-def build(cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes: int) -> tuple[nn.Module, nn.Module]:
+@dataclass(frozen=True)
+class MLPOptions:
+    """``model.arch`` of mlp: none. The classic widths (G_HIDDEN, D_HIDDEN) are the point of the baseline."""
+
+
+@register_model("mlp", conditional=False, options=MLPOptions)
+def build(
+    opts: MLPOptions, z_dim: int, image_shape: tuple[int, int, int], num_classes: int
+) -> tuple[nn.Module, nn.Module]:
     """Build the classic MLP (G, D) pair; the documented classic uses ``z_dim`` 100.
 
     Raises:
         ConfigError: unsupported image shape.
     """
     check_shape(image_shape, num_classes, conditional=False)
-    return MLPGenerator(cfg.z_dim, image_shape, num_classes), MLPDiscriminator(image_shape, num_classes)
+    return MLPGenerator(z_dim, image_shape, num_classes), MLPDiscriminator(image_shape, num_classes)

@@ -1,24 +1,37 @@
-"""Explicit model registry: ``@register_model("name")`` maps a name to a builder of (G, D).
+"""Explicit model registry: ``@register_model("name", conditional, options)`` maps a name to a builder.
 
 Network contract (every registered model):
     G(z: [N, z_dim] float, labels: [N] int64) -> [N, C, H, W] float in [-1, 1]
     D(x: [N, C, H, W] float, labels: [N] int64) -> [N] float logits
 Unconditional models accept ``labels`` and ignore them, so callers never branch on the model.
 Both expose ``z_dim`` (G), ``num_classes`` and ``conditional`` attributes.
+
+Each model declares its own options: a frozen dataclass (one comment per field) that ``model.arch``
+in the config is validated against (``synthgen.config.ModelConfig``), so a new architecture adds its
+knobs in its own module and never widens the shared model section. This module does not import
+``synthgen.config``: the config layer sits above the models and looks the options classes up here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Mapping, Protocol
 
 from torch import nn
 
-from synthgen.config import ModelConfig
 from synthgen.errors import ConfigError
 
-# (model config, image shape (C, H, W), number of classes) -> (generator, discriminator)
-Builder = Callable[[ModelConfig, tuple[int, int, int], int], tuple[nn.Module, nn.Module]]
+# (the model's options, z_dim, image shape (C, H, W), number of classes) -> (generator, discriminator)
+Builder = Callable[[Any, int, tuple[int, int, int], int], tuple[nn.Module, nn.Module]]
+
+
+class ModelChoice(Protocol):
+    """What ``build_models`` reads from a model config (``synthgen.config.ModelConfig`` is one)."""
+
+    name: str  # registered model name
+    z_dim: int  # latent size
+    arch: Mapping[str, Any]  # the model's options as a mapping (field name -> value)
 
 
 @dataclass(frozen=True)
@@ -26,18 +39,34 @@ class ModelSpec:
     name: str  # registry key used in model.name
     build: Builder  # constructs fresh (G, D)
     conditional: bool  # whether G draws the requested class
+    options: type  # frozen dataclass of this model's ``model.arch`` options (defaults = the documented ones)
 
 
 MODELS: dict[str, ModelSpec] = {}
 
 
-def register_model(name: str, conditional: bool) -> Callable[[Builder], Builder]:
-    """Register ``build(cfg, image_shape, num_classes) -> (G, D)`` under ``name``."""
+def register_model(name: str, conditional: bool, options: type) -> Callable[[Builder], Builder]:
+    """Register ``build(options, z_dim, image_shape, num_classes) -> (G, D)`` under ``name``.
+
+    Args:
+        name: the ``model.name`` users select it by.
+        conditional: whether G draws the requested class.
+        options: a frozen dataclass whose every field has a default; ``model.arch`` fills it.
+
+    Raises:
+        ValueError: ``name`` is taken, or ``options`` is not a dataclass with defaults for every field.
+    """
+    if not dataclasses.is_dataclass(options) or not isinstance(options, type):
+        raise ValueError(f"model {name!r}: options must be a dataclass type, got {options!r}")
+    missing = [f.name for f in dataclasses.fields(options)
+               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:  # an empty model.arch must describe a working model
+        raise ValueError(f"model {name!r}: options {options.__name__} fields {missing} need a default")
 
     def wrap(build: Builder) -> Builder:
         if name in MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        MODELS[name] = ModelSpec(name=name, build=build, conditional=conditional)
+        MODELS[name] = ModelSpec(name=name, build=build, conditional=conditional, options=options)
         return build
 
     return wrap
@@ -49,24 +78,34 @@ def get_model_spec(name: str) -> ModelSpec:
     Raises:
         ConfigError: unknown name; the message lists the registered ones.
     """
-    import synthgen.models  # noqa: F401  (populates MODELS)
-
+    # No import of synthgen.models here (that would be a cycle): importing this module runs the
+    # package's __init__ first, which imports every model module and so fills MODELS.
     if name not in MODELS:
         raise ConfigError(f"model.name={name!r} is not a registered model; choose one of {sorted(MODELS)}")
     return MODELS[name]
 
 
 def build_models(
-    cfg: ModelConfig, image_shape: tuple[int, int, int], num_classes: int
+    cfg: ModelChoice, image_shape: tuple[int, int, int], num_classes: int
 ) -> tuple[nn.Module, nn.Module]:
-    """Build a fresh (generator, discriminator) pair for ``cfg.name``.
+    """Build a fresh (generator, discriminator) pair for ``cfg.name`` with options ``cfg.arch``.
+
+    Args:
+        cfg: the model config (its ``arch`` already validated by ``ModelConfig``).
+        image_shape: (C, H, W) of the images.
+        num_classes: number of labels (conditional models need >= 1).
 
     Raises:
-        ConfigError: unknown model name or an unsupported image shape.
+        ConfigError: unknown model name, unknown ``arch`` keys or an unsupported image shape.
     """
     c, h, w = image_shape
     if h != w or h % 4 != 0 or c not in (1, 3):
         raise ConfigError(
             f"image shape {image_shape} unsupported: need square sides that are a multiple of 4 and 1 or 3 channels"
         )
-    return get_model_spec(cfg.name).build(cfg, image_shape, num_classes)
+    spec = get_model_spec(cfg.name)
+    valid = {f.name for f in dataclasses.fields(spec.options)}
+    unknown = sorted(set(cfg.arch) - valid)
+    if unknown:
+        raise ConfigError(f"model.arch: unknown key(s) {unknown} for model {cfg.name!r}; valid keys are: {sorted(valid)}")
+    return spec.build(spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes)

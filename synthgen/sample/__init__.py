@@ -5,7 +5,8 @@
     assert verify_output("synthetic/fm").ok
 
 Modules: ``config`` (SampleConfig), ``latents`` (counter-based latents/labels), ``plan`` (shards,
-class counts), ``writer`` (PNG + Parquet + atomic files), ``manifest``, ``fleet`` (Ray actors),
+class counts), ``writer`` and ``manifest`` (a plan's shards and manifest, through the shard format in
+``synthgen.shards``), ``fleet`` (Ray actors),
 ``run`` (the stage end to end), ``verify``, ``commands`` (CLI), ``randinit`` (untrained checkpoints
 for smoke tests and benchmarks). Heavy imports (torch, ray) happen inside the functions that need them.
 """

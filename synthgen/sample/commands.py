@@ -1,7 +1,8 @@
 """CLI of the sampling stage: ``synthgen sample`` and ``synthgen verify``.
 
 ``synthgen.cli`` calls ``register(subparsers)``. Config precedence: SampleConfig defaults <
-``--config`` YAML < explicit flags < ``--set key=value`` overrides.
+``--config`` YAML < explicit flags < ``--set key=value`` overrides. A flag's argparse dest is its
+SampleConfig key. Typed errors propagate to ``synthgen.cli_args.run_guarded`` (exit 1 or 2).
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ import argparse
 import sys
 from typing import Any
 
+from synthgen.cli_args import (EXIT_CODES_HELP, add_config_arguments, config_path, flag_values, plan_skipped,
+                               smoke_checkpoint)
 from synthgen.config import apply_overrides, config_data, dump_yaml, from_dict
-from synthgen.errors import ConfigError, SynthgenError
+from synthgen.errors import ShardError
+from synthgen.log import get_logger
 from synthgen.sample.config import FORMATS, SampleConfig
 
 SAMPLE_EPILOG = """\
@@ -36,16 +40,9 @@ examples:
   synthgen sample --config jobs/configs/sample.yaml --set num_actors=4 --dry-run
   synthgen sample --checkpoint runs/fashion_mnist --num-samples 60000 --out synthetic/fm-judged --filter judge:0.9
   synthgen verify synthetic/fm
-"""
+  python jobs/sample.py --config jobs/configs/sample.yaml --smoke-test     # the Ray job: sample, then verify
 
-# argparse dest -> SampleConfig key, for flags that map one to one
-FLAG_KEYS = {
-    "checkpoint": "checkpoint", "out": "out", "num_samples": "num_samples", "format": "format",
-    "images_per_shard": "images_per_shard", "seed": "seed", "classes": "classes",
-    "class_weights": "class_weights", "num_actors": "num_actors", "batch_size": "batch_size",
-    "use_gpu": "use_gpu", "truncation": "truncation", "overwrite": "overwrite", "progress": "progress",
-    "ray_address": "ray_address", "filter": "filter",
-}  # fmt: skip
+""" + EXIT_CODES_HELP
 
 
 def register(subparsers: Any) -> None:
@@ -58,7 +55,10 @@ def register(subparsers: Any) -> None:
         epilog=SAMPLE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", metavar="YAML", help="flat YAML of SampleConfig keys (e.g. jobs/configs/sample.yaml)")
+    add_config_arguments(p, config_help="flat YAML of SampleConfig keys (e.g. jobs/configs/sample.yaml)",
+                         set_example="cpus_per_actor=0.25",
+                         dry_run_help="print the resolved config and the plan (class counts, shards), then exit "
+                         "without writing anything")
     p.add_argument("--checkpoint", metavar="PATH", help="run folder (its latest checkpoint), checkpoint-NNNNNN "
                    "folder, or URI (s3://, gs://, file://)")
     p.add_argument("--out", metavar="OUT", help="output folder or URI (s3://bucket/prefix, file:///abs/path)")
@@ -85,10 +85,9 @@ def register(subparsers: Any) -> None:
                    "config in OUT (without it such a run is refused and nothing is touched)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
     p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default: RAY_ADDRESS or a local one)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any SampleConfig key, e.g. --set cpus_per_actor=0.25 (repeatable; applied last)")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and the plan (class counts, "
-                   "shards), then exit without writing anything")
+    p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=False,
+                   help="re-read every shard and PNG after sampling; exit 1 when anything is off (jobs/sample.py "
+                   "turns it on)")
     p.set_defaults(func=cmd_sample)
 
     v = subparsers.add_parser(
@@ -97,6 +96,8 @@ def register(subparsers: Any) -> None:
         description="Check every shard of OUT against OUT/manifest.json: sizes and sha256, sample_ids exactly "
         "0..N-1 in shard order, labels and names, per-class counts, and that every PNG decodes. Exits 1 and "
         "lists each problem (with its fix) when anything is wrong.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     v.add_argument("out", metavar="OUT", help="dataset folder or URI (the --out of `synthgen sample`)")
     v.add_argument("--no-decode", dest="decode", action="store_false", help="skip decoding PNGs (checksums only)")
@@ -109,27 +110,32 @@ def resolve_config(args: argparse.Namespace) -> SampleConfig:
     Raises:
         ConfigError: unreadable YAML, unknown key, wrong type or invalid value.
     """
-    data = config_data(getattr(args, "config", None), {key: getattr(args, dest, None) for dest, key in FLAG_KEYS.items()})
-    cfg = from_dict(SampleConfig, apply_overrides(data, list(getattr(args, "overrides", []) or [])), "sample")
+    overrides = list(getattr(args, "overrides", []) or [])
+    path = config_path(args)
+    data = config_data(path, flag_values(args, SampleConfig))
+    cfg = from_dict(SampleConfig, apply_overrides(data, overrides), "sample")
     cfg.validate()
+    if getattr(args, "smoke_test", False) and not getattr(args, "dry_run", False):
+        untrained = smoke_checkpoint(cfg.checkpoint, path, "sampling")
+        if untrained:
+            cfg = from_dict(SampleConfig, apply_overrides(data, [*overrides, f"checkpoint={untrained}"]), "sample")
+            cfg.validate()
     return cfg
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """``synthgen sample``: returns 0 on success, 2 on a config error, 1 on any other failure."""
-    try:
-        cfg = resolve_config(args)
-        if args.dry_run:
-            return _dry_run(cfg)
-        from synthgen.sample.run import run_sample
+    """``synthgen sample``: returns 0; typed errors propagate to ``cli_args.run_guarded``.
 
-        result = run_sample(cfg)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except SynthgenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    Raises:
+        ConfigError: bad flags or config (exit 2); other SynthgenErrors when sampling fails (exit 1).
+        ShardError: ``--verify`` found problems in the shards written (exit 1).
+    """
+    cfg = resolve_config(args)
+    if args.dry_run:
+        return _dry_run(cfg, getattr(args, "smoke_test", False))
+    from synthgen.sample.run import run_sample
+
+    result = run_sample(cfg)
     m = result.manifest
     print(f"sampled {m['total']} images in {m['num_shards']} shards into {result.out} "
           f"({result.shards_written} written, {result.shards_reused} already complete)")
@@ -146,12 +152,34 @@ def cmd_sample(args: argparse.Namespace) -> int:
         print(f"filter {f['spec']}: {f['candidates']} latents drawn for {m['total']} images (acceptance "
               f"{rate:.1%}), {f['below_threshold']} kept below the threshold as the best of {f['max_candidates']}"
               if rate is not None else f"filter {f['spec']}")
+    if getattr(args, "verify", False):
+        _verify_written(cfg.out)
     return 0
 
 
-def _dry_run(cfg: SampleConfig) -> int:
+def _verify_written(out: str) -> None:
+    """Re-read what was just written (``--verify``).
+
+    Raises:
+        ShardError: listing the first problems and the fix.
+    """
+    from synthgen.sample.verify import verify_output
+
+    report = verify_output(out)
+    if not report.ok:
+        raise ShardError(f"the shards in {out} did not verify ({len(report.problems)} problems): "
+                         + "; ".join(report.problems[:5]) + f"; `synthgen verify {out}` lists every problem")
+    get_logger().info(f"verify OK: {report.total} images in {report.shards} shards, "
+                      f"{report.images_decoded} PNGs decoded")
+
+
+def _dry_run(cfg: SampleConfig, smoke_test: bool = False) -> int:
     print("# resolved sample config")
     print(dump_yaml(cfg), end="")
+    skipped = plan_skipped(cfg.checkpoint, smoke_test)
+    if skipped:
+        print(f"# plan not computed: {skipped}")
+        return 0
     from synthgen.sample.run import load_for_sampling
 
     plan, info, _ = load_for_sampling(cfg)
@@ -167,14 +195,14 @@ def _dry_run(cfg: SampleConfig) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """``synthgen verify OUT``: 0 when intact, 1 (listing every problem) when not."""
+    """``synthgen verify OUT``: 0 when intact, 1 (listing every problem) when not.
+
+    Raises:
+        SynthgenError: OUT cannot be read at all (no manifest, unreachable URI): exit 1 or 2.
+    """
     from synthgen.sample.verify import verify_output
 
-    try:
-        report = verify_output(args.out, decode=args.decode)
-    except SynthgenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    report = verify_output(args.out, decode=args.decode)
     if report.ok:
         print(f"OK: {report.out}: {report.total} images in {report.shards} shards, checksums match, "
               f"{report.images_decoded} PNGs decoded")

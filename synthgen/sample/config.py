@@ -16,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from synthgen.errors import ConfigError
-
-FORMATS = ("parquet", "png", "both")
+from synthgen.shards.formats import FORMATS  # derived from the format handler table
 ACTOR_SCHEDULING = ("default", "spread")  # Ray scheduling strategies of the generator actors: DEFAULT, SPREAD
 
 

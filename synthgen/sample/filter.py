@@ -87,7 +87,7 @@ def label_probability(judge_model: nn.Module, images: torch.Tensor, labels: torc
     """The judge's probability float32 [n] of ``labels`` [n] for uint8 ``images`` [n, C, H, W]."""
     import torch
 
-    from synthgen.models.classifier import to_float
+    from synthgen.pixels import to_float
 
     probs = torch.softmax(judge_model(to_float(images)).float(), dim=1)  # [n, K]
     return probs.gather(1, labels.view(-1, 1)).squeeze(1)  # [n]
@@ -137,7 +137,7 @@ def _rejection_sample(generator: nn.Module, judge_model: nn.Module, ids: np.ndar
                       device: torch.device | str) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     import torch
 
-    from synthgen.data.torch_dataset import to_uint8
+    from synthgen.pixels import to_uint8
 
     y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)  # [n]
     z_dim = int(generator.z_dim)

@@ -40,9 +40,10 @@ import numpy as np
 from synthgen.errors import ConfigError, ShardError
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.latents import labels_for, latents_for
-from synthgen.sample.plan import SamplePlan, Shard, split_batches
-from synthgen.data.torch_dataset import to_uint8
-from synthgen.sample.writer import encode_batch, write_shard
+from synthgen.sample.plan import SamplePlan, split_batches
+from synthgen.pixels import to_uint8
+from synthgen.sample.writer import write_shard
+from synthgen.shards import Shard, encode_batch
 from synthgen.storage import Location
 
 ACTOR_QUEUE_DEPTH = 2  # outstanding generate calls per actor: one running, one queued (no idle gaps)

@@ -1,19 +1,10 @@
-"""``OUT/plan.json`` (written first) and ``OUT/manifest.json`` (written last), both atomically.
+"""``OUT/plan.json`` (written first) and the content of ``OUT/manifest.json`` (written last).
 
 ``plan.json`` pins the dataset a folder is being filled with, so a re-run can resume it or refuse a
-conflicting config. ``manifest.json`` exists only when every shard is complete; its keys:
+conflicting config. ``manifest.json`` exists only when every shard is complete; its format, reader
+and writer live in ``synthgen.shards.manifest`` (which lists its keys); this module fills in what
+the sampler knows:
 
-    manifest_version, synthgen_version, created (UTC ISO 8601)
-    total                  N, the number of samples (sample_ids 0..N-1)
-    per_class              {class name: exact count}; class_counts: the same as a list by label index
-    class_names            label index -> name (the checkpoint's order)
-    label_dirs             {class name: folder under png/} (filesystem-safe names, e.g. T-shirt_top)
-    image_shape            [C, H, W]
-    format                 parquet | png | both
-    images_per_shard, num_shards
-    shards                 [{index, file, rows, sample_id_start, sample_id_end, bytes, sha256,
-                             png_index?: {file, bytes, sha256}}] -- ``file`` is the Parquet shard,
-                           or the PNG index when format is png
     checkpoint             {path (as given), resolved_path, digest (sha256 of model.pt), step}
     seed, plan_digest, plan
     config                 {"sample": resolved SampleConfig, "train": the checkpoint's ExperimentConfig}
@@ -33,15 +24,9 @@ import synthgen
 from synthgen.errors import ShardError
 from synthgen.sample.filter import parse_filter
 from synthgen.sample.plan import SamplePlan
+from synthgen.shards.layout import PLAN_FILE
+from synthgen.shards.manifest import IMAGEFOLDER_NOTE, MANIFEST_VERSION
 from synthgen.storage import Location
-
-PLAN_FILE = "plan.json"
-MANIFEST_FILE = "manifest.json"
-MANIFEST_VERSION = 1
-IMAGEFOLDER_NOTE = (
-    "torchvision ImageFolder numbers classes by sorted folder name, which can differ from synthgen's label "
-    "order; map ImageFolder's class_to_idx through label_dirs to recover synthgen labels"
-)
 
 
 def utc_now() -> str:
@@ -118,28 +103,3 @@ def filter_summary(plan: SamplePlan, records: list[dict[str, Any]], judge: dict[
         "acceptance_rate": plan.num_samples / candidates if candidates else None,
         "below_threshold": sum(int(s.get("below_threshold", 0)) for s in stats),
     }
-
-
-def write_manifest(out: Location, manifest: dict[str, Any]) -> None:
-    """Write ``manifest.json`` atomically (the last file of a run)."""
-    out.write_bytes(MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
-
-
-def read_manifest(out: Location) -> dict[str, Any]:
-    """Load ``manifest.json``.
-
-    Raises:
-        ShardError: missing (the run never finished) or unreadable.
-    """
-    if not out.exists(MANIFEST_FILE):
-        raise ShardError(
-            f"{out.display(MANIFEST_FILE)} does not exist: the dataset is incomplete or not a synthgen output; "
-            "re-run the same `synthgen sample` command to finish it"
-        )
-    try:
-        manifest = json.loads(out.read_bytes(MANIFEST_FILE))
-    except ValueError as exc:
-        raise ShardError(f"{out.display(MANIFEST_FILE)} is not valid JSON ({exc}); re-run `synthgen sample`") from exc
-    if not isinstance(manifest, dict) or "shards" not in manifest or "total" not in manifest:
-        raise ShardError(f"{out.display(MANIFEST_FILE)} is not a synthgen manifest (no 'shards'/'total')")
-    return manifest

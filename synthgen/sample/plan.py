@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
@@ -22,34 +21,9 @@ import yaml
 from synthgen.errors import ConfigError
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.filter import parse_filter
+from synthgen.shards.layout import Shard, safe_label_dirs
 
 PLAN_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Shard:
-    index: int  # k, 0-based
-    start: int  # first sample_id (inclusive)
-    end: int  # last sample_id + 1 (exclusive)
-
-    @property
-    def rows(self) -> int:
-        return self.end - self.start
-
-    @property
-    def name(self) -> str:
-        """Zero-padded, sortable stem: ``shard-000042``."""
-        return f"shard-{self.index:06d}"
-
-    @property
-    def parquet_file(self) -> str:
-        """Path relative to OUT: ``parquet/shard-000042.parquet``."""
-        return f"parquet/{self.name}.parquet"
-
-    @property
-    def png_index_file(self) -> str:
-        """Path relative to OUT of the shard's PNG index: ``png_index/shard-000042.json``."""
-        return f"png_index/{self.name}.json"
 
 
 @dataclass(frozen=True)
@@ -84,14 +58,6 @@ class SamplePlan:
 
     def shards(self) -> list[Shard]:
         return [self.shard(k) for k in range(self.num_shards)]
-
-    @property
-    def writes_parquet(self) -> bool:
-        return self.format in ("parquet", "both")
-
-    @property
-    def writes_png(self) -> bool:
-        return self.format in ("png", "both")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -150,23 +116,6 @@ def allocate_counts(total: int, weights: Sequence[float]) -> list[int]:
     for c in order[: total - sum(counts)]:
         counts[c] += 1
     return counts
-
-
-def safe_label_dirs(class_names: Sequence[str]) -> tuple[str, ...]:
-    """Folder-safe, unique class folder names: ``"T-shirt/top" -> "T-shirt_top"``.
-
-    Characters outside ``[A-Za-z0-9 ._-]`` become ``_``; an empty or dot-only name becomes
-    ``class_NNN``; a collision gets the class index appended.
-    """
-    dirs: list[str] = []
-    for i, name in enumerate(class_names):
-        safe = re.sub(r"[^A-Za-z0-9 ._-]", "_", name).strip()
-        if not safe.strip("."):
-            safe = f"class_{i:03d}"
-        if safe in dirs:
-            safe = f"{safe}_{i:03d}"
-        dirs.append(safe)
-    return tuple(dirs)
 
 
 def class_index(token: str, class_names: Sequence[str]) -> int:

@@ -14,11 +14,7 @@ import os
 import torch
 
 from synthgen.config import ExperimentConfig
-
-FASHION_MNIST_CLASSES: tuple[str, ...] = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+from synthgen.data.idx import FASHION_MNIST_CLASSES
 
 
 def write_random_checkpoint(
@@ -41,7 +37,7 @@ def write_random_checkpoint(
         The checkpoint folder.
     """
     from synthgen.models import build_models
-    from synthgen.checkpoint import checkpoint_name, make_payload, write_checkpoint_dir
+    from synthgen.checkpoint import TrainingState, checkpoint_name, make_payload, write_checkpoint_dir
 
     config = config or ExperimentConfig()
     shape = (config.data.channels, config.data.resolution, config.data.resolution)
@@ -52,15 +48,12 @@ def write_random_checkpoint(
         generator.train()
         generator(torch.randn(64, config.model.z_dim), torch.arange(64) % len(class_names))
     generator_ema = copy.deepcopy(generator)
-    payload = make_payload(
-        step=step,
-        config=config,
-        class_names=class_names,
-        image_shape=shape,
+    state = TrainingState(
         generator=generator,
         discriminator=discriminator,
         generator_ema=generator_ema,
         opt_g=torch.optim.Adam(generator.parameters()),
         opt_d=torch.optim.Adam(discriminator.parameters()),
     )
+    payload = make_payload(state, step=step, config=config, class_names=class_names, image_shape=shape)
     return write_checkpoint_dir(os.path.join(run_dir, checkpoint_name(step)), payload, config)

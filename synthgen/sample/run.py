@@ -2,7 +2,7 @@
 
 Order of writes into OUT, which is what makes it safe to kill and re-run:
 
-1. every check that can refuse (config, checkpoint, plan vs an existing ``plan.json``) runs before
+1. every check that can refuse (config, OUT is a folder, checkpoint, plan vs an existing ``plan.json``) runs before
    anything is written, so a refused run changes nothing on disk;
 2. stale temp files of a crashed run are deleted, ``plan.json`` is written (first run only) and an
    old ``manifest.json`` is removed if shards are missing (no manifest = incomplete dataset);
@@ -17,30 +17,23 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 import synthgen
 from synthgen.config import to_dict
 from synthgen.errors import CheckpointError, ConfigError, ShardError, SynthgenError
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.filter import parse_filter
 from synthgen.sample.fleet import FleetStats, run_fleet
-from synthgen.sample.manifest import (
-    MANIFEST_FILE,
-    PLAN_FILE,
-    build_manifest,
-    read_manifest,
-    read_plan,
-    write_manifest,
-    write_plan,
-)
-from synthgen.sample.plan import SamplePlan, Shard, make_plan
+from synthgen.sample.manifest import build_manifest, read_plan, write_plan
+from synthgen.sample.plan import SamplePlan, make_plan
 from synthgen.ray_init import init_ray
-from synthgen.sample.writer import read_parquet_meta
-from synthgen.storage import TEMP_RE, Location, sha256_hex
+from synthgen.shards import (
+    HANDLERS, MANIFEST_FILE, PLAN_FILE, FileRef, Shard, handlers_for, read_manifest, write_manifest,
+)
+from synthgen.shards.formats import shard_record
+from synthgen.storage import TEMP_RE, Location, is_uri
 
-OWNED = ("parquet", "png", "png_index", PLAN_FILE, MANIFEST_FILE)  # what --overwrite may delete in OUT
+# What --overwrite may delete in OUT: every handler's folders, the plan and the manifest.
+OWNED = (*dict.fromkeys(f for h in HANDLERS.values() for f in h.folders), PLAN_FILE, MANIFEST_FILE)
 
 
 @dataclass(frozen=True)
@@ -108,6 +101,30 @@ def load_filter_judge(cfg: SampleConfig, info: Any) -> dict[str, Any]:
     return {**judge_spec(judge), "describe": judge.describe()}
 
 
+def check_out_is_folder(out: Location) -> None:
+    """Refuse an OUT that is an existing file (pyarrow would fail deep inside the first write).
+
+    Raises:
+        ConfigError: OUT, or a folder above it, is an existing file.
+    """
+    import os
+
+    import pyarrow.fs as pafs
+
+    if out.kind() == pafs.FileType.File:
+        raise ConfigError(
+            f"--out {out.display()} is an existing file, not a folder; pass a folder path (new, empty, or "
+            "holding a synthgen dataset to finish), or move the file away"
+        )
+    if not is_uri(out.uri):  # a local OUT below a file could never be created either
+        parent = os.path.dirname(out.root)
+        while parent and not os.path.exists(parent):
+            parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
+        if parent and not os.path.isdir(parent):
+            raise ConfigError(f"--out {out.display()} lies below {parent}, which is a file, not a folder; "
+                             "pass a folder path")
+
+
 def check_output(out: Location, plan: SamplePlan, overwrite: bool) -> bool:
     """Decide whether OUT is empty, a resumable run of ``plan``, or a conflict.
 
@@ -117,6 +134,7 @@ def check_output(out: Location, plan: SamplePlan, overwrite: bool) -> bool:
     Raises:
         ShardError: OUT holds a different dataset or foreign files and ``overwrite`` is False.
     """
+    check_out_is_folder(out)
     entries = [e for e in out.entries() if not TEMP_RE.match(e)]
     if not entries:
         return False
@@ -143,101 +161,39 @@ def check_output(out: Location, plan: SamplePlan, overwrite: bool) -> bool:
     return False
 
 
-def _check_parquet(out: Location, plan: SamplePlan, shard: Shard, expect_sha: str | None) -> dict[str, Any] | None:
-    try:
-        rows, meta = read_parquet_meta(out, shard.parquet_file)
-        if rows != shard.rows or meta.get("plan_digest") != plan.digest() or meta.get("shard") != shard.index:
-            return None
-        data = out.read_bytes(shard.parquet_file)
-        sha = sha256_hex(data)
-        if expect_sha is not None and sha != expect_sha:
-            return None
-        if expect_sha is None:
-            pq.read_table(pa.BufferReader(data))  # no manifest to compare with: at least parse every page
-    except (OSError, ValueError, pa.ArrowException):
-        return None
-    part = {"file": shard.parquet_file, "bytes": len(data), "sha256": sha}
-    if plan.filter:
-        if not isinstance(meta.get("filter"), dict):
-            return None
-        part["filter"] = meta["filter"]
-    return part
-
-
-def _check_png(out: Location, plan: SamplePlan, shard: Shard, sizes: dict[str, int]) -> dict[str, Any] | None:
-    import json
-
-    try:
-        data = out.read_bytes(shard.png_index_file)
-        index = json.loads(data)
-    except (OSError, ValueError):
-        return None
-    files = index.get("files", [])
-    if index.get("plan_digest") != plan.digest() or len(files) != shard.rows:
-        return None
-    if any(sizes.get(rel) != size for rel, size, _ in files):
-        return None
-    if plan.filter and not isinstance(index.get("filter"), dict):
-        return None
-    return {"file": shard.png_index_file, "bytes": len(data), "sha256": sha256_hex(data),
-            **({"filter": index["filter"]} if plan.filter else {})}
-
-
 def scan_complete_shards(out: Location, plan: SamplePlan) -> dict[int, dict[str, Any]]:
     """Manifest records of the shards already complete in OUT (checked against plan and manifest).
 
-    A Parquet shard counts when its footer matches the plan and its sha256 matches the old manifest
-    (or, without one, it parses); a PNG shard when its index matches the plan and every file it
-    lists exists with the listed size. Anything else is rewritten.
+    Each format handler says which of its files are complete (see its ``completed``): a Parquet
+    shard when its footer matches the plan and its sha256 the old manifest's (or, without one, it
+    parses); a PNG shard when its index matches the plan and every file it lists exists with the
+    listed size. A shard counts when every handler of the format has it; anything else is rewritten.
     """
     try:
-        old = {r["index"]: r for r in read_manifest(out)["shards"]}
-    except (ShardError, KeyError, TypeError):
+        old = {s.index: s for s in read_manifest(out, check=False).shards}
+    except ShardError:
         old = {}
-    sizes: dict[str, int] = {}
-    if plan.writes_png and out.list_files("png_index"):
-        sizes = {i.path[len(out.root) + 1:]: i.size for i in _file_infos(out, "png")}
-    records = {}
-    for shard in plan.shards():
-        record: dict[str, Any] = {"index": shard.index, "rows": shard.rows,
-                                  "sample_id_start": shard.start, "sample_id_end": shard.end}
-        if plan.writes_png:
-            png = _check_png(out, plan, shard, sizes)
-            if png is None:
-                continue
-            record["png_index"] = png
-            if "filter" in png:
-                record["filter"] = png.pop("filter")
-        if plan.writes_parquet:
-            expect = old.get(shard.index, {}).get("sha256")
-            part = _check_parquet(out, plan, shard, expect)
-            if part is None:
-                continue
-            record.update(part)
-        else:
-            record.update(record["png_index"])
-        records[shard.index] = record
-    return records
-
-
-def _file_infos(out: Location, rel: str) -> list[Any]:
-    import pyarrow.fs as pafs
-
-    selector = pafs.FileSelector(out.path(rel), recursive=True, allow_not_found=True)
-    return [i for i in out.fs.get_file_info(selector) if i.type == pafs.FileType.File]
+    shards = plan.shards()
+    found = []
+    for handler in handlers_for(plan.format):
+        expect: dict[int, FileRef] = {k: s.parts[handler.name] for k, s in old.items() if handler.name in s.parts}
+        found.append((handler, handler.completed(out, shards, plan.digest(), expect, bool(plan.filter))))
+    return {shard.index: shard_record(shard, [(h, parts[shard.index]) for h, parts in found])
+            for shard in shards if all(shard.index in parts for _, parts in found)}
 
 
 def run_sample(cfg: SampleConfig) -> SampleResult:
     """Sample ``cfg.num_samples`` images into ``cfg.out`` (or finish an interrupted run).
 
     Raises:
-        ConfigError: invalid config or unschedulable resources.
+        ConfigError: invalid config, an OUT that is an existing file, or unschedulable resources.
         CheckpointError: no loadable checkpoint.
         ShardError: OUT conflicts with the request (without ``overwrite``) or a shard keeps failing.
     """
     cfg.validate()
-    plan, info, spec = load_for_sampling(cfg)
     out = Location(cfg.out)
+    check_out_is_folder(out)  # before loading the checkpoint: a wrong --out fails fast
+    plan, info, spec = load_for_sampling(cfg)
     resuming = check_output(out, plan, cfg.overwrite)
     stale = tuple(out.clean_stale_temps())
     if not resuming:
@@ -245,7 +201,7 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
     done = scan_complete_shards(out, plan) if resuming else {}
     missing = [s for s in plan.shards() if s.index not in done]
     if not missing and out.exists(MANIFEST_FILE):
-        manifest = read_manifest(out)
+        manifest = read_manifest(out, check=False).raw
         if manifest.get("plan_digest") == plan.digest():
             return SampleResult(cfg.out, manifest, 0, len(done), stale)
     out.delete(MANIFEST_FILE)  # the dataset is incomplete until the new manifest lands

@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import nn
 
 from synthgen.config import ExperimentConfig, from_dict
-from synthgen.data.torch_dataset import to_tensor
 from synthgen import checkpoint as ckpt
+from synthgen.pixels import to_float
 from synthgen.storage import atomic_write_text
-from synthgen.train.progress import ProgressLog, save_grid, say, upload_logs
-from synthgen.train.step import GANStep
+from synthgen.log import get_logger, setup_logging
+from synthgen.train.progress import ProgressLog, upload_logs
+from synthgen.train.step import GANStep, build_gan_step
 
 DIVERGED_FILE = "diverged.json"  # written by rank 0 when a loss turns NaN/inf
 
@@ -45,8 +45,26 @@ def _maybe_inject_fault(cfg: ExperimentConfig, run_dir: str, step: int, rank: in
         return
     with open(marker, "w", encoding="utf-8") as fh:
         fh.write(f"killed rank {rank} at step {step}\n")
-    say(f"[synthgen] fault injection: killing rank {rank} at step {step}")
+    get_logger().info(f"fault injection: killing rank {rank} at step {step}")
     os._exit(137)
+
+
+def _resume(gan_step: GANStep, rank: int) -> int:
+    """Restore the latest checkpoint Ray Train hands this worker group (after a restart); return its step.
+
+    Returns 0 (a fresh start) when there is none.
+    """
+    import ray.train
+
+    restored = ray.train.get_checkpoint()
+    if restored is None:
+        return 0
+    with restored.as_directory() as folder:
+        payload = ckpt.load_payload(folder)
+    start_step = ckpt.restore_training_state(payload, gan_step.training_state())
+    if rank == 0:
+        get_logger().info(f"resumed from checkpoint at step {start_step}")
+    return start_step
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
@@ -59,8 +77,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import ray.train.torch
 
     from synthgen.data import load_images
-    from synthgen.models import build_models
 
+    setup_logging(propagate=False)  # Ray gives the worker's root logger a console handler: avoid each line twice
     cfg = from_dict(ExperimentConfig, loop_config["experiment"])
     run_dir: str = loop_config["run_dir"]  # local folder for logs and grids
     storage_run_dir: str = loop_config.get("storage_run_dir", run_dir)  # the run folder in storage (maybe a URI)
@@ -76,31 +94,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     labels_all = torch.from_numpy(data.labels.astype(np.int64))  # [N]
     num_classes = data.num_classes
 
-    G, D = build_models(m_cfg, data.image_shape, num_classes)
-    G, D = G.to(device), D.to(device)
-    if world > 1:
-        ddp_kwargs = {"device_ids": [device.index]} if device.type == "cuda" else {}
-        G_train: nn.Module = nn.parallel.DistributedDataParallel(G, **ddp_kwargs)
-        D_train: nn.Module = nn.parallel.DistributedDataParallel(D, **ddp_kwargs)
-    else:
-        G_train, D_train = G, D
-    gan_step = GANStep(cfg, G, D, G_train, D_train, num_classes, device)
-
-    start_step = 0
-    restored = ray.train.get_checkpoint()
-    if restored is not None:
-        with restored.as_directory() as folder:
-            payload = torch.load(os.path.join(folder, ckpt.MODEL_FILE), map_location="cpu", weights_only=True)
-        G.load_state_dict(payload["generator"])
-        D.load_state_dict(payload["discriminator"])
-        gan_step.ema.load_state_dict(payload["generator_ema"])
-        gan_step.opt_g.load_state_dict(payload["opt_g"])
-        gan_step.opt_d.load_state_dict(payload["opt_d"])
-        if payload.get("lecam"):
-            gan_step.lecam.load_state_dict(payload["lecam"])
-        start_step = int(payload["step"])
-        if rank == 0:
-            say(f"[synthgen] resumed from checkpoint at step {start_step}")
+    gan_step = build_gan_step(cfg, data.image_shape, num_classes, device, distributed=world > 1)
+    start_step = _resume(gan_step, rank)
 
     log = ProgressLog(run_dir, total_steps=t_cfg.steps, global_batch=t_cfg.batch_size * world) if rank == 0 else None
     if log is not None:
@@ -117,7 +112,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     for step in range(start_step + 1, t_cfg.steps + 1):
         _maybe_inject_fault(cfg, run_dir, step, rank, world)
         idx = _batch_indices(len(data), bs, t_cfg.seed, rank, step)
-        real = to_tensor(images_u8[idx]).to(device)  # [B, C, H, W]
+        real = to_float(images_u8[idx]).to(device)  # [B, C, H, W] in [-1, 1]
         y_real = labels_all[idx].to(device)  # [B]
 
         d_loss, g_loss = gan_step(real, y_real, step)
@@ -145,7 +140,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             # G's running BN stats don't fit the averaged weights: recompute them before anyone samples.
             gan_step.ema.recalibrate_bn()
         if rank == 0 and is_grid:
-            save_grid(gan_step.ema.module, grid_z, grid_y, grid_cols, os.path.join(run_dir, "grids", f"grid-{step:06d}.png"))
+            log.save_grid(step, gan_step.ema.module, grid_z, grid_y, grid_cols)
         if rank == 0 and is_ckpt and storage_run_dir != run_dir:
             upload_logs(run_dir, storage_run_dir)
         if is_ckpt:
@@ -169,9 +164,7 @@ def _report_checkpoint(
         ray.train.report(metrics, checkpoint=None, checkpoint_dir_name=name)
         return
     payload = ckpt.make_payload(
-        step=step, config=cfg, class_names=class_names, image_shape=image_shape,
-        generator=gan_step.G, discriminator=gan_step.D, generator_ema=gan_step.ema.module,
-        opt_g=gan_step.opt_g, opt_d=gan_step.opt_d, lecam=gan_step.lecam.state_dict(),
+        gan_step.training_state(), step=step, config=cfg, class_names=class_names, image_shape=image_shape
     )
     with tempfile.TemporaryDirectory(prefix="synthgen-ckpt-") as tmp:
         ckpt.write_checkpoint_dir(tmp, payload, cfg)

@@ -1,48 +1,56 @@
-"""Progress output of a training run: periodic lines, metrics.jsonl rows and per-class sample grids."""
+"""Progress output of a training run (rank 0): log lines, metrics.jsonl rows, per-class sample grids,
+and the same loss curves and grids as TensorBoard event files.
+
+    <run folder>/metrics.jsonl              one JSON row per log step (step, d_loss, g_loss, img_per_s, ...)
+    <run folder>/grids/grid-NNNNNN.png      one row of samples per class, fixed latents
+    <run folder>/tensorboard/events.out.*   scalars d_loss, g_loss, img_per_s; image "samples"
+                                            (tensorboard --logdir <run folder>)
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import time
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from synthgen.data.torch_dataset import to_uint8
-from synthgen.storage import atomic_write_text
+from synthgen.log import get_logger
+from synthgen.pixels import to_uint8
+from synthgen.storage import atomic_write_text, copy_local_tree
 
 METRICS_FILE = "metrics.jsonl"
 TIMING_FILE = "timing.json"
-
-
-def say(message: str) -> None:
-    """Print one line from a Ray Train worker exactly once.
-
-    Ray Train V2 patches ``print`` in workers to go through the root logger, which this machine's
-    logging set-up then emits twice; writing to the stream directly avoids that.
-    """
-    sys.stdout.write(message + "\n")
-    sys.stdout.flush()
+TENSORBOARD_DIR = "tensorboard"
+GRID_TAG = "samples"  # TensorBoard image tag of the per-class grids
 
 
 class ProgressLog:
-    """Rank 0's log: prints a line and appends a JSON row to ``<run_dir>/metrics.jsonl`` per call."""
+    """Rank 0's log: per ``record`` a log line, a JSON row in ``<run_dir>/metrics.jsonl`` and TensorBoard
+    scalars; per ``save_grid`` a PNG in ``<run_dir>/grids/`` and a TensorBoard image."""
 
     def __init__(self, run_dir: str, total_steps: int, global_batch: int) -> None:
+        self.run_dir = run_dir
         self.path = os.path.join(run_dir, METRICS_FILE)
         self.total_steps = total_steps
         self.global_batch = global_batch
         self._t0 = time.perf_counter()
         self._last_time = self._t0
         self._last_step: int | None = None
+        self._resumed_at = 0  # checkpoint step this attempt continues from (0 = a fresh run)
+        self._writer: Any = None  # SummaryWriter, opened on first use (after truncate_after)
 
     def truncate_after(self, step: int) -> None:
-        """Drop rows past ``step`` (written after the checkpoint a resumed run restarts from)."""
+        """Drop rows past ``step`` (written after the checkpoint a resumed run restarts from).
+
+        TensorBoard's events of those steps are purged too, when the writer opens (``purge_step``).
+        """
         self._last_step = step
+        self._resumed_at = step
         if not os.path.exists(self.path):
             return
         with open(self.path, encoding="utf-8") as fh:
@@ -54,8 +62,27 @@ class ProgressLog:
         timing = {"first_step": step, "first_step_time": time.time()}
         atomic_write_text(os.path.join(os.path.dirname(self.path), TIMING_FILE), json.dumps(timing))
 
+    def tensorboard(self) -> Any:
+        """The run's ``SummaryWriter`` on ``<run_dir>/tensorboard``, opened once.
+
+        A resumed attempt (after ``truncate_after(step)``) opens it with ``purge_step=step + 1``: the
+        crashed attempt's events after the checkpoint are hidden, so each step appears once.
+        """
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            purge = self._resumed_at + 1 if self._resumed_at > 0 else None
+            self._writer = SummaryWriter(os.path.join(self.run_dir, TENSORBOARD_DIR), purge_step=purge)
+        return self._writer
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard writer (records after this reopen it)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
     def record(self, step: int, **values: float) -> dict:
-        """Print a progress line and append a metrics row for ``step``; return the row."""
+        """Log a progress line, append a metrics row and TensorBoard scalars for ``step``; return the row."""
         now = time.perf_counter()
         steps_done = step - (self._last_step if self._last_step is not None else 0)
         img_per_s = steps_done * self.global_batch / max(now - self._last_time, 1e-9)
@@ -66,10 +93,28 @@ class ProgressLog:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
+        writer = self.tensorboard()
+        for key, value in values.items():
+            writer.add_scalar(key, float(value), step)
+        writer.add_scalar("img_per_s", row["img_per_s"], step)
+        writer.flush()  # a killed worker must not lose the curve up to its last log line
         losses = " | ".join(f"{k} {v:.4f}" for k, v in values.items())
-        say(f"[synthgen] step {step:>6}/{self.total_steps} | {img_per_s:7.0f} img/s | {losses} | "
-            f"eta {eta_s / 60:5.1f} min")
+        get_logger().info(f"step {step:>6}/{self.total_steps} | {img_per_s:7.0f} img/s | {losses} | "
+                          f"eta {eta_s / 60:5.1f} min")
         return row
+
+    def save_grid(self, step: int, generator: nn.Module, z: torch.Tensor, labels: torch.Tensor, cols: int) -> str:
+        """Write ``<run_dir>/grids/grid-NNNNNN.png`` (one row per class) and the same image to TensorBoard.
+
+        Returns:
+            The PNG's path.
+        """
+        path = os.path.join(self.run_dir, "grids", f"grid-{step:06d}.png")
+        pixels = np.asarray(save_grid(generator, z, labels, cols, path))  # [H, W] (grayscale) or [H, W, C] uint8
+        writer = self.tensorboard()
+        writer.add_image(GRID_TAG, pixels, step, dataformats="HW" if pixels.ndim == 2 else "HWC")
+        writer.flush()
+        return path
 
 
 @torch.no_grad()
@@ -91,30 +136,20 @@ def render_grid(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor, col
     return Image.fromarray(canvas[..., 0] if c == 1 else canvas)
 
 
-def save_grid(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor, cols: int, path: str) -> None:
-    """Render a per-class grid and write it atomically as PNG."""
+def save_grid(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor, cols: int, path: str) -> Image.Image:
+    """Render a per-class grid, write it atomically as PNG and return it."""
     image = render_grid(generator, z, labels, cols)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
     image.save(tmp, format="PNG")
     os.replace(tmp, path)
+    return image
 
 
 def upload_logs(local_dir: str, remote_dir: str) -> None:
-    """Copy metrics.jsonl, timing.json and grids/ to a URI run folder (s3://, gs://).
+    """Copy metrics.jsonl, timing.json, grids/ and tensorboard/ to a URI run folder (s3://, gs://).
 
     Rank 0 logs into a local folder because object stores cannot append; this mirrors it at every
     checkpoint so the run folder in storage holds the logs too.
     """
-    import pyarrow.fs as pafs
-
-    fs, root = pafs.FileSystem.from_uri(remote_dir)
-    for dirpath, _, files in os.walk(local_dir):
-        rel = os.path.relpath(dirpath, local_dir)
-        folder = root if rel == "." else f"{root}/{rel}"
-        fs.create_dir(folder, recursive=True)  # a no-op on object stores; local file:// needs it
-        for name in files:
-            if name.startswith("."):
-                continue
-            target = f"{folder}/{name}"
-            pafs.copy_files(os.path.join(dirpath, name), target, destination_filesystem=fs)
+    copy_local_tree(local_dir, remote_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from synthgen.checkpoint import TrainingState
 from synthgen.config import ExperimentConfig
 
 
@@ -37,6 +38,13 @@ class GANStep:
         self.loss_fn = get_loss(m.loss)
         self.lecam = LeCam(m.lecam_weight)
         self.autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def training_state(self) -> TrainingState:
+        """The objects a checkpoint saves and a restart restores (the bare networks, not DDP wrappers)."""
+        return TrainingState(
+            generator=self.G, discriminator=self.D, generator_ema=self.ema.module,
+            opt_g=self.opt_g, opt_d=self.opt_d, lecam=self.lecam,
+        )
 
     def __call__(self, real: torch.Tensor, y_real: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Train on ``real`` [B, C, H, W] in [-1, 1] with labels ``y_real`` [B]; return (d_loss, g_loss)."""
@@ -75,3 +83,35 @@ class GANStep:
         self.D.requires_grad_(True)
         self.ema.update(self.G, step)
         return d_loss.detach(), g_loss.detach()
+
+
+def build_gan_step(
+    cfg: ExperimentConfig,
+    image_shape: tuple[int, int, int],
+    num_classes: int,
+    device: torch.device,
+    distributed: bool = False,
+) -> GANStep:
+    """Build fresh networks for ``cfg.model`` on ``device`` and the step that trains them.
+
+    Args:
+        cfg: the resolved experiment config.
+        image_shape: (C, H, W) of the training images.
+        num_classes: number of labels.
+        device: where the networks live.
+        distributed: wrap G and D in DDP (inside an initialised process group, e.g. a Ray Train worker).
+
+    Raises:
+        ConfigError: unknown model or unsupported image shape.
+    """
+    from synthgen.models import build_models
+
+    G, D = build_models(cfg.model, image_shape, num_classes)
+    G, D = G.to(device), D.to(device)
+    G_train, D_train = G, D
+    if distributed:
+        # one wrapper per network: a single wrapper around both breaks gradient sync
+        ddp_kwargs = {"device_ids": [device.index]} if device.type == "cuda" else {}
+        G_train = nn.parallel.DistributedDataParallel(G, **ddp_kwargs)
+        D_train = nn.parallel.DistributedDataParallel(D, **ddp_kwargs)
+    return GANStep(cfg, G, D, G_train, D_train, num_classes, device)

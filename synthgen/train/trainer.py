@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from synthgen.config import ExperimentConfig, dump_yaml, to_dict
 from synthgen.errors import ConfigError, TrainingDivergedError, TrainingFailedError
+from synthgen.log import get_logger
 from synthgen.ray_init import init_ray
 from synthgen import checkpoint as ckpt
 from synthgen.storage import atomic_write_text, is_uri
@@ -108,7 +109,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
     log_dir = local_log_dir(cfg)
     os.makedirs(log_dir, exist_ok=True)
     atomic_write_text(os.path.join(log_dir, ckpt.CONFIG_FILE), dump_yaml(cfg))
-    print(f"[synthgen] run folder: {run_dir}", flush=True)
+    get_logger().info(f"run folder: {run_dir}")
     init_ray(cfg.run.ray_address)
     marker = os.path.join(log_dir, DIVERGED_FILE)
     if os.path.exists(marker):
@@ -135,6 +136,6 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
             f"{checkpoint_path or 'none'} (step {step}). Lower train.lr_d / train.lr_g or try "
             "model.loss=hinge, then continue with --resume"
         )
-    print(f"[synthgen] finished at step {step}; latest checkpoint: {checkpoint_path}", flush=True)
-    print(f"[synthgen] run folder: {run_dir}", flush=True)
+    get_logger().info(f"finished at step {step}; latest checkpoint: {checkpoint_path}")
+    get_logger().info(f"run folder: {run_dir}")
     return TrainResult(run_dir=run_dir, checkpoint_path=checkpoint_path, final_step=step)

@@ -1,0 +1,194 @@
+"""Format handler "parquet": one Parquet file per shard, ``parquet/shard-NNNNNN.parquet``.
+
+Columns: ``sample_id`` int64, ``label`` int64, ``label_name`` string, ``image`` struct<bytes:
+binary (PNG), path: string (``<id:012d>.png``)>. Schema metadata ``b"huggingface"`` holds the
+Hugging Face ``datasets`` features (``Image``, ``ClassLabel``) so ``load_dataset("parquet", ...)``
+decodes images without a cast; ``b"synthgen"`` holds the writer's metadata (version, checkpoint
+digest, seed, plan digest, the shard's index and id range, filter statistics), without timestamps
+so the bytes stay reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from synthgen.errors import ShardError
+from synthgen.shards.codec import png_problem
+from synthgen.shards.integrity import REWRITE
+from synthgen.shards.layout import RERUN, Shard, png_name, shard_name
+from synthgen.shards.types import DatasetSpec, FileRef, ShardInfo, ShardManifest, ShardRows
+from synthgen.storage import Location, sha256_hex
+
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+REQUIRED_COLUMNS = ("sample_id", "label", "image")
+
+
+def hf_features(class_names: Sequence[str]) -> dict[str, Any]:
+    """Hugging Face ``datasets`` features of the Parquet columns."""
+    return {
+        "sample_id": {"dtype": "int64", "_type": "Value"},
+        "label": {"names": list(class_names), "_type": "ClassLabel"},
+        "label_name": {"dtype": "string", "_type": "Value"},
+        "image": {"_type": "Image"},
+    }
+
+
+def parquet_schema(class_names: Sequence[str], synthgen_meta: Mapping[str, Any]) -> pa.Schema:
+    """The shard schema with its ``huggingface`` and ``synthgen`` metadata."""
+    return pa.schema(
+        [("sample_id", pa.int64()), ("label", pa.int64()), ("label_name", pa.string()), ("image", IMAGE_TYPE)],
+        metadata={
+            b"huggingface": json.dumps({"info": {"features": hf_features(class_names)}}).encode(),
+            b"synthgen": json.dumps(dict(synthgen_meta), sort_keys=True).encode(),
+        },
+    )
+
+
+def png_column(table: pa.Table) -> pa.Array:
+    """The PNG ``bytes`` field of the ``image`` struct column, as one array."""
+    return pc.struct_field(table.column("image").combine_chunks(), "bytes")
+
+
+def parquet_bytes(rows: ShardRows, spec: DatasetSpec, meta: Mapping[str, Any]) -> bytes:
+    """Serialise one shard's rows to Parquet bytes."""
+    ids = rows.sample_ids
+    names = [spec.class_names[c] for c in rows.labels.tolist()]
+    image = pa.StructArray.from_arrays(
+        [pa.array(list(rows.pngs), pa.binary()), pa.array([png_name(i) for i in ids.tolist()], pa.string())],
+        fields=list(IMAGE_TYPE),
+    )
+    schema = parquet_schema(spec.class_names, meta)
+    table = pa.Table.from_arrays(
+        [pa.array(ids, pa.int64()), pa.array(rows.labels, pa.int64()), pa.array(names, pa.string()), image],
+        schema=schema,
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=spec.row_group_size)
+    return sink.getvalue().to_pybytes()
+
+
+def open_parquet(out: Location, shard: ShardInfo) -> pq.ParquetFile:
+    """Open one Parquet shard and check its columns and row count against the manifest.
+
+    Raises:
+        ShardError: unreadable, missing columns, or a row count that differs from the manifest.
+    """
+    try:
+        pf = pq.ParquetFile(out.fs.open_input_file(out.path(shard.file)))
+    except (pa.ArrowException, OSError) as e:
+        raise ShardError(f"{out.display()}: cannot read shard {shard.file}: {e}; {RERUN}") from e
+    missing = [c for c in REQUIRED_COLUMNS if c not in pf.schema_arrow.names]
+    if missing:
+        raise ShardError(f"{out.display()}: shard {shard.file} lacks columns {missing}; {RERUN}")
+    if pf.metadata.num_rows != shard.rows:
+        raise ShardError(f"{out.display()}: shard {shard.file} has {pf.metadata.num_rows} rows, "
+                         f"manifest says {shard.rows}; {RERUN}")
+    return pf
+
+
+class ParquetFormat:
+    """The "parquet" handler: write, read back, resume-check and verify Parquet shards."""
+
+    name = "parquet"
+    record_key: str | None = None  # its file is the shard record's own file/bytes/sha256
+    what = "shard"  # how messages call its file
+    folder = "parquet"  # where its committing files live (verify reports strays there)
+    folders = ("parquet",)  # everything it writes (what --overwrite deletes)
+
+    def shard_file(self, index: int) -> str:
+        """Path relative to OUT of shard ``index``'s Parquet file."""
+        return f"parquet/{shard_name(index)}.parquet"
+
+    def write(self, out: Location, rows: ShardRows, spec: DatasetSpec, meta: Mapping[str, Any]) -> FileRef:
+        """Write the shard's Parquet file atomically; return its manifest entry."""
+        data = parquet_bytes(rows, spec, meta)
+        rel = self.shard_file(rows.index)
+        out.write_bytes(rel, data)
+        return FileRef(rel, len(data), sha256_hex(data))
+
+    def read(self, out: Location, manifest: ShardManifest, shard: ShardInfo) -> ShardRows:
+        """Read one whole shard back (ids, labels, PNG bytes).
+
+        Raises:
+            ShardError: unreadable, or columns / rows that differ from the manifest.
+        """
+        table = open_parquet(out, shard).read(columns=["sample_id", "label", "image"])
+        return ShardRows(shard.index, table.column("sample_id").to_numpy().astype(np.int64),
+                         table.column("label").to_numpy().astype(np.int64), png_column(table).to_pylist())
+
+    def completed(self, out: Location, shards: Sequence[Shard], plan_digest: str,
+                  expect: Mapping[int, FileRef], need_filter: bool) -> dict[int, dict[str, Any]]:
+        """Manifest parts of the shards whose Parquet file is complete and of this plan.
+
+        A file counts when its footer names this plan and shard with the right row count, and its
+        sha256 equals ``expect`` (the old manifest's) or, without one, every page parses.
+        """
+        done = {}
+        for shard in shards:
+            part = self._completed(out, shard, plan_digest, expect.get(shard.index), need_filter)
+            if part is not None:
+                done[shard.index] = part
+        return done
+
+    def _completed(self, out: Location, shard: Shard, digest: str, expect: FileRef | None,
+                   need_filter: bool) -> dict[str, Any] | None:
+        rel = self.shard_file(shard.index)
+        try:
+            with out.fs.open_input_file(out.path(rel)) as fh:  # the footer only
+                footer = pq.ParquetFile(fh).metadata
+            meta = json.loads((footer.metadata or {}).get(b"synthgen", b"{}"))
+            if footer.num_rows != shard.rows or meta.get("plan_digest") != digest or meta.get("shard") != shard.index:
+                return None
+            data = out.read_bytes(rel)
+            sha = sha256_hex(data)
+            if expect is not None and expect.sha256 and sha != expect.sha256:
+                return None
+            if expect is None:
+                pq.read_table(pa.BufferReader(data))  # no manifest to compare with: at least parse every page
+        except (OSError, ValueError, pa.ArrowException):
+            return None
+        part: dict[str, Any] = {"file": rel, "bytes": len(data), "sha256": sha}
+        if need_filter:
+            if not isinstance(meta.get("filter"), dict):
+                return None
+            part["filter"] = meta["filter"]
+        return part
+
+    def verify(self, out: Location, manifest: ShardManifest, shard: ShardInfo, data: bytes, decode: bool,
+               counts: Counter | None, problems: list[str]) -> int:
+        """Check one shard's rows (ids, labels, names, paths, PNGs); return the number of PNGs decoded."""
+        rel = shard.part(self.name).file
+        try:
+            table = pq.read_table(pa.BufferReader(data))
+        except (pa.ArrowException, OSError) as exc:
+            problems.append(f"shard {rel}: unreadable Parquet ({exc}); {REWRITE}")
+            return 0
+        ids = table.column("sample_id").to_pylist()
+        if ids != list(range(shard.sample_id_start, shard.sample_id_end)):
+            problems.append(f"shard {rel}: sample_ids are not exactly [{shard.sample_id_start}, "
+                            f"{shard.sample_id_end}) in order; {REWRITE}")
+        labels, names = table.column("label").to_pylist(), table.column("label_name").to_pylist()
+        images = table.column("image").combine_chunks()
+        pngs, paths = images.field("bytes").to_pylist(), images.field("path").to_pylist()
+        classes, decoded = manifest.class_names, 0
+        for sample_id, label, name, png, path in zip(ids, labels, names, pngs, paths):
+            if not 0 <= label < len(classes) or classes[label] != name:
+                problems.append(f"shard {rel}: sample {sample_id} has label {label} with label_name {name!r}; {REWRITE}")
+                continue
+            if counts is not None:
+                counts[label] += 1
+            if path != png_name(sample_id):
+                problems.append(f"shard {rel}: sample {sample_id} has image path {path!r}, "
+                                f"expected {png_name(sample_id)!r}")
+            if decode:
+                decoded += 1
+                if (why := png_problem(png, manifest.image_shape)) is not None:
+                    problems.append(f"shard {rel}: sample {sample_id}: {why}; {REWRITE}")
+        return decoded

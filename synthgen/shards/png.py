@@ -1,0 +1,165 @@
+"""Format handler "png": an ImageFolder tree ``png/<label dir>/<id:012d>.png`` plus one index per shard.
+
+The index ``png_index/shard-NNNNNN.json`` lists the shard's files with their sizes and sha256 and is
+written after them, so it is the shard's commit: a shard without its index is incomplete. Its keys:
+``shard``, ``sample_id_start``, ``sample_id_end``, ``plan_digest``, ``files`` ([path, bytes, sha256]
+in sample_id order) and, for judge-filtered shards, ``filter``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from synthgen.errors import ShardError
+from synthgen.shards.codec import png_problem
+from synthgen.shards.integrity import REWRITE, check_file
+from synthgen.shards.layout import RERUN, Shard, is_relative, parse_png_path, png_name, png_path, shard_name
+from synthgen.shards.types import DatasetSpec, FileRef, ShardInfo, ShardManifest, ShardRows
+from synthgen.storage import Location, sha256_hex
+
+
+def read_png_index(out: Location, manifest: ShardManifest, shard: ShardInfo) -> list[str]:
+    """The PNG paths (relative to the root, in sample_id order) a shard's PNG index lists.
+
+    Raises:
+        ShardError: the index is unreadable or lists a different number of files than the manifest.
+    """
+    rel = shard.part("png").file
+    try:
+        files = [str(entry[0]) for entry in json.loads(out.read_bytes(rel))["files"]]
+    except (ValueError, KeyError, TypeError, IndexError, OSError) as e:
+        raise ShardError(f"{manifest.root}: PNG index {rel} is unreadable ({e}); {RERUN}") from e
+    if len(files) != shard.rows or not all(is_relative(p) for p in files):
+        raise ShardError(f"{manifest.root}: PNG index {rel} lists {len(files)} files, manifest says {shard.rows}; {RERUN}")
+    return files
+
+
+def png_file_label(manifest: ShardManifest, rel: str) -> tuple[int, int]:
+    """``(sample_id, label)`` of a ``png/<class folder>/<sample_id>.png`` path (relative or absolute).
+
+    Raises:
+        ShardError: the path is not in a known class folder or its name is not a sample id.
+    """
+    by_dir = {d: manifest.class_names.index(name) for name, d in manifest.label_dirs.items()}
+    try:
+        folder, sample_id = parse_png_path(rel)
+        return sample_id, by_dir[folder]
+    except (ValueError, KeyError) as e:
+        raise ShardError(f"{manifest.root}: {rel!r} is not png/<class folder>/<sample_id>.png; {RERUN}") from e
+
+
+def read_file(out: Location, rel: str) -> bytes:
+    """The bytes of ``rel`` (e.g. one PNG).
+
+    Raises:
+        ShardError: the file is missing or unreadable.
+    """
+    try:
+        return out.read_bytes(rel)
+    except (pa.ArrowException, OSError) as e:
+        raise ShardError(f"{out.display()}: cannot read {rel} ({e}); {RERUN}") from e
+
+
+class PngFormat:
+    """The "png" handler: write, read back, resume-check and verify PNG trees with their indexes."""
+
+    name = "png"
+    record_key: str | None = "png_index"  # the shard record keeps its index under this key
+    what = "png index"  # how messages call its committing file
+    folder = "png_index"  # where its committing files live (verify reports strays there)
+    folders = ("png", "png_index")  # everything it writes (what --overwrite deletes)
+
+    def shard_file(self, index: int) -> str:
+        """Path relative to OUT of shard ``index``'s PNG index."""
+        return f"png_index/{shard_name(index)}.json"
+
+    def write(self, out: Location, rows: ShardRows, spec: DatasetSpec, meta: Mapping[str, Any]) -> FileRef:
+        """Write the PNG files, then the shard's index listing them (the commit), each atomically."""
+        files = []
+        for sample_id, label, data in zip(rows.sample_ids.tolist(), rows.labels.tolist(), rows.pngs):
+            rel = png_path(spec.label_dirs[label], sample_id)
+            out.write_bytes(rel, data)
+            files.append([rel, len(data), sha256_hex(data)])
+        index = {"shard": rows.index, "sample_id_start": int(rows.sample_ids[0]) if rows.rows else 0,
+                 "sample_id_end": int(rows.sample_ids[-1]) + 1 if rows.rows else 0,
+                 "plan_digest": meta.get("plan_digest", ""), "files": files}
+        if meta.get("filter") is not None:
+            index["filter"] = meta["filter"]
+        data = json.dumps(index, separators=(",", ":")).encode()
+        rel = self.shard_file(rows.index)
+        out.write_bytes(rel, data)
+        return FileRef(rel, len(data), sha256_hex(data))
+
+    def read(self, out: Location, manifest: ShardManifest, shard: ShardInfo) -> ShardRows:
+        """Read one whole shard back: ids and labels from the listed paths, the PNG bytes of each.
+
+        Raises:
+            ShardError: an unreadable index, a path outside the class folders, or a missing PNG.
+        """
+        files = read_png_index(out, manifest, shard)
+        pairs = np.array([png_file_label(manifest, p) for p in files], dtype=np.int64).reshape(-1, 2)  # [rows, 2]
+        return ShardRows(shard.index, pairs[:, 0], pairs[:, 1], [read_file(out, p) for p in files])
+
+    def completed(self, out: Location, shards: Sequence[Shard], plan_digest: str,
+                  expect: Mapping[int, FileRef], need_filter: bool) -> dict[int, dict[str, Any]]:
+        """Manifest parts of the shards whose index names this plan and whose files all exist with their sizes."""
+        if not out.list_files("png_index"):
+            return {}
+        selector = pafs.FileSelector(out.path("png"), recursive=True, allow_not_found=True)
+        sizes = {i.path[len(out.root) + 1:]: i.size  # one listing for every shard
+                 for i in out.fs.get_file_info(selector) if i.type == pafs.FileType.File}
+        done = {}
+        for shard in shards:
+            rel = self.shard_file(shard.index)
+            try:
+                data = out.read_bytes(rel)
+                index = json.loads(data)
+            except (OSError, ValueError):
+                continue
+            files = index.get("files", [])
+            if index.get("plan_digest") != plan_digest or len(files) != shard.rows:
+                continue
+            if any(sizes.get(path) != size for path, size, _ in files):
+                continue
+            if need_filter and not isinstance(index.get("filter"), dict):
+                continue
+            done[shard.index] = {"file": rel, "bytes": len(data), "sha256": sha256_hex(data),
+                                 **({"filter": index["filter"]} if need_filter else {})}
+        return done
+
+    def verify(self, out: Location, manifest: ShardManifest, shard: ShardInfo, data: bytes, decode: bool,
+               counts: Counter | None, problems: list[str]) -> int:
+        """Check the PNG files one shard index lists; return the number decoded."""
+        rel = shard.part(self.name).file
+        try:
+            files = json.loads(data)["files"]
+        except (ValueError, KeyError) as exc:
+            problems.append(f"png index {rel}: unreadable ({exc}); {REWRITE}")
+            return 0
+        expected_ids = list(range(shard.sample_id_start, shard.sample_id_end))
+        by_dir = {manifest.label_dirs[name]: c for c, name in enumerate(manifest.class_names)}
+        decoded = 0
+        for sample_id, (path, size, sha) in zip(expected_ids, files):
+            folder = path.split("/")[1] if path.count("/") == 2 else ""
+            if path != f"png/{folder}/{png_name(sample_id)}" or folder not in by_dir:
+                problems.append(f"png index {rel}: entry {path!r} is not png/<class folder>/{png_name(sample_id)}")
+                continue
+            png, problem = check_file(out, FileRef(path, size, sha), "png")
+            if problem:
+                problems.append(problem)
+                continue
+            if counts is not None:
+                counts[by_dir[folder]] += 1
+            if decode:
+                decoded += 1
+                if (why := png_problem(png, manifest.image_shape)) is not None:
+                    problems.append(f"png {path}: {why}; {REWRITE}")
+        if len(files) != len(expected_ids):
+            problems.append(f"png index {rel}: lists {len(files)} files, expected {len(expected_ids)}; {REWRITE}")
+        return decoded
