@@ -2,7 +2,6 @@
 
     python deploy/validate.py                         # every YAML in deploy/kuberay/
     python deploy/validate.py my-rayjob.yaml --crds ../shared/kuberay-crds
-    python deploy/validate.py --require-comments       # also: every field has a comment
 
 Strict like ``kubectl apply --validate=strict``: an unknown or misspelled field, a duplicated YAML key,
 a wrong type or a missing required field is an error. CRD schemas rarely say
@@ -12,8 +11,7 @@ that ``jsonschema`` does not know (``x-kubernetes-int-or-string``, ``nullable``,
 ``metadata`` is only ``type: object`` in a CRD, so ``metadata_errors`` checks it the way the API server
 and the KubeRay operator do. ``operator_errors`` adds the KubeRay operator's own spec rules that a
 schema cannot express (``ray-operator/controllers/ray/utils/validation.go``). CEL rules
-(``x-kubernetes-validations``) are not evaluated. ``--require-comments`` also enforces this project's
-house rule that every field carries a comment saying why (``uncommented_fields``).
+(``x-kubernetes-validations``) are not evaluated.
 """
 
 from __future__ import annotations
@@ -253,38 +251,14 @@ def operator_errors(doc: dict) -> list[str]:
     return errors
 
 
-KEY_LINE = re.compile(r"^(\s*)(?:-\s+)?(?:\"[^\"]*\"|'[^']*'|[^\s#'\"\[\]{}][^:#]*?):(?:\s|$)")
-
-
-def uncommented_fields(text: str) -> list[str]:
-    """House rule: lines that define a mapping key with neither an inline comment nor a comment line
-    right above, as ``"line: text"`` strings. Lines inside block scalars (``key: |``) are content, not keys.
-    """
-    missing, previous_is_comment, block_indent = [], False, None
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped, indent = line.strip(), len(line) - len(line.lstrip())
-        if block_indent is not None and (not stripped or indent > block_indent):
-            continue  # inside a block scalar (entrypoint: >-, runtimeEnvYAML: |)
-        block_indent = None
-        match = KEY_LINE.match(line)
-        if match:
-            inline = re.search(r"\s#", re.sub(r"\"[^\"]*\"|'[^']*'", "", line))
-            if not (inline or previous_is_comment):
-                missing.append(f"{number}: {stripped}")
-            if re.search(r":\s+[|>][-+0-9]*\s*(#.*)?$", line):
-                block_indent = len(match.group(1))
-        previous_is_comment = stripped.startswith("#")
-    return missing
-
-
-def validate_file(path: str | Path, registry: CrdRegistry, require_comments: bool = False) -> list[str]:
+def validate_file(path: str | Path, registry: CrdRegistry) -> list[str]:
     """All errors of every document in one manifest file, each prefixed with ``file[doc index]``."""
     text = Path(path).read_text(encoding="utf-8")
     try:
         docs = load_documents(text)
     except yaml.YAMLError as exc:
         return [f"{path}: {exc}"]
-    errors = [f"{path}:{line} has no comment saying why" for line in uncommented_fields(text)] if require_comments else []
+    errors: list[str] = []
     for index, doc in enumerate(docs):
         found = schema_errors(doc, registry)
         if not found:
@@ -301,7 +275,6 @@ def main(argv: list[str] | None = None) -> int:
                                      "2 usage error (missing CRD folder or manifest)")
     parser.add_argument("files", nargs="*", help="manifests (default: deploy/kuberay/*.yaml)")
     parser.add_argument("--crds", default=str(DEFAULT_CRD_DIR), help="folder of KubeRay CRD YAML files")
-    parser.add_argument("--require-comments", action="store_true", help="also require a comment on every field")
     args = parser.parse_args(argv)
     if not Path(args.crds).is_dir():
         print(f"CRD folder {args.crds} not found: pass --crds with KubeRay's config/crd/bases", file=sys.stderr)
@@ -313,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
               f"no manifests in {DEPLOY_DIR / 'kuberay'}: pass YAML files to check", file=sys.stderr)
         return 2
     registry = CrdRegistry(args.crds)
-    errors = [e for f in files for e in validate_file(f, registry, args.require_comments)]
+    errors = [e for f in files for e in validate_file(f, registry)]
     if errors:
         print("\n".join(errors), file=sys.stderr)
         print(f"{len(errors)} error(s) in {len(files)} file(s): fix each field named above", file=sys.stderr)

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from synthgen.config import ExperimentConfig, from_dict
 from synthgen import checkpoint as ckpt
 from synthgen.pixels import to_float
-from synthgen.storage import atomic_write_text
+from synthgen.storage import atomic_write_text, is_uri
 from synthgen.log import get_logger, setup_logging
 from synthgen.train.progress import ProgressLog, upload_logs
 from synthgen.train.step import GANStep, build_gan_step
@@ -36,17 +36,44 @@ def _batch_indices(num_images: int, batch_size: int, seed: int, rank: int, step:
     return torch.randint(num_images, (batch_size,), generator=gen)
 
 
-def _maybe_inject_fault(cfg: ExperimentConfig, run_dir: str, step: int, rank: int, world: int) -> None:
+def _maybe_inject_fault(cfg: ExperimentConfig, run_dir: str, storage_run_dir: str, step: int, rank: int,
+                        world: int) -> None:
     """Kill this worker process once at ``train.fail_at_step`` (tests of fault tolerance use it)."""
     if cfg.train.fail_at_step != step or rank != world - 1:
         return
     marker = os.path.join(run_dir, ".fault-injected")
     if os.path.exists(marker):
         return
+    latest = (step - 1) // cfg.train.checkpoint_every * cfg.train.checkpoint_every
+    if latest > 0:
+        _wait_until_registered(storage_run_dir, ckpt.checkpoint_name(latest))
     with open(marker, "w", encoding="utf-8") as fh:
         fh.write(f"killed rank {rank} at step {step}\n")
     get_logger().info(f"fault injection: killing rank {rank} at step {step}")
     os._exit(137)
+
+
+def _wait_until_registered(storage_run_dir: str, name: str, timeout_s: float = 60.0) -> None:
+    """Block until Ray Train's controller has recorded checkpoint ``name`` (bounded by ``timeout_s``).
+
+    The controller registers a reported checkpoint asynchronously; a worker that dies before it does
+    loses that checkpoint, and a fault test would then measure Ray's race instead of our resume.
+    """
+    if is_uri(storage_run_dir):
+        return
+    import time
+
+    snapshot = os.path.join(storage_run_dir, "checkpoint_manager_snapshot.json")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with open(snapshot, encoding="utf-8") as fh:
+                if name in fh.read():
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    get_logger().warning(f"fault injection: {name} was not registered by Ray Train within {timeout_s:.0f} s")
 
 
 def _resume(gan_step: GANStep, rank: int) -> int:
@@ -110,7 +137,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     sums = torch.zeros(3, dtype=torch.float64)  # d_loss, g_loss, steps since last log
 
     for step in range(start_step + 1, t_cfg.steps + 1):
-        _maybe_inject_fault(cfg, run_dir, step, rank, world)
+        _maybe_inject_fault(cfg, run_dir, storage_run_dir, step, rank, world)
         idx = _batch_indices(len(data), bs, t_cfg.seed, rank, step)
         real = to_float(images_u8[idx]).to(device)  # [B, C, H, W] in [-1, 1]
         y_real = labels_all[idx].to(device)  # [B]
