@@ -81,6 +81,31 @@ def per_class_values(fn: Callable[[np.ndarray, np.ndarray], float], names: tuple
     return out
 
 
+def knn_manifold_metric(ctx: "EvalContext", measure: Callable[..., tuple[float, float]], k: int,
+                        names: tuple[str, str]) -> MetricOutput:
+    """A pair of k-NN manifold scores (P/R or D/C) of the generated set and of the real-train anchor.
+
+    Args:
+        ctx: the evaluation context (real test features are the reference manifold).
+        measure: ``features.precision_recall`` or ``features.density_coverage``.
+        k: neighbours that size each real test point's ball.
+        names: the two result names, e.g. ("precision", "recall").
+    """
+    first, second = measure(ctx.test_features(), ctx.gen_features(), k, ctx.test_radii(k))
+    anchor_first, anchor_second = measure(ctx.test_features(), ctx.anchor_features(), k, ctx.test_radii(k))
+    results = {names[0]: first, names[1]: second, f"anchor_{names[0]}": anchor_first,
+               f"anchor_{names[1]}": anchor_second}
+    return MetricOutput(results=results, settings={"k": k}, counts=ctx.counts())
+
+
+def knn_manifold_summary(names: tuple[str, str]) -> Callable[[dict[str, Any], dict[str, Any]], list[ReportLine]]:
+    """The report lines of ``knn_manifold_metric``: each score beside its real-train anchor."""
+    def summary(r: dict[str, Any], settings: dict[str, Any]) -> list[ReportLine]:
+        k = f"k={settings.get('k', '?')}"
+        return [ReportLine(n, fmt(r[n], 3), f"real train {fmt(r[f'anchor_{n}'], 3)}", k) for n in names]
+    return summary
+
+
 @dataclass
 class EvalContext:
     """Everything a metric may need, with features computed once and shared."""
