@@ -70,8 +70,10 @@ def _stage_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from synthgen import pipeline
     from synthgen.evaluate import commands as evaluate_commands
     from synthgen.sample import commands as sample_commands
+    from synthgen.sample import encoder_commands
 
-    return [_register_train, sample_commands.register, evaluate_commands.register, pipeline.register]
+    return [_register_train, sample_commands.register, encoder_commands.register, evaluate_commands.register,
+            pipeline.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

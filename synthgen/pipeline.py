@@ -233,7 +233,9 @@ def run_pipeline(cfg: PipelineConfig, resume: bool = False) -> PipelineResult:
         from synthgen.sample.run import run_sample
 
         scfg = cfg.sample_config(trained.checkpoint_path)
-        _log(f"stage 3/3: sample {scfg.num_samples} images -> {scfg.out}")
+        what = (f"around the real images of {scfg.around} ({scfg.per_image} per image)" if scfg.around
+                else f"{scfg.prior_num_samples} images")
+        _log(f"stage 3/3: sample {what} -> {scfg.out}")
         result = run_sample(scfg)
         out, total = scfg.out, int(result.manifest["total"])
         _log(f"sample: {total} images in {result.manifest['num_shards']} shards "

@@ -37,7 +37,7 @@ from synthgen.shards.png import read_file
 
 OUTPUTS = ("pil", "tensor")  # SyntheticShardDataset(output=...)
 
-__all__ = ["OUTPUTS", "SyntheticShardDataset", "load_shard_arrays"]
+__all__ = ["OUTPUTS", "SyntheticShardDataset", "load_shard_arrays", "load_source_ids"]
 
 
 class SyntheticShardDataset(torch.utils.data.Dataset):
@@ -58,7 +58,10 @@ class SyntheticShardDataset(torch.utils.data.Dataset):
 
     Attributes:
         classes: class names in label order; class_to_idx: name -> label;
-        targets: int64 [N] labels; sample_ids: int64 [N]; manifest: the parsed ShardManifest.
+        targets: int64 [N] labels; sample_ids: int64 [N]; manifest: the parsed ShardManifest;
+        source_ids: int64 [N] index of the real image each row varies (datasets sampled ``--around``), for
+        grouped cross-validation (e.g. sklearn's ``GroupKFold(groups=ds.source_ids)`` keeps the variations of
+        one real image in one fold); None for prior samples, which have no source image.
 
     Raises:
         ShardError: missing manifest or shard, or inconsistent counts.
@@ -88,6 +91,7 @@ class SyntheticShardDataset(torch.utils.data.Dataset):
         self._index = scan_shards(self.manifest, out)
         self.sample_ids: np.ndarray = self._index.sample_ids  # int64 [N]
         self.targets: np.ndarray = self._index.labels  # int64 [N], read without decoding any image
+        self.source_ids: np.ndarray | None = self._index.source_ids  # int64 [N] (--around) or None
         rows = np.array([s.rows for s in self.manifest.shards], dtype=np.int64)
         self._shard_starts = np.concatenate([[0], np.cumsum(rows)])  # [S + 1] global row offsets
         self._local: _WorkerState | None = None  # opened lazily, per process
@@ -234,3 +238,22 @@ def load_shard_arrays(root: str | os.PathLike[str], limit: int | None = None) ->
     if n == manifest.total:
         check_labels(manifest, labels)
     return ImageData(name="synthetic", images=images, labels=labels, class_names=manifest.class_names)
+
+
+def load_source_ids(root: str | os.PathLike[str]) -> np.ndarray | None:
+    """The ``source_id`` of every row in manifest order (the same order as ``load_shard_arrays``), no image decoded.
+
+    Args:
+        root: shard folder or pyarrow URI.
+
+    Returns:
+        int64 [N]: the index of the real image each row varies, for a dataset sampled ``--around`` real images
+        (group by it to keep one real image's variations in one cross-validation fold); None for prior samples.
+
+    Raises:
+        ShardError: missing manifest or shard, or inconsistent counts.
+    """
+    out = open_dataset(root)
+    manifest = read_manifest(out)
+    check_shard_files(manifest, out)
+    return scan_shards(manifest, out).source_ids

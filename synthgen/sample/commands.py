@@ -29,6 +29,22 @@ output layout (OUT):
   plan.json                      what this folder is being filled with (written first)
   manifest.json                  counts, shards (rows, id range, bytes, sha256), checkpoint digest,
                                  seed, full config (written last: present = complete)
+  inversion/chunk-000000.npz     --around: inverted latents and errors of each chunk of real images
+
+sampling around real images (--around):
+  --around train uses the checkpoint's own training images (the same subset it was trained on);
+  --around FILE a data-config YAML (DataConfig keys: source, root, resolution, channels, max_images,
+  subset_seed; optional split: train). The test split and classes other than the checkpoint's are
+  refused. Each real image i is inverted into the generator (z_i: --inversion-steps Adam steps from the
+  best of --inversion-restarts prior draws, or --encoder-steps from the run's encoder when it has one),
+  then varied: image (i, j) = G(z_i + sigma * eps(seed, i, j), y_i), j < --per-image. Sample ids list the
+  real images in order, each followed by its variations; N = per_image x real images (--num-samples, if
+  given, must equal it). --class-weights uniform or FILE rebalances: per-class totals follow the weights
+  exactly, so rare classes get more variations per image (class c's total spread evenly over its images,
+  the first ones in real-set order getting one more). Parquet rows gain source_id (the real image's
+  index) and source (its path, or "<split>:<index>"); manifest.json's "around" records the real set
+  (kind, root, split, digest), the inversion settings and the mean reconstruction error. Inverted chunks
+  are kept under OUT/inversion/, so a killed run loses at most the chunks in flight.
 
 Image i is a pure function of (checkpoint, seed, filter, i): the bytes do not depend on --num-actors,
 --batch-size or retries. With --filter judge:T, image i is the first of its candidate latents the
@@ -39,6 +55,8 @@ examples:
   synthgen sample --checkpoint runs/fashion_mnist --num-samples 100000 --out synthetic/fm --format both
   synthgen sample --config jobs/configs/sample.yaml --set num_actors=4 --dry-run
   synthgen sample --checkpoint runs/fashion_mnist --num-samples 60000 --out synthetic/fm-judged --filter judge:0.9
+  synthgen sample --checkpoint runs/fashion_mnist --around train --per-image 8 --sigma 0.7 --out synthetic/fm-around --format both
+  synthgen sample --checkpoint runs/fashion_mnist --around data.yaml --class-weights uniform --dry-run
   synthgen verify synthetic/fm
   python jobs/sample.py --config jobs/configs/sample.yaml --smoke-test     # the Ray job: sample, then verify
 
@@ -62,15 +80,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--checkpoint", metavar="PATH", help="run folder (its latest checkpoint), checkpoint-NNNNNN "
                    "folder, or URI (s3://, gs://, file://)")
     p.add_argument("--out", metavar="OUT", help="output folder or URI (s3://bucket/prefix, file:///abs/path)")
-    p.add_argument("--num-samples", type=int, metavar="N", help="number of images; sample_ids 0..N-1 (default 10000)")
+    p.add_argument("--num-samples", type=int, metavar="N", help="number of images; sample_ids 0..N-1 (default 10000; "
+                   "with --around: per_image x real images)")
     p.add_argument("--format", choices=FORMATS, help="parquet shards, a png/ ImageFolder tree, or both (default parquet)")
     p.add_argument("--images-per-shard", type=int, metavar="K", help="rows per shard (default 10000)")
     p.add_argument("--seed", type=int, help="dataset seed: keys every latent and the label order (default 0)")
     p.add_argument("--classes", metavar="all|LIST", help="'all' or a comma list of class names or indices, "
                    "e.g. 'Sneaker,Bag' or '7,8' (default all)")
-    p.add_argument("--class-weights", metavar="uniform|data|FILE", help="class proportions: uniform, data (the "
-                   "training set's class frequencies) or a YAML/JSON file {class name: weight}; per-class counts "
-                   "are exact (largest-remainder rounding)")
+    p.add_argument("--class-weights", metavar="auto|uniform|data|FILE", help="class proportions: uniform, data (the "
+                   "training set's class frequencies; with --around the real set's) or a YAML/JSON file {class name: "
+                   "weight}; auto (default) = uniform, or with --around the real set's; per-class counts are exact "
+                   "(largest-remainder rounding)")
     p.add_argument("--num-actors", type=int, metavar="A", help="generator actors (default 2)")
     p.add_argument("--batch-size", type=int, metavar="B", help="sample ids per actor call, a multiple of chunk_size "
                    "(64) (default 512)")
@@ -81,6 +101,16 @@ def register(subparsers: Any) -> None:
                    "classifier, trained on the checkpoint's real training split and cached) gives probability >= T "
                    "for their label, e.g. judge:0.9: each image tries up to filter_max_candidates (16) latents, "
                    "deterministically; labels and per-class counts stay exact (default: no filter)")
+    p.add_argument("--around", metavar="train|FILE", help="sample around real images instead of the prior: train "
+                   "(the checkpoint's own training images) or a data-config YAML; see 'sampling around real images'")
+    p.add_argument("--per-image", type=int, metavar="K", help="--around: variations per real image (default 8)")
+    p.add_argument("--sigma", type=float, metavar="S", help="--around: latent noise around each inverted image "
+                   "(default 0.7; 0 = the reconstructions)")
+    p.add_argument("--inversion-steps", type=int, metavar="T", help="--around: Adam steps per real image without an "
+                   "encoder (default 300)")
+    p.add_argument("--encoder", metavar="auto|none|DIR", help="--around: start inversions from the run's encoder "
+                   "(auto, the default, when it has one; then --set encoder_steps=30 steps follow), none = "
+                   "optimisation only, or an encoder folder")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace a dataset made with a different "
                    "config in OUT (without it such a run is refused and nothing is touched)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
@@ -146,6 +176,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if result.stale_removed:
         print(f"removed {len(result.stale_removed)} stale temp file(s) of an interrupted run")
     print(f"per class: {m['per_class']}")
+    a = m.get("around")
+    if a:
+        print(f"around {a['images_varied']} real "
+              f"images ({a['real']['kind']} {a['real']['spec']}), sigma {a['sigma']:g}: reconstruction mse "
+              f"{a['start_mse']:.4f} -> {a['reconstruction_mse']:.4f}")
     f = m.get("filter")
     if f:
         rate = f["acceptance_rate"]
@@ -182,16 +217,40 @@ def _dry_run(cfg: SampleConfig, smoke_test: bool = False) -> int:
         return 0
     from synthgen.sample.run import load_for_sampling
 
-    plan, info, _ = load_for_sampling(cfg)
+    plan, info, spec = load_for_sampling(cfg)
     print("# plan (nothing written)")
     print(f"checkpoint: {info.path} (step {info.step}, sha256 {info.digest[:16]}...)")
     print(f"shards: {plan.num_shards} of up to {plan.images_per_shard} images ({plan.num_samples} in all), "
           f"image shape {list(plan.image_shape)}, format {plan.format}")
     print(f"per class: {dict(zip(plan.class_names, plan.class_counts))}")
+    if plan.around:
+        _print_around_plan(cfg, plan, spec)
     if plan.filter:
         print(f"filter: {plan.filter} (judge {plan.filter_judge}, up to {plan.filter_max_candidates} latents per image)")
     print(f"plan digest: {plan.digest()}")
     return 0
+
+
+def _print_around_plan(cfg: SampleConfig, plan: object, spec: dict) -> None:
+    """The --around part of the dry-run plan: real set, variations per image, inversion, encoder."""
+    from synthgen.sample.around import inversion_chunks, variations_per_image
+
+    real = spec["real"]
+    d = real.describe
+    v = variations_per_image(real.labels, plan.class_counts, plan.around_class_images)  # [N_real]
+    print(f"around: {d['kind']} {d['spec']} (source {d['source']}, root {d['root'] or 'default'}, split {d['split']}, "
+          f"max_images {d['max_images']}, subset_seed {d['subset_seed']}): {len(real)} real images, sha256 "
+          f"{d['digest'][:16]}...")
+    print(f"real images per class: {dict(zip(plan.class_names, plan.around_class_images))}")
+    per_class = {name: sorted({int(x) for x in v[real.labels == c]}) for c, name in enumerate(plan.class_names)
+                 if plan.around_class_images[c]}
+    print(f"variations per image (per class): {per_class}; sigma {plan.sigma:g}")
+    enc = spec["encoder_info"]
+    inv = plan.inversion
+    how = (f"encoder {enc['path']} (sha256 {enc['digest'][:12]}...) + {inv['steps']} Adam steps" if enc["used"]
+           else f"{inv['restarts']} prior restarts + {inv['steps']} Adam steps (no encoder)")
+    print(f"inversion: {int((v > 0).sum())} images in {len(inversion_chunks(v, plan.inversion_chunk))} chunks of "
+          f"{plan.inversion_chunk}; {how}, lr {inv['lr']:g}, prior weight {inv['prior_weight']:g}")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@ mapping (the keys below) and applies ``key=value`` overrides. The fields split i
 
 * what the dataset *is* (checkpoint, seed, num_samples, classes, class_weights, truncation, use_ema,
   filter, filter_max_candidates, format, images_per_shard, chunk_size, row_group_size,
-  png_compress_level): they enter the plan
+  png_compress_level, and with ``around`` the real set, per_image, sigma, the inversion settings and the
+  encoder): they enter the plan
   digest, and a different value into a non-empty OUT is refused unless ``overwrite``;
 * how it is *made* (actors, batch size, CPUs, queues, retries, progress): changing them never
   changes a byte of the output, so a re-run may use different values.
@@ -13,10 +14,13 @@ mapping (the keys below) and applies ``key=value`` overrides. The fields split i
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from synthgen.errors import ConfigError
 from synthgen.shards.formats import FORMATS  # derived from the format handler table
+DEFAULT_NUM_SAMPLES = 10000  # num_samples=0 (auto) of prior sampling
+ENCODER_CHOICES = ("auto", "none")  # or a run / encoder folder
 ACTOR_SCHEDULING = ("default", "spread")  # Ray scheduling strategies of the generator actors: DEFAULT, SPREAD
 
 
@@ -24,12 +28,14 @@ ACTOR_SCHEDULING = ("default", "spread")  # Ray scheduling strategies of the gen
 class SampleConfig:
     checkpoint: str = ""  # run folder (latest checkpoint), checkpoint-NNNNNN folder, or URI (s3://, gs://, file://)
     out: str = ""  # output folder or pyarrow URI; holds parquet/, png/, png_index/, plan.json, manifest.json
-    num_samples: int = 10000  # N: sample_ids 0..N-1
+    num_samples: int = 0  # N: sample_ids 0..N-1; 0 = auto: 10000, or per_image x real images with --around
     format: str = "parquet"  # parquet | png | both
     images_per_shard: int = 10000  # rows per shard (the last shard may be shorter)
     seed: int = 0  # keys every latent and the label permutation; image i = f(checkpoint, seed, i)
     classes: str = "all"  # "all" or a comma list of class names or indices to sample (others get 0)
-    class_weights: str = "uniform"  # uniform | data (training-set class frequencies) | path to a YAML/JSON {name: weight}
+    # auto (uniform; with --around: the real set's) | uniform | data (training-set / real-set class frequencies) |
+    # path to a YAML/JSON {name: weight}
+    class_weights: str = "auto"
     truncation: float = 1.0  # truncation psi in (0, 1]: z is scaled by psi (1.0 = off; smaller = less diverse, cleaner)
     use_ema: bool = True  # sample the EMA generator (recommended) instead of the raw one
     filter: str = ""  # "" = keep every image; judge:T = keep images the judge gives >= T for their label (e.g. judge:0.9)
@@ -53,6 +59,17 @@ class SampleConfig:
     ray_address: str = ""  # "" = join RAY_ADDRESS if set, else start a local Ray instance
     progress: bool = True  # tqdm progress bar (images/s, ETA) on the driver
     fail_after_batches: int = -1  # fault injection: actor 0 SIGKILLs itself after this many batches (first life only)
+    # --- around real images (synthgen.sample.around): image (i, j) = G(z_i + sigma * eps(seed, i, j), y_i) ---
+    around: str = ""  # "" = prior draws; "train" = the checkpoint's own training images; or a data-config YAML
+    per_image: int = 8  # variations per real image (their total is num_samples; --class-weights rebalances)
+    sigma: float = 0.7  # latent noise around each inverted image (0 = the reconstructions themselves)
+    inversion_steps: int = 300  # Adam steps per real image after the best prior restart (no encoder)
+    inversion_lr: float = 0.05  # Adam learning rate on z
+    inversion_restarts: int = 8  # prior draws tried per real image before optimising (no encoder)
+    inversion_prior_weight: float = 0.01  # weight of the mean(z^2) penalty that keeps z where the prior has mass
+    inversion_chunk: int = 256  # real images per inversion call and per OUT/inversion/chunk-NNNNNN.npz file
+    encoder: str = "auto"  # auto = the run's encoder when it has one | none = optimisation only | encoder folder
+    encoder_steps: int = 30  # Adam steps per real image after the encoder's start E(x, y)
 
     def validate(self) -> None:
         """Check value ranges that types alone cannot express.
@@ -64,7 +81,7 @@ class SampleConfig:
             (self.checkpoint.strip() != "", "checkpoint", self.checkpoint,
              "a run folder, checkpoint folder or URI (--checkpoint)"),
             (self.out.strip() != "", "out", self.out, "an output folder or URI (--out)"),
-            (self.num_samples >= 1, "num_samples", self.num_samples, ">= 1"),
+            (self.num_samples >= 0, "num_samples", self.num_samples, ">= 1, or 0 = auto"),
             (self.format in FORMATS, "format", self.format, f"one of {list(FORMATS)}"),
             (self.images_per_shard >= 1, "images_per_shard", self.images_per_shard, ">= 1"),
             (0 <= self.seed < 2**63, "seed", self.seed, "in [0, 2**63)"),
@@ -89,12 +106,52 @@ class SampleConfig:
             (self.max_actor_restarts >= 0, "max_actor_restarts", self.max_actor_restarts, ">= 0"),
             (self.max_shard_retries >= 0, "max_shard_retries", self.max_shard_retries, ">= 0"),
         ]
-        for ok, key, value, allowed in checks:
+        for ok, key, value, allowed in checks + self._around_checks():
             if not ok:
                 raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
         from synthgen.sample.filter import parse_filter
 
         parse_filter(self.filter)
+        self._check_around_mode()
+
+    def _around_checks(self) -> list[tuple[bool, str, object, str]]:
+        return [
+            (self.per_image >= 1, "per_image", self.per_image, ">= 1, e.g. 8"),
+            (self.sigma >= 0, "sigma", self.sigma, ">= 0, e.g. 0.7 (0 = the reconstructions)"),
+            (self.inversion_steps >= 0, "inversion_steps", self.inversion_steps, ">= 0, e.g. 300"),
+            (self.inversion_lr > 0, "inversion_lr", self.inversion_lr, "> 0, e.g. 0.05"),
+            (self.inversion_restarts >= 1, "inversion_restarts", self.inversion_restarts, ">= 1, e.g. 8"),
+            (self.inversion_prior_weight >= 0, "inversion_prior_weight", self.inversion_prior_weight, ">= 0"),
+            (self.inversion_chunk >= 1, "inversion_chunk", self.inversion_chunk, ">= 1, e.g. 256"),
+            (self.encoder.strip() != "", "encoder", self.encoder, "auto, none or an encoder folder"),
+            (self.encoder_steps >= 0, "encoder_steps", self.encoder_steps, ">= 0, e.g. 30"),
+        ]
+
+    def _check_around_mode(self) -> None:
+        """Refuse ``around`` values and combinations that cannot make an honest dataset (before any loading).
+
+        Raises:
+            ConfigError: --around test (evaluation data), a missing data-config file, or a prior-only option.
+        """
+        if not self.around:
+            return
+        if self.around.strip().lower() == "test":
+            raise ConfigError("around='test' is refused: varying the test split's images would leak evaluation data "
+                              "into training data; use --around train or a data config of a training split")
+        if self.around != "train" and not os.path.isfile(self.around):
+            raise ConfigError(f"around={self.around!r} is neither 'train' (the checkpoint's own training images) nor "
+                              "an existing data-config YAML (DataConfig keys, e.g. source: imagefolder, root: ...)")
+        if self.filter:
+            raise ConfigError(f"filter={self.filter!r} cannot be combined with --around: each variation keeps its "
+                              "real image's label; drop --filter")
+        if self.truncation != 1.0:
+            raise ConfigError(f"truncation={self.truncation!r} applies to prior draws only; with --around, "
+                              "--sigma sets how far variations go: drop --truncation")
+
+    @property
+    def prior_num_samples(self) -> int:
+        """num_samples of prior sampling, resolved (0 = auto = 10000)."""
+        return self.num_samples or DEFAULT_NUM_SAMPLES
 
     @property
     def batches_in_flight(self) -> int:

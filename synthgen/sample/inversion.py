@@ -5,6 +5,11 @@ those same images already has. Sampled *around* each real image instead (the upl
 invert image ``i`` into the latent ``z_i`` whose image is closest to it, then draw ``z_i + sigma * eps``.
 The results keep the real image's class and rough layout and vary it the way the generator learned images
 of the whole set vary (a learned augmentation, in the spirit of DAGAN, Antoniou et al. 2017).
+
+Every random number is counter-based (``synthgen.sample.latents``): restart ``r`` of image ``i`` and the noise of
+variation ``j`` of image ``i`` are pure functions of (seed, i, r or j), where ``i`` is the image's index in its
+real set. So an image's inversion and its variations do not depend on which actor, batch or chunk computes them;
+the uplift metric's pool and ``synthgen sample --around`` (``synthgen.sample.around``) share this code.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from torch import nn
 
 from synthgen.errors import ConfigError
 from synthgen.pixels import to_float, to_uint8
+from synthgen.sample.latents import around_noise, restart_latents
 
 
 @dataclass(frozen=True)
@@ -27,10 +33,13 @@ class Inversion:
     labels: np.ndarray  # [N] int64 class of each image (the generator's condition)
     mse: float  # mean squared pixel error of G(z_i, y_i) vs image i, pixels in [-1, 1]
     start_mse: float  # the same for the best random restart, before any optimisation
+    errors: np.ndarray | None = None  # [N] float32 per-image pixel error after optimising (mse is their mean)
+    start_errors: np.ndarray | None = None  # [N] float32 per-image pixel error of the start
 
 
 def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, steps: int = 300, lr: float = 0.05,
-           restarts: int = 8, prior_weight: float = 0.01, seed: int = 0, batch_size: int = 1000) -> Inversion:
+           restarts: int = 8, prior_weight: float = 0.01, seed: int = 0, batch_size: int = 1000,
+           image_ids: np.ndarray | None = None, init: torch.Tensor | None = None) -> Inversion:
     """Find, per image, the latent whose generated image (at that image's label) is closest in pixels.
 
     The best of ``restarts`` prior draws starts ``steps`` Adam steps on the squared pixel error plus
@@ -47,12 +56,18 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
         prior_weight: weight of the mean(z^2) penalty.
         seed: seed of the restarts.
         batch_size: images optimised together.
+        image_ids: int64 [N] index of each image in its real set (default 0..N-1): keys its restarts, so
+            image i starts from the same draws whichever chunk of the set it is inverted in.
+        init: optional start latents [N, z_dim] (e.g. ``synthgen.sample.encoder.encode``): the optimisation
+            starts from them instead of the best restart (no restarts are tried; ``start_mse`` is the error
+            at ``init``, and ``steps=0`` returns ``init`` itself).
 
     Returns:
         The Inversion (latents on the CPU).
 
     Raises:
-        ConfigError: mismatched or no images/labels, ``restarts`` < 1 or ``steps`` < 0.
+        ConfigError: mismatched or no images/labels/image_ids, ``restarts`` < 1, ``steps`` < 0 or ``init``
+            not [N, z_dim].
     """
     if len(images) != len(labels) or len(images) == 0:
         raise ConfigError(f"invert needs one label per image and at least one image, got {len(images)} images "
@@ -62,9 +77,17 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
     generator.eval()
     z_dim = int(generator.z_dim)
     device = next(generator.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    # Every draw up front: a row's restarts do not depend on how the rows are batched.
-    starts = torch.randn(restarts, len(images), z_dim, generator=gen)  # [R, N, z_dim]
+    ids = np.arange(len(images), dtype=np.int64) if image_ids is None else np.asarray(image_ids, dtype=np.int64)
+    if ids.shape != (len(images),):
+        raise ConfigError(f"invert needs one image id per image, got {ids.shape} for {len(images)} images")
+    # Counter-based draws per (seed, image id, restart): independent of batching and of the other images.
+    if init is None:
+        starts = torch.from_numpy(restart_latents(ids, restarts, seed, z_dim))  # [R, N, z_dim]
+    else:  # given starts (an encoder's) replace the prior restarts: one candidate per image, nothing drawn
+        if tuple(init.shape) != (len(images), z_dim):
+            raise ConfigError(f"invert: init must be [N, z_dim] = [{len(images)}, {z_dim}], got {tuple(init.shape)}; "
+                              "pass one latent per image (synthgen.sample.encoder.encode)")
+        starts = init.detach().to(device="cpu", dtype=torch.float32)[None]  # [1, N, z_dim]
     targets = to_float(images).contiguous()  # [N, C, H, W] in [-1, 1]
     y_all = torch.as_tensor(np.asarray(labels), dtype=torch.long)  # [N]
     latents, errors, start_errors = [], [], []
@@ -87,8 +110,10 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
             with torch.no_grad():
                 errors.append(_pixel_error(generator, z, y, x))
             latents.append(z.detach().cpu())
-    return Inversion(latents=torch.cat(latents), labels=y_all.numpy(), mse=float(torch.cat(errors).mean()),
-                     start_mse=float(torch.cat(start_errors).mean()))
+    err, start = torch.cat(errors).cpu(), torch.cat(start_errors).cpu()  # [N], [N]
+    return Inversion(latents=torch.cat(latents), labels=y_all.numpy(), mse=float(err.mean()),
+                     start_mse=float(start.mean()), errors=err.numpy().astype(np.float32),
+                     start_errors=start.numpy().astype(np.float32))
 
 
 def _pixel_error(generator: nn.Module, z: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -96,13 +121,35 @@ def _pixel_error(generator: nn.Module, z: torch.Tensor, y: torch.Tensor, x: torc
     return (generator(z, y) - x).pow(2).flatten(1).mean(1)
 
 
+def neighbour_latents(latents: torch.Tensor, rows: np.ndarray, image_ids: np.ndarray, variations: np.ndarray,
+                      sigma: float, seed: int) -> torch.Tensor:
+    """Latents of variations ``j`` around inverted images: ``z_i + sigma * eps(seed, i, j)``.
+
+    The one formula of both the uplift pool (``neighbour_images``) and ``synthgen sample --around``.
+
+    Args:
+        latents: float32 [M, z_dim] inverted latents.
+        rows: int64 [n] which row of ``latents`` each variation starts from.
+        image_ids: int64 [n] the real-set index ``i`` of that row (keys the noise).
+        variations: int64 [n] the variation number ``j``.
+        sigma: latent noise scale (0 = the reconstructions themselves).
+        seed: dataset seed.
+
+    Returns:
+        float32 [n, z_dim]; row k depends only on (latents[rows[k]], seed, image_ids[k], variations[k], sigma).
+    """
+    noise = torch.from_numpy(around_noise(image_ids, variations, seed, latents.shape[1]))  # [n, z_dim]
+    return latents[torch.as_tensor(np.asarray(rows, dtype=np.int64))] + sigma * noise  # [n, z_dim]
+
+
 @torch.inference_mode()
 def neighbour_images(generator: nn.Module, inversion: Inversion, num_samples: int, sigma: float, seed: int = 0,
                      batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """``num_samples`` images drawn around the inverted images: ``G(z_i + sigma * eps, y_i)``.
 
-    Sample ``j`` varies inverted image ``perm_k[j mod N]`` where ``k = j div N`` and each ``perm_k`` is a
-    seeded permutation, so every image is used once per N samples and any prefix spreads over the set.
+    Sample ``s`` is variation ``k = s div N`` of inverted image ``perm_k[s mod N]`` (``neighbour_latents``),
+    where each ``perm_k`` is a seeded permutation, so every image is used once per N samples and any prefix
+    spreads over the set.
 
     Args:
         generator: the generator the inversion was made with.
@@ -125,12 +172,13 @@ def neighbour_images(generator: nn.Module, inversion: Inversion, num_samples: in
     rng = np.random.default_rng(seed)
     cycles = -(-num_samples // n)
     source = np.concatenate([rng.permutation(n) for _ in range(cycles)])[:num_samples]  # [num_samples] image varied
-    noise = torch.randn(num_samples, inversion.latents.shape[1], generator=torch.Generator().manual_seed(seed))
+    variation = np.arange(num_samples, dtype=np.int64) // n  # [num_samples] the cycle: variation j of its image
     device = next(generator.parameters()).device
     chunks = []
     labels = inversion.labels[source].astype(np.int64)  # [num_samples] each sample keeps its source's class
     for lo in range(0, num_samples, batch_size):
-        z = inversion.latents[source[lo : lo + batch_size]] + sigma * noise[lo : lo + batch_size]  # [B, z_dim]
+        rows = source[lo : lo + batch_size]
+        z = neighbour_latents(inversion.latents, rows, rows, variation[lo : lo + batch_size], sigma, seed)  # [B, z_dim]
         y = torch.from_numpy(labels[lo : lo + batch_size])  # [B]
         chunks.append(to_uint8(generator(z.to(device), y.to(device)).cpu()).numpy())
     return np.concatenate(chunks), labels

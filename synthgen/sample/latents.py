@@ -12,6 +12,10 @@ number of times (retries), and always gets the same numbers:
   at position ``perm(i)``, where ``perm`` is a keyed bijection of [0, N) (a Feistel network with
   cycle walking). The label multiset is therefore exact, the order is shuffled by the seed, and
   label(i) needs O(1) memory: nothing depends on how ids are split into shards or batches.
+* around real images (``synthgen sample --around``): the noise of variation ``j`` of real image ``i``
+  (``around_noise``) and the ``r``-th restart of image ``i``'s inversion (``restart_latents``) use the
+  same scheme under their own key words (``AROUND_DOMAIN``, ``RESTART_DOMAIN``) with counter
+  ``(0, i, j or r, 0)``: pure functions of (seed, i, j), whichever actor or batch computes them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import numpy as np
 
 LATENT_DOMAIN = 0x4C4154454E54_0001  # second Philox key word: keeps latent streams apart from others
 LABEL_DOMAIN = 0x4C4142454C53_0002  # mixed into the Feistel keys of the label permutation
+AROUND_DOMAIN = 0x41524F554E44_0003  # latent noise of the variations around real images
+RESTART_DOMAIN = 0x524553545254_0004  # random restarts of the inversion of real images
 FEISTEL_ROUNDS = 8  # >= 4 rounds give a pseudo-random permutation (Luby-Rackoff); 8 for good mixing
 _GOLDEN = 0x9E3779B97F4A7C15  # odd constant separating the round keys
 
@@ -48,6 +54,31 @@ def _check_ids(ids: np.ndarray, n: int | None = None) -> np.ndarray:
     return ids
 
 
+def philox_normals(rows: np.ndarray, words: np.ndarray, seed: int, domain: int, dim: int) -> np.ndarray:
+    """Standard normal vectors keyed by ``(seed, domain)`` at Philox counters ``(0, rows[k], words[k], 0)``.
+
+    Args:
+        rows: int64 [n] counter word 1 (a sample id or a real image's index), >= 0.
+        words: int64 [n] counter word 2 (candidate, variation or restart number), >= 0.
+        seed: dataset seed in [0, 2**63).
+        domain: second key word: keeps unrelated uses of one seed apart.
+        dim: length of each vector.
+
+    Returns:
+        float32 [n, dim]; row k depends only on (seed, domain, rows[k], words[k], dim).
+    """
+    rows, words = _check_ids(rows), _check_ids(words)
+    if rows.shape != words.shape:
+        raise ValueError(f"rows and words must have one shape, got {rows.shape} and {words.shape}")
+    out = np.empty((rows.shape[0], dim), dtype=np.float32)  # [n, dim]
+    key = np.array([seed, domain], dtype=np.uint64)
+    for k, (i, w) in enumerate(zip(rows.tolist(), words.tolist())):
+        # One short-lived generator per row (~20 us): the price of exact counter-based streams.
+        counter = np.array([0, i, w, 0], dtype=np.uint64)
+        out[k] = np.random.Generator(np.random.Philox(key=key, counter=counter)).standard_normal(dim, dtype=np.float32)
+    return out
+
+
 def latents_for(ids: np.ndarray, seed: int, z_dim: int, truncation: float = 1.0, candidate: int = 0) -> np.ndarray:
     """Latent vectors of sample ``ids``.
 
@@ -65,16 +96,38 @@ def latents_for(ids: np.ndarray, seed: int, z_dim: int, truncation: float = 1.0,
     ids = _check_ids(ids)
     if candidate < 0:
         raise ValueError(f"candidate must be >= 0, got {candidate}")
-    out = np.empty((ids.shape[0], z_dim), dtype=np.float32)  # [n, z_dim]
-    key = np.array([seed, LATENT_DOMAIN], dtype=np.uint64)
-    for row, i in enumerate(ids.tolist()):
-        # One short-lived generator per row (~20 us): the price of exact counter-based streams.
-        counter = np.array([0, i, candidate, 0], dtype=np.uint64)
-        gen = np.random.Generator(np.random.Philox(key=key, counter=counter))
-        out[row] = gen.standard_normal(z_dim, dtype=np.float32)
+    out = philox_normals(ids, np.full(ids.shape, candidate, dtype=np.int64), seed, LATENT_DOMAIN, z_dim)
     if truncation != 1.0:
         out *= np.float32(truncation)
     return out
+
+
+def around_noise(image_ids: np.ndarray, variations: np.ndarray, seed: int, z_dim: int) -> np.ndarray:
+    """The latent noise ``eps(seed, i, j)`` of variation ``j`` of real image ``i`` (``--around``).
+
+    Args:
+        image_ids: int64 [n] indices of real images in their real set.
+        variations: int64 [n] variation numbers j.
+        seed: dataset seed.
+        z_dim: latent size.
+
+    Returns:
+        float32 [n, z_dim] standard normal rows, each a pure function of (seed, i, j).
+    """
+    return philox_normals(image_ids, variations, seed, AROUND_DOMAIN, z_dim)
+
+
+def restart_latents(image_ids: np.ndarray, restarts: int, seed: int, z_dim: int) -> np.ndarray:
+    """The prior draws an inversion of real images ``image_ids`` starts from: restart r of image i.
+
+    Returns:
+        float32 [restarts, n, z_dim]; entry [r, k] depends only on (seed, image_ids[k], r), never on
+        which other images are inverted with it.
+    """
+    ids = _check_ids(image_ids)
+    rows = np.tile(ids, restarts)  # [R * n]: restart-major
+    words = np.repeat(np.arange(restarts, dtype=np.int64), len(ids))  # [R * n]
+    return philox_normals(rows, words, seed, RESTART_DOMAIN, z_dim).reshape(restarts, len(ids), z_dim)
 
 
 def permute(ids: np.ndarray, n: int, seed: int, domain: int = LABEL_DOMAIN) -> np.ndarray:
@@ -133,3 +186,17 @@ def labels_for(ids: np.ndarray, class_counts: Sequence[int], seed: int) -> np.nd
     position = permute(ids, total, seed)  # [k] in [0, total)
     bounds = np.cumsum(counts)  # class c owns positions [bounds[c-1], bounds[c])
     return np.searchsorted(bounds, position, side="right").astype(np.int64)
+
+
+def locate(offsets: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(real image i, variation j) of ``--around`` sample ``ids``.
+
+    Args:
+        offsets: int64 [N + 1] = [0, cumsum(v)]: real image i owns sample ids [offsets[i], offsets[i + 1]).
+        ids: int64 [n] sample ids in [0, offsets[-1]).
+
+    Returns:
+        (rows int64 [n], variations int64 [n]).
+    """
+    rows = np.searchsorted(offsets, ids, side="right") - 1  # images with v_i = 0 are skipped: equal offsets
+    return rows.astype(np.int64), (ids - offsets[rows]).astype(np.int64)

@@ -12,6 +12,12 @@ the sampler knows:
                            path, real test accuracy, recipe), candidates (latents drawn in all),
                            acceptance_rate (images / candidates), below_threshold (images kept as the
                            best of max_candidates because none passed)}
+    around                 --around datasets only: {real: {kind (imagefolder | idx), spec (train or the YAML),
+                           source, root, split, max_images, subset_seed, size, digest (sha256 of the real
+                           images and labels), data}, per_image, sigma, class_weights, class_images,
+                           images_varied, inversion: {steps, lr, restarts, prior_weight, encoder: {used,
+                           path, digest}, chunk, chunks}, reconstruction_mse (mean pixel mse of G(z_i, y_i)
+                           vs image i, pixels in [-1, 1]), start_mse (the same before optimising)}
 """
 
 from __future__ import annotations
@@ -58,10 +64,15 @@ def read_plan(out: Location) -> SamplePlan | None:
 
 def build_manifest(plan: SamplePlan, records: list[dict[str, Any]], *, checkpoint_path: str,
                    resolved_path: str, checkpoint_step: int, sample_config: dict[str, Any],
-                   train_config: dict[str, Any], judge: dict[str, Any] | None = None) -> dict[str, Any]:
+                   train_config: dict[str, Any], judge: dict[str, Any] | None = None,
+                   around: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assemble the manifest of a complete dataset (``records`` sorted by shard index).
 
-    ``judge`` (the filtering judge's description) is required for a filtered plan.
+    ``judge`` (the filtering judge's description) is required for a filtered plan, ``around`` (the real set,
+    inversion settings and reconstruction error: ``synthgen.sample.around.prepare_around``) for an --around plan.
+
+    Raises:
+        ValueError: an --around plan without its ``around`` description (a bug upstream).
     """
     manifest = {
         "manifest_version": MANIFEST_VERSION,
@@ -87,6 +98,10 @@ def build_manifest(plan: SamplePlan, records: list[dict[str, Any]], *, checkpoin
     }
     if plan.filter:
         manifest["filter"] = filter_summary(plan, records, judge)
+    if plan.around:
+        if around is None:
+            raise ValueError("an --around plan needs its around description for the manifest")
+        manifest["around"] = around
     return manifest
 
 

@@ -6,6 +6,8 @@ seed, N, exact class counts, truncation, format, shard size, ...). Its ``digest(
 "same dataset, finish it" from "different dataset, refuse" without trusting file names.
 
 Shard k holds sample_ids ``[k * images_per_shard, min((k + 1) * images_per_shard, N))`` in order.
+A plan sampled ``--around`` real images also holds the real set's digest and class sizes, sigma and the
+inversion settings (``synthgen.sample.around`` maps its sample ids to (real image, variation)).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import yaml
@@ -24,6 +26,17 @@ from synthgen.sample.filter import parse_filter
 from synthgen.shards.layout import Shard, safe_label_dirs
 
 PLAN_VERSION = 1
+AROUND_KEYS = ("around", "around_class_images", "sigma", "inversion", "inversion_chunk")
+
+
+@dataclass(frozen=True)
+class AroundSpec:
+    """What ``--around`` adds to a plan (built by ``synthgen.sample.around.around_spec``)."""
+
+    digest: str  # sha256 of the real set's images and labels
+    class_images: tuple[int, ...]  # real images per label index
+    class_counts: tuple[int, ...]  # exact samples per label index (sum = num_samples)
+    inversion: dict[str, Any]  # resolved inversion settings (enter the plan digest)
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,11 @@ class SamplePlan:
     filter: str = ""  # canonical judge filter (e.g. "judge:0.9"); "" = unfiltered
     filter_judge: str = ""  # cache key of the judge that filters (its weights decide which images pass)
     filter_max_candidates: int = 0  # latents tried per image when filtering (0 when unfiltered)
+    around: str = ""  # --around: sha256 of the real set (images and labels); "" = prior draws
+    around_class_images: tuple[int, ...] = ()  # --around: real images per label index
+    sigma: float = 0.0  # --around: latent noise scale of the variations
+    inversion: dict[str, Any] = field(default_factory=dict)  # --around: steps, lr, restarts, prior_weight, encoder ...
+    inversion_chunk: int = 0  # --around: real images per inversion call / OUT/inversion file
 
     @property
     def num_shards(self) -> int:
@@ -64,14 +82,18 @@ class SamplePlan:
         if not self.filter:  # unfiltered plans keep the digest they had before filtering existed
             for key in ("filter", "filter_judge", "filter_max_candidates"):
                 data.pop(key)
+        if not self.around:  # prior plans keep the digest they had before --around existed
+            for key in AROUND_KEYS:
+                data.pop(key)
         data["plan_version"] = PLAN_VERSION
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SamplePlan":
         data = {k: v for k, v in data.items() if k != "plan_version"}
-        for key in ("class_names", "label_dirs", "class_counts", "image_shape"):
-            data[key] = tuple(data[key])
+        for key in ("class_names", "label_dirs", "class_counts", "image_shape", "around_class_images"):
+            if key in data:
+                data[key] = tuple(data[key])
         return cls(**data)
 
     def digest(self) -> str:
@@ -199,7 +221,7 @@ def resolve_class_weights(spec: str, class_names: Sequence[str], train_config: A
         ConfigError: unknown spec, bad file, unknown class in the file.
         DataError: ``data`` and the training images cannot be read.
     """
-    if spec == "uniform":
+    if spec in ("uniform", "auto"):  # auto: uniform for prior draws (--around resolves it to the real set)
         return [1.0] * len(class_names)
     if spec == "data":
         if train_config is None:
@@ -209,18 +231,25 @@ def resolve_class_weights(spec: str, class_names: Sequence[str], train_config: A
 
 
 def make_plan(cfg: SampleConfig, checkpoint_digest: str, class_names: Sequence[str],
-              image_shape: Sequence[int], z_dim: int, train_config: Any = None, judge_key: str = "") -> SamplePlan:
+              image_shape: Sequence[int], z_dim: int, train_config: Any = None, judge_key: str = "",
+              around: AroundSpec | None = None) -> SamplePlan:
     """Resolve classes and weights into exact counts and build the plan.
 
-    ``judge_key`` is the cache key of the filtering judge (needed when ``cfg.filter`` is set).
+    ``judge_key`` is the cache key of the filtering judge (needed when ``cfg.filter`` is set); ``around``
+    the real set and its exact per-class counts (needed when ``cfg.around`` is set).
 
     Raises:
         ConfigError: bad classes / class_weights, or a selected class set whose weights are all 0.
     """
-    selected = set(resolve_classes(cfg.classes, class_names))
-    weights = resolve_class_weights(cfg.class_weights, class_names, train_config)
-    weights = [w if c in selected else 0.0 for c, w in enumerate(weights)]
-    counts = allocate_counts(cfg.num_samples, weights)
+    if cfg.around and around is None:
+        raise ConfigError(f"around={cfg.around!r} needs its real set: load it first (synthgen.sample.run does)")
+    if around is not None:
+        counts = list(around.class_counts)
+    else:
+        selected = set(resolve_classes(cfg.classes, class_names))
+        weights = resolve_class_weights(cfg.class_weights, class_names, train_config)
+        weights = [w if c in selected else 0.0 for c, w in enumerate(weights)]
+        counts = allocate_counts(cfg.prior_num_samples, weights)
     c, h, w = (int(s) for s in image_shape)
     spec = parse_filter(cfg.filter)
     if spec and not judge_key:
@@ -228,7 +257,7 @@ def make_plan(cfg: SampleConfig, checkpoint_digest: str, class_names: Sequence[s
     return SamplePlan(
         checkpoint_digest=checkpoint_digest,
         seed=cfg.seed,
-        num_samples=cfg.num_samples,
+        num_samples=int(sum(counts)),
         class_names=tuple(class_names),
         label_dirs=safe_label_dirs(class_names),
         class_counts=tuple(counts),
@@ -244,4 +273,9 @@ def make_plan(cfg: SampleConfig, checkpoint_digest: str, class_names: Sequence[s
         filter=spec.canonical() if spec else "",
         filter_judge=judge_key if spec else "",
         filter_max_candidates=cfg.filter_max_candidates if spec else 0,
+        around=around.digest if around else "",
+        around_class_images=around.class_images if around else (),
+        sigma=cfg.sigma if around else 0.0,
+        inversion=dict(around.inversion) if around else {},
+        inversion_chunk=cfg.inversion_chunk if around else 0,
     )

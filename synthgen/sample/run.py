@@ -6,8 +6,10 @@ Order of writes into OUT, which is what makes it safe to kill and re-run:
    anything is written, so a refused run changes nothing on disk;
 2. stale temp files of a crashed run are deleted, ``plan.json`` is written (first run only) and an
    old ``manifest.json`` is removed if shards are missing (no manifest = incomplete dataset);
-3. the fleet writes the missing shards, each atomically;
-4. ``manifest.json`` is written last, atomically.
+3. ``--around`` only: actors invert the real images whose ``OUT/inversion/chunk-NNNNNN.npz`` is missing, each
+   chunk file atomically (``synthgen.sample.around``); the latents are read back from those files;
+4. the fleet writes the missing shards, each atomically;
+5. ``manifest.json`` is written last, atomically.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import synthgen
 from synthgen.config import to_dict
 from synthgen.errors import CheckpointError, ConfigError, ShardError, SynthgenError
+from synthgen.sample.around import INVERSION_DIR
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.filter import parse_filter
 from synthgen.sample.fleet import FleetStats, run_fleet
@@ -33,7 +36,7 @@ from synthgen.shards.formats import shard_record
 from synthgen.storage import TEMP_RE, Location, is_uri
 
 # What --overwrite may delete in OUT: every handler's folders, the plan and the manifest.
-OWNED = (*dict.fromkeys(f for h in HANDLERS.values() for f in h.folders), PLAN_FILE, MANIFEST_FILE)
+OWNED = (*dict.fromkeys(f for h in HANDLERS.values() for f in h.folders), INVERSION_DIR, PLAN_FILE, MANIFEST_FILE)
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,14 @@ def load_for_sampling(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
 
     Returns:
         (plan, CheckpointInfo, gen_spec) where gen_spec = {"model", "image_shape", "state"} is what
-        every actor rebuilds the generator from (so actors need no access to the checkpoint path).
+        every actor rebuilds the generator from (so actors need no access to the checkpoint path);
+        with ``--around`` it also holds (driver side only) "real" (the RealSet), "encoder" (module or
+        None) and "encoder_info".
 
     Raises:
         CheckpointError: no loadable checkpoint, or weights that do not fit the model code.
-        ConfigError: bad classes / class_weights.
+        ConfigError: bad classes / class_weights; a refused real set (test split, other classes).
+        DataError: the real set's images cannot be read.
     """
     from synthgen.checkpoint import load_generator
 
@@ -67,10 +73,19 @@ def load_for_sampling(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
             "it was written by another synthgen version or model config: re-train, or sample with that version"
         ) from exc
     judge = load_filter_judge(cfg, info) if parse_filter(cfg.filter) else None
+    spec: dict[str, Any] = {"model": to_dict(info.config.model), "image_shape": list(info.image_shape),
+                            "state": {k: v.detach().clone() for k, v in generator.state_dict().items()}}
+    around = None
+    if cfg.around:
+        from synthgen.sample.around import around_spec, load_run_encoder
+        from synthgen.sample.realset import load_real_set
+
+        real = load_real_set(cfg.around, info)
+        encoder, encoder_info = load_run_encoder(cfg)
+        around = around_spec(cfg, real, info.class_names, encoder_info)
+        spec.update(real=real, encoder=encoder, encoder_info=encoder_info)
     plan = make_plan(cfg, info.digest, info.class_names, info.image_shape, generator.z_dim, info.config,
-                     judge_key=judge["key"] if judge else "")
-    spec = {"model": to_dict(info.config.model), "image_shape": list(info.image_shape),
-            "state": {k: v.detach().clone() for k, v in generator.state_dict().items()}}
+                     judge_key=judge["key"] if judge else "", around=around)
     if judge is not None:
         spec["judge"] = judge
     return plan, info, spec
@@ -205,10 +220,16 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
         if manifest.get("plan_digest") == plan.digest():
             return SampleResult(cfg.out, manifest, 0, len(done), stale)
     out.delete(MANIFEST_FILE)  # the dataset is incomplete until the new manifest lands
-    stats = None
+    stats, around = None, None
+    fleet_spec = {k: spec[k] for k in ("model", "image_shape", "state", "judge") if k in spec}
+    if plan.around:
+        from synthgen.sample.around import prepare_around
+
+        around = prepare_around(cfg, plan, spec, out)
+        fleet_spec["around"] = around.actor_spec
     if missing:
         init_ray(cfg.ray_address)
-        stats = _run_with_progress(cfg, plan, spec, missing)
+        stats = _run_with_progress(cfg, plan, fleet_spec, missing)
         done.update(stats.records)
         stale += tuple(out.clean_stale_temps())  # temp files of actors/tasks killed during this run
     records = [done[k] for k in range(plan.num_shards)]
@@ -216,6 +237,7 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
         plan, records, checkpoint_path=cfg.checkpoint, resolved_path=info.path, checkpoint_step=info.step,
         sample_config=to_dict(cfg), train_config=to_dict(info.config),
         judge=spec["judge"]["describe"] if "judge" in spec else None,
+        around=around.describe if around is not None else None,
     )
     write_manifest(out, manifest)
     return SampleResult(cfg.out, manifest, len(missing), plan.num_shards - len(missing), stale, stats)

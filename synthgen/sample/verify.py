@@ -6,7 +6,10 @@ own checks pass (Parquet: rows are exactly sample_ids [start, end) in order, lab
 match ``label_name``, every PNG decodes to the manifest's image shape; PNG tree: every PNG the
 shard's index lists exists in its class folder with the recorded sha256 and decodes). Over the
 dataset, the total and per-class counts must equal the manifest's. Stray files that a reader would
-pick up (extra shards, leftover temp files) are reported too.
+pick up (extra shards, leftover temp files) are reported too. A dataset sampled ``--around`` real images must
+have a ``source_id`` and ``source`` on every row (Parquet columns, or the PNG index's ``sources``), with
+source_ids in [0, real set size), non-decreasing in sample_id order, and one label and one source string per
+source_id; prior datasets must have none.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from dataclasses import dataclass
 
 from synthgen.sample.plan import SamplePlan
 from synthgen.errors import ShardError
-from synthgen.shards import FORMATS, HANDLERS, MANIFEST_FILE, handlers_for, read_manifest
-from synthgen.shards.integrity import check_file
+from synthgen.shards import FORMATS, HANDLERS, MANIFEST_FILE, ShardManifest, handlers_for, read_manifest
+from synthgen.shards.integrity import REWRITE, check_file
+from synthgen.shards.parquet import open_parquet
+from synthgen.shards.png import PngFormat, read_png_sources
 from synthgen.storage import TEMP_RE, Location
 
 
@@ -73,6 +78,8 @@ def verify_output(out: str, decode: bool = True) -> VerifyReport:
     found = {name: counts.get(c, 0) for c, name in enumerate(manifest.class_names)}
     if not problems and found != manifest.per_class:
         problems.append(f"per-class counts {found} differ from the manifest's {manifest.per_class}")
+    if "around" in manifest.raw and not problems:
+        _check_sources(o, manifest, problems)
     known = {ref.file for s in manifest.shards for ref in s.parts.values()}
     for rel in [r for h in HANDLERS.values() for r in o.list_files(h.folder)]:
         if rel not in known:
@@ -80,3 +87,36 @@ def verify_output(out: str, decode: bool = True) -> VerifyReport:
             problems.append(f"{rel}: {kind} (readers globbing the folder would pick it up); delete it")
     return VerifyReport(out=out, total=total, shards=len(manifest.shards), images_decoded=decoded,
                         problems=tuple(problems))
+
+
+def _check_sources(o: Location, manifest: ShardManifest, problems: list[str]) -> None:
+    """Dataset-wide provenance checks of an --around dataset (rows in sample_id order)."""
+    import numpy as np
+
+    ids, labels, names = [], [], []
+    for shard in manifest.shards:
+        if manifest.has_parquet:
+            table = open_parquet(o, shard).read(columns=["label", "source_id", "source"])
+            ids.append(table.column("source_id").to_numpy())
+            labels.append(table.column("label").to_numpy())
+            names += table.column("source").to_pylist()
+        else:
+            found = read_png_sources(o, manifest, shard)
+            if found is None:
+                problems.append(f"png index {shard.part('png').file}: no sources in an --around dataset; {REWRITE}")
+                return
+            ids.append(found[0])
+            labels.append(PngFormat().read(o, manifest, shard).labels)
+            names += found[1]
+    source_ids, labels_all = np.concatenate(ids).astype(np.int64), np.concatenate(labels).astype(np.int64)
+    size = int(manifest.raw["around"]["real"]["size"])
+    if len(source_ids) and (source_ids.min() < 0 or source_ids.max() >= size):
+        problems.append(f"source_id outside [0, {size}) (the real set's size); {REWRITE}")
+    if (np.diff(source_ids) < 0).any():
+        problems.append(f"source_ids are not non-decreasing in sample_id order (each real image's variations are "
+                        f"consecutive); {REWRITE}")
+    starts = np.flatnonzero(np.r_[True, np.diff(source_ids) != 0])  # first row of each source
+    group = np.cumsum(np.r_[False, np.diff(source_ids) != 0])  # [N] which run of equal source_ids a row is in
+    names_arr = np.asarray(names, dtype=object)
+    if (labels_all != labels_all[starts][group]).any() or (names_arr != names_arr[starts][group]).any():
+        problems.append(f"rows of one source_id carry different labels or source strings; {REWRITE}")

@@ -44,7 +44,8 @@ def shard_metadata(plan: SamplePlan, shard: Shard, version: str,
 
 
 def write_shard(out: Location, plan: SamplePlan, shard: Shard, ids: np.ndarray, labels: np.ndarray,
-                pngs: Sequence[bytes], version: str, filter_stats: dict[str, int] | None = None) -> dict[str, Any]:
+                pngs: Sequence[bytes], version: str, filter_stats: dict[str, int] | None = None,
+                provenance: tuple[np.ndarray, Sequence[str]] | None = None) -> dict[str, Any]:
     """Write one complete planned shard in the plan's format, each file atomically.
 
     Args:
@@ -55,6 +56,8 @@ def write_shard(out: Location, plan: SamplePlan, shard: Shard, ids: np.ndarray, 
         version: synthgen version for the metadata.
         filter_stats: judge-filtered shards: {"candidates", "below_threshold"}, kept in the shard's
             files (so a resumed run can still total them) and in its record.
+        provenance: --around: (source_ids int64 [rows], source strings [rows]); None for prior draws
+            (the shard then has no provenance columns: the pre---around schema).
 
     Returns:
         The shard's manifest record (file, rows, id range, bytes, sha256, png_index, filter).
@@ -64,6 +67,10 @@ def write_shard(out: Location, plan: SamplePlan, shard: Shard, ids: np.ndarray, 
     """
     if ids.tolist() != list(range(shard.start, shard.end)) or len(labels) != shard.rows or len(pngs) != shard.rows:
         raise ValueError(f"{shard.name}: got {len(ids)} rows that are not sample_ids [{shard.start}, {shard.end})")
-    rows = ShardRows(shard.index, np.asarray(ids, dtype=np.int64), np.asarray(labels, dtype=np.int64), pngs)
+    if bool(plan.around) != (provenance is not None) or (provenance and len(provenance[0]) != shard.rows):
+        raise ValueError(f"{shard.name}: provenance must be given for every row exactly when sampling --around")
+    source_ids, sources = provenance if provenance is not None else (None, None)
+    rows = ShardRows(shard.index, np.asarray(ids, dtype=np.int64), np.asarray(labels, dtype=np.int64), pngs,
+                     None if source_ids is None else np.asarray(source_ids, dtype=np.int64), sources)
     meta = shard_metadata(plan, shard, version, filter_stats)
     return write_format_shard(out, plan.format, rows, dataset_spec(plan), meta)

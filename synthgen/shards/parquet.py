@@ -1,7 +1,9 @@
 """Format handler "parquet": one Parquet file per shard, ``parquet/shard-NNNNNN.parquet``.
 
 Columns: ``sample_id`` int64, ``label`` int64, ``label_name`` string, ``image`` struct<bytes:
-binary (PNG), path: string (``<id:012d>.png``)>. Schema metadata ``b"huggingface"`` holds the
+binary (PNG), path: string (``<id:012d>.png``)>, and for datasets sampled ``--around`` real images
+``source_id`` int64 (the real image's index in its real set) and ``source`` string (its path, or
+``"<split>:<index>"``); prior draws have no such columns (the schema they always had). Schema metadata ``b"huggingface"`` holds the
 Hugging Face ``datasets`` features (``Image``, ``ClassLabel``) so ``load_dataset("parquet", ...)``
 decodes images without a cast; ``b"synthgen"`` holds the writer's metadata (version, checkpoint
 digest, seed, plan digest, the shard's index and id range, filter statistics), without timestamps
@@ -28,24 +30,31 @@ from synthgen.storage import Location, sha256_hex
 
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 REQUIRED_COLUMNS = ("sample_id", "label", "image")
+PROVENANCE_COLUMNS = ("source_id", "source")  # --around datasets only
 
 
-def hf_features(class_names: Sequence[str]) -> dict[str, Any]:
-    """Hugging Face ``datasets`` features of the Parquet columns."""
-    return {
+def hf_features(class_names: Sequence[str], provenance: bool = False) -> dict[str, Any]:
+    """Hugging Face ``datasets`` features of the Parquet columns (``provenance``: with source_id, source)."""
+    features: dict[str, Any] = {
         "sample_id": {"dtype": "int64", "_type": "Value"},
         "label": {"names": list(class_names), "_type": "ClassLabel"},
         "label_name": {"dtype": "string", "_type": "Value"},
         "image": {"_type": "Image"},
     }
+    if provenance:
+        features.update(source_id={"dtype": "int64", "_type": "Value"}, source={"dtype": "string", "_type": "Value"})
+    return features
 
 
-def parquet_schema(class_names: Sequence[str], synthgen_meta: Mapping[str, Any]) -> pa.Schema:
-    """The shard schema with its ``huggingface`` and ``synthgen`` metadata."""
+def parquet_schema(class_names: Sequence[str], synthgen_meta: Mapping[str, Any], provenance: bool = False) -> pa.Schema:
+    """The shard schema with its ``huggingface`` and ``synthgen`` metadata (``provenance``: + source_id, source)."""
+    fields = [("sample_id", pa.int64()), ("label", pa.int64()), ("label_name", pa.string()), ("image", IMAGE_TYPE)]
+    if provenance:
+        fields += [("source_id", pa.int64()), ("source", pa.string())]
     return pa.schema(
-        [("sample_id", pa.int64()), ("label", pa.int64()), ("label_name", pa.string()), ("image", IMAGE_TYPE)],
+        fields,
         metadata={
-            b"huggingface": json.dumps({"info": {"features": hf_features(class_names)}}).encode(),
+            b"huggingface": json.dumps({"info": {"features": hf_features(class_names, provenance)}}).encode(),
             b"synthgen": json.dumps(dict(synthgen_meta), sort_keys=True).encode(),
         },
     )
@@ -64,11 +73,11 @@ def parquet_bytes(rows: ShardRows, spec: DatasetSpec, meta: Mapping[str, Any]) -
         [pa.array(list(rows.pngs), pa.binary()), pa.array([png_name(i) for i in ids.tolist()], pa.string())],
         fields=list(IMAGE_TYPE),
     )
-    schema = parquet_schema(spec.class_names, meta)
-    table = pa.Table.from_arrays(
-        [pa.array(ids, pa.int64()), pa.array(rows.labels, pa.int64()), pa.array(names, pa.string()), image],
-        schema=schema,
-    )
+    provenance = rows.source_ids is not None
+    columns = [pa.array(ids, pa.int64()), pa.array(rows.labels, pa.int64()), pa.array(names, pa.string()), image]
+    if provenance:
+        columns += [pa.array(rows.source_ids, pa.int64()), pa.array(list(rows.sources or ()), pa.string())]
+    table = pa.Table.from_arrays(columns, schema=parquet_schema(spec.class_names, meta, provenance))
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, row_group_size=spec.row_group_size)
     return sink.getvalue().to_pybytes()
@@ -119,9 +128,13 @@ class ParquetFormat:
         Raises:
             ShardError: unreadable, or columns / rows that differ from the manifest.
         """
-        table = open_parquet(out, shard).read(columns=["sample_id", "label", "image"])
+        pf = open_parquet(out, shard)
+        provenance = all(c in pf.schema_arrow.names for c in PROVENANCE_COLUMNS)
+        table = pf.read(columns=["sample_id", "label", "image", *(PROVENANCE_COLUMNS if provenance else ())])
         return ShardRows(shard.index, table.column("sample_id").to_numpy().astype(np.int64),
-                         table.column("label").to_numpy().astype(np.int64), png_column(table).to_pylist())
+                         table.column("label").to_numpy().astype(np.int64), png_column(table).to_pylist(),
+                         table.column("source_id").to_numpy().astype(np.int64) if provenance else None,
+                         table.column("source").to_pylist() if provenance else None)
 
     def completed(self, out: Location, shards: Sequence[Shard], plan_digest: str,
                   expect: Mapping[int, FileRef], need_filter: bool) -> dict[int, dict[str, Any]]:
@@ -177,6 +190,7 @@ class ParquetFormat:
         labels, names = table.column("label").to_pylist(), table.column("label_name").to_pylist()
         images = table.column("image").combine_chunks()
         pngs, paths = images.field("bytes").to_pylist(), images.field("path").to_pylist()
+        _check_provenance(table, rel, "around" in manifest.raw, problems)
         classes, decoded = manifest.class_names, 0
         for sample_id, label, name, png, path in zip(ids, labels, names, pngs, paths):
             if not 0 <= label < len(classes) or classes[label] != name:
@@ -192,3 +206,22 @@ class ParquetFormat:
                 if (why := png_problem(png, manifest.image_shape)) is not None:
                     problems.append(f"shard {rel}: sample {sample_id}: {why}; {REWRITE}")
         return decoded
+
+
+def _check_provenance(table: pa.Table, rel: str, expected: bool, problems: list[str]) -> None:
+    """Provenance columns exist exactly for --around datasets, with a source_id >= 0 and a source on every row."""
+    present = [c for c in PROVENANCE_COLUMNS if c in table.column_names]
+    if not expected:
+        if present:
+            problems.append(f"shard {rel}: has provenance columns {present} but the manifest records no real set; "
+                            f"{REWRITE}")
+        return
+    if len(present) != len(PROVENANCE_COLUMNS):
+        problems.append(f"shard {rel}: lacks the provenance columns {list(PROVENANCE_COLUMNS)} of an --around "
+                        f"dataset; {REWRITE}")
+        return
+    ids, sources = table.column("source_id"), table.column("source")
+    if ids.type != pa.int64() or ids.null_count or (len(ids) and pc.min(ids).as_py() < 0):
+        problems.append(f"shard {rel}: source_id must be int64 >= 0 on every row; {REWRITE}")
+    if sources.null_count or any(not s for s in sources.to_pylist()):
+        problems.append(f"shard {rel}: source must name the real image on every row; {REWRITE}")

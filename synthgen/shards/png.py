@@ -3,7 +3,8 @@
 The index ``png_index/shard-NNNNNN.json`` lists the shard's files with their sizes and sha256 and is
 written after them, so it is the shard's commit: a shard without its index is incomplete. Its keys:
 ``shard``, ``sample_id_start``, ``sample_id_end``, ``plan_digest``, ``files`` ([path, bytes, sha256]
-in sample_id order) and, for judge-filtered shards, ``filter``.
+in sample_id order), for judge-filtered shards ``filter``, and for datasets sampled ``--around`` real images
+``sources`` ([source_id, source] per file, in the same order).
 """
 
 from __future__ import annotations
@@ -38,6 +39,25 @@ def read_png_index(out: Location, manifest: ShardManifest, shard: ShardInfo) -> 
     if len(files) != shard.rows or not all(is_relative(p) for p in files):
         raise ShardError(f"{manifest.root}: PNG index {rel} lists {len(files)} files, manifest says {shard.rows}; {RERUN}")
     return files
+
+
+def read_png_sources(out: Location, manifest: ShardManifest, shard: ShardInfo) -> tuple[np.ndarray, list[str]] | None:
+    """(source_ids int64 [rows], sources [rows]) a shard's PNG index lists (--around datasets); None without them.
+
+    Raises:
+        ShardError: the index is unreadable or lists another number of sources than the manifest's rows.
+    """
+    rel = shard.part("png").file
+    try:
+        entries = json.loads(out.read_bytes(rel)).get("sources")
+        if entries is None:
+            return None
+        ids, names = np.array([int(e[0]) for e in entries], dtype=np.int64), [str(e[1]) for e in entries]
+    except (ValueError, KeyError, TypeError, IndexError, OSError, AttributeError) as e:
+        raise ShardError(f"{manifest.root}: PNG index {rel} is unreadable ({e}); {RERUN}") from e
+    if len(ids) != shard.rows:
+        raise ShardError(f"{manifest.root}: PNG index {rel} lists {len(ids)} sources, manifest says {shard.rows}; {RERUN}")
+    return ids, names
 
 
 def png_file_label(manifest: ShardManifest, rel: str) -> tuple[int, int]:
@@ -91,6 +111,8 @@ class PngFormat:
                  "plan_digest": meta.get("plan_digest", ""), "files": files}
         if meta.get("filter") is not None:
             index["filter"] = meta["filter"]
+        if rows.source_ids is not None:
+            index["sources"] = [[int(i), str(src)] for i, src in zip(rows.source_ids.tolist(), rows.sources or ())]
         data = json.dumps(index, separators=(",", ":")).encode()
         rel = self.shard_file(rows.index)
         out.write_bytes(rel, data)
@@ -104,7 +126,9 @@ class PngFormat:
         """
         files = read_png_index(out, manifest, shard)
         pairs = np.array([png_file_label(manifest, p) for p in files], dtype=np.int64).reshape(-1, 2)  # [rows, 2]
-        return ShardRows(shard.index, pairs[:, 0], pairs[:, 1], [read_file(out, p) for p in files])
+        sources = read_png_sources(out, manifest, shard)
+        return ShardRows(shard.index, pairs[:, 0], pairs[:, 1], [read_file(out, p) for p in files],
+                         None if sources is None else sources[0], None if sources is None else sources[1])
 
     def completed(self, out: Location, shards: Sequence[Shard], plan_digest: str,
                   expect: Mapping[int, FileRef], need_filter: bool) -> dict[int, dict[str, Any]]:
@@ -138,10 +162,15 @@ class PngFormat:
         """Check the PNG files one shard index lists; return the number decoded."""
         rel = shard.part(self.name).file
         try:
-            files = json.loads(data)["files"]
+            index = json.loads(data)
+            files = index["files"]
         except (ValueError, KeyError) as exc:
             problems.append(f"png index {rel}: unreadable ({exc}); {REWRITE}")
             return 0
+        sources = index.get("sources")
+        if ("around" in manifest.raw) != (sources is not None) or (sources is not None and len(sources) != len(files)):
+            problems.append(f"png index {rel}: its sources list does not match the manifest (one [source_id, source] "
+                            f"per file exactly for --around datasets); {REWRITE}")
         expected_ids = list(range(shard.sample_id_start, shard.sample_id_end))
         by_dir = {manifest.label_dirs[name]: c for c, name in enumerate(manifest.class_names)}
         decoded = 0

@@ -26,6 +26,8 @@ class ShardRows:
     sample_ids: np.ndarray  # int64 [rows], consecutive
     labels: np.ndarray  # int64 [rows]
     pngs: Sequence[bytes]  # [rows] PNG byte strings
+    source_ids: np.ndarray | None = None  # int64 [rows] index of the real image varied (sampled --around); else None
+    sources: Sequence[str] | None = None  # [rows] that real image's path / "<split>:<index>" (with source_ids)
 
     @property
     def rows(self) -> int:
