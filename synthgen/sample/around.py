@@ -19,7 +19,6 @@ reuses every chunk file of its plan, so a killed actor or driver loses at most t
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import os
 import signal
@@ -107,18 +106,14 @@ def encoder_digest(encoder: Any) -> str:
 def load_run_encoder(cfg: SampleConfig) -> tuple[Any, dict[str, Any]]:
     """The encoder to start inversions from: ``(module or None, {"used", "path", "digest"})``.
 
-    ``encoder=auto`` uses the run's encoder when it has one (optimisation only otherwise, also while
-    ``synthgen.sample.encoder`` is not installed); ``none`` never does; a folder must hold one.
+    ``encoder=auto`` uses the run's encoder when it has one (optimisation only otherwise); ``none`` never
+    does; a folder must hold one.
 
     Raises:
         ConfigError: ``encoder`` names a folder without a usable encoder.
     """
     none = {"used": False, "path": "", "digest": ""}
     if cfg.encoder == "none":
-        return None, none
-    if importlib.util.find_spec("synthgen.sample.encoder") is None:
-        if cfg.encoder != "auto":
-            raise ConfigError(f"encoder={cfg.encoder!r}: this synthgen has no encoder support; use encoder=none")
         return None, none
     from synthgen.sample.encoder import load_encoder
 
