@@ -30,7 +30,6 @@ import numpy as np
 
 from synthgen.errors import ConfigError, ShardError
 from synthgen.sample.config import SampleConfig
-from synthgen.sample.latents import locate  # noqa: F401  (sample id -> (real image, variation); re-exported)
 from synthgen.sample.plan import AroundSpec, allocate_counts, resolve_class_weights, resolve_classes
 from synthgen.sample.realset import RealSet
 from synthgen.storage import Location
@@ -170,7 +169,7 @@ class InverterActor:
                  fail_after_chunks: int = -1) -> None:
         import torch
 
-        from synthgen.sample.fleet import build_generator, reconstructed
+        from synthgen.sample.actors import build_generator, reconstructed
         from synthgen.sample.plan import SamplePlan
 
         torch.set_num_threads(threads)  # same thread count in every actor: part of CPU determinism

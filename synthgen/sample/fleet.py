@@ -28,176 +28,19 @@ classic hang of two 1-CPU actors on 2 CPUs) with a ConfigError instead of hangin
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
-
 from synthgen.errors import ConfigError, ShardError
 from synthgen.sample.config import SampleConfig
-from synthgen.sample.latents import labels_for, latents_for, locate
+from synthgen.sample.actors import SamplerActor, encode_task, write_task
 from synthgen.sample.plan import SamplePlan, split_batches
-from synthgen.pixels import to_uint8
-from synthgen.sample.writer import write_shard
-from synthgen.shards import Shard, encode_batch
+from synthgen.shards import Shard
 from synthgen.storage import Location
 
 ACTOR_QUEUE_DEPTH = 2  # outstanding generate calls per actor: one running, one queued (no idle gaps)
-
-
-def reconstructed() -> bool:
-    """True inside an actor that Ray restarted after a crash."""
-    import warnings
-
-    import ray
-
-    with warnings.catch_warnings():  # the property touches a deprecated attribute inside Ray
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
-
-
-def build_generator(gen_spec: dict[str, Any], num_classes: int, device: Any) -> Any:
-    """The generator of ``gen_spec`` ({"model", "image_shape", "state"}) on ``device``, in eval mode."""
-    from synthgen.config import ModelConfig, from_dict
-    from synthgen.models import build_models
-
-    g, _ = build_models(from_dict(ModelConfig, gen_spec["model"]), tuple(gen_spec["image_shape"]), num_classes)
-    g.load_state_dict(gen_spec["state"])
-    return g.to(device).eval()
-
-
-class SamplerActor:
-    """Loads the generator once; turns sample_id ranges into (ids, labels, uint8 images)."""
-
-    def __init__(self, gen_spec: dict[str, Any], plan: dict[str, Any], threads: int, device: str,
-                 fail_after_batches: int = -1) -> None:
-        import torch
-
-        torch.set_num_threads(threads)  # same thread count in every actor: part of CPU determinism
-        self.plan = SamplePlan.from_dict(plan)
-        self.device = torch.device(device)
-        self.generator = build_generator(gen_spec, len(self.plan.class_names), self.device)
-        self.around = gen_spec.get("around")  # --around: {latents [N_r, z], labels [N_r], sources [N_r], offsets [N_r + 1]}
-        if self.around is not None:
-            self.around = {**self.around, "latents": torch.from_numpy(np.array(self.around["latents"]))}  # writable copy
-        self.judge = None  # the filtering judge's classifier, when the plan filters
-        self.threshold = 0.0  # its minimum probability of the requested label
-        if self.plan.filter:
-            from synthgen.sample.filter import build_judge_model, parse_filter
-
-            self.judge = build_judge_model(gen_spec["judge"], self.device)
-            self.threshold = parse_filter(self.plan.filter).threshold
-        self.batches = 0
-        # Fault injection for the kill test: only the first life of the actor dies, its replacement works.
-        self.fail_after = -1 if reconstructed() else fail_after_batches
-
-    def info(self) -> dict[str, Any]:
-        """PID and whether this is a restarted incarnation (for reports and tests)."""
-        return {"pid": os.getpid(), "restarted": reconstructed()}
-
-    def generate(self, start: int, end: int) -> tuple[np.ndarray, ...]:
-        """Images of sample_ids [start, end).
-
-        Returns:
-            ids int64 [n], labels int64 [n], images uint8 [n, C, H, W], candidates int64 [n] (latents
-            drawn per image: 1 without a filter), below bool [n] (kept although the judge filter
-            rejected every candidate: the best one was kept), provenance (--around: source_ids int64 [n]
-            and source strings [n]; else None).
-        """
-        if 0 <= self.fail_after <= self.batches:
-            os.kill(os.getpid(), signal.SIGKILL)  # a real kill -9, mid-run
-        import torch
-
-        p = self.plan
-        ids = np.arange(start, end, dtype=np.int64)  # [n]
-        if self.around is not None:
-            return self._generate_around(ids)
-        labels = labels_for(ids, p.class_counts, p.seed)  # [n]
-        pieces, drawn, below = [], [], []
-        with torch.inference_mode():
-            for s, e in self._spans(start, end):
-                span_ids = np.arange(s, e, dtype=np.int64)  # [k] (may run past N: those rows are dropped)
-                valid = span_ids < p.num_samples
-                span_labels = np.zeros(len(span_ids), dtype=np.int64)
-                span_labels[valid] = labels_for(span_ids[valid], p.class_counts, p.seed)
-                lo, hi = max(start, s) - s, min(end, e) - s
-                if self.judge is not None:
-                    images, candidates, prob = self._filtered(span_ids, span_labels)  # [k, C, H, W], [k], [k]
-                    drawn.append(candidates[lo:hi])
-                    below.append(prob[lo:hi] < self.threshold)
-                else:
-                    z = torch.from_numpy(latents_for(span_ids, p.seed, p.z_dim, p.truncation)).to(self.device)  # [k, z]
-                    y = torch.from_numpy(span_labels).to(self.device)  # [k]
-                    images = to_uint8(self.generator(z, y))  # [k, C, H, W] uint8
-                    drawn.append(np.ones(hi - lo, dtype=np.int64))
-                    below.append(np.zeros(hi - lo, dtype=bool))
-                pieces.append(images[lo:hi].cpu().numpy())
-        self.batches += 1
-        return ids, labels, np.concatenate(pieces), np.concatenate(drawn), np.concatenate(below), None
-
-    def _spans(self, start: int, end: int) -> list[tuple[int, int]]:
-        """Forward spans [s, e). On the CPU, canonical chunks aligned to sample ids: the forward always sees the
-        same batch of ids, so kernel choices that depend on batch size cannot change a byte."""
-        if self.device.type != "cpu":
-            return [(start, end)]  # one forward per batch; equal to CPU up to float tolerance
-        first = start // self.plan.chunk_size * self.plan.chunk_size
-        return [(s, s + self.plan.chunk_size) for s in range(first, end, self.plan.chunk_size)]
-
-    def _generate_around(self, ids: np.ndarray) -> tuple[Any, ...]:
-        """--around: sample id -> (real image i, variation j) -> G(z_i + sigma * eps(seed, i, j), y_i)."""
-        import torch
-
-        from synthgen.sample.inversion import neighbour_latents
-
-        p, a = self.plan, self.around
-        start, end = int(ids[0]), int(ids[-1]) + 1
-        pieces = []
-        with torch.inference_mode():
-            for s, e in self._spans(start, end):
-                span_ids = np.minimum(np.arange(s, e, dtype=np.int64), p.num_samples - 1)  # padding rows: dropped
-                rows, var = locate(a["offsets"], span_ids)  # [k], [k]
-                z = neighbour_latents(a["latents"], rows, rows, var, p.sigma, p.seed).to(self.device)  # [k, z_dim]
-                y = torch.from_numpy(a["labels"][rows]).to(self.device)  # [k]
-                lo, hi = max(start, s) - s, min(end, e) - s
-                pieces.append(to_uint8(self.generator(z, y))[lo:hi].cpu().numpy())
-        rows, _ = locate(a["offsets"], ids)  # [n] source_id of every row
-        self.batches += 1
-        ones, zeros = np.ones(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
-        return ids, a["labels"][rows], np.concatenate(pieces), ones, zeros, (rows, [a["sources"][r] for r in rows])
-
-    def _filtered(self, span_ids: np.ndarray, span_labels: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
-        from synthgen.sample.filter import generate_filtered
-
-        p = self.plan
-        return generate_filtered(self.generator, self.judge, span_ids, span_labels, seed=p.seed,
-                                 threshold=self.threshold, max_candidates=p.filter_max_candidates,
-                                 truncation=p.truncation, device=self.device)
-
-
-def _encode(batch: tuple[np.ndarray, ...], level: int) -> tuple[Any, ...]:
-    """Ray task: PNG-encode one generated batch (ids, labels, images, candidates, below)."""
-    ids, labels, images, *rest = batch
-    return (ids, labels, encode_batch(images, level), *rest)
-
-
-def _write(out: Location, plan: dict[str, Any], index: int, version: str, *batches: Any) -> dict[str, Any]:
-    """Ray task: write one shard from its encoded batches (given in id order)."""
-    p = SamplePlan.from_dict(plan)
-    ids = np.concatenate([b[0] for b in batches])
-    labels = np.concatenate([b[1] for b in batches])
-    pngs = [png for b in batches for png in b[2]]
-    stats = None
-    if p.filter:  # per-shard statistics; the manifest sums them
-        stats = {"candidates": int(sum(int(b[3].sum()) for b in batches)),
-                 "below_threshold": int(sum(int(b[4].sum()) for b in batches))}
-    provenance = None
-    if p.around:  # --around: source_id and source string of every row
-        provenance = (np.concatenate([b[5][0] for b in batches]), [src for b in batches for src in b[5][1]])
-    return write_shard(out, p, p.shard(index), ids, labels, pngs, version, stats, provenance)
 
 
 @dataclass
@@ -281,8 +124,8 @@ def run_fleet(cfg: SampleConfig, plan: SamplePlan, gen_spec: dict[str, Any], sha
         fail = cfg.fail_after_batches if inject else -1  # fault injection: first actor of slot 0 only
         return actor_cls.remote(spec_ref, plan_dict, cfg.threads, device, fail)
 
-    encode = ray.remote(_encode).options(num_cpus=cfg.cpus_per_encoder, max_retries=3)
-    write = ray.remote(_write).options(num_cpus=cfg.cpus_per_encoder, max_retries=3, retry_exceptions=[OSError])
+    encode = ray.remote(encode_task).options(num_cpus=cfg.cpus_per_encoder, max_retries=3)
+    write = ray.remote(write_task).options(num_cpus=cfg.cpus_per_encoder, max_retries=3, retry_exceptions=[OSError])
 
     actors = [new_actor(slot, inject=slot == 0) for slot in range(cfg.num_actors)]
     dispatcher = _Dispatcher(cfg, plan, actors, new_actor, encode, write, out, version, on_progress)
