@@ -42,6 +42,16 @@ def build_generator(gen_spec: dict[str, Any], num_classes: int, device: Any) -> 
     return g.to(device).eval()
 
 
+def actor_setup(gen_spec: dict[str, Any], plan: dict[str, Any], threads: int, device: str) -> tuple[Any, ...]:
+    """What every fleet actor loads once: ``(SamplePlan, torch.device, generator in eval mode)``."""
+    import torch
+
+    torch.set_num_threads(threads)  # same thread count in every actor: part of CPU determinism
+    sample_plan = SamplePlan.from_dict(plan)
+    torch_device = torch.device(device)
+    return sample_plan, torch_device, build_generator(gen_spec, len(sample_plan.class_names), torch_device)
+
+
 class SamplerActor:
     """Loads the generator once; turns sample_id ranges into (ids, labels, uint8 images)."""
 
@@ -49,10 +59,7 @@ class SamplerActor:
                  fail_after_batches: int = -1) -> None:
         import torch
 
-        torch.set_num_threads(threads)  # same thread count in every actor: part of CPU determinism
-        self.plan = SamplePlan.from_dict(plan)
-        self.device = torch.device(device)
-        self.generator = build_generator(gen_spec, len(self.plan.class_names), self.device)
+        self.plan, self.device, self.generator = actor_setup(gen_spec, plan, threads, device)
         self.around = gen_spec.get("around")  # --around: {latents [N_r, z], labels [N_r], sources [N_r], offsets [N_r + 1]}
         if self.around is not None:
             self.around = {**self.around, "latents": torch.from_numpy(np.array(self.around["latents"]))}  # writable copy

@@ -167,15 +167,9 @@ class InverterActor:
 
     def __init__(self, gen_spec: dict[str, Any], plan: dict[str, Any], threads: int, device: str,
                  fail_after_chunks: int = -1) -> None:
-        import torch
+        from synthgen.sample.actors import actor_setup, reconstructed
 
-        from synthgen.sample.actors import build_generator, reconstructed
-        from synthgen.sample.plan import SamplePlan
-
-        torch.set_num_threads(threads)  # same thread count in every actor: part of CPU determinism
-        self.plan = SamplePlan.from_dict(plan)
-        self.device = torch.device(device)
-        self.generator = build_generator(gen_spec, len(self.plan.class_names), self.device)
+        self.plan, self.device, self.generator = actor_setup(gen_spec, plan, threads, device)
         enc = gen_spec.get("encoder")
         self.encoder = enc.to(self.device).eval() if enc is not None else None
         self.chunks = 0
