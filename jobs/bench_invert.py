@@ -36,6 +36,7 @@ import torch  # noqa: E402
 from synthgen.cli_args import EXIT_CODES_HELP, run_guarded  # noqa: E402
 from synthgen.errors import CheckpointError, ConfigError  # noqa: E402
 from synthgen.log import get_logger, setup_logging  # noqa: E402
+from synthgen.sample.config import SampleConfig  # noqa: E402
 
 SAME_ERROR_TOLERANCE = 0.05  # "the same reconstruction error": within 5% of optimisation only's MSE
 
@@ -47,14 +48,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", metavar="RUN", help="run folder or checkpoint-NNNNNN folder with an encoder "
                    "(synthgen train-encoder); not needed with --smoke-test")
     p.add_argument("--num-images", type=int, default=500, metavar="N", help="real images inverted (default 500)")
-    p.add_argument("--steps", default="0,10,30", metavar="K,K",
-                   help="refinement steps after the encoder (default 0,10,30)")
+    p.add_argument("--steps", default="0,10,20,30", metavar="K,K",
+                   help="refinement steps after the encoder (default 0,10,20,30)")
     p.add_argument("--opt-steps", type=int, default=300, metavar="S", help="steps of optimisation only (default 300)")
     p.add_argument("--split", choices=("train", "test"), default="train", help="real images of the checkpoint's data "
                    "(train: what --around inverts and the encoder saw; test: unseen images)")
     p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate on z, both methods (default 0.05)")
-    p.add_argument("--refine-lr", type=float, default=0.0, help="learning rate of the k refinement steps "
-                   "(0 = --lr)")
+    p.add_argument("--refine-lr", type=float, default=SampleConfig.encoder_lr, help="learning rate of the k "
+                   f"refinement steps (default {SampleConfig.encoder_lr}, sampling's encoder_lr; 0 = --lr)")
     p.add_argument("--batch-size", type=int, default=1000, help="images optimised together (default 1000)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--seed", type=int, default=0, help="seed of the image choice and the restarts")
@@ -134,12 +135,16 @@ def bench(args: argparse.Namespace) -> int:
                                               init=encode(encoder, x, y)))
         rows.append({"method": "encoder + k", "steps": k, "seconds": secs, "cpu_seconds": cpu, "mse": inv.mse,
                      "start_mse": inv.start_mse})
-    _report(rows, len(x))
+    _report(rows, len(x), enc_info.train_cpu_seconds)
     return 0
 
 
-def _report(rows: list[dict], n: int) -> None:
-    """Print the table, one JSON line per row, and whether the issue's target is met."""
+def _report(rows: list[dict], n: int, train_cpu_seconds: float) -> None:
+    """Print the table, one JSON line per row, whether the issue's target is met, and the encoder's break-even.
+
+    The break-even of a row is the number of images from which its total CPU cost, the encoder's one-off
+    training included, falls below optimisation only's: train_cpu / (opt cost per image - its cost per image).
+    """
     base = rows[0]
     print(f"{'method':<20}{'steps':>6}{'img/s':>9}{'img/cpu-s':>11}{'mse':>9}{'start_mse':>11}{'speedup':>9}"
           f"{'cpu-speedup':>13}{'mse/opt':>9}")
@@ -149,6 +154,9 @@ def _report(rows: list[dict], n: int) -> None:
         r["speedup"] = base["seconds"] / r["seconds"]
         r["cpu_speedup"] = base["cpu_seconds"] / max(r["cpu_seconds"], 1e-9)
         r["mse_ratio"] = r["mse"] / base["mse"]
+        saving = (base["cpu_seconds"] - r["cpu_seconds"]) / n  # CPU-s saved per image
+        # None: this row costs as much as optimisation only per image, so the encoder never pays for itself
+        r["break_even_images"] = (train_cpu_seconds / saving if saving > 0 else None) if r is not base else 0.0
         print(f"{r['method']:<20}{r['steps']:>6}{r['images_per_s']:>9.1f}{r['images_per_cpu_s']:>11.1f}"
               f"{r['mse']:>9.4f}{r['start_mse']:>11.4f}{r['speedup']:>8.1f}x{r['cpu_speedup']:>12.1f}x"
               f"{r['mse_ratio']:>9.3f}")
@@ -158,6 +166,12 @@ def _report(rows: list[dict], n: int) -> None:
            and r["mse_ratio"] <= 1 + SAME_ERROR_TOLERANCE]
     print(f"target (MSE within {SAME_ERROR_TOLERANCE:.0%} of optimisation only at >= 10x its throughput): "
           + (f"met by k={', '.join(str(r['steps']) for r in met)}" if met else "NOT met"))
+    if train_cpu_seconds > 0:
+        print(f"encoder training cost {train_cpu_seconds:.0f} CPU-s; it pays for itself from "
+              + ", ".join(("never" if r["break_even_images"] is None else f"{r['break_even_images']:.0f} images")
+                          + f" (k={r['steps']})" for r in rows[1:]))
+    else:
+        print("encoder training cost not recorded (an encoder written before synthgen recorded it)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,10 @@ not a trained model's figures); ``jobs/bench_invert.py`` measures a real one.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import sys
 
 import numpy as np
@@ -108,6 +110,7 @@ def test_train_encoder_writes_a_folder_that_loads_back(tmp_path):
     meta = yaml.safe_load(open(os.path.join(folder, "config.yaml")))
     assert meta["generator"] == {"path": ckpt.path, "digest": ckpt.digest, "step": 0}
     assert meta["encoder_config"]["steps"] == 3 and meta["z_dim"] == Z_DIM
+    assert meta["train_cpu_seconds"] > 0 and info.train_cpu_seconds == meta["train_cpu_seconds"]
 
     for path in (run, os.path.join(run, "checkpoint-000000")):
         encoder, loaded = load_encoder(path)
@@ -194,3 +197,10 @@ def test_bench_invert_smoke_runs(capsys):
     assert bench_invert.main(["--smoke-test"]) == 0
     out = capsys.readouterr().out
     assert "optimisation only" in out and "encoder + k" in out and "target" in out
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    train_cpu = float(re.search(r"encoder training cost (\d+) CPU-s", out).group(1))
+    base = rows[0]
+    for row in rows[1:]:  # break-even: the images after which the encoder's training cost is paid back
+        saving = (base["cpu_seconds"] - row["cpu_seconds"]) / row["num_images"]
+        assert row["break_even_images"] is None if saving <= 0 else \
+            row["break_even_images"] == pytest.approx(train_cpu / saving, rel=0.1, abs=1)

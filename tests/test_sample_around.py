@@ -129,6 +129,35 @@ def test_killed_actors_and_a_resume_give_the_identical_dataset(reference, setup,
     assert _shas(again.manifest) == _shas(reference[1].manifest) and verify_output(str(out)).ok
 
 
+@pytest.mark.ray
+def test_the_run_encoder_starts_each_inversion_with_encoder_steps_and_lr(setup, tmp_path):
+    from synthgen.sample.encoder import EncoderConfig, encode
+    from synthgen.sample.encoder_train import train_encoder
+
+    cfg = from_dict(ExperimentConfig, {"model": {"name": "cdcgan", "z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}}})
+    run = write_random_checkpoint(str(tmp_path / "run"), cfg, class_names=CLASSES)
+    info = train_encoder(EncoderConfig(checkpoint=run, steps=3, channels=8, real_data="none", progress=False))
+    out = tmp_path / "out"
+    result = run_sample(_cfg((run, setup[1]), out, encoder="auto", encoder_steps=2, encoder_lr=0.003, format="parquet"))
+    inversion = result.manifest["around"]["inversion"]
+    assert inversion["encoder"]["used"] is True and inversion["encoder"]["digest"] == info.digest
+    assert (inversion["steps"], inversion["lr"], inversion["restarts"]) == (2, 0.003, 0)
+    # chunk 0 holds real images a/0..a/3: their latents are E's start refined by 2 steps at lr 0.003
+    generator, _ = load_generator(run)
+    from synthgen.sample.encoder import load_encoder
+
+    encoder, _ = load_encoder(run)
+    root = os.path.dirname(setup[1]) + "/real"
+    images = np.stack([np.asarray(Image.open(f"{root}/a/{k}.png"))[None] for k in range(4)])  # [4, 1, 28, 28]
+    labels = np.zeros(4, dtype=np.int64)
+    expect = invert(generator, images, labels, steps=2, lr=0.003, init=encode(encoder, images, labels))
+    chunk = np.load(os.path.join(out, chunk_file(0)))
+    assert chunk["ids"].tolist() == [0, 1, 2, 3]
+    np.testing.assert_allclose(chunk["latents"], expect.latents.numpy(), atol=1e-4)
+    assert not np.allclose(chunk["latents"], invert(generator, images, labels, steps=2, lr=0.05,
+                                                    init=encode(encoder, images, labels)).latents.numpy(), atol=1e-4)
+
+
 def test_class_weights_rebalance_rare_classes_exactly():
     labels = np.repeat(np.arange(3), SIZES)  # [10]
     cfg = SampleConfig(checkpoint="x", out="y", around="train", per_image=PER_IMAGE)

@@ -18,7 +18,6 @@ reuses every chunk file of its plan, so a killed actor or driver loses at most t
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import signal
@@ -93,15 +92,6 @@ def inversion_chunks(variations: np.ndarray, chunk: int) -> list[np.ndarray]:
     return [used[lo : lo + chunk] for lo in range(0, len(used), chunk)]
 
 
-def encoder_digest(encoder: Any) -> str:
-    """sha256 of an encoder's weights (names, shapes and values): a different encoder -> a different plan."""
-    h = hashlib.sha256()
-    for name, value in sorted(encoder.state_dict().items()):
-        h.update(name.encode())
-        h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def load_run_encoder(cfg: SampleConfig) -> tuple[Any, dict[str, Any]]:
     """The encoder to start inversions from: ``(module or None, {"used", "path", "digest"})``.
 
@@ -123,8 +113,9 @@ def load_run_encoder(cfg: SampleConfig) -> tuple[Any, dict[str, Any]]:
             raise ConfigError(f"encoder={cfg.encoder!r} holds no encoder for this checkpoint; train one with "
                               "`synthgen train-encoder`, or use encoder=auto / none")
         return None, none
-    encoder, _ = loaded
-    return encoder.eval(), {"used": True, "path": path, "digest": encoder_digest(encoder)}
+    encoder, info = loaded
+    # the sha256 of its model.pt, as `synthgen train-encoder` reports it: names the exact encoder file
+    return encoder.eval(), {"used": True, "path": path, "digest": info.digest}
 
 
 def around_spec(cfg: SampleConfig, real: RealSet, class_names: Sequence[str], encoder: dict[str, Any]) -> AroundSpec:
@@ -136,7 +127,8 @@ def around_spec(cfg: SampleConfig, real: RealSet, class_names: Sequence[str], en
     have = real.class_images()
     counts = around_counts(cfg, class_names, have)
     used = bool(encoder["used"])
-    inversion = {"steps": cfg.encoder_steps if used else cfg.inversion_steps, "lr": cfg.inversion_lr,
+    inversion = {"steps": cfg.encoder_steps if used else cfg.inversion_steps,
+                 "lr": cfg.encoder_lr if used else cfg.inversion_lr,
                  "restarts": 0 if used else cfg.inversion_restarts, "prior_weight": cfg.inversion_prior_weight,
                  "encoder": encoder["digest"]}
     return AroundSpec(real.digest, have, tuple(counts), inversion)

@@ -33,8 +33,8 @@ output layout (OUT):
 
 sampling around real images (--around):
   --around train uses the checkpoint's own training images (the same subset it was trained on);
-  --around FILE a data-config YAML (DataConfig keys: source, root, resolution, channels, max_images,
-  subset_seed; optional split: train). The test split and classes other than the checkpoint's are
+  --around FILE a data-config YAML (DataConfig keys: source, root, resolution, channels, max_images or
+  class_counts, subset_seed; optional split: train). The test split and classes other than the checkpoint's are
   refused. Each real image i is inverted into the generator (z_i: --inversion-steps Adam steps from the
   best of --inversion-restarts prior draws, or --encoder-steps from the run's encoder when it has one),
   then varied: image (i, j) = G(z_i + sigma * eps(seed, i, j), y_i), j < --per-image. Sample ids list the
@@ -109,8 +109,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--inversion-steps", type=int, metavar="T", help="--around: Adam steps per real image without an "
                    "encoder (default 300)")
     p.add_argument("--encoder", metavar="auto|none|DIR", help="--around: start inversions from the run's encoder "
-                   "(auto, the default, when it has one; then --set encoder_steps=30 steps follow), none = "
-                   "optimisation only, or an encoder folder")
+                   "(auto, the default, when it has one; then --set encoder_steps=20 steps at --set encoder_lr=0.01 "
+                   "follow), none = optimisation only, or an encoder folder")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace a dataset made with a different "
                    "config in OUT (without it such a run is refused and nothing is touched)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
@@ -239,7 +239,8 @@ def _print_around_plan(cfg: SampleConfig, plan: object, spec: dict) -> None:
     d = real.describe
     v = variations_per_image(real.labels, plan.class_counts, plan.around_class_images)  # [N_real]
     print(f"around: {d['kind']} {d['spec']} (source {d['source']}, root {d['root'] or 'default'}, split {d['split']}, "
-          f"max_images {d['max_images']}, subset_seed {d['subset_seed']}): {len(real)} real images, sha256 "
+          f"max_images {d['max_images']}, class_counts {d.get('class_counts') or 'none'}, subset_seed "
+          f"{d['subset_seed']}): {len(real)} real images, sha256 "
           f"{d['digest'][:16]}...")
     print(f"real images per class: {dict(zip(plan.class_names, plan.around_class_images))}")
     per_class = {name: sorted({int(x) for x in v[real.labels == c]}) for c, name in enumerate(plan.class_names)

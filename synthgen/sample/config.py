@@ -69,7 +69,10 @@ class SampleConfig:
     inversion_prior_weight: float = 0.01  # weight of the mean(z^2) penalty that keeps z where the prior has mass
     inversion_chunk: int = 256  # real images per inversion call and per OUT/inversion/chunk-NNNNNN.npz file
     encoder: str = "auto"  # auto = the run's encoder when it has one | none = optimisation only | encoder folder
-    encoder_steps: int = 30  # Adam steps per real image after the encoder's start E(x, y)
+    encoder_steps: int = 20  # Adam steps per real image after the encoder's start E(x, y)
+    # Adam learning rate of those steps: smaller than inversion_lr, which is sized to travel from a random
+    # restart; from the encoder's start, large steps first throw away what it predicted
+    encoder_lr: float = 0.01
 
     def validate(self) -> None:
         """Check value ranges that types alone cannot express.
@@ -124,7 +127,8 @@ class SampleConfig:
             (self.inversion_prior_weight >= 0, "inversion_prior_weight", self.inversion_prior_weight, ">= 0"),
             (self.inversion_chunk >= 1, "inversion_chunk", self.inversion_chunk, ">= 1, e.g. 256"),
             (self.encoder.strip() != "", "encoder", self.encoder, "auto, none or an encoder folder"),
-            (self.encoder_steps >= 0, "encoder_steps", self.encoder_steps, ">= 0, e.g. 30"),
+            (self.encoder_steps >= 0, "encoder_steps", self.encoder_steps, ">= 0, e.g. 20"),
+            (self.encoder_lr > 0, "encoder_lr", self.encoder_lr, "> 0, e.g. 0.01"),
         ]
 
     def _check_around_mode(self) -> None:
