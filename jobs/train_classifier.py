@@ -16,12 +16,15 @@ the real class order (``MixedDataset``: a mismatch is an error, never a silent r
 per-batch ratio (``MixedBatchSampler`` in a plain ``DataLoader``; the uplift metric mixes the same way).
 ``real`` and ``real+synthetic`` train for the same number of steps, so their accuracies compare at equal
 compute. The model is synthgen's SmallCNN (the evaluation judge's architecture); swap in your own.
+
+A long tail (the uplift metric's ``uplift.setting=long_tail``): ``data.class_counts`` picks the same seeded
+per-class subset the honest generator trained on, ``class_balanced=true`` draws the real rows of every batch
+class-balanced, and the result adds the mean test accuracy of the ``rare_classes`` rarest classes.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -46,7 +49,7 @@ TRAIN_ON = ("real", "synthetic", "real+synthetic")
 
 @dataclass(frozen=True)
 class ClassifierJobConfig:
-    data: DataConfig = field(default_factory=DataConfig)  # real data: train split (max_images = a subset), whole test split
+    data: DataConfig = field(default_factory=DataConfig)  # real data: train split (max_images / class_counts = a subset), whole test split
     shards: str = ""  # synthetic shard folder or URI (`synthgen sample --out`, the pipeline's <run folder>/synthetic)
     train_on: str = "real+synthetic"  # real | synthetic | real+synthetic
     synthetic_fraction: float = 0.5  # real+synthetic: share of every batch drawn from the synthetic images
@@ -58,6 +61,8 @@ class ClassifierJobConfig:
     lr: float = 1e-3  # Adam learning rate, cosine-decayed to 0
     width: int = 32  # SmallCNN first-block channels
     augment: bool = True  # random 2-pixel shifts on every batch
+    class_balanced: bool = False  # real rows of every batch draw their classes uniformly (a long-tailed real set)
+    rare_classes: int = 3  # rare_accuracy: mean test accuracy of this many classes with the fewest real training images
     seed: int = 0  # weight init and batch order
     num_threads: int = 0  # torch CPU threads; 0 = torch's default (every core). 1 is faster on a busy machine
     out: str = ""  # optional local JSON file for the result (accuracy, counts, config)
@@ -80,7 +85,9 @@ class ClassifierJobConfig:
             (self.lr > 0, "lr", self.lr, "> 0"),
             (self.width >= 1, "width", self.width, ">= 1"),
             (self.num_threads >= 0, "num_threads", self.num_threads, ">= 0 (0 = torch's default)"),
+            (self.rare_classes >= 1, "rare_classes", self.rare_classes, ">= 1, e.g. 3"),
         ]
+        self.data.validate()
         for ok, key, value, allowed in checks:
             if not ok:
                 raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
@@ -117,7 +124,8 @@ def batches(cfg: ClassifierJobConfig, real_train, synthetic, empty) -> tuple:
 
     ``real`` has no synthetic rows per batch, ``synthetic`` no real ones, ``real+synthetic`` a
     ``synthetic_fraction`` share of every batch. All steps form one sampler epoch, so each part is walked
-    in shuffled passes, every image once before any repeats.
+    in shuffled passes, every image once before any repeats (``class_balanced``: the real rows draw their
+    classes uniformly, then an image of that class).
 
     Returns:
         (DataLoader of uint8 images [B, C, H, W] and labels [B], steps, batch size).
@@ -137,7 +145,7 @@ def batches(cfg: ClassifierJobConfig, real_train, synthetic, empty) -> tuple:
         k = synthetic_per_batch(batch, cfg.synthetic_fraction)  # synthetic rows per batch
     else:
         k = batch if cfg.train_on == "synthetic" else 0
-    sampler = MixedBatchSampler(mixed, batch, k, num_batches=steps, seed=cfg.seed)
+    sampler = MixedBatchSampler(mixed, batch, k, num_batches=steps, seed=cfg.seed, class_balanced=cfg.class_balanced)
     return torch.utils.data.DataLoader(mixed, batch_sampler=sampler), steps, batch
 
 
@@ -153,11 +161,16 @@ def train_and_test(cfg: ClassifierJobConfig, real_train, synthetic, real_test, p
         progress: log a progress line every ~10 s.
 
     Returns:
-        {"accuracy", "per_class_accuracy", "num_real", "num_synthetic", "steps", "seconds", ...}.
+        {"accuracy", "per_class_accuracy", "rare_classes", "rare_accuracy", "real_class_counts", "num_real",
+        "num_synthetic", "steps", "seconds", ...}; ``rare_classes`` (names, rarest first) and ``rare_accuracy``
+        (their mean test accuracy) are None when the real training classes are balanced (or ``rare_classes`` is
+        not fewer than the classes).
     """
     import torch
 
     from synthgen.data import ImageData
+    from synthgen.data.subset import rarest_classes
+    from synthgen.evaluate.uplift import rare_accuracy
     from synthgen.judge.classifier import fit, per_class_accuracy, predict_logits
     from synthgen.models.classifier import SmallCNN
 
@@ -172,9 +185,19 @@ def train_and_test(cfg: ClassifierJobConfig, real_train, synthetic, real_test, p
     fit(model, loader, steps=steps, lr=cfg.lr, seed=cfg.seed, augment=cfg.augment, progress=progress,
         desc=f"classifier on {cfg.train_on}")
     pred = predict_logits(model, real_test.images).argmax(axis=1)  # [N_test]
+    per_class = per_class_accuracy(pred, real_test.labels, real_test.class_names)
+    names = tuple(real_test.class_names)
+    counts = (np.bincount(real_train.labels, minlength=len(names)).tolist() if real_train is not None
+              else list(cfg.data.class_counts) or None)  # real training images per class
+    rare = (rarest_classes(counts, cfg.rare_classes)
+            if counts and min(counts) < max(counts) and cfg.rare_classes < len(names) else None)
     return {
         "accuracy": float((pred == real_test.labels).mean()),
-        "per_class_accuracy": per_class_accuracy(pred, real_test.labels, real_test.class_names),
+        "per_class_accuracy": per_class,
+        "rare_classes": [names[c] for c in rare] if rare else None,
+        "rare_accuracy": rare_accuracy(per_class, names, rare) if rare else None,
+        "real_class_counts": counts,
+        "class_balanced": cfg.class_balanced,
         "train_on": cfg.train_on,
         "num_real": 0 if real_train is None or cfg.train_on == "synthetic" else len(real_train),
         "num_synthetic": 0 if synthetic is None or cfg.train_on == "real" else len(synthetic),
@@ -192,10 +215,10 @@ def run(cfg: ClassifierJobConfig, progress: bool = True) -> dict:
     Raises:
         ConfigError / DataError / ShardError: bad config, real data or shards (nothing is written).
     """
-    from synthgen.data import load_images
+    from synthgen.data import load_images, whole_split
 
     cfg.validate()
-    real_test = load_images(dataclasses.replace(cfg.data, max_images=0), "test")
+    real_test = load_images(whole_split(cfg.data), "test")
     real_train = load_images(cfg.data, "train") if cfg.train_on != "synthetic" else None
     synthetic = None
     if cfg.train_on != "real":
@@ -266,6 +289,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"trained on {result['train_on']}: {result['num_real']} real + {result['num_synthetic']} synthetic "
           f"images{mix}, {result['steps']} steps of {result['batch_size']} ({result['seconds']:.0f}s)")
     print("per class: " + ", ".join(f"{k} {v:.3f}" for k, v in result["per_class_accuracy"].items() if v is not None))
+    if result["rare_accuracy"] is not None:
+        print(f"rare classes ({', '.join(result['rare_classes'])}): {result['rare_accuracy']:.4f}")
     print(f"test accuracy: {result['accuracy']:.4f} on {result['num_test']} real test images")
     return 0
 

@@ -32,14 +32,33 @@ class DataConfig:
     resolution: int = 28  # square side in pixels; a multiple of 4 (28, 32, 64, ...)
     channels: int = 1  # 1 (grayscale) or 3 (RGB); imagefolder images are converted to this
     max_images: int = 0  # 0 = all; N > 0 = a reproducible class-stratified subset of N training images
-    subset_seed: int = 0  # seed that picks the max_images subset
+    subset_seed: int = 0  # seed that picks which images the max_images / class_counts subset keeps
     skip_bad_files: bool = False  # imagefolder: skip (and count) unreadable files instead of failing
     download: bool = False  # idx sources: fetch with torchvision if root lacks the files (needs internet)
+    # training images per class, in class order, e.g. [4000, 2000, ..., 40] for a long tail: a reproducible
+    # subset (synthgen.data.subset) picked by subset_seed; [] = none. Exclusive with max_images (it fixes the size)
+    class_counts: tuple[int, ...] = ()
+
+    def validate(self) -> None:
+        """Check what types alone cannot express (what needs the data itself: ``synthgen.data.subset``).
+
+        Raises:
+            ConfigError: naming the key, the bad value and the fix.
+        """
+        if self.max_images < 0:
+            raise ConfigError(f"data.max_images={self.max_images!r} is invalid: must be >= 0 (0 = all)")
+        if any(n < 1 for n in self.class_counts):
+            raise ConfigError(f"data.class_counts={list(self.class_counts)} is invalid: every class needs >= 1 image "
+                              "(the generator is conditioned on every class); or set [] for no per-class subset")
+        if self.class_counts and self.max_images:
+            raise ConfigError(f"data.class_counts={list(self.class_counts)} and data.max_images={self.max_images} "
+                              "both pick a subset: class_counts fixes every class's count (the size is their sum); "
+                              "set data.max_images=0, or data.class_counts=[]")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = "cdcgan"  # registered model: mlp | dcgan | cdcgan
+    name: str = "cdcgan"  # registered model: mlp | dcgan | cdcgan | stylegan
     # the chosen model's own options (its options dataclass, e.g. cdcgan: g_channels, d_channels);
     # missing keys take that model's defaults, unknown keys are rejected
     arch: dict[str, Any] = field(default_factory=dict)
@@ -50,6 +69,8 @@ class ModelConfig:
     ema_start: int = 500  # steps before EMA starts tracking (copies G until then)
     diffaugment: str = ""  # comma list of DiffAugment ops: translation,cutout,color ("" = off)
     lecam_weight: float = 0.0  # LeCam D regulariser (Tseng et al. 2021) for small datasets, e.g. 0.3; 0 = off
+    r1_gamma: float = 0.0  # R1 penalty (gamma/2 * ||grad D(real)||^2, Mescheder et al. 2018) on D, e.g. 0.01; 0 = off
+    r1_interval: int = 16  # lazy R1 (StyleGAN2): applied every this many steps, scaled by it (1 = every step)
 
     # from_dict adds this to its unknown-key message: old flat configs had the widths here
     UNKNOWN_KEY_HINT: ClassVar[str] = (
@@ -106,13 +127,15 @@ class ExperimentConfig:
             ConfigError: naming the key, the bad value and the allowed range.
         """
         d, m, t = self.data, self.model, self.train
+        d.validate()
         checks = [
             (d.resolution >= 4 and d.resolution % 4 == 0, "data.resolution", d.resolution, "a multiple of 4, e.g. 28 or 32"),
             (d.channels in (1, 3), "data.channels", d.channels, "1 or 3"),
-            (d.max_images >= 0, "data.max_images", d.max_images, ">= 0 (0 = all)"),
             (m.z_dim >= 1, "model.z_dim", m.z_dim, ">= 1"),
             (0.0 <= m.ema_decay < 1.0, "model.ema_decay", m.ema_decay, "in [0, 1)"),
             (m.lecam_weight >= 0.0, "model.lecam_weight", m.lecam_weight, ">= 0 (0 = off)"),
+            (m.r1_gamma >= 0.0, "model.r1_gamma", m.r1_gamma, ">= 0 (0 = off)"),
+            (m.r1_interval >= 1, "model.r1_interval", m.r1_interval, ">= 1"),
             (t.num_workers >= 1, "train.num_workers", t.num_workers, ">= 1"),
             (t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1"),
             (t.steps >= 1, "train.steps", t.steps, ">= 1"),

@@ -13,30 +13,32 @@ from synthgen.config import DataConfig
 from synthgen.data import idx as _idx  # noqa: F401  (registers fashion-mnist, mnist)
 from synthgen.data import imagefolder as _imagefolder  # noqa: F401  (registers imagefolder)
 from synthgen.data.base import SOURCES, ImageData, get_source, register_source
-from synthgen.data.subset import stratified_subset
+from synthgen.data.subset import names_a_subset, stratified_subset, subset_indices, whole_split
 from synthgen.errors import ConfigError, DataError
 
 SPLITS = ("train", "test")
 
-__all__ = ["SOURCES", "SPLITS", "ImageData", "get_source", "load_images", "register_source", "stratified_subset"]
+__all__ = ["SOURCES", "SPLITS", "ImageData", "get_source", "load_images", "register_source", "stratified_subset",
+           "whole_split"]
 
 
 def load_images(cfg: DataConfig, split: str = "train") -> ImageData:
     """Load real images of ``split`` from the source named by ``cfg.source``.
 
-    For split "train" with ``cfg.max_images > 0``, a reproducible class-stratified subset of that many
-    images (picked by ``cfg.subset_seed``) is returned; the test split is always whole.
+    For split "train" with ``cfg.max_images > 0`` (a class-stratified subset of that many images) or
+    ``cfg.class_counts`` (exactly that many images per class), the reproducible subset picked by
+    ``cfg.subset_seed`` is returned (``synthgen.data.subset``); the test split is always whole.
 
     Args:
-        cfg: data config (source, root, resolution, channels, max_images, subset_seed, ...).
+        cfg: data config (source, root, resolution, channels, max_images, class_counts, subset_seed, ...).
         split: "train" or "test".
 
     Returns:
         ImageData with images uint8 [N, cfg.channels, cfg.resolution, cfg.resolution], labels int64 [N].
 
     Raises:
-        ConfigError: unknown split or source, bad channels/resolution/max_images, or ``max_images``
-            larger than the training set (the message names its size).
+        ConfigError: unknown split or source, bad channels/resolution/max_images/class_counts, ``max_images``
+            larger than the training set (the message names its size), or class_counts that do not fit it.
         DataError: the source's files are missing, unreadable or inconsistent.
     """
     if split not in SPLITS:
@@ -45,16 +47,15 @@ def load_images(cfg: DataConfig, split: str = "train") -> ImageData:
         raise ConfigError(f"data.channels={cfg.channels!r} is invalid: must be 1 or 3")
     if cfg.resolution < 4:
         raise ConfigError(f"data.resolution={cfg.resolution!r} is invalid: must be >= 4, e.g. 28 or 32")
-    if cfg.max_images < 0:
-        raise ConfigError(f"data.max_images={cfg.max_images!r} is invalid: must be >= 0 (0 = all)")
+    cfg.validate()
     data = get_source(cfg.source)(cfg, split)
     _check_contract(data, cfg, split)
-    if split != "train" or cfg.max_images == 0:
+    if split != "train" or not names_a_subset(cfg):
         return data
-    keep = stratified_subset(data.labels, cfg.max_images, cfg.subset_seed)  # sorted [max_images]
+    keep = subset_indices(data.labels, cfg, data.class_names)  # sorted [M]
     return ImageData(
         name=data.name,
-        images=data.images[keep],  # [max_images, C, R, R]
+        images=data.images[keep],  # [M, C, R, R]
         labels=data.labels[keep],
         class_names=data.class_names,
         skipped_files=data.skipped_files,

@@ -16,7 +16,9 @@ Three pieces, used together with a plain ``DataLoader``::
 the samplers choose the indices, so the mix is a deterministic function of ``(seed, epoch)`` and
 ``set_epoch`` works with persistent DataLoader workers too. A step-counted loop can ask for all its
 batches as one epoch (``num_batches=steps``): each part is then walked in shuffled passes, every image
-used once before any repeats (uplift and ``jobs/train_classifier.py`` do this). For DDP give each replica its
+used once before any repeats (uplift and ``jobs/train_classifier.py`` do this). ``MixedBatchSampler(...,
+class_balanced=True)`` draws the real rows class-balanced instead (a long-tailed real set: every class as
+often, its images in shuffled passes; the uplift metric's long-tail setting). For DDP give each replica its
 ``num_replicas`` / ``rank`` (and ``add_dist_sampler=False`` to Ray's ``prepare_data_loader``).
 
 Class alignment: the synthetic class names must equal the real class names in the same order. The
@@ -224,6 +226,37 @@ def _draw(rng: np.random.Generator, pool: int, n: int, what: str) -> np.ndarray:
     return np.concatenate([rng.permutation(pool) for _ in range(reps)])[:n].astype(np.int64)
 
 
+def _draw_balanced(rng: np.random.Generator, labels: np.ndarray, n: int) -> np.ndarray:
+    """``n`` class-balanced indices into ``labels`` [N]: each row's class walks shuffled passes over the classes
+    present (every class once before any repeats, so each class gets ``n / K`` rows to within one), and each
+    class's rows walk shuffled passes over that class's images (``_draw``)."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    present = np.unique(labels)  # [K'] classes with at least one image
+    if len(present) == 0:
+        raise ConfigError(f"the mix asks for {n} class-balanced real samples per epoch but the real dataset is empty")
+    row_class = present[_draw(rng, len(present), n, "class")]  # [n]
+    out = np.empty(n, dtype=np.int64)
+    for c in present:
+        rows = np.flatnonzero(row_class == c)
+        members = np.flatnonzero(labels == c)
+        out[rows] = members[_draw(rng, len(members), len(rows), "real")]
+    return out
+
+
+def _real_labels(mixed: MixedDataset) -> np.ndarray:
+    """int64 [num_real] labels of the real part (its ``targets``), without decoding images.
+
+    Raises:
+        ConfigError: the real part has no ``targets``.
+    """
+    targets = getattr(mixed.real, "targets", None)
+    if targets is None:
+        raise ConfigError("class_balanced=True needs the real part's labels: give the real dataset a .targets "
+                          "array (ImageDataset and torchvision's datasets have one), or pass class_balanced=False")
+    return np.asarray(targets, dtype=np.int64)
+
+
 def _check_replicas(num_replicas: int, rank: int) -> None:
     if num_replicas < 1 or not 0 <= rank < num_replicas:
         raise ConfigError(f"num_replicas={num_replicas}, rank={rank} is invalid: need num_replicas >= 1, 0 <= rank < num_replicas")
@@ -300,9 +333,13 @@ class MixedBatchSampler(torch.utils.data.Sampler[list[int]]):
             per epoch over all replicas (with no real samples per batch: every synthetic one).
         seed: the epoch plan is a function of ``(seed, epoch)`` only.
         num_replicas, rank: DDP; replica ``rank`` takes batches ``rank, rank + num_replicas, ...``.
+        class_balanced: the real rows draw their classes uniformly (shuffled passes over the classes, then
+            over each class's images), however unbalanced the real part is; the synthetic rows keep the
+            synthetic part's own class mix. False: every real image equally often (the real class mix).
 
     Raises:
-        ConfigError: bad sizes or replica arguments, or a needed part is empty.
+        ConfigError: bad sizes or replica arguments, a needed part is empty, or ``class_balanced`` with a real
+            part that has no ``targets``.
     """
 
     def __init__(
@@ -314,6 +351,7 @@ class MixedBatchSampler(torch.utils.data.Sampler[list[int]]):
         seed: int = 0,
         num_replicas: int = 1,
         rank: int = 0,
+        class_balanced: bool = False,
     ) -> None:
         if batch_size < 1 or not 0 <= synthetic_per_batch <= batch_size:
             raise ConfigError(
@@ -330,6 +368,7 @@ class MixedBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.mixed, self.batch_size, self.seed = mixed, batch_size, int(seed)
         self.synthetic_per_batch, self.real_per_batch = synthetic_per_batch, real_per_batch
         self.num_batches, self.num_replicas, self.rank, self.epoch = num_batches, num_replicas, rank, 0
+        self.real_labels = _real_labels(mixed) if class_balanced and real_per_batch else None  # [num_real]
         self.plan(0)  # fail now if a needed part is empty
 
     def set_epoch(self, epoch: int) -> None:
@@ -340,7 +379,9 @@ class MixedBatchSampler(torch.utils.data.Sampler[list[int]]):
         """All replicas' batches for ``epoch``: int64 [num_batches * num_replicas, batch_size]."""
         rng = np.random.default_rng([self.seed, epoch])
         b = self.num_batches * self.num_replicas
-        real = _draw(rng, self.mixed.num_real, b * self.real_per_batch, "real").reshape(b, self.real_per_batch)
+        n_real = b * self.real_per_batch
+        real = (_draw_balanced(rng, self.real_labels, n_real) if self.real_labels is not None
+                else _draw(rng, self.mixed.num_real, n_real, "real")).reshape(b, self.real_per_batch)
         synth = _draw(rng, self.mixed.num_synthetic, b * self.synthetic_per_batch, "synthetic")
         synth = synth.reshape(b, self.synthetic_per_batch) + self.mixed.num_real
         batches = np.concatenate([real, synth], axis=1)  # [B, batch_size]

@@ -1,12 +1,23 @@
-"""Reproducible class-stratified subsets (``data.max_images``).
+"""Reproducible training subsets: the one home of ``data.max_images`` / ``data.class_counts`` / ``subset_seed``.
 
-Allocation is proportional to class size with the largest-remainder method, so a balanced data set
-gets equal per-class counts (differing by at most one) and an unbalanced one keeps its class mix.
-Ties in the remainder go to the lower class index, so the per-class counts depend only on
-``(labels, n)``; the seed picks *which* images of each class are kept.
+Two ways to pick a subset of the training split, both seeded by ``data.subset_seed``:
+
+* ``max_images = n``: class-stratified. Allocation is proportional to class size with the largest-remainder
+  method, so a balanced data set gets equal per-class counts (differing by at most one) and an unbalanced
+  one keeps its class mix. Ties in the remainder go to the lower class index, so the per-class counts
+  depend only on ``(labels, n)``.
+* ``class_counts = [n_0, ..., n_{K-1}]``: exactly ``n_c`` images of class ``c`` (e.g. a long tail).
+
+Either way the per-class counts are fixed first and the seed then picks *which* images of each class are
+kept, class by class in one random stream: ``class_counts`` equal to the stratified counts of ``max_images``
+keep the very same images. ``load_images`` (what the trainer, the uplift metric and ``train_classifier``
+read) and ``synthgen sample --around`` (``synthgen.sample.realset``) both subset through ``subset_indices``.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -44,6 +55,16 @@ def class_quotas(labels: np.ndarray, n: int) -> dict[int, int]:
     return {int(c): int(q) for c, q in zip(classes, quota)}
 
 
+def _pick(labels: np.ndarray, quotas: dict[int, int], seed: int) -> np.ndarray:
+    """``quotas[c]`` seeded picks among the items of each class c: sorted int64 indices [sum of quotas]."""
+    rng = np.random.default_rng(seed)
+    picked: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    for cls in sorted(quotas):  # fixed class order keeps the RNG stream reproducible
+        members = np.flatnonzero(labels == cls)
+        picked.append(rng.choice(members, size=quotas[cls], replace=False))
+    return np.sort(np.concatenate(picked)).astype(np.int64)
+
+
 def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Indices of a reproducible, class-stratified subset of ``n`` items.
 
@@ -59,10 +80,90 @@ def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
         ConfigError: ``n`` is not in [1, N]; the message names the data size.
     """
     labels = np.asarray(labels)
-    quotas = class_quotas(labels, n)
-    rng = np.random.default_rng(seed)
-    picked: list[np.ndarray] = []
-    for cls in sorted(quotas):  # fixed class order keeps the RNG stream reproducible
-        members = np.flatnonzero(labels == cls)
-        picked.append(rng.choice(members, size=quotas[cls], replace=False))
-    return np.sort(np.concatenate(picked)).astype(np.int64)
+    return _pick(labels, class_quotas(labels, n), seed)
+
+
+def class_count_subset(labels: np.ndarray, counts: Sequence[int], seed: int,
+                       class_names: Sequence[str] | None = None) -> np.ndarray:
+    """Indices of a reproducible subset with exactly ``counts[c]`` items of class ``c`` (``data.class_counts``).
+
+    Args:
+        labels: int array [N] of class ids in [0, K).
+        counts: K per-class counts, each in [1, items of that class].
+        seed: picks which items of each class are kept; same seed -> same subset.
+        class_names: the K class names (default: ``max(labels) + 1`` classes named by index), for the count
+            check and the messages.
+
+    Returns:
+        int64 array [sum(counts)] of sorted, unique indices into ``labels``.
+
+    Raises:
+        ConfigError: not one count per class, a count < 1, or more than a class has (the key, the class and
+            its size are named).
+    """
+    labels = np.asarray(labels)
+    names = list(class_names) if class_names is not None else [str(c) for c in range(int(labels.max(initial=-1)) + 1)]
+    counts = [int(n) for n in counts]
+    if len(counts) != len(names):
+        raise ConfigError(f"data.class_counts has {len(counts)} counts but the data set has {len(names)} classes "
+                          f"{names}; give one count per class, in that order")
+    have = np.bincount(labels, minlength=len(names))  # [K] items per class
+    for c, (want, name) in enumerate(zip(counts, names)):
+        if want < 1:
+            raise ConfigError(f"data.class_counts[{c}]={want} ({name!r}) is invalid: every class needs >= 1 image")
+        if want > have[c]:
+            raise ConfigError(f"data.class_counts[{c}]={want} asks for more {name!r} images than the split has "
+                              f"({int(have[c])}); lower it to at most {int(have[c])}")
+    return _pick(labels, dict(enumerate(counts)), seed)
+
+
+def names_a_subset(cfg: Any) -> bool:
+    """Whether data config ``cfg`` asks for a training subset (``max_images`` or ``class_counts``)."""
+    return bool(cfg.max_images or cfg.class_counts)
+
+
+def subset_indices(labels: np.ndarray, cfg: Any, class_names: Sequence[str]) -> np.ndarray:
+    """The training images data config ``cfg`` keeps: its ``max_images`` or ``class_counts`` subset.
+
+    Args:
+        labels: int64 [N] labels of the whole training split.
+        cfg: a DataConfig (max_images, class_counts, subset_seed).
+        class_names: the split's K class names.
+
+    Returns:
+        int64 [M] sorted indices into the split (every index when ``cfg`` names no subset).
+
+    Raises:
+        ConfigError: ``cfg`` is invalid (``DataConfig.validate``), or its subset does not fit the split.
+    """
+    cfg.validate()
+    if cfg.class_counts:
+        return class_count_subset(labels, cfg.class_counts, cfg.subset_seed, class_names)
+    if cfg.max_images:
+        return stratified_subset(labels, cfg.max_images, cfg.subset_seed)
+    return np.arange(len(labels), dtype=np.int64)
+
+
+def whole_split(cfg: Any) -> Any:
+    """``cfg`` without its subset (max_images 0, no class_counts): the whole training split."""
+    return dataclasses.replace(cfg, max_images=0, class_counts=())
+
+
+def rarest_classes(counts: Sequence[int], k: int) -> list[int]:
+    """The ``k`` classes with the fewest images (ties: the higher class index first, so a tail ordered from
+    common to rare, like GAMO's, names its last ``k`` classes), rarest first.
+
+    Args:
+        counts: images per class [K].
+        k: how many classes, 1 <= k <= K.
+
+    Returns:
+        k class indices.
+
+    Raises:
+        ConfigError: ``k`` not in [1, K].
+    """
+    if not 1 <= k <= len(counts):
+        raise ConfigError(f"rare_classes={k} is invalid for {len(counts)} classes: choose 1..{len(counts)}")
+    order = sorted(range(len(counts)), key=lambda c: (int(counts[c]), -c))
+    return order[:k]

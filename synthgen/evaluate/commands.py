@@ -115,7 +115,7 @@ def resolve_config(args: argparse.Namespace) -> EvalConfig:
 def plan_text(cfg: EvalConfig) -> str:
     """What an evaluation will do (for --dry-run); opens the source to check it, writes nothing."""
     from synthgen.evaluate.run import open_source, resolve_out_dir
-    from synthgen.evaluate.uplift import check_uplift_possible, run_name, subset_size
+    from synthgen.evaluate.uplift import check_uplift_possible, run_name, subsets
 
     source = open_source(cfg)
     check_uplift_possible(cfg, source.experiment is not None, source.generator is not None)
@@ -133,16 +133,18 @@ def plan_text(cfg: EvalConfig) -> str:
         u = cfg.uplift
         pool = (f"around the inverted real images (sigma {u.inversion_sigma:g})" if u.pool == "inversion"
                 else "from the prior")
-        lines.append(f"uplift: fractions {list(u.fractions)} x {u.seeds} seeds, {u.generator} generators, "
+        which = (f"long tail {list(u.class_counts)} (class-balanced)" if u.setting == "long_tail"
+                 else f"fractions {list(u.fractions)}")
+        lines.append(f"uplift: {which} x {u.seeds} seeds, {u.generator} generators, "
                      f"{u.num_synthetic} synthetic images drawn {pool}, {u.steps} classifier steps per arm")
         if u.generator == "honest":
             from synthgen.data import load_images
 
             storage = u.storage or os.path.join(out, "uplift")
             num_train = len(load_images(source.data_cfg, "train"))
-            for f in u.fractions:
-                n = subset_size(f, num_train, len(source.class_names))
-                lines.append(f"  {u.seeds} honest generators {storage}/{run_name(f, 0)}-<recipe digest>...: "
+            for _, tag, subset in subsets(u, num_train, len(source.class_names)):
+                n = subset["max_images"] or sum(subset["class_counts"])
+                lines.append(f"  {u.seeds} honest generators {storage}/{run_name(tag, 0)}-<recipe digest>...: "
                              f"{n} real images, {u.generator_steps} steps each (reused when already trained)")
     return "\n".join(lines)
 

@@ -26,6 +26,9 @@ def registered_metrics() -> tuple[str, ...]:
 
 UPLIFT_GENERATORS = ("honest", "evaluated")
 UPLIFT_POOLS = ("inversion", "prior")
+UPLIFT_SETTINGS = ("few_labels", "long_tail")
+# GAMO's long-tailed Fashion-MNIST (Mullick et al., ICCV 2019): training images per class, ratio 100
+GAMO_FASHION_MNIST = (4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40)
 
 
 @dataclass(frozen=True)
@@ -42,15 +45,26 @@ class CasConfig:
 
 @dataclass(frozen=True)
 class UpliftConfig:
-    fractions: tuple[float, ...] = (0.01,)  # real-data subsets as fractions of the training split, e.g. [0.01, 0.1]
-    seeds: int = 3  # repeats per fraction: seed s picks the subset, the classifier init and its generator
+    # few_labels: class-stratified subsets of the training split (fractions); long_tail: one seeded subset with
+    # class_counts images per class, both arms drawing their real rows class-balanced, and the accuracy of the
+    # rare_classes rarest classes reported beside the test accuracy
+    setting: str = "few_labels"
+    fractions: tuple[float, ...] = (0.01,)  # few_labels: subsets as fractions of the training split, e.g. [0.01, 0.1, 1.0]
+    class_counts: tuple[int, ...] = GAMO_FASHION_MNIST  # long_tail: real training images per class, in class order
+    rare_classes: int = 3  # long_tail: the rare accuracy is the mean test accuracy of this many rarest classes
+    seeds: int = 3  # repeats per subset: seed s picks the subset, the classifier init and its generator
     generator: str = "honest"  # honest: a generator trained on the subset only; evaluated: the evaluated one (leaks)
-    num_synthetic: int = 10000  # synthetic pool per (fraction, seed)
+    num_synthetic: int = 10000  # synthetic pool per (subset, seed)
     # how the pool is drawn: inversion = around each real image of the subset (z_i + sigma * eps, z_i its
     # inverted latent), so the pool varies the subset's own images; prior = z ~ N(0, I), balanced labels
     pool: str = "inversion"
     inversion_sigma: float = 0.7  # pool=inversion: latent noise around each inverted image (0 = reconstructions)
     inversion_steps: int = 300  # pool=inversion: Adam steps per inverted image
+    # pool=inversion: synthetic images per class, in `synthgen sample --around --class-weights` terms: data =
+    # every real image varied in turn (the subset's class mix), uniform = as many per class (a rare class's
+    # images get more variations each), or a YAML/JSON file {class: weight}; auto = data for few_labels,
+    # uniform for long_tail
+    class_weights: str = "auto"
     synthetic_fraction: float = 0.25  # mixing ratio: share of every training batch drawn from the synthetic pool
     # classifier Adam steps, the same for both arms: enough for the real-only baseline to converge, so an
     # uplift is not just the extra images making up for an undertrained baseline
@@ -98,14 +112,14 @@ class EvalConfig:
     filter: str = ""  # checkpoints: judge filter as in `synthgen sample --filter`, e.g. judge:0.9 ("" = none)
     filter_max_candidates: int = 16  # judge filter: latents tried per image before the best one is kept
     data_from_checkpoint: bool = True  # take source/root/resolution/channels from the checkpoint's run
-    data: DataConfig = field(default_factory=DataConfig)  # real data (its max_images is ignored: full splits)
+    data: DataConfig = field(default_factory=DataConfig)  # real data (its max_images / class_counts are ignored: full splits)
     kid_subsets: int = 100  # KID: number of random subsets
     kid_subset_size: int = 1000  # KID: subset size (capped by the smaller set)
     pr_k: int = 3  # precision/recall: k of the k-NN radii
     dc_k: int = 5  # density/coverage: k of the k-NN radii
     judge: JudgeConfig = field(default_factory=JudgeConfig)  # feature extractor / label judge
     cas: CasConfig = field(default_factory=CasConfig)  # classification accuracy score
-    uplift: UpliftConfig = field(default_factory=UpliftConfig)  # augmentation uplift on small real subsets
+    uplift: UpliftConfig = field(default_factory=UpliftConfig)  # augmentation uplift on small or long-tailed real subsets
     report: ReportConfig = field(default_factory=ReportConfig)  # report.html contents
 
     def validate(self) -> None:
@@ -128,6 +142,9 @@ class EvalConfig:
             raise ConfigError(f"metrics={list(self.metrics)!r} lists a metric twice")
         from synthgen.sample.filter import parse_filter
 
+        if self.uplift.class_weights not in ("auto", "data") and self.uplift.pool != "inversion":
+            raise ConfigError(f"uplift.class_weights={self.uplift.class_weights!r} shapes the inversion pool; prior "
+                              "pools are class-balanced: drop uplift.class_weights, or use uplift.pool=inversion")
         if parse_filter(self.uplift.filter) and self.uplift.pool != "prior":
             raise ConfigError(f"uplift.filter={self.uplift.filter!r} judges draws from the prior: add --set "
                               "uplift.pool=prior, or drop uplift.filter")
@@ -148,8 +165,16 @@ class EvalConfig:
             (self.judge.width >= 1, "judge.width", self.judge.width, ">= 1"),
             (self.cas.num_train >= 0, "cas.num_train", self.cas.num_train, ">= 0 (0 = the real training split's size)"),
             (self.cas.epochs >= 1, "cas.epochs", self.cas.epochs, ">= 1"),
+            (u.setting in UPLIFT_SETTINGS, "uplift.setting", u.setting, f"one of {list(UPLIFT_SETTINGS)}"),
             (len(u.fractions) >= 1 and all(0 < f <= 1 for f in u.fractions), "uplift.fractions", list(u.fractions),
-             "a non-empty list of fractions in (0, 1], e.g. [0.01, 0.1]"),
+             "a non-empty list of fractions in (0, 1], e.g. [0.01, 0.1, 1.0] (1.0 = the full split)"),
+            (u.setting != "long_tail" or (len(u.class_counts) >= 2 and all(n >= 1 for n in u.class_counts)),
+             "uplift.class_counts", list(u.class_counts),
+             "one count >= 1 per class, in class order, e.g. [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]"),
+            (u.setting != "long_tail" or 1 <= u.rare_classes < len(u.class_counts), "uplift.rare_classes",
+             u.rare_classes, f">= 1 and fewer than the {len(u.class_counts)} classes of uplift.class_counts, e.g. 3"),
+            (u.class_weights.strip() != "", "uplift.class_weights", u.class_weights,
+             "auto, data, uniform or a YAML/JSON file of {class name: weight}"),
             (u.seeds >= 1, "uplift.seeds", u.seeds, ">= 1"),
             (u.generator in UPLIFT_GENERATORS, "uplift.generator", u.generator, f"one of {list(UPLIFT_GENERATORS)}"),
             (u.num_synthetic >= 1, "uplift.num_synthetic", u.num_synthetic, ">= 1"),

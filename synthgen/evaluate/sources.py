@@ -7,7 +7,6 @@ first ``n`` images of a larger request are exactly the images of a request for `
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from synthgen.config import DataConfig, ExperimentConfig, from_dict
-from synthgen.data import ImageData
+from synthgen.data import ImageData, whole_split
 from synthgen.pixels import to_uint8
 from synthgen.errors import CheckpointError, ConfigError, ShardError
 from synthgen.sample.filter import generate_filtered
@@ -169,10 +168,11 @@ def open_checkpoint(path: str, data: DataConfig, data_from_checkpoint: bool, see
     data_cfg = info.config.data if data_from_checkpoint else data
     return Source(
         kind="checkpoint", path=path, class_names=info.class_names, image_shape=info.image_shape,
-        data_cfg=dataclasses.replace(data_cfg, max_images=0),
+        data_cfg=whole_split(data_cfg),
         identity={"kind": "checkpoint", "path": path, "resolved_path": info.path, "digest": info.digest,
                   "step": info.step, "use_ema": use_ema, "seed": seed,
-                  "trained_on_max_images": info.config.data.max_images},
+                  "trained_on_max_images": info.config.data.max_images,
+                  "trained_on_class_counts": list(info.config.data.class_counts)},
         run_dir=run_dir_of_checkpoint(info, path), experiment=info.config, generator=generator, seed=seed,
         batch_size=batch_size,
     )
@@ -215,7 +215,7 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
         run_dir = candidate if os.path.isfile(os.path.join(candidate, "metrics.jsonl")) else None
     return Source(
         kind="shards", path=path, class_names=manifest.class_names, image_shape=tuple(manifest.image_shape),
-        data_cfg=dataclasses.replace(data_cfg, max_images=0),
+        data_cfg=whole_split(data_cfg),
         identity={"kind": "shards", "path": path, "total": manifest.total, "checkpoint": ckpt,
                   "manifest_created": raw.get("created"), "plan_digest": raw.get("plan_digest")},
         run_dir=run_dir or (parent if parent and os.path.isfile(os.path.join(parent, "metrics.jsonl")) else None),

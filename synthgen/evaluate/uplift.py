@@ -1,22 +1,29 @@
-"""Augmentation uplift: does adding synthetic images help a classifier that has little real data?
+"""Augmentation uplift: does adding synthetic images help a classifier that has little or unbalanced real data?
 
-For each fraction f and seed s: the real subset is the class-stratified ``max_images = f * N`` subset
-picked by ``subset_seed = s`` (exactly what ``load_images`` gives the trainer). Two classifiers with the
-same recipe and the same number of steps are tested on the real test split:
+``uplift.setting`` picks the real subsets, each drawn by ``subset_seed = s`` for seed s (exactly what
+``load_images`` gives the trainer, ``synthgen.data.subset``):
+
+    few_labels  per fraction f: the class-stratified ``max_images = f * N`` subset (f = 1.0: the full split)
+    long_tail   one subset with ``uplift.class_counts`` images per class (e.g. GAMO's ratio-100 tail)
+
+Two classifiers with the same recipe and the same number of steps are tested on the real test split:
 
     real only       batches drawn from the subset
     real+synthetic  a ``synthetic_fraction`` share of every batch drawn from a synthetic pool
 
 Both arms draw their batches through ``synthgen.data.mix`` (the real-only arm with no synthetic rows), each
-part walked in shuffled passes. The pool (``uplift.pool``) is drawn around the subset's own images by
-default: each real image is inverted into the generator and varied in latent space
-(``synthgen.sample.inversion``), so the pool varies images the classifier has, rather than adding prior
-draws of a generator that saw only those same images (``uplift.pool=prior``). Measured uplifts are in the
-README.
+part walked in shuffled passes; in the long-tail setting both arms draw their real rows class-balanced
+(every class equally often: the strongest cheap baseline), and the pool fills the rare classes (its
+``class_weights``, ``uniform`` by default: as many synthetic images per class, so many variations of each
+rare image). The pool (``synthgen.evaluate.uplift_pool``) is drawn around the subset's own images by
+default: each real image is inverted into the generator and varied in latent space, so the pool varies
+images the classifier has, rather than adding prior draws of a generator that saw only those same images
+(``uplift.pool=prior``). Results per seed and over seeds (mean, std, standard error, seeds > 0); the long
+tail adds the mean test accuracy of the ``uplift.rare_classes`` rarest classes. Measured uplifts: README.
 
 The honest setting (default) draws the pool from a generator trained *on that subset only*, with
 DiffAugment, through the regular training driver; those runs live in ``<out>/uplift/`` (one folder per
-fraction, seed and recipe digest) and are reused when already complete. ``uplift.generator=evaluated``
+subset, seed and recipe digest) and are reused when already complete. ``uplift.generator=evaluated``
 uses the evaluated generator instead, which saw the whole training split: an upper bound, flagged
 ``honest: false`` in the results.
 """
@@ -33,20 +40,21 @@ from typing import Any
 import numpy as np
 import yaml
 
-from synthgen.config import ExperimentConfig, apply_overrides, dump_yaml, from_dict, to_dict
+from synthgen.config import ExperimentConfig, apply_overrides, from_dict, to_dict
 from synthgen.data import ImageData, load_images
 from synthgen.data.mix import ImageDataset, MixedBatchSampler, MixedDataset, synthetic_per_batch
-from synthgen.errors import ConfigError
+from synthgen.data.subset import class_count_subset, rarest_classes
+from synthgen.errors import ConfigError, DataError
 from synthgen.evaluate.context import EvalContext, MetricOutput
-from synthgen.evaluate.sources import JudgeFilter, generate_images, load_checkpoint_generator
-from synthgen.judge.classifier import accuracy, fit
+from synthgen.evaluate.uplift_pool import pool_weights, synthetic_pool
+from synthgen.judge.classifier import fit, per_class_accuracy, predict_logits
 from synthgen.models.classifier import SmallCNN
-from synthgen.sample.filter import parse_filter
-from synthgen.sample.inversion import Inversion, invert, neighbour_images
 
 # The configs are typed Any here: this module runs the "uplift" metric, and the evaluation config asks
 # the metric registry for its names, so importing synthgen.evaluate.config here would close a cycle.
 log = logging.getLogger("synthgen")
+
+LONG_TAIL = "long_tail"  # the results key (and uplift.setting) of the long-tail subset
 
 
 def subset_size(fraction: float, num_train: int, num_classes: int) -> int:
@@ -54,21 +62,64 @@ def subset_size(fraction: float, num_train: int, num_classes: int) -> int:
     return int(min(num_train, max(num_classes, round(fraction * num_train))))
 
 
-def run_name(fraction: float, seed: int, digest: str = "") -> str:
-    """Run folder name of an honest generator, e.g. ``uplift-1pct-seed00-1a2b3c4d`` (digest of its config)."""
-    return f"uplift-{fraction * 100:g}pct-seed{seed:02d}" + (f"-{digest}" if digest else "")
+def fraction_tag(fraction: float) -> str:
+    """A fraction's run-name tag: 0.01 -> ``1pct``."""
+    return f"{fraction * 100:g}pct"
+
+
+def run_name(which: float | str, seed: int, digest: str = "") -> str:
+    """Run folder name of an honest generator, e.g. ``uplift-1pct-seed00-1a2b3c4d`` (digest of its config).
+
+    Args:
+        which: the subset: a fraction (-> ``1pct``) or a tag such as ``longtail``.
+        seed: the subset seed.
+        digest: the recipe digest ("" = leave it out).
+    """
+    tag = fraction_tag(which) if isinstance(which, float) else str(which)
+    return f"uplift-{tag}-seed{seed:02d}" + (f"-{digest}" if digest else "")
+
+
+def subsets(u: Any, num_train: int, num_classes: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """The real subsets ``u.setting`` measures: (results key, run-name tag, the DataConfig fields that pick it).
+
+    few_labels: one per fraction, ``("1%", "1pct", {"max_images": 600, "class_counts": ()})``;
+    long_tail: ``("long_tail", "longtail", {"max_images": 0, "class_counts": u.class_counts})``.
+    """
+    if u.setting == LONG_TAIL:
+        return [(LONG_TAIL, "longtail", {"max_images": 0, "class_counts": tuple(u.class_counts)})]
+    return [(f"{f * 100:g}%", fraction_tag(f), {"max_images": subset_size(f, num_train, num_classes),
+                                                "class_counts": ()}) for f in u.fractions]
 
 
 def honest_config(base: ExperimentConfig, fraction: float, num_real: int, seed: int, u: Any,
                   storage: str) -> ExperimentConfig:
-    """The training config of the honest generator for (fraction, seed): the evaluated run's recipe,
-    on the subset only, with DiffAugment, ``u.generator_steps`` steps and ``u.generator_overrides``.
+    """The training config of the honest generator for (fraction, seed): see ``subset_generator_config``.
 
     Raises:
         ConfigError: a bad override in ``uplift.generator_overrides``.
     """
+    return subset_generator_config(base, fraction_tag(fraction), {"max_images": num_real, "class_counts": ()},
+                                   seed, u, storage)
+
+
+def subset_generator_config(base: ExperimentConfig, tag: str, subset: dict[str, Any], seed: int, u: Any,
+                            storage: str) -> ExperimentConfig:
+    """The training config of the honest generator of one subset and seed: the evaluated run's recipe, on
+    that subset only, with DiffAugment, ``u.generator_steps`` steps and ``u.generator_overrides``.
+
+    Args:
+        base: the evaluated run's training config.
+        tag: the subset's run-name tag (``1pct``, ``longtail``).
+        subset: DataConfig fields that pick the subset (max_images, class_counts); subset_seed is ``seed``.
+        seed: the subset seed (also the generator's training seed).
+        u: the UpliftConfig.
+        storage: folder the run is stored in.
+
+    Raises:
+        ConfigError: a bad override in ``uplift.generator_overrides``, or one that changes the subset.
+    """
     d = to_dict(base)
-    d["data"].update(max_images=num_real, subset_seed=seed)
+    d["data"].update(**subset, subset_seed=seed)
     d["model"]["diffaugment"] = u.generator_diffaugment
     steps = u.generator_steps
     d["train"].update(steps=steps, checkpoint_every=steps, sample_every=steps, fail_at_step=-1,
@@ -78,15 +129,18 @@ def honest_config(base: ExperimentConfig, fraction: float, num_real: int, seed: 
     # The folder name carries a digest of the whole recipe: another recipe trains into another folder,
     # the same recipe finds (and reuses) its earlier run.
     # Where the run is stored is not part of the recipe: a relative and an absolute spelling of the same
-    # storage folder must find the same run.
-    recipe = {**d, "run": {**d["run"], "storage_path": ""}}
+    # storage folder must find the same run. An empty class_counts is left out, so the generators
+    # trained before that key existed keep their folder names.
+    data = {k: v for k, v in d["data"].items() if k != "class_counts" or v}
+    recipe = {**d, "data": data, "run": {**d["run"], "storage_path": ""}}
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
-    d["run"]["name"] = run_name(fraction, seed, digest)
+    d["run"]["name"] = run_name(tag, seed, digest)
     cfg = from_dict(ExperimentConfig, d, "uplift generator config")
     cfg.validate()
-    if cfg.data.max_images != num_real or cfg.data.subset_seed != seed:
-        raise ConfigError("uplift.generator_overrides must not change data.max_images / data.subset_seed: "
-                          "the honest generator has to see exactly the classifier's real subset")
+    want = (subset["max_images"], tuple(subset["class_counts"]), seed)
+    if (cfg.data.max_images, cfg.data.class_counts, cfg.data.subset_seed) != want:
+        raise ConfigError("uplift.generator_overrides must not change data.max_images / data.class_counts / "
+                          "data.subset_seed: the honest generator has to see exactly the classifier's real subset")
     return cfg
 
 
@@ -114,32 +168,37 @@ def train_honest_generator(cfg: ExperimentConfig) -> str:
         if existing[-1][0] >= cfg.train.steps:
             log.info("uplift: reusing honest generator %s", existing[-1][1])
             return existing[-1][1]
-    log.info("uplift: training honest generator %s on %d real images (%d steps)", cfg.run.name, cfg.data.max_images,
-             cfg.train.steps)
+    log.info("uplift: training honest generator %s on %s real images (%d steps)", cfg.run.name,
+             cfg.data.max_images or list(cfg.data.class_counts), cfg.train.steps)
     return train(cfg, resume=bool(existing)).checkpoint_path
 
 
 def _same_recipe(stored_yaml: str, cfg: ExperimentConfig) -> bool:
-    """Whether a run's saved ``config.yaml`` is ``cfg`` up to how its storage folder was spelled
-    (a relative and an absolute path to the same folder find the same run, as its name promises)."""
+    """Whether a run's saved ``config.yaml`` is ``cfg`` up to how its storage folder was spelled (a relative
+    and an absolute path to the same folder find the same run, as its name promises) and up to keys added
+    since it was written (they read back at their defaults)."""
     stored = yaml.safe_load(stored_yaml) or {}
     storage = (stored.get("run") or {}).get("storage_path", cfg.run.storage_path)
     as_stored = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, storage_path=storage))
-    return stored_yaml == dump_yaml(as_stored)
+    try:
+        return from_dict(ExperimentConfig, stored, "stored uplift generator config") == as_stored
+    except ConfigError:
+        return False
 
 
-def arm_batches(real: ImageData, syn: ImageData | None, u: Any, seed: int) -> Any:
+def arm_batches(real: ImageData, syn: ImageData | None, u: Any, seed: int, class_balanced: bool = False) -> Any:
     """The ``u.steps`` batches of one arm: a DataLoader over ``synthgen.data.mix`` (real only: no synthetic rows).
 
     All steps form one sampler epoch, so each part is walked in shuffled passes (every image once before
-    any repeats), as a real-only or a mixed training run of that many steps would see them.
+    any repeats), as a real-only or a mixed training run of that many steps would see them;
+    ``class_balanced`` draws the real rows class-balanced (``MixedBatchSampler``).
     """
     import torch
 
     empty = ImageData(name="none", images=real.images[:0], labels=real.labels[:0], class_names=real.class_names)
     mixed = MixedDataset(ImageDataset(real, output="tensor"), ImageDataset(syn if syn is not None else empty, output="tensor"))
     k = synthetic_per_batch(u.batch_size, u.synthetic_fraction) if syn is not None else 0
-    sampler = MixedBatchSampler(mixed, u.batch_size, k, num_batches=u.steps, seed=seed)
+    sampler = MixedBatchSampler(mixed, u.batch_size, k, num_batches=u.steps, seed=seed, class_balanced=class_balanced)
     return torch.utils.data.DataLoader(mixed, batch_sampler=sampler)
 
 
@@ -149,43 +208,27 @@ def _train_arm(real: ImageData, syn: ImageData | None, cfg: Any, seed: int, desc
     u = cfg.uplift
     torch.manual_seed(seed)  # same initial weights for both arms of a seed
     model = SmallCNN(real.images.shape[1], real.num_classes, real.images.shape[2], width=cfg.judge.width)
-    return fit(model, arm_batches(real, syn, u, seed), steps=u.steps, lr=u.lr, seed=seed, augment=u.augment,
-               progress=progress, desc=desc)
+    batches = arm_batches(real, syn, u, seed, class_balanced=u.setting == LONG_TAIL)
+    return fit(model, batches, steps=u.steps, lr=u.lr, seed=seed, augment=u.augment, progress=progress, desc=desc)
 
 
-def _synthetic_pool(ctx: EvalContext, path: str | None, seed: int, real: ImageData,
-                    real_only: SmallCNN) -> tuple[ImageData, Inversion | None]:
-    """The synthetic pool of one (fraction, seed): ``uplift.num_synthetic`` images from the honest generator
-    at ``path`` (None = the evaluated source), with the inversion it was drawn around (pool=prior: None).
+def _score(model: SmallCNN, test: ImageData) -> tuple[float, dict[str, float | None]]:
+    """(accuracy, {class name: accuracy}) of ``model`` on the real test split."""
+    pred = predict_logits(model, test.images).argmax(axis=1)  # [N_test]
+    return float((pred == test.labels).mean()), per_class_accuracy(pred, test.labels, test.class_names)
 
-    pool=inversion: around each inverted image of ``real``. pool=prior: balanced prior draws, judge-filtered
-    by the real-only classifier ``real_only`` when ``uplift.filter`` is set.
+
+def rare_accuracy(per_class: dict[str, float | None], class_names: tuple[str, ...], rare: list[int]) -> float:
+    """Mean of the per-class accuracies of classes ``rare``.
+
+    Raises:
+        DataError: the test split has no image of one of them.
     """
-    cfg, u = ctx.cfg, ctx.cfg.uplift
-    if u.pool == "prior":
-        return _prior_pool(ctx, path, seed, real_only), None
-    # check_uplift_possible has made sure a source without a generator never gets here
-    generator = load_checkpoint_generator(path, cfg.use_ema)[0] if path is not None else ctx.source.generator
-    inv = invert(generator, real.images, real.labels, steps=u.inversion_steps, seed=cfg.seed + seed)
-    images, labels = neighbour_images(generator, inv, u.num_synthetic, u.inversion_sigma,
-                                      seed=cfg.seed + 1000 + seed, batch_size=cfg.batch_size)
-    return ImageData(name="inversion", images=images, labels=labels, class_names=real.class_names), inv
-
-
-def _prior_pool(ctx: EvalContext, path: str | None, seed: int, real_only: SmallCNN) -> ImageData:
-    cfg, u = ctx.cfg, ctx.cfg.uplift
-    spec = parse_filter(u.filter)
-    judge_filter = JudgeFilter(real_only.eval(), spec.threshold, u.filter_max_candidates) if spec else None
-    if path is not None:
-        return generate_images(path, u.num_synthetic, seed=cfg.seed + 1000 + seed, use_ema=cfg.use_ema,
-                               batch_size=cfg.batch_size, judge_filter=judge_filter)
-    if judge_filter is None:
-        return ctx.source.images(u.num_synthetic)
-    if ctx.source.generator is None:
-        raise ConfigError("uplift.filter needs a generator to draw candidates from: use the honest setting, "
-                          "evaluate a checkpoint, or drop uplift.filter")
-    # The same source with this subset's filter instead of the evaluated one's (and its own image cache)
-    return dataclasses.replace(ctx.source, judge_filter=judge_filter, _cache=None).images(u.num_synthetic)
+    values = [per_class[class_names[c]] for c in rare]
+    if any(v is None for v in values):
+        raise DataError(f"the real test split has no image of a rare class {[class_names[c] for c in rare]}: "
+                        "the rare accuracy needs every rare class in the test split")
+    return float(np.mean(values))
 
 
 def check_uplift_possible(cfg: Any, has_experiment: bool, has_generator: bool) -> None:
@@ -207,61 +250,106 @@ def check_uplift_possible(cfg: Any, has_experiment: bool, has_generator: bool) -
                           "images may come from a generator that saw the whole training split)")
 
 
-def _stats(values: list[float]) -> dict[str, float | list[float]]:
+def stats(values: list[float], signed: bool = False) -> dict[str, Any]:
+    """Over seeds: mean, std (population), se (sample std / sqrt(n); None for one seed), the values in seed
+    order, and for a difference (``signed``) how many seeds are > 0."""
     arr = np.asarray(values, dtype=np.float64)
-    return {"mean": float(arr.mean()), "std": float(arr.std()), "values": [float(v) for v in arr]}
+    se = float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else None
+    out: dict[str, Any] = {"mean": float(arr.mean()), "std": float(arr.std()), "se": se,
+                           "values": [float(v) for v in arr]}
+    if signed:
+        out["positive"] = int((arr > 0).sum())
+    return out
+
+
+def _arms(real_only: list[float], mixed: list[float]) -> dict[str, Any]:
+    """Both arms' stats and their difference in points."""
+    diff = [100.0 * (m - b) for m, b in zip(mixed, real_only)]
+    return {"real_only": stats(real_only), "real_plus_synthetic": stats(mixed), "uplift_points": stats(diff, True)}
+
+
+def _measure(ctx: EvalContext, tag: str, subset: dict[str, Any], storage: str) -> dict[str, Any]:
+    """Both arms on one subset over ``uplift.seeds`` seeds: the results entry of that subset.
+
+    Raises:
+        ConfigError: see ``subset_generator_config``, ``uplift_pool.synthetic_pool``; a subset that does not fit
+            the training split.
+    """
+    cfg, u = ctx.cfg, ctx.cfg.uplift
+    test, names = ctx.real_test, tuple(ctx.real_test.class_names)
+    acc: dict[str, list[float]] = {"real_only": [], "real_plus_synthetic": []}
+    per_class: dict[str, list[dict]] = {"real_only": [], "real_plus_synthetic": []}
+    generators, inversion_mse, start_mse, pool_counts = [], [], [], []
+    for seed in range(u.seeds):
+        subset_cfg = dataclasses.replace(ctx.source.data_cfg, **subset, subset_seed=seed)
+        path = None
+        if u.generator == "honest":
+            gcfg = subset_generator_config(ctx.source.experiment, tag, subset, seed, u, storage)
+            subset_cfg = gcfg.data  # the classifier's real subset is exactly the generator's training data
+            path = train_honest_generator(gcfg)
+        generators.append(path or ctx.source.identity.get("path", ""))
+        real = load_images(subset_cfg, "train")
+        desc = f"uplift {tag} seed {seed}"
+        real_only = _train_arm(real, None, cfg, seed, f"{desc} real", ctx.progress)
+        syn, inv = synthetic_pool(ctx, path, seed, real, real_only)
+        if inv is not None:
+            log.info("%s: inverted %d real images, pixel mse %.4f -> %.4f", desc, len(inv.labels), inv.start_mse, inv.mse)
+            inversion_mse.append(inv.mse)
+            start_mse.append(inv.start_mse)
+        pool_counts.append(np.bincount(syn.labels, minlength=len(names)).tolist())
+        log.info("%s: %d real images, %d synthetic", desc, len(real), len(syn))
+        mixed = _train_arm(real, syn, cfg, seed, f"{desc} real+syn", ctx.progress)
+        for arm, model in (("real_only", real_only), ("real_plus_synthetic", mixed)):
+            a, pc = _score(model, test)
+            acc[arm].append(a)
+            per_class[arm].append(pc)
+        log.info("%s: real only %.4f, real+synthetic %.4f", desc, acc["real_only"][-1], acc["real_plus_synthetic"][-1])
+    entry: dict[str, Any] = {"num_real": len(real), **_arms(acc["real_only"], acc["real_plus_synthetic"]),
+                             "generators": generators, "per_class": per_class, "synthetic_per_class": pool_counts}
+    if u.setting == LONG_TAIL:
+        rare = rarest_classes(subset["class_counts"], u.rare_classes)
+        rare_acc = {arm: [rare_accuracy(pc, names, rare) for pc in per_class[arm]] for arm in per_class}
+        entry.update(class_counts=list(subset["class_counts"]), rare_classes=[names[c] for c in rare],
+                     rare=_arms(rare_acc["real_only"], rare_acc["real_plus_synthetic"]))
+    if inversion_mse:
+        entry.update(inversion_mse=stats(inversion_mse), inversion_start_mse=stats(start_mse))
+    return entry
 
 
 def uplift(ctx: EvalContext) -> MetricOutput:
-    """Real-only vs real+synthetic test accuracy per real fraction, over ``uplift.seeds`` seeds (the "uplift"
-    metric). Each fraction's results hold both arms' accuracies, their difference in points, the generator
-    of each seed and, for pool=inversion, the pixel error of the inversion before and after optimising.
+    """Real-only vs real+synthetic test accuracy per real subset of ``uplift.setting``, over ``uplift.seeds``
+    seeds (the "uplift" metric). Each subset's results hold both arms' accuracies (overall and per class, per
+    seed), their difference in points, the generator of each seed, the pool's images per class and, for
+    pool=inversion, the pixel error of the inversion before and after optimising; the long tail adds both
+    arms' mean accuracy on its rarest classes. Few labels: ``results["by_fraction"]["1%"]``; long tail:
+    ``results["long_tail"]``.
 
     Raises:
-        ConfigError: see ``check_uplift_possible``; a bad ``uplift.generator_overrides``.
+        ConfigError: see ``check_uplift_possible``; a bad ``uplift.generator_overrides`` or class weights; class
+            counts that do not fit the training split.
+        DataError: the real test split lacks a rare class.
     """
     cfg, u = ctx.cfg, ctx.cfg.uplift
     check_uplift_possible(cfg, ctx.source.experiment is not None, ctx.source.generator is not None)
     storage = u.storage or os.path.join(ctx.out_dir, "uplift")
     k = len(ctx.source.class_names)
-    results: dict[str, dict] = {}
-    for fraction in u.fractions:
-        n_real = subset_size(fraction, len(ctx.real_train), k)
-        base, mixed, generators, inversion_mse, start_mse = [], [], [], [], []
-        for seed in range(u.seeds):
-            subset_cfg = dataclasses.replace(ctx.source.data_cfg, max_images=n_real, subset_seed=seed)
-            path = None
-            if u.generator == "honest":
-                gcfg = honest_config(ctx.source.experiment, fraction, n_real, seed, u, storage)
-                subset_cfg = gcfg.data  # the classifier's real subset is exactly the generator's training data
-                path = train_honest_generator(gcfg)
-            generators.append(path or ctx.source.identity.get("path", ""))
-            real = load_images(subset_cfg, "train")
-            tag = f"uplift {fraction * 100:g}% seed {seed}"
-            test = ctx.real_test
-            real_only = _train_arm(real, None, cfg, seed, f"{tag} real", ctx.progress)
-            acc_real = accuracy(real_only, test.images, test.labels)
-            syn, inv = _synthetic_pool(ctx, path, seed, real, real_only)
-            if inv is not None:
-                log.info("%s: inverted %d real images, pixel mse %.4f -> %.4f", tag, len(real), inv.start_mse, inv.mse)
-                inversion_mse.append(inv.mse)
-                start_mse.append(inv.start_mse)
-            log.info("%s: %d real images, %d synthetic", tag, len(real), len(syn))
-            acc_mix = accuracy(_train_arm(real, syn, cfg, seed, f"{tag} real+syn", ctx.progress), test.images,
-                               test.labels)
-            log.info("%s: real only %.4f, real+synthetic %.4f", tag, acc_real, acc_mix)
-            base.append(acc_real)
-            mixed.append(acc_mix)
-        diff = [100.0 * (m - b) for m, b in zip(mixed, base)]
-        results[f"{fraction * 100:g}%"] = {
-            "fraction": fraction, "num_real": n_real, "real_only": _stats(base),
-            "real_plus_synthetic": _stats(mixed), "uplift_points": _stats(diff), "generators": generators,
-        }
-        if inversion_mse:
-            results[f"{fraction * 100:g}%"]["inversion_mse"] = _stats(inversion_mse)
-            results[f"{fraction * 100:g}%"]["inversion_start_mse"] = _stats(start_mse)
+    if u.setting == LONG_TAIL:  # fail before any generator trains, naming the metric's key
+        try:
+            class_count_subset(ctx.real_train.labels, u.class_counts, 0, ctx.real_train.class_names)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("data.class_counts", "uplift.class_counts")) from exc
+    measured = {key: _measure(ctx, tag, subset, storage) for key, tag, subset in subsets(u, len(ctx.real_train), k)}
+    if u.setting != LONG_TAIL:
+        for f in u.fractions:
+            measured[f"{f * 100:g}%"] = {"fraction": f, **measured[f"{f * 100:g}%"]}
+    results: dict[str, Any] = {"honest": u.generator == "honest", "setting": u.setting}
+    if u.setting == LONG_TAIL:
+        results[LONG_TAIL] = measured[LONG_TAIL]
+    else:
+        results["by_fraction"] = measured
     return MetricOutput(
-        results={"honest": u.generator == "honest", "by_fraction": results},
-        settings=dataclasses.asdict(u) | {"storage": storage, "classifier_width": cfg.judge.width},
+        results=results,
+        settings=dataclasses.asdict(u) | {"storage": storage, "classifier_width": cfg.judge.width,
+                                          "class_weights_resolved": pool_weights(u)},
         counts={"real_test": len(ctx.real_test), "synthetic_per_run": u.num_synthetic},
     )

@@ -11,7 +11,6 @@ so a changed data set or recipe can never silently reuse a stale judge. On disk 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from synthgen.config import DataConfig, to_dict
-from synthgen.data import ImageData, load_images, stratified_subset
+from synthgen.data import ImageData, load_images, stratified_subset, whole_split
 from synthgen.errors import ConfigError
 from synthgen.judge.classifier import accuracy, extract_features, predict_logits, train_classifier
 from synthgen.judge.config import JudgeConfig
@@ -132,8 +131,8 @@ def _recipe(cfg: JudgeConfig) -> dict[str, Any]:
 
 
 def real_splits(data_cfg: DataConfig) -> tuple[ImageData, ImageData]:
-    """The whole real train and test splits of ``data_cfg`` (its ``max_images`` is ignored)."""
-    full = dataclasses.replace(data_cfg, max_images=0)
+    """The whole real train and test splits of ``data_cfg`` (its ``max_images`` / ``class_counts`` are ignored)."""
+    full = whole_split(data_cfg)
     return load_images(full, "train"), load_images(full, "test")
 
 
@@ -149,7 +148,7 @@ def load_or_train_judge(
 
     Args:
         data_cfg: the real data; the judge always learns from the whole training split
-            (``data_cfg.max_images`` is ignored) unless ``judge_cfg.max_train_images`` > 0.
+            (``data_cfg.max_images`` / ``class_counts`` are ignored) unless ``judge_cfg.max_train_images`` > 0.
         cache_dir: cache root; None = ``judge_cfg.cache_dir`` or :func:`default_cache_dir`.
         judge_cfg: training recipe; None = ``JudgeConfig()``.
         real: preloaded (train, test) splits, to avoid loading them twice.
@@ -192,12 +191,13 @@ def load_or_train_judge(
         "arch": model.arch,
         "recipe": recipe,
         "data": {"source": train.name, "digest": digest, "num_train": int(len(images)),
-                 "num_test": int(len(test)), "config": to_dict(dataclasses.replace(data_cfg, max_images=0))},
+                 "num_test": int(len(test)), "config": to_dict(whole_split(data_cfg))},
         "class_names": list(train.class_names),
         "test_accuracy": accuracy(model, test.images, test.labels),
         "train_seconds": round(time.time() - start, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    meta = json.loads(json.dumps(meta))  # as judge.json holds it (a tuple such as data.class_counts reads back a list)
     _save(folder, model, meta)
     if progress:
         log.info("judge real test accuracy %.4f (%.0fs)", meta["test_accuracy"], meta["train_seconds"])

@@ -1,7 +1,7 @@
 """The real set of ``synthgen sample --around``: which real images are inverted and varied, and where each came from.
 
 ``--around train`` is the checkpoint's own training data: its saved config's data section (source, root,
-resolution, channels, ``max_images`` / ``subset_seed``), split "train", i.e. exactly the (sub)set the
+resolution, channels, ``max_images`` or ``class_counts`` / ``subset_seed``), split "train", i.e. exactly the (sub)set the
 generator was trained on. ``--around FILE`` is a data-config YAML: DataConfig keys (flat, or under a
 ``data:`` section like a training config) plus an optional ``split`` key, which must be ``train`` (the
 default). Refused, before anything is written, with a ConfigError naming the fix:
@@ -17,7 +17,6 @@ the index into the whole split file (IDX), so a subset's images stay traceable t
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ class RealSet:
     labels: np.ndarray  # int64 [N]
     class_names: tuple[str, ...]  # label index -> name (equal to the checkpoint's)
     sources: tuple[str, ...]  # [N] path relative to root (imagefolder) or "<split>:<index>" (IDX)
-    describe: dict[str, Any]  # kind, spec, source, root, split, max_images, subset_seed, size, digest, data
+    describe: dict[str, Any]  # kind, spec, source, root, split, max_images, subset_seed, class_counts, size, digest, data
 
     @property
     def digest(self) -> str:
@@ -104,10 +103,11 @@ def load_real_set(spec: str, info: Any) -> RealSet:
         DataError: the real images cannot be read.
     """
     from synthgen.data import load_images
-    from synthgen.data.subset import stratified_subset
+    from synthgen.data.subset import subset_indices, whole_split
 
     cfg, split = around_data_config(spec, info.config.data)
-    full = load_images(dataclasses.replace(cfg, max_images=0), split)  # the whole split, to name each image
+    cfg.validate()
+    full = load_images(whole_split(cfg), split)  # the whole split, to name each image
     if tuple(full.class_names) != tuple(info.class_names):
         raise ConfigError(f"--around {spec}: the real set's classes {list(full.class_names)} differ from the "
                           f"checkpoint's {list(info.class_names)}; use a data source with the same classes in the "
@@ -116,14 +116,14 @@ def load_real_set(spec: str, info: Any) -> RealSet:
         raise ConfigError(f"--around {spec}: images are {list(full.image_shape)} but the generator makes "
                           f"{list(info.image_shape)}; set resolution / channels to the checkpoint's")
     # The same subset load_images(cfg, "train") returns (it subsets the whole split the same way).
-    keep = (stratified_subset(full.labels, cfg.max_images, cfg.subset_seed) if cfg.max_images
-            else np.arange(len(full), dtype=np.int64))  # [N] indices into the whole split
+    keep = subset_indices(full.labels, cfg, full.class_names)  # [N] indices into the whole split
     images, labels = full.images[keep], full.labels[keep]  # [N, C, H, W], [N]
     names = _source_names(cfg, split, len(full), full.skipped_files)
     sources = tuple(names[k] for k in keep.tolist())
     digest = _digest(images, labels)
     describe = {"kind": "imagefolder" if cfg.source == "imagefolder" else "idx", "spec": spec, "source": cfg.source,
                 "root": cfg.root, "split": split, "max_images": cfg.max_images, "subset_seed": cfg.subset_seed,
+                "class_counts": list(cfg.class_counts),
                 "size": int(len(labels)), "digest": digest, "data": to_dict(cfg)}
     return RealSet(images, labels, tuple(full.class_names), sources, describe)
 
