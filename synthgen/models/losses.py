@@ -11,8 +11,9 @@ Interface (what the training loop calls, and all it calls)::
 * ``penalty(D, real [N,C,H,W], fake [N,C,H,W], labels [N], weight) -> scalar``: an extra D term, already
   multiplied by ``weight``; a zero tensor for losses without one, so callers never branch on the loss.
 
-Registered: ``bce`` (non-saturating), ``hinge``, ``wgan-gp``. ``LeCam`` is a discriminator regulariser
-that works with any of them (``model.lecam_weight``).
+Registered: ``bce`` (non-saturating), ``hinge``, ``wgan-gp``. ``LeCam`` (``model.lecam_weight``) and
+``r1_penalty`` (``model.r1_gamma``, applied lazily by the train step) are discriminator regularisers that
+work with any of them.
 """
 
 from __future__ import annotations
@@ -142,6 +143,36 @@ class WGANGPLoss(GANLoss):
         (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)  # [N, C, H, W]
         norms = grad.flatten(1).norm(2, dim=1)  # [N]
         return weight * ((norms - 1.0) ** 2).mean()
+
+
+def r1_penalty(
+    D: nn.Module,
+    real: Tensor,
+    labels: Tensor | None,
+    gamma: float,
+    augment: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
+    """R1 gradient penalty (Mescheder et al. 2018; StyleGAN2): ``gamma / 2 * mean_i ||dD(x)_i / dx_i||^2`` on reals.
+
+    It pushes D's gradient towards zero on the real data, so D cannot keep sharpening its boundary around
+    the training images; this is what keeps an unnormalised D (StyleGAN's) stable.
+
+    Args:
+        D: the discriminator, called as ``D(x, labels)`` (a DDP wrapper is fine).
+        real: [N, C, H, W] real images (detached here).
+        labels: [N] class labels passed to D.
+        gamma: the penalty weight (``model.r1_gamma``).
+        augment: optional differentiable augmentation applied before D (DiffAugment), as in
+            StyleGAN2-ADA: the gradient is taken w.r.t. the un-augmented image, through the augmentation.
+
+    Returns:
+        Scalar penalty, differentiable w.r.t. D's parameters.
+    """
+    x = real.detach().requires_grad_(True)  # [N, C, H, W]
+    out = D(augment(x) if augment is not None else x, labels)  # [N]
+    # create_graph: the penalty itself must be differentiated w.r.t. D's weights
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)  # [N, C, H, W]
+    return 0.5 * gamma * grad.square().flatten(1).sum(dim=1).mean()
 
 
 class LeCam:

@@ -49,6 +49,7 @@ class GANStep:
     def __call__(self, real: torch.Tensor, y_real: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Train on ``real`` [B, C, H, W] in [-1, 1] with labels ``y_real`` [B]; return (d_loss, g_loss)."""
         from synthgen.models import diff_augment
+        from synthgen.models.losses import r1_penalty
 
         m, bs, dev = self.cfg.model, real.shape[0], self.device
         aug = m.diffaugment
@@ -64,6 +65,11 @@ class GANStep:
             d_loss = self.loss_fn.d_loss(logits[:bs], logits[bs:])
         d_loss = d_loss + self.loss_fn.penalty(self.D, real, fake, y_real, m.gp_weight)
         d_loss = d_loss + self.lecam(logits[:bs], logits[bs:])
+        if m.r1_gamma > 0.0 and step % m.r1_interval == 0:
+            # Lazy R1 (StyleGAN2): every r1_interval steps, scaled by the interval so its average strength
+            # is r1_gamma; on the images D sees (augmented), in float32 like the gradient penalty above.
+            augment = (lambda x: diff_augment(x, aug)) if aug else None
+            d_loss = d_loss + m.r1_interval * r1_penalty(self.D, real, y_real, m.r1_gamma, augment)
         if self.cfg.train.nan_at_step == step:
             d_loss = d_loss * float("nan")
         self.opt_d.zero_grad(set_to_none=True)

@@ -104,7 +104,11 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
     check_run_folder(cfg, resume)
     from synthgen.data import load_images
 
-    load_images(cfg.data, "train")  # fail fast on the driver with a clear data error
+    data = load_images(cfg.data, "train")  # fail fast on the driver with a clear data error
+    from synthgen.models import build_models
+
+    # and with a clear config error (exit 2) when the model refuses the data's shape, not inside a worker
+    build_models(cfg.model, tuple(data.images.shape[1:]), len(data.class_names))
     run_dir = run_dir_of(cfg)
     log_dir = local_log_dir(cfg)
     os.makedirs(log_dir, exist_ok=True)

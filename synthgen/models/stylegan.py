@@ -1,0 +1,234 @@
+"""``stylegan``: a StyleGAN2-style class-conditional generator and a residual projection discriminator.
+
+Generator (Karras et al. 2020, conditional as in StyleGAN2-ADA):
+    mapping    (z, y) -> w [N, w_dim]: an MLP on [norm(z), norm(embed(y))] with a 0.01 learning-rate multiplier
+    synthesis  w -> image: a learned constant 4x4 input, then per resolution 8..R: x2 bilinear upsample,
+               two modulated/demodulated 3x3 convs (styles = affine(w)), per-pixel noise with a learned
+               strength, and a toRGB skip output summed into the upsampled image; tanh at the end.
+The class enters only through w, so every W-space operation (truncation toward a class's mean w,
+inversion in W or W+) needs the label only to pick the mean, not in synthesis.
+
+W space:
+    w = G.mapping(z, y)                     # [N, w_dim]
+    x = G.synthesis(w)                      # [N, C, H, W] in [-1, 1]; also takes W+ codes [N, G.num_ws, w_dim]
+    w_mean = G.class_mean_w(y)              # [N, w_dim]: each label's mean w over fixed-seed z (deterministic)
+    x = G.synthesis(G.truncate(w, y, psi))  # truncation toward the class mean (the W-space trick)
+
+Determinism: in eval mode each StyleConv adds its stored ``noise_const`` buffer (noise_mode 'const'), so an
+image is a pure function of (weights, z, y), and no layer mixes samples (no batch norm; the modulated
+conv is one group per sample). Training mode draws fresh noise.
+
+Discriminator: fromRGB 1x1 at R, residual blocks (two 3x3 convs, average-pool downsampling, a 1x1 skip)
+down to 4x4, minibatch stddev, a 3x3 conv, an FC layer to features ``phi`` [N, ch4], and
+``logit = w . phi + b + <V[y], phi> / sqrt(ch4)`` (projection, Miyato & Koyama 2018). No spectral norm:
+StyleGAN's D is regularised by R1 instead.
+
+Training recipe (StyleGAN2): non-saturating loss with lazy R1 on D, e.g.
+``--set model.name=stylegan --set model.loss=bce --set model.r1_gamma=0.01 --set data.resolution=32``
+(StyleGAN2-ADA's heuristic: r1_gamma = 0.0002 * R**2 / global batch); DiffAugment and LeCam work as for
+the other models.
+
+Widths: a layer at side r has ``min(channel_base // r, channel_max)`` channels (at least 8); the defaults
+give 128@4, 64@8, 32@16, 16@32, small enough for CPU training. Raise channel_base (StyleGAN2: 16384 or
+more) on GPUs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from synthgen.errors import ConfigError
+from synthgen.models.blocks import check_shape, require_labels
+from synthgen.models.registry import register_model
+from synthgen.models.stylegan_layers import (
+    DBlock,
+    EqualConv2d,
+    EqualLinear,
+    MappingNetwork,
+    StyleConv,
+    ToRGB,
+    minibatch_stddev,
+    upsample2x,
+)
+
+SUPPORTED_RESOLUTIONS = (32, 64, 128)
+MIN_CHANNELS = 8  # no layer thinner than this, whatever channel_base / side gives
+MEAN_W_SAMPLES = 512  # z draws averaged per class by class_mean_w
+# The summed skip outputs start with std ~2 at every resolution; halving them keeps the final tanh out of
+# saturation at initialisation (std ~1), where its gradient would be small.
+RGB_GAIN = 0.5
+
+
+@dataclass(frozen=True)
+class StyleGANOptions:
+    """``model.arch`` of stylegan (small CPU-friendly defaults; see the width rule in the module docstring)."""
+
+    channel_base: int = 512  # a layer at side r has channel_base // r channels (StyleGAN2 uses 16384-32768)
+    channel_max: int = 128  # cap on any layer's channels (StyleGAN2 uses 512)
+    w_dim: int = 256  # size of the intermediate latent w (the style vector)
+    mapping_layers: int = 2  # FC layers of the mapping network (StyleGAN2: 8; StyleGAN2-ADA for CIFAR: 2)
+    mapping_lr_mul: float = 0.01  # learning-rate multiplier of the mapping network (keeps W stable)
+    mbstd_group: int = 4  # minibatch-stddev group size in D (consecutive samples; 1 = off in effect)
+
+    def __post_init__(self) -> None:
+        for key in ("channel_base", "channel_max", "w_dim", "mapping_layers", "mbstd_group"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.arch.{key}={getattr(self, key)!r} is invalid: must be >= 1, "
+                                  f"e.g. {getattr(StyleGANOptions, key)}")
+        if not self.mapping_lr_mul > 0.0:
+            raise ConfigError(f"model.arch.mapping_lr_mul={self.mapping_lr_mul!r} is invalid: must be > 0, e.g. 0.01")
+
+    def channels(self, side: int) -> int:
+        """Channels of a layer working at ``side`` px."""
+        return max(MIN_CHANNELS, min(self.channel_base // side, self.channel_max))
+
+
+class SynthesisNetwork(nn.Module):
+    """``w [N, w_dim]`` (or W+ ``[N, num_ws, w_dim]``) -> image ``[N, C, H, W]`` in [-1, 1]."""
+
+    def __init__(self, w_dim: int, image_shape: tuple[int, int, int], opts: StyleGANOptions) -> None:
+        super().__init__()
+        c, size, _ = image_shape
+        ch4 = opts.channels(4)
+        self.const = nn.Parameter(torch.randn(ch4, 4, 4))  # [C4, 4, 4]: the learned constant input
+        self.conv4 = StyleConv(ch4, ch4, w_dim, 4, up=False)
+        self.rgb4 = ToRGB(ch4, c, w_dim)
+        self.blocks = nn.ModuleList()
+        side = 8
+        while side <= size:
+            cin, cout = opts.channels(side // 2), opts.channels(side)
+            self.blocks.append(nn.ModuleDict({
+                "conv0": StyleConv(cin, cout, w_dim, side, up=True),
+                "conv1": StyleConv(cout, cout, w_dim, side, up=False),
+                "rgb": ToRGB(cout, c, w_dim),
+            }))
+            side *= 2
+        # w index per layer as in StyleGAN2-ADA: a toRGB shares its index with the next block's first conv
+        self.num_ws = 2 + 2 * len(self.blocks)
+        self.w_dim = w_dim
+
+    def forward(self, ws: Tensor) -> Tensor:
+        if ws.dim() == 2:
+            ws = ws[:, None].expand(-1, self.num_ws, -1)  # [N, num_ws, w_dim]: W -> W+
+        if ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"synthesis needs w [N, {self.w_dim}] or [N, {self.num_ws}, {self.w_dim}], "
+                             f"got {tuple(ws.shape)}")
+        x = self.const[None].expand(ws.shape[0], -1, -1, -1)  # [N, C4, 4, 4]
+        x = self.conv4(x, ws[:, 0])
+        img = self.rgb4(x, ws[:, 1])  # [N, C, 4, 4]
+        idx = 1
+        for blk in self.blocks:
+            x = blk["conv0"](x, ws[:, idx])  # [N, Cr, r, r]
+            x = blk["conv1"](x, ws[:, idx + 1])
+            img = upsample2x(img) + blk["rgb"](x, ws[:, idx + 2])  # skip output: [N, C, r, r]
+            idx += 2
+        return (img * RGB_GAIN).tanh()  # [N, C, H, W]; tanh like every other synthgen generator
+
+
+class StyleGenerator(nn.Module):
+    """Class-conditional StyleGAN2 generator: ``forward(z [N, z_dim], labels [N]) -> [N, C, H, W]`` in [-1, 1]."""
+
+    conditional = True
+
+    def __init__(self, z_dim: int, image_shape: tuple[int, int, int], num_classes: int,
+                 opts: StyleGANOptions) -> None:
+        super().__init__()
+        self.z_dim, self.num_classes, self.image_shape = z_dim, num_classes, tuple(image_shape)
+        self.w_dim = opts.w_dim
+        self.mapping = MappingNetwork(z_dim, num_classes, opts.w_dim, opts.mapping_layers, opts.mapping_lr_mul)
+        self.synthesis = SynthesisNetwork(opts.w_dim, image_shape, opts)
+        self.num_ws = self.synthesis.num_ws
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.synthesis(self.mapping(z, labels))  # [N, C, H, W]
+
+    @torch.no_grad()
+    def class_mean_w(self, labels: Tensor, num: int = MEAN_W_SAMPLES, seed: int = 0) -> Tensor:
+        """Each label's mean w over ``num`` fixed z draws: the centre that truncation pulls toward.
+
+        The z draws come from a CPU generator seeded with ``seed``, so the result is a pure function of
+        the mapping weights (the same on every device, rank and call); nothing is cached, so it always
+        matches the current weights.
+
+        Args:
+            labels: [N] int64 class labels.
+            num: z draws per class.
+            seed: seed of the draws.
+
+        Returns:
+            [N, w_dim] mean w of each row's class.
+        """
+        labels = require_labels(labels, labels.shape[0])
+        param = self.synthesis.const
+        z = torch.randn(num, self.z_dim, generator=torch.Generator().manual_seed(seed))  # [num, z_dim]
+        z = z.to(device=param.device, dtype=param.dtype)
+        classes, inverse = labels.unique(return_inverse=True)  # [K'], [N]
+        means = torch.stack([self.mapping(z, torch.full((num,), int(k), device=z.device)).mean(dim=0)
+                             for k in classes.tolist()])  # [K', w_dim]
+        return means[inverse]  # [N, w_dim]
+
+    def truncate(self, w: Tensor, labels: Tensor, psi: float, num: int = MEAN_W_SAMPLES) -> Tensor:
+        """Pull ``w`` [N, w_dim] (or W+ [N, num_ws, w_dim]) toward each label's mean w: ``mean + psi * (w - mean)``.
+
+        psi = 1 returns ``w`` unchanged; smaller psi trades diversity for typicality.
+        """
+        if psi == 1.0:
+            return w
+        mean = self.class_mean_w(labels, num=num)  # [N, w_dim]
+        if w.dim() == 3:
+            mean = mean[:, None]  # [N, 1, w_dim]
+        return mean + psi * (w - mean)
+
+
+class StyleDiscriminator(nn.Module):
+    """Residual projection discriminator: ``forward(x [N, C, H, W], labels [N]) -> [N]`` logits."""
+
+    conditional = True
+
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, opts: StyleGANOptions) -> None:
+        super().__init__()
+        c, size, _ = image_shape
+        self.num_classes, self.image_shape, self.mbstd_group = num_classes, tuple(image_shape), opts.mbstd_group
+        self.from_rgb = EqualConv2d(c, opts.channels(size), 1)
+        sides = [size >> k for k in range(int(math.log2(size // 4)))]  # e.g. [32, 16, 8]
+        self.blocks = nn.Sequential(*(DBlock(opts.channels(s), opts.channels(s // 2)) for s in sides))
+        ch4 = opts.channels(4)
+        self.conv = EqualConv2d(ch4 + 1, ch4, 3)  # +1: the minibatch-stddev map
+        self.fc = EqualLinear(ch4 * 16, ch4, activation=True)
+        self.out = EqualLinear(ch4, 1)
+        self.embed = nn.Parameter(torch.randn(num_classes, ch4))  # [K, ch4]: the projection vectors V
+        self.proj_gain = 1.0 / math.sqrt(ch4)  # equalized lr for V, and a unit-scale projection term
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        labels = require_labels(labels, x.shape[0])  # [N]
+        h = self.blocks(self.from_rgb(x))  # [N, C4, 4, 4]
+        h = self.conv(minibatch_stddev(h, self.mbstd_group))  # [N, C4, 4, 4]
+        phi = self.fc(h.flatten(1))  # [N, C4]
+        proj = (F.embedding(labels, self.embed) * phi).sum(dim=1) * self.proj_gain  # [N]
+        return self.out(phi).squeeze(1) + proj  # [N]
+
+
+@register_model("stylegan", conditional=True, options=StyleGANOptions)
+def build(
+    opts: StyleGANOptions, z_dim: int, image_shape: tuple[int, int, int], num_classes: int
+) -> tuple[nn.Module, nn.Module]:
+    """Build the stylegan (G, D) pair for ``image_shape`` (C, H, W) and ``num_classes`` classes.
+
+    Raises:
+        ConfigError: a side other than 32, 64 or 128, channels other than 1/3, or fewer than one class.
+    """
+    check_shape(image_shape, num_classes, conditional=True)
+    size = image_shape[1]
+    if size not in SUPPORTED_RESOLUTIONS:
+        raise ConfigError(
+            f"model.name=stylegan supports data.resolution {', '.join(map(str, SUPPORTED_RESOLUTIONS))} "
+            f"(powers of two from its 4x4 constant), got {size}. For the 28 px IDX sources (fashion-mnist, "
+            f"mnist) set data.resolution=32: they pad 2 px of black on every side; imagefolder images are "
+            f"resized and center-cropped to any data.resolution"
+        )
+    return StyleGenerator(z_dim, image_shape, num_classes, opts), StyleDiscriminator(image_shape, num_classes, opts)
