@@ -157,6 +157,7 @@ def _report(rows: list[dict], n: int, train_cpu_seconds: float) -> None:
         saving = (base["cpu_seconds"] - r["cpu_seconds"]) / n  # CPU-s saved per image
         # None: this row costs as much as optimisation only per image, so the encoder never pays for itself
         r["break_even_images"] = (train_cpu_seconds / saving if saving > 0 else None) if r is not base else 0.0
+        r["encoder_train_cpu_seconds"] = train_cpu_seconds
         print(f"{r['method']:<20}{r['steps']:>6}{r['images_per_s']:>9.1f}{r['images_per_cpu_s']:>11.1f}"
               f"{r['mse']:>9.4f}{r['start_mse']:>11.4f}{r['speedup']:>8.1f}x{r['cpu_speedup']:>12.1f}x"
               f"{r['mse_ratio']:>9.3f}")

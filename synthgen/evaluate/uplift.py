@@ -129,10 +129,8 @@ def subset_generator_config(base: ExperimentConfig, tag: str, subset: dict[str, 
     # The folder name carries a digest of the whole recipe: another recipe trains into another folder,
     # the same recipe finds (and reuses) its earlier run.
     # Where the run is stored is not part of the recipe: a relative and an absolute spelling of the same
-    # storage folder must find the same run. An empty class_counts is left out, so the generators
-    # trained before that key existed keep their folder names.
-    data = {k: v for k, v in d["data"].items() if k != "class_counts" or v}
-    recipe = {**d, "data": data, "run": {**d["run"], "storage_path": ""}}
+    # storage folder must find the same run.
+    recipe = _without_later_keys_at_default({**d, "run": {**d["run"], "storage_path": ""}})
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
     d["run"]["name"] = run_name(tag, seed, digest)
     cfg = from_dict(ExperimentConfig, d, "uplift generator config")
@@ -142,6 +140,23 @@ def subset_generator_config(base: ExperimentConfig, tag: str, subset: dict[str, 
         raise ConfigError("uplift.generator_overrides must not change data.max_images / data.class_counts / "
                           "data.subset_seed: the honest generator has to see exactly the classifier's real subset")
     return cfg
+
+
+# Config keys added after honest generators were first cached: left out of the recipe digest while they hold
+# their defaults, so the generators trained before each key existed keep their folder names (and are reused).
+KEYS_ADDED_LATER = (("data", "class_counts"), ("model", "r1_gamma"), ("model", "r1_interval"),
+                    ("train", "channels_last"), ("train", "precision"), ("train", "tf32"), ("train", "fused_adam"),
+                    ("train", "compile"))
+
+
+def _without_later_keys_at_default(recipe: dict) -> dict:
+    """``recipe`` (a config dict) without the ``KEYS_ADDED_LATER`` that equal ``ExperimentConfig()``'s defaults."""
+    defaults = json.loads(json.dumps(to_dict(ExperimentConfig())))
+    out = json.loads(json.dumps(recipe))  # a deep copy, tuples as lists like the defaults
+    for section, key in KEYS_ADDED_LATER:
+        if key in out.get(section, {}) and out[section][key] == defaults[section][key]:
+            del out[section][key]
+    return out
 
 
 def train_honest_generator(cfg: ExperimentConfig) -> str:

@@ -27,7 +27,8 @@ from synthgen.models.classifier import SmallCNN
 from synthgen.pixels import to_uint8
 from synthgen.sample.around import variations_per_image
 from synthgen.sample.filter import parse_filter
-from synthgen.sample.inversion import Inversion, invert, neighbour_images, neighbour_latents
+from synthgen.models.latent import latent_space
+from synthgen.sample.inversion import Inversion, around_images, invert, neighbour_images
 from synthgen.sample.plan import allocate_counts, resolve_class_weights
 
 
@@ -90,12 +91,12 @@ def weighted_neighbour_images(generator: torch.nn.Module, inversion: Inversion, 
     ids = np.asarray(image_ids, dtype=np.int64)[rows]  # [M] real-subset index i of that image
     labels = np.asarray(inversion.labels, dtype=np.int64)[rows]  # [M]
     device = next(generator.parameters()).device
+    space = latent_space(generator)
     chunks = []
     for lo in range(0, len(rows), batch_size):
-        z = neighbour_latents(inversion.latents, rows[lo : lo + batch_size], ids[lo : lo + batch_size],
-                              j[lo : lo + batch_size], sigma, seed)  # [B, z_dim]
-        y = torch.from_numpy(labels[lo : lo + batch_size])  # [B]
-        chunks.append(to_uint8(generator(z.to(device), y.to(device)).cpu()).numpy())  # [B, C, H, W]
+        part = slice(lo, lo + batch_size)
+        chunks.append(around_images(space, inversion.latents, rows[part], ids[part], j[part], labels[part], sigma,
+                                    seed, device).cpu().numpy())  # [B, C, H, W]
     return np.concatenate(chunks), labels
 
 

@@ -83,7 +83,7 @@ class LatentEncoder(nn.Module):
 
 
 def encoder_for(generator: nn.Module, channels: int = 32) -> LatentEncoder:
-    """A fresh encoder sized from a generator's ``z_dim``, ``image_shape`` and ``num_classes``.
+    """A fresh encoder sized from a generator's latent space, ``image_shape`` and ``num_classes``.
 
     Args:
         generator: any registered generator (they all expose the three attributes).
@@ -95,8 +95,12 @@ def encoder_for(generator: nn.Module, channels: int = 32) -> LatentEncoder:
     Raises:
         ConfigError: the generator lacks one of the attributes, or its shape is unsupported.
     """
+    from synthgen.models.latent import latent_space
+
     missing = [a for a in ("z_dim", "image_shape", "num_classes") if not hasattr(generator, a)]
     if missing:
         raise ConfigError(f"generator {type(generator).__name__} lacks {missing}: build it with "
                           "synthgen.models.build_models (every registered generator declares them)")
-    return LatentEncoder(int(generator.z_dim), tuple(generator.image_shape), int(generator.num_classes), channels)
+    # the encoder predicts a latent of the space the generator declares (z, or W for stylegan)
+    return LatentEncoder(latent_space(generator).dim, tuple(generator.image_shape), int(generator.num_classes),
+                         channels)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -148,8 +149,8 @@ class StyleGenerator(nn.Module):
         return self.synthesis(self.mapping(z, labels))  # [N, C, H, W]
 
     @torch.no_grad()
-    def class_mean_w(self, labels: Tensor, num: int = MEAN_W_SAMPLES, seed: int = 0) -> Tensor:
-        """Each label's mean w over ``num`` fixed z draws: the centre that truncation pulls toward.
+    def class_w_stats(self, labels: Tensor, num: int = MEAN_W_SAMPLES, seed: int = 0) -> tuple[Tensor, Tensor]:
+        """Each label's mean and per-dimension std of w over ``num`` fixed z draws.
 
         The z draws come from a CPU generator seeded with ``seed``, so the result is a pure function of
         the mapping weights (the same on every device, rank and call); nothing is cached, so it always
@@ -161,16 +162,27 @@ class StyleGenerator(nn.Module):
             seed: seed of the draws.
 
         Returns:
-            [N, w_dim] mean w of each row's class.
+            ([N, w_dim] mean w of each row's class, [N, w_dim] its std).
         """
         labels = require_labels(labels, labels.shape[0])
         param = self.synthesis.const
         z = torch.randn(num, self.z_dim, generator=torch.Generator().manual_seed(seed))  # [num, z_dim]
         z = z.to(device=param.device, dtype=param.dtype)
         classes, inverse = labels.unique(return_inverse=True)  # [K'], [N]
-        means = torch.stack([self.mapping(z, torch.full((num,), int(k), device=z.device)).mean(dim=0)
-                             for k in classes.tolist()])  # [K', w_dim]
-        return means[inverse]  # [N, w_dim]
+        ws = [self.mapping(z, torch.full((num,), int(k), device=z.device)) for k in classes.tolist()]  # [num, w_dim]
+        means = torch.stack([w.mean(dim=0) for w in ws])  # [K', w_dim]
+        stds = torch.stack([w.std(dim=0) for w in ws])  # [K', w_dim]
+        return means[inverse], stds[inverse]  # [N, w_dim] each
+
+    def class_mean_w(self, labels: Tensor, num: int = MEAN_W_SAMPLES, seed: int = 0) -> Tensor:
+        """Each label's mean w [N, w_dim] (``class_w_stats``): the centre that truncation pulls toward."""
+        return self.class_w_stats(labels, num, seed)[0]
+
+    def latent_space(self) -> Any:
+        """W: inversion, variations and truncation work on w (``synthgen.models.latent.WSpace``)."""
+        from synthgen.models.latent import WSpace
+
+        return WSpace(self)
 
     def truncate(self, w: Tensor, labels: Tensor, psi: float, num: int = MEAN_W_SAMPLES) -> Tensor:
         """Pull ``w`` [N, w_dim] (or W+ [N, num_ws, w_dim]) toward each label's mean w: ``mean + psi * (w - mean)``.

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from synthgen.models.latent import images_from_z, latent_space
 from synthgen.pixels import to_uint8
 from synthgen.sample.latents import labels_for, latents_for, locate
 from synthgen.sample.plan import SamplePlan
@@ -60,6 +61,7 @@ class SamplerActor:
         import torch
 
         self.plan, self.device, self.generator = actor_setup(gen_spec, plan, threads, device)
+        self.space = latent_space(self.generator)  # where truncation and --around variations happen
         self.around = gen_spec.get("around")  # --around: {latents [N_r, z], labels [N_r], sources [N_r], offsets [N_r + 1]}
         if self.around is not None:
             self.around = {**self.around, "latents": torch.from_numpy(np.array(self.around["latents"]))}  # writable copy
@@ -109,9 +111,9 @@ class SamplerActor:
                     drawn.append(candidates[lo:hi])
                     below.append(prob[lo:hi] < self.threshold)
                 else:
-                    z = torch.from_numpy(latents_for(span_ids, p.seed, p.z_dim, p.truncation)).to(self.device)  # [k, z]
+                    z = torch.from_numpy(latents_for(span_ids, p.seed, p.z_dim)).to(self.device)  # [k, z_dim]
                     y = torch.from_numpy(span_labels).to(self.device)  # [k]
-                    images = to_uint8(self.generator(z, y))  # [k, C, H, W] uint8
+                    images = to_uint8(images_from_z(self.space, z, y, p.truncation))  # [k, C, H, W] uint8
                     drawn.append(np.ones(hi - lo, dtype=np.int64))
                     below.append(np.zeros(hi - lo, dtype=bool))
                 pieces.append(images[lo:hi].cpu().numpy())
@@ -127,10 +129,10 @@ class SamplerActor:
         return [(s, s + self.plan.chunk_size) for s in range(first, end, self.plan.chunk_size)]
 
     def _generate_around(self, ids: np.ndarray) -> tuple[Any, ...]:
-        """--around: sample id -> (real image i, variation j) -> G(z_i + sigma * eps(seed, i, j), y_i)."""
+        """--around: sample id -> (real image i, variation j) -> G(z_i + sigma * scale * eps(seed, i, j), y_i)."""
         import torch
 
-        from synthgen.sample.inversion import neighbour_latents
+        from synthgen.sample.inversion import around_images
 
         p, a = self.plan, self.around
         start, end = int(ids[0]), int(ids[-1]) + 1
@@ -139,10 +141,10 @@ class SamplerActor:
             for s, e in self._spans(start, end):
                 span_ids = np.minimum(np.arange(s, e, dtype=np.int64), p.num_samples - 1)  # padding rows: dropped
                 rows, var = locate(a["offsets"], span_ids)  # [k], [k]
-                z = neighbour_latents(a["latents"], rows, rows, var, p.sigma, p.seed).to(self.device)  # [k, z_dim]
-                y = torch.from_numpy(a["labels"][rows]).to(self.device)  # [k]
+                images = around_images(self.space, a["latents"], rows, rows, var, a["labels"][rows], p.sigma, p.seed,
+                                       self.device)  # [k, C, H, W] uint8
                 lo, hi = max(start, s) - s, min(end, e) - s
-                pieces.append(to_uint8(self.generator(z, y))[lo:hi].cpu().numpy())
+                pieces.append(images[lo:hi].cpu().numpy())
         rows, _ = locate(a["offsets"], ids)  # [n] source_id of every row
         self.batches += 1
         ones, zeros = np.ones(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)

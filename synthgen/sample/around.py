@@ -184,7 +184,7 @@ class InverterActor:
         if self.encoder is not None:
             from synthgen.sample.encoder import encode
 
-            kwargs["init"] = encode(self.encoder, images, labels)  # [n, z_dim]: the encoder's start
+            kwargs["init"] = encode(self.encoder, images, labels)  # [n, dim]: the encoder's start
         # One batch per chunk: the chunk (fixed by the plan) is the canonical batch of its images.
         inv = invert(self.generator, images, labels, steps=int(s["steps"]), lr=float(s["lr"]),
                      restarts=max(1, int(s["restarts"])), prior_weight=float(s["prior_weight"]), seed=self.plan.seed,
@@ -239,20 +239,24 @@ def run_inversion(cfg: SampleConfig, plan: Any, gen_spec: dict[str, Any], real: 
 
 
 def gather_inversion(out: Location, plan: Any, real: RealSet, chunks: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Every chunk file's rows in one place: latents float32 [N, z_dim] (zeros for unused images), errors [N].
+    """Every chunk file's rows in one place: latents float32 [N, dim] (zeros for unused images), errors [N].
 
     Raises:
         ShardError: a chunk file is missing or belongs to another plan (a bug: they were just written).
     """
     n = len(real)
-    latents = np.zeros((n, plan.z_dim), dtype=np.float32)  # [N, z_dim]
+    latents: np.ndarray | None = None  # [N, dim]: the width of the generator's latent space, as the chunks hold it
     errors, start = np.full(n, np.nan, dtype=np.float32), np.full(n, np.nan, dtype=np.float32)  # [N], [N]
     for k, ids in enumerate(chunks):
         chunk = read_chunk(out, k, plan.digest(), ids)
         if chunk is None:
             raise ShardError(f"{out.display(chunk_file(k))} is missing or unreadable after inversion; re-run the "
                              "same command")
+        if latents is None:
+            latents = np.zeros((n, chunk["latents"].shape[1]), dtype=np.float32)
         latents[ids], errors[ids], start[ids] = chunk["latents"], chunk["errors"], chunk["start_errors"]
+    if latents is None:  # no chunk: nothing is varied
+        latents = np.zeros((n, plan.z_dim), dtype=np.float32)
     return {"latents": latents, "errors": errors, "start_errors": start}
 
 
@@ -260,7 +264,7 @@ def gather_inversion(out: Location, plan: Any, real: RealSet, chunks: list[np.nd
 class AroundRun:
     """What the generation fleet and the manifest need once every chunk is inverted."""
 
-    actor_spec: dict[str, Any]  # {latents [N, z_dim], labels [N], sources [N], offsets [N + 1]}
+    actor_spec: dict[str, Any]  # {latents [N, dim], labels [N], sources [N], offsets [N + 1]}
     describe: dict[str, Any]  # the manifest's "around" entry
 
 

@@ -1,12 +1,14 @@
 """Train the latent encoder of one generator checkpoint (``synthgen train-encoder``).
 
-The generator is frozen (eval mode). Each step draws z ~ N(0, I) and uniform labels, x = G(z, y) rounded to
-uint8 pixels (what ``encode`` will see), and minimises ``latent_weight * |E(x, y) - z|^2 + pixel_weight *
-|G(E(x, y), y) - x|^2``; with ``real_data: train`` it adds ``real_weight`` times the pixel reconstruction
-error of a batch of the checkpoint's own training images (in-domain inversion, Zhu et al. 2020), plus
-``prior_weight * mean(z^2)`` on their latents, the prior penalty ``invert`` uses. The latent term alone
-would regress to the posterior mean of z (many directions of z barely change the image); the pixel terms
-make the prediction reconstruct, which is what a short refinement by ``invert`` needs.
+The generator is frozen (eval mode). Latents live in the space the generator declares
+(``synthgen.models.latent``: its z, or W for stylegan). Each step draws z ~ N(0, I) and uniform labels, its
+latent l = from_z(z, y), x = G(l, y) rounded to uint8 pixels (what ``encode`` will see), and minimises
+``latent_weight * |E(x, y) - l|^2 + pixel_weight * |G(E(x, y), y) - x|^2``; with ``real_data: train`` it adds
+``real_weight`` times the pixel reconstruction error of a batch of the checkpoint's own training images
+(in-domain inversion, Zhu et al. 2020), plus ``prior_weight`` times the space's penalty on their latents,
+the prior penalty ``invert`` uses. The latent term alone would regress to the posterior mean (many
+directions barely change the image); the pixel terms make the prediction reconstruct, which is what a
+short refinement by ``invert`` needs.
 
 File format, ``load_encoder`` and ``encode``: ``synthgen.sample.encoder``.
 """
@@ -25,6 +27,7 @@ from synthgen.checkpoint import CheckpointInfo
 from synthgen.errors import CheckpointError, DataError, TrainingDivergedError
 from synthgen.log import get_logger
 from synthgen.models.encoder import LatentEncoder, encoder_for
+from synthgen.models.latent import latent_space
 from synthgen.pixels import to_float, to_uint8
 from synthgen.sample.encoder import EncoderConfig, EncoderInfo, encode, load_encoder, save_encoder, target_for
 
@@ -152,19 +155,21 @@ def _fit(generator: nn.Module, cfg: EncoderConfig,
 def _step_losses(generator: nn.Module, encoder: LatentEncoder, cfg: EncoderConfig, gen: torch.Generator,
                  rng: np.random.Generator, real: tuple[np.ndarray, np.ndarray] | None) -> dict[str, torch.Tensor]:
     """The unweighted loss terms of one training step (scalar tensors, named as ``cfg``'s weights)."""
-    z = torch.randn(cfg.batch_size, encoder.z_dim, generator=gen)  # [B, z_dim]
+    space = latent_space(generator)
+    z = torch.randn(cfg.batch_size, int(generator.z_dim), generator=gen)  # [B, z_dim]
     y = torch.randint(0, encoder.num_classes, (cfg.batch_size,), generator=gen)  # [B]
     with torch.no_grad():
-        x = to_float(to_uint8(generator(z, y)))  # [B, C, H, W], rounded to pixels as encode() sees them
-    z_hat = encoder(x, y)  # [B, z_dim]
-    terms = {"latent": (z_hat - z).pow(2).mean(), "pixel": (generator(z_hat, y) - x).pow(2).mean()}
+        target = space.from_z(z, y)  # [B, dim]: the latent the encoder should predict
+        x = to_float(to_uint8(space.generate(target, y)))  # [B, C, H, W], rounded to pixels as encode() sees them
+    z_hat = encoder(x, y)  # [B, dim]
+    terms = {"latent": (z_hat - target).pow(2).mean(), "pixel": (space.generate(z_hat, y) - x).pow(2).mean()}
     if real is not None:
         pick = rng.integers(0, len(real[0]), cfg.batch_size)  # [B] real images, with replacement
         xr = to_float(real[0][pick])  # [B, C, H, W]
         yr = torch.as_tensor(real[1][pick], dtype=torch.long)  # [B]
         zr = encoder(xr, yr)  # [B, z_dim]
-        terms["real"] = (generator(zr, yr) - xr).pow(2).mean()
-        terms["prior"] = zr.pow(2).mean()
+        terms["real"] = (space.generate(zr, yr) - xr).pow(2).mean()
+        terms["prior"] = space.penalty(zr, yr).mean()
     return terms
 
 
@@ -176,9 +181,11 @@ def heldout_errors(encoder: nn.Module, generator: nn.Module, num: int = 512, see
         ``{"heldout_latent_mse": ..., "heldout_pixel_mse": ...}``.
     """
     gen = torch.Generator().manual_seed(seed)
+    space = latent_space(generator.eval())
     z = torch.randn(num, int(generator.z_dim), generator=gen)  # [num, z_dim]
     y = torch.randint(0, int(generator.num_classes), (num,), generator=gen)  # [num]
-    images = to_uint8(generator.eval()(z, y)).numpy()  # [num, C, H, W] uint8
-    z_hat = encode(encoder, images, y.numpy())  # [num, z_dim]
-    pixel = (generator(z_hat, y) - to_float(images)).pow(2).mean()
-    return {"heldout_latent_mse": float((z_hat - z).pow(2).mean()), "heldout_pixel_mse": float(pixel)}
+    target = space.from_z(z, y)  # [num, dim]
+    images = to_uint8(space.generate(target, y)).numpy()  # [num, C, H, W] uint8
+    z_hat = encode(encoder, images, y.numpy())  # [num, dim]
+    pixel = (space.generate(z_hat, y) - to_float(images)).pow(2).mean()
+    return {"heldout_latent_mse": float((z_hat - target).pow(2).mean()), "heldout_pixel_mse": float(pixel)}

@@ -111,7 +111,8 @@ def generate_filtered(
         generator: conditional generator (eval mode), ``generator(z, y)`` in [-1, 1].
         judge_model: judge classifier from :func:`build_judge_model`, on ``device``.
         ids, labels: int64 [n] sample ids and their labels.
-        seed, truncation: as in ``latents_for``.
+        seed: as in ``latents_for``.
+        truncation: psi in (0, 1], applied in the generator's latent space (``images_from_z``); 1.0 = off.
         threshold: minimum judge probability of the requested label.
         max_candidates: candidates tried per sample; the best one is kept when none passes.
         device: where the generator and judge run.
@@ -137,8 +138,10 @@ def _rejection_sample(generator: nn.Module, judge_model: nn.Module, ids: np.ndar
                       device: torch.device | str) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     import torch
 
+    from synthgen.models.latent import images_from_z, latent_space
     from synthgen.pixels import to_uint8
 
+    space = latent_space(generator)
     y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)  # [n]
     z_dim = int(generator.z_dim)
     n = len(ids)
@@ -152,9 +155,9 @@ def _rejection_sample(generator: nn.Module, judge_model: nn.Module, ids: np.ndar
     for candidate in range(max_candidates):
         if len(pending) == 0:
             break
-        z = torch.from_numpy(latents_for(ids[pending], seed, z_dim, truncation, candidate)).to(device)  # [m, z]
+        z = torch.from_numpy(latents_for(ids[pending], seed, z_dim, candidate=candidate)).to(device)  # [m, z_dim]
         y = y_all[pending]  # [m]
-        img = to_uint8(generator(z, y))  # [m, C, H, W]
+        img = to_uint8(images_from_z(space, z, y, truncation))  # [m, C, H, W]
         p = label_probability(judge_model, img, y)  # [m]
         if best_img is None:
             best_img = torch.zeros((n, *img.shape[1:]), dtype=torch.uint8, device=device)

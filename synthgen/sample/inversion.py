@@ -15,12 +15,14 @@ the uplift metric's pool and ``synthgen sample --around`` (``synthgen.sample.aro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from synthgen.errors import ConfigError
+from synthgen.models.latent import latent_space
 from synthgen.pixels import to_float, to_uint8
 from synthgen.sample.latents import around_noise, restart_latents
 
@@ -29,7 +31,7 @@ from synthgen.sample.latents import around_noise, restart_latents
 class Inversion:
     """Latents that reproduce given images through one generator."""
 
-    latents: torch.Tensor  # [N, z_dim] float32, z_i such that G(z_i, y_i) ~ image i
+    latents: torch.Tensor  # [N, dim] float32 in the generator's latent space, z_i such that G(z_i, y_i) ~ image i
     labels: np.ndarray  # [N] int64 class of each image (the generator's condition)
     mse: float  # mean squared pixel error of G(z_i, y_i) vs image i, pixels in [-1, 1]
     start_mse: float  # the same for the best random restart, before any optimisation
@@ -43,11 +45,14 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
     """Find, per image, the latent whose generated image (at that image's label) is closest in pixels.
 
     The best of ``restarts`` prior draws starts ``steps`` Adam steps on the squared pixel error plus
-    ``prior_weight`` * mean(z^2), which keeps z where the prior has mass. Images are independent (the
-    generator runs in eval mode), so the result does not depend on ``batch_size``.
+    ``prior_weight`` * the space's penalty (mean(z^2) for z), which keeps the latent where the prior has
+    mass. The latents live in the space the generator declares (``synthgen.models.latent``: z, or W for
+    stylegan). Images are independent (the generator runs in eval mode), so the result does not depend
+    on ``batch_size``.
 
     Args:
-        generator: conditional generator ``G(z [B, z_dim], y [B]) -> [B, C, H, W]`` in [-1, 1], with ``z_dim``.
+        generator: conditional generator ``G(z [B, z_dim], y [B]) -> [B, C, H, W]`` in [-1, 1], with ``z_dim``
+            (and optionally its own ``latent_space()``).
         images: uint8 [N, C, H, W].
         labels: int [N].
         steps: Adam steps per image (0 = best restart only).
@@ -58,7 +63,7 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
         batch_size: images optimised together.
         image_ids: int64 [N] index of each image in its real set (default 0..N-1): keys its restarts, so
             image i starts from the same draws whichever chunk of the set it is inverted in.
-        init: optional start latents [N, z_dim] (e.g. ``synthgen.sample.encoder.encode``): the optimisation
+        init: optional start latents [N, dim] in the generator's latent space (e.g. ``synthgen.sample.encoder.encode``): the optimisation
             starts from them instead of the best restart (no restarts are tried; ``start_mse`` is the error
             at ``init``, and ``steps=0`` returns ``init`` itself).
 
@@ -67,7 +72,7 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
 
     Raises:
         ConfigError: mismatched or no images/labels/image_ids, ``restarts`` < 1, ``steps`` < 0 or ``init``
-            not [N, z_dim].
+            not [N, dim].
     """
     if len(images) != len(labels) or len(images) == 0:
         raise ConfigError(f"invert needs one label per image and at least one image, got {len(images)} images "
@@ -75,6 +80,7 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
     if restarts < 1 or steps < 0:
         raise ConfigError(f"invert needs restarts >= 1 and steps >= 0, got restarts={restarts}, steps={steps}")
     generator.eval()
+    space = latent_space(generator)
     z_dim = int(generator.z_dim)
     device = next(generator.parameters()).device
     ids = np.arange(len(images), dtype=np.int64) if image_ids is None else np.asarray(image_ids, dtype=np.int64)
@@ -82,11 +88,11 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
         raise ConfigError(f"invert needs one image id per image, got {ids.shape} for {len(images)} images")
     # Counter-based draws per (seed, image id, restart): independent of batching and of the other images.
     if init is None:
-        starts = torch.from_numpy(restart_latents(ids, restarts, seed, z_dim))  # [R, N, z_dim]
+        starts = torch.from_numpy(restart_latents(ids, restarts, seed, z_dim))  # [R, N, z_dim] prior z draws
     else:  # given starts (an encoder's) replace the prior restarts: one candidate per image, nothing drawn
-        if tuple(init.shape) != (len(images), z_dim):
-            raise ConfigError(f"invert: init must be [N, z_dim] = [{len(images)}, {z_dim}], got {tuple(init.shape)}; "
-                              "pass one latent per image (synthgen.sample.encoder.encode)")
+        if tuple(init.shape) != (len(images), space.dim):
+            raise ConfigError(f"invert: init must be [N, dim] = [{len(images)}, {space.dim}] ({space.name} space), got "
+                              f"{tuple(init.shape)}; pass one latent per image (synthgen.sample.encoder.encode)")
         starts = init.detach().to(device="cpu", dtype=torch.float32)[None]  # [1, N, z_dim]
     targets = to_float(images).contiguous()  # [N, C, H, W] in [-1, 1]
     y_all = torch.as_tensor(np.asarray(labels), dtype=torch.long)  # [N]
@@ -95,20 +101,22 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
         for lo in range(0, len(images), batch_size):
             x = targets[lo : lo + batch_size].to(device)  # [B, C, H, W]
             y = y_all[lo : lo + batch_size].to(device)  # [B]
-            candidates = starts[:, lo : lo + batch_size].to(device)  # [R, B, z_dim]
+            candidates = starts[:, lo : lo + batch_size].to(device)  # [R, B, z_dim] or [1, B, dim]
             with torch.no_grad():
-                err = torch.stack([_pixel_error(generator, c, y, x) for c in candidates])  # [R, B]
+                if init is None:  # prior z draws into the space: [R, B, dim]
+                    candidates = torch.stack([space.from_z(c, y) for c in candidates])
+                err = torch.stack([_pixel_error(space, c, y, x) for c in candidates])  # [R, B]
             best_err, best = err.min(0)  # [B], [B]
             start_errors.append(best_err)
             z = candidates[best, torch.arange(len(y), device=device)].clone().requires_grad_(True)  # [B, z_dim]
             opt = torch.optim.Adam([z], lr=lr)
             for _ in range(steps):
-                loss = _pixel_error(generator, z, y, x) + prior_weight * z.pow(2).mean(1)  # [B]
+                loss = _pixel_error(space, z, y, x) + prior_weight * space.penalty(z, y)  # [B]
                 # Gradients for z only: the generator's own .grad stays untouched.
                 (z.grad,) = torch.autograd.grad(loss.sum(), z)
                 opt.step()
             with torch.no_grad():
-                errors.append(_pixel_error(generator, z, y, x))
+                errors.append(_pixel_error(space, z, y, x))
             latents.append(z.detach().cpu())
     err, start = torch.cat(errors).cpu(), torch.cat(start_errors).cpu()  # [N], [N]
     return Inversion(latents=torch.cat(latents), labels=y_all.numpy(), mse=float(err.mean()),
@@ -116,36 +124,57 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
                      start_errors=start.numpy().astype(np.float32))
 
 
-def _pixel_error(generator: nn.Module, z: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def _pixel_error(space: Any, latent: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Mean squared pixel error per row: [B]."""
-    return (generator(z, y) - x).pow(2).flatten(1).mean(1)
+    return (space.generate(latent, y) - x).pow(2).flatten(1).mean(1)
 
 
 def neighbour_latents(latents: torch.Tensor, rows: np.ndarray, image_ids: np.ndarray, variations: np.ndarray,
-                      sigma: float, seed: int) -> torch.Tensor:
-    """Latents of variations ``j`` around inverted images: ``z_i + sigma * eps(seed, i, j)``.
+                      sigma: float, seed: int, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+    """Latents of variations ``j`` around inverted images: ``z_i + sigma * scale * eps(seed, i, j)``.
 
-    The one formula of both the uplift pool (``neighbour_images``) and ``synthgen sample --around``.
+    The one formula of both the uplift pool and ``synthgen sample --around`` (through ``around_images``).
 
     Args:
-        latents: float32 [M, z_dim] inverted latents.
+        latents: float32 [M, dim] inverted latents.
         rows: int64 [n] which row of ``latents`` each variation starts from.
         image_ids: int64 [n] the real-set index ``i`` of that row (keys the noise).
         variations: int64 [n] the variation number ``j``.
-        sigma: latent noise scale (0 = the reconstructions themselves).
+        sigma: latent noise scale in prior units (0 = the reconstructions themselves).
         seed: dataset seed.
+        scale: the space's spread, 1.0 or [n, dim] (``LatentSpace.noise_scale``: 1 for z, w's std for W).
 
     Returns:
-        float32 [n, z_dim]; row k depends only on (latents[rows[k]], seed, image_ids[k], variations[k], sigma).
+        float32 [n, dim]; row k depends only on (latents[rows[k]], seed, image_ids[k], variations[k], sigma, scale).
     """
-    noise = torch.from_numpy(around_noise(image_ids, variations, seed, latents.shape[1]))  # [n, z_dim]
-    return latents[torch.as_tensor(np.asarray(rows, dtype=np.int64))] + sigma * noise  # [n, z_dim]
+    noise = torch.from_numpy(around_noise(image_ids, variations, seed, latents.shape[1]))  # [n, dim]
+    return latents[torch.as_tensor(np.asarray(rows, dtype=np.int64))] + sigma * scale * noise  # [n, dim]
+
+
+def around_images(space: Any, latents: torch.Tensor, rows: np.ndarray, image_ids: np.ndarray, variations: np.ndarray,
+                  labels: np.ndarray, sigma: float, seed: int, device: Any) -> torch.Tensor:
+    """Images of variations around inverted images, in the generator's latent space (``neighbour_latents``).
+
+    Args:
+        space: ``synthgen.models.latent.latent_space(G)`` (create it once per batch loop: W caches class stats).
+        latents, rows, image_ids, variations, sigma, seed: as in ``neighbour_latents``.
+        labels: int64 [n] each variation's class (its source image's).
+        device: the generator's device.
+
+    Returns:
+        uint8 [n, C, H, W] on ``device``.
+    """
+    y = torch.as_tensor(np.asarray(labels, dtype=np.int64), device=device)  # [n]
+    scale = space.noise_scale(y)
+    scale = scale.cpu() if torch.is_tensor(scale) else scale
+    latent = neighbour_latents(latents, rows, image_ids, variations, sigma, seed, scale)  # [n, dim]
+    return to_uint8(space.generate(latent.to(device), y))
 
 
 @torch.inference_mode()
 def neighbour_images(generator: nn.Module, inversion: Inversion, num_samples: int, sigma: float, seed: int = 0,
                      batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """``num_samples`` images drawn around the inverted images: ``G(z_i + sigma * eps, y_i)``.
+    """``num_samples`` images drawn around the inverted images: ``G(z_i + sigma * scale * eps, y_i)``.
 
     Sample ``s`` is variation ``k = s div N`` of inverted image ``perm_k[s mod N]`` (``neighbour_latents``),
     where each ``perm_k`` is a seeded permutation, so every image is used once per N samples and any prefix
@@ -174,11 +203,11 @@ def neighbour_images(generator: nn.Module, inversion: Inversion, num_samples: in
     source = np.concatenate([rng.permutation(n) for _ in range(cycles)])[:num_samples]  # [num_samples] image varied
     variation = np.arange(num_samples, dtype=np.int64) // n  # [num_samples] the cycle: variation j of its image
     device = next(generator.parameters()).device
+    space = latent_space(generator)
     chunks = []
     labels = inversion.labels[source].astype(np.int64)  # [num_samples] each sample keeps its source's class
     for lo in range(0, num_samples, batch_size):
         rows = source[lo : lo + batch_size]
-        z = neighbour_latents(inversion.latents, rows, rows, variation[lo : lo + batch_size], sigma, seed)  # [B, z_dim]
-        y = torch.from_numpy(labels[lo : lo + batch_size])  # [B]
-        chunks.append(to_uint8(generator(z.to(device), y.to(device)).cpu()).numpy())
+        chunks.append(around_images(space, inversion.latents, rows, rows, variation[lo : lo + batch_size],
+                                    labels[lo : lo + batch_size], sigma, seed, device).cpu().numpy())
     return np.concatenate(chunks), labels

@@ -79,27 +79,24 @@ def philox_normals(rows: np.ndarray, words: np.ndarray, seed: int, domain: int, 
     return out
 
 
-def latents_for(ids: np.ndarray, seed: int, z_dim: int, truncation: float = 1.0, candidate: int = 0) -> np.ndarray:
+def latents_for(ids: np.ndarray, seed: int, z_dim: int, candidate: int = 0) -> np.ndarray:
     """Latent vectors of sample ``ids``.
 
     Args:
         ids: int64 [n] sample ids (any order, repeats allowed).
         seed: dataset seed in [0, 2**63).
         z_dim: latent size of the generator.
-        truncation: psi in (0, 1]; z is scaled by psi toward the latent mean (0). 1.0 = off.
         candidate: which of the sample's candidate latents (0 = the usual one; judge filtering draws
             1, 2, ... for samples whose earlier candidates were rejected).
 
     Returns:
-        float32 [n, z_dim]; row r depends only on (seed, ids[r], candidate, z_dim, truncation).
+        float32 [n, z_dim] prior draws; row r depends only on (seed, ids[r], candidate, z_dim). Truncation
+        happens in the generator's latent space (``synthgen.models.latent.images_from_z``).
     """
     ids = _check_ids(ids)
     if candidate < 0:
         raise ValueError(f"candidate must be >= 0, got {candidate}")
-    out = philox_normals(ids, np.full(ids.shape, candidate, dtype=np.int64), seed, LATENT_DOMAIN, z_dim)
-    if truncation != 1.0:
-        out *= np.float32(truncation)
-    return out
+    return philox_normals(ids, np.full(ids.shape, candidate, dtype=np.int64), seed, LATENT_DOMAIN, z_dim)
 
 
 def around_noise(image_ids: np.ndarray, variations: np.ndarray, seed: int, z_dim: int) -> np.ndarray:
