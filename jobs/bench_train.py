@@ -7,6 +7,10 @@ Both sides run the same model, the same global batch (train.batch_size x train.n
 GANStep code and the same total cores (the baseline gets num_workers x cpus_per_worker torch threads),
 in this one run on this machine. Prints images/s of each, their ratio (goal >= 0.95) and the seconds
 from launch to the first Ray Train step. Nothing is asserted: this is a measurement.
+
+The train step's fast paths (train.channels_last, precision, tf32, fused_adam, compile) are config options
+like any other: pass them with --set (e.g. --set train.precision=bf16); the output names them as set and
+as resolved on each side (the baseline runs on the CPU, where "auto" means off).
 """
 
 from __future__ import annotations
@@ -49,6 +53,23 @@ def plain_pytorch_img_per_s(cfg: ExperimentConfig, steps: int, warmup: int, thre
         idx = torch.randint(len(data), (batch,), generator=gen)
         step_fn(to_float(images[idx]), labels[idx], step)
     return steps * batch / (time.perf_counter() - start)
+
+
+def fast_paths_line(cfg: ExperimentConfig) -> str:
+    """The train.* fast-path options as set (``--set train.precision=bf16`` etc.) and what they resolve to.
+
+    The baseline always runs on the CPU; the Ray Train workers on CUDA when train.use_gpu is set.
+    """
+    from synthgen.train.fast_paths import resolve_fast_paths
+
+    t = cfg.train
+    asked = (f"channels_last={t.channels_last} precision={t.precision} tf32={t.tf32} "
+             f"fused_adam={t.fused_adam} compile={t.compile}")
+    cpu = resolve_fast_paths(t, torch.device("cpu")).describe()
+    line = f"set: {asked}\n{'':11}plain PyTorch (cpu): {cpu}"
+    if t.use_gpu:
+        line += f"\n{'':11}Ray Train (cuda): {resolve_fast_paths(t, torch.device('cuda')).describe()}"
+    return line
 
 
 def ray_train_img_per_s(cfg: ExperimentConfig) -> tuple[float, float]:
@@ -105,6 +126,7 @@ def _bench(args: argparse.Namespace) -> int:
     t = cfg.train
     print(f"model {cfg.model.name} {cfg.data.resolution}px, {t.num_workers} workers x {t.cpus_per_worker} CPU, "
           f"batch {t.batch_size}/worker, {steps} timed steps", flush=True)
+    print(f"fast paths {fast_paths_line(cfg)}", flush=True)
     cores = max(1, int(t.num_workers * t.cpus_per_worker))
     # Same total cores as the workers; 1 thread too, because on a small busy machine torch's own
     # threading can be slower than one thread — the ratio is taken against the faster baseline.

@@ -87,7 +87,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     num_workers: int = 2  # Ray Train DDP workers
-    use_gpu: bool = False  # one GPU per worker, nccl backend, bf16 autocast
+    use_gpu: bool = False  # one GPU per worker, nccl backend; the fast paths below turn on by themselves there
     cpus_per_worker: float = 1.0  # CPUs reserved per worker (fractional is fine on small machines)
     batch_size: int = 64  # images per worker per step (global batch = batch_size * num_workers)
     steps: int = 5000  # optimizer steps to train (the run ends at exactly this step)
@@ -104,6 +104,29 @@ class TrainConfig:
     fail_at_step: int = -1  # fault injection (tests): the last rank kills its own process once at this step
     nan_at_step: int = -1  # fault injection (tests): the D loss becomes NaN at this step
     num_threads: int = 0  # torch threads per worker; 0 = max(1, int(cpus_per_worker))
+    # Device fast paths of the train step (synthgen.train.fast_paths). "auto" = on for CUDA, off elsewhere:
+    # GPU users get the fast path without flags, CPU runs stay bit-identical to the plain step.
+    channels_last: bool | str = "auto"  # NHWC G/D weights and image batches: tensor cores' native conv layout
+    precision: str = "auto"  # auto | fp32 | bf16: autocast forwards to bfloat16 (about 2x on GPUs); losses stay fp32
+    tf32: bool | str = "auto"  # TF32 for fp32 matmuls/convs (CUDA only): ~8x Ampere+ throughput for 10-bit mantissas
+    fused_adam: bool | str = "auto"  # one fused Adam kernel per step instead of several; falls back if unsupported
+    compile: bool = False  # torch.compile G and D (optional: minutes of compile time first; penalties run eager)
+
+    FAST_PATH_SWITCHES: ClassVar[tuple[str, ...]] = ("channels_last", "tf32", "fused_adam")  # true | false | auto
+    PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "fp32", "bf16")
+
+    def __post_init__(self) -> None:
+        # Checked at construction (not only in validate), so every path to a config (YAML, --set, a
+        # checkpoint's config) rejects a value the train step could not act on.
+        for key in self.FAST_PATH_SWITCHES:
+            value = getattr(self, key)
+            if not isinstance(value, bool) and value != "auto":
+                raise ConfigError(f"train.{key}={value!r} is invalid: choose one of true, false, auto "
+                                  f"(auto = on for CUDA, off elsewhere), e.g. --set train.{key}=auto")
+        if self.precision not in self.PRECISIONS:
+            raise ConfigError(f"train.precision={self.precision!r} is invalid: choose one of "
+                              f"{', '.join(self.PRECISIONS)} (auto = bf16 on CUDA, fp32 elsewhere), "
+                              "e.g. --set train.precision=bf16")
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     labels_all = torch.from_numpy(data.labels.astype(np.int64))  # [N]
     num_classes = data.num_classes
 
-    gan_step = build_gan_step(cfg, data.image_shape, num_classes, device, distributed=world > 1)
+    gan_step = build_gan_step(cfg, data.image_shape, num_classes, device, distributed=world > 1,
+                              announce=rank == 0)  # one fast-path line per run
     start_step = _resume(gan_step, rank)
 
     log = ProgressLog(run_dir, total_steps=t_cfg.steps, global_batch=t_cfg.batch_size * world) if rank == 0 else None

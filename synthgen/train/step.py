@@ -1,4 +1,9 @@
-"""One GAN optimisation step (D on real+fake, then G), shared by the Ray Train loop and the benchmark."""
+"""One GAN optimisation step (D on real+fake, then G), shared by the Ray Train loop and the benchmark.
+
+The device fast paths (channels_last, bf16 autocast, TF32, fused Adam, torch.compile; ``train.*``) are
+resolved and set up by ``synthgen.train.fast_paths``; with all of them off (a default config on a CPU)
+this is the plain fp32 step.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,17 @@ from torch import nn
 
 from synthgen.checkpoint import TrainingState
 from synthgen.config import ExperimentConfig
+from synthgen.log import get_logger
+from synthgen.train.fast_paths import (
+    FastPaths,
+    apply_backend_flags,
+    autocast,
+    make_adam,
+    maybe_compile,
+    prepare_module,
+    resolve_fast_paths,
+    to_memory_format,
+)
 
 
 class GANStep:
@@ -15,6 +31,10 @@ class GANStep:
     ``G_train`` / ``D_train`` are the DDP wrappers (or the bare modules with one worker). Inside the D
     step the generator runs unwrapped under no_grad; inside the G step the discriminator runs unwrapped
     and frozen — so DDP only syncs the gradients of the network being trained.
+
+    Forwards run under ``self.autocast`` (bf16 when ``fast.bf16``) and, with ``fast.compile``, through
+    compiled wrappers; losses and penalties (WGAN-GP, R1, LeCam) run in fp32 on the bare D, since double
+    backward does not compile and bf16 gradients of gradients are too coarse for a penalty.
     """
 
     def __init__(
@@ -26,18 +46,39 @@ class GANStep:
         D_train: nn.Module,
         num_classes: int,
         device: torch.device,
+        fast: FastPaths | None = None,
     ) -> None:
+        """Set up optimizers, EMA, loss and the fast paths.
+
+        Args:
+            cfg: the resolved experiment config.
+            G, D: the bare networks (already on ``device`` and in the memory format of ``fast``).
+            G_train, D_train: their DDP wrappers, or G and D themselves with one worker.
+            num_classes: number of labels.
+            device: where the networks live.
+            fast: the resolved fast paths; None = ``resolve_fast_paths(cfg.train, device)``.
+        """
         from synthgen.models import EMA, LeCam, get_loss
 
         t, m = cfg.train, cfg.model
-        self.cfg, self.G, self.D, self.G_train, self.D_train = cfg, G, D, G_train, D_train
+        self.fast = fast if fast is not None else resolve_fast_paths(t, device)
+        self.cfg, self.G, self.D = cfg, G, D
         self.num_classes, self.device = num_classes, device
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
+        # compiled forwards share the bare modules' parameters; the bare ones stay for EMA, penalties, checkpoints
+        self.G_fwd, self.D_fwd = maybe_compile(G, self.fast), maybe_compile(D, self.fast)
+        self.G_train = self.G_fwd if G_train is G else maybe_compile(G_train, self.fast)
+        self.D_train = self.D_fwd if D_train is D else maybe_compile(D_train, self.fast)
+        self.opt_g = make_adam(G.parameters(), t.lr_g, (t.beta1, t.beta2), self.fast.fused_adam)
+        self.opt_d = make_adam(D.parameters(), t.lr_d, (t.beta1, t.beta2), self.fast.fused_adam)
         self.ema = EMA(G, decay=m.ema_decay, start=m.ema_start)
         self.loss_fn = get_loss(m.loss)
         self.lecam = LeCam(m.lecam_weight)
-        self.autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+        self.autocast = autocast(self.fast, device)
+
+    def describe_fast_paths(self) -> str:
+        """One line naming the fast paths this step runs with (fused Adam as the optimizers really are)."""
+        fused = self.opt_g.defaults.get("fused") is True and self.opt_d.defaults.get("fused") is True
+        return self.fast.describe(fused_in_use=fused)
 
     def training_state(self) -> TrainingState:
         """The objects a checkpoint saves and a restart restores (the bare networks, not DDP wrappers)."""
@@ -53,22 +94,24 @@ class GANStep:
 
         m, bs, dev = self.cfg.model, real.shape[0], self.device
         aug = m.diffaugment
+        real = to_memory_format(real, self.fast)  # [B, C, H, W], NHWC with channels_last
 
         # D step: one DDP forward on real+fake, so DDP sees one forward per backward.
         z = torch.randn(bs, m.z_dim, device=dev)
         y_fake = torch.randint(self.num_classes, (bs,), device=dev)
         with torch.no_grad(), self.autocast:
-            fake = self.G(z, y_fake).float()  # [B, C, H, W]
+            fake = self.G_fwd(z, y_fake).float()  # [B, C, H, W]
         with self.autocast:
-            both = diff_augment(torch.cat([real, fake]), aug)  # [2B, C, H, W]
+            both = to_memory_format(diff_augment(torch.cat([real, fake]), aug), self.fast)  # [2B, C, H, W]
             logits = self.D_train(both, torch.cat([y_real, y_fake])).float()  # [2B]
-            d_loss = self.loss_fn.d_loss(logits[:bs], logits[bs:])
+        # losses and penalties in fp32, outside autocast; the penalties' double backward runs on the bare D
+        d_loss = self.loss_fn.d_loss(logits[:bs], logits[bs:])
         d_loss = d_loss + self.loss_fn.penalty(self.D, real, fake, y_real, m.gp_weight)
         d_loss = d_loss + self.lecam(logits[:bs], logits[bs:])
         if m.r1_gamma > 0.0 and step % m.r1_interval == 0:
             # Lazy R1 (StyleGAN2): every r1_interval steps, scaled by the interval so its average strength
             # is r1_gamma; on the images D sees (augmented), in float32 like the gradient penalty above.
-            augment = (lambda x: diff_augment(x, aug)) if aug else None
+            augment = (lambda x: to_memory_format(diff_augment(x, aug), self.fast)) if aug else None
             d_loss = d_loss + m.r1_interval * r1_penalty(self.D, real, y_real, m.r1_gamma, augment)
         if self.cfg.train.nan_at_step == step:
             d_loss = d_loss * float("nan")
@@ -81,8 +124,9 @@ class GANStep:
         z = torch.randn(bs, m.z_dim, device=dev)
         y_fake = torch.randint(self.num_classes, (bs,), device=dev)
         with self.autocast:
-            fake = self.G_train(z, y_fake)  # [B, C, H, W]
-            g_loss = self.loss_fn.g_loss(self.D(diff_augment(fake, aug), y_fake).float())
+            fake = self.G_train(z, y_fake)  # [B, C, H, W] (bf16 under bf16 autocast)
+            logits = self.D_fwd(to_memory_format(diff_augment(fake, aug), self.fast), y_fake).float()  # [B]
+        g_loss = self.loss_fn.g_loss(logits)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -97,8 +141,12 @@ def build_gan_step(
     num_classes: int,
     device: torch.device,
     distributed: bool = False,
+    announce: bool = True,
 ) -> GANStep:
     """Build fresh networks for ``cfg.model`` on ``device`` and the step that trains them.
+
+    Resolves the fast paths of ``cfg.train`` for ``device``, sets TF32, and puts the networks in their
+    memory format before DDP wraps them (DDP and the EMA copy take the parameters as they are then).
 
     Args:
         cfg: the resolved experiment config.
@@ -106,18 +154,27 @@ def build_gan_step(
         num_classes: number of labels.
         device: where the networks live.
         distributed: wrap G and D in DDP (inside an initialised process group, e.g. a Ray Train worker).
+        announce: log the one line naming the fast paths in use (the loop passes True on rank 0 only).
+
+    Returns:
+        The step, holding the networks and optimizers.
 
     Raises:
         ConfigError: unknown model or unsupported image shape.
     """
     from synthgen.models import build_models
 
+    fast = resolve_fast_paths(cfg.train, device)
+    apply_backend_flags(fast)
     G, D = build_models(cfg.model, image_shape, num_classes)
-    G, D = G.to(device), D.to(device)
+    G, D = prepare_module(G.to(device), fast), prepare_module(D.to(device), fast)
     G_train, D_train = G, D
     if distributed:
         # one wrapper per network: a single wrapper around both breaks gradient sync
         ddp_kwargs = {"device_ids": [device.index]} if device.type == "cuda" else {}
         G_train = nn.parallel.DistributedDataParallel(G, **ddp_kwargs)
         D_train = nn.parallel.DistributedDataParallel(D, **ddp_kwargs)
-    return GANStep(cfg, G, D, G_train, D_train, num_classes, device)
+    gan_step = GANStep(cfg, G, D, G_train, D_train, num_classes, device, fast)
+    if announce:
+        get_logger().info(f"train step fast paths on {device.type}: {gan_step.describe_fast_paths()}")
+    return gan_step
