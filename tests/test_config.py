@@ -125,3 +125,11 @@ def test_console_script_help_explains_outputs():
     out = subprocess.run([sys.executable, "-m", "synthgen.cli", "train", "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "--resume" in out and "metrics.jsonl" in out and "--set" in out
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist", "fashion_mnist_smoke", "honest_1pct", "honest_10pct",
+                                  "honest_longtail", "stylegan_rgb64"])
+def test_every_training_config_in_jobs_loads_and_validates(name):
+    cfg = load_config(ExperimentConfig, f"jobs/configs/{name}.yaml")
+    cfg.validate()
+    assert cfg.run.name  # each names its run folder
