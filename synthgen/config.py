@@ -57,6 +57,15 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class CodeConfig:
+    """One InfoGAN latent code of ``model.codes`` (``synthgen.models.codes``)."""
+
+    name: str = ""  # the code's name, used by `synthgen sample --code NAME=VALUE` and the report, e.g. thickness
+    kind: str = "continuous"  # continuous (prior U(-1, 1)) | categorical (prior uniform over `size` values)
+    size: int = 0  # values of a categorical code (>= 2); 0 for a continuous code
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     name: str = "cdcgan"  # registered model: mlp | dcgan | cdcgan | stylegan
     # the chosen model's own options (its options dataclass, e.g. cdcgan: g_channels, d_channels);
@@ -71,6 +80,10 @@ class ModelConfig:
     lecam_weight: float = 0.0  # LeCam D regulariser (Tseng et al. 2021) for small datasets, e.g. 0.3; 0 = off
     r1_gamma: float = 0.0  # R1 penalty (gamma/2 * ||grad D(real)||^2, Mescheder et al. 2018) on D, e.g. 0.01; 0 = off
     r1_interval: int = 16  # lazy R1 (StyleGAN2): applied every this many steps, scaled by it (1 = every step)
+    # InfoGAN latent codes (cdcgan, stylegan), e.g. [{name: thickness, kind: continuous},
+    # {name: style, kind: categorical, size: 4}]: extra G inputs that a Q head on D must recover; [] = off
+    codes: tuple[CodeConfig, ...] = ()
+    info_weight: float = 1.0  # weight of the mutual-information loss (InfoGAN's lambda) in G's and D's losses
 
     # from_dict adds this to its unknown-key message: old flat configs had the widths here
     UNKNOWN_KEY_HINT: ClassVar[str] = (
@@ -82,6 +95,11 @@ class ModelConfig:
         # Validate arch against the model's options and store it resolved (every default filled in),
         # so dumps, checkpoints and config comparisons all see the options the model is built with.
         object.__setattr__(self, "arch", model_options_dict(self.name, self.arch))
+        if self.codes:  # lazy: synthgen.models.codes imports torch (and never this module)
+            from synthgen.models.codes import check_codes
+            from synthgen.models.registry import MODELS
+
+            check_codes(self.codes, self.name, sorted(n for n, s in MODELS.items() if s.codes))
 
 
 @dataclass(frozen=True)
@@ -159,6 +177,7 @@ class ExperimentConfig:
             (m.lecam_weight >= 0.0, "model.lecam_weight", m.lecam_weight, ">= 0 (0 = off)"),
             (m.r1_gamma >= 0.0, "model.r1_gamma", m.r1_gamma, ">= 0 (0 = off)"),
             (m.r1_interval >= 1, "model.r1_interval", m.r1_interval, ">= 1"),
+            (m.info_weight >= 0.0, "model.info_weight", m.info_weight, ">= 0, e.g. 1.0 (used only with model.codes)"),
             (t.num_workers >= 1, "train.num_workers", t.num_workers, ">= 1"),
             (t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1"),
             (t.steps >= 1, "train.steps", t.steps, ">= 1"),

@@ -1,8 +1,9 @@
 """report.html: one self-contained page (images as base64 PNG data URIs, curves as inline SVG).
 
-Sections: the metric table with its anchors; a per-class grid of samples; a few samples beside their
-nearest real training images in judge features (to spot memorisation); the training loss curves and
-sample grids over time when the run folder is known; earlier evaluations from metrics.jsonl.
+Sections: the metric table with its anchors; a per-class grid of samples; for a checkpoint with InfoGAN codes,
+one grid per code varying that code across columns (z, class and the other codes fixed per row); a few samples
+beside their nearest real training images in judge features (to spot memorisation); the training loss curves
+and sample grids over time when the run folder is known; earlier evaluations from metrics.jsonl.
 Nothing is fetched from the network, so the page opens offline.
 """
 
@@ -26,6 +27,7 @@ from synthgen.evaluate.features import nearest_neighbors
 from synthgen.evaluate.metrics import METRICS
 
 _GRID_RE = re.compile(r"^grid-(\d+)\.png$")
+CODE_GRID_ROWS = 8  # rows of a code grid: generated samples 0..7 of the evaluation seed (label i % K)
 
 
 def png_data_uri(image: np.ndarray | Image.Image) -> str:
@@ -188,6 +190,57 @@ def _samples_section(ctx: EvalContext) -> str:
     return "<h2>Samples per class</h2><table class='samples'>" + "".join(rows) + "</table>"
 
 
+def code_grid(generator: Any, code_index: int, seed: int, num_classes: int,
+              rows: int = CODE_GRID_ROWS) -> tuple[list[float], np.ndarray]:
+    """One InfoGAN code swept with everything else fixed: row r is generated sample r (its z, label r % K and
+    other code values, as ``synthgen evaluate`` draws them) with code ``code_index`` set to each column's value.
+
+    Args:
+        generator: a generator with ``codes`` (eval mode).
+        code_index: which of ``generator.codes``.
+        seed: the evaluation's latent seed.
+        num_classes: K.
+        rows: samples shown.
+
+    Returns:
+        (column values, uint8 [rows, cols, C, H, W]).
+    """
+    import torch
+
+    from synthgen.models.codes import sweep_values
+    from synthgen.pixels import to_uint8
+    from synthgen.sample.filter import prior_images
+
+    code = generator.codes[code_index]
+    values = sweep_values(code)  # [cols]
+    ids = np.repeat(np.arange(rows, dtype=np.int64), len(values))  # [rows * cols]: each row's sample, cols times
+    fixed = {code.name: np.tile(np.asarray(values, dtype=np.float32), rows)}  # [rows * cols]
+    with torch.inference_mode():
+        images = to_uint8(prior_images(generator.eval(), ids, torch.from_numpy(ids % num_classes), seed,
+                                       fixed_codes=fixed))  # [rows * cols, C, H, W]
+    return values, images.numpy().reshape(rows, len(values), *images.shape[1:])
+
+
+def _codes_section(source: Any) -> str:
+    """One grid per InfoGAN code of a checkpoint's generator ("" for shards or a generator without codes)."""
+    generator = getattr(source, "generator", None)
+    codes = tuple(getattr(generator, "codes", ()))
+    if source.kind != "checkpoint" or not codes:
+        return ""
+    names, parts = source.class_names, ["<h2>InfoGAN codes</h2><p>Each grid varies one code across columns; "
+                                        "each row keeps its z, class and other codes fixed.</p>"]
+    for k, code in enumerate(codes):
+        values, grid = code_grid(generator, k, source.seed, len(names))  # grid: [R, cols, C, H, W]
+        body = "".join(f"<tr><th>{html.escape(names[r % len(names)])}</th><td colspan='{len(values)}'>"
+                       f"{_img(png_data_uri(tile_row(grid[r])), 'px grid', f'{code.name} sweep, row {r}')}</td></tr>"
+                       for r in range(len(grid)))
+        columns = " · ".join(f"{v:g}" for v in values)
+        parts.append(f"<h3 class='code-grid' data-code='{html.escape(code.name)}'>{html.escape(code.name)} "
+                     f"({html.escape(code.kind)})</h3><table class='samples'><tr><th>{html.escape(code.name)} ="
+                     f"</th><th colspan='{len(values)}'>{columns}</th></tr>{body}</table>")
+    return "".join(parts)
+
+
 def _nearest_section(ctx: EvalContext) -> str:
     rc = ctx.cfg.report
     gen = ctx.generated()
@@ -269,6 +322,7 @@ def render_report(ctx: EvalContext, rows: list[dict[str, Any]], history: list[di
         f"<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>anchor</th><th>note</th></tr>{table}</table>",
         _per_class_table(rows, ctx.source.class_names),
         _samples_section(ctx),
+        _codes_section(ctx.source),
         _nearest_section(ctx),
         _training_section(ctx.source.run_dir, ctx.cfg.report.max_grids),
         _history_section(history),

@@ -1,7 +1,8 @@
 """What gets evaluated: a generator checkpoint (images made in-process) or an existing shard dataset.
 
-Generated sample ``i`` uses the sampling stage's counter-based latent ``latents_for([i], seed)`` and
-label ``i % K``, so any prefix of ``n`` samples is balanced over classes (to within one) and the
+Generated sample ``i`` uses the sampling stage's counter-based latent ``latents_for([i], seed)`` (and
+InfoGAN code values ``codes_for([i], seed)``, through the one ``prior_images`` path) and label ``i % K``,
+so any prefix of ``n`` samples is balanced over classes (to within one) and the
 first ``n`` images of a larger request are exactly the images of a request for ``n``.
 """
 
@@ -20,8 +21,7 @@ from synthgen.config import DataConfig, ExperimentConfig, from_dict
 from synthgen.data import ImageData, whole_split
 from synthgen.pixels import to_uint8
 from synthgen.errors import CheckpointError, ConfigError, ShardError
-from synthgen.sample.filter import generate_filtered
-from synthgen.sample.latents import latents_for
+from synthgen.sample.filter import generate_filtered, prior_images
 from synthgen.checkpoint import CheckpointInfo, load_generator
 from synthgen.storage import is_uri
 
@@ -51,7 +51,6 @@ def generate_with(
         (images uint8 [N, C, H, W], labels int64 [N]) with label(i) = i % num_classes.
     """
     generator.eval()
-    z_dim = int(generator.z_dim)
     ids = np.arange(start, start + num_samples, dtype=np.int64)
     labels = ids % num_classes  # [N] balanced for every prefix
     chunks = []
@@ -62,9 +61,8 @@ def generate_with(
                                              max_candidates=judge_filter.max_candidates)
             chunks.append(images.numpy())
             continue
-        z = torch.from_numpy(latents_for(ids[i : i + batch_size], seed, z_dim))  # [B, z_dim]
         y = torch.from_numpy(labels[i : i + batch_size])  # [B]
-        x = generator(z, y)  # [B, C, H, W] in [-1, 1]
+        x = prior_images(generator, ids[i : i + batch_size], y, seed)  # [B, C, H, W] in [-1, 1]
         chunks.append(to_uint8(x).numpy())
     images = np.concatenate(chunks) if chunks else np.zeros((0, 1, 1, 1), np.uint8)
     return images, labels

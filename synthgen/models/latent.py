@@ -6,11 +6,15 @@ its own space (``stylegan``: W, where inversion is better conditioned and trunca
 class's mean w); every other generator gets ``ZSpace``, its input z itself.
 
     space = latent_space(G)
-    latent = space.from_z(z, y)                       # [N, space.dim]: prior draws in this space
-    image = space.generate(latent, y)                 # [N, C, H, W] in [-1, 1]
+    latent = space.from_z(z, y, codes)                # [N, space.dim]: prior draws in this space
+    image = space.generate(latent, y, codes)          # [N, C, H, W] in [-1, 1]
     latent = space.truncate(latent, y, psi)           # toward the space's centre for class y
     penalty = space.penalty(latent, y)                # [N]: ~1 for a typical prior draw, 0 at the centre
     latent = latent + sigma * space.noise_scale(y) * eps   # a variation of size sigma in prior units
+
+``codes`` are InfoGAN code values [N, num_codes] (``synthgen.models.codes``) of a generator built with them;
+None (the default, and all a generator without codes ever gets) = their prior mean. Z keeps them beside z
+(``generate`` passes them to G); W absorbs them into w (``from_z``), so ``generate`` needs only w.
 
 Pure tensor code: no I/O, no Ray.
 """
@@ -29,8 +33,8 @@ class LatentSpace(Protocol):
     name: str  # "z" or "w": recorded with inversions so a reader knows what the latents are
     dim: int  # latent size
 
-    def from_z(self, z: Tensor, labels: Tensor) -> Tensor: ...
-    def generate(self, latent: Tensor, labels: Tensor) -> Tensor: ...
+    def from_z(self, z: Tensor, labels: Tensor, codes: Tensor | None = None) -> Tensor: ...
+    def generate(self, latent: Tensor, labels: Tensor, codes: Tensor | None = None) -> Tensor: ...
     def truncate(self, latent: Tensor, labels: Tensor, psi: float) -> Tensor: ...
     def penalty(self, latent: Tensor, labels: Tensor) -> Tensor: ...
     def noise_scale(self, labels: Tensor) -> Tensor | float: ...
@@ -45,11 +49,13 @@ class ZSpace:
         self.generator = generator
         self.dim = int(generator.z_dim)
 
-    def from_z(self, z: Tensor, labels: Tensor) -> Tensor:
+    def from_z(self, z: Tensor, labels: Tensor, codes: Tensor | None = None) -> Tensor:
         return z  # [N, z_dim]
 
-    def generate(self, latent: Tensor, labels: Tensor) -> Tensor:
-        return self.generator(latent, labels)  # [N, C, H, W]
+    def generate(self, latent: Tensor, labels: Tensor, codes: Tensor | None = None) -> Tensor:
+        if codes is None:  # exactly the call a generator without codes always got
+            return self.generator(latent, labels)  # [N, C, H, W]
+        return self.generator(latent, labels, codes)  # [N, C, H, W]
 
     def truncate(self, latent: Tensor, labels: Tensor, psi: float) -> Tensor:
         return latent if psi == 1.0 else latent * psi  # toward the prior's mean, 0
@@ -76,11 +82,11 @@ class WSpace:
         self.dim = int(generator.w_dim)
         self._stats: dict[int, tuple[Tensor, Tensor]] = {}  # class -> (mean [w_dim], std [w_dim])
 
-    def from_z(self, z: Tensor, labels: Tensor) -> Tensor:
-        return self.generator.mapping(z, labels)  # [N, w_dim]
+    def from_z(self, z: Tensor, labels: Tensor, codes: Tensor | None = None) -> Tensor:
+        return self.generator.mapping(z, labels, codes)  # [N, w_dim]
 
-    def generate(self, latent: Tensor, labels: Tensor) -> Tensor:
-        return self.generator.synthesis(latent)  # [N, C, H, W]; the class is in w already
+    def generate(self, latent: Tensor, labels: Tensor, codes: Tensor | None = None) -> Tensor:
+        return self.generator.synthesis(latent)  # [N, C, H, W]; the class and the codes are in w already
 
     def truncate(self, latent: Tensor, labels: Tensor, psi: float) -> Tensor:
         return self.generator.truncate(latent, labels, psi)
@@ -118,16 +124,20 @@ def latent_space(generator: nn.Module) -> LatentSpace:
     return declared() if callable(declared) else ZSpace(generator)
 
 
-def images_from_z(space: LatentSpace, z: Tensor, labels: Tensor, psi: float = 1.0) -> Tensor:
+def images_from_z(space: LatentSpace, z: Tensor, labels: Tensor, psi: float = 1.0,
+                  codes: Tensor | None = None) -> Tensor:
     """Prior draws to images, truncated by ``psi`` in the generator's own space.
 
     Args:
         space: ``latent_space(G)``.
         z: [N, z_dim] prior draws.
         labels: [N] int64.
-        psi: truncation in (0, 1]; 1.0 = off.
+        psi: truncation in (0, 1]; 1.0 = off. It moves the latent only; InfoGAN codes stay as given.
+        codes: [N, num_codes] InfoGAN code values, or None (no codes, or their prior mean).
 
     Returns:
         [N, C, H, W] in [-1, 1].
     """
-    return space.generate(space.truncate(space.from_z(z, labels), labels, psi), labels)
+    if codes is None:  # exactly the calls made before codes existed
+        return space.generate(space.truncate(space.from_z(z, labels), labels, psi), labels)
+    return space.generate(space.truncate(space.from_z(z, labels, codes), labels, psi), labels, codes)

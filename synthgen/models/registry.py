@@ -5,6 +5,9 @@ Network contract (every registered model):
     D(x: [N, C, H, W] float, labels: [N] int64) -> [N] float logits
 Unconditional models accept ``labels`` and ignore them, so callers never branch on the model.
 Both expose ``z_dim`` (G), ``num_classes`` and ``conditional`` attributes.
+Models registered with ``codes=True`` also take InfoGAN codes (``synthgen.models.codes``): their builder gets
+``codes=`` when ``model.codes`` is set, G becomes ``G(z, labels, codes=None)`` with ``codes``/``code_dim``
+attributes, and ``D(x, labels, with_codes=True)`` returns ``(logits [N], Q's predictions [N, code_dim])``.
 
 Each model declares its own options: a frozen dataclass (one comment per field) that ``model.arch``
 in the config is validated against (``synthgen.config.ModelConfig``), so a new architecture adds its
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from torch import nn
 
@@ -32,6 +35,7 @@ class ModelChoice(Protocol):
     name: str  # registered model name
     z_dim: int  # latent size
     arch: Mapping[str, Any]  # the model's options as a mapping (field name -> value)
+    codes: Sequence[Any]  # InfoGAN codes (name, kind, size); empty = none
 
 
 @dataclass(frozen=True)
@@ -40,18 +44,20 @@ class ModelSpec:
     build: Builder  # constructs fresh (G, D)
     conditional: bool  # whether G draws the requested class
     options: type  # frozen dataclass of this model's ``model.arch`` options (defaults = the documented ones)
+    codes: bool = False  # whether its builder takes InfoGAN codes (``model.codes``)
 
 
 MODELS: dict[str, ModelSpec] = {}
 
 
-def register_model(name: str, conditional: bool, options: type) -> Callable[[Builder], Builder]:
+def register_model(name: str, conditional: bool, options: type, codes: bool = False) -> Callable[[Builder], Builder]:
     """Register ``build(options, z_dim, image_shape, num_classes) -> (G, D)`` under ``name``.
 
     Args:
         name: the ``model.name`` users select it by.
         conditional: whether G draws the requested class.
         options: a frozen dataclass whose every field has a default; ``model.arch`` fills it.
+        codes: the builder also takes ``codes=`` (InfoGAN codes; passed only when ``model.codes`` is set).
 
     Raises:
         ValueError: ``name`` is taken, or ``options`` is not a dataclass with defaults for every field.
@@ -66,7 +72,7 @@ def register_model(name: str, conditional: bool, options: type) -> Callable[[Bui
     def wrap(build: Builder) -> Builder:
         if name in MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        MODELS[name] = ModelSpec(name=name, build=build, conditional=conditional, options=options)
+        MODELS[name] = ModelSpec(name=name, build=build, conditional=conditional, options=options, codes=codes)
         return build
 
     return wrap
@@ -108,4 +114,10 @@ def build_models(
     unknown = sorted(set(cfg.arch) - valid)
     if unknown:
         raise ConfigError(f"model.arch: unknown key(s) {unknown} for model {cfg.name!r}; valid keys are: {sorted(valid)}")
+    codes = tuple(getattr(cfg, "codes", ()) or ())
+    if codes:  # only then: a model without codes is built by exactly the call it always was
+        from synthgen.models.codes import check_codes
+
+        check_codes(codes, cfg.name, sorted(n for n, s in MODELS.items() if s.codes))
+        return spec.build(spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes, codes=codes)
     return spec.build(spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes)

@@ -18,6 +18,10 @@ Determinism: in eval mode each StyleConv adds its stored ``noise_const`` buffer 
 image is a pure function of (weights, z, y), and no layer mixes samples (no batch norm; the modulated
 conv is one group per sample). Training mode draws fresh noise.
 
+InfoGAN codes (``model.codes``, ``synthgen.models.codes``): ``G.mapping(z, y, codes)`` takes them next to z (so
+they live in w, and every W-space operation carries them), and D gets a Q head on ``phi``
+(``D(x, y, with_codes=True) -> (logits, q)``). Without codes both networks are exactly as described here.
+
 Discriminator: fromRGB 1x1 at R, residual blocks (two 3x3 convs, average-pool downsampling, a 1x1 skip)
 down to 4x4, minibatch stddev, a 3x3 conv, an FC layer to features ``phi`` [N, ch4], and
 ``logit = w . phi + b + <V[y], phi> / sqrt(ch4)`` (projection, Miyato & Koyama 2018). No spectral norm:
@@ -37,7 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +49,7 @@ from torch import Tensor, nn
 
 from synthgen.errors import ConfigError
 from synthgen.models.blocks import check_shape, require_labels
+from synthgen.models.codes import QHead, code_dim
 from synthgen.models.registry import register_model
 from synthgen.models.stylegan_layers import (
     DBlock,
@@ -132,21 +137,25 @@ class SynthesisNetwork(nn.Module):
 
 
 class StyleGenerator(nn.Module):
-    """Class-conditional StyleGAN2 generator: ``forward(z [N, z_dim], labels [N]) -> [N, C, H, W]`` in [-1, 1]."""
+    """Class-conditional StyleGAN2 generator: ``forward(z [N, z_dim], labels [N], codes [N, num_codes] | None)``
+    -> ``[N, C, H, W]`` in [-1, 1] (``codes`` only with InfoGAN codes; None = their prior mean)."""
 
     conditional = True
 
     def __init__(self, z_dim: int, image_shape: tuple[int, int, int], num_classes: int,
-                 opts: StyleGANOptions) -> None:
+                 opts: StyleGANOptions, codes: Sequence[Any] = ()) -> None:
         super().__init__()
         self.z_dim, self.num_classes, self.image_shape = z_dim, num_classes, tuple(image_shape)
+        self.codes, self.code_dim = tuple(codes), code_dim(codes)  # InfoGAN codes; code_dim 0 = none
         self.w_dim = opts.w_dim
-        self.mapping = MappingNetwork(z_dim, num_classes, opts.w_dim, opts.mapping_layers, opts.mapping_lr_mul)
+        # mapping(z [N, z_dim], labels [N], code values [N, num_codes] or None) -> w [N, w_dim]
+        self.mapping = MappingNetwork(z_dim, num_classes, opts.w_dim, opts.mapping_layers, opts.mapping_lr_mul,
+                                      self.codes)
         self.synthesis = SynthesisNetwork(opts.w_dim, image_shape, opts)
         self.num_ws = self.synthesis.num_ws
 
-    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return self.synthesis(self.mapping(z, labels))  # [N, C, H, W]
+    def forward(self, z: Tensor, labels: Tensor | None = None, codes: Tensor | None = None) -> Tensor:
+        return self.synthesis(self.mapping(z, labels, codes))  # [N, C, H, W]
 
     @torch.no_grad()
     def class_w_stats(self, labels: Tensor, num: int = MEAN_W_SAMPLES, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -198,11 +207,13 @@ class StyleGenerator(nn.Module):
 
 
 class StyleDiscriminator(nn.Module):
-    """Residual projection discriminator: ``forward(x [N, C, H, W], labels [N]) -> [N]`` logits."""
+    """Residual projection discriminator: ``forward(x [N, C, H, W], labels [N]) -> [N]`` logits; with InfoGAN
+    codes, ``forward(x, labels, with_codes=True) -> (logits [N], Q's predictions [N, code_dim])``."""
 
     conditional = True
 
-    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, opts: StyleGANOptions) -> None:
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, opts: StyleGANOptions,
+                 out_codes: int = 0) -> None:
         super().__init__()
         c, size, _ = image_shape
         self.num_classes, self.image_shape, self.mbstd_group = num_classes, tuple(image_shape), opts.mbstd_group
@@ -215,21 +226,28 @@ class StyleDiscriminator(nn.Module):
         self.out = EqualLinear(ch4, 1)
         self.embed = nn.Parameter(torch.randn(num_classes, ch4))  # [K, ch4]: the projection vectors V
         self.proj_gain = 1.0 / math.sqrt(ch4)  # equalized lr for V, and a unit-scale projection term
+        if out_codes:  # created last: without codes the parameters (and their init draws) are unchanged
+            self.q_head = QHead(ch4, out_codes)
 
-    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, labels: Tensor | None = None,
+                with_codes: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         labels = require_labels(labels, x.shape[0])  # [N]
         h = self.blocks(self.from_rgb(x))  # [N, C4, 4, 4]
         h = self.conv(minibatch_stddev(h, self.mbstd_group))  # [N, C4, 4, 4]
         phi = self.fc(h.flatten(1))  # [N, C4]
         proj = (F.embedding(labels, self.embed) * phi).sum(dim=1) * self.proj_gain  # [N]
-        return self.out(phi).squeeze(1) + proj  # [N]
+        logits = self.out(phi).squeeze(1) + proj  # [N]
+        return (logits, self.q_head(phi)) if with_codes else logits  # q: [N, code_dim]
 
 
-@register_model("stylegan", conditional=True, options=StyleGANOptions)
+@register_model("stylegan", conditional=True, options=StyleGANOptions, codes=True)
 def build(
-    opts: StyleGANOptions, z_dim: int, image_shape: tuple[int, int, int], num_classes: int
+    opts: StyleGANOptions, z_dim: int, image_shape: tuple[int, int, int], num_classes: int,
+    codes: Sequence[Any] = (),
 ) -> tuple[nn.Module, nn.Module]:
     """Build the stylegan (G, D) pair for ``image_shape`` (C, H, W) and ``num_classes`` classes.
+
+    ``codes`` (InfoGAN, ``synthgen.models.codes``): extra mapping inputs and a Q head on D; () = none.
 
     Raises:
         ConfigError: a side other than 32, 64 or 128, channels other than 1/3, or fewer than one class.
@@ -243,4 +261,5 @@ def build(
             f"mnist) set data.resolution=32: they pad 2 px of black on every side; imagefolder images are "
             f"resized and center-cropped to any data.resolution"
         )
-    return StyleGenerator(z_dim, image_shape, num_classes, opts), StyleDiscriminator(image_shape, num_classes, opts)
+    return (StyleGenerator(z_dim, image_shape, num_classes, opts, codes),
+            StyleDiscriminator(image_shape, num_classes, opts, code_dim(codes)))

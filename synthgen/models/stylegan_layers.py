@@ -14,12 +14,14 @@ No batch norm anywhere: in G each sample depends only on its own (z, y, noise).
 from __future__ import annotations
 
 import math
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from synthgen.models.blocks import require_labels
+from synthgen.models.codes import code_dim, encode_codes
 
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)  # keeps the activations' second moment through a leaky ReLU
@@ -165,21 +167,28 @@ class MappingNetwork(nn.Module):
 
     ``w = MLP([norm(z), norm(embed(y))])`` with ``layers`` lrelu FC layers of width ``w_dim`` and learning
     rate multiplier ``lr_mul``; both inputs are normalised to unit mean square so neither dominates.
+    With InfoGAN ``codes`` (``synthgen.models.codes``) their encoding [N, code_dim] joins the input
+    un-normalised: ``[norm(z), encode(codes), norm(embed(y))]``; code values None = their prior mean.
     """
 
-    def __init__(self, z_dim: int, num_classes: int, w_dim: int, layers: int, lr_mul: float) -> None:
+    def __init__(self, z_dim: int, num_classes: int, w_dim: int, layers: int, lr_mul: float,
+                 codes: Sequence[Any] = ()) -> None:
         super().__init__()
+        self.codes, self.code_dim = tuple(codes), code_dim(codes)
         self.embed = EqualLinear(num_classes, w_dim)  # on one-hot labels = a learned class embedding
-        dims = [z_dim + w_dim] + [w_dim] * layers
+        dims = [z_dim + self.code_dim + w_dim] + [w_dim] * layers
         self.fcs = nn.ModuleList(EqualLinear(dims[i], dims[i + 1], activation=True, lr_mul=lr_mul)
                                  for i in range(layers))
         self.num_classes = num_classes
 
-    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        # z: [N, z_dim], labels: [N] -> w [N, w_dim]
+    def forward(self, z: Tensor, labels: Tensor | None = None, codes: Tensor | None = None) -> Tensor:
+        # z: [N, z_dim], labels: [N], codes: [N, num_codes] values or None -> w [N, w_dim]
         labels = require_labels(labels, z.shape[0])
         onehot = F.one_hot(labels, self.num_classes).to(z.dtype)  # [N, K]
-        x = torch.cat([normalize_2nd_moment(z), normalize_2nd_moment(self.embed(onehot))], dim=1)
+        parts = [normalize_2nd_moment(z)]
+        if self.code_dim:
+            parts.append(encode_codes(self.codes, codes, z.shape[0], z))  # [N, code_dim]
+        x = torch.cat([*parts, normalize_2nd_moment(self.embed(onehot))], dim=1)
         for fc in self.fcs:
             x = fc(x)
         return x

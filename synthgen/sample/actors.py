@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from synthgen.models.latent import images_from_z, latent_space
+from synthgen.models.latent import latent_space
 from synthgen.pixels import to_uint8
-from synthgen.sample.latents import labels_for, latents_for, locate
+from synthgen.sample.filter import prior_images
+from synthgen.sample.latents import labels_for, locate
 from synthgen.sample.plan import SamplePlan
 from synthgen.sample.writer import write_shard
 from synthgen.shards import encode_batch
@@ -111,9 +112,10 @@ class SamplerActor:
                     drawn.append(candidates[lo:hi])
                     below.append(prob[lo:hi] < self.threshold)
                 else:
-                    z = torch.from_numpy(latents_for(span_ids, p.seed, p.z_dim)).to(self.device)  # [k, z_dim]
                     y = torch.from_numpy(span_labels).to(self.device)  # [k]
-                    images = to_uint8(images_from_z(self.space, z, y, p.truncation))  # [k, C, H, W] uint8
+                    images = to_uint8(prior_images(self.generator, span_ids, y, p.seed, truncation=p.truncation,
+                                                   fixed_codes=p.codes, space=self.space,
+                                                   device=self.device))  # [k, C, H, W] uint8
                     drawn.append(np.ones(hi - lo, dtype=np.int64))
                     below.append(np.zeros(hi - lo, dtype=bool))
                 pieces.append(images[lo:hi].cpu().numpy())
@@ -156,7 +158,7 @@ class SamplerActor:
         p = self.plan
         return generate_filtered(self.generator, self.judge, span_ids, span_labels, seed=p.seed,
                                  threshold=self.threshold, max_candidates=p.filter_max_candidates,
-                                 truncation=p.truncation, device=self.device)
+                                 truncation=p.truncation, device=self.device, fixed_codes=p.codes)
 
 
 def encode_task(batch: tuple[np.ndarray, ...], level: int) -> tuple[Any, ...]:

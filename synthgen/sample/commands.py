@@ -101,6 +101,10 @@ def register(subparsers: Any) -> None:
                    "classifier, trained on the checkpoint's real training split and cached) gives probability >= T "
                    "for their label, e.g. judge:0.9: each image tries up to filter_max_candidates (16) latents, "
                    "deterministically; labels and per-class counts stay exact (default: no filter)")
+    p.add_argument("--code", dest="codes", action="append", metavar="NAME=VALUE", help="fix an InfoGAN code of the "
+                   "checkpoint's generator (model.codes) for every sample, e.g. --code style=2 (categorical: an "
+                   "integer in [0, size)) or --code thickness=0.5 (continuous: in [-1, 1]); repeatable; codes not "
+                   "named keep their per-sample draws (default: none fixed)")
     p.add_argument("--around", metavar="train|FILE", help="sample around real images instead of the prior: train "
                    "(the checkpoint's own training images) or a data-config YAML; see 'sampling around real images'")
     p.add_argument("--per-image", type=int, metavar="K", help="--around: variations per real image (default 8)")
@@ -225,6 +229,8 @@ def _dry_run(cfg: SampleConfig, smoke_test: bool = False) -> int:
     print(f"per class: {dict(zip(plan.class_names, plan.class_counts))}")
     if plan.around:
         _print_around_plan(cfg, plan, spec)
+    if plan.codes:
+        print(f"codes fixed for every sample: {plan.codes}")
     if plan.filter:
         print(f"filter: {plan.filter} (judge {plan.filter_judge}, up to {plan.filter_max_candidates} latents per image)")
     print(f"plan digest: {plan.digest()}")

@@ -4,7 +4,7 @@
 mapping (the keys below) and applies ``key=value`` overrides. The fields split in two groups:
 
 * what the dataset *is* (checkpoint, seed, num_samples, classes, class_weights, truncation, use_ema,
-  filter, filter_max_candidates, format, images_per_shard, chunk_size, row_group_size,
+  filter, filter_max_candidates, codes, format, images_per_shard, chunk_size, row_group_size,
   png_compress_level, and with ``around`` the real set, per_image, sigma, the inversion settings and the
   encoder): they enter the plan
   digest, and a different value into a non-empty OUT is refused unless ``overwrite``;
@@ -40,6 +40,9 @@ class SampleConfig:
     use_ema: bool = True  # sample the EMA generator (recommended) instead of the raw one
     filter: str = ""  # "" = keep every image; judge:T = keep images the judge gives >= T for their label (e.g. judge:0.9)
     filter_max_candidates: int = 16  # judge filter: latents tried per image before the best-scoring one is kept
+    # --code NAME=VALUE (repeatable): fix an InfoGAN code of the checkpoint's generator for every sample, e.g.
+    # ["style=2", "thickness=0.5"]; codes not named keep their per-sample prior draws; [] = none fixed
+    codes: tuple[str, ...] = ()
     chunk_size: int = 64  # canonical forward batch aligned to sample ids: makes CPU bytes batch-size independent
     row_group_size: int = 1000  # parquet rows per row group
     png_compress_level: int = 6  # zlib level for PNG (0-9); fixed so bytes are reproducible
@@ -115,6 +118,7 @@ class SampleConfig:
         from synthgen.sample.filter import parse_filter
 
         parse_filter(self.filter)
+        parse_code_values(self.codes)
         self._check_around_mode()
 
     def _around_checks(self) -> list[tuple[bool, str, object, str]]:
@@ -148,6 +152,9 @@ class SampleConfig:
         if self.filter:
             raise ConfigError(f"filter={self.filter!r} cannot be combined with --around: each variation keeps its "
                               "real image's label; drop --filter")
+        if self.codes:
+            raise ConfigError(f"codes={list(self.codes)} fix InfoGAN codes of prior draws; with --around each "
+                              "variation keeps its inverted image's latent: drop --code")
         if self.truncation != 1.0:
             raise ConfigError(f"truncation={self.truncation!r} applies to prior draws only; with --around, "
                               "--sigma sets how far variations go: drop --truncation")
@@ -172,3 +179,27 @@ class SampleConfig:
         """Resolved torch intra-op threads per actor (same in every actor: part of CPU determinism)."""
         return self.torch_threads or max(1, int(self.cpus_per_actor))
 
+
+
+def parse_code_values(texts: tuple[str, ...] | list[str]) -> dict[str, float]:
+    """``--code NAME=VALUE`` strings to {name: value} (names and ranges are checked against the model later).
+
+    Raises:
+        ConfigError: an entry without ``=``, a value that is not a number, or a name given twice.
+    """
+    out: dict[str, float] = {}
+    for text in texts:
+        name, sep, raw = str(text).partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ConfigError(f"--code {text!r} is invalid: use NAME=VALUE, e.g. --code style=2 or "
+                              "--code thickness=0.5")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"--code {text!r} is invalid: the value must be a number, "
+                              f"e.g. --code {name}=0.5") from None
+        if name in out:
+            raise ConfigError(f"--code {name} is given twice ({out[name]:g} and {value:g}): give each code once")
+        out[name] = value
+    return out

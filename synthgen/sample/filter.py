@@ -12,6 +12,10 @@ generator and the judge on the still-rejected rows of a fixed id range (the CPU 
 chunks), a set that is itself a function of that range. So image ``i`` depends only on (checkpoint,
 seed, filter, judge weights, ``i``), not on actors, batch sizes or retries.
 
+Prior images go through one path, ``prior_images``: (seed, id, candidate) -> latent (``latents_for``) and InfoGAN
+code values (``codes_for``, with ``--code`` values fixed over them) -> ``images_from_z``. The sampling fleet, this
+filter, the evaluation's generated sources and the report's code grids all call it.
+
 The judge (``synthgen.judge``, shared with the evaluation stage) is a classifier trained on the real
 training split of the checkpoint's data, cached per data set. Metrics measured in that same judge's
 eyes (label_acc, fd, pr, dc) flatter a filtered set; CAS and uplift train fresh classifiers and test
@@ -26,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthgen.errors import ConfigError
-from synthgen.sample.latents import latents_for
+from synthgen.sample.latents import codes_for, latents_for
 
 if TYPE_CHECKING:  # torch is imported inside the functions: plans and configs must not pay for it
     import torch
@@ -93,6 +97,66 @@ def label_probability(judge_model: nn.Module, images: torch.Tensor, labels: torc
     return probs.gather(1, labels.view(-1, 1)).squeeze(1)  # [n]
 
 
+def prior_codes(generator: nn.Module, ids: np.ndarray, seed: int, candidate: int = 0,
+                fixed_codes: dict[str, Any] | None = None, device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """InfoGAN code values [n, num_codes] of prior samples ``ids``, or None for a generator without codes.
+
+    Args:
+        generator: any registered generator (its ``codes`` attribute lists its codes; absent = none).
+        ids: int64 [n] sample ids.
+        seed, candidate: as in ``codes_for``.
+        fixed_codes: {code name: value, or float [n] values per row} replacing the drawn values (``--code``).
+        device: where the result goes.
+
+    Raises:
+        ConfigError: a fixed code the generator does not have.
+    """
+    import torch
+
+    from synthgen.models.codes import code_sizes
+
+    specs = tuple(getattr(generator, "codes", ()))
+    names = [c.name for c in specs]
+    unknown = sorted(set(fixed_codes or {}) - set(names))
+    if unknown:
+        raise ConfigError(f"--code {unknown[0]}=...: the generator has no code {unknown[0]!r}; its codes are "
+                          f"{names or 'none (train with model.codes to get some)'}")
+    if not specs:
+        return None
+    values = codes_for(ids, seed, code_sizes(specs), candidate)  # [n, num_codes]
+    for name, value in (fixed_codes or {}).items():
+        values[:, names.index(name)] = value
+    return torch.from_numpy(values).to(device)
+
+
+def prior_images(generator: nn.Module, ids: np.ndarray, labels: torch.Tensor, seed: int, *, truncation: float = 1.0,
+                 candidate: int = 0, fixed_codes: dict[str, Any] | None = None, space: Any = None,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """Images of prior samples ``ids``: a pure function of (weights, seed, id, candidate, label, codes fixed).
+
+    Args:
+        generator: any registered generator (eval mode).
+        ids: int64 [n] sample ids.
+        labels: int64 [n] their labels, on ``device``.
+        seed, candidate: as in ``latents_for`` / ``codes_for``.
+        truncation: psi in (0, 1], in the generator's latent space (``images_from_z``); 1.0 = off.
+        fixed_codes: ``--code`` values (see ``prior_codes``).
+        space: ``latent_space(generator)`` to reuse (W caches class statistics); None = make one.
+        device: where the generator runs.
+
+    Returns:
+        float [n, C, H, W] in [-1, 1] on ``device``.
+    """
+    import torch
+
+    from synthgen.models.latent import images_from_z, latent_space
+
+    space = space if space is not None else latent_space(generator)
+    z = torch.from_numpy(latents_for(ids, seed, int(generator.z_dim), candidate=candidate)).to(device)  # [n, z_dim]
+    codes = prior_codes(generator, ids, seed, candidate, fixed_codes, device)  # [n, num_codes] or None
+    return images_from_z(space, z, labels, truncation, codes)
+
+
 def generate_filtered(
     generator: nn.Module,
     judge_model: nn.Module,
@@ -104,6 +168,7 @@ def generate_filtered(
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
     truncation: float = 1.0,
     device: torch.device | str = "cpu",
+    fixed_codes: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """Images of sample ``ids`` with ``labels``, each the first candidate the judge accepts.
 
@@ -116,6 +181,7 @@ def generate_filtered(
         threshold: minimum judge probability of the requested label.
         max_candidates: candidates tried per sample; the best one is kept when none passes.
         device: where the generator and judge run.
+        fixed_codes: ``--code`` values fixed for every candidate (``prior_codes``).
 
     Returns:
         (images uint8 [n, C, H, W] on the CPU, candidates int64 [n] = candidates drawn per sample,
@@ -130,20 +196,19 @@ def generate_filtered(
         raise ConfigError(f"filter max_candidates={max_candidates} is invalid: must be >= 1, e.g. 16")
     with torch.inference_mode():
         return _rejection_sample(generator, judge_model, np.asarray(ids, dtype=np.int64), labels, seed, threshold,
-                                 max_candidates, truncation, device)
+                                 max_candidates, truncation, device, fixed_codes)
 
 
 def _rejection_sample(generator: nn.Module, judge_model: nn.Module, ids: np.ndarray, labels: np.ndarray, seed: int,
-                      threshold: float, max_candidates: int, truncation: float,
-                      device: torch.device | str) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+                      threshold: float, max_candidates: int, truncation: float, device: torch.device | str,
+                      fixed_codes: dict[str, Any] | None) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     import torch
 
-    from synthgen.models.latent import images_from_z, latent_space
+    from synthgen.models.latent import latent_space
     from synthgen.pixels import to_uint8
 
     space = latent_space(generator)
     y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)  # [n]
-    z_dim = int(generator.z_dim)
     n = len(ids)
     if n == 0:
         c, h, w = generator.image_shape
@@ -155,9 +220,10 @@ def _rejection_sample(generator: nn.Module, judge_model: nn.Module, ids: np.ndar
     for candidate in range(max_candidates):
         if len(pending) == 0:
             break
-        z = torch.from_numpy(latents_for(ids[pending], seed, z_dim, candidate=candidate)).to(device)  # [m, z_dim]
         y = y_all[pending]  # [m]
-        img = to_uint8(images_from_z(space, z, y, truncation))  # [m, C, H, W]
+        img = to_uint8(prior_images(generator, ids[pending], y, seed, truncation=truncation, candidate=candidate,
+                                    fixed_codes=_rows(fixed_codes, pending), space=space,
+                                    device=device))  # [m, C, H, W]
         p = label_probability(judge_model, img, y)  # [m]
         if best_img is None:
             best_img = torch.zeros((n, *img.shape[1:]), dtype=torch.uint8, device=device)
@@ -170,3 +236,10 @@ def _rejection_sample(generator: nn.Module, judge_model: nn.Module, ids: np.ndar
         pending = pending[~accepted]
     assert best_img is not None  # n > 0 and max_candidates >= 1: the loop ran at least once
     return best_img.cpu(), drawn, best_p.float().cpu().numpy()
+
+
+def _rows(fixed_codes: dict[str, Any] | None, rows: np.ndarray) -> dict[str, Any] | None:
+    """``fixed_codes`` restricted to ``rows`` (per-row value arrays are indexed; scalars stay)."""
+    if not fixed_codes:
+        return fixed_codes
+    return {k: (np.asarray(v)[rows] if np.ndim(v) else v) for k, v in fixed_codes.items()}

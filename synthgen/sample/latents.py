@@ -12,6 +12,10 @@ number of times (retries), and always gets the same numbers:
   at position ``perm(i)``, where ``perm`` is a keyed bijection of [0, N) (a Feistel network with
   cycle walking). The label multiset is therefore exact, the order is shuffled by the seed, and
   label(i) needs O(1) memory: nothing depends on how ids are split into shards or batches.
+* codes(i) (InfoGAN code values of a generator built with ``model.codes``): ``codes_for``, uniform doubles
+  from Philox under ``(seed, CODE_DOMAIN)`` at the latent's counter ``(0, i, c, 0)``: ``2u - 1`` for a
+  continuous code, ``floor(u * size)`` for a categorical one. All codes of a row come from one stream, so
+  fixing one code (``synthgen sample --code``) leaves the others' values as they were.
 * around real images (``synthgen sample --around``): the noise of variation ``j`` of real image ``i``
   (``around_noise``) and the ``r``-th restart of image ``i``'s inversion (``restart_latents``) use the
   same scheme under their own key words (``AROUND_DOMAIN``, ``RESTART_DOMAIN``) with counter
@@ -28,6 +32,7 @@ LATENT_DOMAIN = 0x4C4154454E54_0001  # second Philox key word: keeps latent stre
 LABEL_DOMAIN = 0x4C4142454C53_0002  # mixed into the Feistel keys of the label permutation
 AROUND_DOMAIN = 0x41524F554E44_0003  # latent noise of the variations around real images
 RESTART_DOMAIN = 0x524553545254_0004  # random restarts of the inversion of real images
+CODE_DOMAIN = 0x434F44455300_0005  # InfoGAN code values of the prior samples
 FEISTEL_ROUNDS = 8  # >= 4 rounds give a pseudo-random permutation (Luby-Rackoff); 8 for good mixing
 _GOLDEN = 0x9E3779B97F4A7C15  # odd constant separating the round keys
 
@@ -97,6 +102,33 @@ def latents_for(ids: np.ndarray, seed: int, z_dim: int, candidate: int = 0) -> n
     if candidate < 0:
         raise ValueError(f"candidate must be >= 0, got {candidate}")
     return philox_normals(ids, np.full(ids.shape, candidate, dtype=np.int64), seed, LATENT_DOMAIN, z_dim)
+
+
+def codes_for(ids: np.ndarray, seed: int, sizes: Sequence[int], candidate: int = 0) -> np.ndarray:
+    """InfoGAN code values of sample ``ids`` (the prior's: U(-1, 1) or a uniform category).
+
+    Args:
+        ids: int64 [n] sample ids (any order, repeats allowed).
+        seed: dataset seed in [0, 2**63).
+        sizes: per code, its number of categories, or 0 for a continuous code (``models.codes.code_sizes``).
+        candidate: as in ``latents_for`` (judge filtering's later candidates get fresh codes too).
+
+    Returns:
+        float32 [n, len(sizes)]; row r depends only on (seed, ids[r], candidate, sizes).
+    """
+    ids = _check_ids(ids)
+    if candidate < 0:
+        raise ValueError(f"candidate must be >= 0, got {candidate}")
+    out = np.empty((ids.shape[0], len(sizes)), dtype=np.float32)  # [n, num_codes]
+    if not len(sizes):
+        return out
+    key = np.array([seed, CODE_DOMAIN], dtype=np.uint64)
+    scale = np.asarray(sizes, dtype=np.float64)  # [num_codes]
+    for k, i in enumerate(ids.tolist()):
+        counter = np.array([0, i, candidate, 0], dtype=np.uint64)
+        u = np.random.Generator(np.random.Philox(key=key, counter=counter)).random(len(sizes))  # [num_codes] in [0, 1)
+        out[k] = np.where(scale > 0, np.minimum(np.floor(u * scale), scale - 1), 2.0 * u - 1.0)
+    return out
 
 
 def around_noise(image_ids: np.ndarray, variations: np.ndarray, seed: int, z_dim: int) -> np.ndarray:

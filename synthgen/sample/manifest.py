@@ -12,6 +12,8 @@ the sampler knows:
                            path, real test accuracy, recipe), candidates (latents drawn in all),
                            acceptance_rate (images / candidates), below_threshold (images kept as the
                            best of max_candidates because none passed)}
+    codes                  generators with InfoGAN codes, or plans with --code: {model: the checkpoint's
+                           model.codes, fixed: {name: value} of --code (the other codes are per-sample draws)}
     around                 --around datasets only: {real: {kind (imagefolder | idx), spec (train or the YAML),
                            source, root, split, max_images, subset_seed, size, digest (sha256 of the real
                            images and labels), data}, per_image, sigma, class_weights, class_images,
@@ -96,6 +98,9 @@ def build_manifest(plan: SamplePlan, records: list[dict[str, Any]], *, checkpoin
         "plan": plan.to_dict(),
         "config": {"sample": sample_config, "train": train_config},
     }
+    model_codes = list((train_config.get("model") or {}).get("codes") or [])
+    if model_codes or plan.codes:
+        manifest["codes"] = {"model": model_codes, "fixed": dict(plan.codes)}
     if plan.filter:
         manifest["filter"] = filter_summary(plan, records, judge)
     if plan.around:

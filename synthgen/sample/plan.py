@@ -8,6 +8,7 @@ seed, N, exact class counts, truncation, format, shard size, ...). Its ``digest(
 Shard k holds sample_ids ``[k * images_per_shard, min((k + 1) * images_per_shard, N))`` in order.
 A plan sampled ``--around`` real images also holds the real set's digest and class sizes, sigma and the
 inversion settings (``synthgen.sample.around`` maps its sample ids to (real image, variation)).
+A plan with ``--code NAME=VALUE`` holds those InfoGAN code values (``codes``), fixed for every sample.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Sequence
 import yaml
 
 from synthgen.errors import ConfigError
-from synthgen.sample.config import SampleConfig
+from synthgen.sample.config import SampleConfig, parse_code_values
 from synthgen.sample.filter import parse_filter
 from synthgen.shards.layout import Shard, safe_label_dirs
 
@@ -64,6 +65,7 @@ class SamplePlan:
     sigma: float = 0.0  # --around: latent noise scale of the variations
     inversion: dict[str, Any] = field(default_factory=dict)  # --around: steps, lr, restarts, prior_weight, encoder ...
     inversion_chunk: int = 0  # --around: real images per inversion call / OUT/inversion file
+    codes: dict[str, float] = field(default_factory=dict)  # --code: InfoGAN code name -> value fixed for every sample
 
     @property
     def num_shards(self) -> int:
@@ -85,6 +87,8 @@ class SamplePlan:
         if not self.around:  # prior plans keep the digest they had before --around existed
             for key in AROUND_KEYS:
                 data.pop(key)
+        if not self.codes:  # plans without --code keep the digest they had before codes existed
+            data.pop("codes")
         data["plan_version"] = PLAN_VERSION
         return data
 
@@ -251,6 +255,7 @@ def make_plan(cfg: SampleConfig, checkpoint_digest: str, class_names: Sequence[s
         weights = [w if c in selected else 0.0 for c, w in enumerate(weights)]
         counts = allocate_counts(cfg.prior_num_samples, weights)
     c, h, w = (int(s) for s in image_shape)
+    codes = resolve_fixed_codes(cfg.codes, train_config)
     spec = parse_filter(cfg.filter)
     if spec and not judge_key:
         raise ConfigError(f"filter={cfg.filter!r} needs a judge: load it first (synthgen.sample.run does)")
@@ -278,4 +283,31 @@ def make_plan(cfg: SampleConfig, checkpoint_digest: str, class_names: Sequence[s
         sigma=cfg.sigma if around else 0.0,
         inversion=dict(around.inversion) if around else {},
         inversion_chunk=cfg.inversion_chunk if around else 0,
+        codes=codes,
     )
+
+
+def resolve_fixed_codes(texts: Sequence[str], train_config: Any) -> dict[str, float]:
+    """``--code NAME=VALUE`` values checked against the checkpoint's ``model.codes``, in the model's code order.
+
+    Args:
+        texts: the ``codes`` of the SampleConfig.
+        train_config: the checkpoint's ExperimentConfig (None only when ``texts`` is empty).
+
+    Raises:
+        ConfigError: an unknown code name (the model's are listed) or a value outside the code's range.
+    """
+    wanted = parse_code_values(texts)
+    if not wanted:
+        return {}
+    model_codes = tuple(train_config.model.codes) if train_config is not None else ()
+    by_name = {c.name: c for c in model_codes}
+    for name in wanted:
+        if name not in by_name:
+            raise ConfigError(f"--code {name}=...: the checkpoint's generator has no code {name!r}; its codes are "
+                              f"{list(by_name) or 'none (train with model.codes to get some)'}")
+    from synthgen.models.codes import check_code_value
+
+    for name, value in wanted.items():
+        check_code_value(by_name[name], value)
+    return {c.name: wanted[c.name] for c in model_codes if c.name in wanted}

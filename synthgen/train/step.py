@@ -3,6 +3,11 @@
 The device fast paths (channels_last, bf16 autocast, TF32, fused Adam, torch.compile; ``train.*``) are
 resolved and set up by ``synthgen.train.fast_paths``; with all of them off (a default config on a CPU)
 this is the plain fp32 step.
+
+InfoGAN codes (``model.codes``): each fake batch gets prior code values, and ``model.info_weight`` times the
+mutual-information loss of D's Q head on those fakes joins D's loss (Q trains with D: its output is part of
+the DDP forward, so every D parameter gets a gradient each step) and G's loss. Without codes no code is drawn
+and no call changes: the step is bit-identical to the one without the option.
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ class GANStep:
         self.loss_fn = get_loss(m.loss)
         self.lecam = LeCam(m.lecam_weight)
         self.autocast = autocast(self.fast, device)
+        self.codes = tuple(getattr(G, "codes", ()))  # InfoGAN codes (synthgen.models.codes); () = off
+        self.last_info_loss = torch.zeros(())  # the D step's mutual-information loss (0 without codes)
 
     def describe_fast_paths(self) -> str:
         """One line naming the fast paths this step runs with (fused Adam as the optimizers really are)."""
@@ -99,13 +106,18 @@ class GANStep:
         # D step: one DDP forward on real+fake, so DDP sees one forward per backward.
         z = torch.randn(bs, m.z_dim, device=dev)
         y_fake = torch.randint(self.num_classes, (bs,), device=dev)
+        codes = self._draw_codes(bs)  # [B, num_codes] or None
         with torch.no_grad(), self.autocast:
-            fake = self.G_fwd(z, y_fake).float()  # [B, C, H, W]
+            fake = self._generate(self.G_fwd, z, y_fake, codes).float()  # [B, C, H, W]
         with self.autocast:
             both = to_memory_format(diff_augment(torch.cat([real, fake]), aug), self.fast)  # [2B, C, H, W]
-            logits = self.D_train(both, torch.cat([y_real, y_fake])).float()  # [2B]
+            logits, q = self._discriminate(self.D_train, both, torch.cat([y_real, y_fake]))  # [2B], [2B, code_dim]
         # losses and penalties in fp32, outside autocast; the penalties' double backward runs on the bare D
         d_loss = self.loss_fn.d_loss(logits[:bs], logits[bs:])
+        if codes is not None:  # Q's loss on the fakes (the real half's predictions are unused)
+            info = self._info(q[bs:], codes)
+            self.last_info_loss = info.detach()
+            d_loss = d_loss + m.info_weight * info
         d_loss = d_loss + self.loss_fn.penalty(self.D, real, fake, y_real, m.gp_weight)
         d_loss = d_loss + self.lecam(logits[:bs], logits[bs:])
         if m.r1_gamma > 0.0 and step % m.r1_interval == 0:
@@ -123,16 +135,43 @@ class GANStep:
         self.D.requires_grad_(False)
         z = torch.randn(bs, m.z_dim, device=dev)
         y_fake = torch.randint(self.num_classes, (bs,), device=dev)
+        codes = self._draw_codes(bs)  # [B, num_codes] or None
         with self.autocast:
-            fake = self.G_train(z, y_fake)  # [B, C, H, W] (bf16 under bf16 autocast)
-            logits = self.D_fwd(to_memory_format(diff_augment(fake, aug), self.fast), y_fake).float()  # [B]
+            fake = self._generate(self.G_train, z, y_fake, codes)  # [B, C, H, W] (bf16 under bf16 autocast)
+            logits, q = self._discriminate(self.D_fwd, to_memory_format(diff_augment(fake, aug), self.fast), y_fake)
         g_loss = self.loss_fn.g_loss(logits)
+        if codes is not None:
+            g_loss = g_loss + m.info_weight * self._info(q, codes)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
         self.D.requires_grad_(True)
         self.ema.update(self.G, step)
         return d_loss.detach(), g_loss.detach()
+
+    def _draw_codes(self, n: int) -> torch.Tensor | None:
+        """Prior InfoGAN code values [n, num_codes] (torch's RNG), or None without codes (nothing drawn)."""
+        from synthgen.models.codes import sample_code_values
+
+        return sample_code_values(self.codes, n, self.device) if self.codes else None
+
+    @staticmethod
+    def _generate(g: nn.Module, z: torch.Tensor, y: torch.Tensor, codes: torch.Tensor | None) -> torch.Tensor:
+        """``g(z, y)``, or ``g(z, y, codes)`` with InfoGAN codes: [N, C, H, W]."""
+        return g(z, y) if codes is None else g(z, y, codes)
+
+    def _discriminate(self, d: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(float logits [N], Q's float predictions [N, code_dim] or None without codes)."""
+        if not self.codes:
+            return d(x, y).float(), None
+        logits, q = d(x, y, with_codes=True)
+        return logits.float(), q.float()
+
+    def _info(self, q: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """InfoGAN's mutual-information loss of predictions ``q`` [N, code_dim] for ``codes`` [N, num_codes]."""
+        from synthgen.models.codes import info_loss
+
+        return info_loss(self.codes, q, codes)
 
 
 def build_gan_step(
