@@ -146,7 +146,7 @@ def subset_generator_config(base: ExperimentConfig, tag: str, subset: dict[str, 
 # their defaults, so the generators trained before each key existed keep their folder names (and are reused).
 KEYS_ADDED_LATER = (("data", "class_counts"), ("model", "r1_gamma"), ("model", "r1_interval"),
                     ("train", "channels_last"), ("train", "precision"), ("train", "tf32"), ("train", "fused_adam"),
-                    ("train", "compile"))
+                    ("train", "compile"), ("model", "codes"), ("model", "info_weight"))
 
 
 def _without_later_keys_at_default(recipe: dict) -> dict:
