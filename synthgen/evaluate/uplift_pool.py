@@ -24,10 +24,9 @@ from synthgen.errors import ConfigError
 from synthgen.evaluate.context import EvalContext
 from synthgen.evaluate.sources import JudgeFilter, generate_images, load_checkpoint_generator
 from synthgen.models.classifier import SmallCNN
-from synthgen.pixels import to_uint8
+from synthgen.models.latent import latent_space
 from synthgen.sample.around import variations_per_image
 from synthgen.sample.filter import parse_filter
-from synthgen.models.latent import latent_space
 from synthgen.sample.inversion import Inversion, around_images, invert, neighbour_images
 from synthgen.sample.plan import allocate_counts, resolve_class_weights
 

@@ -15,7 +15,6 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from synthgen.errors import ConfigError
 from synthgen.models.classifier import FEATURE_DIM, SmallCNN
