@@ -24,7 +24,7 @@ from synthgen.models import build_models
 from synthgen.models.codes import code_dim, encode_codes, info_loss
 from synthgen.models.latent import images_from_z, latent_space
 from synthgen.sample.config import SampleConfig, parse_code_values
-from synthgen.sample.filter import prior_codes, prior_images
+from synthgen.sample.prior import prior_codes, prior_images
 from synthgen.pixels import to_uint8
 from synthgen.sample.latents import codes_for, labels_for, latents_for
 from synthgen.sample.plan import resolve_fixed_codes

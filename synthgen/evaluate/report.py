@@ -209,7 +209,7 @@ def code_grid(generator: Any, code_index: int, seed: int, num_classes: int,
 
     from synthgen.models.codes import sweep_values
     from synthgen.pixels import to_uint8
-    from synthgen.sample.filter import prior_images
+    from synthgen.sample.prior import prior_images
 
     code = generator.codes[code_index]
     values = sweep_values(code)  # [cols]

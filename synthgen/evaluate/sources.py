@@ -21,7 +21,8 @@ from synthgen.config import DataConfig, ExperimentConfig, from_dict
 from synthgen.data import ImageData, whole_split
 from synthgen.pixels import to_uint8
 from synthgen.errors import CheckpointError, ConfigError, ShardError
-from synthgen.sample.filter import generate_filtered, prior_images
+from synthgen.sample.filter import generate_filtered
+from synthgen.sample.prior import prior_images
 from synthgen.checkpoint import CheckpointInfo, load_generator
 from synthgen.storage import is_uri
 

@@ -77,9 +77,10 @@ class WSpace:
 
     name = "w"
 
-    def __init__(self, generator: nn.Module) -> None:
+    def __init__(self, generator: nn.Module, num: int | None = None) -> None:
         self.generator = generator
         self.dim = int(generator.w_dim)
+        self.num = num  # z draws per class behind the statistics; None = the generator's default
         self._stats: dict[int, tuple[Tensor, Tensor]] = {}  # class -> (mean [w_dim], std [w_dim])
 
     def from_z(self, z: Tensor, labels: Tensor, codes: Tensor | None = None) -> Tensor:
@@ -89,7 +90,13 @@ class WSpace:
         return self.generator.synthesis(latent)  # [N, C, H, W]; the class and the codes are in w already
 
     def truncate(self, latent: Tensor, labels: Tensor, psi: float) -> Tensor:
-        return self.generator.truncate(latent, labels, psi)
+        """``mean + psi * (w - mean)`` toward each row's class-mean w; ``latent`` is W [N, w_dim] or W+ [N, L, w_dim]."""
+        if psi == 1.0:
+            return latent
+        mean = self._class_stats(labels)[0]  # [N, w_dim], cached: no mapping pass per batch
+        if latent.dim() == 3:
+            mean = mean[:, None]  # [N, 1, w_dim]
+        return mean + psi * (latent - mean)
 
     def penalty(self, latent: Tensor, labels: Tensor) -> Tensor:
         mean, std = self._class_stats(labels)  # [N, w_dim] each
@@ -103,7 +110,8 @@ class WSpace:
         missing = sorted({int(k) for k in labels.tolist()} - set(self._stats))
         if missing:
             ks = torch.tensor(missing, dtype=torch.long, device=labels.device)  # [K]
-            mean, std = self.generator.class_w_stats(ks)  # [K, w_dim] each
+            kw = {} if self.num is None else {"num": self.num}
+            mean, std = self.generator.class_w_stats(ks, **kw)  # [K, w_dim] each
             for i, k in enumerate(missing):
                 self._stats[k] = (mean[i], std[i].clamp_min(1e-6))
         means = torch.stack([self._stats[int(k)][0] for k in labels.tolist()])  # [N, w_dim]

@@ -198,12 +198,9 @@ class StyleGenerator(nn.Module):
 
         psi = 1 returns ``w`` unchanged; smaller psi trades diversity for typicality.
         """
-        if psi == 1.0:
-            return w
-        mean = self.class_mean_w(labels, num=num)  # [N, w_dim]
-        if w.dim() == 3:
-            mean = mean[:, None]  # [N, 1, w_dim]
-        return mean + psi * (w - mean)
+        from synthgen.models.latent import WSpace
+
+        return WSpace(self, num=num).truncate(w, labels, psi)  # the one formula (W space's)
 
 
 class StyleDiscriminator(nn.Module):

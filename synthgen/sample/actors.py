@@ -15,7 +15,7 @@ import numpy as np
 
 from synthgen.models.latent import latent_space
 from synthgen.pixels import to_uint8
-from synthgen.sample.filter import prior_images
+from synthgen.sample.prior import prior_images
 from synthgen.sample.latents import labels_for, locate
 from synthgen.sample.plan import SamplePlan
 from synthgen.sample.writer import write_shard

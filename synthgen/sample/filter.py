@@ -12,9 +12,7 @@ generator and the judge on the still-rejected rows of a fixed id range (the CPU 
 chunks), a set that is itself a function of that range. So image ``i`` depends only on (checkpoint,
 seed, filter, judge weights, ``i``), not on actors, batch sizes or retries.
 
-Prior images go through one path, ``prior_images``: (seed, id, candidate) -> latent (``latents_for``) and InfoGAN
-code values (``codes_for``, with ``--code`` values fixed over them) -> ``images_from_z``. The sampling fleet, this
-filter, the evaluation's generated sources and the report's code grids all call it.
+Each candidate's image comes from the one prior path, ``synthgen.sample.prior.prior_images``.
 
 The judge (``synthgen.judge``, shared with the evaluation stage) is a classifier trained on the real
 training split of the checkpoint's data, cached per data set. Metrics measured in that same judge's
@@ -30,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from synthgen.errors import ConfigError
-from synthgen.sample.latents import codes_for, latents_for
+from synthgen.sample.prior import prior_images
 
 if TYPE_CHECKING:  # torch is imported inside the functions: plans and configs must not pay for it
     import torch
@@ -95,66 +93,6 @@ def label_probability(judge_model: nn.Module, images: torch.Tensor, labels: torc
 
     probs = torch.softmax(judge_model(to_float(images)).float(), dim=1)  # [n, K]
     return probs.gather(1, labels.view(-1, 1)).squeeze(1)  # [n]
-
-
-def prior_codes(generator: nn.Module, ids: np.ndarray, seed: int, candidate: int = 0,
-                fixed_codes: dict[str, Any] | None = None, device: torch.device | str = "cpu") -> torch.Tensor | None:
-    """InfoGAN code values [n, num_codes] of prior samples ``ids``, or None for a generator without codes.
-
-    Args:
-        generator: any registered generator (its ``codes`` attribute lists its codes; absent = none).
-        ids: int64 [n] sample ids.
-        seed, candidate: as in ``codes_for``.
-        fixed_codes: {code name: value, or float [n] values per row} replacing the drawn values (``--code``).
-        device: where the result goes.
-
-    Raises:
-        ConfigError: a fixed code the generator does not have.
-    """
-    import torch
-
-    from synthgen.models.codes import code_sizes
-
-    specs = tuple(getattr(generator, "codes", ()))
-    names = [c.name for c in specs]
-    unknown = sorted(set(fixed_codes or {}) - set(names))
-    if unknown:
-        raise ConfigError(f"--code {unknown[0]}=...: the generator has no code {unknown[0]!r}; its codes are "
-                          f"{names or 'none (train with model.codes to get some)'}")
-    if not specs:
-        return None
-    values = codes_for(ids, seed, code_sizes(specs), candidate)  # [n, num_codes]
-    for name, value in (fixed_codes or {}).items():
-        values[:, names.index(name)] = value
-    return torch.from_numpy(values).to(device)
-
-
-def prior_images(generator: nn.Module, ids: np.ndarray, labels: torch.Tensor, seed: int, *, truncation: float = 1.0,
-                 candidate: int = 0, fixed_codes: dict[str, Any] | None = None, space: Any = None,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
-    """Images of prior samples ``ids``: a pure function of (weights, seed, id, candidate, label, codes fixed).
-
-    Args:
-        generator: any registered generator (eval mode).
-        ids: int64 [n] sample ids.
-        labels: int64 [n] their labels, on ``device``.
-        seed, candidate: as in ``latents_for`` / ``codes_for``.
-        truncation: psi in (0, 1], in the generator's latent space (``images_from_z``); 1.0 = off.
-        fixed_codes: ``--code`` values (see ``prior_codes``).
-        space: ``latent_space(generator)`` to reuse (W caches class statistics); None = make one.
-        device: where the generator runs.
-
-    Returns:
-        float [n, C, H, W] in [-1, 1] on ``device``.
-    """
-    import torch
-
-    from synthgen.models.latent import images_from_z, latent_space
-
-    space = space if space is not None else latent_space(generator)
-    z = torch.from_numpy(latents_for(ids, seed, int(generator.z_dim), candidate=candidate)).to(device)  # [n, z_dim]
-    codes = prior_codes(generator, ids, seed, candidate, fixed_codes, device)  # [n, num_codes] or None
-    return images_from_z(space, z, labels, truncation, codes)
 
 
 def generate_filtered(
