@@ -158,7 +158,8 @@ class SamplerActor:
         p = self.plan
         return generate_filtered(self.generator, self.judge, span_ids, span_labels, seed=p.seed,
                                  threshold=self.threshold, max_candidates=p.filter_max_candidates,
-                                 truncation=p.truncation, device=self.device, fixed_codes=p.codes)
+                                 truncation=p.truncation, device=self.device, fixed_codes=p.codes,
+                                 space=self.space)
 
 
 def encode_task(batch: tuple[np.ndarray, ...], level: int) -> tuple[Any, ...]:

@@ -107,6 +107,7 @@ def generate_filtered(
     truncation: float = 1.0,
     device: torch.device | str = "cpu",
     fixed_codes: dict[str, Any] | None = None,
+    space: Any = None,
 ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """Images of sample ``ids`` with ``labels``, each the first candidate the judge accepts.
 
@@ -120,6 +121,7 @@ def generate_filtered(
         max_candidates: candidates tried per sample; the best one is kept when none passes.
         device: where the generator and judge run.
         fixed_codes: ``--code`` values fixed for every candidate (``prior_codes``).
+        space: ``latent_space(generator)`` to reuse across calls (W caches class statistics); None = make one.
 
     Returns:
         (images uint8 [n, C, H, W] on the CPU, candidates int64 [n] = candidates drawn per sample,
@@ -134,18 +136,19 @@ def generate_filtered(
         raise ConfigError(f"filter max_candidates={max_candidates} is invalid: must be >= 1, e.g. 16")
     with torch.inference_mode():
         return _rejection_sample(generator, judge_model, np.asarray(ids, dtype=np.int64), labels, seed, threshold,
-                                 max_candidates, truncation, device, fixed_codes)
+                                 max_candidates, truncation, device, fixed_codes, space)
 
 
 def _rejection_sample(generator: nn.Module, judge_model: nn.Module, ids: np.ndarray, labels: np.ndarray, seed: int,
                       threshold: float, max_candidates: int, truncation: float, device: torch.device | str,
-                      fixed_codes: dict[str, Any] | None) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+                      fixed_codes: dict[str, Any] | None,
+                      space: Any) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     import torch
 
     from synthgen.models.latent import latent_space
     from synthgen.pixels import to_uint8
 
-    space = latent_space(generator)
+    space = space if space is not None else latent_space(generator)
     y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)  # [n]
     n = len(ids)
     if n == 0:
