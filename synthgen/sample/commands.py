@@ -95,8 +95,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int, metavar="B", help="sample ids per actor call, a multiple of chunk_size "
                    "(64) (default 512)")
     p.add_argument("--use-gpu", action="store_true", default=None, help="one GPU per actor (gpus_per_actor)")
-    p.add_argument("--truncation", type=float, metavar="PSI", help="truncation psi in (0, 1]: scales z toward its "
-                   "mean; 1.0 = off (default)")
+    p.add_argument("--truncation", type=float, metavar="PSI", help="truncation psi in (0, 1]: pulls each latent toward "
+                   "its centre in the generator's latent space (z toward 0; stylegan: w toward its class's mean w); "
+                   "1.0 = off (default)")
     p.add_argument("--filter", metavar="judge:T", help="keep only images the judge (the evaluation stage's "
                    "classifier, trained on the checkpoint's real training split and cached) gives probability >= T "
                    "for their label, e.g. judge:0.9: each image tries up to filter_max_candidates (16) latents, "

@@ -36,7 +36,7 @@ class SampleConfig:
     # auto (uniform; with --around: the real set's) | uniform | data (training-set / real-set class frequencies) |
     # path to a YAML/JSON {name: weight}
     class_weights: str = "auto"
-    truncation: float = 1.0  # truncation psi in (0, 1]: z is scaled by psi (1.0 = off; smaller = less diverse, cleaner)
+    truncation: float = 1.0  # psi in (0, 1]: latents pulled toward their centre (z: 0, W: class mean); 1.0 = off
     use_ema: bool = True  # sample the EMA generator (recommended) instead of the raw one
     filter: str = ""  # "" = keep every image; judge:T = keep images the judge gives >= T for their label (e.g. judge:0.9)
     filter_max_candidates: int = 16  # judge filter: latents tried per image before the best-scoring one is kept
