@@ -82,6 +82,7 @@ def make_payload(
     config: ExperimentConfig,
     class_names: tuple[str, ...] | list[str],
     image_shape: tuple[int, int, int],
+    train_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """Gather everything a resume or a sampler needs, as weights_only-loadable data.
 
@@ -91,6 +92,7 @@ def make_payload(
         config: the resolved config of the run.
         class_names: label index -> name.
         image_shape: (C, H, W).
+        train_seconds: wall-clock seconds of step loop spent up to ``step`` (``train.max_minutes`` budget).
 
     Returns:
         The payload ``write_checkpoint_dir`` saves as ``model.pt``.
@@ -102,6 +104,7 @@ def make_payload(
         "config": to_dict(config),
         "class_names": list(class_names),
         "image_shape": [int(s) for s in image_shape],
+        "train_seconds": float(train_seconds),
     }
     for key in _NETWORKS:
         payload[key] = _cpu_state(getattr(state, key))

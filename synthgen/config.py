@@ -139,6 +139,9 @@ class TrainConfig:
     tf32: bool | str = "auto"  # TF32 for fp32 matmuls/convs (CUDA only): ~8x Ampere+ throughput for 10-bit mantissas
     fused_adam: bool | str = "auto"  # one fused Adam kernel per step instead of several; falls back if unsupported
     compile: bool = False  # torch.compile G and D (optional: minutes of compile time first; penalties run eager)
+    # wall-clock budget of the step loop in minutes: the run stops (and checkpoints) at the first log_every
+    # step past it, summed over resumed attempts; 0 = off. train.steps stays the cap (equal-time comparisons)
+    max_minutes: float = 0.0
 
     FAST_PATH_SWITCHES: ClassVar[tuple[str, ...]] = ("channels_last", "tf32", "fused_adam")  # true | false | auto
     PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "fp32", "bf16")
@@ -191,6 +194,7 @@ class ExperimentConfig:
             (t.num_workers >= 1, "train.num_workers", t.num_workers, ">= 1"),
             (t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1"),
             (t.steps >= 1, "train.steps", t.steps, ">= 1"),
+            (t.max_minutes >= 0, "train.max_minutes", t.max_minutes, ">= 0 (0 = no time budget)"),
             (t.checkpoint_every >= 1, "train.checkpoint_every", t.checkpoint_every, ">= 1"),
             (t.sample_every >= 1, "train.sample_every", t.sample_every, ">= 1"),
             (t.log_every >= 1, "train.log_every", t.log_every, ">= 1"),

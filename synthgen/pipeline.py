@@ -125,15 +125,14 @@ def _log(message: str, level: int = logging.INFO) -> None:
 
 def _train(cfg: PipelineConfig, resume: bool):
     """Run the training stage, or skip it when ``--resume`` finds the run already finished."""
-    from synthgen import checkpoint as ckpt
-    from synthgen.train.trainer import TrainResult, train
+    from synthgen.train.trainer import TrainResult, finished_checkpoint, train
 
     exp, run_dir = cfg.experiment(), cfg.run_dir()
     if resume and not is_uri(run_dir):
-        done = ckpt.list_checkpoints(run_dir)
-        if done and done[-1][0] >= cfg.train.steps:  # nothing left to train: do not start a worker group
-            _log(f"train: already finished at step {done[-1][0]} ({done[-1][1]}); skipped")
-            return TrainResult(run_dir=run_dir, checkpoint_path=done[-1][1], final_step=done[-1][0])
+        done = finished_checkpoint(exp, run_dir)
+        if done is not None:  # nothing left to train (steps or time budget reached): do not start a worker group
+            _log(f"train: already finished at step {done[0]} ({done[1]}); skipped")
+            return TrainResult(run_dir=run_dir, checkpoint_path=done[1], final_step=done[0])
     return train(exp, resume=resume)
 
 

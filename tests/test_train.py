@@ -100,3 +100,54 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(ray_clus
     with pytest.raises(TrainingDivergedError, match="non-finite"):
         train(cfg)
     assert [s for s, _ in ckpt.list_checkpoints(str(tmp_path / "nan"))] == [6]
+
+
+def test_time_budget_stops_at_the_first_log_step_past_it_and_checkpoints_there(ray_cluster, tmp_path):
+    # 1e-6 minutes is spent by the first step, so both workers stop together at the first log step (3)
+    result = train(tiny_config(tmp_path, "budget", "train.max_minutes=0.000001"))
+    assert result.final_step == 3
+    assert [s for s, _ in ckpt.list_checkpoints(result.run_dir)] == [3]
+    payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
+    assert payload["train_seconds"] > 0
+    assert [json.loads(line)["step"] for line in open(os.path.join(result.run_dir, "metrics.jsonl"))] == [3]
+    assert os.listdir(os.path.join(result.run_dir, "grids")) == ["grid-000003.png"]
+    # The spent budget marks the run finished (pipeline --resume and uplift skip it); without one it is not.
+    from synthgen.train.trainer import finished_checkpoint
+
+    assert finished_checkpoint(tiny_config(tmp_path, "budget", "train.max_minutes=0.000001"), result.run_dir) == \
+        (3, result.checkpoint_path)
+    assert finished_checkpoint(tiny_config(tmp_path, "budget"), result.run_dir) is None
+
+
+def test_time_budget_is_carried_across_a_resume(ray_cluster, tmp_path):
+    first = train(tiny_config(tmp_path, "budget-resumed", "train.max_minutes=0.000001"))
+    spent_at_3 = torch.load(os.path.join(first.checkpoint_path, "model.pt"), weights_only=True)["train_seconds"]
+    # The budget is already spent at the checkpoint: the resumed group stops at its first log step (6).
+    second = train(tiny_config(tmp_path, "budget-resumed", "train.max_minutes=0.000001"), resume=True)
+    assert second.final_step == 6
+    spent_at_6 = torch.load(os.path.join(second.checkpoint_path, "model.pt"), weights_only=True)["train_seconds"]
+    assert spent_at_6 > spent_at_3
+
+
+def test_time_budget_verdicts_without_ray():
+    from synthgen.train.loop import TimeBudget
+
+    assert not TimeBudget(0.0, spent_s=1e9, world=1).exhausted()  # 0 = no budget, however long it ran
+    assert TimeBudget(1.0, spent_s=61.0, world=1).exhausted()  # an earlier attempt already spent 61 s of 60
+    assert not TimeBudget(1.0, spent_s=0.0, world=1).exhausted()  # a fresh minute is not spent at once
+
+
+def test_negative_time_budget_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="train.max_minutes"):
+        tiny_config(tmp_path, "neg", "train.max_minutes=-1").validate()
+
+
+def test_relative_data_root_is_made_absolute_for_workers_of_a_joined_cluster(tmp_path, monkeypatch):
+    from synthgen.train.trainer import with_absolute_data_root
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(ExperimentConfig, None, ["data.source=imagefolder", "data.root=data/my_images"])
+    assert with_absolute_data_root(cfg).data.root == str(tmp_path / "data" / "my_images")
+    for root in ("", "/abs/images", "s3://bucket/images"):  # default, absolute and URI roots stay as given
+        same = load_config(ExperimentConfig, None, ["data.source=imagefolder", f"data.root={root}"])
+        assert with_absolute_data_root(same).data.root == root

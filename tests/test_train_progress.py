@@ -59,3 +59,13 @@ def test_a_resumed_attempt_purges_the_crashed_attempts_later_steps(tmp_path):
     curve = [(e.step, e.value) for e in events(tmp_path).Scalars("d_loss")]
     assert curve == [(3, 3.0), (6, 6.0), (9, 109.0), (12, 112.0)]  # step 9 once: the resumed attempt's
     assert [json.loads(line)["step"] for line in open(tmp_path / "metrics.jsonl")] == [3, 6, 9, 12]
+
+
+def test_eta_is_capped_by_the_time_budget_left(tmp_path, caplog):
+    # a billion-step cap would show hours; a budget with 90 s left must show 1.5 min
+    log = ProgressLog(str(tmp_path), total_steps=10**9, global_batch=8, time_left=lambda: 90.0)
+    log.truncate_after(0)
+    with caplog.at_level("INFO", logger="synthgen"):
+        log.record(3, d_loss=1.0, g_loss=1.0)
+    log.close()
+    assert "eta   1.5 min" in caplog.text

@@ -146,7 +146,8 @@ def subset_generator_config(base: ExperimentConfig, tag: str, subset: dict[str, 
 # their defaults, so the generators trained before each key existed keep their folder names (and are reused).
 KEYS_ADDED_LATER = (("data", "class_counts"), ("model", "r1_gamma"), ("model", "r1_interval"),
                     ("train", "channels_last"), ("train", "precision"), ("train", "tf32"), ("train", "fused_adam"),
-                    ("train", "compile"), ("model", "codes"), ("model", "info_weight"))
+                    ("train", "compile"), ("model", "codes"), ("model", "info_weight"),
+                    ("train", "max_minutes"))
 
 
 def _without_later_keys_at_default(recipe: dict) -> dict:
@@ -170,7 +171,7 @@ def train_honest_generator(cfg: ExperimentConfig) -> str:
             folder name carries a digest of the config).
     """
     from synthgen import checkpoint as ckpt
-    from synthgen.train.trainer import run_dir_of, train
+    from synthgen.train.trainer import finished_checkpoint, run_dir_of, train
 
     run_dir = run_dir_of(cfg)
     existing = ckpt.list_checkpoints(run_dir)
@@ -180,9 +181,10 @@ def train_honest_generator(cfg: ExperimentConfig) -> str:
         if not same:
             raise ConfigError(f"{run_dir} holds an uplift generator trained with another config; delete that "
                               "folder or choose another uplift.storage")
-        if existing[-1][0] >= cfg.train.steps:
-            log.info("uplift: reusing honest generator %s", existing[-1][1])
-            return existing[-1][1]
+        done = finished_checkpoint(cfg, run_dir)
+        if done is not None:
+            log.info("uplift: reusing honest generator %s", done[1])
+            return done[1]
     log.info("uplift: training honest generator %s on %s real images (%d steps)", cfg.run.name,
              cfg.data.max_images or list(cfg.data.class_counts), cfg.train.steps)
     return train(cfg, resume=bool(existing)).checkpoint_path

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from typing import Any
 
 import numpy as np
@@ -76,22 +77,54 @@ def _wait_until_registered(storage_run_dir: str, name: str, timeout_s: float = 6
     get_logger().warning(f"fault injection: {name} was not registered by Ray Train within {timeout_s:.0f} s")
 
 
-def _resume(gan_step: GANStep, rank: int) -> int:
-    """Restore the latest checkpoint Ray Train hands this worker group (after a restart); return its step.
+def _resume(gan_step: GANStep, rank: int) -> tuple[int, float]:
+    """Restore the latest checkpoint Ray Train hands this worker group (after a restart).
 
-    Returns 0 (a fresh start) when there is none.
+    Returns:
+        (its step, the step loop's wall-clock seconds spent up to it); (0, 0.0) for a fresh start.
     """
     import ray.train
 
     restored = ray.train.get_checkpoint()
     if restored is None:
-        return 0
+        return 0, 0.0
     with restored.as_directory() as folder:
         payload = ckpt.load_payload(folder)
     start_step = ckpt.restore_training_state(payload, gan_step.training_state())
     if rank == 0:
         get_logger().info(f"resumed from checkpoint at step {start_step}")
-    return start_step
+    return start_step, float(payload.get("train_seconds", 0.0))
+
+
+class TimeBudget:
+    """``train.max_minutes``: the step loop's wall clock, carried across resumed attempts.
+
+    Every rank asks at the same steps; the verdict is all-reduced (max), so all ranks stop at one step
+    even when their clocks differ by a little.
+    """
+
+    def __init__(self, max_minutes: float, spent_s: float, world: int) -> None:
+        self.budget_s = max_minutes * 60.0  # 0 = no budget
+        self.spent_before_s = spent_s  # seconds of earlier attempts, up to the checkpoint resumed from
+        self.world = world
+        self._t0 = time.monotonic()
+
+    def spent_s(self) -> float:
+        """Seconds of the step loop so far, earlier attempts included."""
+        return self.spent_before_s + time.monotonic() - self._t0
+
+    def remaining_s(self) -> float:
+        """Seconds left of the budget (never below 0); inf without a budget."""
+        return max(0.0, self.budget_s - self.spent_s()) if self.budget_s > 0 else float("inf")
+
+    def exhausted(self) -> bool:
+        """True (on every rank alike) once the budget is spent; False without a budget."""
+        if self.budget_s <= 0:
+            return False
+        over = torch.tensor([1.0 if self.spent_s() >= self.budget_s else 0.0])
+        if self.world > 1:
+            dist.all_reduce(over, op=dist.ReduceOp.MAX)
+        return bool(over.item() > 0)
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
@@ -123,9 +156,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 
     gan_step = build_gan_step(cfg, data.image_shape, num_classes, device, distributed=world > 1,
                               announce=rank == 0)  # one fast-path line per run
-    start_step = _resume(gan_step, rank)
+    start_step, spent_s = _resume(gan_step, rank)
+    budget = TimeBudget(t_cfg.max_minutes, spent_s, world)
 
-    log = ProgressLog(run_dir, total_steps=t_cfg.steps, global_batch=t_cfg.batch_size * world) if rank == 0 else None
+    log = ProgressLog(run_dir, total_steps=t_cfg.steps, global_batch=t_cfg.batch_size * world,
+                      time_left=budget.remaining_s) if rank == 0 else None
     if log is not None:
         log.truncate_after(start_step)
     # Fixed latents for the per-class grid: the same every time, so grids are comparable over a run.
@@ -148,7 +183,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             log.mark_first_step(step)
 
         sums += torch.tensor([d_loss.item(), g_loss.item(), 1.0], dtype=torch.float64)
-        is_ckpt = step % t_cfg.checkpoint_every == 0 or step == t_cfg.steps
+        # Asked only at log steps: one tiny all-reduce per log_every steps, not per step.
+        out_of_time = step % t_cfg.log_every == 0 and step < t_cfg.steps and budget.exhausted()
+        if out_of_time and rank == 0:
+            get_logger().info(f"time budget train.max_minutes={t_cfg.max_minutes:g} spent: stopping at step {step}")
+        is_ckpt = step % t_cfg.checkpoint_every == 0 or step == t_cfg.steps or out_of_time
         if step % t_cfg.log_every == 0 or is_ckpt:
             if world > 1:
                 dist.all_reduce(sums)  # sum over ranks: the logged losses are global means
@@ -163,7 +202,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 return
             if log is not None:
                 log.record(step, d_loss=d_mean, g_loss=g_mean)
-        is_grid = step % t_cfg.sample_every == 0 or step == t_cfg.steps
+        is_grid = step % t_cfg.sample_every == 0 or step == t_cfg.steps or out_of_time
         if rank == 0 and (is_grid or is_ckpt):
             # G's running BN stats don't fit the averaged weights: recompute them before anyone samples.
             gan_step.ema.recalibrate_bn()
@@ -172,7 +211,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         if rank == 0 and is_ckpt and storage_run_dir != run_dir:
             upload_logs(run_dir, storage_run_dir)
         if is_ckpt:
-            _report_checkpoint(cfg, data.class_names, data.image_shape, step, gan_step, rank)
+            _report_checkpoint(cfg, data.class_names, data.image_shape, step, gan_step, rank, budget.spent_s())
+        if out_of_time:
+            return
 
 
 def _report_checkpoint(
@@ -182,6 +223,7 @@ def _report_checkpoint(
     step: int,
     gan_step: GANStep,
     rank: int,
+    train_seconds: float,
 ) -> None:
     """Rank 0 writes the checkpoint folder; every rank reports (``report`` is a barrier)."""
     import ray.train
@@ -192,7 +234,8 @@ def _report_checkpoint(
         ray.train.report(metrics, checkpoint=None, checkpoint_dir_name=name)
         return
     payload = ckpt.make_payload(
-        gan_step.training_state(), step=step, config=cfg, class_names=class_names, image_shape=image_shape
+        gan_step.training_state(), step=step, config=cfg, class_names=class_names, image_shape=image_shape,
+        train_seconds=train_seconds,
     )
     with tempfile.TemporaryDirectory(prefix="synthgen-ckpt-") as tmp:
         ckpt.write_checkpoint_dir(tmp, payload, cfg)

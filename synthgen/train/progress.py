@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -33,8 +33,10 @@ class ProgressLog:
     """Rank 0's log: per ``record`` a log line, a JSON row in ``<run_dir>/metrics.jsonl`` and TensorBoard
     scalars; per ``save_grid`` a PNG in ``<run_dir>/grids/`` and a TensorBoard image."""
 
-    def __init__(self, run_dir: str, total_steps: int, global_batch: int) -> None:
+    def __init__(self, run_dir: str, total_steps: int, global_batch: int,
+                 time_left: Callable[[], float] | None = None) -> None:
         self.run_dir = run_dir
+        self.time_left = time_left  # seconds left of train.max_minutes (inf = none): caps the shown eta
         self.path = os.path.join(run_dir, METRICS_FILE)
         self.total_steps = total_steps
         self.global_batch = global_batch
@@ -88,6 +90,8 @@ class ProgressLog:
         img_per_s = steps_done * self.global_batch / max(now - self._last_time, 1e-9)
         self._last_time, self._last_step = now, step
         eta_s = (self.total_steps - step) * self.global_batch / max(img_per_s, 1e-9)
+        if self.time_left is not None:
+            eta_s = min(eta_s, self.time_left())
         row = {"step": step, **{k: round(float(v), 5) for k, v in values.items()},
                "img_per_s": round(img_per_s, 1), "elapsed_s": round(now - self._t0, 1), "time": time.time()}
         os.makedirs(os.path.dirname(self.path), exist_ok=True)

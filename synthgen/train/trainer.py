@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from synthgen.config import ExperimentConfig, dump_yaml, to_dict
 from synthgen.errors import ConfigError, TrainingDivergedError, TrainingFailedError
@@ -19,7 +19,7 @@ from synthgen.train.loop import DIVERGED_FILE, train_loop_per_worker
 class TrainResult:
     run_dir: str  # <storage_path>/<run name>: checkpoints, metrics.jsonl, grids/
     checkpoint_path: str  # latest complete checkpoint folder
-    final_step: int  # step of that checkpoint (== train.steps when the run finished)
+    final_step: int  # step of that checkpoint (== train.steps when the run finished; less when train.max_minutes stopped it)
 
 
 def run_dir_of(cfg: ExperimentConfig) -> str:
@@ -86,8 +86,39 @@ def build_trainer(cfg: ExperimentConfig):
     )
 
 
+def finished_checkpoint(cfg: ExperimentConfig, run_dir: str) -> tuple[int, str] | None:
+    """(step, folder) of the run's latest checkpoint when nothing is left to train, else None.
+
+    A run is finished when it reached ``train.steps`` or, with ``train.max_minutes``, spent that budget
+    (the seconds each checkpoint records).
+    """
+    done = ckpt.list_checkpoints(run_dir)
+    if not done:
+        return None
+    step, path = done[-1]
+    if step >= cfg.train.steps:
+        return step, path
+    if cfg.train.max_minutes > 0:
+        spent = float(ckpt.load_payload(path).get("train_seconds", 0.0))
+        if spent >= cfg.train.max_minutes * 60.0:
+            return step, path
+    return None
+
+
+def with_absolute_data_root(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with a relative local ``data.root`` made absolute against the driver's working directory.
+
+    Workers of a joined cluster (``ray start``, ``ray job submit``) run in Ray's session folder, where
+    ``data/my_images`` names nothing; the checkpoint's config then also points at the real folder.
+    """
+    root = cfg.data.root
+    if not root or is_uri(root) or os.path.isabs(os.path.expanduser(root)):
+        return cfg
+    return replace(cfg, data=replace(cfg.data, root=os.path.abspath(root)))
+
+
 def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
-    """Train ``cfg`` with Ray Train DDP workers until ``cfg.train.steps``.
+    """Train ``cfg`` with Ray Train DDP workers until ``cfg.train.steps`` (or ``train.max_minutes``).
 
     Args:
         cfg: the resolved experiment config.
@@ -102,6 +133,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
         SynthgenError / RuntimeError: training failed more than ``train.max_failures`` times.
     """
     check_run_folder(cfg, resume)
+    cfg = with_absolute_data_root(cfg)
     from synthgen.data import load_images
 
     data = load_images(cfg.data, "train")  # fail fast on the driver with a clear data error
@@ -129,7 +161,11 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
         # Ray drops the URI scheme (s3://bucket/x -> bucket/x): rebuild the path under our run folder.
         checkpoint_path = f"{run_dir}/{os.path.basename(result.checkpoint.path.rstrip('/'))}"
     step = ckpt.step_of(checkpoint_path) if checkpoint_path else 0
-    if step < cfg.train.steps:
+    stopped_by_budget = cfg.train.max_minutes > 0 and step > 0 and not os.path.exists(marker)
+    if step < cfg.train.steps and stopped_by_budget:
+        get_logger().info(f"time budget train.max_minutes={cfg.train.max_minutes:g} spent at step {step} "
+                          f"(of train.steps={cfg.train.steps})")
+    elif step < cfg.train.steps:
         detail = ""
         if os.path.exists(marker):
             with open(marker, encoding="utf-8") as fh:
