@@ -356,3 +356,16 @@ def test_classifier_job_refuses_two_subsets():
     with pytest.raises(ConfigError, match=r"data.class_counts=\[5, 5\] and data.max_images=600 both pick a subset"):
         tc.load_config(tc.ClassifierJobConfig, "jobs/configs/train_classifier_smoke.yaml",
                        ["data.class_counts=[5, 5]", "data.max_images=600"])
+
+
+def test_a_stored_generator_with_its_data_root_made_absolute_is_the_same_recipe(tmp_path, monkeypatch):
+    # training saves data.root absolute (workers of a joined cluster need it); the cache must still match
+    from synthgen.config import ExperimentConfig, dump_yaml, load_config
+    from synthgen.evaluate.uplift import _same_recipe
+    from synthgen.train.trainer import with_absolute_data_root
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(ExperimentConfig, None, ["data.source=imagefolder", "data.root=data/my_images"])
+    assert _same_recipe(dump_yaml(with_absolute_data_root(cfg)), cfg)
+    other = load_config(ExperimentConfig, None, ["data.source=imagefolder", "data.root=data/other_images"])
+    assert not _same_recipe(dump_yaml(with_absolute_data_root(other)), cfg)

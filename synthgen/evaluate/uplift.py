@@ -191,16 +191,19 @@ def train_honest_generator(cfg: ExperimentConfig) -> str:
 
 
 def _same_recipe(stored_yaml: str, cfg: ExperimentConfig) -> bool:
-    """Whether a run's saved ``config.yaml`` is ``cfg`` up to how its storage folder was spelled (a relative
-    and an absolute path to the same folder find the same run, as its name promises) and up to keys added
-    since it was written (they read back at their defaults)."""
+    """Whether a run's saved ``config.yaml`` is ``cfg`` up to how its storage and data folders were spelled (a
+    relative and an absolute path to the same folder find the same run, as its name promises; training saves
+    ``data.root`` absolute) and up to keys added since it was written (they read back at their defaults)."""
+    from synthgen.train.trainer import with_absolute_data_root
+
     stored = yaml.safe_load(stored_yaml) or {}
     storage = (stored.get("run") or {}).get("storage_path", cfg.run.storage_path)
     as_stored = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, storage_path=storage))
     try:
-        return from_dict(ExperimentConfig, stored, "stored uplift generator config") == as_stored
+        saved = from_dict(ExperimentConfig, stored, "stored uplift generator config")
     except ConfigError:
         return False
+    return with_absolute_data_root(saved) == with_absolute_data_root(as_stored)
 
 
 def arm_batches(real: ImageData, syn: ImageData | None, u: Any, seed: int, class_balanced: bool = False) -> Any:
