@@ -94,6 +94,9 @@ class ModelConfig:
     # {name: style, kind: categorical, size: 4}]: extra G inputs that a Q head on D must recover; [] = off
     codes: tuple[CodeConfig, ...] = ()
     info_weight: float = 1.0  # weight of the mutual-information loss (InfoGAN's lambda) in G's and D's losses
+    # auxiliary classifier on D (AC-GAN; cdcgan, stylegan): weight of its class cross-entropy on real images
+    # in D's loss and on G's fakes in G's loss, e.g. 0.5; 0 = off
+    aux_weight: float = 0.0
 
     # from_dict adds this to its unknown-key message: old flat configs had the widths here
     UNKNOWN_KEY_HINT: ClassVar[str] = (
@@ -105,11 +108,13 @@ class ModelConfig:
         # Validate arch against the model's options and store it resolved (every default filled in),
         # so dumps, checkpoints and config comparisons all see the options the model is built with.
         object.__setattr__(self, "arch", model_options_dict(self.name, self.arch))
-        if self.codes:  # lazy: synthgen.models.codes imports torch (and never this module)
-            from synthgen.models.codes import check_codes
+        if self.codes or self.aux_weight > 0.0:  # lazy: synthgen.models.codes imports torch (never this module)
+            from synthgen.models.codes import check_codes, check_q_head
             from synthgen.models.registry import MODELS
 
-            check_codes(self.codes, self.name, sorted(n for n, s in MODELS.items() if s.codes))
+            able = sorted(n for n, s in MODELS.items() if s.codes)
+            check_codes(self.codes, self.name, able)
+            check_q_head(self.name, able, int(self.aux_weight > 0.0))
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,7 @@ class ExperimentConfig:
             (m.r1_gamma >= 0.0, "model.r1_gamma", m.r1_gamma, ">= 0 (0 = off)"),
             (m.r1_interval >= 1, "model.r1_interval", m.r1_interval, ">= 1"),
             (m.info_weight >= 0.0, "model.info_weight", m.info_weight, ">= 0, e.g. 1.0 (used only with model.codes)"),
+            (m.aux_weight >= 0.0, "model.aux_weight", m.aux_weight, ">= 0, e.g. 0.5 (0 = no auxiliary classifier)"),
             (t.num_workers >= 1, "train.num_workers", t.num_workers, ">= 1"),
             (t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1"),
             (t.steps >= 1, "train.steps", t.steps, ">= 1"),

@@ -93,6 +93,23 @@ def test_unknown_or_invalid_arch_keys_are_rejected() -> None:
         ModelConfig(name="stylegan", arch={"mapping_lr_mul": 0.0})
 
 
+def test_linear_output_is_unsquashed_in_training_and_clamped_in_eval_and_tanh_stays_the_default() -> None:
+    assert ModelConfig(name="stylegan").arch["output"] == "tanh"  # older checkpoints sample as they did
+    tanh_g, _ = _build(32, 1)
+    lin_g, _ = _build(32, 1, output="linear")  # same seed: the same weights (the option adds none)
+    with torch.no_grad():
+        for m in (tanh_g, lin_g):
+            m.synthesis.rgb4.bias.fill_(-3.0)  # push part of the image far below -1, as a black background does
+        z, y = torch.randn(6, Z_DIM), torch.arange(6)
+        pre = lin_g.train()(z, y)  # noise strengths start at 0: train mode is deterministic here
+        assert pre.min() < -1.5  # unsquashed
+        # (eval mode runs the fused modulated conv: equal up to float rounding)
+        assert torch.allclose(lin_g.eval()(z, y), pre.clamp(-1.0, 1.0), atol=1e-5)
+        assert torch.allclose(tanh_g.eval()(z, y), pre.tanh(), atol=1e-5)
+    with pytest.raises(ConfigError, match=r"model.arch.output='sigmoid'.*'tanh', 'linear'"):
+        ModelConfig(name="stylegan", arch={"output": "sigmoid"})
+
+
 # --- determinism and noise ------------------------------------------------------------------------------
 
 def test_eval_mode_is_deterministic_and_batch_independent() -> None:

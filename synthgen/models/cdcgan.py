@@ -112,7 +112,7 @@ class ProjectionDiscriminator(nn.Module):
         phi = self.features(x).flatten(1)  # [N, F]
         out = self.linear(phi).squeeze(1)  # [N]
         logits = out + (self.embed(labels) * phi).sum(dim=1)  # [N] + class projection term
-        return (logits, self.q_head(phi)) if with_codes else logits  # q: [N, code_dim]
+        return (logits, self.q_head(phi)) if with_codes else logits  # q: [N, code_dim (+ K with model.aux_weight)]
 
 
 @dataclass(frozen=True)
@@ -123,16 +123,17 @@ class CDCGANOptions(ConvWidths):
 @register_model("cdcgan", conditional=True, options=CDCGANOptions, codes=True)
 def build(
     opts: CDCGANOptions, z_dim: int, image_shape: tuple[int, int, int], num_classes: int,
-    codes: Sequence[Any] = (),
+    codes: Sequence[Any] = (), aux_classes: int = 0,
 ) -> tuple[nn.Module, nn.Module]:
     """Build the class-conditional (G, D) pair for ``image_shape`` (C, H, W) and ``num_classes`` classes.
 
     ``codes`` (InfoGAN, ``synthgen.models.codes``): extra G inputs and a Q head on D; () = none.
+    ``aux_classes``: class logits appended to the Q head's outputs (the auxiliary classifier); 0 = none.
 
     Raises:
         ConfigError: unsupported image shape or fewer than one class.
     """
     check_shape(image_shape, num_classes, conditional=True)
     g = CondGenerator(z_dim, image_shape, num_classes, opts.g_channels, codes)
-    d = ProjectionDiscriminator(image_shape, num_classes, opts.d_channels, code_dim(codes))
+    d = ProjectionDiscriminator(image_shape, num_classes, opts.d_channels, code_dim(codes) + aux_classes)
     return g, d

@@ -16,6 +16,11 @@ a mean per continuous code, logits per categorical code. ``info_loss`` is the In
 cross-entropy for categorical codes, the fixed-unit-variance Gaussian NLL ``0.5 * (mean - value)^2`` for
 continuous ones, summed over codes and averaged over the batch.
 
+The auxiliary classifier (``model.aux_weight`` > 0; AC-GAN, Odena et al. 2017) shares the Q head: it gets
+``num_classes`` more outputs after the codes' columns, class logits that D learns on real images and G is
+scored by on its fakes (``aux_loss``). It is the class seen as one more factor D must recover, but supervised
+by the real labels, so it also brings the classification task into G's training.
+
 Pure tensor code: no I/O, no Ray; the config layer sits above and duck-types its ``CodeConfig`` in.
 """
 
@@ -78,6 +83,23 @@ def check_codes(codes: Sequence[Any], model_name: str, able: Sequence[str]) -> N
         if c.kind == "continuous" and c.size != 0:
             raise ConfigError(f"{where}.size={c.size!r} is invalid: a continuous code has no size (it is one "
                               f"number in [-1, 1]); drop size or set kind: categorical")
+
+
+def check_q_head(model_name: str, able: Sequence[str], aux_classes: int) -> None:
+    """Refuse the auxiliary classifier (``aux_classes`` > 0) on a model without a Q head.
+
+    Raises:
+        ConfigError: naming the key and the models that take it.
+    """
+    if aux_classes and model_name not in able:
+        raise ConfigError(f"model.aux_weight is set but model.name={model_name!r} has no auxiliary classifier "
+                          f"(only the conditional models {list(able)} do): set model.aux_weight=0 or choose one "
+                          f"of {list(able)}")
+
+
+def aux_loss(class_logits: Tensor, labels: Tensor) -> Tensor:
+    """The auxiliary classifier's loss: cross-entropy of ``class_logits`` [N, K] for ``labels`` [N] (batch mean)."""
+    return F.cross_entropy(class_logits.float(), labels)
 
 
 def code_dim(codes: Sequence[Any]) -> int:

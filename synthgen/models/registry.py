@@ -8,6 +8,8 @@ Both expose ``z_dim`` (G), ``num_classes`` and ``conditional`` attributes.
 Models registered with ``codes=True`` also take InfoGAN codes (``synthgen.models.codes``): their builder gets
 ``codes=`` when ``model.codes`` is set, G becomes ``G(z, labels, codes=None)`` with ``codes``/``code_dim``
 attributes, and ``D(x, labels, with_codes=True)`` returns ``(logits [N], Q's predictions [N, code_dim])``.
+The same models take an auxiliary classifier (``model.aux_weight`` > 0, AC-GAN): their builder gets
+``aux_classes=num_classes`` and D's Q head predicts ``[N, code_dim + num_classes]``, the class logits last.
 
 Each model declares its own options: a frozen dataclass (one comment per field) that ``model.arch``
 in the config is validated against (``synthgen.config.ModelConfig``), so a new architecture adds its
@@ -36,6 +38,7 @@ class ModelChoice(Protocol):
     z_dim: int  # latent size
     arch: Mapping[str, Any]  # the model's options as a mapping (field name -> value)
     codes: Sequence[Any]  # InfoGAN codes (name, kind, size); empty = none
+    aux_weight: float  # auxiliary-classifier weight; > 0 adds class logits to D's Q head
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class ModelSpec:
     build: Builder  # constructs fresh (G, D)
     conditional: bool  # whether G draws the requested class
     options: type  # frozen dataclass of this model's ``model.arch`` options (defaults = the documented ones)
-    codes: bool = False  # whether its builder takes InfoGAN codes (``model.codes``)
+    codes: bool = False  # whether D has a Q head: the builder takes InfoGAN ``codes=`` and ``aux_classes=``
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -115,9 +118,13 @@ def build_models(
     if unknown:
         raise ConfigError(f"model.arch: unknown key(s) {unknown} for model {cfg.name!r}; valid keys are: {sorted(valid)}")
     codes = tuple(getattr(cfg, "codes", ()) or ())
-    if codes:  # only then: a model without codes is built by exactly the call it always was
-        from synthgen.models.codes import check_codes
+    aux_classes = num_classes if getattr(cfg, "aux_weight", 0.0) > 0.0 else 0
+    if codes or aux_classes:  # only then: a model without a Q head is built by exactly the call it always was
+        from synthgen.models.codes import check_codes, check_q_head
 
-        check_codes(codes, cfg.name, sorted(n for n, s in MODELS.items() if s.codes))
-        return spec.build(spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes, codes=codes)
+        able = sorted(n for n, s in MODELS.items() if s.codes)
+        check_codes(codes, cfg.name, able)
+        check_q_head(cfg.name, able, aux_classes)
+        return spec.build(spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes, codes=codes,
+                          aux_classes=aux_classes)
     return spec.build(spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes)

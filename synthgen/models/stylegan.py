@@ -14,6 +14,11 @@ W space:
     w_mean = G.class_mean_w(y)              # [N, w_dim]: each label's mean w over fixed-seed z (deterministic)
     x = G.synthesis(G.truncate(w, y, psi))  # truncation toward the class mean (the W-space trick)
 
+Output (``model.arch.output``): ``tanh`` (the default) squashes the summed skip outputs like every other synthgen
+generator; ``linear`` leaves them unsquashed in training mode and clamps them to [-1, 1] in eval mode, as
+StyleGAN2 does (no tanh), so D's gradient reaches pixels that a tanh would saturate (a black background). The
+README's stylegan section has what each gave on the 32 px benchmarks.
+
 Determinism: in eval mode each StyleConv adds its stored ``noise_const`` buffer (noise_mode 'const'), so an
 image is a pure function of (weights, z, y), and no layer mixes samples (no batch norm; the modulated
 conv is one group per sample). Training mode draws fresh noise.
@@ -64,6 +69,7 @@ from synthgen.models.stylegan_layers import (
 
 SUPPORTED_RESOLUTIONS = (32, 64, 128)
 MIN_CHANNELS = 8  # no layer thinner than this, whatever channel_base / side gives
+OUTPUTS = ("tanh", "linear")  # model.arch.output choices
 MEAN_W_SAMPLES = 512  # z draws averaged per class by class_mean_w
 # The summed skip outputs start with std ~2 at every resolution; halving them keeps the final tanh out of
 # saturation at initialisation (std ~1), where its gradient would be small.
@@ -80,12 +86,17 @@ class StyleGANOptions:
     mapping_layers: int = 2  # FC layers of the mapping network (StyleGAN2: 8; StyleGAN2-ADA for CIFAR: 2)
     mapping_lr_mul: float = 0.01  # learning-rate multiplier of the mapping network (keeps W stable)
     mbstd_group: int = 4  # minibatch-stddev group size in D (consecutive samples; 1 = off in effect)
+    # G's last op: tanh | linear (StyleGAN2: no squashing while training, clamped to [-1, 1] in eval mode)
+    output: str = "tanh"
 
     def __post_init__(self) -> None:
         for key in ("channel_base", "channel_max", "w_dim", "mapping_layers", "mbstd_group"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.arch.{key}={getattr(self, key)!r} is invalid: must be >= 1, "
                                   f"e.g. {getattr(StyleGANOptions, key)}")
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"model.arch.output={self.output!r} is invalid: choose one of {list(OUTPUTS)} "
+                              "(tanh unless you are comparing them)")
         if not self.mapping_lr_mul > 0.0:
             raise ConfigError(f"model.arch.mapping_lr_mul={self.mapping_lr_mul!r} is invalid: must be > 0, e.g. 0.01")
 
@@ -116,7 +127,7 @@ class SynthesisNetwork(nn.Module):
             side *= 2
         # w index per layer as in StyleGAN2-ADA: a toRGB shares its index with the next block's first conv
         self.num_ws = 2 + 2 * len(self.blocks)
-        self.w_dim = w_dim
+        self.w_dim, self.output = w_dim, opts.output
 
     def forward(self, ws: Tensor) -> Tensor:
         if ws.dim() == 2:
@@ -133,7 +144,11 @@ class SynthesisNetwork(nn.Module):
             x = blk["conv1"](x, ws[:, idx + 1])
             img = upsample2x(img) + blk["rgb"](x, ws[:, idx + 2])  # skip output: [N, C, r, r]
             idx += 2
-        return (img * RGB_GAIN).tanh()  # [N, C, H, W]; tanh like every other synthgen generator
+        img = img * RGB_GAIN  # [N, C, H, W]
+        if self.output == "tanh":
+            return img.tanh()
+        # linear: D's gradient reaches every pixel however dark; eval mode keeps the [-1, 1] contract
+        return img if self.training else img.clamp(-1.0, 1.0)
 
 
 class StyleGenerator(nn.Module):
@@ -234,17 +249,18 @@ class StyleDiscriminator(nn.Module):
         phi = self.fc(h.flatten(1))  # [N, C4]
         proj = (F.embedding(labels, self.embed) * phi).sum(dim=1) * self.proj_gain  # [N]
         logits = self.out(phi).squeeze(1) + proj  # [N]
-        return (logits, self.q_head(phi)) if with_codes else logits  # q: [N, code_dim]
+        return (logits, self.q_head(phi)) if with_codes else logits  # q: [N, code_dim (+ K with model.aux_weight)]
 
 
 @register_model("stylegan", conditional=True, options=StyleGANOptions, codes=True)
 def build(
     opts: StyleGANOptions, z_dim: int, image_shape: tuple[int, int, int], num_classes: int,
-    codes: Sequence[Any] = (),
+    codes: Sequence[Any] = (), aux_classes: int = 0,
 ) -> tuple[nn.Module, nn.Module]:
     """Build the stylegan (G, D) pair for ``image_shape`` (C, H, W) and ``num_classes`` classes.
 
     ``codes`` (InfoGAN, ``synthgen.models.codes``): extra mapping inputs and a Q head on D; () = none.
+    ``aux_classes``: class logits appended to the Q head's outputs (the auxiliary classifier); 0 = none.
 
     Raises:
         ConfigError: a side other than 32, 64 or 128, channels other than 1/3, or fewer than one class.
@@ -259,4 +275,4 @@ def build(
             f"resized and center-cropped to any data.resolution"
         )
     return (StyleGenerator(z_dim, image_shape, num_classes, opts, codes),
-            StyleDiscriminator(image_shape, num_classes, opts, code_dim(codes)))
+            StyleDiscriminator(image_shape, num_classes, opts, code_dim(codes) + aux_classes))

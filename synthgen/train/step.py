@@ -8,6 +8,11 @@ InfoGAN codes (``model.codes``): each fake batch gets prior code values, and ``m
 mutual-information loss of D's Q head on those fakes joins D's loss (Q trains with D: its output is part of
 the DDP forward, so every D parameter gets a gradient each step) and G's loss. Without codes no code is drawn
 and no call changes: the step is bit-identical to the one without the option.
+
+Auxiliary classifier (``model.aux_weight`` > 0, AC-GAN): the Q head's last ``num_classes`` outputs are class
+logits; ``aux_weight`` times their cross-entropy joins D's loss on the real half (D learns to classify real
+images only, so it cannot learn the class from G's mistakes) and G's loss on its fakes (G is pushed toward
+images that classifier recognises as their class).
 """
 
 from __future__ import annotations
@@ -80,7 +85,11 @@ class GANStep:
         self.lecam = LeCam(m.lecam_weight)
         self.autocast = autocast(self.fast, device)
         self.codes = tuple(getattr(G, "codes", ()))  # InfoGAN codes (synthgen.models.codes); () = off
+        self.code_dim = int(getattr(G, "code_dim", 0))  # their columns in the Q head's output
+        self.aux_weight = m.aux_weight  # > 0: the Q head also has class logits (after the codes' columns)
+        self.with_q = bool(self.codes) or self.aux_weight > 0.0  # D runs its Q head
         self.last_info_loss = torch.zeros(())  # the D step's mutual-information loss (0 without codes)
+        self.last_aux_loss = torch.zeros(())  # the D step's classifier loss on real images (0 without aux)
 
     def describe_fast_paths(self) -> str:
         """One line naming the fast paths this step runs with (fused Adam as the optimizers really are)."""
@@ -97,6 +106,7 @@ class GANStep:
     def __call__(self, real: torch.Tensor, y_real: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Train on ``real`` [B, C, H, W] in [-1, 1] with labels ``y_real`` [B]; return (d_loss, g_loss)."""
         from synthgen.models import diff_augment
+        from synthgen.models.codes import aux_loss
         from synthgen.models.losses import r1_penalty
 
         m, bs, dev = self.cfg.model, real.shape[0], self.device
@@ -118,6 +128,10 @@ class GANStep:
             info = self._info(q[bs:], codes)
             self.last_info_loss = info.detach()
             d_loss = d_loss + m.info_weight * info
+        if self.aux_weight > 0.0:  # the auxiliary classifier learns on the real half only
+            aux = aux_loss(q[:bs, self.code_dim:], y_real)
+            self.last_aux_loss = aux.detach()
+            d_loss = d_loss + self.aux_weight * aux
         d_loss = d_loss + self.loss_fn.penalty(self.D, real, fake, y_real, m.gp_weight)
         d_loss = d_loss + self.lecam(logits[:bs], logits[bs:])
         if m.r1_gamma > 0.0 and step % m.r1_interval == 0:
@@ -142,6 +156,8 @@ class GANStep:
         g_loss = self.loss_fn.g_loss(logits)
         if codes is not None:
             g_loss = g_loss + m.info_weight * self._info(q, codes)
+        if self.aux_weight > 0.0:
+            g_loss = g_loss + self.aux_weight * aux_loss(q[:, self.code_dim:], y_fake)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -161,8 +177,8 @@ class GANStep:
         return g(z, y) if codes is None else g(z, y, codes)
 
     def _discriminate(self, d: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(float logits [N], Q's float predictions [N, code_dim] or None without codes)."""
-        if not self.codes:
+        """(float logits [N], Q's float predictions [N, code_dim (+ num_classes)] or None without a Q head)."""
+        if not self.with_q:
             return d(x, y).float(), None
         logits, q = d(x, y, with_codes=True)
         return logits.float(), q.float()
