@@ -109,12 +109,10 @@ class ModelConfig:
         # so dumps, checkpoints and config comparisons all see the options the model is built with.
         object.__setattr__(self, "arch", model_options_dict(self.name, self.arch))
         if self.codes or self.aux_weight > 0.0:  # lazy: synthgen.models.codes imports torch (never this module)
-            from synthgen.models.codes import check_codes, check_q_head
-            from synthgen.models.registry import MODELS
+            from synthgen.models.codes import check_q_head
+            from synthgen.models.registry import q_head_models
 
-            able = sorted(n for n, s in MODELS.items() if s.codes)
-            check_codes(self.codes, self.name, able)
-            check_q_head(self.name, able, int(self.aux_weight > 0.0))
+            check_q_head(self.name, q_head_models(), self.codes, self.aux_weight)
 
 
 @dataclass(frozen=True)

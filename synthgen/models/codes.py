@@ -85,13 +85,20 @@ def check_codes(codes: Sequence[Any], model_name: str, able: Sequence[str]) -> N
                               f"number in [-1, 1]); drop size or set kind: categorical")
 
 
-def check_q_head(model_name: str, able: Sequence[str], aux_classes: int) -> None:
-    """Refuse the auxiliary classifier (``aux_classes`` > 0) on a model without a Q head.
+def check_q_head(model_name: str, able: Sequence[str], codes: Sequence[Any], aux_weight: float) -> None:
+    """Validate what D's Q head is asked to predict: ``model.codes`` and the auxiliary classifier.
+
+    Args:
+        model_name: ``model.name``.
+        able: the registered models whose D has a Q head (``ModelSpec.codes``).
+        codes: the ``model.codes`` entries.
+        aux_weight: ``model.aux_weight`` (> 0 asks for class logits).
 
     Raises:
-        ConfigError: naming the key and the models that take it.
+        ConfigError: either on a model without a Q head, or a bad code (naming the key and the fix).
     """
-    if aux_classes and model_name not in able:
+    check_codes(codes, model_name, able)
+    if aux_weight > 0.0 and model_name not in able:
         raise ConfigError(f"model.aux_weight is set but model.name={model_name!r} has no auxiliary classifier "
                           f"(only the conditional models {list(able)} do): set model.aux_weight=0 or choose one "
                           f"of {list(able)}")

@@ -94,6 +94,11 @@ def get_model_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
+def q_head_models() -> list[str]:
+    """The registered models whose D has a Q head (InfoGAN codes, the auxiliary classifier), sorted."""
+    return sorted(n for n, s in MODELS.items() if s.codes)
+
+
 def build_models(
     cfg: ModelChoice, image_shape: tuple[int, int, int], num_classes: int
 ) -> tuple[nn.Module, nn.Module]:
@@ -120,11 +125,9 @@ def build_models(
     codes = tuple(getattr(cfg, "codes", ()) or ())
     aux_classes = num_classes if getattr(cfg, "aux_weight", 0.0) > 0.0 else 0
     if codes or aux_classes:  # only then: a model without a Q head is built by exactly the call it always was
-        from synthgen.models.codes import check_codes, check_q_head
+        from synthgen.models.codes import check_q_head
 
-        able = sorted(n for n, s in MODELS.items() if s.codes)
-        check_codes(codes, cfg.name, able)
-        check_q_head(cfg.name, able, aux_classes)
+        check_q_head(cfg.name, q_head_models(), codes, getattr(cfg, "aux_weight", 0.0))
         return spec.build(spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes, codes=codes,
                           aux_classes=aux_classes)
     return spec.build(spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes)
