@@ -97,6 +97,9 @@ class ModelConfig:
     # auxiliary classifier on D (AC-GAN; cdcgan, stylegan): weight of its class cross-entropy on real images
     # in D's loss and on G's fakes in G's loss, e.g. 0.5; 0 = off
     aux_weight: float = 0.0
+    # mode-seeking regulariser (MSGAN, Mao et al. 2019) in G's loss: pairs of fakes of one class with different z
+    # are pushed apart (weight / (image distance / z distance)), against within-class collapse; e.g. 1.0; 0 = off
+    mode_seeking_weight: float = 0.0
 
     # from_dict adds this to its unknown-key message: old flat configs had the widths here
     UNKNOWN_KEY_HINT: ClassVar[str] = (
@@ -195,6 +198,8 @@ class ExperimentConfig:
             (m.r1_interval >= 1, "model.r1_interval", m.r1_interval, ">= 1"),
             (m.info_weight >= 0.0, "model.info_weight", m.info_weight, ">= 0, e.g. 1.0 (used only with model.codes)"),
             (m.aux_weight >= 0.0, "model.aux_weight", m.aux_weight, ">= 0, e.g. 0.5 (0 = no auxiliary classifier)"),
+            (m.mode_seeking_weight >= 0.0, "model.mode_seeking_weight", m.mode_seeking_weight,
+             ">= 0, e.g. 1.0 (0 = off)"),
             (t.num_workers >= 1, "train.num_workers", t.num_workers, ">= 1"),
             (t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1"),
             (t.steps >= 1, "train.steps", t.steps, ">= 1"),
@@ -207,6 +212,11 @@ class ExperimentConfig:
             (t.cpus_per_worker > 0, "train.cpus_per_worker", t.cpus_per_worker, "> 0"),
             (self.run.name.strip() != "" and "/" not in self.run.name, "run.name", self.run.name, "a non-empty name without '/'"),
         ]
+        # D's per-class mbstd (stylegan) sees real and fake halves apart only in chunks that divide the half
+        chunk = m.arch.get("mbstd_class_chunk", 0)
+        checks.append((not chunk or t.batch_size % chunk == 0, "model.arch.mbstd_class_chunk", chunk,
+                       f"a divisor of train.batch_size={t.batch_size} (so its chunks keep real and fake images "
+                       f"apart), e.g. {t.batch_size}, or 0 for the class-blind minibatch stddev"))
         for ok, key, value, allowed in checks:
             if not ok:
                 raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")

@@ -17,7 +17,7 @@ from synthgen.errors import ConfigError
 from synthgen.models import build_models, get_model_spec
 from synthgen.models.losses import r1_penalty
 from synthgen.models.stylegan import StyleGANOptions, StyleGenerator
-from synthgen.models.stylegan_layers import StyleConv, minibatch_stddev, modulated_conv2d
+from synthgen.models.stylegan_layers import StyleConv, class_minibatch_stddev, minibatch_stddev, modulated_conv2d
 
 K = 10  # classes
 TINY = {"channel_base": 64, "channel_max": 16, "w_dim": 16, "mapping_layers": 1}
@@ -244,6 +244,45 @@ def test_minibatch_stddev_groups_consecutive_samples() -> None:
     assert out[4:, 2].min() > 1.0
     assert minibatch_stddev(x[:3], group_size=4).shape == (3, 3, 4, 4)  # 3 samples: groups of 3
     assert minibatch_stddev(x[:1], group_size=4)[:, 2].max() < 1e-3  # one sample: its own group
+
+
+def test_class_minibatch_stddev_compares_only_samples_of_one_class_in_one_chunk() -> None:
+    same = torch.randn(1, 2, 4, 4).expand(3, -1, -1, -1)  # a collapsed class: three identical samples
+    spread = torch.randn(3, 2, 4, 4) * 3.0  # another class, varied
+    x = torch.cat([same[:2], spread[:2], same[2:], spread[2:]])  # [6, 2, 4, 4], labels 0 0 1 1 0 1
+    y = torch.tensor([0, 0, 1, 1, 0, 1])
+    out = class_minibatch_stddev(x, y, num_classes=2, chunk_size=6)
+    assert out.shape == (6, 3, 4, 4) and torch.equal(out[:, :2], x)
+    assert out[y == 0, 2].max() < 1e-3  # identical class-mates: no spread, however varied the other class is
+    expected = spread.var(dim=0, unbiased=False).add(1e-8).sqrt().mean()
+    assert torch.allclose(out[y == 1, 2], expected.expand(3, 4, 4), rtol=1e-4)
+    # chunks of 3: sample 4 (class 0) is alone in its chunk's class, so it sees no spread either
+    chunked = class_minibatch_stddev(x, y, num_classes=2, chunk_size=3)
+    assert chunked[4, 2].max() < 1e-3 and chunked[5, 2].min() > 1.0
+    assert minibatch_stddev(x, group_size=6)[y == 0, 2].min() > 1.0  # the class-blind mbstd cannot see it
+
+
+def test_d_with_class_mbstd_tells_a_collapsed_class_from_a_varied_one() -> None:
+    _, D = _build(32, 1, mbstd_class_chunk=8)
+    y = torch.tensor([0, 1] * 4)
+    x = torch.randn(8, 1, 32, 32)
+    collapsed = x.clone()
+    collapsed[y == 0] = x[0]  # class 0's samples made identical; class 1's untouched
+    with torch.no_grad():
+        a, b = D(x, y), D(collapsed, y)
+    assert (a - b)[y == 1].abs().max() < 1e-4 * a.abs().max().clamp(min=1.0)  # class 1's statistic unchanged
+    assert (a - b)[y == 0].abs().min() > 1e-5  # class 0's moved, even sample 0's own image is unchanged
+    with pytest.raises(ConfigError, match="mbstd_class_chunk"):
+        from_dict(ModelConfig, {"name": "stylegan", "arch": {"mbstd_class_chunk": -1}})
+
+
+def test_a_class_mbstd_chunk_that_does_not_divide_the_batch_is_refused_naming_the_fix() -> None:
+    cfg = from_dict(ExperimentConfig, {"model": {"name": "stylegan", "arch": {"mbstd_class_chunk": 32}},
+                                       "train": {"batch_size": 48}})
+    with pytest.raises(ConfigError) as err:
+        cfg.validate()
+    assert all(w in str(err.value) for w in ["model.arch.mbstd_class_chunk=32", "train.batch_size=48", "e.g. 48"])
+    dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=64)).validate()  # 32 divides 64
 
 
 # --- R1 ---------------------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ def subset_generator_config(base: ExperimentConfig, tag: str, subset: dict[str, 
 KEYS_ADDED_LATER = (("data", "class_counts"), ("model", "r1_gamma"), ("model", "r1_interval"),
                     ("train", "channels_last"), ("train", "precision"), ("train", "tf32"), ("train", "fused_adam"),
                     ("train", "compile"), ("model", "codes"), ("model", "info_weight"),
-                    ("train", "max_minutes"), ("model", "aux_weight"))
+                    ("train", "max_minutes"), ("model", "aux_weight"), ("model", "mode_seeking_weight"))
 
 
 def _without_later_keys_at_default(recipe: dict) -> dict:

@@ -145,6 +145,25 @@ class WGANGPLoss(GANLoss):
         return weight * ((norms - 1.0) ** 2).mean()
 
 
+def mode_seeking_loss(fake_a: Tensor, fake_b: Tensor, z_a: Tensor, z_b: Tensor, eps: float = 1e-5) -> Tensor:
+    """MSGAN's mode-seeking term (Mao et al. 2019): small when images move as much as their latents do.
+
+    Each row of ``fake_a`` and ``fake_b`` shares a class and differs in z; the loss is
+    ``1 / (mean|fake_a - fake_b| / mean|z_a - z_b| + eps)``, so a generator that draws one class alike
+    whatever z is (within-class collapse) pays a large loss, and one that spreads its images pays little.
+
+    Args:
+        fake_a, fake_b: [P, C, H, W] fakes of the same labels.
+        z_a, z_b: [P, Z] their latents.
+        eps: keeps the loss finite for identical images.
+
+    Returns:
+        Scalar loss (to be scaled by ``model.mode_seeking_weight``).
+    """
+    ratio = (fake_a - fake_b).abs().mean() / (z_a - z_b).abs().mean()
+    return 1.0 / (ratio + eps)
+
+
 def r1_penalty(
     D: nn.Module,
     real: Tensor,

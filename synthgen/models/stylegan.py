@@ -28,7 +28,9 @@ they live in w, and every W-space operation carries them), and D gets a Q head o
 (``D(x, y, with_codes=True) -> (logits, q)``). Without codes both networks are exactly as described here.
 
 Discriminator: fromRGB 1x1 at R, residual blocks (two 3x3 convs, average-pool downsampling, a 1x1 skip)
-down to 4x4, minibatch stddev, a 3x3 conv, an FC layer to features ``phi`` [N, ch4], and
+down to 4x4, minibatch stddev (class-blind groups of ``mbstd_group``, or with ``mbstd_class_chunk`` the std
+among same-class samples of a chunk, which sees within-class collapse), a 3x3 conv, an FC layer to
+features ``phi`` [N, ch4], and
 ``logit = w . phi + b + <V[y], phi> / sqrt(ch4)`` (projection, Miyato & Koyama 2018). No spectral norm:
 StyleGAN's D is regularised by R1 instead.
 
@@ -63,6 +65,7 @@ from synthgen.models.stylegan_layers import (
     MappingNetwork,
     StyleConv,
     ToRGB,
+    class_minibatch_stddev,
     minibatch_stddev,
     upsample2x,
 )
@@ -86,6 +89,8 @@ class StyleGANOptions:
     mapping_layers: int = 2  # FC layers of the mapping network (StyleGAN2: 8; StyleGAN2-ADA for CIFAR: 2)
     mapping_lr_mul: float = 0.01  # learning-rate multiplier of the mapping network (keeps W stable)
     mbstd_group: int = 4  # minibatch-stddev group size in D (consecutive samples; 1 = off in effect)
+    # D's mbstd compares samples of the same class within chunks of this many (0 = the plain, class-blind mbstd)
+    mbstd_class_chunk: int = 0
     # G's last op: tanh | linear (StyleGAN2: no squashing while training, clamped to [-1, 1] in eval mode)
     output: str = "tanh"
 
@@ -94,6 +99,9 @@ class StyleGANOptions:
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.arch.{key}={getattr(self, key)!r} is invalid: must be >= 1, "
                                   f"e.g. {getattr(StyleGANOptions, key)}")
+        if self.mbstd_class_chunk < 0:
+            raise ConfigError(f"model.arch.mbstd_class_chunk={self.mbstd_class_chunk!r} is invalid: must be >= 0 "
+                              "(0 = off; e.g. 32, the per-worker batch size)")
         if self.output not in OUTPUTS:
             raise ConfigError(f"model.arch.output={self.output!r} is invalid: choose one of {list(OUTPUTS)} "
                               "(tanh unless you are comparing them)")
@@ -229,6 +237,7 @@ class StyleDiscriminator(nn.Module):
         super().__init__()
         c, size, _ = image_shape
         self.num_classes, self.image_shape, self.mbstd_group = num_classes, tuple(image_shape), opts.mbstd_group
+        self.mbstd_class_chunk = opts.mbstd_class_chunk
         self.from_rgb = EqualConv2d(c, opts.channels(size), 1)
         sides = [size >> k for k in range(int(math.log2(size // 4)))]  # e.g. [32, 16, 8]
         self.blocks = nn.Sequential(*(DBlock(opts.channels(s), opts.channels(s // 2)) for s in sides))
@@ -245,7 +254,10 @@ class StyleDiscriminator(nn.Module):
                 with_codes: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         labels = require_labels(labels, x.shape[0])  # [N]
         h = self.blocks(self.from_rgb(x))  # [N, C4, 4, 4]
-        h = self.conv(minibatch_stddev(h, self.mbstd_group))  # [N, C4, 4, 4]
+        if self.mbstd_class_chunk:
+            h = self.conv(class_minibatch_stddev(h, labels, self.num_classes, self.mbstd_class_chunk))  # [N, C4, 4, 4]
+        else:
+            h = self.conv(minibatch_stddev(h, self.mbstd_group))  # [N, C4, 4, 4]
         phi = self.fc(h.flatten(1))  # [N, C4]
         proj = (F.embedding(labels, self.embed) * phi).sum(dim=1) * self.proj_gain  # [N]
         logits = self.out(phi).squeeze(1) + proj  # [N]

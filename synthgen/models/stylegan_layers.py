@@ -233,3 +233,34 @@ def minibatch_stddev(x: Tensor, group_size: int) -> Tensor:
     y = y.mean(dim=(1, 2, 3)).to(x.dtype)  # [M]
     y = y.repeat_interleave(g)[:, None, None, None].expand(n, 1, h, w)  # [N, 1, H, W]
     return torch.cat([x, y], dim=1)
+
+
+def class_minibatch_stddev(x: Tensor, labels: Tensor, num_classes: int, chunk_size: int) -> Tensor:
+    """Append one feature map: the std over the samples of the same class in the same chunk (a conditional mbstd).
+
+    Plain minibatch stddev compares samples of mixed classes, so its statistic is dominated by the
+    differences between classes and cannot see a generator that draws every image of one class alike.
+    Here each sample gets the mean std of its own class's samples in its chunk of ``chunk_size``
+    consecutive samples (the real and fake halves of the train step are separate chunks whenever the
+    half size is a multiple of the chunk size). A class met once in a chunk gets ~0 for real and fake alike.
+
+    Args:
+        x: [N, C, H, W] features.
+        labels: [N] int64 class labels.
+        num_classes: number of classes (labels are < it).
+        chunk_size: the largest chunk to use (the chunk is the largest divisor of N that is <= it).
+
+    Returns:
+        [N, C + 1, H, W].
+    """
+    n, c, h, w = x.shape
+    s = max(d for d in range(1, min(chunk_size, n) + 1) if n % d == 0)
+    key = (torch.arange(n, device=x.device) // s) * num_classes + labels  # [N]: one id per (chunk, class)
+    onehot = F.one_hot(key, (n // s) * num_classes).to(torch.float32)  # [N, M]
+    flat = x.reshape(n, -1).float()  # [N, F]
+    count = onehot.sum(dim=0).clamp(min=1.0)[:, None]  # [M, 1]
+    mean = onehot.t() @ flat / count  # [M, F]
+    var = (onehot.t() @ flat.square() / count - mean.square()).clamp(min=0.0)  # [M, F]
+    stat = (var + EPS).sqrt().mean(dim=1)  # [M]
+    y = stat[key].to(x.dtype)[:, None, None, None].expand(n, 1, h, w)  # [N, 1, H, W]
+    return torch.cat([x, y], dim=1)

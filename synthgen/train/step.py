@@ -13,6 +13,9 @@ Auxiliary classifier (``model.aux_weight`` > 0, AC-GAN): the Q head's last ``num
 logits; ``aux_weight`` times their cross-entropy joins D's loss on the real half (D learns to classify real
 images only, so it cannot learn the class from G's mistakes) and G's loss on its fakes (G is pushed toward
 images that classifier recognises as their class).
+
+Mode seeking (``model.mode_seeking_weight`` > 0, MSGAN): the G step's second half of fakes repeats the first
+half's labels with fresh z, and the weighted ``mode_seeking_loss`` of the pairs joins G's loss.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ class GANStep:
         """Train on ``real`` [B, C, H, W] in [-1, 1] with labels ``y_real`` [B]; return (d_loss, g_loss)."""
         from synthgen.models import diff_augment
         from synthgen.models.codes import aux_loss
-        from synthgen.models.losses import r1_penalty
+        from synthgen.models.losses import mode_seeking_loss, r1_penalty
 
         m, bs, dev = self.cfg.model, real.shape[0], self.device
         aug = m.diffaugment
@@ -149,6 +152,9 @@ class GANStep:
         self.D.requires_grad_(False)
         z = torch.randn(bs, m.z_dim, device=dev)
         y_fake = torch.randint(self.num_classes, (bs,), device=dev)
+        pairs = bs // 2 if m.mode_seeking_weight > 0.0 else 0
+        if pairs:  # rows i and pairs + i share a label: the mode-seeking pairs
+            y_fake[pairs:2 * pairs] = y_fake[:pairs]
         codes = self._draw_codes(bs)  # [B, num_codes] or None
         with self.autocast:
             fake = self._generate(self.G_train, z, y_fake, codes)  # [B, C, H, W] (bf16 under bf16 autocast)
@@ -158,6 +164,10 @@ class GANStep:
             g_loss = g_loss + m.info_weight * self._info(q, codes)
         if self.aux_weight > 0.0:
             g_loss = g_loss + self.aux_weight * aux_loss(q[:, self.code_dim:], y_fake)
+        if pairs:
+            f = fake.float()
+            g_loss = g_loss + m.mode_seeking_weight * mode_seeking_loss(
+                f[:pairs], f[pairs:2 * pairs], z[:pairs], z[pairs:2 * pairs])
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
