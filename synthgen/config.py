@@ -98,7 +98,7 @@ class ModelConfig:
     # in D's loss and on G's fakes in G's loss, e.g. 0.5; 0 = off
     aux_weight: float = 0.0
     # mode-seeking regulariser (MSGAN, Mao et al. 2019) in G's loss: pairs of fakes of one class with different z
-    # are pushed apart (weight / (image distance / z distance)), against within-class collapse; e.g. 1.0; 0 = off
+    # are pushed apart (weight / (image distance / z distance)), against within-class collapse; e.g. 0.1; 0 = off
     mode_seeking_weight: float = 0.0
 
     # from_dict adds this to its unknown-key message: old flat configs had the widths here
@@ -199,7 +199,7 @@ class ExperimentConfig:
             (m.info_weight >= 0.0, "model.info_weight", m.info_weight, ">= 0, e.g. 1.0 (used only with model.codes)"),
             (m.aux_weight >= 0.0, "model.aux_weight", m.aux_weight, ">= 0, e.g. 0.5 (0 = no auxiliary classifier)"),
             (m.mode_seeking_weight >= 0.0, "model.mode_seeking_weight", m.mode_seeking_weight,
-             ">= 0, e.g. 1.0 (0 = off)"),
+             ">= 0, e.g. 0.1 (0 = off)"),
             (t.num_workers >= 1, "train.num_workers", t.num_workers, ">= 1"),
             (t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1"),
             (t.steps >= 1, "train.steps", t.steps, ">= 1"),
