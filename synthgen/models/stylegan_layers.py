@@ -211,6 +211,11 @@ class DBlock(nn.Module):
         return (skip + main) * math.sqrt(0.5)  # keeps unit variance of the sum
 
 
+def _largest_divisor(n: int, cap: int) -> int:
+    """The largest divisor of ``n`` that is <= ``cap`` (1 when n is 0 or 1): the mbstd group / chunk size."""
+    return max(d for d in range(1, min(cap, n) + 1) if n % d == 0) if n > 1 else 1
+
+
 def minibatch_stddev(x: Tensor, group_size: int) -> Tensor:
     """Append one feature map: the mean std over each group of consecutive samples (StyleGAN's mbstd).
 
@@ -227,7 +232,7 @@ def minibatch_stddev(x: Tensor, group_size: int) -> Tensor:
         [N, C + 1, H, W].
     """
     n, c, h, w = x.shape
-    g = max(d for d in range(1, min(group_size, n) + 1) if n % d == 0)
+    g = _largest_divisor(n, group_size)
     y = x.reshape(n // g, g, c, h, w).float()  # [M, G, C, H, W]
     y = (y.var(dim=1, unbiased=False) + EPS).sqrt()  # [M, C, H, W]
     y = y.mean(dim=(1, 2, 3)).to(x.dtype)  # [M]
@@ -254,7 +259,7 @@ def class_minibatch_stddev(x: Tensor, labels: Tensor, num_classes: int, chunk_si
         [N, C + 1, H, W].
     """
     n, c, h, w = x.shape
-    s = max(d for d in range(1, min(chunk_size, n) + 1) if n % d == 0)
+    s = _largest_divisor(n, chunk_size)
     key = (torch.arange(n, device=x.device) // s) * num_classes + labels  # [N]: one id per (chunk, class)
     onehot = F.one_hot(key, (n // s) * num_classes).to(torch.float32)  # [N, M]
     flat = x.reshape(n, -1).float()  # [N, F]
