@@ -212,14 +212,14 @@ class ExperimentConfig:
             (t.cpus_per_worker > 0, "train.cpus_per_worker", t.cpus_per_worker, "> 0"),
             (self.run.name.strip() != "" and "/" not in self.run.name, "run.name", self.run.name, "a non-empty name without '/'"),
         ]
-        # D's per-class mbstd (stylegan) sees real and fake halves apart only in chunks that divide the half
-        chunk = m.arch.get("mbstd_class_chunk", 0)
-        checks.append((not chunk or t.batch_size % chunk == 0, "model.arch.mbstd_class_chunk", chunk,
-                       f"a divisor of train.batch_size={t.batch_size} (so its chunks keep real and fake images "
-                       f"apart), e.g. {t.batch_size}, or 0 for the class-blind minibatch stddev"))
         for ok, key, value, allowed in checks:
             if not ok:
                 raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
+        from synthgen.models.registry import get_model_spec
+
+        options = get_model_spec(m.name).options(**m.arch)
+        if hasattr(options, "check_with_train"):  # the model's own checks that need the train section too
+            options.check_with_train(t)
 
 
 def model_options_dict(name: str, arch: Any) -> dict[str, Any]:

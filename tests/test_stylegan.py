@@ -85,7 +85,7 @@ def test_arch_options_reach_the_networks() -> None:
 
 
 def test_unknown_or_invalid_arch_keys_are_rejected() -> None:
-    with pytest.raises(ConfigError, match=r"valid keys are: \['channel_base', 'channel_max', 'mapping_layers'"):
+    with pytest.raises(ConfigError, match=r"valid keys are: \['channel_base', 'channel_max', 'cond_fade_start'"):
         ModelConfig(name="stylegan", arch={"g_channels": 64})
     with pytest.raises(ConfigError, match="model.arch.channel_base"):
         ModelConfig(name="stylegan", arch={"channel_base": 0})

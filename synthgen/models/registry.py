@@ -4,6 +4,8 @@ Network contract (every registered model):
     G(z: [N, z_dim] float, labels: [N] int64) -> [N, C, H, W] float in [-1, 1]
     D(x: [N, C, H, W] float, labels: [N] int64) -> [N] float logits
 Unconditional models accept ``labels`` and ignore them, so callers never branch on the model.
+Optionally either network defines ``set_training_step(step: int)``: the training step calls it before every
+step, for schedules kept in the network's buffers (e.g. stylegan's class fade-in); nothing else calls it.
 Both expose ``z_dim`` (G), ``num_classes`` and ``conditional`` attributes.
 Models registered with ``codes=True`` also take InfoGAN codes (``synthgen.models.codes``): their builder gets
 ``codes=`` when ``model.codes`` is set, G becomes ``G(z, labels, codes=None)`` with ``codes``/``code_dim``
@@ -13,7 +15,9 @@ The same models take an auxiliary classifier (``model.aux_weight`` > 0, AC-GAN):
 
 Each model declares its own options: a frozen dataclass (one comment per field) that ``model.arch``
 in the config is validated against (``synthgen.config.ModelConfig``), so a new architecture adds its
-knobs in its own module and never widens the shared model section. This module does not import
+knobs in its own module and never widens the shared model section. Checks that also need the train section
+(e.g. a size that must divide the batch) go in an optional ``check_with_train(train)`` method of the options
+class, which ``ExperimentConfig.validate`` calls. This module does not import
 ``synthgen.config``: the config layer sits above the models and looks the options classes up here.
 """
 

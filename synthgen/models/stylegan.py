@@ -23,6 +23,12 @@ Determinism: in eval mode each StyleConv adds its stored ``noise_const`` buffer 
 image is a pure function of (weights, z, y), and no layer mixes samples (no batch norm; the modulated
 conv is one group per sample). Training mode draws fresh noise.
 
+Class fade-in (``cond_fade_start`` / ``cond_fade_steps``, after Shahbazi et al. 2023, "Collapse by
+Conditioning"): the class embedding entering the mapping and D's projection term are both scaled by a
+strength that is 0 until ``cond_fade_start`` and ramps linearly to 1 over ``cond_fade_steps``, so the pair
+first learns the data's shared variety unconditionally and only then splits it by class. The train step sets
+the strength (``set_training_step``); it is a buffer, so the EMA generator and every checkpoint carry it.
+
 InfoGAN codes (``model.codes``, ``synthgen.models.codes``): ``G.mapping(z, y, codes)`` takes them next to z (so
 they live in w, and every W-space operation carries them), and D gets a Q head on ``phi``
 (``D(x, y, with_codes=True) -> (logits, q)``). Without codes both networks are exactly as described here.
@@ -93,12 +99,20 @@ class StyleGANOptions:
     mbstd_class_chunk: int = 0
     # G's last op: tanh | linear (StyleGAN2: no squashing while training, clamped to [-1, 1] in eval mode)
     output: str = "tanh"
+    # training step at which the class condition starts to fade in (with cond_fade_steps > 0; before it, unconditional)
+    cond_fade_start: int = 0
+    # steps over which the class condition fades in from 0 to full strength (0 = conditional from the first step)
+    cond_fade_steps: int = 0
 
     def __post_init__(self) -> None:
         for key in ("channel_base", "channel_max", "w_dim", "mapping_layers", "mbstd_group"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.arch.{key}={getattr(self, key)!r} is invalid: must be >= 1, "
                                   f"e.g. {getattr(StyleGANOptions, key)}")
+        for key in ("cond_fade_start", "cond_fade_steps"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"model.arch.{key}={getattr(self, key)!r} is invalid: must be >= 0 "
+                                  "(e.g. cond_fade_start=1000 cond_fade_steps=2000; cond_fade_steps=0 = off)")
         if self.mbstd_class_chunk < 0:
             raise ConfigError(f"model.arch.mbstd_class_chunk={self.mbstd_class_chunk!r} is invalid: must be >= 0 "
                               "(0 = off; e.g. 32, the per-worker batch size)")
@@ -107,6 +121,31 @@ class StyleGANOptions:
                               "(tanh unless you are comparing them)")
         if not self.mapping_lr_mul > 0.0:
             raise ConfigError(f"model.arch.mapping_lr_mul={self.mapping_lr_mul!r} is invalid: must be > 0, e.g. 0.01")
+
+    def check_with_train(self, train: Any) -> None:
+        """Checks that need the train section (``ExperimentConfig.validate`` calls this).
+
+        Raises:
+            ConfigError: a class-mbstd chunk that does not divide ``train.batch_size`` (its chunks would mix the
+                real and fake halves), or a class fade-in that ends after ``train.steps``.
+        """
+        bs, chunk = train.batch_size, self.mbstd_class_chunk
+        if chunk and bs % chunk:
+            raise ConfigError(f"model.arch.mbstd_class_chunk={chunk!r} is invalid: must be a divisor of "
+                              f"train.batch_size={bs} (so its chunks keep real and fake images apart), e.g. {bs}, "
+                              "or 0 for the class-blind minibatch stddev")
+        end = self.cond_fade_start + self.cond_fade_steps
+        if self.cond_fade_steps and end > train.steps:
+            raise ConfigError(f"model.arch.cond_fade_start + cond_fade_steps = {end} is after train.steps="
+                              f"{train.steps}: the class condition would never reach full strength; end the fade "
+                              "earlier or raise train.steps")
+
+    def cond_strength_at(self, step: int) -> float:
+        """How strongly the class condition acts at training ``step``: 0 before ``cond_fade_start``, then a linear
+        ramp to 1 over ``cond_fade_steps`` (1 at every step when the fade is off)."""
+        if self.cond_fade_steps == 0:
+            return 1.0
+        return min(max((step - self.cond_fade_start) / self.cond_fade_steps, 0.0), 1.0)
 
     def channels(self, side: int) -> int:
         """Channels of a layer working at ``side`` px."""
@@ -173,12 +212,18 @@ class StyleGenerator(nn.Module):
         self.w_dim = opts.w_dim
         # mapping(z [N, z_dim], labels [N], code values [N, num_codes] or None) -> w [N, w_dim]
         self.mapping = MappingNetwork(z_dim, num_classes, opts.w_dim, opts.mapping_layers, opts.mapping_lr_mul,
-                                      self.codes)
+                                      self.codes, fade=opts.cond_fade_steps > 0)
+        self.opts = opts
         self.synthesis = SynthesisNetwork(opts.w_dim, image_shape, opts)
         self.num_ws = self.synthesis.num_ws
 
     def forward(self, z: Tensor, labels: Tensor | None = None, codes: Tensor | None = None) -> Tensor:
         return self.synthesis(self.mapping(z, labels, codes))  # [N, C, H, W]
+
+    def set_training_step(self, step: int) -> None:
+        """Fade the class condition in (``cond_fade_*``): the training step calls this before every step."""
+        if self.mapping.cond_strength is not None:
+            self.mapping.cond_strength.fill_(self.opts.cond_strength_at(step))
 
     @torch.no_grad()
     def class_w_stats(self, labels: Tensor, num: int = MEAN_W_SAMPLES, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -249,6 +294,14 @@ class StyleDiscriminator(nn.Module):
         self.proj_gain = 1.0 / math.sqrt(ch4)  # equalized lr for V, and a unit-scale projection term
         if out_codes:  # created last: without codes the parameters (and their init draws) are unchanged
             self.q_head = QHead(ch4, out_codes)
+        self.opts = opts
+        # scales the projection term (0 = an unconditional D); None without the option, as in the mapping
+        self.register_buffer("cond_strength", torch.ones(()) if opts.cond_fade_steps > 0 else None)
+
+    def set_training_step(self, step: int) -> None:
+        """Fade the class condition in (``cond_fade_*``): the training step calls this before every step."""
+        if self.cond_strength is not None:
+            self.cond_strength.fill_(self.opts.cond_strength_at(step))
 
     def forward(self, x: Tensor, labels: Tensor | None = None,
                 with_codes: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -260,6 +313,8 @@ class StyleDiscriminator(nn.Module):
             h = self.conv(minibatch_stddev(h, self.mbstd_group))  # [N, C4, 4, 4]
         phi = self.fc(h.flatten(1))  # [N, C4]
         proj = (F.embedding(labels, self.embed) * phi).sum(dim=1) * self.proj_gain  # [N]
+        if self.cond_strength is not None:
+            proj = proj * self.cond_strength
         logits = self.out(phi).squeeze(1) + proj  # [N]
         return (logits, self.q_head(phi)) if with_codes else logits  # q: [N, code_dim (+ K with model.aux_weight)]
 

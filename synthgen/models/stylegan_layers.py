@@ -169,10 +169,12 @@ class MappingNetwork(nn.Module):
     rate multiplier ``lr_mul``; both inputs are normalised to unit mean square so neither dominates.
     With InfoGAN ``codes`` (``synthgen.models.codes``) their encoding [N, code_dim] joins the input
     un-normalised: ``[norm(z), encode(codes), norm(embed(y))]``; code values None = their prior mean.
+    With ``fade`` the class part is scaled by the buffer ``cond_strength`` (the training step sets it; 0 makes
+    w independent of the class), saved with the weights so a checkpoint samples as it was trained.
     """
 
     def __init__(self, z_dim: int, num_classes: int, w_dim: int, layers: int, lr_mul: float,
-                 codes: Sequence[Any] = ()) -> None:
+                 codes: Sequence[Any] = (), fade: bool = False) -> None:
         super().__init__()
         self.codes, self.code_dim = tuple(codes), code_dim(codes)
         self.embed = EqualLinear(num_classes, w_dim)  # on one-hot labels = a learned class embedding
@@ -180,6 +182,8 @@ class MappingNetwork(nn.Module):
         self.fcs = nn.ModuleList(EqualLinear(dims[i], dims[i + 1], activation=True, lr_mul=lr_mul)
                                  for i in range(layers))
         self.num_classes = num_classes
+        # None (no state_dict entry) without the option, so checkpoints of models without it keep their keys
+        self.register_buffer("cond_strength", torch.ones(()) if fade else None)
 
     def forward(self, z: Tensor, labels: Tensor | None = None, codes: Tensor | None = None) -> Tensor:
         # z: [N, z_dim], labels: [N], codes: [N, num_codes] values or None -> w [N, w_dim]
@@ -188,7 +192,10 @@ class MappingNetwork(nn.Module):
         parts = [normalize_2nd_moment(z)]
         if self.code_dim:
             parts.append(encode_codes(self.codes, codes, z.shape[0], z))  # [N, code_dim]
-        x = torch.cat([*parts, normalize_2nd_moment(self.embed(onehot))], dim=1)
+        cls = normalize_2nd_moment(self.embed(onehot))  # [N, w_dim]
+        if self.cond_strength is not None:
+            cls = cls * self.cond_strength
+        x = torch.cat([*parts, cls], dim=1)
         for fc in self.fcs:
             x = fc(x)
         return x

@@ -14,6 +14,9 @@ logits; ``aux_weight`` times their cross-entropy joins D's loss on the real half
 images only, so it cannot learn the class from G's mistakes) and G's loss on its fakes (G is pushed toward
 images that classifier recognises as their class).
 
+Networks that define ``set_training_step(step)`` (the registry's contract) get it before each step; the EMA
+generator copies their buffers, so it samples with the schedule's state at its last update.
+
 Mode seeking (``model.mode_seeking_weight`` > 0, MSGAN): the G step's second half of fakes repeats the first
 half's labels with fresh z, and the weighted ``mode_seeking_loss`` of the pairs joins G's loss.
 """
@@ -114,6 +117,9 @@ class GANStep:
 
         m, bs, dev = self.cfg.model, real.shape[0], self.device
         aug = m.diffaugment
+        for net in (self.G, self.D):  # schedules that live in the networks (stylegan's class fade-in)
+            if hasattr(net, "set_training_step"):
+                net.set_training_step(step)
         real = to_memory_format(real, self.fast)  # [B, C, H, W], NHWC with channels_last
 
         # D step: one DDP forward on real+fake, so DDP sees one forward per backward.
