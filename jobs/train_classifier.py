@@ -63,6 +63,9 @@ class ClassifierJobConfig:
     augment: bool = True  # random 2-pixel shifts on every batch
     class_balanced: bool = False  # real rows of every batch draw their classes uniformly (a long-tailed real set)
     rare_classes: int = 3  # rare_accuracy: mean test accuracy of this many classes with the fewest real training images
+    # real+synthetic: keep only the synthetic images that a real-only classifier of this recipe (trained first)
+    # gives at least this probability of their label, e.g. 0.5; 0 = keep all
+    filter_threshold: float = 0.0
     seed: int = 0  # weight init and batch order
     num_threads: int = 0  # torch CPU threads; 0 = torch's default (every core). 1 is faster on a busy machine
     out: str = ""  # optional local JSON file for the result (accuracy, counts, config)
@@ -86,6 +89,9 @@ class ClassifierJobConfig:
             (self.width >= 1, "width", self.width, ">= 1"),
             (self.num_threads >= 0, "num_threads", self.num_threads, ">= 0 (0 = torch's default)"),
             (self.rare_classes >= 1, "rare_classes", self.rare_classes, ">= 1, e.g. 3"),
+            (0.0 <= self.filter_threshold < 1.0, "filter_threshold", self.filter_threshold, "in [0, 1), e.g. 0.5 (0 = off)"),
+            (self.filter_threshold == 0.0 or self.train_on == "real+synthetic", "filter_threshold",
+             self.filter_threshold, f"0 with train_on={self.train_on!r} (it filters the synthetic part of real+synthetic)"),
         ]
         self.data.validate()
         for ok, key, value, allowed in checks:
@@ -149,6 +155,75 @@ def batches(cfg: ClassifierJobConfig, real_train, synthetic, empty) -> tuple:
     return torch.utils.data.DataLoader(mixed, batch_sampler=sampler), steps, batch
 
 
+def fit_classifier(cfg: ClassifierJobConfig, real_train, synthetic, real_test, progress: bool = True) -> tuple:
+    """A SmallCNN trained as ``cfg.train_on`` says (``batches``), seeded by ``cfg.seed``.
+
+    Returns:
+        (the trained model, steps, batch size).
+    """
+    import torch
+
+    from synthgen.data import ImageData
+    from synthgen.judge.classifier import fit
+    from synthgen.models.classifier import SmallCNN
+
+    empty = ImageData("none", real_test.images[:0], real_test.labels[:0], real_test.class_names)
+    loader, steps, batch = batches(cfg, real_train, synthetic, empty)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    c, h, _ = real_test.image_shape
+    torch.manual_seed(cfg.seed)  # weight init
+    model = SmallCNN(c, len(real_test.class_names), h, width=cfg.width)
+    fit(model, loader, steps=steps, lr=cfg.lr, seed=cfg.seed, augment=cfg.augment, progress=progress,
+        desc=f"classifier on {cfg.train_on}")
+    return model, steps, batch
+
+
+def filter_synthetic(cfg: ClassifierJobConfig, real_train, synthetic, real_test, progress: bool = True) -> tuple:
+    """Keep the synthetic images that a classifier of the real images alone calls their label.
+
+    The filter is ``cfg``'s own recipe trained with ``train_on=real`` (so it is exactly the real-only arm: same
+    steps, seed, batches), and it sees nothing beyond the real subset, so filtering stays honest. A synthetic
+    row is kept when that classifier's softmax probability of its label is >= ``cfg.filter_threshold``.
+
+    Returns:
+        (the kept rows, a dataset like ``synthetic``; {"filter_threshold", "synthetic_before_filter",
+        "synthetic_kept_per_class", "real_only_accuracy"}).
+
+    Raises:
+        ConfigError: the threshold keeps no synthetic image.
+    """
+    import dataclasses
+
+    import torch
+
+    from synthgen.data import ImageData, ImageDataset, MixedDataset
+    from synthgen.judge.classifier import predict_logits
+
+    real_cfg = dataclasses.replace(cfg, train_on="real")
+    model, _, _ = fit_classifier(real_cfg, real_train, None, real_test, progress)
+    rows = [synthetic[i] for i in range(len(synthetic))]
+    images = np.stack([img.numpy() for img, _ in rows])  # uint8 [N, C, H, W]
+    labels = np.array([int(y) for _, y in rows], np.int64)  # [N], real class order
+    logits = torch.from_numpy(predict_logits(model, images))  # [N, K]
+    prob = logits.softmax(dim=1).numpy()[np.arange(len(labels)), labels]  # [N]: p(label)
+    keep = np.flatnonzero(prob >= cfg.filter_threshold)
+    if len(keep) == 0:
+        raise ConfigError(f"filter_threshold={cfg.filter_threshold} keeps none of the {len(labels)} synthetic images "
+                          f"(the highest p(label) is {prob.max():.3f}); lower it")
+    test_acc = float((predict_logits(model, real_test.images).argmax(axis=1) == real_test.labels).mean())
+    names = tuple(real_test.class_names)
+    none = ImageData("none", real_test.images[:0], real_test.labels[:0], names)
+    kept = MixedDataset(ImageDataset(none, output="tensor"), torch.utils.data.Subset(synthetic, keep.tolist()),
+                        synthetic_classes=names)  # labels are already in the real order
+    info = {"filter_threshold": cfg.filter_threshold, "synthetic_before_filter": len(labels),
+            "synthetic_kept_per_class": dict(zip(names, np.bincount(labels[keep], minlength=len(names)).tolist())),
+            "real_only_accuracy": test_acc}
+    get_logger().info(f"filter {cfg.filter_threshold}: kept {len(keep)} of {len(labels)} synthetic images "
+                      f"(real-only classifier: test accuracy {test_acc:.4f})")
+    return kept, info
+
+
 def train_and_test(cfg: ClassifierJobConfig, real_train, synthetic, real_test, progress: bool = True) -> dict:
     """Train a SmallCNN as ``cfg.train_on`` says and test it on ``real_test``.
 
@@ -166,24 +241,12 @@ def train_and_test(cfg: ClassifierJobConfig, real_train, synthetic, real_test, p
         (their mean test accuracy) are None when the real training classes are balanced (or ``rare_classes`` is
         not fewer than the classes).
     """
-    import torch
-
-    from synthgen.data import ImageData
     from synthgen.data.subset import rarest_classes
     from synthgen.evaluate.uplift import rare_accuracy
-    from synthgen.judge.classifier import fit, per_class_accuracy, predict_logits
-    from synthgen.models.classifier import SmallCNN
+    from synthgen.judge.classifier import per_class_accuracy, predict_logits
 
-    empty = ImageData("none", real_test.images[:0], real_test.labels[:0], real_test.class_names)
-    loader, steps, batch = batches(cfg, real_train, synthetic, empty)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    c, h, _ = real_test.image_shape
-    torch.manual_seed(cfg.seed)  # weight init
-    model = SmallCNN(c, len(real_test.class_names), h, width=cfg.width)
     t0 = time.time()
-    fit(model, loader, steps=steps, lr=cfg.lr, seed=cfg.seed, augment=cfg.augment, progress=progress,
-        desc=f"classifier on {cfg.train_on}")
+    model, steps, batch = fit_classifier(cfg, real_train, synthetic, real_test, progress)
     pred = predict_logits(model, real_test.images).argmax(axis=1)  # [N_test]
     per_class = per_class_accuracy(pred, real_test.labels, real_test.class_names)
     names = tuple(real_test.class_names)
@@ -223,7 +286,11 @@ def run(cfg: ClassifierJobConfig, progress: bool = True) -> dict:
     synthetic = None
     if cfg.train_on != "real":
         synthetic = load_synthetic(cfg, real_test.class_names, real_test.image_shape)
+    filter_info: dict = {}
+    if cfg.filter_threshold > 0.0:
+        synthetic, filter_info = filter_synthetic(cfg, real_train, synthetic, real_test, progress)
     result = train_and_test(cfg, real_train, synthetic, real_test, progress=progress)
+    result.update(filter_info)
     result["shards"] = cfg.shards if cfg.train_on != "real" else ""
     result["config"] = to_dict(cfg)
     if cfg.out:

@@ -303,16 +303,9 @@ def test_summary_lines_show_standard_error_positive_seeds_and_the_rare_classes()
 # --- jobs/train_classifier.py: the same subset, class-balanced real rows, rare accuracy in its JSON -------------
 
 def _classifier_job():
-    import importlib.util
-    import sys
-    from pathlib import Path
+    from job_module import load_job
 
-    path = Path(__file__).resolve().parent.parent / "jobs" / "train_classifier.py"
-    spec = importlib.util.spec_from_file_location("job_train_classifier_longtail", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return load_job("train_classifier")
 
 
 TAIL = [50, 40, 30, 20, 15, 10, 8, 6, 4, 2]  # Fashion-MNIST classes in order: ... Sneaker 6, Bag 4, Ankle boot 2

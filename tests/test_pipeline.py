@@ -8,15 +8,14 @@ from several sides, then resumed.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from job_module import load_job
 from shard_data import FASHION_CLASSES, write_shards
 from synthgen.config import DataConfig, load_config
 from synthgen.errors import ConfigError, ShardError
@@ -26,15 +25,6 @@ from synthgen.pipeline import PipelineConfig, run_pipeline
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "jobs" / "configs"
 SMOKE = CONFIGS / "pipeline_smoke.yaml"
-
-
-def load_job(name: str):
-    """Import jobs/<name>.py as a module (jobs/ is a folder of scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"job_{name}", REPO / "jobs" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 tc = load_job("train_classifier")
