@@ -199,14 +199,18 @@ def filter_synthetic(cfg: ClassifierJobConfig, real_train, synthetic, real_test,
 
     from synthgen.data import ImageData, ImageDataset, MixedDataset
     from synthgen.judge.classifier import predict_logits
+    from synthgen.sample.filter import label_probability
 
     real_cfg = dataclasses.replace(cfg, train_on="real")
     model, _, _ = fit_classifier(real_cfg, real_train, None, real_test, progress)
+    model.eval()
     rows = [synthetic[i] for i in range(len(synthetic))]
-    images = np.stack([img.numpy() for img, _ in rows])  # uint8 [N, C, H, W]
-    labels = np.array([int(y) for _, y in rows], np.int64)  # [N], real class order
-    logits = torch.from_numpy(predict_logits(model, images))  # [N, K]
-    prob = logits.softmax(dim=1).numpy()[np.arange(len(labels)), labels]  # [N]: p(label)
+    images = torch.stack([img for img, _ in rows])  # uint8 [N, C, H, W]
+    labels = torch.tensor([int(y) for _, y in rows], dtype=torch.int64)  # [N], real class order
+    with torch.inference_mode():  # the same p(label | image) as sampling's judge filter, 1000 images at a time
+        prob = torch.cat([label_probability(model, images[i:i + 1000], labels[i:i + 1000])
+                          for i in range(0, len(labels), 1000)]).numpy()  # [N]
+    labels = labels.numpy()
     keep = np.flatnonzero(prob >= cfg.filter_threshold)
     if len(keep) == 0:
         raise ConfigError(f"filter_threshold={cfg.filter_threshold} keeps none of the {len(labels)} synthetic images "

@@ -281,8 +281,7 @@ class StyleDiscriminator(nn.Module):
                  out_codes: int = 0) -> None:
         super().__init__()
         c, size, _ = image_shape
-        self.num_classes, self.image_shape, self.mbstd_group = num_classes, tuple(image_shape), opts.mbstd_group
-        self.mbstd_class_chunk = opts.mbstd_class_chunk
+        self.num_classes, self.image_shape, self.opts = num_classes, tuple(image_shape), opts
         self.from_rgb = EqualConv2d(c, opts.channels(size), 1)
         sides = [size >> k for k in range(int(math.log2(size // 4)))]  # e.g. [32, 16, 8]
         self.blocks = nn.Sequential(*(DBlock(opts.channels(s), opts.channels(s // 2)) for s in sides))
@@ -294,7 +293,6 @@ class StyleDiscriminator(nn.Module):
         self.proj_gain = 1.0 / math.sqrt(ch4)  # equalized lr for V, and a unit-scale projection term
         if out_codes:  # created last: without codes the parameters (and their init draws) are unchanged
             self.q_head = QHead(ch4, out_codes)
-        self.opts = opts
         # scales the projection term (0 = an unconditional D); None without the option, as in the mapping
         self.register_buffer("cond_strength", torch.ones(()) if opts.cond_fade_steps > 0 else None)
 
@@ -307,10 +305,11 @@ class StyleDiscriminator(nn.Module):
                 with_codes: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         labels = require_labels(labels, x.shape[0])  # [N]
         h = self.blocks(self.from_rgb(x))  # [N, C4, 4, 4]
-        if self.mbstd_class_chunk:
-            h = self.conv(class_minibatch_stddev(h, labels, self.num_classes, self.mbstd_class_chunk))  # [N, C4, 4, 4]
+        chunk = self.opts.mbstd_class_chunk
+        if chunk:
+            h = self.conv(class_minibatch_stddev(h, labels, self.num_classes, chunk))  # [N, C4, 4, 4]
         else:
-            h = self.conv(minibatch_stddev(h, self.mbstd_group))  # [N, C4, 4, 4]
+            h = self.conv(minibatch_stddev(h, self.opts.mbstd_group))  # [N, C4, 4, 4]
         phi = self.fc(h.flatten(1))  # [N, C4]
         proj = (F.embedding(labels, self.embed) * phi).sum(dim=1) * self.proj_gain  # [N]
         if self.cond_strength is not None:
