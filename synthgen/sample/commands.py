@@ -65,6 +65,11 @@ examples:
 
 def register(subparsers: Any) -> None:
     """Add the ``sample`` and ``verify`` subcommands to an argparse subparsers object."""
+    _register_sample(subparsers)
+    _register_verify(subparsers)
+
+
+def _register_sample(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "sample",
         help="sample a trained generator into Parquet/PNG shards with a fleet of Ray actors",
@@ -77,6 +82,15 @@ def register(subparsers: Any) -> None:
                          set_example="cpus_per_actor=0.25",
                          dry_run_help="print the resolved config and the plan (class counts, shards), then exit "
                          "without writing anything")
+    _add_output_arguments(p.add_argument_group("what to sample and where"))
+    _add_latent_arguments(p.add_argument_group("how latents are drawn and kept"))
+    _add_around_arguments(p.add_argument_group("sampling around real images (--around)"))
+    _add_run_arguments(p.add_argument_group("execution"))
+    p.set_defaults(func=cmd_sample)
+
+
+def _add_output_arguments(p: argparse._ArgumentGroup) -> None:
+    """Checkpoint, output, count, format, classes."""
     p.add_argument("--checkpoint", metavar="PATH", help="run folder (its latest checkpoint), checkpoint-NNNNNN "
                    "folder, or URI (s3://, gs://, file://)")
     p.add_argument("--out", metavar="OUT", help="output folder or URI (s3://bucket/prefix, file:///abs/path)")
@@ -91,10 +105,10 @@ def register(subparsers: Any) -> None:
                    "training set's class frequencies; with --around the real set's) or a YAML/JSON file {class name: "
                    "weight}; auto (default) = uniform, or with --around the real set's; per-class counts are exact "
                    "(largest-remainder rounding)")
-    p.add_argument("--num-actors", type=int, metavar="A", help="generator actors (default 2)")
-    p.add_argument("--batch-size", type=int, metavar="B", help="sample ids per actor call, a multiple of chunk_size "
-                   "(64) (default 512)")
-    p.add_argument("--use-gpu", action="store_true", default=None, help="one GPU per actor (gpus_per_actor)")
+
+
+def _add_latent_arguments(p: argparse._ArgumentGroup) -> None:
+    """Truncation, the judge filter, fixed InfoGAN codes."""
     p.add_argument("--truncation", type=float, metavar="PSI", help="truncation psi in (0, 1]: pulls each latent toward "
                    "its centre in the generator's latent space (z toward 0; stylegan: w toward its class's mean w); "
                    "1.0 = off (default)")
@@ -106,6 +120,10 @@ def register(subparsers: Any) -> None:
                    "checkpoint's generator (model.codes) for every sample, e.g. --code style=2 (categorical: an "
                    "integer in [0, size)) or --code thickness=0.5 (continuous: in [-1, 1]); repeatable; codes not "
                    "named keep their per-sample draws (default: none fixed)")
+
+
+def _add_around_arguments(p: argparse._ArgumentGroup) -> None:
+    """Inversion of real images and the noise around them."""
     p.add_argument("--around", metavar="train|FILE", help="sample around real images instead of the prior: train "
                    "(the checkpoint's own training images) or a data-config YAML; see 'sampling around real images'")
     p.add_argument("--per-image", type=int, metavar="K", help="--around: variations per real image (default 8)")
@@ -116,6 +134,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--encoder", metavar="auto|none|DIR", help="--around: start inversions from the run's encoder "
                    "(auto, the default, when it has one; then --set encoder_steps=20 steps at --set encoder_lr=0.01 "
                    "follow), none = optimisation only, or an encoder folder")
+
+
+def _add_run_arguments(p: argparse._ArgumentGroup) -> None:
+    """Actors, batches, devices, overwriting, progress, verification."""
+    p.add_argument("--num-actors", type=int, metavar="A", help="generator actors (default 2)")
+    p.add_argument("--batch-size", type=int, metavar="B", help="sample ids per actor call, a multiple of chunk_size "
+                   "(64) (default 512)")
+    p.add_argument("--use-gpu", action="store_true", default=None, help="one GPU per actor (gpus_per_actor)")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace a dataset made with a different "
                    "config in OUT (without it such a run is refused and nothing is touched)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
@@ -123,8 +149,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=False,
                    help="re-read every shard and PNG after sampling; exit 1 when anything is off (jobs/sample.py "
                    "turns it on)")
-    p.set_defaults(func=cmd_sample)
 
+
+def _register_verify(subparsers: Any) -> None:
     v = subparsers.add_parser(
         "verify",
         help="re-read a sampled dataset and check counts, checksums, sample ids and PNG decodability",
