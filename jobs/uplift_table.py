@@ -33,7 +33,9 @@ from synthgen.cli_args import EXIT_CODES_HELP, run_guarded  # noqa: E402
 from synthgen.config import to_dict  # noqa: E402
 from synthgen.errors import ConfigError  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+JOBS = os.path.dirname(os.path.abspath(__file__))
+if JOBS not in sys.path:
+    sys.path.insert(0, JOBS)  # a sibling script, as bench_cost.py imports its benchmarks
 from train_classifier import ClassifierJobConfig  # noqa: E402
 
 # Config keys of train_classifier that both runs of a pair must share: everything that shapes the real-only
@@ -128,7 +130,8 @@ def seed_rows(real_pattern: str | None, arm_pattern: str, seeds: list[int]) -> l
         else:
             raise ConfigError(f"{arm['_path']} has no real_only_accuracy (only filter_threshold runs record one); "
                               "pass --real with the matching real-only results")
-        row = {"seed": seed, "real_only": base, "arm": arm["accuracy"], "uplift_points": 100.0 * (arm["accuracy"] - base)}
+        row = {"seed": seed, "real_only": base, "arm": arm["accuracy"],
+               "uplift_points": 100.0 * (arm["accuracy"] - base)}
         if base_rare is not None and arm.get("rare_accuracy") is not None:
             row["rare_uplift_points"] = 100.0 * (arm["rare_accuracy"] - base_rare)
         rows.append(row)
@@ -147,7 +150,8 @@ def summarise(rows: list[dict[str, Any]], choosing: list[int]) -> dict[str, Any]
     for name, group in groups.items():
         if not group:
             continue
-        out[name] = {"seeds": [r["seed"] for r in group], "uplift_points": stats([r["uplift_points"] for r in group], True)}
+        out[name] = {"seeds": [r["seed"] for r in group],
+                     "uplift_points": stats([r["uplift_points"] for r in group], True)}
         if all("rare_uplift_points" in r for r in group):
             out[name]["rare_uplift_points"] = stats([r["rare_uplift_points"] for r in group], True)
     return out
