@@ -7,6 +7,7 @@ smoke config and the tests run the same code path as the full evaluation, only s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from synthgen.config import DataConfig
 from synthgen.errors import ConfigError
@@ -140,6 +141,13 @@ class EvalConfig:
                               f"{list(registered)}")
         if len(set(self.metrics)) != len(self.metrics):
             raise ConfigError(f"metrics={list(self.metrics)!r} lists a metric twice")
+        self._check_combinations()
+        for ok, key, value, allowed in self._range_checks():
+            if not ok:
+                raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
+
+    def _check_combinations(self) -> None:
+        """Options that only mean something together with another (a filter without the pool it judges)."""
         from synthgen.sample.filter import parse_filter
 
         if self.uplift.class_weights not in ("auto", "data") and self.uplift.pool != "inversion":
@@ -151,8 +159,11 @@ class EvalConfig:
         if parse_filter(self.filter) and not self.checkpoint:
             raise ConfigError(f"filter={self.filter!r} applies to --checkpoint only: shards are filtered when they "
                               "are sampled (synthgen sample --filter); drop the filter or evaluate the checkpoint")
+
+    def _range_checks(self) -> list[tuple[bool, str, Any, str]]:
+        """(holds, key, value, what is allowed) for each single-key bound."""
         u = self.uplift
-        checks = [
+        return [
             (self.filter_max_candidates >= 1, "filter_max_candidates", self.filter_max_candidates, ">= 1, e.g. 16"),
             (self.num_samples >= 10, "num_samples", self.num_samples, ">= 10"),
             (self.batch_size >= 1, "batch_size", self.batch_size, ">= 1"),
@@ -189,6 +200,3 @@ class EvalConfig:
             (self.report.nearest_k >= 1, "report.nearest_k", self.report.nearest_k, ">= 1"),
             (self.report.max_grids >= 1, "report.max_grids", self.report.max_grids, ">= 1"),
         ]
-        for ok, key, value, allowed in checks:
-            if not ok:
-                raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")

@@ -84,6 +84,26 @@ def append_jsonl(path: str, row: dict[str, Any]) -> None:
     write_text(path, old + json.dumps(row, sort_keys=False) + "\n")
 
 
+def _metric_row(name: str, out: Any, seconds: float, ctx: EvalContext) -> dict[str, Any]:
+    """One line of ``metrics.jsonl``: a metric's output with what it was measured on and when."""
+    cfg, source = ctx.cfg, ctx.source
+    return _jsonable({
+        "metric": name,
+        "results": out.results,
+        "settings": out.settings,
+        "counts": out.counts,
+        "num_samples": cfg.num_samples,
+        "seed": cfg.seed,
+        "source": source.identity,
+        "judge": ctx.judge.describe(),
+        "data": to_dict(source.data_cfg),
+        "seconds": round(seconds, 2),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "timestamp": time.time(),
+        "synthgen_version": synthgen.__version__,
+    })
+
+
 def _jsonable(value: Any) -> Any:
     """Replace non-finite floats (JSON has none) with strings so every line stays valid JSON."""
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
@@ -134,21 +154,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
     for name, fn in metric_fns:
         log.info("metric %s ...", name)
         out, seconds = timed(fn, ctx)
-        row = _jsonable({
-            "metric": name,
-            "results": out.results,
-            "settings": out.settings,
-            "counts": out.counts,
-            "num_samples": cfg.num_samples,
-            "seed": cfg.seed,
-            "source": source.identity,
-            "judge": judge.describe(),
-            "data": to_dict(source.data_cfg),
-            "seconds": round(seconds, 2),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "timestamp": time.time(),
-            "synthgen_version": synthgen.__version__,
-        })
+        row = _metric_row(name, out, seconds, ctx)
         append_jsonl(metrics_path, row)
         rows.append(row)
         log.info("metric %s done in %.1fs", name, seconds)

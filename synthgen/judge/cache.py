@@ -173,6 +173,21 @@ def load_or_train_judge(
         judge.real = (train, test)
         return judge
 
+    model, meta = _train_judge(data_cfg, judge_cfg, train, test, key=key, digest=digest, folder=folder,
+                               progress=progress)
+    _save(folder, model, meta)
+    if progress:
+        log.info("judge real test accuracy %.4f (%.0fs)", meta["test_accuracy"], meta["train_seconds"])
+    return Judge(model=model, meta=meta, path=folder, real=(train, test))
+
+
+def _train_judge(data_cfg: DataConfig, judge_cfg: JudgeConfig, train: ImageData, test: ImageData, *, key: str,
+                 digest: str, folder: str, progress: bool) -> tuple[SmallCNN, dict[str, Any]]:
+    """Train a judge on ``train`` (a stratified ``judge_cfg.max_train_images`` subset when set) and test it.
+
+    Returns:
+        (the model, its ``judge.json`` metadata as JSON reads it back).
+    """
     if judge_cfg.max_train_images > 0 and judge_cfg.max_train_images < len(train):
         keep = stratified_subset(train.labels, judge_cfg.max_train_images, judge_cfg.seed)
         images, labels = train.images[keep], train.labels[keep]
@@ -189,7 +204,7 @@ def load_or_train_judge(
         "key": key,
         "arch_version": ARCH_VERSION,
         "arch": model.arch,
-        "recipe": recipe,
+        "recipe": _recipe(judge_cfg),
         "data": {"source": train.name, "digest": digest, "num_train": int(len(images)),
                  "num_test": int(len(test)), "config": to_dict(whole_split(data_cfg))},
         "class_names": list(train.class_names),
@@ -197,11 +212,8 @@ def load_or_train_judge(
         "train_seconds": round(time.time() - start, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    meta = json.loads(json.dumps(meta))  # as judge.json holds it (a tuple such as data.class_counts reads back a list)
-    _save(folder, model, meta)
-    if progress:
-        log.info("judge real test accuracy %.4f (%.0fs)", meta["test_accuracy"], meta["train_seconds"])
-    return Judge(model=model, meta=meta, path=folder, real=(train, test))
+    # as judge.json holds it (a tuple such as data.class_counts reads back a list)
+    return model, json.loads(json.dumps(meta))
 
 
 def _save(folder: str, model: SmallCNN, meta: dict[str, Any]) -> None:

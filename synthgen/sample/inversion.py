@@ -63,9 +63,9 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
         batch_size: images optimised together.
         image_ids: int64 [N] index of each image in its real set (default 0..N-1): keys its restarts, so
             image i starts from the same draws whichever chunk of the set it is inverted in.
-        init: optional start latents [N, dim] in the generator's latent space (e.g. ``synthgen.sample.encoder.encode``): the optimisation
-            starts from them instead of the best restart (no restarts are tried; ``start_mse`` is the error
-            at ``init``, and ``steps=0`` returns ``init`` itself).
+        init: optional start latents [N, dim] in the generator's latent space (e.g.
+            ``synthgen.sample.encoder.encode``): the optimisation starts from them instead of the best restart
+            (no restarts are tried; ``start_mse`` is the error at ``init``, and ``steps=0`` returns ``init``).
 
     Returns:
         The Inversion (latents on the CPU).
@@ -86,42 +86,64 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
     ids = np.arange(len(images), dtype=np.int64) if image_ids is None else np.asarray(image_ids, dtype=np.int64)
     if ids.shape != (len(images),):
         raise ConfigError(f"invert needs one image id per image, got {ids.shape} for {len(images)} images")
-    # Counter-based draws per (seed, image id, restart): independent of batching and of the other images.
-    if init is None:
-        starts = torch.from_numpy(restart_latents(ids, restarts, seed, z_dim))  # [R, N, z_dim] prior z draws
-    else:  # given starts (an encoder's) replace the prior restarts: one candidate per image, nothing drawn
-        if tuple(init.shape) != (len(images), space.dim):
-            raise ConfigError(f"invert: init must be [N, dim] = [{len(images)}, {space.dim}] ({space.name} space), got "
-                              f"{tuple(init.shape)}; pass one latent per image (synthgen.sample.encoder.encode)")
-        starts = init.detach().to(device="cpu", dtype=torch.float32)[None]  # [1, N, z_dim]
+    starts = _start_latents(space, ids, restarts, seed, z_dim, init)  # [R, N, z_dim] or [1, N, dim], CPU
     targets = to_float(images).contiguous()  # [N, C, H, W] in [-1, 1]
     y_all = torch.as_tensor(np.asarray(labels), dtype=torch.long)  # [N]
     latents, errors, start_errors = [], [], []
     with torch.inference_mode(False), torch.enable_grad():
         for lo in range(0, len(images), batch_size):
-            x = targets[lo : lo + batch_size].to(device)  # [B, C, H, W]
-            y = y_all[lo : lo + batch_size].to(device)  # [B]
-            candidates = starts[:, lo : lo + batch_size].to(device)  # [R, B, z_dim] or [1, B, dim]
-            with torch.no_grad():
-                if init is None:  # prior z draws into the space: [R, B, dim]
-                    candidates = torch.stack([space.from_z(c, y) for c in candidates])
-                err = torch.stack([_pixel_error(space, c, y, x) for c in candidates])  # [R, B]
-            best_err, best = err.min(0)  # [B], [B]
-            start_errors.append(best_err)
-            z = candidates[best, torch.arange(len(y), device=device)].clone().requires_grad_(True)  # [B, z_dim]
-            opt = torch.optim.Adam([z], lr=lr)
-            for _ in range(steps):
-                loss = _pixel_error(space, z, y, x) + prior_weight * space.penalty(z, y)  # [B]
-                # Gradients for z only: the generator's own .grad stays untouched.
-                (z.grad,) = torch.autograd.grad(loss.sum(), z)
-                opt.step()
-            with torch.no_grad():
-                errors.append(_pixel_error(space, z, y, x))
-            latents.append(z.detach().cpu())
-    err, start = torch.cat(errors).cpu(), torch.cat(start_errors).cpu()  # [N], [N]
+            z, err, start_err = _invert_chunk(
+                space, starts[:, lo : lo + batch_size].to(device), y_all[lo : lo + batch_size].to(device),
+                targets[lo : lo + batch_size].to(device), steps=steps, lr=lr, prior_weight=prior_weight,
+                from_prior=init is None)
+            latents.append(z.cpu())
+            errors.append(err)
+            start_errors.append(start_err)
+    err, start = torch.cat(errors), torch.cat(start_errors)  # [N], [N]
     return Inversion(latents=torch.cat(latents), labels=y_all.numpy(), mse=float(err.mean()),
                      start_mse=float(start.mean()), errors=err.numpy().astype(np.float32),
                      start_errors=start.numpy().astype(np.float32))
+
+
+def _start_latents(space: Any, ids: np.ndarray, restarts: int, seed: int, z_dim: int,
+                   init: torch.Tensor | None) -> torch.Tensor:
+    """The candidate starts on the CPU: ``restarts`` prior z draws per image [R, N, z_dim], counter-based per
+    (seed, image id, restart) so independent of batching and of the other images; or the given ``init``
+    [1, N, dim] (an encoder's), one candidate per image, nothing drawn."""
+    if init is None:
+        return torch.from_numpy(restart_latents(ids, restarts, seed, z_dim))
+    if tuple(init.shape) != (len(ids), space.dim):
+        raise ConfigError(f"invert: init must be [N, dim] = [{len(ids)}, {space.dim}] ({space.name} space), got "
+                          f"{tuple(init.shape)}; pass one latent per image (synthgen.sample.encoder.encode)")
+    return init.detach().to(device="cpu", dtype=torch.float32)[None]
+
+
+def _invert_chunk(space: Any, candidates: torch.Tensor, y: torch.Tensor, x: torch.Tensor, *, steps: int,
+                  lr: float, prior_weight: float, from_prior: bool) -> tuple[torch.Tensor, ...]:
+    """Invert one chunk: the best candidate per image, then ``steps`` Adam steps on it.
+
+    Args:
+        candidates: [R, B, z_dim] prior z draws (``from_prior``, mapped into the space here) or [1, B, dim].
+        y: int64 [B] labels; x: [B, C, H, W] target images in [-1, 1].
+
+    Returns:
+        (latents [B, dim] detached, final pixel errors [B] on the CPU, the best start's errors [B] on the CPU).
+    """
+    with torch.no_grad():
+        if from_prior:  # prior z draws into the space: [R, B, dim]
+            candidates = torch.stack([space.from_z(c, y) for c in candidates])
+        err = torch.stack([_pixel_error(space, c, y, x) for c in candidates])  # [R, B]
+    best_err, best = err.min(0)  # [B], [B]
+    z = candidates[best, torch.arange(len(y), device=y.device)].clone().requires_grad_(True)  # [B, dim]
+    opt = torch.optim.Adam([z], lr=lr)
+    for _ in range(steps):
+        loss = _pixel_error(space, z, y, x) + prior_weight * space.penalty(z, y)  # [B]
+        # Gradients for z only: the generator's own .grad stays untouched.
+        (z.grad,) = torch.autograd.grad(loss.sum(), z)
+        opt.step()
+    with torch.no_grad():
+        final = _pixel_error(space, z, y, x)
+    return z.detach(), final.cpu(), best_err.cpu()
 
 
 def _pixel_error(space: Any, latent: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

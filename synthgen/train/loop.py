@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from synthgen.config import ExperimentConfig, from_dict
+from synthgen.config import ExperimentConfig, TrainConfig, from_dict
 from synthgen import checkpoint as ckpt
 from synthgen.pixels import to_float
 from synthgen.storage import atomic_write_text, is_uri
@@ -152,9 +152,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     data = load_images(cfg.data, "train")
     images_u8 = torch.from_numpy(np.ascontiguousarray(data.images))  # [N, C, H, W] uint8
     labels_all = torch.from_numpy(data.labels.astype(np.int64))  # [N]
-    num_classes = data.num_classes
 
-    gan_step = build_gan_step(cfg, data.image_shape, num_classes, device, distributed=world > 1,
+    gan_step = build_gan_step(cfg, data.image_shape, data.num_classes, device, distributed=world > 1,
                               announce=rank == 0)  # one fast-path line per run
     start_step, spent_s = _resume(gan_step, rank)
     budget = TimeBudget(t_cfg.max_minutes, spent_s, world)
@@ -163,11 +162,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                       time_left=budget.remaining_s) if rank == 0 else None
     if log is not None:
         log.truncate_after(start_step)
-    # Fixed latents for the per-class grid: the same every time, so grids are comparable over a run.
-    grid_gen = torch.Generator().manual_seed(12345)
-    grid_cols = 8
-    grid_z = torch.randn(num_classes * grid_cols, m_cfg.z_dim, generator=grid_gen).to(device)  # [K*8, z]
-    grid_y = torch.arange(num_classes).repeat_interleave(grid_cols).to(device)  # [K*8]
+    grid_z, grid_y, grid_cols = _grid_latents(data.num_classes, m_cfg.z_dim, device)
 
     bs = t_cfg.batch_size
     sums = torch.zeros(3, dtype=torch.float64)  # d_loss, g_loss, steps since last log
@@ -183,22 +178,15 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             log.mark_first_step(step)
 
         sums += torch.tensor([d_loss.item(), g_loss.item(), 1.0], dtype=torch.float64)
-        # Asked only at log steps: one tiny all-reduce per log_every steps, not per step.
-        out_of_time = step % t_cfg.log_every == 0 and step < t_cfg.steps and budget.exhausted()
-        if out_of_time and rank == 0:
-            get_logger().info(f"time budget train.max_minutes={t_cfg.max_minutes:g} spent: stopping at step {step}")
+        out_of_time = _out_of_time(step, t_cfg, budget, rank)
         is_ckpt = step % t_cfg.checkpoint_every == 0 or step == t_cfg.steps or out_of_time
         if step % t_cfg.log_every == 0 or is_ckpt:
-            if world > 1:
-                dist.all_reduce(sums)  # sum over ranks: the logged losses are global means
-            d_mean, g_mean = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
-            sums.zero_()
+            d_mean, g_mean = _mean_losses(sums, world)
             if not (math.isfinite(d_mean) and math.isfinite(g_mean)):
                 # Every rank sees the same reduced value, so all stop together; nothing is checkpointed,
                 # so the last good checkpoint stays the latest. The driver reads the marker.
                 if rank == 0:
-                    marker = {"step": step, "d_loss": repr(d_mean), "g_loss": repr(g_mean)}
-                    atomic_write_text(os.path.join(run_dir, DIVERGED_FILE), json.dumps(marker))
+                    _mark_diverged(run_dir, step, d_mean, g_mean)
                 return
             if log is not None:
                 log.record(step, d_loss=d_mean, g_loss=g_mean)
@@ -214,6 +202,42 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             _report_checkpoint(cfg, data.class_names, data.image_shape, step, gan_step, rank, budget.spent_s())
         if out_of_time:
             return
+
+
+def _grid_latents(num_classes: int, z_dim: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The per-class grid's latents: fixed by a seed of their own, so grids compare over a run (and resumes).
+
+    Returns:
+        (z [K*cols, z_dim], labels [K*cols], cols): class k fills row k.
+    """
+    cols = 8
+    z = torch.randn(num_classes * cols, z_dim, generator=torch.Generator().manual_seed(12345))  # [K*8, z]
+    return z.to(device), torch.arange(num_classes).repeat_interleave(cols).to(device), cols
+
+
+def _out_of_time(step: int, t_cfg: TrainConfig, budget: TimeBudget, rank: int) -> bool:
+    """Whether ``train.max_minutes`` is spent: asked only at log steps (one tiny all-reduce per ``log_every``
+    steps, not per step) and never at the last step, which checkpoints anyway."""
+    out = step % t_cfg.log_every == 0 and step < t_cfg.steps and budget.exhausted()
+    if out and rank == 0:
+        get_logger().info(f"time budget train.max_minutes={t_cfg.max_minutes:g} spent: stopping at step {step}")
+    return out
+
+
+def _mark_diverged(run_dir: str, step: int, d_loss: float, g_loss: float) -> None:
+    """The marker the driver reads to report a non-finite loss at ``step`` (instead of retrying)."""
+    marker = {"step": step, "d_loss": repr(d_loss), "g_loss": repr(g_loss)}
+    atomic_write_text(os.path.join(run_dir, DIVERGED_FILE), json.dumps(marker))
+
+
+def _mean_losses(sums: torch.Tensor, world: int) -> tuple[float, float]:
+    """(d_loss, g_loss) means since the last log over all ranks, from ``sums`` = [d sum, g sum, steps]
+    (one all-reduce); ``sums`` is zeroed for the next interval."""
+    if world > 1:
+        dist.all_reduce(sums)
+    d_mean, g_mean = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
+    sums.zero_()
+    return d_mean, g_mean
 
 
 def _report_checkpoint(

@@ -111,18 +111,24 @@ class GANStep:
 
     def __call__(self, real: torch.Tensor, y_real: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Train on ``real`` [B, C, H, W] in [-1, 1] with labels ``y_real`` [B]; return (d_loss, g_loss)."""
-        from synthgen.models import diff_augment
-        from synthgen.models.codes import aux_loss
-        from synthgen.models.losses import mode_seeking_loss, r1_penalty
-
-        m, bs, dev = self.cfg.model, real.shape[0], self.device
-        aug = m.diffaugment
         for net in (self.G, self.D):  # schedules that live in the networks (stylegan's class fade-in)
             if hasattr(net, "set_training_step"):
                 net.set_training_step(step)
         real = to_memory_format(real, self.fast)  # [B, C, H, W], NHWC with channels_last
+        d_loss = self._d_step(real, y_real, step)
+        g_loss = self._g_step(real.shape[0])
+        self.ema.update(self.G, step)
+        return d_loss, g_loss
 
-        # D step: one DDP forward on real+fake, so DDP sees one forward per backward.
+    def _d_step(self, real: torch.Tensor, y_real: torch.Tensor, step: int) -> torch.Tensor:
+        """One D update on ``real`` [B, C, H, W] and as many fakes; returns the detached D loss."""
+        from synthgen.models import diff_augment
+        from synthgen.models.codes import aux_loss
+        from synthgen.models.losses import r1_penalty
+
+        m, bs, dev = self.cfg.model, real.shape[0], self.device
+        aug = m.diffaugment
+        # One DDP forward on real+fake, so DDP sees one forward per backward.
         z = torch.randn(bs, m.z_dim, device=dev)
         y_fake = torch.randint(self.num_classes, (bs,), device=dev)
         codes = self._draw_codes(bs)  # [B, num_codes] or None
@@ -153,8 +159,15 @@ class GANStep:
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
+        return d_loss.detach()
 
-        # G step: D unwrapped and frozen.
+    def _g_step(self, bs: int) -> torch.Tensor:
+        """One G update on ``bs`` fakes, D unwrapped and frozen; returns the detached G loss."""
+        from synthgen.models import diff_augment
+        from synthgen.models.codes import aux_loss
+        from synthgen.models.losses import mode_seeking_loss
+
+        m, dev, aug = self.cfg.model, self.device, self.cfg.model.diffaugment
         self.D.requires_grad_(False)
         z = torch.randn(bs, m.z_dim, device=dev)
         y_fake = torch.randint(self.num_classes, (bs,), device=dev)
@@ -178,8 +191,7 @@ class GANStep:
         g_loss.backward()
         self.opt_g.step()
         self.D.requires_grad_(True)
-        self.ema.update(self.G, step)
-        return d_loss.detach(), g_loss.detach()
+        return g_loss.detach()
 
     def _draw_codes(self, n: int) -> torch.Tensor | None:
         """Prior InfoGAN code values [n, num_codes] (torch's RNG), or None without codes (nothing drawn)."""

@@ -161,6 +161,19 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
         # Ray drops the URI scheme (s3://bucket/x -> bucket/x): rebuild the path under our run folder.
         checkpoint_path = f"{run_dir}/{os.path.basename(result.checkpoint.path.rstrip('/'))}"
     step = ckpt.step_of(checkpoint_path) if checkpoint_path else 0
+    _check_early_stop(cfg, step, checkpoint_path, marker)
+    get_logger().info(f"finished at step {step}; latest checkpoint: {checkpoint_path}")
+    get_logger().info(f"run folder: {run_dir}")
+    return TrainResult(run_dir=run_dir, checkpoint_path=checkpoint_path, final_step=step)
+
+
+def _check_early_stop(cfg: ExperimentConfig, step: int, checkpoint_path: str | None, marker: str) -> None:
+    """A run that ended before ``train.steps``: fine when its time budget was spent (logged), an error when a
+    loss diverged (the worker's ``marker`` file says where).
+
+    Raises:
+        TrainingDivergedError: stopped early without a spent budget.
+    """
     stopped_by_budget = cfg.train.max_minutes > 0 and step > 0 and not os.path.exists(marker)
     if step < cfg.train.steps and stopped_by_budget:
         get_logger().info(f"time budget train.max_minutes={cfg.train.max_minutes:g} spent at step {step} "
@@ -176,6 +189,3 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
             f"{checkpoint_path or 'none'} (step {step}). Lower train.lr_d / train.lr_g or try "
             "model.loss=hinge, then continue with --resume"
         )
-    get_logger().info(f"finished at step {step}; latest checkpoint: {checkpoint_path}")
-    get_logger().info(f"run folder: {run_dir}")
-    return TrainResult(run_dir=run_dir, checkpoint_path=checkpoint_path, final_step=step)
