@@ -173,8 +173,8 @@ def load_or_train_judge(
         judge.real = (train, test)
         return judge
 
-    model, meta = _train_judge(data_cfg, judge_cfg, train, test, key=key, digest=digest, folder=folder,
-                               progress=progress)
+    model, meta = _train_judge(data_cfg, judge_cfg, train, test, key=key, recipe=recipe, digest=digest,
+                               folder=folder, progress=progress)
     _save(folder, model, meta)
     if progress:
         log.info("judge real test accuracy %.4f (%.0fs)", meta["test_accuracy"], meta["train_seconds"])
@@ -182,7 +182,7 @@ def load_or_train_judge(
 
 
 def _train_judge(data_cfg: DataConfig, judge_cfg: JudgeConfig, train: ImageData, test: ImageData, *, key: str,
-                 digest: str, folder: str, progress: bool) -> tuple[SmallCNN, dict[str, Any]]:
+                 recipe: dict[str, Any], digest: str, folder: str, progress: bool) -> tuple[SmallCNN, dict[str, Any]]:
     """Train a judge on ``train`` (a stratified ``judge_cfg.max_train_images`` subset when set) and test it.
 
     Returns:
@@ -204,7 +204,7 @@ def _train_judge(data_cfg: DataConfig, judge_cfg: JudgeConfig, train: ImageData,
         "key": key,
         "arch_version": ARCH_VERSION,
         "arch": model.arch,
-        "recipe": _recipe(judge_cfg),
+        "recipe": recipe,
         "data": {"source": train.name, "digest": digest, "num_train": int(len(images)),
                  "num_test": int(len(test)), "config": to_dict(whole_split(data_cfg))},
         "class_names": list(train.class_names),
