@@ -20,8 +20,9 @@ import argparse
 import copy
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import yaml
@@ -74,8 +75,11 @@ def strict_schema(schema: Any) -> Any:
         return [strict_schema(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {key: copy.deepcopy(value) if key in ("enum", "required", "default") else strict_schema(value)
-           for key, value in schema.items() if key != "properties"}
+    out = {
+        key: copy.deepcopy(value) if key in ("enum", "required", "default") else strict_schema(value)
+        for key, value in schema.items()
+        if key != "properties"
+    }
     if "properties" in schema:  # a name -> schema map, not a schema: transform each value only
         out["properties"] = {name: strict_schema(sub) for name, sub in schema["properties"].items()}
         if "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
@@ -90,7 +94,9 @@ def strict_schema(schema: Any) -> Any:
     return out
 
 
-def _list_map_keys(validator: Any, keys: list[str], instance: Any, schema: dict) -> Iterator[jsonschema.ValidationError]:
+def _list_map_keys(
+    validator: Any, keys: list[str], instance: Any, schema: dict
+) -> Iterator[jsonschema.ValidationError]:
     """``x-kubernetes-list-type: map``: no two items may share the values of the list-map keys."""
     if schema.get("x-kubernetes-list-type") != "map" or not isinstance(instance, list):
         return
@@ -120,7 +126,8 @@ def _is_int64(value: Any) -> bool:
 _FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 StrictValidator = jsonschema.validators.extend(
-    jsonschema.Draft7Validator, {"x-kubernetes-list-map-keys": _list_map_keys})
+    jsonschema.Draft7Validator, {"x-kubernetes-list-map-keys": _list_map_keys}
+)
 
 
 class CrdRegistry:
@@ -145,12 +152,16 @@ class CrdRegistry:
         group, _, version = api_version.rpartition("/")
         crd = self._crds.get((group, kind))
         if crd is None:
-            raise KeyError(f"no CRD for kind {kind!r} in group {group!r} under {self.crd_dir} "
-                           f"(known: {sorted(k for _, k in self._crds)})")
+            raise KeyError(
+                f"no CRD for kind {kind!r} in group {group!r} under {self.crd_dir} "
+                f"(known: {sorted(k for _, k in self._crds)})"
+            )
         versions = {v["name"]: v for v in crd["spec"]["versions"]}
         if version not in versions or not versions[version].get("served", False):
-            raise KeyError(f"{kind} has no served version {version!r}; use one of "
-                           f"{[n for n, v in versions.items() if v.get('served')]}")
+            raise KeyError(
+                f"{kind} has no served version {version!r}; use one of "
+                f"{[n for n, v in versions.items() if v.get('served')]}"
+            )
         cache_key = (group, kind, version)
         if cache_key not in self._validators:
             schema = strict_schema(versions[version]["schema"]["openAPIV3Schema"])
@@ -244,9 +255,15 @@ def operator_errors(doc: dict) -> list[str]:
             errors.append(f"{where}.rayStartParams.labels is not supported; use {where}.labels")
         if not (group.get("template") or {}).get("spec", {}).get("containers"):
             errors.append(f"{where}.template.spec.containers: at least one container is required")
-        if "minReplicas" in group and not group["minReplicas"] <= group.get("replicas", group["minReplicas"]) <= group["maxReplicas"]:
+        if (
+            "minReplicas" in group
+            and not group["minReplicas"] <= group.get("replicas", group["minReplicas"]) <= group["maxReplicas"]
+        ):
             errors.append(f"{where}: needs minReplicas <= replicas <= maxReplicas")
-    if (spec.get("authOptions") or {}).get("mode") == "token" and _version_tuple(str(spec.get("rayVersion", "0"))) < (2, 52):
+    if (spec.get("authOptions") or {}).get("mode") == "token" and _version_tuple(str(spec.get("rayVersion", "0"))) < (
+        2,
+        52,
+    ):
         errors.append("authOptions.mode token needs rayVersion >= 2.52.0")
     return errors
 
@@ -270,9 +287,11 @@ def validate_file(path: str | Path, registry: CrdRegistry) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """CLI: 0 when every manifest is valid; 1 listing every error (on stderr); 2 for a usage error
     (no CRD folder, a manifest path that does not exist, no manifests at all)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog="exit codes: 0 valid, 1 invalid manifests (each error listed), "
-                                     "2 usage error (missing CRD folder or manifest)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="exit codes: 0 valid, 1 invalid manifests (each error listed), "
+        "2 usage error (missing CRD folder or manifest)",
+    )
     parser.add_argument("files", nargs="*", help="manifests (default: deploy/kuberay/*.yaml)")
     parser.add_argument("--crds", default=str(DEFAULT_CRD_DIR), help="folder of KubeRay CRD YAML files")
     args = parser.parse_args(argv)
@@ -282,8 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     files = args.files or sorted(str(p) for p in (DEPLOY_DIR / "kuberay").glob("*.yaml"))
     missing = [f for f in files if not Path(f).is_file()]
     if missing or not files:
-        print(f"no manifest at {missing}: pass existing YAML files" if missing else
-              f"no manifests in {DEPLOY_DIR / 'kuberay'}: pass YAML files to check", file=sys.stderr)
+        print(
+            f"no manifest at {missing}: pass existing YAML files"
+            if missing
+            else f"no manifests in {DEPLOY_DIR / 'kuberay'}: pass YAML files to check",
+            file=sys.stderr,
+        )
         return 2
     registry = CrdRegistry(args.crds)
     errors = [e for f in files for e in validate_file(f, registry)]

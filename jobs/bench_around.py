@@ -15,10 +15,10 @@ import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
-import re
 import time
 
 
@@ -65,9 +65,26 @@ def run_measured(argv: list[str]) -> tuple[float, int]:
 
 def real_set_size(checkpoint: str) -> int:
     """How many real images `--around train` varies (read from a dry run's plan)."""
-    out = subprocess.run([sys.executable, "-m", "synthgen.cli", "sample", "--checkpoint", checkpoint,
-                          "--around", "train", "--per-image", "1", "--out", tempfile.mkdtemp(), "--dry-run"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "synthgen.cli",
+            "sample",
+            "--checkpoint",
+            checkpoint,
+            "--around",
+            "train",
+            "--per-image",
+            "1",
+            "--out",
+            tempfile.mkdtemp(),
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     found = re.search(r"^shards: .*\((\d+) in all\)", out, re.M)
     if not found:
         raise SystemExit("the dry run's plan did not say how many images it would write")
@@ -81,15 +98,27 @@ def main() -> int:
     parser.add_argument("--num-actors", type=int, default=2, help="sampling actors")
     parser.add_argument("--json", default="", help="also write the rows to this JSON file")
     args = parser.parse_args()
-    base = [sys.executable, "-m", "synthgen.cli", "sample", "--checkpoint", args.checkpoint, "--format", "parquet",
-            "--num-actors", str(args.num_actors)]
+    base = [
+        sys.executable,
+        "-m",
+        "synthgen.cli",
+        "sample",
+        "--checkpoint",
+        args.checkpoint,
+        "--format",
+        "parquet",
+        "--num-actors",
+        str(args.num_actors),
+    ]
     n_real = real_set_size(args.checkpoint)
     rows = []
     print(f"{'mode':8} {'images':>8} {'wall s':>8} {'img/s':>8} {'peak GB':>8}")
     for size in [int(s) for s in args.sizes.split(",")]:
         per_image = math.ceil(size / n_real)
-        for mode, extra, n in (("prior", ["--num-samples", str(size)], size),
-                               ("around", ["--around", "train", "--per-image", str(per_image)], per_image * n_real)):
+        for mode, extra, n in (
+            ("prior", ["--num-samples", str(size)], size),
+            ("around", ["--around", "train", "--per-image", str(per_image)], per_image * n_real),
+        ):
             out = os.path.join(tempfile.mkdtemp(prefix=f"bench-around-{mode}-"), "out")
             wall, peak = run_measured([*base, *extra, "--out", out])
             rows.append({"mode": mode, "images": n, "wall_s": wall, "img_per_s": n / wall, "peak_bytes": peak})
@@ -98,8 +127,10 @@ def main() -> int:
         print(f"  around / prior throughput at {size}: {around['img_per_s'] / prior['img_per_s']:.2f}")
     for mode in ("prior", "around"):
         mine = [r for r in rows if r["mode"] == mode]
-        print(f"{mode}: peak memory {mine[-1]['images']} vs {mine[0]['images']} images: "
-              f"{mine[-1]['peak_bytes'] / mine[0]['peak_bytes']:.2f}x")
+        print(
+            f"{mode}: peak memory {mine[-1]['images']} vs {mine[0]['images']} images: "
+            f"{mine[-1]['peak_bytes'] / mine[0]['peak_bytes']:.2f}x"
+        )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(rows, fh, indent=1)

@@ -45,8 +45,11 @@ MODEL_ARCH = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The benchmark's command line."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=EXIT_CODES_HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--models", default="cdcgan,stylegan", help="comma list of registered conditional models")
     p.add_argument("--sizes", default="32,64,128", help="comma list of image sides (32, 64, 128)")
     p.add_argument("--batch-size", type=int, default=32, help="global training batch (default 32)")
@@ -71,17 +74,31 @@ def _point(model: str, size: int, args: argparse.Namespace, work: str) -> dict:
     data = os.path.join(work, f"rgb{size}")
     if not os.path.isdir(data):
         make_rgb_dataset.main(["--out", data, "--resolution", str(size), "--max-per-class", "4", "--no-progress"])
-    cfg = from_dict(ExperimentConfig, {
-        "data": {"source": "imagefolder", "root": data, "channels": 3, "resolution": size},
-        "model": {"name": model, "arch": MODEL_ARCH.get(model, {}),
-                  **({"loss": "bce", "r1_gamma": 0.0002 * size * size / args.batch_size} if model == "stylegan" else {})},
-        "train": {"num_workers": 1, "batch_size": args.batch_size},
-    })
+    cfg = from_dict(
+        ExperimentConfig,
+        {
+            "data": {"source": "imagefolder", "root": data, "channels": 3, "resolution": size},
+            "model": {
+                "name": model,
+                "arch": MODEL_ARCH.get(model, {}),
+                **({"loss": "bce", "r1_gamma": 0.0002 * size * size / args.batch_size} if model == "stylegan" else {}),
+            },
+            "train": {"num_workers": 1, "batch_size": args.batch_size},
+        },
+    )
     train = plain_pytorch_img_per_s(cfg, steps=args.steps, warmup=2, threads=args.threads)
-    run = write_random_checkpoint(os.path.join(work, f"{model}{size}"), cfg, class_names=tuple(f"c{k}" for k in range(10)))
+    run = write_random_checkpoint(
+        os.path.join(work, f"{model}{size}"), cfg, class_names=tuple(f"c{k}" for k in range(10))
+    )
     sample = bare_loop(run, args.samples, batch_size=64, threads=args.threads)
-    return {"model": model, "size": size, "train_img_per_s": train, "sample_img_per_s": sample,
-            "train_thread_ms_per_img": 1000 * args.threads / train, "sample_thread_ms_per_img": 1000 * args.threads / sample}
+    return {
+        "model": model,
+        "size": size,
+        "train_img_per_s": train,
+        "sample_img_per_s": sample,
+        "train_thread_ms_per_img": 1000 * args.threads / train,
+        "sample_thread_ms_per_img": 1000 * args.threads / sample,
+    }
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -107,15 +124,19 @@ def bench(args: argparse.Namespace) -> int:
                 t0 = time.perf_counter()
                 rows.append(_point(model, size, args, work))
                 rows[-1]["seconds"] = time.perf_counter() - t0
-    print(f"{'model':<10}{'px':>5}{'train img/s':>13}{'train ms/img':>14}{'sample img/s':>14}"
-          f"{'sample ms/img':>15}{'train vs 1st':>14}{'sample vs 1st':>15}")
+    print(
+        f"{'model':<10}{'px':>5}{'train img/s':>13}{'train ms/img':>14}{'sample img/s':>14}"
+        f"{'sample ms/img':>15}{'train vs 1st':>14}{'sample vs 1st':>15}"
+    )
     for r in rows:
         first = next(x for x in rows if x["size"] == r["size"])
         r["train_cost_vs_first"] = r["train_thread_ms_per_img"] / first["train_thread_ms_per_img"]
         r["sample_cost_vs_first"] = r["sample_thread_ms_per_img"] / first["sample_thread_ms_per_img"]
-        print(f"{r['model']:<10}{r['size']:>5}{r['train_img_per_s']:>13.1f}{r['train_thread_ms_per_img']:>14.2f}"
-              f"{r['sample_img_per_s']:>14.1f}{r['sample_thread_ms_per_img']:>15.2f}{r['train_cost_vs_first']:>13.2f}x"
-              f"{r['sample_cost_vs_first']:>14.2f}x")
+        print(
+            f"{r['model']:<10}{r['size']:>5}{r['train_img_per_s']:>13.1f}{r['train_thread_ms_per_img']:>14.2f}"
+            f"{r['sample_img_per_s']:>14.1f}{r['sample_thread_ms_per_img']:>15.2f}{r['train_cost_vs_first']:>13.2f}x"
+            f"{r['sample_cost_vs_first']:>14.2f}x"
+        )
     print(f"ms/img = wall ms per image x {args.threads} torch thread(s); training batch {args.batch_size}")
     for r in rows:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}))

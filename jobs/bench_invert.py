@@ -43,24 +43,46 @@ SAME_ERROR_TOLERANCE = 0.05  # "the same reconstruction error": within 5% of opt
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The benchmark's command line."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=EXIT_CODES_HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", metavar="RUN", help="run folder or checkpoint-NNNNNN folder with an encoder "
-                   "(synthgen train-encoder); not needed with --smoke-test")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="RUN",
+        help="run folder or checkpoint-NNNNNN folder with an encoder "
+        "(synthgen train-encoder); not needed with --smoke-test",
+    )
     p.add_argument("--num-images", type=int, default=500, metavar="N", help="real images inverted (default 500)")
-    p.add_argument("--steps", default="0,10,20,30", metavar="K,K",
-                   help="refinement steps after the encoder (default 0,10,20,30)")
+    p.add_argument(
+        "--steps", default="0,10,20,30", metavar="K,K", help="refinement steps after the encoder (default 0,10,20,30)"
+    )
     p.add_argument("--opt-steps", type=int, default=300, metavar="S", help="steps of optimisation only (default 300)")
-    p.add_argument("--split", choices=("train", "test"), default="train", help="real images of the checkpoint's data "
-                   "(train: what --around inverts and the encoder saw; test: unseen images)")
+    p.add_argument(
+        "--split",
+        choices=("train", "test"),
+        default="train",
+        help="real images of the checkpoint's data "
+        "(train: what --around inverts and the encoder saw; test: unseen images)",
+    )
     p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate on z, both methods (default 0.05)")
-    p.add_argument("--refine-lr", type=float, default=SampleConfig.encoder_lr, help="learning rate of the k "
-                   f"refinement steps (default {SampleConfig.encoder_lr}, sampling's encoder_lr; 0 = --lr)")
+    p.add_argument(
+        "--refine-lr",
+        type=float,
+        default=SampleConfig.encoder_lr,
+        help="learning rate of the k "
+        f"refinement steps (default {SampleConfig.encoder_lr}, sampling's encoder_lr; 0 = --lr)",
+    )
     p.add_argument("--batch-size", type=int, default=1000, help="images optimised together (default 1000)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--seed", type=int, default=0, help="seed of the image choice and the restarts")
-    p.add_argument("--smoke-test", action="store_true", help="untrained tiny generator and a 20-step encoder, "
-                   "few images and steps: checks the machinery, not the figures")
+    p.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="untrained tiny generator and a 20-step encoder, "
+        "few images and steps: checks the machinery, not the figures",
+    )
     return p.parse_args(argv)
 
 
@@ -116,25 +138,49 @@ def bench(args: argparse.Namespace) -> int:
     generator, info = load_generator(checkpoint)
     loaded = load_encoder(checkpoint)
     if loaded is None:
-        raise CheckpointError(f"{checkpoint!r} has no encoder for its latest checkpoint; train one first: "
-                              f"synthgen train-encoder --checkpoint {checkpoint}")
+        raise CheckpointError(
+            f"{checkpoint!r} has no encoder for its latest checkpoint; train one first: "
+            f"synthgen train-encoder --checkpoint {checkpoint}"
+        )
     encoder, enc_info = loaded
     data = load_images(info.config.data, args.split)
     pick = np.sort(np.random.default_rng(args.seed).permutation(len(data.images))[: min(num, len(data.images))])
     x, y = data.images[pick], data.labels[pick]  # [n, C, H, W] uint8, [n]
-    get_logger().info(f"inverting {len(x)} {args.split} images of {info.path} (step {info.step}); encoder "
-                      f"{enc_info.path}; torch threads {torch.get_num_threads()}")
+    get_logger().info(
+        f"inverting {len(x)} {args.split} images of {info.path} (step {info.step}); encoder "
+        f"{enc_info.path}; torch threads {torch.get_num_threads()}"
+    )
     rows = []
-    secs, cpu, inv = _time(lambda: invert(generator, x, y, steps=opt_steps, lr=args.lr, seed=args.seed,
-                                          batch_size=args.batch_size))
-    rows.append({"method": "optimisation only", "steps": opt_steps, "seconds": secs, "cpu_seconds": cpu,
-                 "mse": inv.mse, "start_mse": inv.start_mse})
+    secs, cpu, inv = _time(
+        lambda: invert(generator, x, y, steps=opt_steps, lr=args.lr, seed=args.seed, batch_size=args.batch_size)
+    )
+    rows.append(
+        {
+            "method": "optimisation only",
+            "steps": opt_steps,
+            "seconds": secs,
+            "cpu_seconds": cpu,
+            "mse": inv.mse,
+            "start_mse": inv.start_mse,
+        }
+    )
     refine_lr = args.refine_lr or args.lr
     for k in ks:
-        secs, cpu, inv = _time(lambda: invert(generator, x, y, steps=k, lr=refine_lr, batch_size=args.batch_size,
-                                              init=encode(encoder, x, y)))
-        rows.append({"method": "encoder + k", "steps": k, "seconds": secs, "cpu_seconds": cpu, "mse": inv.mse,
-                     "start_mse": inv.start_mse})
+        secs, cpu, inv = _time(
+            lambda k=k: invert(
+                generator, x, y, steps=k, lr=refine_lr, batch_size=args.batch_size, init=encode(encoder, x, y)
+            )
+        )
+        rows.append(
+            {
+                "method": "encoder + k",
+                "steps": k,
+                "seconds": secs,
+                "cpu_seconds": cpu,
+                "mse": inv.mse,
+                "start_mse": inv.start_mse,
+            }
+        )
     _report(rows, len(x), enc_info.train_cpu_seconds)
     return 0
 
@@ -146,8 +192,10 @@ def _report(rows: list[dict], n: int, train_cpu_seconds: float) -> None:
     training included, falls below optimisation only's: train_cpu / (opt cost per image - its cost per image).
     """
     base = rows[0]
-    print(f"{'method':<20}{'steps':>6}{'img/s':>9}{'img/cpu-s':>11}{'mse':>9}{'start_mse':>11}{'speedup':>9}"
-          f"{'cpu-speedup':>13}{'mse/opt':>9}")
+    print(
+        f"{'method':<20}{'steps':>6}{'img/s':>9}{'img/cpu-s':>11}{'mse':>9}{'start_mse':>11}{'speedup':>9}"
+        f"{'cpu-speedup':>13}{'mse/opt':>9}"
+    )
     for r in rows:
         r["images_per_s"] = n / r["seconds"]
         r["images_per_cpu_s"] = n / max(r["cpu_seconds"], 1e-9)
@@ -158,19 +206,29 @@ def _report(rows: list[dict], n: int, train_cpu_seconds: float) -> None:
         # None: this row costs as much as optimisation only per image, so the encoder never pays for itself
         r["break_even_images"] = (train_cpu_seconds / saving if saving > 0 else None) if r is not base else 0.0
         r["encoder_train_cpu_seconds"] = train_cpu_seconds
-        print(f"{r['method']:<20}{r['steps']:>6}{r['images_per_s']:>9.1f}{r['images_per_cpu_s']:>11.1f}"
-              f"{r['mse']:>9.4f}{r['start_mse']:>11.4f}{r['speedup']:>8.1f}x{r['cpu_speedup']:>12.1f}x"
-              f"{r['mse_ratio']:>9.3f}")
+        print(
+            f"{r['method']:<20}{r['steps']:>6}{r['images_per_s']:>9.1f}{r['images_per_cpu_s']:>11.1f}"
+            f"{r['mse']:>9.4f}{r['start_mse']:>11.4f}{r['speedup']:>8.1f}x{r['cpu_speedup']:>12.1f}x"
+            f"{r['mse_ratio']:>9.3f}"
+        )
     for r in rows:
         print(json.dumps({"num_images": n, **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}}))
-    met = [r for r in rows[1:] if min(r["speedup"], r["cpu_speedup"]) >= 10
-           and r["mse_ratio"] <= 1 + SAME_ERROR_TOLERANCE]
-    print(f"target (MSE within {SAME_ERROR_TOLERANCE:.0%} of optimisation only at >= 10x its throughput): "
-          + (f"met by k={', '.join(str(r['steps']) for r in met)}" if met else "NOT met"))
+    met = [
+        r for r in rows[1:] if min(r["speedup"], r["cpu_speedup"]) >= 10 and r["mse_ratio"] <= 1 + SAME_ERROR_TOLERANCE
+    ]
+    print(
+        f"target (MSE within {SAME_ERROR_TOLERANCE:.0%} of optimisation only at >= 10x its throughput): "
+        + (f"met by k={', '.join(str(r['steps']) for r in met)}" if met else "NOT met")
+    )
     if train_cpu_seconds > 0:
-        print(f"encoder training cost {train_cpu_seconds:.0f} CPU-s; it pays for itself from "
-              + ", ".join(("never" if r["break_even_images"] is None else f"{r['break_even_images']:.0f} images")
-                          + f" (k={r['steps']})" for r in rows[1:]))
+        print(
+            f"encoder training cost {train_cpu_seconds:.0f} CPU-s; it pays for itself from "
+            + ", ".join(
+                ("never" if r["break_even_images"] is None else f"{r['break_even_images']:.0f} images")
+                + f" (k={r['steps']})"
+                for r in rows[1:]
+            )
+        )
     else:
         print("encoder training cost not recorded (an encoder written before synthgen recorded it)")
 

@@ -78,7 +78,7 @@ class PeakMemory:
             self.peak, self.peak_workers = max(self.peak, total), max(self.peak_workers, workers)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self._thread.start()
         return self
 
@@ -89,10 +89,10 @@ class PeakMemory:
 
 def bare_loop(checkpoint: str, n: int, batch_size: int, threads: int, seed: int = 0) -> float:
     """Images/s of latents + forward + uint8 + PNG encode in this process (no Ray, no files)."""
-    from synthgen.sample.latents import labels_for, latents_for
-    from synthgen.pixels import to_uint8
-    from synthgen.shards import encode_batch
     from synthgen.checkpoint import load_generator
+    from synthgen.pixels import to_uint8
+    from synthgen.sample.latents import labels_for, latents_for
+    from synthgen.shards import encode_batch
 
     torch.set_num_threads(threads)
     generator, info = load_generator(checkpoint)
@@ -144,16 +144,26 @@ def main(argv: list[str] | None = None) -> int:
         from synthgen.sample.randinit import write_random_checkpoint
 
         model = {"z_dim": 32, "arch": {"g_channels": 16}} if args.smoke_test else {}
-        checkpoint = write_random_checkpoint(tempfile.mkdtemp(prefix="bench-ckpt-"),
-                                             from_dict(ExperimentConfig, {"model": model}))
+        checkpoint = write_random_checkpoint(
+            tempfile.mkdtemp(prefix="bench-ckpt-"), from_dict(ExperimentConfig, {"model": model})
+        )
     actors = args.num_actors or cpus
     # Same cores: actors share them with the PNG encoders; fractional requests keep every task schedulable.
     share = max(0.25, round((cpus - 0.5) / actors, 2))
 
     def cfg(num: int, out: str) -> SampleConfig:
-        return SampleConfig(checkpoint=checkpoint, out=out, num_samples=num, format="both",
-                            images_per_shard=max(64, num // 8), num_actors=actors, batch_size=args.batch_size,
-                            cpus_per_actor=min(share, 1.0), use_gpu=args.use_gpu, progress=False)
+        return SampleConfig(
+            checkpoint=checkpoint,
+            out=out,
+            num_samples=num,
+            format="both",
+            images_per_shard=max(64, num // 8),
+            num_actors=actors,
+            batch_size=args.batch_size,
+            cpus_per_actor=min(share, 1.0),
+            use_gpu=args.use_gpu,
+            progress=False,
+        )
 
     # Torch threads = every core is the natural bare loop, but on a busy machine one thread can be faster:
     # measure both and compare the fleet with the better one.
@@ -163,17 +173,27 @@ def main(argv: list[str] | None = None) -> int:
         e2e_small, steady_small, mem_small = fleet_run(cfg(n, os.path.join(tmp, "small")))
         e2e_big, steady_big, mem_big = fleet_run(cfg(10 * n, os.path.join(tmp, "big")))
     mib = 1 / 2**20
-    print(f"bench_sample: checkpoint {checkpoint}, {cpus} CPUs, {actors} actors x {min(share, 1.0)} CPU, "
-          f"batch {args.batch_size}, format both")
+    print(
+        f"bench_sample: checkpoint {checkpoint}, {cpus} CPUs, {actors} actors x {min(share, 1.0)} CPU, "
+        f"batch {args.batch_size}, format both"
+    )
     for threads, rate in bares.items():
         print(f"bare loop (in-process, no Ray, no files, {threads} torch thread(s)), {10 * n} images: {rate:.1f} img/s")
     for num, e2e, steady, mem in ((n, e2e_small, steady_small, mem_small), (10 * n, e2e_big, steady_big, mem_big)):
-        print(f"fleet {num} images: end-to-end {e2e:.1f} img/s, steady {steady:.1f} img/s; peak memory "
-              f"{mem.peak * mib:.0f} MiB (driver + local Ray), of which Ray workers/actors {mem.peak_workers * mib:.0f} MiB")
-    print(f"ratio fleet/best bare loop ({10 * n} images): steady {steady_big / bare:.2f}, end-to-end {e2e_big / bare:.2f} "
-          f"(goal >= 0.95)")
-    print(f"peak memory 10x run / 1x run: total {mem_big.peak / max(mem_small.peak, 1):.3f}, workers "
-          f"{mem_big.peak_workers / max(mem_small.peak_workers, 1):.3f} (goal: within 1.10)")
+        print(
+            f"fleet {num} images: end-to-end {e2e:.1f} img/s, steady {steady:.1f} img/s; peak memory "
+            f"{mem.peak * mib:.0f} MiB (driver + local Ray), "
+            f"of which Ray workers/actors {mem.peak_workers * mib:.0f} MiB"
+        )
+    print(
+        f"ratio fleet/best bare loop ({10 * n} images): steady {steady_big / bare:.2f}, "
+        f"end-to-end {e2e_big / bare:.2f} "
+        f"(goal >= 0.95)"
+    )
+    print(
+        f"peak memory 10x run / 1x run: total {mem_big.peak / max(mem_small.peak, 1):.3f}, workers "
+        f"{mem_big.peak_workers / max(mem_small.peak_workers, 1):.3f} (goal: within 1.10)"
+    )
     return 0
 
 

@@ -63,8 +63,10 @@ def fast_paths_line(cfg: ExperimentConfig) -> str:
     from synthgen.train.fast_paths import resolve_fast_paths
 
     t = cfg.train
-    asked = (f"channels_last={t.channels_last} precision={t.precision} tf32={t.tf32} "
-             f"fused_adam={t.fused_adam} compile={t.compile}")
+    asked = (
+        f"channels_last={t.channels_last} precision={t.precision} tf32={t.tf32} "
+        f"fused_adam={t.fused_adam} compile={t.compile}"
+    )
     cpu = resolve_fast_paths(t, torch.device("cpu")).describe()
     line = f"set: {asked}\n{'':11}plain PyTorch (cpu): {cpu}"
     if t.use_gpu:
@@ -95,13 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         0 ok, 1 runtime failure, 2 config error (``synthgen.cli_args.run_guarded``).
     """
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=EXIT_CODES_HELP)
-    add_config_arguments(parser, default_config="jobs/configs/fashion_mnist.yaml",
-                         config_help="training config YAML (default jobs/configs/fashion_mnist.yaml)",
-                         dry_run_help="print the resolved config of the Ray Train side and exit")
-    parser.add_argument("--steps", type=int, default=120, help="timed steps on each side (default 120; 30 with "
-                        "--smoke-test)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES_HELP
+    )
+    add_config_arguments(
+        parser,
+        default_config="jobs/configs/fashion_mnist.yaml",
+        config_help="training config YAML (default jobs/configs/fashion_mnist.yaml)",
+        dry_run_help="print the resolved config of the Ray Train side and exit",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=120, help="timed steps on each side (default 120; 30 with --smoke-test)"
+    )
     parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up steps of the baseline")
     args = parser.parse_args(argv)
     setup_logging()
@@ -115,17 +122,28 @@ def _bench(args: argparse.Namespace) -> int:
     # Named, not created: training creates it, and a --dry-run leaves nothing behind.
     storage = os.path.join(tempfile.gettempdir(), f"synthgen-bench-{os.getpid()}-{int(time.time())}")
     log_every = max(1, steps // 6)
-    cfg = load_config(ExperimentConfig, path, [
-        *args.overrides, f"train.steps={steps + log_every}", f"train.log_every={log_every}",
-        f"train.checkpoint_every={steps + log_every}", f"train.sample_every={steps + log_every}",
-        f"run.storage_path={storage}", f"run.name=bench-{int(time.time())}",
-    ])
+    cfg = load_config(
+        ExperimentConfig,
+        path,
+        [
+            *args.overrides,
+            f"train.steps={steps + log_every}",
+            f"train.log_every={log_every}",
+            f"train.checkpoint_every={steps + log_every}",
+            f"train.sample_every={steps + log_every}",
+            f"run.storage_path={storage}",
+            f"run.name=bench-{int(time.time())}",
+        ],
+    )
     if args.dry_run:
         print(dump_yaml(cfg), end="")
         return 0
     t = cfg.train
-    print(f"model {cfg.model.name} {cfg.data.resolution}px, {t.num_workers} workers x {t.cpus_per_worker} CPU, "
-          f"batch {t.batch_size}/worker, {steps} timed steps", flush=True)
+    print(
+        f"model {cfg.model.name} {cfg.data.resolution}px, {t.num_workers} workers x {t.cpus_per_worker} CPU, "
+        f"batch {t.batch_size}/worker, {steps} timed steps",
+        flush=True,
+    )
     print(f"fast paths {fast_paths_line(cfg)}", flush=True)
     cores = max(1, int(t.num_workers * t.cpus_per_worker))
     # Same total cores as the workers; 1 thread too, because on a small busy machine torch's own

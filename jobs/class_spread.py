@@ -60,8 +60,9 @@ def real_rows(data_cfg, per_class: int, seed: int) -> list[tuple[float, float, f
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("checkpoints", nargs="*", help="run folders or checkpoint folders")
     parser.add_argument("--real", default="", help="also measure real training images of this data.source")
     parser.add_argument("--root", default="", help="data.root of --real (an imagefolder's folder)")

@@ -73,8 +73,9 @@ def make_background(rng: np.random.Generator, size: int, base_hue: float) -> np.
         float32 [size, size, 3] in [0, 1].
     """
     kind = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
-    c1, c2 = (_hsv(base_hue + rng.uniform(-0.08, 0.08), rng.uniform(0.2, 0.9), rng.uniform(0.25, 0.95))
-              for _ in range(2))
+    c1, c2 = (
+        _hsv(base_hue + rng.uniform(-0.08, 0.08), rng.uniform(0.2, 0.9), rng.uniform(0.25, 0.95)) for _ in range(2)
+    )
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)  # [R, R] pixel coordinates
     angle = rng.uniform(0.0, np.pi)
     along = np.cos(angle) * xx + np.sin(angle) * yy  # [R, R] coordinate across the pattern
@@ -116,7 +117,7 @@ def render(item: np.ndarray, rng: np.random.Generator, size: int) -> tuple[np.nd
     top, left = (int(rng.integers(0, size - side + 1)) for _ in range(2))
     small = Image.fromarray(np.ascontiguousarray(item)).resize((side, side), Image.Resampling.BILINEAR)
     intensity = np.zeros((size, size), np.float32)  # [R, R]
-    intensity[top:top + side, left:left + side] = np.asarray(small, dtype=np.float32) / 255.0
+    intensity[top : top + side, left : left + side] = np.asarray(small, dtype=np.float32) / 255.0
     alpha = np.minimum(1.0, ALPHA_GAIN * intensity)
     a = alpha[..., None]  # [R, R, 1]
     # the intensity shades the tint too, so the item's inner detail shows where it is opaque
@@ -146,20 +147,34 @@ def pick(labels: np.ndarray, num_classes: int, max_per_class: int) -> np.ndarray
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's command line."""
-    p = argparse.ArgumentParser(description=__doc__, epilog=EXIT_CODES_HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--out", required=True, metavar="OUT", help="folder to create (refused if it exists)")
     p.add_argument("--resolution", type=int, choices=RESOLUTIONS, default=32, help="image side in px (default 32)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    p.add_argument("--max-per-class", type=int, default=0, metavar="N",
-                   help="keep the first N items of each class in each split (default 0 = all: 6000 train, "
-                   "1000 test per class)")
-    p.add_argument("--source", choices=("fashion-mnist", "mnist"), default="fashion-mnist",
-                   help="IDX data set the items come from (default fashion-mnist)")
-    p.add_argument("--source-root", default="", metavar="DIR",
-                   help="folder with its IDX files (default: /usr/share/datasets/<source>)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing OUT (only once the new one is complete)")
+    p.add_argument(
+        "--max-per-class",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the first N items of each class in each split (default 0 = all: 6000 train, 1000 test per class)",
+    )
+    p.add_argument(
+        "--source",
+        choices=("fashion-mnist", "mnist"),
+        default="fashion-mnist",
+        help="IDX data set the items come from (default fashion-mnist)",
+    )
+    p.add_argument(
+        "--source-root",
+        default="",
+        metavar="DIR",
+        help="folder with its IDX files (default: /usr/share/datasets/<source>)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing OUT (only once the new one is complete)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -176,8 +191,9 @@ def _check_out(out: str, overwrite: bool) -> None:
         raise ConfigError(f"--out {out!r} already exists; choose another path or pass --overwrite to replace it")
 
 
-def _write_split(tmp: str, split: str, data: ImageData, args: argparse.Namespace, folders: list[str],
-                 bar: Any) -> list[int]:
+def _write_split(
+    tmp: str, split: str, data: ImageData, args: argparse.Namespace, folders: list[str], bar: Any
+) -> list[int]:
     """Render and write the kept items of one split into ``tmp/split``; return the per-class counts."""
     keep = pick(data.labels, len(folders), args.max_per_class)
     counts = [0] * len(folders)
@@ -186,8 +202,7 @@ def _write_split(tmp: str, split: str, data: ImageData, args: argparse.Namespace
     for index in keep.tolist():
         label = int(data.labels[index])
         image, _ = render(data.images[index, 0], item_rng(args.seed, split, index), args.resolution)
-        Image.fromarray(image).save(os.path.join(tmp, split, folders[label], f"{index:05d}.png"),
-                                                format="PNG")
+        Image.fromarray(image).save(os.path.join(tmp, split, folders[label], f"{index:05d}.png"), format="PNG")
         counts[label] += 1
         bar.update(1)
     return counts
@@ -222,20 +237,30 @@ def build(args: argparse.Namespace) -> int:
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would become OUT's mode: give it a normal folder's
     start = time.perf_counter()
     try:
-        with tqdm(total=total, unit="img", desc="rgb-dataset", file=sys.stderr, disable=args.no_progress,
-                  dynamic_ncols=True) as bar:
+        with tqdm(
+            total=total, unit="img", desc="rgb-dataset", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True
+        ) as bar:
             counts = {split: _write_split(tmp, split, sources[split], args, folders, bar) for split in SPLITS}
-        manifest = {"format_version": FORMAT_VERSION, "source": args.source, "resolution": args.resolution,
-                    "seed": args.seed, "max_per_class": args.max_per_class, "classes": list(names),
-                    "folders": folders, "counts": counts}
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "source": args.source,
+            "resolution": args.resolution,
+            "seed": args.seed,
+            "max_per_class": args.max_per_class,
+            "classes": list(names),
+            "folders": folders,
+            "counts": counts,
+        }
         with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as fh:
             json.dump(manifest, fh, indent=1)
         _move_into_place(tmp, out, args.overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    get_logger().info(f"wrote {out} ({total} images, {time.perf_counter() - start:.0f} s): train/ and test/ "
-                      f"with {len(folders)} class folders each")
+    get_logger().info(
+        f"wrote {out} ({total} images, {time.perf_counter() - start:.0f} s): train/ and test/ "
+        f"with {len(folders)} class folders each"
+    )
     return 0
 
 

@@ -22,5 +22,11 @@ if ROOT not in sys.path:
 from synthgen.cli import run_job  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run_job("sample", sys.argv[1:], default_config=os.path.join(ROOT, "jobs", "configs", "sample.yaml"),
-                     defaults=["--verify"]))
+    sys.exit(
+        run_job(
+            "sample",
+            sys.argv[1:],
+            default_config=os.path.join(ROOT, "jobs", "configs", "sample.yaml"),
+            defaults=["--verify"],
+        )
+    )

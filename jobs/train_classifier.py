@@ -49,7 +49,9 @@ TRAIN_ON = ("real", "synthetic", "real+synthetic")
 
 @dataclass(frozen=True)
 class ClassifierJobConfig:
-    data: DataConfig = field(default_factory=DataConfig)  # real data: train split (max_images / class_counts = a subset), whole test split
+    data: DataConfig = field(
+        default_factory=DataConfig
+    )  # real data: train split (max_images / class_counts = a subset), whole test split
     shards: str = ""  # synthetic shard folder or URI (`synthgen sample --out`, the pipeline's <run folder>/synthetic)
     train_on: str = "real+synthetic"  # real | synthetic | real+synthetic
     synthetic_fraction: float = 0.5  # real+synthetic: share of every batch drawn from the synthetic images
@@ -78,8 +80,12 @@ class ClassifierJobConfig:
         """
         checks = [
             (self.train_on in TRAIN_ON, "train_on", self.train_on, f"one of {list(TRAIN_ON)}"),
-            (self.train_on == "real" or self.shards.strip() != "", "shards", self.shards,
-             f"a shard folder or URI when train_on={self.train_on!r} (--set shards=runs/<run>/synthetic)"),
+            (
+                self.train_on == "real" or self.shards.strip() != "",
+                "shards",
+                self.shards,
+                f"a shard folder or URI when train_on={self.train_on!r} (--set shards=runs/<run>/synthetic)",
+            ),
             (0.0 < self.synthetic_fraction < 1.0, "synthetic_fraction", self.synthetic_fraction, "in (0, 1), e.g. 0.5"),
             (self.max_synthetic >= 0, "max_synthetic", self.max_synthetic, ">= 0 (0 = all)"),
             (self.epochs >= 1 or self.steps >= 1, "epochs", self.epochs, ">= 1 (or steps >= 1)"),
@@ -89,9 +95,18 @@ class ClassifierJobConfig:
             (self.width >= 1, "width", self.width, ">= 1"),
             (self.num_threads >= 0, "num_threads", self.num_threads, ">= 0 (0 = torch's default)"),
             (self.rare_classes >= 1, "rare_classes", self.rare_classes, ">= 1, e.g. 3"),
-            (0.0 <= self.filter_threshold < 1.0, "filter_threshold", self.filter_threshold, "in [0, 1), e.g. 0.5 (0 = off)"),
-            (self.filter_threshold == 0.0 or self.train_on == "real+synthetic", "filter_threshold",
-             self.filter_threshold, f"0 with train_on={self.train_on!r} (it filters the synthetic part of real+synthetic)"),
+            (
+                0.0 <= self.filter_threshold < 1.0,
+                "filter_threshold",
+                self.filter_threshold,
+                "in [0, 1), e.g. 0.5 (0 = off)",
+            ),
+            (
+                self.filter_threshold == 0.0 or self.train_on == "real+synthetic",
+                "filter_threshold",
+                self.filter_threshold,
+                f"0 with train_on={self.train_on!r} (it filters the synthetic part of real+synthetic)",
+            ),
         ]
         self.data.validate()
         for ok, key, value, allowed in checks:
@@ -116,13 +131,16 @@ def load_synthetic(cfg: ClassifierJobConfig, real_classes, image_shape):
 
     shards = SyntheticShardDataset(cfg.shards, output="tensor")
     if tuple(shards.manifest.image_shape) != tuple(image_shape):
-        raise ShardError(f"shards {cfg.shards!r} hold images {list(shards.manifest.image_shape)} but the real data "
-                         f"is {list(image_shape)}; set data.resolution / data.channels to the generator's data")
+        raise ShardError(
+            f"shards {cfg.shards!r} hold images {list(shards.manifest.image_shape)} but the real data "
+            f"is {list(image_shape)}; set data.resolution / data.channels to the generator's data"
+        )
     rows = torch.utils.data.Subset(shards, range(min(len(shards), cfg.max_synthetic or len(shards))))
     none = ImageData("none", np.zeros((0, *image_shape), np.uint8), np.zeros(0, np.int64), tuple(real_classes))
     # MixedDataset checks the class names (a mismatch is an error, never a silent relabel)
-    return MixedDataset(ImageDataset(none, output="tensor"), rows, synthetic_classes=shards.classes,
-                        remap_classes=cfg.remap_classes)
+    return MixedDataset(
+        ImageDataset(none, output="tensor"), rows, synthetic_classes=shards.classes, remap_classes=cfg.remap_classes
+    )
 
 
 def batches(cfg: ClassifierJobConfig, real_train, synthetic, empty) -> tuple:
@@ -174,8 +192,16 @@ def fit_classifier(cfg: ClassifierJobConfig, real_train, synthetic, real_test, p
     c, h, _ = real_test.image_shape
     torch.manual_seed(cfg.seed)  # weight init
     model = SmallCNN(c, len(real_test.class_names), h, width=cfg.width)
-    fit(model, loader, steps=steps, lr=cfg.lr, seed=cfg.seed, augment=cfg.augment, progress=progress,
-        desc=f"classifier on {cfg.train_on}")
+    fit(
+        model,
+        loader,
+        steps=steps,
+        lr=cfg.lr,
+        seed=cfg.seed,
+        augment=cfg.augment,
+        progress=progress,
+        desc=f"classifier on {cfg.train_on}",
+    )
     return model, steps, batch
 
 
@@ -208,23 +234,32 @@ def filter_synthetic(cfg: ClassifierJobConfig, real_train, synthetic, real_test,
     images = torch.stack([img for img, _ in rows])  # uint8 [N, C, H, W]
     labels = torch.tensor([int(y) for _, y in rows], dtype=torch.int64)  # [N], real class order
     with torch.inference_mode():  # the same p(label | image) as sampling's judge filter, 1000 images at a time
-        prob = torch.cat([label_probability(model, images[i:i + 1000], labels[i:i + 1000])
-                          for i in range(0, len(labels), 1000)]).numpy()  # [N]
+        prob = torch.cat(
+            [label_probability(model, images[i : i + 1000], labels[i : i + 1000]) for i in range(0, len(labels), 1000)]
+        ).numpy()  # [N]
     labels = labels.numpy()
     keep = np.flatnonzero(prob >= cfg.filter_threshold)
     if len(keep) == 0:
-        raise ConfigError(f"filter_threshold={cfg.filter_threshold} keeps none of the {len(labels)} synthetic images "
-                          f"(the highest p(label) is {prob.max():.3f}); lower it")
+        raise ConfigError(
+            f"filter_threshold={cfg.filter_threshold} keeps none of the {len(labels)} synthetic images "
+            f"(the highest p(label) is {prob.max():.3f}); lower it"
+        )
     test_acc = float((predict_logits(model, real_test.images).argmax(axis=1) == real_test.labels).mean())
     names = tuple(real_test.class_names)
     none = ImageData("none", real_test.images[:0], real_test.labels[:0], names)
-    kept = MixedDataset(ImageDataset(none, output="tensor"), torch.utils.data.Subset(synthetic, keep.tolist()),
-                        synthetic_classes=names)  # labels are already in the real order
-    info = {"filter_threshold": cfg.filter_threshold, "synthetic_before_filter": len(labels),
-            "synthetic_kept_per_class": dict(zip(names, np.bincount(labels[keep], minlength=len(names)).tolist())),
-            "real_only_accuracy": test_acc}
-    get_logger().info(f"filter {cfg.filter_threshold}: kept {len(keep)} of {len(labels)} synthetic images "
-                      f"(real-only classifier: test accuracy {test_acc:.4f})")
+    kept = MixedDataset(
+        ImageDataset(none, output="tensor"), torch.utils.data.Subset(synthetic, keep.tolist()), synthetic_classes=names
+    )  # labels are already in the real order
+    info = {
+        "filter_threshold": cfg.filter_threshold,
+        "synthetic_before_filter": len(labels),
+        "synthetic_kept_per_class": dict(zip(names, np.bincount(labels[keep], minlength=len(names)).tolist())),
+        "real_only_accuracy": test_acc,
+    }
+    get_logger().info(
+        f"filter {cfg.filter_threshold}: kept {len(keep)} of {len(labels)} synthetic images "
+        f"(real-only classifier: test accuracy {test_acc:.4f})"
+    )
     return kept, info
 
 
@@ -254,10 +289,16 @@ def train_and_test(cfg: ClassifierJobConfig, real_train, synthetic, real_test, p
     pred = predict_logits(model, real_test.images).argmax(axis=1)  # [N_test]
     per_class = per_class_accuracy(pred, real_test.labels, real_test.class_names)
     names = tuple(real_test.class_names)
-    counts = (np.bincount(real_train.labels, minlength=len(names)).tolist() if real_train is not None
-              else list(cfg.data.class_counts) or None)  # real training images per class
-    rare = (rarest_classes(counts, cfg.rare_classes)
-            if counts and min(counts) < max(counts) and cfg.rare_classes < len(names) else None)
+    counts = (
+        np.bincount(real_train.labels, minlength=len(names)).tolist()
+        if real_train is not None
+        else list(cfg.data.class_counts) or None
+    )  # real training images per class
+    rare = (
+        rarest_classes(counts, cfg.rare_classes)
+        if counts and min(counts) < max(counts) and cfg.rare_classes < len(names)
+        else None
+    )
     return {
         "accuracy": float((pred == real_test.labels).mean()),
         "per_class_accuracy": per_class,
@@ -321,8 +362,16 @@ def _smoke_shards(cfg: ClassifierJobConfig) -> list[str]:
     tmp = tempfile.mkdtemp(prefix="synthgen-smoke-shards-")
     ckpt = write_random_checkpoint(os.path.join(tmp, "run"), load_config(ExperimentConfig, SMOKE_TRAIN_CONFIG))
     out = os.path.join(tmp, "synthetic")
-    run_sample(SampleConfig(checkpoint=ckpt, out=out, num_samples=max(cfg.max_synthetic, 500), images_per_shard=250,
-                            batch_size=128, progress=False))
+    run_sample(
+        SampleConfig(
+            checkpoint=ckpt,
+            out=out,
+            num_samples=max(cfg.max_synthetic, 500),
+            images_per_shard=250,
+            batch_size=128,
+            progress=False,
+        )
+    )
     get_logger().info(f"smoke: {cfg.shards!r} has no shards yet: using {out}, sampled from an UNTRAINED generator")
     return [f"shards={out}"]
 
@@ -333,12 +382,16 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         0 ok, 1 runtime failure (data, shards), 2 config error (``synthgen.cli_args.run_guarded``).
     """
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=EXIT_CODES_HELP)
-    add_config_arguments(parser, default_config=os.path.relpath(os.path.join(ROOT, DEFAULT_CONFIG)),
-                         config_help=f"YAML config (default: {DEFAULT_CONFIG})",
-                         set_example="train_on=real --set data.max_images=600",
-                         dry_run_help="print the resolved config and exit (reads no data)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES_HELP
+    )
+    add_config_arguments(
+        parser,
+        default_config=os.path.relpath(os.path.join(ROOT, DEFAULT_CONFIG)),
+        config_help=f"YAML config (default: {DEFAULT_CONFIG})",
+        set_example="train_on=real --set data.max_images=600",
+        dry_run_help="print the resolved config and exit (reads no data)",
+    )
     args = parser.parse_args(argv)
     setup_logging()
     return run_guarded("jobs/train_classifier.py", lambda: _run(args))
@@ -355,10 +408,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.smoke_test:
         cfg = load_config(ClassifierJobConfig, path, [*args.overrides, *_smoke_shards(cfg)])
     result = run(cfg)
-    mix = (f", {result['synthetic_fraction']:.0%} synthetic per batch" if result["synthetic_fraction"] is not None
-           else "")
-    print(f"trained on {result['train_on']}: {result['num_real']} real + {result['num_synthetic']} synthetic "
-          f"images{mix}, {result['steps']} steps of {result['batch_size']} ({result['seconds']:.0f}s)")
+    mix = (
+        f", {result['synthetic_fraction']:.0%} synthetic per batch" if result["synthetic_fraction"] is not None else ""
+    )
+    print(
+        f"trained on {result['train_on']}: {result['num_real']} real + {result['num_synthetic']} synthetic "
+        f"images{mix}, {result['steps']} steps of {result['batch_size']} ({result['seconds']:.0f}s)"
+    )
     print("per class: " + ", ".join(f"{k} {v:.3f}" for k, v in result["per_class_accuracy"].items() if v is not None))
     if result["rare_accuracy"] is not None:
         print(f"rare classes ({', '.join(result['rare_classes'])}): {result['rare_accuracy']:.4f}")

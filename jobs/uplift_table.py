@@ -41,8 +41,19 @@ from train_classifier import ClassifierJobConfig  # noqa: E402
 # Config keys of train_classifier that both runs of a pair must share: everything that shapes the real-only
 # classifier. The others (shards, train_on, synthetic_fraction, max_synthetic, remap_classes, filter_threshold,
 # out) are what the synthetic arm adds.
-MATCHED_KEYS = ("data", "epochs", "steps", "batch_size", "lr", "width", "augment", "class_balanced", "rare_classes",
-                "seed", "num_threads")
+MATCHED_KEYS = (
+    "data",
+    "epochs",
+    "steps",
+    "batch_size",
+    "lr",
+    "width",
+    "augment",
+    "class_balanced",
+    "rare_classes",
+    "seed",
+    "num_threads",
+)
 
 
 def parse_seeds(spec: str) -> list[int]:
@@ -67,13 +78,17 @@ def _read(pattern: str, seed: int, what: str) -> dict[str, Any]:
     try:
         path = pattern.format(seed=seed)
     except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(f"--{what} {pattern!r} must be a path with one {{seed}} field, e.g. "
-                          f"'out/clf_seed{{seed:02d}}.json' ({exc!r})") from None
+        raise ConfigError(
+            f"--{what} {pattern!r} must be a path with one {{seed}} field, e.g. "
+            f"'out/clf_seed{{seed:02d}}.json' ({exc!r})"
+        ) from None
     if path == pattern:
         raise ConfigError(f"--{what} {pattern!r} has no {{seed}} field: every seed would read the same file")
     if not os.path.isfile(path):
-        raise ConfigError(f"seed {seed}: {path} does not exist; run jobs/train_classifier.py with --set out={path} "
-                          "or leave the seed out of --seeds")
+        raise ConfigError(
+            f"seed {seed}: {path} does not exist; run jobs/train_classifier.py with --set out={path} "
+            "or leave the seed out of --seeds"
+        )
     with open(path, encoding="utf-8") as f:
         result = json.load(f)
     if "accuracy" not in result or "config" not in result:
@@ -85,17 +100,22 @@ def _read(pattern: str, seed: int, what: str) -> dict[str, Any]:
 def _check_pair(real: dict[str, Any], arm: dict[str, Any]) -> None:
     """Refuse a pair that is not a matched comparison."""
     if real["config"].get("train_on") != "real":
-        raise ConfigError(f"{real['_path']} trained on {real['config'].get('train_on')!r}; the baseline must be "
-                          "--set train_on=real")
+        raise ConfigError(
+            f"{real['_path']} trained on {real['config'].get('train_on')!r}; the baseline must be --set train_on=real"
+        )
     if arm["config"].get("train_on") == "real":
-        raise ConfigError(f"{arm['_path']} trained on real images only; the arm must use shards "
-                          "(train_on=real+synthetic or synthetic)")
+        raise ConfigError(
+            f"{arm['_path']} trained on real images only; the arm must use shards "
+            "(train_on=real+synthetic or synthetic)"
+        )
     a, b = _matched_settings(real["config"]), _matched_settings(arm["config"])
     differ = [k for k in a if a[k] != b[k]]
     if differ:
         detail = ", ".join(f"{k}: {a[k]!r} vs {b[k]!r}" for k in differ)
-        raise ConfigError(f"{real['_path']} and {arm['_path']} are not a matched pair ({detail}); re-run one of them "
-                          "with the other's settings")
+        raise ConfigError(
+            f"{real['_path']} and {arm['_path']} are not a matched pair ({detail}); re-run one of them "
+            "with the other's settings"
+        )
 
 
 def _matched_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -128,10 +148,16 @@ def seed_rows(real_pattern: str | None, arm_pattern: str, seeds: list[int]) -> l
         elif arm.get("real_only_accuracy") is not None:
             base, base_rare = arm["real_only_accuracy"], None
         else:
-            raise ConfigError(f"{arm['_path']} has no real_only_accuracy (only filter_threshold runs record one); "
-                              "pass --real with the matching real-only results")
-        row = {"seed": seed, "real_only": base, "arm": arm["accuracy"],
-               "uplift_points": 100.0 * (arm["accuracy"] - base)}
+            raise ConfigError(
+                f"{arm['_path']} has no real_only_accuracy (only filter_threshold runs record one); "
+                "pass --real with the matching real-only results"
+            )
+        row = {
+            "seed": seed,
+            "real_only": base,
+            "arm": arm["accuracy"],
+            "uplift_points": 100.0 * (arm["accuracy"] - base),
+        }
         if base_rare is not None and arm.get("rare_accuracy") is not None:
             row["rare_uplift_points"] = 100.0 * (arm["rare_accuracy"] - base_rare)
         rows.append(row)
@@ -150,8 +176,10 @@ def summarise(rows: list[dict[str, Any]], choosing: list[int]) -> dict[str, Any]
     for name, group in groups.items():
         if not group:
             continue
-        out[name] = {"seeds": [r["seed"] for r in group],
-                     "uplift_points": stats([r["uplift_points"] for r in group], True)}
+        out[name] = {
+            "seeds": [r["seed"] for r in group],
+            "uplift_points": stats([r["uplift_points"] for r in group], True),
+        }
         if all("rare_uplift_points" in r for r in group):
             out[name]["rare_uplift_points"] = stats([r["rare_uplift_points"] for r in group], True)
     return out
@@ -160,11 +188,15 @@ def summarise(rows: list[dict[str, Any]], choosing: list[int]) -> dict[str, Any]
 def format_table(table: dict[str, Any]) -> str:
     """The table as Markdown: one line per seed, then the summaries."""
     rare = all("rare_uplift_points" in r for r in table["rows"])
-    lines = ["| seed | real only | + synthetic | uplift (points) |" + (" rare classes (points) |" if rare else ""),
-             "|---|---|---|---|" + ("---|" if rare else "")]
+    lines = [
+        "| seed | real only | + synthetic | uplift (points) |" + (" rare classes (points) |" if rare else ""),
+        "|---|---|---|---|" + ("---|" if rare else ""),
+    ]
     for r in table["rows"]:
-        lines.append(f"| {r['seed']} | {r['real_only']:.4f} | {r['arm']:.4f} | {r['uplift_points']:+.2f} |"
-                     + (f" {r['rare_uplift_points']:+.2f} |" if rare else ""))
+        lines.append(
+            f"| {r['seed']} | {r['real_only']:.4f} | {r['arm']:.4f} | {r['uplift_points']:+.2f} |"
+            + (f" {r['rare_uplift_points']:+.2f} |" if rare else "")
+        )
     for name in ("all", "confirmation"):
         if name not in table:
             continue
@@ -173,22 +205,37 @@ def format_table(table: dict[str, Any]) -> str:
             if s is None:
                 continue
             se = f"{s['se']:.2f}" if s["se"] is not None else "n/a"
-            lines.append(f"{name} seeds {','.join(map(str, table[name]['seeds']))}, {key}: mean {s['mean']:+.2f} "
-                         f"± {s['std']:.2f} (std), standard error {se}, {s['positive']}/{len(s['values'])} positive")
+            lines.append(
+                f"{name} seeds {','.join(map(str, table[name]['seeds']))}, {key}: mean {s['mean']:+.2f} "
+                f"± {s['std']:.2f} (std), standard error {se}, {s['positive']}/{len(s['values'])} positive"
+            )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, read the pairs, print the table (and write --out). Exit codes as ``EXIT_CODES_HELP``."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=EXIT_CODES_HELP)
-    parser.add_argument("--arm", required=True, metavar="PATTERN", help="results with synthetic images, e.g. "
-                        "'out/clf_seed{seed:02d}_ms.json'")
-    parser.add_argument("--real", metavar="PATTERN", help="the matched real-only results (default: each arm's "
-                        "real_only_accuracy, recorded by filter_threshold runs)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES_HELP
+    )
+    parser.add_argument(
+        "--arm",
+        required=True,
+        metavar="PATTERN",
+        help="results with synthetic images, e.g. 'out/clf_seed{seed:02d}_ms.json'",
+    )
+    parser.add_argument(
+        "--real",
+        metavar="PATTERN",
+        help="the matched real-only results (default: each arm's "
+        "real_only_accuracy, recorded by filter_threshold runs)",
+    )
     parser.add_argument("--seeds", required=True, metavar="LIST", help="seeds to read, e.g. 0-8 or 0,1,2,5")
-    parser.add_argument("--choosing", default="", metavar="LIST", help="seeds the arm's settings were chosen on: "
-                        "the others are also summarised alone (the confirmation)")
+    parser.add_argument(
+        "--choosing",
+        default="",
+        metavar="LIST",
+        help="seeds the arm's settings were chosen on: the others are also summarised alone (the confirmation)",
+    )
     parser.add_argument("--out", metavar="JSON", help="also write the table as JSON (atomically)")
     args = parser.parse_args(argv)
     return run_guarded("jobs/uplift_table.py", lambda: _run(args))

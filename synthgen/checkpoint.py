@@ -212,7 +212,8 @@ def resolve_checkpoint(path: str) -> str:
         return os.path.dirname(path)
     if not os.path.isdir(path):
         raise CheckpointError(
-            f"checkpoint {path!r} does not exist; pass a run folder (runs/<name>) or one of its checkpoint-NNNNNN folders"
+            f"checkpoint {path!r} does not exist; pass a run folder (runs/<name>) "
+            "or one of its checkpoint-NNNNNN folders"
         )
     if os.path.isfile(os.path.join(path, MODEL_FILE)):
         return path

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from synthgen import __version__
 from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path, run_guarded
 from synthgen.log import setup_logging
 
-TRAIN_EPILOG = """\
+TRAIN_EPILOG = (
+    """\
 examples:
   synthgen train --config jobs/configs/fashion_mnist.yaml
   synthgen train --config jobs/configs/fashion_mnist.yaml --set train.num_workers=4 --set train.steps=20000
@@ -33,7 +34,9 @@ Outputs go to <run.storage_path>/<run.name>/ (default runs/fashion_mnist/): chec
 tensorboard/ (loss curves, img/s and sample grids: tensorboard --logdir <run folder>).
 Every config key is listed by --dry-run; override any of them with --set section.key=value.
 
-""" + EXIT_CODES_HELP
+"""
+    + EXIT_CODES_HELP
+)
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -61,8 +64,11 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_config_arguments(parser)
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the named run from its latest checkpoint (after the driver died)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the named run from its latest checkpoint (after the driver died)",
+    )
     parser.set_defaults(func=_run_train)
 
 
@@ -72,8 +78,13 @@ def _stage_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from synthgen.sample import commands as sample_commands
     from synthgen.sample import encoder_commands
 
-    return [_register_train, sample_commands.register, encoder_commands.register, evaluate_commands.register,
-            pipeline.register]
+    return [
+        _register_train,
+        sample_commands.register,
+        encoder_commands.register,
+        evaluate_commands.register,
+        pipeline.register,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,8 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_guarded(f"synthgen {args.command}", lambda: args.func(args))
 
 
-def run_job(stage: str, argv: Sequence[str], default_config: str | None = None,
-            defaults: Sequence[str] = ()) -> int:
+def run_job(stage: str, argv: Sequence[str], default_config: str | None = None, defaults: Sequence[str] = ()) -> int:
     """Entry point of ``jobs/<stage>.py``: the ``synthgen <stage>`` subcommand, thin.
 
     Every option of the subcommand works (``--config/--set/--dry-run/--smoke-test`` ...); a job only

@@ -13,7 +13,8 @@ import argparse
 import dataclasses
 import os
 import sys
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from synthgen.errors import ConfigError, SynthgenError
 from synthgen.log import get_logger
@@ -56,13 +57,22 @@ def add_config_arguments(
         default_config: the YAML used when ``--config`` is not given (jobs pass theirs).
     """
     parser.add_argument("--config", metavar="YAML", default=default_config, help=config_help)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"override one config value, e.g. --set {set_example} (repeatable; applied last)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override one config value, e.g. --set {set_example} (repeatable; applied last)",
+    )
     parser.add_argument("--dry-run", action="store_true", help=dry_run_help)
     if smoke_test:
-        parser.add_argument("--smoke-test", action="store_true",
-                            help="use the config's minute-sized sibling (X.yaml -> X_smoke.yaml), for a quick "
-                            "end-to-end check on a CPU")
+        parser.add_argument(
+            "--smoke-test",
+            action="store_true",
+            help="use the config's minute-sized sibling (X.yaml -> X_smoke.yaml), for a quick "
+            "end-to-end check on a CPU",
+        )
 
 
 def smoke_sibling(config_path: str) -> str:
@@ -101,8 +111,11 @@ def flag_values(args: argparse.Namespace, cls: type, skip: Iterable[str] = ()) -
     derived, never listed; flags left at None were not given and keep the YAML's value.
     """
     skipped = set(skip)
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-            if f.name not in skipped and hasattr(args, f.name)}
+    return {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(cls)
+        if f.name not in skipped and hasattr(args, f.name)
+    }
 
 
 def plan_skipped(source: str, smoke_test: bool) -> str:

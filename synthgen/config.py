@@ -29,9 +29,22 @@ from synthgen.config_io import (  # re-exported: configs and their machinery loa
 from synthgen.errors import ConfigError
 
 __all__ = [
-    "DataConfig", "CodeConfig", "ModelConfig", "TrainConfig", "RunConfig", "ExperimentConfig", "model_options_dict",
-    "upgrade_legacy_config", "apply_overrides", "config_data", "dump_yaml", "from_dict", "load_config",
-    "parse_override", "read_yaml", "to_dict",
+    "DataConfig",
+    "CodeConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "RunConfig",
+    "ExperimentConfig",
+    "model_options_dict",
+    "upgrade_legacy_config",
+    "apply_overrides",
+    "config_data",
+    "dump_yaml",
+    "from_dict",
+    "load_config",
+    "parse_override",
+    "read_yaml",
+    "to_dict",
 ]
 
 
@@ -58,12 +71,16 @@ class DataConfig:
         if self.max_images < 0:
             raise ConfigError(f"data.max_images={self.max_images!r} is invalid: must be >= 0 (0 = all)")
         if any(n < 1 for n in self.class_counts):
-            raise ConfigError(f"data.class_counts={list(self.class_counts)} is invalid: every class needs >= 1 image "
-                              "(the generator is conditioned on every class); or set [] for no per-class subset")
+            raise ConfigError(
+                f"data.class_counts={list(self.class_counts)} is invalid: every class needs >= 1 image "
+                "(the generator is conditioned on every class); or set [] for no per-class subset"
+            )
         if self.class_counts and self.max_images:
-            raise ConfigError(f"data.class_counts={list(self.class_counts)} and data.max_images={self.max_images} "
-                              "both pick a subset: class_counts fixes every class's count (the size is their sum); "
-                              "set data.max_images=0, or data.class_counts=[]")
+            raise ConfigError(
+                f"data.class_counts={list(self.class_counts)} and data.max_images={self.max_images} "
+                "both pick a subset: class_counts fixes every class's count (the size is their sum); "
+                "set data.max_images=0, or data.class_counts=[]"
+            )
 
 
 @dataclass(frozen=True)
@@ -158,12 +175,16 @@ class TrainConfig:
         for key in self.FAST_PATH_SWITCHES:
             value = getattr(self, key)
             if not isinstance(value, bool) and value != "auto":
-                raise ConfigError(f"train.{key}={value!r} is invalid: choose one of true, false, auto "
-                                  f"(auto = on for CUDA, off elsewhere), e.g. --set train.{key}=auto")
+                raise ConfigError(
+                    f"train.{key}={value!r} is invalid: choose one of true, false, auto "
+                    f"(auto = on for CUDA, off elsewhere), e.g. --set train.{key}=auto"
+                )
         if self.precision not in self.PRECISIONS:
-            raise ConfigError(f"train.precision={self.precision!r} is invalid: choose one of "
-                              f"{', '.join(self.PRECISIONS)} (auto = bf16 on CUDA, fp32 elsewhere), "
-                              "e.g. --set train.precision=bf16")
+            raise ConfigError(
+                f"train.precision={self.precision!r} is invalid: choose one of "
+                f"{', '.join(self.PRECISIONS)} (auto = bf16 on CUDA, fp32 elsewhere), "
+                "e.g. --set train.precision=bf16"
+            )
 
 
 @dataclass(frozen=True)
@@ -189,7 +210,12 @@ class ExperimentConfig:
         d, m, t = self.data, self.model, self.train
         d.validate()
         checks = [
-            (d.resolution >= 4 and d.resolution % 4 == 0, "data.resolution", d.resolution, "a multiple of 4, e.g. 28 or 32"),
+            (
+                d.resolution >= 4 and d.resolution % 4 == 0,
+                "data.resolution",
+                d.resolution,
+                "a multiple of 4, e.g. 28 or 32",
+            ),
             (d.channels in (1, 3), "data.channels", d.channels, "1 or 3"),
             (m.z_dim >= 1, "model.z_dim", m.z_dim, ">= 1"),
             (0.0 <= m.ema_decay < 1.0, "model.ema_decay", m.ema_decay, "in [0, 1)"),
@@ -198,8 +224,12 @@ class ExperimentConfig:
             (m.r1_interval >= 1, "model.r1_interval", m.r1_interval, ">= 1"),
             (m.info_weight >= 0.0, "model.info_weight", m.info_weight, ">= 0, e.g. 1.0 (used only with model.codes)"),
             (m.aux_weight >= 0.0, "model.aux_weight", m.aux_weight, ">= 0, e.g. 0.5 (0 = no auxiliary classifier)"),
-            (m.mode_seeking_weight >= 0.0, "model.mode_seeking_weight", m.mode_seeking_weight,
-             ">= 0, e.g. 0.1 (0 = off)"),
+            (
+                m.mode_seeking_weight >= 0.0,
+                "model.mode_seeking_weight",
+                m.mode_seeking_weight,
+                ">= 0, e.g. 0.1 (0 = off)",
+            ),
             (t.num_workers >= 1, "train.num_workers", t.num_workers, ">= 1"),
             (t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1"),
             (t.steps >= 1, "train.steps", t.steps, ">= 1"),
@@ -210,7 +240,12 @@ class ExperimentConfig:
             (t.num_to_keep >= 1, "train.num_to_keep", t.num_to_keep, ">= 1"),
             (t.max_failures >= 0, "train.max_failures", t.max_failures, ">= 0"),
             (t.cpus_per_worker > 0, "train.cpus_per_worker", t.cpus_per_worker, "> 0"),
-            (self.run.name.strip() != "" and "/" not in self.run.name, "run.name", self.run.name, "a non-empty name without '/'"),
+            (
+                self.run.name.strip() != "" and "/" not in self.run.name,
+                "run.name",
+                self.run.name,
+                "a non-empty name without '/'",
+            ),
         ]
         for ok, key, value, allowed in checks:
             if not ok:

@@ -25,16 +25,17 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path
 from synthgen.config import DataConfig, ExperimentConfig, ModelConfig, RunConfig, TrainConfig, dump_yaml, load_config
 from synthgen.errors import ConfigError, ShardError
-from synthgen.log import get_logger
-from synthgen.storage import copy_local_tree, is_uri
 from synthgen.evaluate.config import EvalConfig
+from synthgen.log import get_logger
 from synthgen.sample.config import SampleConfig
+from synthgen.storage import copy_local_tree, is_uri
 
 STAGES = ("train", "evaluate", "sample")  # in this order; a pipeline runs a subset, never reordered
 
@@ -45,9 +46,15 @@ class PipelineConfig:
     model: ModelConfig = field(default_factory=ModelConfig)  # networks, loss, EMA, augmentation
     train: TrainConfig = field(default_factory=TrainConfig)  # distributed training loop
     run: RunConfig = field(default_factory=RunConfig)  # where the run folder goes, which Ray cluster
-    evaluate: EvalConfig = field(default_factory=EvalConfig)  # metrics of the trained checkpoint (checkpoint: filled in)
-    sample: SampleConfig = field(default_factory=SampleConfig)  # shards of the trained checkpoint (checkpoint: filled in)
-    stages: tuple[str, ...] = STAGES  # which of train, evaluate, sample to run (without train: the run's latest checkpoint)
+    evaluate: EvalConfig = field(
+        default_factory=EvalConfig
+    )  # metrics of the trained checkpoint (checkpoint: filled in)
+    sample: SampleConfig = field(
+        default_factory=SampleConfig
+    )  # shards of the trained checkpoint (checkpoint: filled in)
+    stages: tuple[str, ...] = (
+        STAGES  # which of train, evaluate, sample to run (without train: the run's latest checkpoint)
+    )
     verify: bool = True  # re-read every shard and PNG after sampling; the job fails if anything is off
 
     def experiment(self) -> ExperimentConfig:
@@ -85,9 +92,15 @@ class PipelineConfig:
             raise ConfigError(f"stages={list(self.stages)!r} is invalid: must be a non-empty subset of {list(STAGES)}")
         if list(self.stages) != [s for s in STAGES if s in self.stages]:
             raise ConfigError(f"stages={list(self.stages)!r} is out of order: they run as {list(STAGES)}")
-        taken = [(key, value) for key, value in (("sample.checkpoint", self.sample.checkpoint),
-                                                 ("evaluate.checkpoint", self.evaluate.checkpoint),
-                                                 ("evaluate.shards", self.evaluate.shards)) if value]
+        taken = [
+            (key, value)
+            for key, value in (
+                ("sample.checkpoint", self.sample.checkpoint),
+                ("evaluate.checkpoint", self.evaluate.checkpoint),
+                ("evaluate.shards", self.evaluate.shards),
+            )
+            if value
+        ]
         if taken:
             key, value = taken[0]
             raise ConfigError(
@@ -167,8 +180,8 @@ def _evaluated_before(metrics_path: str, metrics: Sequence[str], digest: str) ->
 
 def _evaluate(cfg: PipelineConfig, checkpoint: str, resume: bool) -> tuple[list[dict[str, Any]], str]:
     """Run the evaluation stage on ``checkpoint``; copy its files to a URI run folder."""
-    from synthgen.evaluate.run import METRICS_FILE, evaluate
     from synthgen import checkpoint as ckpt
+    from synthgen.evaluate.run import METRICS_FILE, evaluate
 
     ecfg = cfg.eval_config(checkpoint)
     out_dir = os.path.abspath(os.path.expanduser(ecfg.out))
@@ -189,11 +202,17 @@ def _evaluate(cfg: PipelineConfig, checkpoint: str, resume: bool) -> tuple[list[
 def _warn_relative_storage(cfg: PipelineConfig) -> None:
     """Under ``ray job submit`` a relative run folder lands in the job's temporary working_dir copy."""
     path = cfg.run.storage_path
-    if os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") and not is_uri(path) and not os.path.isabs(os.path.expanduser(path)):
-        _log(f"run.storage_path={path!r} is relative: in a Ray job it resolves to {cfg.run_dir()}, "
-             "inside the job's temporary copy of the working_dir, which Ray deletes eventually. Pass an "
-             "absolute shared path or a bucket: --set run.storage_path=/shared/runs or s3://bucket/runs",
-             logging.WARNING)
+    if (
+        os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+        and not is_uri(path)
+        and not os.path.isabs(os.path.expanduser(path))
+    ):
+        _log(
+            f"run.storage_path={path!r} is relative: in a Ray job it resolves to {cfg.run_dir()}, "
+            "inside the job's temporary copy of the working_dir, which Ray deletes eventually. Pass an "
+            "absolute shared path or a bucket: --set run.storage_path=/shared/runs or s3://bucket/runs",
+            logging.WARNING,
+        )
 
 
 def run_pipeline(cfg: PipelineConfig, resume: bool = False) -> PipelineResult:
@@ -232,25 +251,36 @@ def run_pipeline(cfg: PipelineConfig, resume: bool = False) -> PipelineResult:
         from synthgen.sample.run import run_sample
 
         scfg = cfg.sample_config(trained.checkpoint_path)
-        what = (f"around the real images of {scfg.around} ({scfg.per_image} per image)" if scfg.around
-                else f"{scfg.prior_num_samples} images")
+        what = (
+            f"around the real images of {scfg.around} ({scfg.per_image} per image)"
+            if scfg.around
+            else f"{scfg.prior_num_samples} images"
+        )
         _log(f"stage 3/3: sample {what} -> {scfg.out}")
         result = run_sample(scfg)
         out, total = scfg.out, int(result.manifest["total"])
-        _log(f"sample: {total} images in {result.manifest['num_shards']} shards "
-             f"({result.shards_written} written, {result.shards_reused} already complete)")
+        _log(
+            f"sample: {total} images in {result.manifest['num_shards']} shards "
+            f"({result.shards_written} written, {result.shards_reused} already complete)"
+        )
         if cfg.verify:
             from synthgen.sample.verify import verify_output
 
             report = verify_output(out)
             if not report.ok:
-                raise ShardError(f"the shards in {out} did not verify ({len(report.problems)} problems): "
-                                 + "; ".join(report.problems[:5]) + " - re-run with --resume to rewrite them")
+                raise ShardError(
+                    f"the shards in {out} did not verify ({len(report.problems)} problems): "
+                    + "; ".join(report.problems[:5])
+                    + " - re-run with --resume to rewrite them"
+                )
             _log(f"verify OK: {report.total} images in {report.shards} shards, {report.images_decoded} PNGs decoded")
-    return PipelineResult(trained.run_dir, trained.checkpoint_path, trained.final_step, tuple(rows), eval_dir, out, total)
+    return PipelineResult(
+        trained.run_dir, trained.checkpoint_path, trained.final_step, tuple(rows), eval_dir, out, total
+    )
 
 
-PIPELINE_EPILOG = """\
+PIPELINE_EPILOG = (
+    """\
 outputs (run folder = <run.storage_path>/<run.name>):
   checkpoint-NNNNNN/  metrics.jsonl  grids/    training
   eval/metrics.jsonl  eval/report.html         evaluation of the final checkpoint (evaluate.out)
@@ -262,7 +292,9 @@ examples:
   synthgen pipeline --config jobs/configs/pipeline.yaml --resume       # continue after a crash
   python jobs/pipeline.py --config jobs/configs/pipeline.yaml --smoke-test
 
-""" + EXIT_CODES_HELP
+"""
+    + EXIT_CODES_HELP
+)
 
 
 def register(subparsers: Any) -> None:
@@ -276,11 +308,17 @@ def register(subparsers: Any) -> None:
         epilog=PIPELINE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_config_arguments(p, config_help="pipeline YAML (e.g. jobs/configs/pipeline.yaml)",
-                         set_example="train.steps=20000 --set sample.num_actors=4",
-                         dry_run_help="print the resolved config and where each stage reads and writes, then exit")
-    p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted pipeline (finished stages are skipped, shards are kept)")
+    add_config_arguments(
+        p,
+        config_help="pipeline YAML (e.g. jobs/configs/pipeline.yaml)",
+        set_example="train.steps=20000 --set sample.num_actors=4",
+        dry_run_help="print the resolved config and where each stage reads and writes, then exit",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted pipeline (finished stages are skipped, shards are kept)",
+    )
     p.set_defaults(func=cmd_pipeline)
 
 
@@ -288,12 +326,14 @@ def dry_run_text(cfg: PipelineConfig) -> str:
     """The resolved config plus the paths each stage will use (nothing is read or written)."""
     run_dir = cfg.run_dir()
     ckpt = f"{run_dir}/checkpoint-{cfg.train.steps:06d}"
-    return (dump_yaml(cfg) + "# resolved (nothing was read or written)\n"
-            f"# run folder:       {run_dir}\n"
-            f"# stages:           {' -> '.join(cfg.stages)}\n"
-            f"# checkpoint:       {ckpt} (evaluated and sampled)\n"
-            f"# evaluate.out:     {cfg.eval_config(ckpt).out}\n"
-            f"# sample.out:       {cfg.sample_config(ckpt).out}\n")
+    return (
+        dump_yaml(cfg) + "# resolved (nothing was read or written)\n"
+        f"# run folder:       {run_dir}\n"
+        f"# stages:           {' -> '.join(cfg.stages)}\n"
+        f"# checkpoint:       {ckpt} (evaluated and sampled)\n"
+        f"# evaluate.out:     {cfg.eval_config(ckpt).out}\n"
+        f"# sample.out:       {cfg.sample_config(ckpt).out}\n"
+    )
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:

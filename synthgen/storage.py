@@ -172,7 +172,7 @@ class Location:
         """Relative paths of every file under ``rel`` (recursive, sorted); [] if it is missing."""
         selector = pafs.FileSelector(self.path(rel), recursive=True, allow_not_found=True)
         prefix = self.root.rstrip("/") + "/"
-        return sorted(i.path[len(prefix):] for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File)
+        return sorted(i.path[len(prefix) :] for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File)
 
     def entries(self) -> list[str]:
         """Names directly under the folder (files and folders); [] if it does not exist."""

@@ -35,7 +35,5 @@ def ray_cluster():
 def fashion_mnist_root() -> str:
     """The real Fashion-MNIST IDX folder installed by Debian's dataset-fashion-mnist."""
     if not os.path.isdir(FASHION_MNIST_ROOT):
-        pytest.fail(
-            f"{FASHION_MNIST_ROOT} is missing: install Debian's dataset-fashion-mnist (the README set-up does)"
-        )
+        pytest.fail(f"{FASHION_MNIST_ROOT} is missing: install Debian's dataset-fashion-mnist (the README set-up does)")
     return FASHION_MNIST_ROOT

@@ -96,7 +96,9 @@ class LocalRayCluster:
         start_timeout: seconds to wait for a node to come up (slow on a busy 2-core machine).
     """
 
-    def __init__(self, num_cpus: int = 4, resources: dict[str, float] | None = None, start_timeout: float = 180) -> None:
+    def __init__(
+        self, num_cpus: int = 4, resources: dict[str, float] | None = None, start_timeout: float = 180
+    ) -> None:
         self.env = env_with_auth()
         self.start_timeout = start_timeout
         self.root = tempfile.mkdtemp(prefix="rsg-", dir="/tmp")  # short: socket paths live below it
@@ -106,9 +108,18 @@ class LocalRayCluster:
         self.gcs_address = f"127.0.0.1:{self.port}"  # replaced by the head's own record once it is up
         self.dashboard_url = f"http://127.0.0.1:{self.dashboard_port}"
         try:
-            self._start(["--head", f"--port={self.port}", "--include-dashboard=true",
-                         f"--dashboard-port={self.dashboard_port}", "--dashboard-host=127.0.0.1",
-                         f"--ray-client-server-port={free_port()}"], num_cpus, resources)
+            self._start(
+                [
+                    "--head",
+                    f"--port={self.port}",
+                    "--include-dashboard=true",
+                    f"--dashboard-port={self.dashboard_port}",
+                    "--dashboard-host=127.0.0.1",
+                    f"--ray-client-server-port={free_port()}",
+                ],
+                num_cpus,
+                resources,
+            )
             # The address the head registered itself under (its node IP, not 127.0.0.1): what the
             # README's `ray start --address=...` line shows and what the other nodes must use.
             with open(os.path.join(self.nodes[0].temp_dir, "ray_current_cluster"), encoding="utf-8") as fh:
@@ -125,12 +136,26 @@ class LocalRayCluster:
         index = len(self.nodes)
         temp_dir = os.path.join(self.root, f"n{index}")
         log_path = os.path.join(self.root, f"node{index}.log")
-        ports = [f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
-                 f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-                 f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}"]
-        cmd = [ray_cli(), "start", "--block", *args, *ports, f"--num-cpus={num_cpus}", "--num-gpus=0",
-               f"--temp-dir={temp_dir}", "--disable-usage-stats",
-               "--object-store-memory=500000000"]  # 500 MB: the tests move little data; /dev/shm is shared
+        ports = [
+            f"--node-manager-port={free_port()}",
+            f"--object-manager-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--dashboard-agent-grpc-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}",
+            f"--metrics-export-port={free_port()}",
+        ]
+        cmd = [
+            ray_cli(),
+            "start",
+            "--block",
+            *args,
+            *ports,
+            f"--num-cpus={num_cpus}",
+            "--num-gpus=0",
+            f"--temp-dir={temp_dir}",
+            "--disable-usage-stats",
+            "--object-store-memory=500000000",
+        ]  # 500 MB: the tests move little data; /dev/shm is shared
         if resources:
             cmd.append(f"--resources={json.dumps(resources)}")
         with open(log_path, "wb") as log:
@@ -150,15 +175,21 @@ class LocalRayCluster:
         with open(self.nodes[index].log_path, encoding="utf-8", errors="replace") as fh:
             return fh.read()
 
-    def ray(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
-            check: bool = True) -> subprocess.CompletedProcess:
+    def ray(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120, check: bool = True
+    ) -> subprocess.CompletedProcess:
         """Run ``ray <args> --address <dashboard>`` (CLI groups job/list/...) with this cluster's auth.
 
         Raises:
             AssertionError: ``check`` and a non-zero exit (the output is in the message).
         """
-        proc = subprocess.run([ray_cli(), *args, "--address", self.dashboard_url], env=env or self.env,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [ray_cli(), *args, "--address", self.dashboard_url],
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check:
             assert proc.returncode == 0, f"ray {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
         return proc
@@ -207,7 +238,7 @@ class LocalRayCluster:
         self.nodes.clear()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> "LocalRayCluster":
+    def __enter__(self) -> LocalRayCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:

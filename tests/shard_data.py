@@ -66,10 +66,21 @@ def write_shards(
     labels = rng.integers(0, len(class_names), size=n).astype(np.int64)  # [N]
     counts = np.bincount(labels, minlength=len(class_names))  # the exact per-class counts the plan records
     plan = SamplePlan(
-        checkpoint_digest="0" * 64, seed=seed, num_samples=n, class_names=tuple(class_names),
-        label_dirs=safe_label_dirs(class_names), class_counts=tuple(int(c) for c in counts),
-        image_shape=tuple(image_shape), z_dim=8, truncation=1.0, use_ema=True, format=fmt,  # type: ignore[arg-type]
-        images_per_shard=rows_per_shard, chunk_size=64, row_group_size=row_group_size, png_compress_level=1,
+        checkpoint_digest="0" * 64,
+        seed=seed,
+        num_samples=n,
+        class_names=tuple(class_names),
+        label_dirs=safe_label_dirs(class_names),
+        class_counts=tuple(int(c) for c in counts),
+        image_shape=tuple(image_shape),
+        z_dim=8,
+        truncation=1.0,
+        use_ema=True,
+        format=fmt,  # type: ignore[arg-type]
+        images_per_shard=rows_per_shard,
+        chunk_size=64,
+        row_group_size=row_group_size,
+        png_compress_level=1,
     )
     loc = Location(root)
     write_plan(loc, plan)  # first, as `synthgen sample` does
@@ -79,11 +90,19 @@ def write_shards(
         pngs = encode_batch(images[ids], plan.png_compress_level)
         records.append(write_shard(loc, plan, shard, ids, labels[ids], pngs, "test"))
     if write_manifest_file:
-        manifest = build_manifest(plan, records, checkpoint_path="unused", resolved_path="unused",
-                                  checkpoint_step=0, sample_config={}, train_config={})
+        manifest = build_manifest(
+            plan,
+            records,
+            checkpoint_path="unused",
+            resolved_path="unused",
+            checkpoint_step=0,
+            sample_config={},
+            train_config={},
+        )
         write_manifest(loc, manifest)
         if verify:
             report = verify_output(root)
             assert report.ok, report.problems
-    return WrittenShards(root, images, labels, np.arange(n, dtype=np.int64), tuple(class_names),
-                         tuple(r["file"] for r in records))
+    return WrittenShards(
+        root, images, labels, np.arange(n, dtype=np.int64), tuple(class_names), tuple(r["file"] for r in records)
+    )

@@ -58,15 +58,20 @@ def test_d_predicts_class_logits_after_the_codes_and_g_is_unchanged(model, codes
 def test_aux_classifier_learns_the_real_classes_in_the_train_step(model):
     """Three classes told apart by where a bright bar is: the real-image cross-entropy falls far below log(3)."""
     torch.manual_seed(0)
-    cfg = from_dict(ExperimentConfig, {"model": {**model, "aux_weight": 1.0, "ema_start": 0},
-                                       "train": {"batch_size": 24, "lr_g": 2e-3, "lr_d": 2e-3}})
+    cfg = from_dict(
+        ExperimentConfig,
+        {
+            "model": {**model, "aux_weight": 1.0, "ema_start": 0},
+            "train": {"batch_size": 24, "lr_g": 2e-3, "lr_d": 2e-3},
+        },
+    )
     shape = SHAPES[model["name"]]
     step = build_gan_step(cfg, shape, K, torch.device("cpu"), announce=False)
     y = torch.arange(24) % K
     real = -torch.ones(24, *shape)
     third = shape[1] // K
     for i, k in enumerate(y.tolist()):
-        real[i, :, k * third:(k + 1) * third, :] = 1.0  # [C, H, W]: class k lights the k-th horizontal band
+        real[i, :, k * third : (k + 1) * third, :] = 1.0  # [C, H, W]: class k lights the k-th horizontal band
     losses = []
     for i in range(60):
         step(real, y, i)

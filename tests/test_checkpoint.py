@@ -19,8 +19,14 @@ NUM_CLASSES = 10
 
 def tiny_config(**model) -> ExperimentConfig:
     """A small cdcgan with LeCam on (so its running averages are part of the state) and an early EMA."""
-    spec = {"name": "cdcgan", "z_dim": 8, "arch": {"g_channels": 8, "d_channels": 8}, "ema_start": 1,
-            "lecam_weight": 0.3, **model}
+    spec = {
+        "name": "cdcgan",
+        "z_dim": 8,
+        "arch": {"g_channels": 8, "d_channels": 8},
+        "ema_start": 1,
+        "lecam_weight": 0.3,
+        **model,
+    }
     return from_dict(ExperimentConfig, {"model": spec, "train": {"batch_size": 8}})
 
 
@@ -42,8 +48,13 @@ def train_steps(gan_step: GANStep, first: int, last: int, seed: int) -> list[flo
 
 
 def save(gan_step: GANStep, cfg: ExperimentConfig, folder: str, step: int) -> str:
-    payload = ckpt.make_payload(gan_step.training_state(), step=step, config=cfg,
-                                class_names=[str(i) for i in range(NUM_CLASSES)], image_shape=SHAPE)
+    payload = ckpt.make_payload(
+        gan_step.training_state(),
+        step=step,
+        config=cfg,
+        class_names=[str(i) for i in range(NUM_CLASSES)],
+        image_shape=SHAPE,
+    )
     return ckpt.write_checkpoint_dir(os.path.join(folder, ckpt.checkpoint_name(step)), payload, cfg)
 
 
@@ -90,8 +101,9 @@ def test_restore_into_networks_of_another_width_is_a_checkpoint_error(tmp_path):
 def test_restore_from_a_payload_without_training_keys_is_refused():
     gan_step = new_step(tiny_config(), seed=0)
     with pytest.raises(CheckpointError, match=r"lacks \['opt_g', 'opt_d'\]"):
-        ckpt.restore_training_state({"generator": {}, "discriminator": {}, "generator_ema": {}, "step": 1},
-                                    gan_step.training_state())
+        ckpt.restore_training_state(
+            {"generator": {}, "discriminator": {}, "generator_ema": {}, "step": 1}, gan_step.training_state()
+        )
 
 
 @pytest.mark.parametrize("name, arch", [("cdcgan", {"g_channels": 8, "d_channels": 16}), ("mlp", {})])

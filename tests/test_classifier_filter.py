@@ -32,13 +32,22 @@ def _synthetic(images: np.ndarray, labels: np.ndarray, names):
     from synthgen.data import ImageData, ImageDataset, MixedDataset
 
     none = ImageData("none", images[:0], labels[:0], names)
-    return MixedDataset(ImageDataset(none, output="tensor"), ImageDataset(ImageData("syn", images, labels, names),
-                                                                          output="tensor"))
+    return MixedDataset(
+        ImageDataset(none, output="tensor"), ImageDataset(ImageData("syn", images, labels, names), output="tensor")
+    )
 
 
-def _cfg(data: DataConfig, **kw) -> "tc.ClassifierJobConfig":
-    base = dict(data=data, shards="unused", train_on="real+synthetic", steps=80, batch_size=64, width=8,
-                num_threads=1, filter_threshold=0.5)
+def _cfg(data: DataConfig, **kw) -> tc.ClassifierJobConfig:
+    base = dict(
+        data=data,
+        shards="unused",
+        train_on="real+synthetic",
+        steps=80,
+        batch_size=64,
+        width=8,
+        num_threads=1,
+        filter_threshold=0.5,
+    )
     return tc.ClassifierJobConfig(**{**base, **kw})
 
 
@@ -50,10 +59,14 @@ def test_the_filter_keeps_rows_of_their_label_and_drops_mislabelled_ones(parts):
     rows = [kept[i] for i in range(len(kept))]
     kept_images = np.stack([x.numpy() for x, _ in rows])
     kept_labels = np.array([int(y) for _, y in rows])
-    source = {(img.tobytes(), int(y)) for img, y in zip(np.concatenate([images, images]), np.concatenate([labels, wrong]))}
+    source = {
+        (img.tobytes(), int(y)) for img, y in zip(np.concatenate([images, images]), np.concatenate([labels, wrong]))
+    }
     assert all((img.tobytes(), int(y)) in source for img, y in zip(kept_images, kept_labels))  # rows unchanged
-    right = sum(int(y) == int(labels[np.flatnonzero((images == img).all(axis=(1, 2, 3)))[0]])
-                for img, y in zip(kept_images, kept_labels))
+    right = sum(
+        int(y) == int(labels[np.flatnonzero((images == img).all(axis=(1, 2, 3)))[0]])
+        for img, y in zip(kept_images, kept_labels)
+    )
     assert right > 150 and len(rows) - right < right / 4  # most true labels kept, few wrong ones
     assert info["synthetic_before_filter"] == 800 and sum(info["synthetic_kept_per_class"].values()) == len(rows)
 
@@ -68,12 +81,18 @@ def test_the_filter_is_the_real_only_arm(parts):
 def test_a_threshold_that_keeps_nothing_is_a_config_error(parts):
     data, real, images, labels, test = parts
     with pytest.raises(ConfigError, match="keeps none.*lower it"):  # one step of a tiny net: p(label) ~ 0.1
-        tc.filter_synthetic(_cfg(data, steps=1, width=1, filter_threshold=0.99), real,
-                            _synthetic(images, labels, test.class_names), test, progress=False)
+        tc.filter_synthetic(
+            _cfg(data, steps=1, width=1, filter_threshold=0.99),
+            real,
+            _synthetic(images, labels, test.class_names),
+            test,
+            progress=False,
+        )
 
 
-@pytest.mark.parametrize("override", ["filter_threshold=1.0", "filter_threshold=-0.1",
-                                      "filter_threshold=0.5 --set train_on=real"])
+@pytest.mark.parametrize(
+    "override", ["filter_threshold=1.0", "filter_threshold=-0.1", "filter_threshold=0.5 --set train_on=real"]
+)
 def test_bad_filter_settings_are_refused(override):
     sets = override.split(" --set ")
     with pytest.raises(ConfigError, match="filter_threshold"):

@@ -29,16 +29,17 @@ SUBCOMMANDS = ("train", "sample", "verify", "evaluate", "pipeline")
 def run_script(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """``python <args>`` from the repository root, with its own local Ray instance when it needs one."""
     env = {**os.environ, "RAY_ADDRESS": "local", "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 # --- exit codes: one mapping for every command ---------------------------------------------------------
+
 
 def test_run_guarded_maps_each_error_kind_to_its_code(capsys):
     def raise_(exc: BaseException):
         def body():
             raise exc
+
         return body
 
     assert run_guarded("x", lambda: None) == 0
@@ -52,16 +53,30 @@ def test_run_guarded_maps_each_error_kind_to_its_code(capsys):
         run_guarded("x", lambda: 1 // 0)
 
 
-@pytest.mark.parametrize("family, config_error, runtime_error", [
-    ("train", ["--set", "train.steps=0"], ["--set", "data.root=/nonexistent-synthgen-data"]),
-    ("sample", ["--checkpoint", "{tmp}/none", "--out", "{tmp}/o", "--set", "bogus=1"],
-     ["--checkpoint", "{tmp}/none", "--out", "{tmp}/o"]),
-    ("evaluate", ["--checkpoint", "{tmp}/none", "--metrics", "fid"], ["--checkpoint", "{tmp}/none", "--out", "{tmp}/o"]),
-    ("pipeline", ["--config", str(CONFIGS / "pipeline_smoke.yaml"), "--set", "train.steps=0"],
-     ["--config", str(CONFIGS / "pipeline_smoke.yaml"), "--set", "stages=[evaluate]"]),
-])
-def test_config_errors_exit_2_and_runtime_errors_exit_1_in_every_family(family, config_error, runtime_error,
-                                                                         tmp_path, capsys):
+@pytest.mark.parametrize(
+    "family, config_error, runtime_error",
+    [
+        ("train", ["--set", "train.steps=0"], ["--set", "data.root=/nonexistent-synthgen-data"]),
+        (
+            "sample",
+            ["--checkpoint", "{tmp}/none", "--out", "{tmp}/o", "--set", "bogus=1"],
+            ["--checkpoint", "{tmp}/none", "--out", "{tmp}/o"],
+        ),
+        (
+            "evaluate",
+            ["--checkpoint", "{tmp}/none", "--metrics", "fid"],
+            ["--checkpoint", "{tmp}/none", "--out", "{tmp}/o"],
+        ),
+        (
+            "pipeline",
+            ["--config", str(CONFIGS / "pipeline_smoke.yaml"), "--set", "train.steps=0"],
+            ["--config", str(CONFIGS / "pipeline_smoke.yaml"), "--set", "stages=[evaluate]"],
+        ),
+    ],
+)
+def test_config_errors_exit_2_and_runtime_errors_exit_1_in_every_family(
+    family, config_error, runtime_error, tmp_path, capsys
+):
     storage = ["--set", f"run.storage_path={tmp_path}"] if family in ("train", "pipeline") else []
     fill = lambda argv: [a.replace("{tmp}", str(tmp_path)) for a in argv]  # noqa: E731
     assert main([family, *fill(config_error), *storage]) == 2
@@ -79,8 +94,9 @@ def test_usage_errors_exit_2(capsys):
 
 
 def test_top_level_help_documents_the_exit_codes():
-    out = subprocess.run([sys.executable, "-m", "synthgen.cli", "--help"], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "synthgen.cli", "--help"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     assert EXIT_CODES_HELP.strip() in out
     for command in SUBCOMMANDS:
         assert f"\n    {command}" in out
@@ -113,18 +129,29 @@ def test_run_job_uses_the_default_config_unless_one_is_given(tmp_path, capsys):
     default = str(CONFIGS / "pipeline.yaml")
     assert run_job("pipeline", ["--dry-run", "--set", f"run.storage_path={tmp_path}"], default_config=default) == 0
     assert f"# run folder:       {tmp_path}/fashion_mnist\n" in capsys.readouterr().out  # pipeline.yaml's run.name
-    assert run_job("pipeline", ["--smoke-test", "--dry-run", "--set", f"run.storage_path={tmp_path}"],
-                   default_config=default) == 0
+    assert (
+        run_job(
+            "pipeline", ["--smoke-test", "--dry-run", "--set", f"run.storage_path={tmp_path}"], default_config=default
+        )
+        == 0
+    )
     assert f"# run folder:       {tmp_path}/pipeline_smoke" in capsys.readouterr().out  # default -> its _smoke sibling
     own = tmp_path / "own.yaml"
     own.write_text("run:\n  name: mine\n")
-    assert run_job("pipeline", ["--config", str(own), "--dry-run", "--set", f"run.storage_path={tmp_path}"],
-                   default_config=default) == 0
+    assert (
+        run_job(
+            "pipeline",
+            ["--config", str(own), "--dry-run", "--set", f"run.storage_path={tmp_path}"],
+            default_config=default,
+        )
+        == 0
+    )
     assert f"# run folder:       {tmp_path}/mine" in capsys.readouterr().out
     assert os.listdir(tmp_path) == ["own.yaml"]  # dry runs write nothing
 
 
 # --- the synthgen logger ---------------------------------------------------------------------------------
+
 
 def test_logger_writes_one_prefixed_line_per_record_to_stderr(capsys):
     setup_logging()
@@ -138,6 +165,7 @@ def test_logger_writes_one_prefixed_line_per_record_to_stderr(capsys):
 
 
 # --- real runs -------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def untrained_run(tmp_path_factory) -> str:
@@ -153,9 +181,24 @@ def untrained_run(tmp_path_factory) -> str:
 def test_evaluate_runs_for_real_and_writes_metrics_and_report(untrained_run, tmp_path, capsys):
     out = tmp_path / "eval"
     metrics = ["fd", "kid", "pr", "dc", "label_acc"]  # cas and uplift train classifiers/GANs: e2e tests cover them
-    code = main(["evaluate", "--config", str(CONFIGS / "evaluate.yaml"), "--smoke-test", "--checkpoint", untrained_run,
-                 "--out", str(out), "--metrics", ",".join(metrics), "--num-samples", "200",
-                 "--set", "kid_subset_size=100"])
+    code = main(
+        [
+            "evaluate",
+            "--config",
+            str(CONFIGS / "evaluate.yaml"),
+            "--smoke-test",
+            "--checkpoint",
+            untrained_run,
+            "--out",
+            str(out),
+            "--metrics",
+            ",".join(metrics),
+            "--num-samples",
+            "200",
+            "--set",
+            "kid_subset_size=100",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -172,8 +215,18 @@ def test_evaluate_runs_for_real_and_writes_metrics_and_report(untrained_run, tmp
 
 def test_sample_job_smoke_test_samples_an_untrained_checkpoint_and_verifies(tmp_path):
     out = tmp_path / "out"
-    proc = run_script("jobs/sample.py", "--smoke-test", "--set", f"checkpoint={tmp_path / 'no-run'}",
-                      "--set", f"out={out}", "--set", "num_samples=256", "--set", "images_per_shard=128")
+    proc = run_script(
+        "jobs/sample.py",
+        "--smoke-test",
+        "--set",
+        f"checkpoint={tmp_path / 'no-run'}",
+        "--set",
+        f"out={out}",
+        "--set",
+        "num_samples=256",
+        "--set",
+        "images_per_shard=128",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "has no checkpoint yet" in proc.stderr and "UNTRAINED" in proc.stderr
     assert "[synthgen] verify OK: 256 images in 2 shards" in proc.stderr
@@ -183,8 +236,18 @@ def test_sample_job_smoke_test_samples_an_untrained_checkpoint_and_verifies(tmp_
 
 def test_classifier_job_smoke_test_runs_on_untrained_shards(tmp_path):
     result = tmp_path / "result.json"
-    proc = run_script("jobs/train_classifier.py", "--smoke-test", "--set", f"shards={tmp_path / 'none'}",
-                      "--set", f"out={result}", "--set", "steps=5", "--set", "data.max_images=200")
+    proc = run_script(
+        "jobs/train_classifier.py",
+        "--smoke-test",
+        "--set",
+        f"shards={tmp_path / 'none'}",
+        "--set",
+        f"out={result}",
+        "--set",
+        "steps=5",
+        "--set",
+        "data.max_images=200",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "sampled from an UNTRAINED generator" in proc.stderr
     stored = json.loads(result.read_text())
@@ -192,10 +255,17 @@ def test_classifier_job_smoke_test_runs_on_untrained_shards(tmp_path):
     assert f"test accuracy: {stored['accuracy']:.4f}" in proc.stdout
 
 
-@pytest.mark.parametrize("job, expected", [
-    ("train", "steps: 40\n"), ("sample", "num_samples: 2000\n"), ("evaluate", "num_samples: 500\n"),
-    ("pipeline", "# run folder:"), ("train_classifier", "max_synthetic: 500\n"), ("bench_train", "steps: 35\n"),
-])
+@pytest.mark.parametrize(
+    "job, expected",
+    [
+        ("train", "steps: 40\n"),
+        ("sample", "num_samples: 2000\n"),
+        ("evaluate", "num_samples: 500\n"),
+        ("pipeline", "# run folder:"),
+        ("train_classifier", "max_synthetic: 500\n"),
+        ("bench_train", "steps: 35\n"),
+    ],
+)
 def test_every_config_job_dry_runs_its_smoke_config(job, expected, untrained_run):
     # sample and evaluate check their checkpoint in a dry run: give them one (a fresh checkout has no smoke run)
     extra = ["--set", f"checkpoint={untrained_run}"] if job in ("sample", "evaluate") else []
@@ -210,17 +280,21 @@ def test_a_job_exits_2_on_a_config_error():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("job, args", [
-    ("train", ["--set", "run.storage_path={tmp}"]),
-    ("evaluate", ["--set", "checkpoint={tmp}/no-run", "--set", "out={tmp}/eval", "--set",
-                  "uplift.storage={tmp}/uplift"]),
-    ("pipeline", ["--set", "run.storage_path={tmp}"]),
-    ("bench_train", []),
-    ("bench_sample", []),
-])
+@pytest.mark.parametrize(
+    "job, args",
+    [
+        ("train", ["--set", "run.storage_path={tmp}"]),
+        (
+            "evaluate",
+            ["--set", "checkpoint={tmp}/no-run", "--set", "out={tmp}/eval", "--set", "uplift.storage={tmp}/uplift"],
+        ),
+        ("pipeline", ["--set", "run.storage_path={tmp}"]),
+        ("bench_train", []),
+        ("bench_sample", []),
+    ],
+)
 def test_job_smoke_tests_that_train_or_benchmark(job, args, tmp_path):
-    proc = run_script(f"jobs/{job}.py", "--smoke-test", *[a.replace("{tmp}", str(tmp_path)) for a in args],
-                      timeout=900)
+    proc = run_script(f"jobs/{job}.py", "--smoke-test", *[a.replace("{tmp}", str(tmp_path)) for a in args], timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     if job == "train":
         assert (tmp_path / "fashion_mnist_smoke" / "checkpoint-000040" / "model.pt").is_file()
@@ -232,6 +306,7 @@ def test_job_smoke_tests_that_train_or_benchmark(job, args, tmp_path):
 
 
 # --- deploy/validate.py ----------------------------------------------------------------------------------
+
 
 def test_validate_accepts_the_repository_manifests():
     proc = run_script("deploy/validate.py", timeout=120)

@@ -72,8 +72,9 @@ def test_dump_round_trips_and_an_override_changes_exactly_its_field(tmp_path):
     before, after = to_dict(cfg), to_dict(changed)
     assert after["train"] == {**before["train"], "steps": 123}
     assert after["model"] == {**before["model"], "arch": {**before["model"]["arch"], "d_channels": 24}}
-    assert {k: v for k, v in after.items() if k not in ("train", "model")} == \
-        {k: v for k, v in before.items() if k not in ("train", "model")}
+    assert {k: v for k, v in after.items() if k not in ("train", "model")} == {
+        k: v for k, v in before.items() if k not in ("train", "model")
+    }
 
 
 def test_model_arch_is_resolved_with_the_models_defaults():
@@ -94,21 +95,31 @@ def test_old_flat_model_width_is_rejected_naming_its_new_key(tmp_path):
     assert "unknown key(s) ['g_channels']" in str(info.value) and "model.arch.g_channels" in str(info.value)
 
 
-@pytest.mark.parametrize("override, problem", [
-    (["model.arch.g_chanels=8"], r"model\.arch: unknown key\(s\) \['g_chanels'\]; valid keys are: \['d_channels', 'g_channels'\]"),
-    (["model.name=mlp", "model.arch.g_channels=8"], r"unknown key\(s\) \['g_channels'\]; valid keys are: \[\].*'mlp'"),
-    (["model.arch.g_channels=wide"], r"model\.arch\.g_channels: expected int, got 'wide'"),
-    (["model.arch.d_channels=0"], r"model\.arch\.d_channels=0 is invalid: must be >= 1"),
-    (["model.arch=[8, 8]"], r"model\.arch: expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "override, problem",
+    [
+        (
+            ["model.arch.g_chanels=8"],
+            r"model\.arch: unknown key\(s\) \['g_chanels'\]; valid keys are: \['d_channels', 'g_channels'\]",
+        ),
+        (
+            ["model.name=mlp", "model.arch.g_channels=8"],
+            r"unknown key\(s\) \['g_channels'\]; valid keys are: \[\].*'mlp'",
+        ),
+        (["model.arch.g_channels=wide"], r"model\.arch\.g_channels: expected int, got 'wide'"),
+        (["model.arch.d_channels=0"], r"model\.arch\.d_channels=0 is invalid: must be >= 1"),
+        (["model.arch=[8, 8]"], r"model\.arch: expected a mapping"),
+    ],
+)
 def test_model_arch_is_validated_against_the_chosen_models_options(override, problem):
     with pytest.raises(ConfigError, match=problem):
         load_config(ExperimentConfig, None, override)
 
 
 def test_cli_dry_run_prints_resolved_config(capsys, tmp_path):
-    code = main(["train", "--config", CONFIG, "--set", "train.steps=11", "--set",
-                 f"run.storage_path={tmp_path}", "--dry-run"])
+    code = main(
+        ["train", "--config", CONFIG, "--set", "train.steps=11", "--set", f"run.storage_path={tmp_path}", "--dry-run"]
+    )
     printed = yaml.safe_load(capsys.readouterr().out)
     assert code == 0 and printed["train"]["steps"] == 11 and printed["model"]["name"] == "cdcgan"
     assert printed["model"]["arch"] == {"g_channels": 64, "d_channels": 64}  # the full resolved options
@@ -122,13 +133,15 @@ def test_cli_reports_config_errors_with_exit_code_2(capsys):
 
 
 def test_console_script_help_explains_outputs():
-    out = subprocess.run([sys.executable, "-m", "synthgen.cli", "train", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "synthgen.cli", "train", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "--resume" in out and "metrics.jsonl" in out and "--set" in out
 
 
-@pytest.mark.parametrize("name", ["fashion_mnist", "fashion_mnist_smoke", "honest_1pct", "honest_10pct",
-                                  "honest_longtail", "stylegan_rgb64"])
+@pytest.mark.parametrize(
+    "name", ["fashion_mnist", "fashion_mnist_smoke", "honest_1pct", "honest_10pct", "honest_longtail", "stylegan_rgb64"]
+)
 def test_every_training_config_in_jobs_loads_and_validates(name):
     cfg = load_config(ExperimentConfig, f"jobs/configs/{name}.yaml")
     cfg.validate()

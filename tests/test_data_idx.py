@@ -142,8 +142,14 @@ def test_missing_files_names_folder_files_and_fixes(tmp_path):
     with pytest.raises(DataError) as err:
         load_images(DataConfig(root=empty), "test")
     msg = str(err.value)
-    for needle in (empty, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "apt-get install dataset-fashion-mnist",
-                   "data.root", "data.download=true"):
+    for needle in (
+        empty,
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+        "apt-get install dataset-fashion-mnist",
+        "data.root",
+        "data.download=true",
+    ):
         assert needle in msg
     assert not os.path.exists(empty)  # a failed load writes nothing
 

@@ -131,22 +131,31 @@ def test_class_counts_equal_to_the_stratified_quotas_keep_the_same_images():
     np.testing.assert_array_equal(class_count_subset(labels, [30] * 10, seed=9), stratified_subset(labels, 300, seed=9))
 
 
-@pytest.mark.parametrize("counts, match", [
-    ([10] * 9, r"data.class_counts has 9 counts but the data set has 10 classes"),
-    ([101] + [10] * 9, r"data.class_counts\[0\]=101 asks for more 'c0' images than the split has \(100\); "
-                       r"lower it to at most 100"),
-    ([10] * 9 + [0], r"data.class_counts\[9\]=0 \('c9'\) is invalid: every class needs >= 1 image"),
-])
+@pytest.mark.parametrize(
+    "counts, match",
+    [
+        ([10] * 9, r"data.class_counts has 9 counts but the data set has 10 classes"),
+        (
+            [101] + [10] * 9,
+            r"data.class_counts\[0\]=101 asks for more 'c0' images than the split has \(100\); "
+            r"lower it to at most 100",
+        ),
+        ([10] * 9 + [0], r"data.class_counts\[9\]=0 \('c9'\) is invalid: every class needs >= 1 image"),
+    ],
+)
 def test_class_counts_that_do_not_fit_name_the_key_and_the_fix(counts, match):
     with pytest.raises(ConfigError, match=match):
         class_count_subset(balanced(), counts, seed=0, class_names=[f"c{i}" for i in range(10)])
 
 
-@pytest.mark.parametrize("cfg, match", [
-    (DataConfig(class_counts=(5, 5), max_images=10), r"both pick a subset.*set data.max_images=0"),
-    (DataConfig(class_counts=(5, 0)), r"data.class_counts=\[5, 0\] is invalid: every class needs >= 1 image"),
-    (DataConfig(max_images=-2), r"data.max_images=-2 is invalid"),
-])
+@pytest.mark.parametrize(
+    "cfg, match",
+    [
+        (DataConfig(class_counts=(5, 5), max_images=10), r"both pick a subset.*set data.max_images=0"),
+        (DataConfig(class_counts=(5, 0)), r"data.class_counts=\[5, 0\] is invalid: every class needs >= 1 image"),
+        (DataConfig(max_images=-2), r"data.max_images=-2 is invalid"),
+    ],
+)
 def test_data_config_rejects_bad_subset_keys_before_reading_data(cfg, match):
     with pytest.raises(ConfigError, match=match):
         cfg.validate()
@@ -195,8 +204,14 @@ def test_around_train_varies_exactly_the_checkpoints_class_counts_subset(tmp_pat
     from synthgen.sample.realset import load_real_set
 
     rng = np.random.default_rng(0)
-    for split, name, n in (("train", "a", 12), ("train", "b", 9), ("train", "c", 7), ("test", "a", 1), ("test", "b", 1),
-                           ("test", "c", 1)):
+    for split, name, n in (
+        ("train", "a", 12),
+        ("train", "b", 9),
+        ("train", "c", 7),
+        ("test", "a", 1),
+        ("test", "b", 1),
+        ("test", "c", 1),
+    ):
         (tmp_path / split / name).mkdir(parents=True)
         for i in range(n):
             Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(tmp_path / split / name / f"{i}.png")
@@ -206,6 +221,8 @@ def test_around_train_varies_exactly_the_checkpoints_class_counts_subset(tmp_pat
     trained_on = load_images(data, "train")  # what the generator of that checkpoint trained on
     np.testing.assert_array_equal(real.images, trained_on.images)
     assert real.class_images() == (6, 3, 1) and real.describe["class_counts"] == [6, 3, 1]
-    other = load_real_set("train", SimpleNamespace(**{**vars(info), "config": ExperimentConfig(
-        data=dataclasses.replace(data, subset_seed=2))}))
+    other = load_real_set(
+        "train",
+        SimpleNamespace(**{**vars(info), "config": ExperimentConfig(data=dataclasses.replace(data, subset_seed=2))}),
+    )
     assert not np.array_equal(other.images, real.images)  # another seed, other images

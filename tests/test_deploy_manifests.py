@@ -2,7 +2,8 @@
 
 Strictness comes from deploy/validate.py (unknown fields, duplicated keys, wrong types are errors, as
 with ``kubectl apply --validate=strict``). The CRDs (KubeRay feeaf72) are read from
-``../shared/kuberay-crds`` relative to the repo root; the schema tests skip when that folder is absent, and fail under CI.
+``../shared/kuberay-crds`` relative to the repo root; the schema tests skip when that folder is absent, and fail
+under CI.
 The other tests check the manifests' promises: entrypoints naming existing jobs and expanding in the
 submitter's shell, GPU workers, one pinned Ray version and image, non-root containers, /dev/shm for
 the object store, object storage with credentials from Secrets, a reason beside every non-obvious value; and the
@@ -47,7 +48,7 @@ def _load_validator_module():
 V = _load_validator_module()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _docs(name: str) -> tuple:
     return tuple(V.load_documents((KUBERAY / name).read_text(encoding="utf-8")))
 
@@ -115,12 +116,15 @@ def registry():
     if not CRD_DIR.is_dir():
         if os.environ.get("CI") == "true":  # CI always lays shared/ beside the clone: absence is a failure
             pytest.fail(f"KubeRay CRDs not found at {CRD_DIR} (../shared/kuberay-crds) under CI=true")
-        pytest.skip(f"KubeRay CRDs not found at {CRD_DIR} (../shared/kuberay-crds from the repo root): "
-                    "strict schema validation needs ray.io_rayjobs.yaml and ray.io_rayclusters.yaml there")
+        pytest.skip(
+            f"KubeRay CRDs not found at {CRD_DIR} (../shared/kuberay-crds from the repo root): "
+            "strict schema validation needs ray.io_rayjobs.yaml and ray.io_rayclusters.yaml there"
+        )
     return V.CrdRegistry(CRD_DIR)
 
 
 # --- strict schema validation -------------------------------------------------------------------
+
 
 def test_deploy_has_a_raycluster_and_one_rayjob_per_job():
     expected = {"raycluster.yaml": "RayCluster", **{f"rayjob-{job}.yaml": "RayJob" for job in JOBS}}
@@ -150,14 +154,29 @@ def _worker(d):
 
 
 MUTATIONS = {  # id: (change to a valid RayJob, text the error must contain)
-    "misspelled spec.entrypint": (lambda d: d["spec"].__setitem__("entrypint", d["spec"].pop("entrypoint")), "'entrypint' was unexpected"),
-    "misspelled pod field": (lambda d: _head_container(d)["securityContext"].__setitem__("runAsNonRot", True), "'runAsNonRot' was unexpected"),
+    "misspelled spec.entrypint": (
+        lambda d: d["spec"].__setitem__("entrypint", d["spec"].pop("entrypoint")),
+        "'entrypint' was unexpected",
+    ),
+    "misspelled pod field": (
+        lambda d: _head_container(d)["securityContext"].__setitem__("runAsNonRot", True),
+        "'runAsNonRot' was unexpected",
+    ),
     "unknown top-level field": (lambda d: d.__setitem__("specs", {}), "'specs' was unexpected"),
     "string for an integer": (lambda d: _worker(d).__setitem__("replicas", "2"), "'2' is not of type 'integer'"),
     "missing required field": (lambda d: _worker(d).pop("groupName"), "'groupName' is a required property"),
-    "value outside an enum": (lambda d: cluster_spec(d)["authOptions"].__setitem__("mode", "password"), "'password' is not one of"),
-    "malformed quantity": (lambda d: _head_container(d)["resources"]["limits"].__setitem__("cpu", "2 cores"), "does not match"),
-    "duplicate list-map key": (lambda d: _head_container(d)["ports"].append(dict(_head_container(d)["ports"][0])), "share the list-map key"),
+    "value outside an enum": (
+        lambda d: cluster_spec(d)["authOptions"].__setitem__("mode", "password"),
+        "'password' is not one of",
+    ),
+    "malformed quantity": (
+        lambda d: _head_container(d)["resources"]["limits"].__setitem__("cpu", "2 cores"),
+        "does not match",
+    ),
+    "duplicate list-map key": (
+        lambda d: _head_container(d)["ports"].append(dict(_head_container(d)["ports"][0])),
+        "share the list-map key",
+    ),
     "unserved apiVersion": (lambda d: d.__setitem__("apiVersion", "ray.io/v2"), "no served version"),
     "status in a manifest": (lambda d: d.__setitem__("status", {}), "written by the operator"),
 }
@@ -185,13 +204,16 @@ def test_duplicate_yaml_keys_are_rejected():
         V.load_documents("spec:\n  entrypoint: a\n  entrypoint: b\n")
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({"name": "synthgen_train"}, "not a DNS-1035 label"),
-    ({"name": "synthgen-" + "x" * 40}, "longer than 47"),
-    ({"labels": {"replicas": 2}}, "2 is not of type 'string'"),
-    ({"name": None}, "None is not of type 'string'"),
-    ({"nmae": "typo"}, "'nmae' was unexpected"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"name": "synthgen_train"}, "not a DNS-1035 label"),
+        ({"name": "synthgen-" + "x" * 40}, "longer than 47"),
+        ({"labels": {"replicas": 2}}, "2 is not of type 'string'"),
+        ({"name": None}, "None is not of type 'string'"),
+        ({"nmae": "typo"}, "'nmae' was unexpected"),
+    ],
+)
 def test_metadata_validation_rejects_bad_metadata(change, expected):
     doc = rayjob("train")
     doc["metadata"].update(change)
@@ -199,6 +221,7 @@ def test_metadata_validation_rejects_bad_metadata(change, expected):
 
 
 # --- RayJob entrypoints ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("job", JOBS)
 def test_rayjob_entrypoint_expands_in_the_submitter_shell(job):
@@ -213,8 +236,10 @@ def test_rayjob_entrypoint_names_existing_job_and_config_files(job):
     argv = expanded_entrypoint(rayjob(job))
     config = argv[argv.index("--config") + 1]
     missing = [path for path in (argv[1], config) if not (REPO / path).is_file()]
-    assert not missing, (f"deploy/kuberay/rayjob-{job}.yaml runs `{' '.join(argv[:4])}` but {missing} "
-                         "does not exist: write it or fix the manifest's entrypoint")
+    assert not missing, (
+        f"deploy/kuberay/rayjob-{job}.yaml runs `{' '.join(argv[:4])}` but {missing} "
+        "does not exist: write it or fix the manifest's entrypoint"
+    )
 
 
 @pytest.mark.parametrize("job", JOBS)
@@ -223,8 +248,9 @@ def test_rayjob_entrypoint_overrides_pass_the_jobs_dry_run(job):
     if not (REPO / argv[1]).is_file():
         pytest.skip(f"{argv[1]} does not exist yet (test_rayjob_entrypoint_names_existing_job_and_config_files fails)")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, *argv[1:], "--dry-run"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, *argv[1:], "--dry-run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     if proc.returncode == 2 and re.search(r"unrecognized arguments: --dry-run\s*$", proc.stderr):
         pytest.skip(f"{argv[1]} has no --dry-run, so its overrides cannot be checked without running it")
     assert proc.returncode == 0, f"{' '.join(argv)} --dry-run failed:\n{proc.stderr[-3000:]}"
@@ -255,18 +281,28 @@ def test_rayjob_working_dir_is_the_images_workdir():
 
 # --- cluster shape ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", MANIFESTS)
 def test_gpu_workers_request_gpus_and_tolerate_the_gpu_taint(name):
     for doc in docs(name):
         (_, head), *workers = ray_groups(doc)
         assert workers, f"{name}: no worker group"
-        assert "nvidia.com/gpu" not in str(head["template"]["spec"]["containers"][0].get("resources")), "head is CPU-only"
+        assert "nvidia.com/gpu" not in str(head["template"]["spec"]["containers"][0].get("resources")), (
+            "head is CPU-only"
+        )
         for group_name, group in workers:
             pod = group["template"]["spec"]
             res = pod["containers"][0]["resources"]
-            assert int(res["requests"]["nvidia.com/gpu"]) >= 1 and res["requests"]["nvidia.com/gpu"] == res["limits"]["nvidia.com/gpu"]
-            assert any(t.get("key") == "nvidia.com/gpu" and t.get("operator") in ("Exists", "Equal")
-                       and t.get("effect") in (None, "NoSchedule") for t in pod.get("tolerations", [])), group_name
+            assert (
+                int(res["requests"]["nvidia.com/gpu"]) >= 1
+                and res["requests"]["nvidia.com/gpu"] == res["limits"]["nvidia.com/gpu"]
+            )
+            assert any(
+                t.get("key") == "nvidia.com/gpu"
+                and t.get("operator") in ("Exists", "Equal")
+                and t.get("effect") in (None, "NoSchedule")
+                for t in pod.get("tolerations", [])
+            ), group_name
 
 
 @pytest.mark.parametrize("name", MANIFESTS)
@@ -287,9 +323,13 @@ def test_rayjob_cluster_has_the_gpus_its_job_asks_for(job):
         prefix, _, leaf = key.rpartition(".")
         if leaf in ("num_workers", "num_actors") and sets.get(f"{prefix}.use_gpu" if prefix else "use_gpu") == "true":
             needed = max(needed, int(value))
-    gpus = sum(g["replicas"] * int(g["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"])
-               for _, g in ray_groups(doc)[1:])
-    assert gpus >= needed, f"{job} asks for {needed} GPU workers/actors but its cluster has {gpus} GPUs: it would wait forever"
+    gpus = sum(
+        g["replicas"] * int(g["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"])
+        for _, g in ray_groups(doc)[1:]
+    )
+    assert gpus >= needed, (
+        f"{job} asks for {needed} GPU workers/actors but its cluster has {gpus} GPUs: it would wait forever"
+    )
 
 
 @pytest.mark.parametrize("name", MANIFESTS)
@@ -320,7 +360,10 @@ def test_object_store_gets_a_memory_backed_dev_shm(name):
             (mount,) = [m for m in container.get("volumeMounts", []) if m["mountPath"] == "/dev/shm"]
             (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
             assert volume["emptyDir"]["medium"] == "Memory", group_name
-            shm, memory = quantity(volume["emptyDir"]["sizeLimit"]), quantity(container["resources"]["limits"]["memory"])
+            shm, memory = (
+                quantity(volume["emptyDir"]["sizeLimit"]),
+                quantity(container["resources"]["limits"]["memory"]),
+            )
             # Ray's object store defaults to 30% of the memory limit and must fit in /dev/shm.
             assert 0.3 * memory <= shm < memory, (group_name, shm, memory)
 
@@ -337,19 +380,26 @@ def test_storage_is_object_storage_with_credentials_from_secrets(name):
             for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
                 assert "secretKeyRef" in env[key]["valueFrom"], (group_name, key)
             assert env["AWS_DEFAULT_REGION"]["value"], group_name
-        paths = [e["value"] for c in _all_containers(doc) for e in c.get("env", []) if e["name"] == "SYNTHGEN_STORAGE_PATH"]
+        paths = [
+            e["value"] for c in _all_containers(doc) for e in c.get("env", []) if e["name"] == "SYNTHGEN_STORAGE_PATH"
+        ]
         assert paths and all(p.startswith(("s3://", "gs://")) for p in paths), paths
 
 
 @pytest.mark.parametrize("name", MANIFESTS)
 def test_no_literal_secrets_in_manifests(name):
     for doc in docs(name):
-        literal = [e["name"] for c in _all_containers(doc) for e in c.get("env", [])
-                   if re.search(r"SECRET|TOKEN|PASSWORD|ACCESS_KEY", e["name"]) and "value" in e]
+        literal = [
+            e["name"]
+            for c in _all_containers(doc)
+            for e in c.get("env", [])
+            if re.search(r"SECRET|TOKEN|PASSWORD|ACCESS_KEY", e["name"]) and "value" in e
+        ]
         assert not literal, f"{name}: put {literal} in a Secret and use valueFrom.secretKeyRef"
 
 
 # --- pinned versions and images --------------------------------------------------------------------
+
 
 def _pyproject() -> dict:
     return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
@@ -384,6 +434,7 @@ def test_dockerfile_pins_the_same_ray_and_runs_as_non_root():
 
 # --- cluster launcher, comments, submit script -----------------------------------------------------
 
+
 def _launcher() -> dict:
     return yaml.safe_load((DEPLOY / "cluster-aws.yaml").read_text(encoding="utf-8"))
 
@@ -411,16 +462,25 @@ def test_cluster_launcher_names_gpu_workers_and_pins_ray():
 # Comments say why a value is what it is; restating the field name is noise. These choices are the
 # non-obvious ones a reader would otherwise change and break, so each must keep its reason.
 EXPLAINED = (
-    r"rayVersion:", r"num-cpus: \"0\"", r"sizeLimit:", r"backoffLimit:", r"activeDeadlineSeconds:",
-    r"shutdownAfterJobFinishes:", r"authOptions:",
+    r"rayVersion:",
+    r"num-cpus: \"0\"",
+    r"sizeLimit:",
+    r"backoffLimit:",
+    r"activeDeadlineSeconds:",
+    r"shutdownAfterJobFinishes:",
+    r"authOptions:",
 )
 
 
 def _field_lines_without_reason(text: str, pattern: str) -> list[str]:
     lines = text.splitlines()
-    return [f"{i + 1}: {line.strip()}" for i, line in enumerate(lines)
-            if re.search(rf"^\s*(- )?{pattern}", line) and "#" not in line
-            and not (i and lines[i - 1].strip().startswith("#"))]
+    return [
+        f"{i + 1}: {line.strip()}"
+        for i, line in enumerate(lines)
+        if re.search(rf"^\s*(- )?{pattern}", line)
+        and "#" not in line
+        and not (i and lines[i - 1].strip().startswith("#"))
+    ]
 
 
 @pytest.mark.parametrize("name", [f"kuberay/{n}" for n in MANIFESTS])
@@ -434,8 +494,16 @@ def test_non_obvious_fields_keep_their_reason(name):
 
 @pytest.mark.parametrize("name", [f"kuberay/{n}" for n in MANIFESTS] + ["cluster-aws.yaml"])
 def test_comments_do_not_restate_the_field(name):
-    restating = ("# same as the request", "# the application", "# what the scheduler reserves", "# pod labels",
-                 "# hard caps", "# identity of the object", "# the head pod", "# the worker pod")
+    restating = (
+        "# same as the request",
+        "# the application",
+        "# what the scheduler reserves",
+        "# pod labels",
+        "# hard caps",
+        "# identity of the object",
+        "# the head pod",
+        "# the worker pod",
+    )
     text = (DEPLOY / name).read_text(encoding="utf-8")
     assert [c for c in restating if re.search(re.escape(c) + "$", text, re.M)] == []
 
@@ -454,6 +522,6 @@ def test_submit_script_parses_shows_usage_and_targets_the_raycluster():
     assert proc.returncode == 2 and "usage:" in proc.stderr
     (cluster,) = docs("raycluster.yaml")
     text = script.read_text(encoding="utf-8")
-    assert f'RAY_CLUSTER:-{cluster["metadata"]["name"]}}}' in text
-    assert f'TOKEN_SECRET:-{cluster["spec"]["authOptions"]["secretName"]}}}' in text
+    assert f"RAY_CLUSTER:-{cluster['metadata']['name']}}}" in text
+    assert f"TOKEN_SECRET:-{cluster['spec']['authOptions']['secretName']}}}" in text
     assert "RAY_AUTH_MODE=token" in text and "RAY_AUTH_TOKEN" in text

@@ -88,8 +88,9 @@ def test_encode_is_deterministic_and_batch_size_independent():
 def test_training_lowers_the_latent_and_pixel_error(generator):
     torch.manual_seed(0)
     untrained = heldout_errors(encoder_for(generator, channels=8), generator, num=256)
-    cfg = EncoderConfig(steps=100, batch_size=32, channels=8, latent_weight=1.0, real_data="none", progress=False,
-                        lr=2e-3)
+    cfg = EncoderConfig(
+        steps=100, batch_size=32, channels=8, latent_weight=1.0, real_data="none", progress=False, lr=2e-3
+    )
     encoder, losses = fit_encoder(generator, cfg)
     trained = heldout_errors(encoder, generator, num=256)
     assert trained["heldout_latent_mse"] < 0.6 * untrained["heldout_latent_mse"], (untrained, trained)
@@ -201,5 +202,8 @@ def test_bench_invert_smoke_runs(capsys):
     assert base["encoder_train_cpu_seconds"] > 0 and "pays for itself" in out
     for row in rows[1:]:  # break-even: the images after which the encoder's training cost is paid back
         saving = (base["cpu_seconds"] - row["cpu_seconds"]) / row["num_images"]
-        assert row["break_even_images"] is None if saving <= 0 else \
-            row["break_even_images"] == pytest.approx(row["encoder_train_cpu_seconds"] / saving, rel=1e-3)
+        assert (
+            row["break_even_images"] is None
+            if saving <= 0
+            else row["break_even_images"] == pytest.approx(row["encoder_train_cpu_seconds"] / saving, rel=1e-3)
+        )

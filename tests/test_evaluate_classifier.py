@@ -12,11 +12,11 @@ import torch
 from synthgen.config import DataConfig
 from synthgen.data import ImageData, load_images, stratified_subset
 from synthgen.errors import ConfigError
+from synthgen.evaluate.config import JudgeConfig
+from synthgen.judge.cache import META_FILE, WEIGHTS_FILE, load_or_train_judge
 from synthgen.judge.classifier import accuracy, random_shift, train_classifier
 from synthgen.models.classifier import SmallCNN
 from synthgen.pixels import to_float
-from synthgen.evaluate.config import JudgeConfig
-from synthgen.judge.cache import META_FILE, WEIGHTS_FILE, load_or_train_judge
 
 
 def subset(data: ImageData, n: int, seed: int = 0) -> ImageData:
@@ -50,9 +50,11 @@ def test_train_classifier_learns_real_fashion_mnist(small_real):
 
 def test_train_classifier_is_deterministic_for_a_seed(small_real):
     train, _ = small_real
-    a, b, c = (train_classifier(train.images[:256], train.labels[:256], 10, epochs=1, steps=4, seed=s,
-                                progress=False) for s in (3, 3, 4))
-    for (name, pa), (_, pb), (_, pc) in zip(a.state_dict().items(), b.state_dict().items(), c.state_dict().items()):
+    a, b, c = (
+        train_classifier(train.images[:256], train.labels[:256], 10, epochs=1, steps=4, seed=s, progress=False)
+        for s in (3, 3, 4)
+    )
+    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(pa, pb), name
     assert any(not torch.equal(pa, pc) for pa, pc in zip(a.state_dict().values(), c.state_dict().values()))
 
@@ -90,13 +92,23 @@ def test_judge_is_trained_once_then_loaded_from_the_cache(small_real, tmp_path):
 
 def test_judge_cache_key_follows_recipe_and_data(small_real, tmp_path):
     base = load_or_train_judge(DataConfig(), str(tmp_path), judge_cfg=TINY, real=small_real, progress=False)
-    other_recipe = load_or_train_judge(DataConfig(), str(tmp_path), real=small_real, progress=False,
-                                       judge_cfg=JudgeConfig(epochs=1, max_train_images=400))
+    other_recipe = load_or_train_judge(
+        DataConfig(),
+        str(tmp_path),
+        real=small_real,
+        progress=False,
+        judge_cfg=JudgeConfig(epochs=1, max_train_images=400),
+    )
     train, test = small_real
     changed = train.images.copy()
     changed[0, 0, 0, 0] ^= 1  # one pixel of one image
-    other_data = load_or_train_judge(DataConfig(), str(tmp_path), judge_cfg=TINY, progress=False,
-                                     real=(ImageData(train.name, changed, train.labels, train.class_names), test))
+    other_data = load_or_train_judge(
+        DataConfig(),
+        str(tmp_path),
+        judge_cfg=TINY,
+        progress=False,
+        real=(ImageData(train.name, changed, train.labels, train.class_names), test),
+    )
     assert len({base.key, other_recipe.key, other_data.key}) == 3
     assert len({base.path, other_recipe.path, other_data.path}) == 3
 

@@ -7,10 +7,9 @@ driver and evaluates it with honest per-subset uplift generators trained by that
 
 from __future__ import annotations
 
-import re
-
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -21,18 +20,36 @@ from shard_data import write_shards
 from synthgen.config import DataConfig, ExperimentConfig, from_dict, load_config, to_dict
 from synthgen.errors import ConfigError
 from synthgen.evaluate.config import EvalConfig
-from synthgen.judge.cache import load_or_train_judge
 from synthgen.evaluate.run import evaluate
 from synthgen.evaluate.sources import generate_images
+from synthgen.judge.cache import load_or_train_judge
 from synthgen.sample.randinit import write_random_checkpoint
 
 SMOKE_TRAIN = "jobs/configs/fashion_mnist_smoke.yaml"
 # Small judge; CAS uses the same recipe on as many images, so the judge is also CAS's real anchor.
-SMALL = {"judge": {"epochs": 1, "max_train_images": 2000}, "cas": {"num_train": 2000, "epochs": 1},
-         "num_samples": 200, "kid_subsets": 5, "kid_subset_size": 100,
-         "report": {"nearest_queries": 3, "nearest_k": 3, "samples_per_class": 4}}
-ROW_KEYS = {"metric", "results", "settings", "counts", "num_samples", "seed", "source", "judge", "data", "seconds",
-            "created", "timestamp", "synthgen_version"}
+SMALL = {
+    "judge": {"epochs": 1, "max_train_images": 2000},
+    "cas": {"num_train": 2000, "epochs": 1},
+    "num_samples": 200,
+    "kid_subsets": 5,
+    "kid_subset_size": 100,
+    "report": {"nearest_queries": 3, "nearest_k": 3, "samples_per_class": 4},
+}
+ROW_KEYS = {
+    "metric",
+    "results",
+    "settings",
+    "counts",
+    "num_samples",
+    "seed",
+    "source",
+    "judge",
+    "data",
+    "seconds",
+    "created",
+    "timestamp",
+    "synthgen_version",
+}
 
 
 def make_run(run_dir: str, steps: tuple[int, ...] = (10, 20)) -> str:
@@ -42,12 +59,15 @@ def make_run(run_dir: str, steps: tuple[int, ...] = (10, 20)) -> str:
         write_random_checkpoint(run_dir, exp, step=step, seed=step)
     with open(os.path.join(run_dir, "metrics.jsonl"), "w") as fh:
         for step in range(5, steps[-1] + 1, 5):
-            fh.write(json.dumps({"step": step, "d_loss": 2.0 - step / 20, "g_loss": 0.5 + step / 40,
-                                 "img_per_s": 100.0}) + "\n")
+            fh.write(
+                json.dumps({"step": step, "d_loss": 2.0 - step / 20, "g_loss": 0.5 + step / 40, "img_per_s": 100.0})
+                + "\n"
+            )
     os.makedirs(os.path.join(run_dir, "grids"), exist_ok=True)
     for step in steps:
         Image.fromarray(np.full((28 * 10, 28 * 8), step * 10 % 255, np.uint8)).save(
-            os.path.join(run_dir, "grids", f"grid-{step:06d}.png"))
+            os.path.join(run_dir, "grids", f"grid-{step:06d}.png")
+        )
     return run_dir
 
 
@@ -122,9 +142,13 @@ def test_generate_images_is_deterministic_balanced_and_prefix_stable(run_dir):
 
 
 def test_uplift_with_the_evaluated_generator_is_flagged_not_honest(run_dir, judge_cache, tmp_path):
-    cfg = eval_config(judge_cache, checkpoint=run_dir, metrics=["uplift"], out=str(tmp_path),
-                      uplift={"generator": "evaluated", "seeds": 2, "steps": 5, "num_synthetic": 100,
-                              "inversion_steps": 5})
+    cfg = eval_config(
+        judge_cache,
+        checkpoint=run_dir,
+        metrics=["uplift"],
+        out=str(tmp_path),
+        uplift={"generator": "evaluated", "seeds": 2, "steps": 5, "num_synthetic": 100, "inversion_steps": 5},
+    )
     (row,) = evaluate(cfg, progress=False)
     res = row["results"]
     assert res["honest"] is False
@@ -135,9 +159,19 @@ def test_uplift_with_the_evaluated_generator_is_flagged_not_honest(run_dir, judg
 
 def test_uplift_pool_changes_only_the_synthetic_arm(run_dir, judge_cache, tmp_path):
     base = {"generator": "evaluated", "seeds": 1, "steps": 5, "num_synthetic": 100, "inversion_steps": 5}
-    rows = {pool: evaluate(eval_config(judge_cache, checkpoint=run_dir, metrics=["uplift"], out=str(tmp_path / pool),
-                                       uplift={**base, "pool": pool}), progress=False)[0]
-            for pool in ("prior", "inversion")}
+    rows = {
+        pool: evaluate(
+            eval_config(
+                judge_cache,
+                checkpoint=run_dir,
+                metrics=["uplift"],
+                out=str(tmp_path / pool),
+                uplift={**base, "pool": pool},
+            ),
+            progress=False,
+        )[0]
+        for pool in ("prior", "inversion")
+    }
     prior, around = (rows[p]["results"]["by_fraction"]["1%"] for p in ("prior", "inversion"))
     assert rows["inversion"]["settings"]["pool"] == "inversion" and rows["prior"]["settings"]["pool"] == "prior"
     assert around["real_only"] == prior["real_only"]  # same subset, init and batches
@@ -148,9 +182,15 @@ def test_uplift_pool_changes_only_the_synthetic_arm(run_dir, judge_cache, tmp_pa
 
 def test_uplift_filter_changes_only_the_synthetic_arm(run_dir, judge_cache, tmp_path):
     base = {"generator": "evaluated", "seeds": 1, "steps": 5, "num_synthetic": 100, "pool": "prior"}
-    rows = [evaluate(eval_config(judge_cache, checkpoint=run_dir, metrics=["uplift"], out=str(tmp_path / name),
-                                 uplift={**base, **extra}), progress=False)[0]
-            for name, extra in (("plain", {}), ("filtered", {"filter": "judge:0.5", "filter_max_candidates": 4}))]
+    rows = [
+        evaluate(
+            eval_config(
+                judge_cache, checkpoint=run_dir, metrics=["uplift"], out=str(tmp_path / name), uplift={**base, **extra}
+            ),
+            progress=False,
+        )[0]
+        for name, extra in (("plain", {}), ("filtered", {"filter": "judge:0.5", "filter_max_candidates": 4}))
+    ]
     plain, filtered = (r["results"]["by_fraction"]["1%"] for r in rows)
     assert rows[1]["settings"]["filter"] == "judge:0.5" and rows[0]["settings"]["filter"] == ""
     assert filtered["real_only"] == plain["real_only"]  # same subset, init and batches
@@ -176,8 +216,7 @@ def test_honest_generator_run_name_follows_the_recipe_not_the_storage_spelling(t
 
 def test_evaluate_a_shard_folder(tmp_path, judge_cache):
     shards = write_shards(tmp_path / "shards", n=120, rows_per_shard=50)
-    (row,) = evaluate(eval_config(judge_cache, shards=str(tmp_path / "shards"), metrics=["label_acc"]),
-                      progress=False)
+    (row,) = evaluate(eval_config(judge_cache, shards=str(tmp_path / "shards"), metrics=["label_acc"]), progress=False)
     assert row["counts"] == {"generated": 120}  # fewer rows than num_samples: all of them
     assert row["source"]["kind"] == "shards" and row["source"]["total"] == 120
     assert os.path.isfile(tmp_path / "shards" / "eval" / "metrics.jsonl")
@@ -194,8 +233,15 @@ def test_honest_uplift_on_shards_is_refused_before_anything_is_written(tmp_path,
 def test_inversion_uplift_on_shards_is_refused_before_anything_is_written(tmp_path, judge_cache):
     write_shards(tmp_path / "shards", n=20)
     with pytest.raises(ConfigError, match="uplift.pool=prior"):
-        evaluate(eval_config(judge_cache, shards=str(tmp_path / "shards"), metrics=["fd", "uplift"],
-                             uplift={"generator": "evaluated"}), progress=False)
+        evaluate(
+            eval_config(
+                judge_cache,
+                shards=str(tmp_path / "shards"),
+                metrics=["fd", "uplift"],
+                uplift={"generator": "evaluated"},
+            ),
+            progress=False,
+        )
     assert not os.path.exists(tmp_path / "shards" / "eval")
 
 
@@ -207,8 +253,22 @@ def cli(*argv: str) -> int:
 
 def test_cli_dry_run_prints_config_and_plan_and_writes_nothing(run_dir, tmp_path, capsys):
     out = tmp_path / "never"
-    assert cli("--checkpoint", run_dir, "--metrics", "fd,cas,uplift", "--num-samples", "123", "--out", str(out),
-               "--set", "uplift.seeds=2", "--dry-run") == 0
+    assert (
+        cli(
+            "--checkpoint",
+            run_dir,
+            "--metrics",
+            "fd,cas,uplift",
+            "--num-samples",
+            "123",
+            "--out",
+            str(out),
+            "--set",
+            "uplift.seeds=2",
+            "--dry-run",
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     cfg = from_dict(EvalConfig, __import__("yaml").safe_load(text))
     assert cfg.metrics == ("fd", "cas", "uplift") and cfg.num_samples == 123 and cfg.uplift.seeds == 2
@@ -252,16 +312,37 @@ def test_tiny_real_run_with_honest_uplift_generators(ray_cluster, tmp_path, judg
     from synthgen import checkpoint as ckpt
     from synthgen.train.trainer import train
 
-    exp = load_config(ExperimentConfig, SMOKE_TRAIN, [
-        f"run.storage_path={tmp_path}", "run.name=tiny", "data.max_images=500", "train.steps=8",
-        "train.checkpoint_every=4", "train.sample_every=4", "train.log_every=2", "train.batch_size=8",
-        "model.arch.g_channels=8", "model.arch.d_channels=8", "model.z_dim=16"])
+    exp = load_config(
+        ExperimentConfig,
+        SMOKE_TRAIN,
+        [
+            f"run.storage_path={tmp_path}",
+            "run.name=tiny",
+            "data.max_images=500",
+            "train.steps=8",
+            "train.checkpoint_every=4",
+            "train.sample_every=4",
+            "train.log_every=2",
+            "train.batch_size=8",
+            "model.arch.g_channels=8",
+            "model.arch.d_channels=8",
+            "model.z_dim=16",
+        ],
+    )
     result = train(exp)
-    cfg = eval_config(judge_cache, checkpoint=result.run_dir,
-                      metrics=["fd", "pr", "label_acc", "cas", "uplift"],
-                      uplift={"seeds": 2, "steps": 5, "num_synthetic": 100, "generator_steps": 3, "inversion_steps": 5,
-                              "generator_overrides": ["train.batch_size=8", "train.cpus_per_worker=0.5",
-                                                      "model.lecam_weight=0.3"]})
+    cfg = eval_config(
+        judge_cache,
+        checkpoint=result.run_dir,
+        metrics=["fd", "pr", "label_acc", "cas", "uplift"],
+        uplift={
+            "seeds": 2,
+            "steps": 5,
+            "num_synthetic": 100,
+            "generator_steps": 3,
+            "inversion_steps": 5,
+            "generator_overrides": ["train.batch_size=8", "train.cpus_per_worker=0.5", "model.lecam_weight=0.3"],
+        },
+    )
     rows = evaluate(cfg, progress=False)
     up = rows[-1]["results"]
     assert up["honest"] is True
@@ -279,6 +360,13 @@ def test_tiny_real_run_with_honest_uplift_generators(ray_cluster, tmp_path, judg
     mtimes = [os.path.getmtime(os.path.join(p, "model.pt")) for p in gens]
     # the same storage folder spelled relative to the working directory finds the same runs
     relative = os.path.relpath(os.path.join(result.run_dir, "eval", "uplift"))
-    evaluate(eval_config(judge_cache, checkpoint=result.run_dir, metrics=["uplift"],
-                         uplift=to_dict(cfg.uplift) | {"storage": relative}), progress=False)
+    evaluate(
+        eval_config(
+            judge_cache,
+            checkpoint=result.run_dir,
+            metrics=["uplift"],
+            uplift=to_dict(cfg.uplift) | {"storage": relative},
+        ),
+        progress=False,
+    )
     assert [os.path.getmtime(os.path.join(p, "model.pt")) for p in gens] == mtimes  # reused, not retrained

@@ -16,12 +16,12 @@ from PIL import Image
 
 from synthgen.config import DataConfig, ExperimentConfig, from_dict
 from synthgen.data import ImageData, load_images
+from synthgen.errors import ConfigError
 from synthgen.evaluate import metrics as registry
 from synthgen.evaluate.config import EvalConfig
 from synthgen.evaluate.context import EvalContext, Metric, MetricOutput, ReportLine
 from synthgen.evaluate.report import format_table, summary_rows
 from synthgen.evaluate.sources import Source
-from synthgen.errors import ConfigError
 from synthgen.judge.config import JudgeConfig
 
 CLASSES = ("band0", "band1", "band2")  # imagefolder sorts class folders by name: keep that order
@@ -67,14 +67,35 @@ class BlockJudge:
 def context(data_cfg: DataConfig, tmp_path, generated: ImageData | None = None, **cfg_kw) -> EvalContext:
     train, test = load_images(data_cfg, "train"), load_images(data_cfg, "test")
     judge_cfg = JudgeConfig(epochs=1, batch_size=32, width=4)
-    base = dict(checkpoint="in-memory", data=data_cfg, judge=judge_cfg, num_samples=60, kid_subsets=20,
-                kid_subset_size=40, cas=dataclasses.replace(EvalConfig().cas, num_train=60, epochs=1, batch_size=32))
+    base = dict(
+        checkpoint="in-memory",
+        data=data_cfg,
+        judge=judge_cfg,
+        num_samples=60,
+        kid_subsets=20,
+        kid_subset_size=40,
+        cas=dataclasses.replace(EvalConfig().cas, num_train=60, epochs=1, batch_size=32),
+    )
     cfg = EvalConfig(**{**base, **cfg_kw})
     gen = generated if generated is not None else test
-    source = Source(kind="shards", path="in-memory", class_names=CLASSES, image_shape=(1, 28, 28), data_cfg=data_cfg,
-                    identity={"kind": "test"}, _cache=gen)
-    return EvalContext(cfg=cfg, source=source, judge=BlockJudge(judge_cfg), real_train=train, real_test=test,
-                       out_dir=str(tmp_path), progress=False)
+    source = Source(
+        kind="shards",
+        path="in-memory",
+        class_names=CLASSES,
+        image_shape=(1, 28, 28),
+        data_cfg=data_cfg,
+        identity={"kind": "test"},
+        _cache=gen,
+    )
+    return EvalContext(
+        cfg=cfg,
+        source=source,
+        judge=BlockJudge(judge_cfg),
+        real_train=train,
+        real_test=test,
+        out_dir=str(tmp_path),
+        progress=False,
+    )
 
 
 def stored(name: str, out: MetricOutput) -> dict:
@@ -85,8 +106,15 @@ def stored(name: str, out: MetricOutput) -> dict:
 def test_every_registered_metric_describes_itself_runs_and_renders_its_rows(data_cfg, tmp_path):
     assert set(registry.ALL_METRICS) >= {"fd", "kid", "pr", "dc", "label_acc", "cas", "uplift"}
     assert registry.ALL_METRICS[0] == "fd" and registry.ALL_METRICS[-1] == "uplift"  # cheap first, slowest last
-    uplift = {"generator": "evaluated", "pool": "prior", "seeds": 1, "steps": 3, "num_synthetic": 30,
-              "fractions": (0.1,), "batch_size": 16}
+    uplift = {
+        "generator": "evaluated",
+        "pool": "prior",
+        "seeds": 1,
+        "steps": 3,
+        "num_synthetic": 30,
+        "fractions": (0.1,),
+        "batch_size": 16,
+    }
     ctx = context(data_cfg, tmp_path, uplift=from_dict(type(EvalConfig().uplift), uplift))
     for name in registry.ALL_METRICS:
         metric = registry.get_metric(name)
@@ -106,10 +134,12 @@ def test_every_registered_metric_describes_itself_runs_and_renders_its_rows(data
 def test_kid_is_near_zero_for_identical_sets_and_clearly_positive_for_a_shift(data_cfg, tmp_path):
     same = registry.get_metric("kid").compute(context(data_cfg, tmp_path, num_samples=120)).results  # = real test
     test = load_images(data_cfg, "test")
-    brighter = ImageData("shifted", np.clip(test.images.astype(np.int16) + 40, 0, 255).astype(np.uint8),
-                         test.labels, test.class_names)
-    shifted = registry.get_metric("kid").compute(context(data_cfg, tmp_path, generated=brighter,
-                                                         num_samples=120)).results
+    brighter = ImageData(
+        "shifted", np.clip(test.images.astype(np.int16) + 40, 0, 255).astype(np.uint8), test.labels, test.class_names
+    )
+    shifted = (
+        registry.get_metric("kid").compute(context(data_cfg, tmp_path, generated=brighter, num_samples=120)).results
+    )
     assert abs(same["kid_mean"]) < 2 * same["kid_std"]  # zero within its own subset noise
     assert shifted["kid_mean"] > 10 * max(shifted["kid_std"], abs(shifted["floor_mean"]), abs(same["kid_mean"]))
     assert same["floor_mean"] == pytest.approx(shifted["floor_mean"])  # the anchor does not see the generator
@@ -118,12 +148,15 @@ def test_kid_is_near_zero_for_identical_sets_and_clearly_positive_for_a_shift(da
 def _mean_pixel(ctx: EvalContext) -> MetricOutput:
     gen = ctx.generated()
     per_class = {n: float(gen.images[gen.labels == c].mean()) for c, n in enumerate(ctx.source.class_names)}
-    return MetricOutput(results={"mean": float(gen.images.mean()), "per_class": per_class},
-                        counts={"generated": len(gen)})
+    return MetricOutput(
+        results={"mean": float(gen.images.mean()), "per_class": per_class}, counts={"generated": len(gen)}
+    )
 
 
 DUMMY = Metric(
-    name="mean_pixel", description="mean pixel value of the generated images (a test metric)", order=55,
+    name="mean_pixel",
+    description="mean pixel value of the generated images (a test metric)",
+    order=55,
     compute=_mean_pixel,
     summary=lambda r, s: [ReportLine("mean pixel (test metric)", f"{r['mean']:.3f}", "-", "registered by a test")],
     per_class=lambda r: [("mean pixel", r["per_class"])],
@@ -147,9 +180,14 @@ def test_a_metric_registered_from_outside_shows_up_everywhere(dummy_metric, data
     assert "mean_pixel" in registry.describe_metrics() and DUMMY.description in registry.describe_metrics()
     experiment = from_dict(ExperimentConfig, {"data": dataclasses.asdict(data_cfg)})
     ckpt = write_random_checkpoint(str(tmp_path / "run"), experiment, class_names=CLASSES)
-    cfg = EvalConfig(checkpoint=ckpt, out=str(tmp_path / "eval"), metrics=("label_acc", "mean_pixel"), num_samples=30,
-                     judge=JudgeConfig(epochs=1, batch_size=32, width=4, cache_dir=str(tmp_path / "judges")),
-                     report=dataclasses.replace(EvalConfig().report, nearest_queries=2, nearest_k=2))
+    cfg = EvalConfig(
+        checkpoint=ckpt,
+        out=str(tmp_path / "eval"),
+        metrics=("label_acc", "mean_pixel"),
+        num_samples=30,
+        judge=JudgeConfig(epochs=1, batch_size=32, width=4, cache_dir=str(tmp_path / "judges")),
+        report=dataclasses.replace(EvalConfig().report, nearest_queries=2, nearest_k=2),
+    )
     rows = evaluate(cfg, progress=False)
     assert [r["metric"] for r in rows] == ["label_acc", "mean_pixel"]
     from synthgen.evaluate.sources import generate_images

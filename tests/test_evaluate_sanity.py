@@ -12,10 +12,10 @@ from torch import nn
 from synthgen.config import DataConfig
 from synthgen.data import ImageData, load_images, stratified_subset
 from synthgen.evaluate.config import CasConfig, EvalConfig, JudgeConfig
-from synthgen.judge.cache import load_or_train_judge
 from synthgen.evaluate.context import EvalContext
 from synthgen.evaluate.metrics import get_metric
 from synthgen.evaluate.sources import Source
+from synthgen.judge.cache import load_or_train_judge
 
 # The CAS recipe equals the judge's, so the judge doubles as CAS's real-data anchor (no extra training).
 # A judge of >= 5000 images (~80% accuracy) is needed for the noise checks: weaker feature spaces put the
@@ -59,15 +59,30 @@ def judge(real, tmp_path_factory):
     return judge
 
 
-def context(real, judge, tmp_path, *, images: ImageData | None = None, generator: nn.Module | None = None,
-            num_samples: int = 1000, test: ImageData | None = None) -> EvalContext:
+def context(
+    real,
+    judge,
+    tmp_path,
+    *,
+    images: ImageData | None = None,
+    generator: nn.Module | None = None,
+    num_samples: int = 1000,
+    test: ImageData | None = None,
+) -> EvalContext:
     """An EvalContext over fixed images (kind "shards") or an in-memory generator (kind "checkpoint")."""
     train, test = real[0], test or real[1]
     names = train.class_names
     cfg = EvalConfig(checkpoint="in-memory", num_samples=num_samples, judge=JUDGE, cas=CAS)
-    source = Source(kind="checkpoint" if generator is not None else "shards", path="in-memory", class_names=names,
-                    image_shape=(1, 28, 28), data_cfg=DataConfig(), identity={"kind": "test"}, generator=generator,
-                    _cache=images)
+    source = Source(
+        kind="checkpoint" if generator is not None else "shards",
+        path="in-memory",
+        class_names=names,
+        image_shape=(1, 28, 28),
+        data_cfg=DataConfig(),
+        identity={"kind": "test"},
+        generator=generator,
+        _cache=images,
+    )
     return EvalContext(cfg=cfg, source=source, judge=judge, real_train=train, real_test=test, out_dir=str(tmp_path))
 
 

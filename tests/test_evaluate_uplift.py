@@ -16,12 +16,21 @@ from test_evaluate_registry import context, data_cfg  # noqa: F401  (data_cfg is
 
 from synthgen.data import ImageData, load_images
 from synthgen.data.mix import synthetic_per_batch
+from synthgen.errors import ConfigError
 from synthgen.evaluate.config import EvalConfig
 from synthgen.evaluate.metrics import get_metric
-from synthgen.errors import ConfigError
 
-UPLIFT = {"generator": "evaluated", "pool": "prior", "seeds": 1, "steps": 40, "batch_size": 16,
-          "synthetic_fraction": 0.5, "fractions": (0.1,), "num_synthetic": 300, "augment": False}
+UPLIFT = {
+    "generator": "evaluated",
+    "pool": "prior",
+    "seeds": 1,
+    "steps": 40,
+    "batch_size": 16,
+    "synthetic_fraction": 0.5,
+    "fractions": (0.1,),
+    "num_synthetic": 300,
+    "augment": False,
+}
 
 
 def _uplift(data_cfg, tmp_path, pool: ImageData) -> dict:
@@ -58,7 +67,9 @@ LONG_TAIL = {**UPLIFT, "setting": "long_tail", "class_counts": (60, 20, 6), "rar
 def _long_tail(data_cfg, tmp_path, pool: ImageData, **extra) -> dict:
     from synthgen.config import from_dict
 
-    ctx = context(data_cfg, tmp_path, generated=pool, uplift=from_dict(type(EvalConfig().uplift), {**LONG_TAIL, **extra}))
+    ctx = context(
+        data_cfg, tmp_path, generated=pool, uplift=from_dict(type(EvalConfig().uplift), {**LONG_TAIL, **extra})
+    )
     out = get_metric("uplift").compute(ctx)
     assert out.results["setting"] == "long_tail" and "by_fraction" not in out.results
     return json.loads(json.dumps(out.results))["long_tail"]  # as metrics.jsonl keeps it
@@ -85,7 +96,9 @@ def test_long_tail_reports_test_and_rare_class_accuracy_per_seed_and_over_seeds(
             assert u["values"] == pytest.approx(list(diff)) and u["mean"] == pytest.approx(diff.mean())
             assert u["se"] == pytest.approx(np.std(diff, ddof=1) / np.sqrt(2))
             assert u["positive"] == int((diff > 0).sum())
-    assert a["real_only"] == b["real_only"] and a["rare"]["real_only"] == b["rare"]["real_only"]  # pool never reaches it
+    assert (
+        a["real_only"] == b["real_only"] and a["rare"]["real_only"] == b["rare"]["real_only"]
+    )  # pool never reaches it
     assert a["rare"]["real_plus_synthetic"]["mean"] > b["rare"]["real_plus_synthetic"]["mean"] + 0.2
     # the rare mean is not the overall one: only the rare classes were hurt
     assert b["rare"]["real_plus_synthetic"]["mean"] < b["real_plus_synthetic"]["mean"] - 0.05
@@ -226,16 +239,21 @@ class _BandGenerator(torch.nn.Module):
         return torch.tanh(self.net(h)).view(-1, 1, 28, 28)  # [B, 1, 28, 28]
 
 
-@pytest.mark.parametrize("weights, expect", [
-    ("auto", [100, 100, 100]),  # long tail: uniform, the rare classes filled
-    ("data", None),  # the subset's own mix: every image varied in turn
-])
+@pytest.mark.parametrize(
+    "weights, expect",
+    [
+        ("auto", [100, 100, 100]),  # long tail: uniform, the rare classes filled
+        ("data", None),  # the subset's own mix: every image varied in turn
+    ],
+)
 def test_long_tail_inversion_pool_follows_the_class_weights(data_cfg, tmp_path, weights, expect):
     from synthgen.config import from_dict
 
     torch.manual_seed(0)
-    u = from_dict(type(EvalConfig().uplift), {**LONG_TAIL, "pool": "inversion", "inversion_steps": 2, "seeds": 1,
-                                              "class_weights": weights})
+    u = from_dict(
+        type(EvalConfig().uplift),
+        {**LONG_TAIL, "pool": "inversion", "inversion_steps": 2, "seeds": 1, "class_weights": weights},
+    )
     ctx = context(data_cfg, tmp_path, uplift=u)
     ctx = dataclasses.replace(ctx, source=dataclasses.replace(ctx.source, generator=_BandGenerator()))
     r = get_metric("uplift").compute(ctx).results["long_tail"]
@@ -248,12 +266,15 @@ def test_long_tail_inversion_pool_follows_the_class_weights(data_cfg, tmp_path, 
     assert r["inversion_mse"]["values"][0] >= 0
 
 
-@pytest.mark.parametrize("override, match", [
-    ({"setting": "tail"}, "uplift.setting='tail' is invalid"),
-    ({"setting": "long_tail", "class_counts": (5, 0, 2)}, "uplift.class_counts"),
-    ({"setting": "long_tail", "class_counts": (5, 3, 2), "rare_classes": 3}, "uplift.rare_classes=3 is invalid"),
-    ({"class_weights": "uniform", "pool": "prior"}, "uplift.class_weights='uniform' shapes the inversion pool"),
-])
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ({"setting": "tail"}, "uplift.setting='tail' is invalid"),
+        ({"setting": "long_tail", "class_counts": (5, 0, 2)}, "uplift.class_counts"),
+        ({"setting": "long_tail", "class_counts": (5, 3, 2), "rare_classes": 3}, "uplift.rare_classes=3 is invalid"),
+        ({"class_weights": "uniform", "pool": "prior"}, "uplift.class_weights='uniform' shapes the inversion pool"),
+    ],
+)
 def test_uplift_setting_keys_are_checked(override, match):
     with pytest.raises(ConfigError, match=match):
         EvalConfig(checkpoint="x", uplift=dataclasses.replace(EvalConfig().uplift, **override)).validate()
@@ -270,13 +291,20 @@ def test_honest_long_tail_generator_trains_on_exactly_the_class_counts_subset():
     assert key == "long_tail" and cfg.run.name.startswith("uplift-longtail-seed01-")
     assert (cfg.data.class_counts, cfg.data.max_images, cfg.data.subset_seed) == (GAMO_FASHION_MNIST, 0, 1)
     with pytest.raises(ConfigError, match="must not change data.max_images / data.class_counts"):
-        subset_generator_config(ExperimentConfig(), tag, subset, 1,
-                                dataclasses.replace(u, generator_overrides=("data.class_counts=[5,5]",)), "/tmp/x")
+        subset_generator_config(
+            ExperimentConfig(),
+            tag,
+            subset,
+            1,
+            dataclasses.replace(u, generator_overrides=("data.class_counts=[5,5]",)),
+            "/tmp/x",
+        )
     # a new key at its default leaves the few-label generators' folders (and their reuse) as they were
     few = honest_config(ExperimentConfig(), 0.1, 6000, 1, UpliftConfig(), "/tmp/y")
     assert few.run.name == "uplift-10pct-seed01-5fe9eaf8", (
         "the honest generators' recipe digest moved, so every cached generator would retrain: a config key added "
-        "with a default belongs in synthgen.evaluate.uplift.KEYS_ADDED_LATER")
+        "with a default belongs in synthgen.evaluate.uplift.KEYS_ADDED_LATER"
+    )
     assert few.data.class_counts == ()
     written_before = dump_yaml(few).replace("  class_counts: []\n", "")
     assert "class_counts" not in written_before and _same_recipe(written_before, few)
@@ -289,21 +317,42 @@ def test_summary_lines_show_standard_error_positive_seeds_and_the_rare_classes()
     diff = {"mean": 1.5, "std": 0.5, "se": 0.35, "values": [1.0, 2.0], "positive": 2}
     arm = {"mean": 0.8, "std": 0.0, "values": [0.8, 0.8]}
     pc = [{"a": 0.9, "b": 0.5}, {"a": 0.7, "b": 0.3}]
-    lt = {"num_real": 86, "class_counts": [80, 6], "real_only": arm, "real_plus_synthetic": arm, "uplift_points": diff,
-          "rare_classes": ["b"], "rare": {"real_only": arm, "real_plus_synthetic": arm, "uplift_points": diff},
-          "per_class": {"real_only": pc, "real_plus_synthetic": pc[::-1]}}
+    lt = {
+        "num_real": 86,
+        "class_counts": [80, 6],
+        "real_only": arm,
+        "real_plus_synthetic": arm,
+        "uplift_points": diff,
+        "rare_classes": ["b"],
+        "rare": {"real_only": arm, "real_plus_synthetic": arm, "uplift_points": diff},
+        "per_class": {"real_only": pc, "real_plus_synthetic": pc[::-1]},
+    }
     lines = summary({"honest": True, "setting": "long_tail", "long_tail": lt}, {})
     assert [line.metric for line in lines] == ["uplift long tail (86 img, 80:6)", "uplift long tail, 1 rarest (b)"]
     assert lines[0].note == "+1.50 ± 0.50 pts over 2 seeds, standard error 0.35, 2 of 2 > 0"
     assert "class-balanced" in lines[1].anchor
-    assert per_class({"long_tail": lt}) == [("uplift real only", {"a": pytest.approx(0.8), "b": pytest.approx(0.4)}),
-                                            ("uplift real+syn", {"a": pytest.approx(0.8), "b": pytest.approx(0.4)})]
-    old_row = {"by_fraction": {"1%": {"num_real": 600, "real_only": arm, "real_plus_synthetic": arm,
-                                      "uplift_points": {"mean": 0.27, "std": 0.28, "values": [0.4, -0.1, 0.5]}}}}
-    assert summary(old_row, {})[0].note == "+0.27 ± 0.28 pts over 3 seeds (not honest: evaluated generator, not one per subset)"
+    assert per_class({"long_tail": lt}) == [
+        ("uplift real only", {"a": pytest.approx(0.8), "b": pytest.approx(0.4)}),
+        ("uplift real+syn", {"a": pytest.approx(0.8), "b": pytest.approx(0.4)}),
+    ]
+    old_row = {
+        "by_fraction": {
+            "1%": {
+                "num_real": 600,
+                "real_only": arm,
+                "real_plus_synthetic": arm,
+                "uplift_points": {"mean": 0.27, "std": 0.28, "values": [0.4, -0.1, 0.5]},
+            }
+        }
+    }
+    assert (
+        summary(old_row, {})[0].note
+        == "+0.27 ± 0.28 pts over 3 seeds (not honest: evaluated generator, not one per subset)"
+    )
 
 
 # --- jobs/train_classifier.py: the same subset, class-balanced real rows, rare accuracy in its JSON -------------
+
 
 def _classifier_job():
     from job_module import load_job
@@ -317,10 +366,20 @@ TAIL = [50, 40, 30, 20, 15, 10, 8, 6, 4, 2]  # Fashion-MNIST classes in order: .
 def test_classifier_job_long_tail_json_has_the_rare_accuracy(tmp_path, fashion_mnist_root, capsys):
     tc = _classifier_job()
     out = tmp_path / "r.json"
-    common = [f"data.root={fashion_mnist_root}", "data.subset_seed=1", "class_balanced=true", "train_on=real", "steps=4",
-              "batch_size=20", "width=4", "num_threads=1"]
+    common = [
+        f"data.root={fashion_mnist_root}",
+        "data.subset_seed=1",
+        "class_balanced=true",
+        "train_on=real",
+        "steps=4",
+        "batch_size=20",
+        "width=4",
+        "num_threads=1",
+    ]
     sets = [*common, "data.max_images=0", f"data.class_counts={TAIL}", f"out={out}"]  # the smoke config has max_images
-    assert tc.main(["--config", "jobs/configs/train_classifier_smoke.yaml", *[a for s in sets for a in ("--set", s)]]) == 0
+    assert (
+        tc.main(["--config", "jobs/configs/train_classifier_smoke.yaml", *[a for s in sets for a in ("--set", s)]]) == 0
+    )
     r = json.loads(out.read_text())
     assert r["real_class_counts"] == TAIL and r["num_real"] == sum(TAIL) and r["class_balanced"] is True
     assert r["rare_classes"] == ["Ankle boot", "Bag", "Sneaker"]
@@ -328,8 +387,12 @@ def test_classifier_job_long_tail_json_has_the_rare_accuracy(tmp_path, fashion_m
     assert r["rare_accuracy"] == pytest.approx((pc["Ankle boot"] + pc["Bag"] + pc["Sneaker"]) / 3)
     assert np.mean(list(pc.values())) == pytest.approx(r["accuracy"])  # balanced test split: 1000 per class
     assert f"rare classes (Ankle boot, Bag, Sneaker): {r['rare_accuracy']:.4f}" in capsys.readouterr().out
-    balanced = tc.run(tc.load_config(tc.ClassifierJobConfig, "jobs/configs/train_classifier_smoke.yaml",
-                                     [*common, "data.max_images=100"]), progress=False)
+    balanced = tc.run(
+        tc.load_config(
+            tc.ClassifierJobConfig, "jobs/configs/train_classifier_smoke.yaml", [*common, "data.max_images=100"]
+        ),
+        progress=False,
+    )
     assert balanced["real_class_counts"] == [10] * 10 and balanced["rare_classes"] is None
     assert balanced["rare_accuracy"] is None
 
@@ -350,8 +413,11 @@ def test_classifier_job_draws_real_rows_class_balanced_when_asked():
 def test_classifier_job_refuses_two_subsets():
     tc = _classifier_job()
     with pytest.raises(ConfigError, match=r"data.class_counts=\[5, 5\] and data.max_images=600 both pick a subset"):
-        tc.load_config(tc.ClassifierJobConfig, "jobs/configs/train_classifier_smoke.yaml",
-                       ["data.class_counts=[5, 5]", "data.max_images=600"])
+        tc.load_config(
+            tc.ClassifierJobConfig,
+            "jobs/configs/train_classifier_smoke.yaml",
+            ["data.class_counts=[5, 5]", "data.max_images=600"],
+        )
 
 
 def test_a_stored_generator_with_its_data_root_made_absolute_is_the_same_recipe(tmp_path, monkeypatch):

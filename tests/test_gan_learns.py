@@ -27,8 +27,13 @@ STEPS = 400  # enough for the classes to separate; each step ~0.1 s on one threa
 PER_CLASS = 100  # samples per class that the judge scores
 EXPERIMENT = {
     "data": {"max_images": 5000, "subset_seed": 0},
-    "model": {"name": "cdcgan", "z_dim": 32, "arch": {"g_channels": 32, "d_channels": 32},
-              "ema_start": 100, "ema_decay": 0.99},
+    "model": {
+        "name": "cdcgan",
+        "z_dim": 32,
+        "arch": {"g_channels": 32, "d_channels": 32},
+        "ema_start": 100,
+        "ema_decay": 0.99,
+    },
     "train": {"batch_size": 64, "seed": 0},
 }
 
@@ -61,8 +66,12 @@ def draw(generator: torch.nn.Module, num_classes: int, seed: int) -> tuple[np.nd
 def test_a_small_conditional_gan_learns_the_classes_and_the_image_distribution(tmp_path, fashion_mnist_root):
     torch.set_num_threads(1)
     cfg = from_dict(ExperimentConfig, {**EXPERIMENT, "data": {**EXPERIMENT["data"], "root": fashion_mnist_root}})
-    judge = load_or_train_judge(DataConfig(root=fashion_mnist_root), str(tmp_path / "judges"), progress=False,
-                                judge_cfg=JudgeConfig(epochs=2, max_train_images=10000))
+    judge = load_or_train_judge(
+        DataConfig(root=fashion_mnist_root),
+        str(tmp_path / "judges"),
+        progress=False,
+        judge_cfg=JudgeConfig(epochs=2, max_train_images=10000),
+    )
     assert judge.test_accuracy > 0.8  # a judge that cannot tell the classes apart would prove nothing
     real = judge.split_features("test")  # [10000, 128]
 

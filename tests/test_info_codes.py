@@ -23,11 +23,11 @@ from synthgen.evaluate.sources import generate_with
 from synthgen.models import build_models
 from synthgen.models.codes import code_dim, encode_codes, info_loss
 from synthgen.models.latent import images_from_z, latent_space
-from synthgen.sample.config import SampleConfig, parse_code_values
-from synthgen.sample.prior import prior_codes, prior_images
 from synthgen.pixels import to_uint8
+from synthgen.sample.config import SampleConfig, parse_code_values
 from synthgen.sample.latents import codes_for, labels_for, latents_for
 from synthgen.sample.plan import resolve_fixed_codes
+from synthgen.sample.prior import prior_codes, prior_images
 from synthgen.sample.randinit import write_random_checkpoint
 from synthgen.sample.run import run_sample
 from synthgen.train.step import build_gan_step
@@ -47,16 +47,20 @@ def _models(model: dict, codes=CODES, seed: int = 0) -> tuple[torch.nn.Module, t
 
 # ---- config -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model, codes, words", [
-    ({"name": "mlp"}, [{"name": "t"}], ["model.codes", "mlp", "cdcgan", "stylegan"]),
-    ({"name": "dcgan"}, [{"name": "t"}], ["model.codes", "dcgan", "model.codes=[]"]),
-    ({}, [{"name": "style", "kind": "categorical"}], ["model.codes[0].size", ">= 2"]),
-    ({}, [{"name": "t", "size": 3}], ["model.codes[0].size", "continuous", "drop size"]),
-    ({}, [{"name": "t", "kind": "gaussian"}], ["model.codes[0].kind", "categorical"]),
-    ({}, [{"name": "a=b"}], ["model.codes[0].name", "letters"]),
-    ({}, [{"name": "t"}, {"name": "t"}], ["model.codes[1].name", "twice"]),
-    ({}, [{"name": "t", "width": 2}], ["unknown key", "width"]),
-])
+
+@pytest.mark.parametrize(
+    "model, codes, words",
+    [
+        ({"name": "mlp"}, [{"name": "t"}], ["model.codes", "mlp", "cdcgan", "stylegan"]),
+        ({"name": "dcgan"}, [{"name": "t"}], ["model.codes", "dcgan", "model.codes=[]"]),
+        ({}, [{"name": "style", "kind": "categorical"}], ["model.codes[0].size", ">= 2"]),
+        ({}, [{"name": "t", "size": 3}], ["model.codes[0].size", "continuous", "drop size"]),
+        ({}, [{"name": "t", "kind": "gaussian"}], ["model.codes[0].kind", "categorical"]),
+        ({}, [{"name": "a=b"}], ["model.codes[0].name", "letters"]),
+        ({}, [{"name": "t"}, {"name": "t"}], ["model.codes[1].name", "twice"]),
+        ({}, [{"name": "t", "width": 2}], ["unknown key", "width"]),
+    ],
+)
 def test_bad_codes_are_refused_naming_the_key_and_the_fix(model, codes, words):
     with pytest.raises(ConfigError) as err:
         from_dict(ExperimentConfig, {"model": {**model, "codes": codes}})
@@ -65,9 +69,14 @@ def test_bad_codes_are_refused_naming_the_key_and_the_fix(model, codes, words):
 
 def test_codes_load_from_yaml_and_overrides_and_info_weight_is_checked(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("model:\n  codes: [{name: thickness, kind: continuous}, {name: style, kind: categorical, size: 4}]\n")
+    path.write_text(
+        "model:\n  codes: [{name: thickness, kind: continuous}, {name: style, kind: categorical, size: 4}]\n"
+    )
     cfg = load_config(ExperimentConfig, path)
-    assert [(c.name, c.kind, c.size) for c in cfg.model.codes] == [("thickness", "continuous", 0), ("style", "categorical", 4)]
+    assert [(c.name, c.kind, c.size) for c in cfg.model.codes] == [
+        ("thickness", "continuous", 0),
+        ("style", "categorical", 4),
+    ]
     assert load_config(ExperimentConfig, None, ["model.codes=[{name: t}]"]).model.codes[0].kind == "continuous"
     assert load_config(ExperimentConfig).model.codes == () and load_config(ExperimentConfig).model.info_weight == 1.0
     with pytest.raises(ConfigError, match="model.info_weight"):
@@ -75,6 +84,7 @@ def test_codes_load_from_yaml_and_overrides_and_info_weight_is_checked(tmp_path)
 
 
 # ---- networks -----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("model", [CDCGAN, STYLEGAN])
 @torch.no_grad()
@@ -125,14 +135,18 @@ def test_codes_off_is_todays_model(model):
         direct = g(torch.from_numpy(latents_for(ids, 3, 8)), y)
         assert prior_codes(g, ids, 3) is None
         assert torch.equal(prior_images(g, ids, y, 3), direct)  # the one sampling path, unchanged
-        assert torch.equal(images_from_z(latent_space(g), torch.from_numpy(latents_for(ids, 3, 8)), y, 0.7),
-                           prior_images(g, ids, y, 3, truncation=0.7))
+        assert torch.equal(
+            images_from_z(latent_space(g), torch.from_numpy(latents_for(ids, 3, 8)), y, 0.7),
+            prior_images(g, ids, y, 3, truncation=0.7),
+        )
 
 
 def test_info_loss_decreases_in_the_real_train_step():
     torch.manual_seed(0)
-    cfg = from_dict(ExperimentConfig, {"model": {**CDCGAN, "codes": CODES, "ema_start": 0},
-                                       "train": {"batch_size": 32, "lr_g": 2e-3, "lr_d": 2e-3}})
+    cfg = from_dict(
+        ExperimentConfig,
+        {"model": {**CDCGAN, "codes": CODES, "ema_start": 0}, "train": {"batch_size": 32, "lr_g": 2e-3, "lr_d": 2e-3}},
+    )
     step = build_gan_step(cfg, (1, 28, 28), K, torch.device("cpu"), announce=False)
     real, y = torch.rand(32, 1, 28, 28) * 2 - 1, torch.randint(K, (32,))
     infos = []
@@ -146,6 +160,7 @@ def test_info_loss_decreases_in_the_real_train_step():
 
 
 # ---- sampling ---------------------------------------------------------------------------------------
+
 
 def test_codes_are_counter_based_and_fixing_one_leaves_the_others():
     sizes = [0, 4]
@@ -164,8 +179,12 @@ def test_codes_are_counter_based_and_fixing_one_leaves_the_others():
 def test_code_values_are_validated_against_the_model():
     exp = from_dict(ExperimentConfig, {"model": {**CDCGAN, "codes": CODES}})
     assert resolve_fixed_codes(["style=2", "thickness=-0.5"], exp) == {"thickness": -0.5, "style": 2.0}
-    for texts, words in [(["colour=1"], ["colour", "thickness", "style"]), (["style=4"], ["[0, 4)"]),
-                         (["style=1.5"], ["integer"]), (["thickness=1.5"], ["[-1, 1]"])]:
+    for texts, words in [
+        (["colour=1"], ["colour", "thickness", "style"]),
+        (["style=4"], ["[0, 4)"]),
+        (["style=1.5"], ["integer"]),
+        (["thickness=1.5"], ["[-1, 1]"]),
+    ]:
         with pytest.raises(ConfigError) as err:
             resolve_fixed_codes(texts, exp)
         assert all(w in str(err.value) for w in words), str(err.value)
@@ -200,8 +219,16 @@ def _pngs(out: str) -> list[bytes]:
 @pytest.mark.ray
 def test_fleet_writes_the_code_and_reproduces_bytes(ray_cluster, code_checkpoint, tmp_path):
     def run(name: str, *codes: str):
-        cfg = SampleConfig(checkpoint=code_checkpoint, out=str(tmp_path / name), num_samples=70, images_per_shard=64,
-                           num_actors=1, batch_size=64, progress=False, codes=codes)
+        cfg = SampleConfig(
+            checkpoint=code_checkpoint,
+            out=str(tmp_path / name),
+            num_samples=70,
+            images_per_shard=64,
+            num_actors=1,
+            batch_size=64,
+            progress=False,
+            codes=codes,
+        )
         return run_sample(cfg).manifest
 
     a, b, c = run("a", "style=1"), run("b", "style=2"), run("c", "style=1")
@@ -223,6 +250,7 @@ def test_fleet_writes_the_code_and_reproduces_bytes(ray_cluster, code_checkpoint
 
 
 # ---- report -----------------------------------------------------------------------------------------
+
 
 def test_report_has_one_grid_per_code():
     g, _ = _models(CDCGAN)

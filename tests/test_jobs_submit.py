@@ -17,10 +17,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from raycluster import LocalRayCluster, env_without_auth
-from synthgen.sample.verify import verify_output
+
 from synthgen import checkpoint as ckpt
+from synthgen.sample.verify import verify_output
 
 pytestmark = [pytest.mark.slow]
 
@@ -41,15 +41,35 @@ def submitted(head, tmp_path_factory):
     storage = tmp_path_factory.mktemp("storage")
     job_id = f"synthgen-smoke-{uuid.uuid4().hex[:8]}"
     env = {**env_without_auth(), "RAY_API_SERVER_ADDRESS": head.dashboard_url, "SUBMISSION_ID": job_id}
-    cmd = ["bash", "jobs/submit.sh", "jobs/pipeline.py", "--config", "jobs/configs/pipeline_smoke.yaml",
-           "--set", f"run.storage_path={storage}"]
+    cmd = [
+        "bash",
+        "jobs/submit.sh",
+        "jobs/pipeline.py",
+        "--config",
+        "jobs/configs/pipeline_smoke.yaml",
+        "--set",
+        f"run.storage_path={storage}",
+    ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=800)
     (job,) = head.list_state("jobs", f"submission_id={job_id}")
     logs = head.ray("job", "logs", job_id, check=False).stdout
-    packages = [p for p in glob.glob(os.path.join(head.nodes[0].temp_dir, "session_latest", "runtime_resources",
-                                      "working_dir_files", "_ray_pkg_*")) if os.path.isdir(p)]  # unpacked, not the .zip
-    return {"submit": proc, "status": job["status"], "message": job.get("message"), "logs": logs,
-            "run_dir": storage / RUN_NAME, "packages": packages}
+    packages = [
+        p
+        for p in glob.glob(
+            os.path.join(
+                head.nodes[0].temp_dir, "session_latest", "runtime_resources", "working_dir_files", "_ray_pkg_*"
+            )
+        )
+        if os.path.isdir(p)
+    ]  # unpacked, not the .zip
+    return {
+        "submit": proc,
+        "status": job["status"],
+        "message": job.get("message"),
+        "logs": logs,
+        "run_dir": storage / RUN_NAME,
+        "packages": packages,
+    }
 
 
 def test_cli_needs_token_mode_on_a_token_cluster(head):

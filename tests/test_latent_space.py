@@ -109,21 +109,32 @@ def test_stylegan_samples_with_truncation_and_around_real_images_end_to_end(ray_
     from synthgen.sample.run import run_sample
     from synthgen.sample.verify import verify_output
 
-    cfg = from_dict(ExperimentConfig, {"data": {"resolution": 32, "channels": 3},
-                                       "model": {"name": "stylegan", "z_dim": 16, "arch": SMALL_STYLE}})
+    cfg = from_dict(
+        ExperimentConfig,
+        {"data": {"resolution": 32, "channels": 3}, "model": {"name": "stylegan", "z_dim": 16, "arch": SMALL_STYLE}},
+    )
     run = write_random_checkpoint(str(tmp_path / "run"), cfg, class_names=("a", "b"))
     rng = np.random.default_rng(0)
     for name in ("a", "b"):
         os.makedirs(tmp_path / "real" / name)
         for k in range(3):
-            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "real" / name / f"{k}.png")
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+                tmp_path / "real" / name / f"{k}.png"
+            )
     real = tmp_path / "real.yaml"
     real.write_text(f"source: imagefolder\nroot: {tmp_path / 'real'}\nresolution: 32\nchannels: 3\n")
     common = dict(checkpoint=run, format="parquet", images_per_shard=8, num_actors=1, batch_size=64, progress=False)
     prior = run_sample(SampleConfig(out=str(tmp_path / "prior"), num_samples=12, truncation=0.5, **common))
-    around = run_sample(SampleConfig(out=str(tmp_path / "around"), around=str(real), per_image=2, inversion_steps=3,
-                                     encoder="none", **common))
+    around = run_sample(
+        SampleConfig(
+            out=str(tmp_path / "around"), around=str(real), per_image=2, inversion_steps=3, encoder="none", **common
+        )
+    )
     assert verify_output(str(tmp_path / "prior")).ok and verify_output(str(tmp_path / "around")).ok
-    assert prior.manifest["total"] == 12 and around.manifest["total"] == 12 and prior.manifest["image_shape"] == [3, 32, 32]
+    assert (
+        prior.manifest["total"] == 12
+        and around.manifest["total"] == 12
+        and prior.manifest["image_shape"] == [3, 32, 32]
+    )
     chunk = np.load(tmp_path / "around" / "inversion" / "chunk-000000.npz")
     assert chunk["latents"].shape[1] == SMALL_STYLE["w_dim"]  # inverted in W

@@ -16,16 +16,52 @@ PACKAGE = ROOT / "synthgen"
 # home -> the packages it must never import (a home is a subpackage or a top-level module)
 FORBIDDEN = {
     "errors": ("synthgen.",),
-    "storage": ("synthgen.config", "synthgen.data", "synthgen.models", "synthgen.train", "synthgen.sample",
-                "synthgen.evaluate", "synthgen.judge", "synthgen.shards", "synthgen.checkpoint", "ray", "torch"),
-    "shards": ("synthgen.data", "synthgen.models", "synthgen.train", "synthgen.sample", "synthgen.evaluate",
-               "synthgen.judge", "synthgen.checkpoint", "synthgen.cli", "synthgen.pipeline", "ray", "torch"),
-    "models": ("synthgen.data", "synthgen.judge", "synthgen.train", "synthgen.sample", "synthgen.evaluate",
-               "synthgen.shards", "synthgen.storage", "synthgen.checkpoint", "ray"),
-    "checkpoint": ("synthgen.data", "synthgen.judge", "synthgen.train", "synthgen.sample", "synthgen.evaluate",
-                   "ray"),
-    "data": ("synthgen.judge", "synthgen.train", "synthgen.sample", "synthgen.evaluate", "synthgen.cli",
-             "synthgen.pipeline"),
+    "storage": (
+        "synthgen.config",
+        "synthgen.data",
+        "synthgen.models",
+        "synthgen.train",
+        "synthgen.sample",
+        "synthgen.evaluate",
+        "synthgen.judge",
+        "synthgen.shards",
+        "synthgen.checkpoint",
+        "ray",
+        "torch",
+    ),
+    "shards": (
+        "synthgen.data",
+        "synthgen.models",
+        "synthgen.train",
+        "synthgen.sample",
+        "synthgen.evaluate",
+        "synthgen.judge",
+        "synthgen.checkpoint",
+        "synthgen.cli",
+        "synthgen.pipeline",
+        "ray",
+        "torch",
+    ),
+    "models": (
+        "synthgen.data",
+        "synthgen.judge",
+        "synthgen.train",
+        "synthgen.sample",
+        "synthgen.evaluate",
+        "synthgen.shards",
+        "synthgen.storage",
+        "synthgen.checkpoint",
+        "ray",
+    ),
+    "checkpoint": ("synthgen.data", "synthgen.judge", "synthgen.train", "synthgen.sample", "synthgen.evaluate", "ray"),
+    "data": (
+        "synthgen.judge",
+        "synthgen.train",
+        "synthgen.sample",
+        "synthgen.evaluate",
+        "synthgen.cli",
+        "synthgen.pipeline",
+    ),
     "judge": ("synthgen.train", "synthgen.sample", "synthgen.evaluate", "synthgen.cli", "synthgen.pipeline"),
     "train": ("synthgen.judge", "synthgen.sample", "synthgen.evaluate", "synthgen.cli", "synthgen.pipeline"),
     "sample": ("synthgen.train", "synthgen.evaluate", "synthgen.cli", "synthgen.pipeline"),
@@ -84,7 +120,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str]:
                 stack.pop()
                 path.pop()
             elif state.get(child) == 1:
-                return path[path.index(child):] + [child]
+                return path[path.index(child) :] + [child]
             elif not state.get(child):
                 state[child] = 1
                 path.append(child)
@@ -114,8 +150,10 @@ def test_a_home_does_not_import_a_later_stage(home: str) -> None:
         f"{path.relative_to(PACKAGE)} imports {name}"
         for path in files
         for name in sorted(imported_modules(path))
-        if any(name == bad.rstrip(".") or name.startswith(bad if bad.endswith(".") else bad + ".")
-               for bad in FORBIDDEN[home])
+        if any(
+            name == bad.rstrip(".") or name.startswith(bad if bad.endswith(".") else bad + ".")
+            for bad in FORBIDDEN[home]
+        )
     ]
     assert offenders == []
 

@@ -10,7 +10,6 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
-
 from shard_data import write_shards
 
 
@@ -40,9 +39,7 @@ def test_hugging_face_datasets_decodes_images_and_class_labels(shards, tmp_path,
 def test_pandas_reads_the_shards(shards):
     import pandas as pd  # the test extra
 
-    df = pd.concat(
-        [pd.read_parquet(os.path.join(shards.root, f)) for f in shards.shard_files], ignore_index=True
-    )
+    df = pd.concat([pd.read_parquet(os.path.join(shards.root, f)) for f in shards.shard_files], ignore_index=True)
     assert list(df.columns) == ["sample_id", "label", "label_name", "image"]
     np.testing.assert_array_equal(df["sample_id"].to_numpy(), shards.sample_ids)
     np.testing.assert_array_equal(df["label"].to_numpy(), shards.labels)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from shard_data import FASHION_CLASSES, write_shards
 from torch.utils.data import DataLoader
 
-from shard_data import FASHION_CLASSES, write_shards
 from synthgen.data.base import ImageData
 from synthgen.data.mix import ImageDataset, MixedBatchSampler, MixedDataset, MixedSampler, class_mapping
 from synthgen.data.shards import SyntheticShardDataset
@@ -28,7 +28,11 @@ def _real(n: int = 30, class_names=FASHION_CLASSES, seed: int = 5) -> ImageData:
 def parts(tmp_path):
     fake = write_shards(tmp_path / "synth", n=40, rows_per_shard=16, row_group_size=8, seed=2)
     real = _real()
-    return real, fake, MixedDataset(ImageDataset(real, output="tensor"), SyntheticShardDataset(fake.root, output="tensor"))
+    return (
+        real,
+        fake,
+        MixedDataset(ImageDataset(real, output="tensor"), SyntheticShardDataset(fake.root, output="tensor")),
+    )
 
 
 def test_items_are_real_then_synthetic_with_aligned_labels(parts):
@@ -62,7 +66,7 @@ def test_reordered_classes_need_remap_classes(tmp_path):
         _, y = mixed[len(real) + j]
         # Same class *name* on both sides after remapping.
         assert FASHION_CLASSES[y] == reordered[fake.labels[j]]
-    np.testing.assert_array_equal(mixed.targets[len(real):], 9 - fake.labels)
+    np.testing.assert_array_equal(mixed.targets[len(real) :], 9 - fake.labels)
 
 
 def test_class_mapping_identity_and_permutation():

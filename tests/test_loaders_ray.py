@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 import pytest
-
 from shard_data import write_shards
+
 from synthgen.data.ray_reader import read_synthetic
 from synthgen.errors import ConfigError, ShardError
 

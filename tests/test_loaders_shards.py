@@ -9,13 +9,13 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from shard_data import write_shards
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from shard_data import write_shards
 from synthgen.data.shards import SyntheticShardDataset, load_shard_arrays
-from synthgen.shards import read_manifest
 from synthgen.errors import ConfigError, ShardError
+from synthgen.shards import read_manifest
 
 
 def _snapshot(root) -> dict[str, tuple[int, int]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from shard_data import FASHION_CLASSES, write_shards
+
 from synthgen.data.shards import SyntheticShardDataset, load_shard_arrays
 
 

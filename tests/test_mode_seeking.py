@@ -10,8 +10,12 @@ from synthgen.errors import ConfigError
 from synthgen.models.losses import mode_seeking_loss
 from synthgen.train.step import build_gan_step
 
-STYLEGAN = {"name": "stylegan", "z_dim": 8, "ema_start": 0,
-            "arch": {"channel_base": 64, "channel_max": 16, "w_dim": 16, "mapping_layers": 1}}
+STYLEGAN = {
+    "name": "stylegan",
+    "z_dim": 8,
+    "ema_start": 0,
+    "arch": {"channel_base": 64, "channel_max": 16, "w_dim": 16, "mapping_layers": 1},
+}
 K = 3  # classes
 
 
@@ -43,8 +47,10 @@ def _within_class_spread(G: torch.nn.Module) -> float:
 
 def _trained_spread(weight: float) -> float:
     torch.manual_seed(0)
-    cfg = from_dict(ExperimentConfig, {"model": {**STYLEGAN, "mode_seeking_weight": weight},
-                                       "train": {"batch_size": 16, "lr_g": 2e-3, "lr_d": 2e-3}})
+    cfg = from_dict(
+        ExperimentConfig,
+        {"model": {**STYLEGAN, "mode_seeking_weight": weight}, "train": {"batch_size": 16, "lr_g": 2e-3, "lr_d": 2e-3}},
+    )
     step = build_gan_step(cfg, (1, 32, 32), K, torch.device("cpu"), announce=False)
     real = torch.zeros(16, 1, 32, 32)  # every real image alike: nothing but the regulariser rewards spread
     for i in range(15):

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from raycluster import LocalRayCluster
-from synthgen.sample.verify import verify_output
+
 from synthgen import checkpoint as ckpt
+from synthgen.sample.verify import verify_output
 
 pytestmark = [pytest.mark.slow]
 
@@ -29,8 +29,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 def synthgen(cluster: LocalRayCluster, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the `synthgen` CLI in a subprocess with the cluster's auth settings (RAY_AUTH_MODE=token)."""
-    proc = subprocess.run([sys.executable, "-m", "synthgen.cli", *args], cwd=REPO, env=cluster.env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "synthgen.cli", *args],
+        cwd=REPO,
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     output = f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     assert proc.returncode == 0, f"synthgen {args[0]} failed ({proc.returncode}):\n{output}"
     return proc
@@ -54,26 +60,71 @@ def node_ids(cluster):
 def trained(cluster, tmp_path_factory):
     storage = tmp_path_factory.mktemp("runs")
     proc = synthgen(
-        cluster, "train", "--config", "jobs/configs/fashion_mnist_smoke.yaml",
-        "--set", f"run.ray_address={cluster.gcs_address}", "--set", f"run.storage_path={storage}",
-        "--set", "run.name=multinode", "--set", "data.max_images=500", "--set", "train.num_workers=2",
-        "--set", "train.cpus_per_worker=1.5", "--set", "train.steps=10", "--set", "train.checkpoint_every=5",
-        "--set", "train.sample_every=10", "--set", "train.log_every=5", "--set", "train.batch_size=8",
+        cluster,
+        "train",
+        "--config",
+        "jobs/configs/fashion_mnist_smoke.yaml",
+        "--set",
+        f"run.ray_address={cluster.gcs_address}",
+        "--set",
+        f"run.storage_path={storage}",
+        "--set",
+        "run.name=multinode",
+        "--set",
+        "data.max_images=500",
+        "--set",
+        "train.num_workers=2",
+        "--set",
+        "train.cpus_per_worker=1.5",
+        "--set",
+        "train.steps=10",
+        "--set",
+        "train.checkpoint_every=5",
+        "--set",
+        "train.sample_every=10",
+        "--set",
+        "train.log_every=5",
+        "--set",
+        "train.batch_size=8",
     )
-    return {"run_dir": str(storage / "multinode"), "output": proc.stdout + proc.stderr,
-            "workers": cluster.list_state("actors", "class_name=RayTrainWorker")}
+    return {
+        "run_dir": str(storage / "multinode"),
+        "output": proc.stdout + proc.stderr,
+        "workers": cluster.list_state("actors", "class_name=RayTrainWorker"),
+    }
 
 
 @pytest.fixture(scope="module")
 def sampled(cluster, trained, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("synthetic"))
     proc = synthgen(
-        cluster, "sample", "--checkpoint", trained["run_dir"], "--out", out, "--num-samples", "600",
-        "--images-per-shard", "200", "--format", "both", "--num-actors", "2", "--batch-size", "64",
-        "--ray-address", cluster.gcs_address, "--no-progress", "--set", "actor_scheduling=spread",
+        cluster,
+        "sample",
+        "--checkpoint",
+        trained["run_dir"],
+        "--out",
+        out,
+        "--num-samples",
+        "600",
+        "--images-per-shard",
+        "200",
+        "--format",
+        "both",
+        "--num-actors",
+        "2",
+        "--batch-size",
+        "64",
+        "--ray-address",
+        cluster.gcs_address,
+        "--no-progress",
+        "--set",
+        "actor_scheduling=spread",
     )
-    return {"out": out, "output": proc.stdout + proc.stderr,
-            "actors": cluster.list_state("actors", "class_name=SamplerActor")}
+    return {
+        "out": out,
+        "output": proc.stdout + proc.stderr,
+        "actors": cluster.list_state("actors", "class_name=SamplerActor"),
+    }
 
 
 def test_training_puts_one_worker_on_each_node(trained, node_ids):

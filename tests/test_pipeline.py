@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from job_module import load_job
 from shard_data import FASHION_CLASSES, write_shards
+
+from synthgen.cli import main
 from synthgen.config import DataConfig, load_config
 from synthgen.errors import ConfigError, ShardError
-from synthgen.cli import main
 from synthgen.pipeline import PipelineConfig, run_pipeline
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,6 +32,7 @@ tc = load_job("train_classifier")
 
 # --- PipelineConfig --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["pipeline.yaml", "pipeline_smoke.yaml"])
 def test_pipeline_configs_load_and_validate(name):
     cfg = load_config(PipelineConfig, CONFIGS / name)
@@ -40,10 +41,18 @@ def test_pipeline_configs_load_and_validate(name):
 
 
 def test_deploy_style_overrides_resolve_and_outputs_follow_the_run_folder():
-    cfg = load_config(PipelineConfig, CONFIGS / "pipeline.yaml", [
-        "train.num_workers=4", "train.use_gpu=true", "run.storage_path=s3://bucket/synthgen", "run.name=fm",
-        "sample.num_actors=4", "sample.use_gpu=true",
-    ])
+    cfg = load_config(
+        PipelineConfig,
+        CONFIGS / "pipeline.yaml",
+        [
+            "train.num_workers=4",
+            "train.use_gpu=true",
+            "run.storage_path=s3://bucket/synthgen",
+            "run.name=fm",
+            "sample.num_actors=4",
+            "sample.use_gpu=true",
+        ],
+    )
     assert (cfg.train.num_workers, cfg.train.use_gpu, cfg.sample.num_actors, cfg.sample.use_gpu) == (4, True, 4, True)
     assert cfg.run_dir() == "s3://bucket/synthgen/fm"
     ckpt = "s3://bucket/synthgen/fm/checkpoint-004000"
@@ -53,8 +62,11 @@ def test_deploy_style_overrides_resolve_and_outputs_follow_the_run_folder():
 
 
 def test_explicit_outputs_and_ray_address_are_kept(tmp_path):
-    cfg = load_config(PipelineConfig, SMOKE, [f"run.storage_path={tmp_path}", "run.ray_address=10.0.0.1:6379",
-                                              f"sample.out={tmp_path}/elsewhere"])
+    cfg = load_config(
+        PipelineConfig,
+        SMOKE,
+        [f"run.storage_path={tmp_path}", "run.ray_address=10.0.0.1:6379", f"sample.out={tmp_path}/elsewhere"],
+    )
     assert cfg.run_dir() == f"{tmp_path}/pipeline_smoke"
     assert cfg.sample_config("c").out == f"{tmp_path}/elsewhere"
     assert cfg.sample_config("c").ray_address == "10.0.0.1:6379"  # one cluster for every stage
@@ -66,14 +78,17 @@ def test_unknown_key_is_rejected_with_the_valid_ones():
         load_config(PipelineConfig, SMOKE, ["sample.num_actor=2"])
 
 
-@pytest.mark.parametrize("override", ["sample.checkpoint=runs/x", "evaluate.checkpoint=runs/x", "evaluate.shards=out/x"])
+@pytest.mark.parametrize(
+    "override", ["sample.checkpoint=runs/x", "evaluate.checkpoint=runs/x", "evaluate.shards=out/x"]
+)
 def test_stage_checkpoints_cannot_be_set(override):
     with pytest.raises(ConfigError, match="comes from the training stage"):
         load_config(PipelineConfig, SMOKE, [override])
 
 
-@pytest.mark.parametrize("stages, problem", [("[sample, train]", "out of order"), ("[train, deploy]", "subset"),
-                                             ("[]", "subset")])
+@pytest.mark.parametrize(
+    "stages, problem", [("[sample, train]", "out of order"), ("[train, deploy]", "subset"), ("[]", "subset")]
+)
 def test_bad_stage_lists_are_rejected(stages, problem):
     with pytest.raises(ConfigError, match=problem):
         load_config(PipelineConfig, SMOKE, [f"stages={stages}"])
@@ -87,8 +102,17 @@ def test_stage_values_are_validated_up_front():
 
 
 def test_dry_run_prints_the_paths_and_writes_nothing(tmp_path, capsys):
-    code = main(["pipeline", "--config", str(CONFIGS / "pipeline.yaml"), "--smoke-test", "--dry-run",
-                 "--set", f"run.storage_path={tmp_path}"])
+    code = main(
+        [
+            "pipeline",
+            "--config",
+            str(CONFIGS / "pipeline.yaml"),
+            "--smoke-test",
+            "--dry-run",
+            "--set",
+            f"run.storage_path={tmp_path}",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert f"# sample.out:       {tmp_path}/pipeline_smoke/synthetic" in out  # the smoke sibling was used
@@ -104,10 +128,21 @@ def test_config_error_exits_2_and_writes_nothing(tmp_path, capsys):
 # --- the pipeline end to end (real Ray) --------------------------------------------------------------
 
 TINY = [
-    "data.max_images=400", "train.steps=4", "train.checkpoint_every=2", "train.sample_every=4", "train.log_every=2",
-    "train.batch_size=8", "model.arch.g_channels=8", "model.arch.d_channels=8",
-    "evaluate.metrics=[label_acc]", "evaluate.num_samples=50", "evaluate.report.enabled=false",
-    "sample.num_samples=130", "sample.images_per_shard=64", "sample.batch_size=64", "sample.format=parquet",
+    "data.max_images=400",
+    "train.steps=4",
+    "train.checkpoint_every=2",
+    "train.sample_every=4",
+    "train.log_every=2",
+    "train.batch_size=8",
+    "model.arch.g_channels=8",
+    "model.arch.d_channels=8",
+    "evaluate.metrics=[label_acc]",
+    "evaluate.num_samples=50",
+    "evaluate.report.enabled=false",
+    "sample.num_samples=130",
+    "sample.images_per_shard=64",
+    "sample.batch_size=64",
+    "sample.format=parquet",
 ]
 
 
@@ -120,8 +155,8 @@ def finished(ray_cluster, tmp_path_factory):
 
 @pytest.mark.slow
 def test_pipeline_evaluates_and_samples_the_checkpoint_it_trained(finished):
-    from synthgen.sample.verify import verify_output
     from synthgen import checkpoint as ckpt
+    from synthgen.sample.verify import verify_output
 
     cfg, result = finished
     assert result.final_step == 4 and result.checkpoint_path.endswith("tiny/checkpoint-000004")
@@ -201,14 +236,17 @@ def test_pipeline_with_a_uri_run_folder_keeps_every_output_there(ray_cluster, tm
 
 # --- jobs/train_classifier.py ------------------------------------------------------------------------
 
+
 def test_classifier_job_configs_load():
     for name in ("train_classifier.yaml", "train_classifier_smoke.yaml"):
         cfg = load_config(tc.ClassifierJobConfig, CONFIGS / name)
         assert cfg.train_on == "real+synthetic" and cfg.shards
 
 
-@pytest.mark.parametrize("override, key", [("train_on=fake", "train_on"), ("synthetic_fraction=1.0", "synthetic_fraction"),
-                                           ("shards=", "shards")])
+@pytest.mark.parametrize(
+    "override, key",
+    [("train_on=fake", "train_on"), ("synthetic_fraction=1.0", "synthetic_fraction"), ("shards=", "shards")],
+)
 def test_classifier_job_rejects_bad_values(override, key):
     with pytest.raises(ConfigError, match=key):
         load_config(tc.ClassifierJobConfig, CONFIGS / "train_classifier_smoke.yaml", [override])
@@ -223,8 +261,9 @@ def test_every_batch_holds_the_chosen_share_of_synthetic_images():
     empty = ImageData("none", real.images[:0], real.labels[:0], names)
     cfg = tc.ClassifierJobConfig(shards="unused", synthetic_fraction=0.25, batch_size=64, steps=5)
     for train_on, share in (("real+synthetic", 16), ("real", 0), ("synthetic", None)):
-        loader, steps, batch = tc.batches(dataclasses.replace(cfg, train_on=train_on), real,
-                                          ImageDataset(syn, output="tensor"), empty)
+        loader, steps, batch = tc.batches(
+            dataclasses.replace(cfg, train_on=train_on), real, ImageDataset(syn, output="tensor"), empty
+        )
         got = list(loader)
         assert steps == len(got) == 5 and batch == (30 if train_on == "synthetic" else 64)  # synthetic: 30 images
         for x, y in got:
@@ -260,10 +299,13 @@ def test_classifier_learns_the_real_test_split_from_images_with_class_signal(fas
     data = DataConfig(root=fashion_mnist_root, max_images=600)
     signal = load_images(data, "train")  # real images standing in for good synthetic ones
     test = load_images(dataclasses.replace(data, max_images=0), "test")
-    cfg = tc.ClassifierJobConfig(data=data, shards="unused", train_on="synthetic", steps=60, batch_size=64,
-                                 width=8, augment=False, num_threads=1)  # width 8: ~10x cheaper, still learns
+    cfg = tc.ClassifierJobConfig(
+        data=data, shards="unused", train_on="synthetic", steps=60, batch_size=64, width=8, augment=False, num_threads=1
+    )  # width 8: ~10x cheaper, still learns
     good = tc.train_and_test(cfg, None, ImageDataset(signal, output="tensor"), test, progress=False)
-    noise = ImageData("synthetic", signal.images, np.random.default_rng(0).permutation(signal.labels), signal.class_names)
+    noise = ImageData(
+        "synthetic", signal.images, np.random.default_rng(0).permutation(signal.labels), signal.class_names
+    )
     bad = tc.train_and_test(cfg, None, ImageDataset(noise, output="tensor"), test, progress=False)
     assert good["accuracy"] > 0.55 and bad["accuracy"] < 0.3  # chance is 0.1
     assert (good["num_synthetic"], good["num_real"], good["num_test"], good["steps"]) == (600, 0, 10000, 60)
@@ -272,8 +314,14 @@ def test_classifier_learns_the_real_test_split_from_images_with_class_signal(fas
 def test_classifier_job_runs_on_a_shard_folder_and_writes_its_result(tmp_path, fashion_mnist_root, capsys):
     write_shards(tmp_path / "s", n=40)
     out = tmp_path / "result.json"
-    sets = [f"shards={tmp_path / 's'}", f"data.root={fashion_mnist_root}", "data.max_images=200", "steps=3",
-            "width=4", f"out={out}"]
+    sets = [
+        f"shards={tmp_path / 's'}",
+        f"data.root={fashion_mnist_root}",
+        "data.max_images=200",
+        "steps=3",
+        "width=4",
+        f"out={out}",
+    ]
     code = tc.main(["--config", str(CONFIGS / "train_classifier_smoke.yaml"), *[a for s in sets for a in ("--set", s)]])
     assert code == 0
     result = json.loads(out.read_text())
@@ -284,6 +332,16 @@ def test_classifier_job_runs_on_a_shard_folder_and_writes_its_result(tmp_path, f
 
 def test_classifier_job_missing_shards_fail_cleanly(tmp_path, fashion_mnist_root, capsys):
     out = tmp_path / "result.json"
-    code = tc.main(["--config", str(CONFIGS / "train_classifier_smoke.yaml"), "--set", f"shards={tmp_path / 'none'}",
-                    "--set", f"data.root={fashion_mnist_root}", "--set", f"out={out}"])
+    code = tc.main(
+        [
+            "--config",
+            str(CONFIGS / "train_classifier_smoke.yaml"),
+            "--set",
+            f"shards={tmp_path / 'none'}",
+            "--set",
+            f"data.root={fashion_mnist_root}",
+            "--set",
+            f"out={out}",
+        ]
+    )
     assert code == 1 and "manifest" in capsys.readouterr().err and not out.exists()

@@ -19,9 +19,17 @@ from test_evaluate_e2e import eval_config, make_run, warm_judge_cache
 from synthgen.evaluate.run import evaluate
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--virtual-time-budget=10000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=10000",
+]
 
 # Runs after load: per <img>, whether it decoded, its natural size and its mean pixel value read back
 # through a canvas; per SVG polyline, the width of its bounding box. Written into <pre id="probe">.
@@ -69,8 +77,12 @@ def rendered(tmp_path_factory, fashion_mnist_root):
     page = open(os.path.join(run, "eval", "report.html"), encoding="utf-8").read()
     probe_page = base / "probe.html"
     probe_page.write_text(page.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    proc = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={base / 'profile'}", "--dump-dom",
-                           probe_page.as_uri()], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={base / 'profile'}", "--dump-dom", probe_page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     match = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)
     assert match, f"no probe output from chromium (rc {proc.returncode}): {proc.stderr[-2000:]}"
     return page, json.loads(match.group(1).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))

@@ -50,8 +50,18 @@ def built(tmp_path_factory, fashion_mnist_root) -> Path:
 def test_layout_counts_mode_and_size(built: Path) -> None:
     for split in ("train", "test"):
         folders = sorted(p.name for p in (built / split).iterdir())
-        assert folders == ["0-t-shirt-top", "1-trouser", "2-pullover", "3-dress", "4-coat", "5-sandal",
-                           "6-shirt", "7-sneaker", "8-bag", "9-ankle-boot"]
+        assert folders == [
+            "0-t-shirt-top",
+            "1-trouser",
+            "2-pullover",
+            "3-dress",
+            "4-coat",
+            "5-sandal",
+            "6-shirt",
+            "7-sneaker",
+            "8-bag",
+            "9-ankle-boot",
+        ]
         for folder in folders:
             pngs = sorted((built / split / folder).glob("*.png"))
             assert len(pngs) == PER_CLASS, (split, folder)
@@ -89,8 +99,20 @@ def test_same_seed_same_bytes_other_seed_other_bytes(built: Path, tmp_path: Path
 
 def test_an_image_does_not_depend_on_the_other_items(built: Path, tmp_path: Path, fashion_mnist_root) -> None:
     bigger = tmp_path / "bigger"
-    assert JOB.main(["--out", str(bigger), "--max-per-class", str(PER_CLASS + 2), "--no-progress",
-                     "--source-root", fashion_mnist_root]) == 0
+    assert (
+        JOB.main(
+            [
+                "--out",
+                str(bigger),
+                "--max-per-class",
+                str(PER_CLASS + 2),
+                "--no-progress",
+                "--source-root",
+                fashion_mnist_root,
+            ]
+        )
+        == 0
+    )
     small, large = _files(built), _files(bigger)
     assert set(small) < set(large) and all(large[k] == v for k, v in small.items())
 
@@ -125,16 +147,31 @@ def test_backgrounds_are_solid_two_tone_or_smooth_and_all_differ() -> None:
 
 def test_64_px(tmp_path: Path, fashion_mnist_root) -> None:
     out = tmp_path / "set64"
-    assert JOB.main(["--out", str(out), "--resolution", "64", "--max-per-class", "1", "--no-progress",
-                     "--source-root", fashion_mnist_root]) == 0
+    assert (
+        JOB.main(
+            [
+                "--out",
+                str(out),
+                "--resolution",
+                "64",
+                "--max-per-class",
+                "1",
+                "--no-progress",
+                "--source-root",
+                fashion_mnist_root,
+            ]
+        )
+        == 0
+    )
     pngs = sorted(out.rglob("*.png"))
     assert len(pngs) == 2 * K
     with Image.open(pngs[0]) as img:
         assert img.size == (64, 64) and img.mode == "RGB"
 
 
-def test_existing_out_is_refused_with_exit_2_and_overwrite_replaces_it(tmp_path: Path, fashion_mnist_root,
-                                                                        capsys) -> None:
+def test_existing_out_is_refused_with_exit_2_and_overwrite_replaces_it(
+    tmp_path: Path, fashion_mnist_root, capsys
+) -> None:
     out = tmp_path / "set"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
@@ -154,8 +191,10 @@ def test_missing_idx_files_exit_1_and_leave_nothing(tmp_path: Path, capsys) -> N
 
 def test_help_explains_and_bad_resolution_is_a_usage_error() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    run = lambda *a: subprocess.run([sys.executable, str(SCRIPT), *a], capture_output=True, text=True,  # noqa: E731
-                                    env=env, timeout=120)
+
+    def run(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(SCRIPT), *a], capture_output=True, text=True, env=env, timeout=120)
+
     proc = run("--help")
     assert proc.returncode == 0
     for text in ("--resolution", "--max-per-class", "--overwrite", "exit codes", "OUT/train/"):

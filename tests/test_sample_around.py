@@ -49,15 +49,29 @@ def _yaml(path, **keys) -> str:
 def setup(tmp_path_factory):
     """(checkpoint, real-set YAML) of a small conditional generator and an imagefolder real set."""
     base = tmp_path_factory.mktemp("around")
-    cfg = from_dict(ExperimentConfig, {"model": {"name": "cdcgan", "z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}}})
+    cfg = from_dict(
+        ExperimentConfig, {"model": {"name": "cdcgan", "z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}}}
+    )
     checkpoint = write_random_checkpoint(str(base / "run"), cfg, class_names=CLASSES)
     return checkpoint, _yaml(base / "real.yaml", source="imagefolder", root=_folder(base / "real"))
 
 
 def _cfg(setup, out, **kw) -> SampleConfig:
     checkpoint, real = setup
-    base = dict(checkpoint=checkpoint, out=str(out), around=real, per_image=PER_IMAGE, format="both", images_per_shard=16,
-                num_actors=2, batch_size=64, inversion_steps=5, inversion_chunk=4, encoder="none", progress=False)
+    base = dict(
+        checkpoint=checkpoint,
+        out=str(out),
+        around=real,
+        per_image=PER_IMAGE,
+        format="both",
+        images_per_shard=16,
+        num_actors=2,
+        batch_size=64,
+        inversion_steps=5,
+        inversion_chunk=4,
+        encoder="none",
+        progress=False,
+    )
     return SampleConfig(**{**base, **kw})
 
 
@@ -89,7 +103,9 @@ def test_provenance_columns_manifest_and_loaders(reference, setup):
     assert [rows[i][2] for i in range(40)] == [expect[i // PER_IMAGE] for i in range(40)]
     assert [rows[i][0] for i in range(40)] == [CLASSES.index(expect[i // PER_IMAGE][0]) for i in range(40)]
     around = m["around"]
-    assert around["real"]["kind"] == "imagefolder" and around["real"]["size"] == 10 and len(around["real"]["digest"]) == 64
+    assert (
+        around["real"]["kind"] == "imagefolder" and around["real"]["size"] == 10 and len(around["real"]["digest"]) == 64
+    )
     assert around["inversion"]["steps"] == 5 and around["inversion"]["encoder"]["used"] is False
     assert 0 < around["reconstruction_mse"] <= around["start_mse"]
     hf = json.loads(pq.read_schema(os.path.join(out, m["shards"][0]["file"])).metadata[b"huggingface"])
@@ -104,7 +120,9 @@ def test_provenance_columns_manifest_and_loaders(reference, setup):
     z = neighbour_latents(torch.from_numpy(chunk["latents"]), np.array([1]), np.array([5]), np.array([3]), 0.7, 0)
     with torch.no_grad():
         pixels = to_uint8(generator(z, torch.tensor([1]))).numpy()[0, 0]  # real image 5 is b/0
-    assert np.array_equal(np.asarray(Image.open(os.path.join(out, "png", "b", f"{5 * PER_IMAGE + 3:012d}.png"))), pixels)
+    assert np.array_equal(
+        np.asarray(Image.open(os.path.join(out, "png", "b", f"{5 * PER_IMAGE + 3:012d}.png"))), pixels
+    )
 
 
 @pytest.mark.ray
@@ -133,7 +151,9 @@ def test_the_run_encoder_starts_each_inversion_with_encoder_steps_and_lr(setup, 
     from synthgen.sample.encoder import EncoderConfig, encode
     from synthgen.sample.encoder_train import train_encoder
 
-    cfg = from_dict(ExperimentConfig, {"model": {"name": "cdcgan", "z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}}})
+    cfg = from_dict(
+        ExperimentConfig, {"model": {"name": "cdcgan", "z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}}}
+    )
     run = write_random_checkpoint(str(tmp_path / "run"), cfg, class_names=CLASSES)
     info = train_encoder(EncoderConfig(checkpoint=run, steps=3, channels=8, real_data="none", progress=False))
     out = tmp_path / "out"
@@ -153,23 +173,30 @@ def test_the_run_encoder_starts_each_inversion_with_encoder_steps_and_lr(setup, 
     chunk = np.load(os.path.join(out, chunk_file(0)))
     assert chunk["ids"].tolist() == [0, 1, 2, 3]
     np.testing.assert_allclose(chunk["latents"], expect.latents.numpy(), atol=1e-4)
-    assert not np.allclose(chunk["latents"], invert(generator, images, labels, steps=2, lr=0.05,
-                                                    init=encode(encoder, images, labels)).latents.numpy(), atol=1e-4)
+    assert not np.allclose(
+        chunk["latents"],
+        invert(generator, images, labels, steps=2, lr=0.05, init=encode(encoder, images, labels)).latents.numpy(),
+        atol=1e-4,
+    )
 
 
 def test_class_weights_rebalance_rare_classes_exactly():
     labels = np.repeat(np.arange(3), SIZES)  # [10]
     cfg = SampleConfig(checkpoint="x", out="y", around="train", per_image=PER_IMAGE)
     assert around_counts(cfg, CLASSES, SIZES) == [20, 12, 8]  # auto: follow the real set
-    uniform = around_counts(SampleConfig(checkpoint="x", out="y", around="train", per_image=PER_IMAGE,
-                                         class_weights="uniform"), CLASSES, SIZES)
+    uniform = around_counts(
+        SampleConfig(checkpoint="x", out="y", around="train", per_image=PER_IMAGE, class_weights="uniform"),
+        CLASSES,
+        SIZES,
+    )
     assert uniform == [14, 13, 13]
     v = variations_per_image(labels, uniform, SIZES)
     assert [int(v[labels == c].sum()) for c in range(3)] == uniform
     assert v.tolist() == [3, 3, 3, 3, 2, 5, 4, 4, 7, 6]  # rare classes get more; the first images the remainder
     with pytest.raises(ConfigError, match="per_image=4 x 10 real images = 40"):
-        around_counts(SampleConfig(checkpoint="x", out="y", around="train", per_image=PER_IMAGE, num_samples=50),
-                      CLASSES, SIZES)
+        around_counts(
+            SampleConfig(checkpoint="x", out="y", around="train", per_image=PER_IMAGE, num_samples=50), CLASSES, SIZES
+        )
 
 
 def test_restarts_do_not_depend_on_the_chunk():
@@ -207,8 +234,24 @@ def test_refusals_write_nothing(setup, tmp_path, what):
 
 def test_dry_run_shows_the_plan_and_writes_nothing(setup, tmp_path, capsys):
     out = tmp_path / "out"
-    code = cli_main(["sample", "--checkpoint", setup[0], "--around", setup[1], "--out", str(out), "--per-image", "3",
-                     "--class-weights", "uniform", "--encoder", "none", "--dry-run"])
+    code = cli_main(
+        [
+            "sample",
+            "--checkpoint",
+            setup[0],
+            "--around",
+            setup[1],
+            "--out",
+            str(out),
+            "--per-image",
+            "3",
+            "--class-weights",
+            "uniform",
+            "--encoder",
+            "none",
+            "--dry-run",
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0 and not out.exists()
     assert "10 real images" in text and "per class: {'a': 10, 'b': 10, 'c': 10}" in text

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from synthgen.config import ExperimentConfig, from_dict
 from synthgen.cli import main
+from synthgen.config import ExperimentConfig, from_dict
 from synthgen.sample.randinit import write_random_checkpoint
 
 
@@ -22,14 +22,34 @@ def test_help_documents_the_output_layout(capsys):
         main(["sample", "--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    for needle in ("parquet/shard-000000.parquet", "png/<class folder>", "manifest.json", "--class-weights", "--dry-run"):
+    for needle in (
+        "parquet/shard-000000.parquet",
+        "png/<class folder>",
+        "manifest.json",
+        "--class-weights",
+        "--dry-run",
+    ):
         assert needle in text
 
 
 def test_dry_run_prints_the_resolved_config_and_plan_and_writes_nothing(checkpoint, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["sample", "--checkpoint", checkpoint, "--out", str(out), "--num-samples", "30",
-                 "--classes", "Bag,Sneaker", "--set", "seed=9", "--dry-run"])
+    code = main(
+        [
+            "sample",
+            "--checkpoint",
+            checkpoint,
+            "--out",
+            str(out),
+            "--num-samples",
+            "30",
+            "--classes",
+            "Bag,Sneaker",
+            "--set",
+            "seed=9",
+            "--dry-run",
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0 and "seed: 9" in text and "num_samples: 30" in text
     assert "'Sneaker': 15, 'Bag': 15" in text

@@ -36,9 +36,27 @@ def test_driver_killed_mid_run_is_completed_by_a_rerun(ray_cluster, checkpoint, 
     out = str(tmp_path / "out")
     n, per_shard = 2048, 64  # 32 shards
     address = ray_cluster.get_runtime_context().gcs_address
-    cmd = [sys.executable, "-m", "synthgen.cli", "sample", "--checkpoint", checkpoint, "--out", out,
-           "--num-samples", str(n), "--images-per-shard", str(per_shard), "--batch-size", "64",
-           "--num-actors", "1", "--no-progress", "--ray-address", address]
+    cmd = [
+        sys.executable,
+        "-m",
+        "synthgen.cli",
+        "sample",
+        "--checkpoint",
+        checkpoint,
+        "--out",
+        out,
+        "--num-samples",
+        str(n),
+        "--images-per-shard",
+        str(per_shard),
+        "--batch-size",
+        "64",
+        "--num-actors",
+        "1",
+        "--no-progress",
+        "--ray-address",
+        address,
+    ]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while len(glob.glob(os.path.join(out, "parquet", "shard-*.parquet"))) < 2:
@@ -50,8 +68,15 @@ def test_driver_killed_mid_run_is_completed_by_a_rerun(ray_cluster, checkpoint, 
     assert not os.path.exists(os.path.join(out, "manifest.json")), "the run finished before the kill"
     kept = {p: os.stat(p).st_mtime_ns for p in glob.glob(os.path.join(out, "parquet", "shard-*.parquet"))}
 
-    cfg = SampleConfig(checkpoint=checkpoint, out=out, num_samples=n, images_per_shard=per_shard, batch_size=64,
-                       num_actors=1, progress=False)
+    cfg = SampleConfig(
+        checkpoint=checkpoint,
+        out=out,
+        num_samples=n,
+        images_per_shard=per_shard,
+        batch_size=64,
+        num_actors=1,
+        progress=False,
+    )
     result = run_sample(cfg)
     assert result.shards_reused >= len(kept) and result.shards_written == 32 - result.shards_reused
     assert all(os.stat(p).st_mtime_ns == t for p, t in kept.items())  # finished shards were not rewritten

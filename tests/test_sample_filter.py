@@ -19,6 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
+from synthgen.checkpoint import load_generator
 from synthgen.cli import main as cli_main
 from synthgen.config import ExperimentConfig, from_dict
 from synthgen.errors import ConfigError
@@ -30,7 +31,6 @@ from synthgen.sample.plan import make_plan
 from synthgen.sample.randinit import write_random_checkpoint
 from synthgen.sample.run import run_sample
 from synthgen.sample.verify import verify_output
-from synthgen.checkpoint import load_generator
 
 CLASSES = ("bars", "columns", "square")
 N, PER_SHARD, MAX_CANDIDATES = 90, 40, 4
@@ -40,12 +40,12 @@ def _pattern(label: int, rng: np.random.Generator) -> np.ndarray:
     """A noisy 28x28 uint8 image of class ``label``: horizontal bars, vertical bars or a centred square."""
     img = rng.integers(0, 60, (28, 28))
     if label == 0:
-        img[rng.integers(0, 3)::4, :] += 180
+        img[rng.integers(0, 3) :: 4, :] += 180
     elif label == 1:
-        img[:, rng.integers(0, 3)::4] += 180
+        img[:, rng.integers(0, 3) :: 4] += 180
     else:
         s = rng.integers(6, 10)
-        img[14 - s:14 + s, 14 - s:14 + s] += 180
+        img[14 - s : 14 + s, 14 - s : 14 + s] += 180
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -76,10 +76,13 @@ def _cache_env(judge_cache):
 
 @pytest.fixture(scope="module")
 def experiment(data_root) -> ExperimentConfig:
-    return from_dict(ExperimentConfig, {
-        "data": {"source": "imagefolder", "root": data_root},
-        "model": {"name": "cdcgan", "z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}},
-    })
+    return from_dict(
+        ExperimentConfig,
+        {
+            "data": {"source": "imagefolder", "root": data_root},
+            "model": {"name": "cdcgan", "z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}},
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +122,18 @@ def threshold(checkpoint, experiment, judge_cache) -> float:
 
 
 def _cfg(checkpoint: str, out: str, threshold: float, **kw) -> SampleConfig:
-    base = dict(checkpoint=checkpoint, out=out, num_samples=N, images_per_shard=PER_SHARD, format="both",
-                num_actors=1, batch_size=64, progress=False, filter=f"judge:{threshold}",
-                filter_max_candidates=MAX_CANDIDATES)
+    base = dict(
+        checkpoint=checkpoint,
+        out=out,
+        num_samples=N,
+        images_per_shard=PER_SHARD,
+        format="both",
+        num_actors=1,
+        batch_size=64,
+        progress=False,
+        filter=f"judge:{threshold}",
+        filter_max_candidates=MAX_CANDIDATES,
+    )
     return SampleConfig(**{**base, **kw})
 
 
@@ -162,8 +174,9 @@ def test_unfiltered_plans_keep_their_digest_keys(checkpoint):
     cfg = SampleConfig(checkpoint=checkpoint, out="unused", num_samples=10)
     plan = make_plan(cfg, "d" * 64, CLASSES, (1, 28, 28), 16)
     assert not {"filter", "filter_judge", "filter_max_candidates"} & set(plan.to_dict())
-    filtered_plan = make_plan(dataclasses.replace(cfg, filter="judge:0.9"), "d" * 64, CLASSES, (1, 28, 28), 16,
-                              judge_key="k")
+    filtered_plan = make_plan(
+        dataclasses.replace(cfg, filter="judge:0.9"), "d" * 64, CLASSES, (1, 28, 28), 16, judge_key="k"
+    )
     assert filtered_plan.to_dict()["filter"] == "judge:0.9" and filtered_plan.digest() != plan.digest()
     with pytest.raises(ConfigError, match="judge"):
         make_plan(dataclasses.replace(cfg, filter="judge:0.9"), "d" * 64, CLASSES, (1, 28, 28), 16)
@@ -173,8 +186,9 @@ def test_generate_filtered_keeps_the_first_accepted_candidate(checkpoint, experi
     generator, _ = load_generator(checkpoint)
     judge = _judge(experiment, judge_cache).model
     ids, labels = np.arange(40), np.arange(40) % 3
-    images, drawn, prob = generate_filtered(generator, judge, ids, labels, seed=0, threshold=threshold,
-                                            max_candidates=MAX_CANDIDATES)
+    images, drawn, prob = generate_filtered(
+        generator, judge, ids, labels, seed=0, threshold=threshold, max_candidates=MAX_CANDIDATES
+    )
     assert images.shape == (40, 1, 28, 28) and images.dtype == torch.uint8
     assert ((drawn >= 1) & (drawn <= MAX_CANDIDATES)).all()
     # passed rows stopped at their first passing candidate; rows that never passed used every candidate
@@ -185,7 +199,7 @@ def test_generate_filtered_keeps_the_first_accepted_candidate(checkpoint, experi
     row = int(np.flatnonzero(labels == 0)[0])
     scores = []
     for c in range(MAX_CANDIDATES):
-        z = torch.from_numpy(latents_for(ids[row:row + 1], 0, 16, candidate=c))
+        z = torch.from_numpy(latents_for(ids[row : row + 1], 0, 16, candidate=c))
         with torch.no_grad():
             img = ((generator(z, torch.tensor([0])) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
             scores.append(float(label_probability(judge, img, torch.tensor([0]))[0]))
@@ -196,13 +210,13 @@ def test_generate_filtered_keeps_the_first_accepted_candidate(checkpoint, experi
     for i in range(len(ids)):  # every row keeps the image of the candidate the rule picks
         tried = []  # (judge probability, image) of each candidate row i drew, in order
         for c in range(int(drawn[i])):
-            z = torch.from_numpy(latents_for(ids[i:i + 1], 0, 16, candidate=c))
+            z = torch.from_numpy(latents_for(ids[i : i + 1], 0, 16, candidate=c))
             with torch.no_grad():
                 img = ((generator(z, torch.tensor([labels[i]])) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
                 tried.append((float(label_probability(judge, img, torch.tensor([labels[i]]))[0]), img))
         # passed: its last (first accepted) candidate; never passed: its best (the earliest of equal ones)
         keep = len(tried) - 1 if prob[i] >= threshold else max(range(len(tried)), key=lambda c: (tried[c][0], -c))
-        assert (tried[keep][1].int() - images[i:i + 1].int()).abs().max() <= 1, i
+        assert (tried[keep][1].int() - images[i : i + 1].int()).abs().max() <= 1, i
 
 
 def test_filtered_dataset_holds_what_the_judge_accepts(filtered, experiment, judge_cache, threshold):
@@ -216,22 +230,25 @@ def test_filtered_dataset_holds_what_the_judge_accepts(filtered, experiment, jud
     images, labels, _ = _stored(out)
     assert m["class_counts"] == [30, 30, 30] and np.bincount(labels).tolist() == [30, 30, 30]
     with torch.no_grad():
-        prob = label_probability(_judge(experiment, judge_cache).model, torch.from_numpy(images),
-                                 torch.from_numpy(labels)).numpy()
+        prob = label_probability(
+            _judge(experiment, judge_cache).model, torch.from_numpy(images), torch.from_numpy(labels)
+        ).numpy()
     assert int((prob < threshold).sum()) == f["below_threshold"] < N
     assert verify_output(out).ok
 
 
-def test_filtering_changes_the_dataset_it_is_asked_to(filtered, checkpoint, tmp_path, experiment, judge_cache,
-                                                     threshold):
+def test_filtering_changes_the_dataset_it_is_asked_to(
+    filtered, checkpoint, tmp_path, experiment, judge_cache, threshold
+):
     out = str(tmp_path / "unfiltered")
     plain = run_sample(_cfg(checkpoint, out, threshold, filter=""))
     assert "filter" not in plain.manifest
     judge = _judge(experiment, judge_cache).model
     with torch.no_grad():
         p_plain = label_probability(judge, torch.from_numpy(_stored(out)[0]), torch.from_numpy(_stored(out)[1]))
-        p_filt = label_probability(judge, torch.from_numpy(_stored(filtered[0])[0]),
-                                   torch.from_numpy(_stored(filtered[0])[1]))
+        p_filt = label_probability(
+            judge, torch.from_numpy(_stored(filtered[0])[0]), torch.from_numpy(_stored(filtered[0])[1])
+        )
     assert float((p_filt >= threshold).float().mean()) > float((p_plain >= threshold).float().mean())
 
 
@@ -260,8 +277,24 @@ def test_a_different_threshold_into_the_same_out_is_refused(filtered, checkpoint
     out = str(tmp_path / "conflict")
     shutil.copytree(filtered[0], out)
     before = sorted(os.listdir(os.path.join(out, "parquet")))
-    code = cli_main(["sample", "--checkpoint", checkpoint, "--out", out, "--num-samples", str(N), "--format", "both",
-                     "--images-per-shard", str(PER_SHARD), "--filter", "judge:0.5", "--no-progress"])
+    code = cli_main(
+        [
+            "sample",
+            "--checkpoint",
+            checkpoint,
+            "--out",
+            out,
+            "--num-samples",
+            str(N),
+            "--format",
+            "both",
+            "--images-per-shard",
+            str(PER_SHARD),
+            "--filter",
+            "judge:0.5",
+            "--no-progress",
+        ]
+    )
     assert code == 1 and sorted(os.listdir(os.path.join(out, "parquet"))) == before
     err = capsys.readouterr().err
     assert "already holds a dataset made with a different config" in err and "judge:0.5" in err
@@ -279,15 +312,24 @@ def test_evaluate_measures_the_filtered_generator(checkpoint, threshold, tmp_pat
     from synthgen.evaluate.run import evaluate
 
     def label_acc(out: str, **kw) -> dict:
-        cfg = EvalConfig(checkpoint=checkpoint, out=str(tmp_path / out), metrics=("label_acc",), num_samples=60,
-                         report=dataclasses.replace(EvalConfig().report, enabled=False), **kw)
+        cfg = EvalConfig(
+            checkpoint=checkpoint,
+            out=str(tmp_path / out),
+            metrics=("label_acc",),
+            num_samples=60,
+            report=dataclasses.replace(EvalConfig().report, enabled=False),
+            **kw,
+        )
         return evaluate(cfg, progress=False)[0]
 
     plain = label_acc("plain")
     judged = label_acc("judged", filter=f"judge:{threshold}", filter_max_candidates=MAX_CANDIDATES)
     assert "filter" not in plain["source"]
-    assert judged["source"]["filter"] == {"spec": f"judge:{threshold:g}", "max_candidates": MAX_CANDIDATES,
-                                          "judge": judged["judge"]["key"]}
+    assert judged["source"]["filter"] == {
+        "spec": f"judge:{threshold:g}",
+        "max_candidates": MAX_CANDIDATES,
+        "judge": judged["judge"]["key"],
+    }
     assert judged["counts"] == plain["counts"] == {"generated": 60}
 
 

@@ -14,16 +14,16 @@ import pytest
 import torch
 from PIL import Image
 
+from synthgen.checkpoint import load_generator
+from synthgen.cli import main as cli_main
 from synthgen.config import ExperimentConfig, from_dict
 from synthgen.errors import ShardError
-from synthgen.cli import main as cli_main
+from synthgen.pixels import to_uint8
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.latents import labels_for, latents_for
 from synthgen.sample.randinit import write_random_checkpoint
 from synthgen.sample.run import run_sample
 from synthgen.sample.verify import verify_output
-from synthgen.pixels import to_uint8
-from synthgen.checkpoint import load_generator
 
 pytestmark = pytest.mark.ray
 
@@ -33,13 +33,23 @@ N, PER_SHARD = 150, 64  # three shards: 64, 64, 22 rows
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
     """A real (untrained) checkpoint of a small conditional generator."""
-    cfg = from_dict(ExperimentConfig, {"model": {"name": "cdcgan", "z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}}})
+    cfg = from_dict(
+        ExperimentConfig, {"model": {"name": "cdcgan", "z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}}}
+    )
     return write_random_checkpoint(str(tmp_path_factory.mktemp("run")), cfg)
 
 
 def _cfg(checkpoint: str, out: str, **kw) -> SampleConfig:
-    base = dict(checkpoint=checkpoint, out=out, num_samples=N, images_per_shard=PER_SHARD, format="both",
-                num_actors=1, batch_size=64, progress=False)
+    base = dict(
+        checkpoint=checkpoint,
+        out=out,
+        num_samples=N,
+        images_per_shard=PER_SHARD,
+        format="both",
+        num_actors=1,
+        batch_size=64,
+        progress=False,
+    )
     return SampleConfig(**{**base, **kw})
 
 
@@ -261,8 +271,9 @@ def test_png_only_format_with_a_class_subset(ray_cluster, checkpoint, tmp_path):
 def test_huggingface_datasets_decodes_images_without_a_cast(reference, tmp_path):
     datasets = pytest.importorskip("datasets")
     out, result = reference
-    ds = datasets.load_dataset("parquet", data_dir=os.path.join(out, "parquet"), split="train",
-                               cache_dir=str(tmp_path / "hf"))
+    ds = datasets.load_dataset(
+        "parquet", data_dir=os.path.join(out, "parquet"), split="train", cache_dir=str(tmp_path / "hf")
+    )
     assert ds.features["label"].names == result.manifest["class_names"]
     row = ds[7]
     assert row["sample_id"] == 7 and isinstance(row["image"], Image.Image) and row["image"].size == (28, 28)

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from synthgen.config import ModelConfig
-from synthgen.pixels import to_uint8
 from synthgen.errors import ConfigError
 from synthgen.models import build_models
+from synthgen.pixels import to_uint8
 from synthgen.sample.inversion import invert, neighbour_images
 
 NUM_CLASSES, N = 3, 12
@@ -93,13 +93,16 @@ def test_neighbours_are_deterministic_and_move_with_sigma(generator, targets):
     assert not np.array_equal(a, d)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda g, im, lb: invert(g, im, lb[:-1]), "one label per image"),
-    (lambda g, im, lb: invert(g, im[:0], lb[:0]), "at least one image"),
-    (lambda g, im, lb: invert(g, im, lb, restarts=0), "restarts >= 1"),
-    (lambda g, im, lb: neighbour_images(g, invert(g, im, lb, steps=0), 5, sigma=-0.1), "sigma >= 0"),
-    (lambda g, im, lb: neighbour_images(g, invert(g, im, lb, steps=0), 0, sigma=0.5), "num_samples >= 1"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda g, im, lb: invert(g, im, lb[:-1]), "one label per image"),
+        (lambda g, im, lb: invert(g, im[:0], lb[:0]), "at least one image"),
+        (lambda g, im, lb: invert(g, im, lb, restarts=0), "restarts >= 1"),
+        (lambda g, im, lb: neighbour_images(g, invert(g, im, lb, steps=0), 5, sigma=-0.1), "sigma >= 0"),
+        (lambda g, im, lb: neighbour_images(g, invert(g, im, lb, steps=0), 0, sigma=0.5), "num_samples >= 1"),
+    ],
+)
 def test_bad_arguments_raise_a_config_error(generator, targets, call, match):
     with pytest.raises(ConfigError, match=match):
         call(generator, *targets)

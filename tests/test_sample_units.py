@@ -12,13 +12,13 @@ import yaml
 from PIL import Image
 
 from synthgen.config import DataConfig, ExperimentConfig, load_config
+from synthgen.data.idx import FASHION_MNIST_CLASSES
 from synthgen.errors import ConfigError
+from synthgen.pixels import to_uint8
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.fleet import check_resources
 from synthgen.sample.latents import labels_for, latents_for, permute
 from synthgen.sample.plan import allocate_counts, make_plan, resolve_class_weights, resolve_classes, split_batches
-from synthgen.data.idx import FASHION_MNIST_CLASSES
-from synthgen.pixels import to_uint8
 from synthgen.shards import Shard, encode_png, safe_label_dirs
 from synthgen.storage import Location
 
@@ -136,7 +136,9 @@ def test_png_round_trips_pixels_and_is_deterministic(channels):
     data = encode_png(image)
     assert data == encode_png(image.copy())
     decoded = np.asarray(Image.open(io.BytesIO(data)))
-    assert np.array_equal(decoded if channels == 3 else decoded[None], image.transpose(1, 2, 0) if channels == 3 else image)
+    assert np.array_equal(
+        decoded if channels == 3 else decoded[None], image.transpose(1, 2, 0) if channels == 3 else image
+    )
 
 
 def test_output_dir_writes_atomically_and_cleans_only_temp_files(tmp_path):

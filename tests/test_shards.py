@@ -8,12 +8,25 @@ import os
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from shard_data import write_shards
+
 from synthgen.errors import ConfigError, ShardError
 from synthgen.shards import (
-    FORMATS, HANDLERS, MANIFEST_FILE, DatasetSpec, Shard, ShardRows, decode_png, encode_batch, handlers_for,
-    pil_to_chw, read_manifest, read_shard, safe_label_dirs, write_manifest, write_shard,
+    FORMATS,
+    HANDLERS,
+    MANIFEST_FILE,
+    DatasetSpec,
+    Shard,
+    ShardRows,
+    decode_png,
+    encode_batch,
+    handlers_for,
+    pil_to_chw,
+    read_manifest,
+    read_shard,
+    safe_label_dirs,
+    write_manifest,
+    write_shard,
 )
 from synthgen.shards.formats import FORMAT_PARTS
 from synthgen.storage import Location
@@ -30,11 +43,18 @@ def _rows(index: int, start: int, n: int, shape=(1, 6, 5), seed: int = 0) -> tup
 
 def _write_manifest_for(out: Location, fmt: str, records: list[dict], shape, labels: np.ndarray) -> None:
     counts = np.bincount(labels, minlength=len(CLASSES))
-    write_manifest(out, {
-        "total": int(sum(r["rows"] for r in records)), "class_names": list(CLASSES), "image_shape": list(shape),
-        "per_class": {c: int(k) for c, k in zip(CLASSES, counts)}, "format": fmt, "shards": records,
-        "label_dirs": dict(zip(CLASSES, safe_label_dirs(CLASSES))),
-    })
+    write_manifest(
+        out,
+        {
+            "total": int(sum(r["rows"] for r in records)),
+            "class_names": list(CLASSES),
+            "image_shape": list(shape),
+            "per_class": {c: int(k) for c, k in zip(CLASSES, counts)},
+            "format": fmt,
+            "shards": records,
+            "label_dirs": dict(zip(CLASSES, safe_label_dirs(CLASSES))),
+        },
+    )
 
 
 def test_formats_are_derived_from_the_handler_table():
@@ -105,8 +125,11 @@ def test_manifest_round_trip_through_the_real_writer(tmp_path):
     m = read_manifest(w.root)
     assert m.raw == raw and m.total == 23 and m.format == "both" and m.parts == ("png", "parquet")
     assert m.class_names == w.class_names and m.image_shape == (1, 28, 28)
-    assert [(s.index, s.rows, s.sample_id_start, s.sample_id_end) for s in m.shards] == [(0, 10, 0, 10), (1, 10, 10, 20),
-                                                                                         (2, 3, 20, 23)]
+    assert [(s.index, s.rows, s.sample_id_start, s.sample_id_end) for s in m.shards] == [
+        (0, 10, 0, 10),
+        (1, 10, 10, 20),
+        (2, 3, 20, 23),
+    ]
     assert [s.file for s in m.shards] == list(w.shard_files)
     assert m.shards[2].part("png").file == "png_index/shard-000002.json"
     assert m.per_class == {c: int((w.labels == k).sum()) for k, c in enumerate(w.class_names)}
@@ -117,14 +140,17 @@ def test_manifest_round_trip_through_the_real_writer(tmp_path):
     assert read_manifest(out).shards == m.shards
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda m: m.update(total=24), "rows sum to 23 but total=24"),
-    (lambda m: m.update(format="tar"), r"format='tar' is not one of \['parquet', 'png', 'both'\]"),
-    (lambda m: m.update(image_shape=[2, 28, 28]), r"image_shape=\[2, 28, 28\] is not \[C, H, W\]"),
-    (lambda m: m["shards"][0].update(file="../escape.parquet"), "'../escape.parquet' is not relative to the root"),
-    (lambda m: m["shards"][1].pop("png_index"), r"is malformed \(KeyError: 'png_index'\)"),
-    (lambda m: m.pop("class_names"), r"is malformed \(KeyError: 'class_names'\)"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda m: m.update(total=24), "rows sum to 23 but total=24"),
+        (lambda m: m.update(format="tar"), r"format='tar' is not one of \['parquet', 'png', 'both'\]"),
+        (lambda m: m.update(image_shape=[2, 28, 28]), r"image_shape=\[2, 28, 28\] is not \[C, H, W\]"),
+        (lambda m: m["shards"][0].update(file="../escape.parquet"), "'../escape.parquet' is not relative to the root"),
+        (lambda m: m["shards"][1].pop("png_index"), r"is malformed \(KeyError: 'png_index'\)"),
+        (lambda m: m.pop("class_names"), r"is malformed \(KeyError: 'class_names'\)"),
+    ],
+)
 def test_a_bad_manifest_is_a_shard_error_that_names_the_fix(tmp_path, edit, match):
     w = write_shards(tmp_path / "o", n=23, rows_per_shard=10, fmt="both")
     path = tmp_path / "o" / MANIFEST_FILE

@@ -39,6 +39,7 @@ def _set_noise(G: nn.Module, strength: float) -> None:
 
 # --- shapes, resolutions, options -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("size", [32, 64, 128])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_output_shapes_and_range(size: int, channels: int) -> None:
@@ -112,6 +113,7 @@ def test_linear_output_is_unsquashed_in_training_and_clamped_in_eval_and_tanh_st
 
 # --- determinism and noise ------------------------------------------------------------------------------
 
+
 def test_eval_mode_is_deterministic_and_batch_independent() -> None:
     G, _ = _build(32, 3)
     _set_noise(G, 0.5)  # so that a random (non-const) eval noise would show
@@ -121,7 +123,7 @@ def test_eval_mode_is_deterministic_and_batch_independent() -> None:
         a, b = G(z, y), G(z, y)
         assert torch.equal(a, b)  # the same bytes every call
         for i in (0, 3, 5):
-            alone = G(z[i:i + 1], y[i:i + 1])[0]
+            alone = G(z[i : i + 1], y[i : i + 1])[0]
             # not bit-equal: CPU kernels block differently per batch size (cdcgan's too; the sampler uses
             # canonical spans), but any cross-sample coupling (batch norm, per-batch noise) is far above this
             torch.testing.assert_close(alone, a[i], rtol=0, atol=1e-5)
@@ -176,6 +178,7 @@ def test_fused_and_unfused_modulated_conv_agree() -> None:
 
 # --- conditioning and W space ---------------------------------------------------------------------------
 
+
 def test_class_conditioning_changes_the_output() -> None:
     G, _ = _build(32, 3)
     G.eval()
@@ -215,6 +218,7 @@ def test_w_space_api() -> None:
 
 
 # --- discriminator --------------------------------------------------------------------------------------
+
 
 def test_discriminator_gradients_flow_to_input_and_every_parameter() -> None:
     G, D = _build(32, 3)
@@ -277,8 +281,10 @@ def test_d_with_class_mbstd_tells_a_collapsed_class_from_a_varied_one() -> None:
 
 
 def test_a_class_mbstd_chunk_that_does_not_divide_the_batch_is_refused_naming_the_fix() -> None:
-    cfg = from_dict(ExperimentConfig, {"model": {"name": "stylegan", "arch": {"mbstd_class_chunk": 32}},
-                                       "train": {"batch_size": 48}})
+    cfg = from_dict(
+        ExperimentConfig,
+        {"model": {"name": "stylegan", "arch": {"mbstd_class_chunk": 32}}, "train": {"batch_size": 48}},
+    )
     with pytest.raises(ConfigError) as err:
         cfg.validate()
     assert all(w in str(err.value) for w in ["model.arch.mbstd_class_chunk=32", "train.batch_size=48", "e.g. 48"])
@@ -286,6 +292,7 @@ def test_a_class_mbstd_chunk_that_does_not_divide_the_batch_is_refused_naming_th
 
 
 # --- R1 ---------------------------------------------------------------------------------------------------
+
 
 def test_r1_penalty_of_a_linear_critic_is_analytic() -> None:
     w = torch.randn(3 * 4 * 4)
@@ -312,13 +319,17 @@ def test_r1_penalty_matches_an_independent_autograd_computation() -> None:
 
 # --- the real train step --------------------------------------------------------------------------------
 
+
 def _step_config(name: str, **model) -> ExperimentConfig:
     arch = TINY if name == "stylegan" else {"g_channels": 8, "d_channels": 8}
-    return from_dict(ExperimentConfig, {
-        "data": {"resolution": 32, "channels": 3},
-        "model": {"name": name, "z_dim": Z_DIM, "arch": arch, "ema_start": 0, **model},
-        "train": {"batch_size": 8},
-    })
+    return from_dict(
+        ExperimentConfig,
+        {
+            "data": {"resolution": 32, "channels": 3},
+            "model": {"name": name, "z_dim": Z_DIM, "arch": arch, "ema_start": 0, **model},
+            "train": {"batch_size": 8},
+        },
+    )
 
 
 def _run_steps(cfg: ExperimentConfig, steps: int, seed: int = 0):
@@ -336,8 +347,9 @@ def _run_steps(cfg: ExperimentConfig, steps: int, seed: int = 0):
 
 
 def test_stylegan_train_steps_with_r1_diffaugment_and_lecam_stay_finite() -> None:
-    cfg = _step_config("stylegan", loss="bce", r1_gamma=1.0, r1_interval=2, diffaugment="translation,color",
-                       lecam_weight=0.1)
+    cfg = _step_config(
+        "stylegan", loss="bce", r1_gamma=1.0, r1_interval=2, diffaugment="translation,color", lecam_weight=0.1
+    )
     before = _build(32, 3)[0].state_dict()  # the same seed as _run_steps: the initial weights
     step_fn, losses = _run_steps(cfg, 4)
     assert all(torch.isfinite(torch.tensor(pair)).all() for pair in losses)
@@ -386,8 +398,19 @@ def test_r1_config_values_are_validated() -> None:
 def test_train_refuses_a_resolution_stylegan_cannot_build_before_any_worker_starts(tmp_path, capsys):
     from synthgen.cli import main
 
-    code = main(["train", "--set", "model.name=stylegan", "--set", f"run.storage_path={tmp_path}",
-                 "--set", "run.name=sg28", "--set", "data.max_images=50"])
+    code = main(
+        [
+            "train",
+            "--set",
+            "model.name=stylegan",
+            "--set",
+            f"run.storage_path={tmp_path}",
+            "--set",
+            "run.name=sg28",
+            "--set",
+            "data.max_images=50",
+        ]
+    )
     assert code == 2  # a config error on the driver, not TrainingFailedError (1) from inside a Ray worker
     assert "data.resolution=32" in capsys.readouterr().err
     assert not (tmp_path / "sg28").exists()

@@ -30,8 +30,9 @@ def _make_rgb(out: str, size: int) -> None:
         import make_rgb_dataset
     finally:
         sys.path.pop(0)
-    assert make_rgb_dataset.main(["--out", out, "--resolution", str(size), "--max-per-class", "3",
-                                  "--no-progress"]) == 0
+    assert (
+        make_rgb_dataset.main(["--out", out, "--resolution", str(size), "--max-per-class", "3", "--no-progress"]) == 0
+    )
 
 
 def _sets(*pairs: str) -> list[str]:
@@ -46,18 +47,48 @@ def test_stylegan_trains_samples_verifies_and_evaluates_rgb(size, tmp_path, ray_
     _make_rgb(data, size)
     config = tmp_path / "stylegan.yaml"
     config.write_text(CONFIG)
-    train = _sets("data.source=imagefolder", f"data.root={data}", "data.channels=3", f"data.resolution={size}",
-                  f"run.storage_path={runs}")
+    train = _sets(
+        "data.source=imagefolder",
+        f"data.root={data}",
+        "data.channels=3",
+        f"data.resolution={size}",
+        f"run.storage_path={runs}",
+    )
     assert cli_main(["train", "--config", str(config), *train]) == 0
     run = os.path.join(runs, "sg")
     assert os.path.isdir(os.path.join(run, "checkpoint-000004"))
-    assert cli_main(["sample", "--checkpoint", run, "--out", out, "--num-samples", "30", "--format", "both",
-                     "--truncation", "0.7", "--verify", "--no-progress"]) == 0
+    assert (
+        cli_main(
+            [
+                "sample",
+                "--checkpoint",
+                run,
+                "--out",
+                out,
+                "--num-samples",
+                "30",
+                "--format",
+                "both",
+                "--truncation",
+                "0.7",
+                "--verify",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     report = verify_output(out)
     manifest = json.load(open(os.path.join(out, "manifest.json")))
     assert report.ok and manifest["total"] == 30 and manifest["image_shape"] == [3, size, size]
-    evaluate = _sets("judge.epochs=1", "judge.max_train_images=30", "num_samples=30", "report.nearest_queries=2",
-                     "report.nearest_k=2", "report.samples_per_class=2", f"judge.cache_dir={tmp_path / 'judges'}")
+    evaluate = _sets(
+        "judge.epochs=1",
+        "judge.max_train_images=30",
+        "num_samples=30",
+        "report.nearest_queries=2",
+        "report.nearest_k=2",
+        "report.samples_per_class=2",
+        f"judge.cache_dir={tmp_path / 'judges'}",
+    )
     assert cli_main(["evaluate", "--checkpoint", run, "--metrics", "fd,label_acc", *evaluate]) == 0
     rows = [json.loads(line) for line in open(os.path.join(run, "eval", "metrics.jsonl"))]
     assert [r["metric"] for r in rows] == ["fd", "label_acc"]
@@ -77,4 +108,5 @@ def test_bench_cost_smoke_prints_both_models(capsys):
         assert r["train_img_per_s"] > 0 and r["sample_img_per_s"] > 0
         assert r["train_thread_ms_per_img"] == pytest.approx(1000 / r["train_img_per_s"], rel=1e-3)
     assert rows[1]["train_cost_vs_first"] == pytest.approx(
-        rows[1]["train_thread_ms_per_img"] / rows[0]["train_thread_ms_per_img"], rel=1e-3)
+        rows[1]["train_thread_ms_per_img"] / rows[0]["train_thread_ms_per_img"], rel=1e-3
+    )

@@ -96,11 +96,14 @@ def test_negative_fade_options_are_refused_naming_the_key(key: str) -> None:
 def test_the_train_step_sets_the_strength_and_the_ema_generator_follows() -> None:
     from synthgen.train.step import build_gan_step
 
-    cfg = from_dict(ExperimentConfig, {
-        "data": {"resolution": 32, "channels": 3},
-        "model": {"name": "stylegan", "z_dim": Z_DIM, "arch": {**TINY, **FADE}, "ema_start": 0, "loss": "bce"},
-        "train": {"batch_size": 8},
-    })
+    cfg = from_dict(
+        ExperimentConfig,
+        {
+            "data": {"resolution": 32, "channels": 3},
+            "model": {"name": "stylegan", "z_dim": Z_DIM, "arch": {**TINY, **FADE}, "ema_start": 0, "loss": "bce"},
+            "train": {"batch_size": 8},
+        },
+    )
     torch.manual_seed(0)
     step_fn = build_gan_step(cfg, (3, 32, 32), K, torch.device("cpu"), announce=False)
     data = torch.Generator().manual_seed(1)
@@ -108,8 +111,13 @@ def test_the_train_step_sets_the_strength_and_the_ema_generator_follows() -> Non
     for step in (5, 15, 25, 40):
         real = torch.rand(8, 3, 32, 32, generator=data) * 2 - 1
         step_fn(real, torch.randint(K, (8,), generator=data), step)
-        seen.append((float(step_fn.G.mapping.cond_strength), float(step_fn.D.cond_strength),
-                     float(step_fn.ema.module.mapping.cond_strength)))
+        seen.append(
+            (
+                float(step_fn.G.mapping.cond_strength),
+                float(step_fn.D.cond_strength),
+                float(step_fn.ema.module.mapping.cond_strength),
+            )
+        )
     assert seen == [(0.0, 0.0, 0.0), (0.25, 0.25, 0.25), (0.75, 0.75, 0.75), (1.0, 1.0, 1.0)]
 
 

@@ -8,9 +8,9 @@ import os
 import pytest
 import torch
 
+from synthgen import checkpoint as ckpt
 from synthgen.config import ExperimentConfig, load_config
 from synthgen.errors import ConfigError, TrainingDivergedError
-from synthgen import checkpoint as ckpt
 from synthgen.train.trainer import train
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -28,9 +28,17 @@ def tiny_config(tmp_path, name: str, *overrides: str) -> ExperimentConfig:
         ExperimentConfig,
         "jobs/configs/fashion_mnist_smoke.yaml",
         [
-            f"run.storage_path={tmp_path}", f"run.name={name}", "data.max_images=500",
-            "train.steps=12", "train.checkpoint_every=6", "train.sample_every=6", "train.log_every=3",
-            "train.batch_size=8", "model.arch.g_channels=8", "model.arch.d_channels=8", "model.z_dim=16",
+            f"run.storage_path={tmp_path}",
+            f"run.name={name}",
+            "data.max_images=500",
+            "train.steps=12",
+            "train.checkpoint_every=6",
+            "train.sample_every=6",
+            "train.log_every=3",
+            "train.batch_size=8",
+            "model.arch.g_channels=8",
+            "model.arch.d_channels=8",
+            "model.z_dim=16",
             *overrides,
         ],
     )
@@ -48,8 +56,10 @@ def test_two_worker_run_writes_reloadable_checkpoint_and_keeps_the_newest(ray_cl
     assert os.path.isfile(os.path.join(result.checkpoint_path, "config.yaml"))
     steps = [s for s, _ in ckpt.list_checkpoints(result.run_dir)]
     assert steps == [9, 12]  # 3 and 6 were pruned
-    assert sorted(n for n in os.listdir(result.run_dir) if n.startswith("checkpoint-")) == \
-        ["checkpoint-000009", "checkpoint-000012"]
+    assert sorted(n for n in os.listdir(result.run_dir) if n.startswith("checkpoint-")) == [
+        "checkpoint-000009",
+        "checkpoint-000012",
+    ]
     rows = [json.loads(line) for line in open(os.path.join(result.run_dir, "metrics.jsonl"))]
     assert [r["step"] for r in rows] == [3, 6, 9, 12]
     assert all(r["img_per_s"] > 0 and "d_loss" in r and "g_loss" in r for r in rows)
@@ -114,8 +124,10 @@ def test_time_budget_stops_at_the_first_log_step_past_it_and_checkpoints_there(r
     # The spent budget marks the run finished (pipeline --resume and uplift skip it); without one it is not.
     from synthgen.train.trainer import finished_checkpoint
 
-    assert finished_checkpoint(tiny_config(tmp_path, "budget", "train.max_minutes=0.000001"), result.run_dir) == \
-        (3, result.checkpoint_path)
+    assert finished_checkpoint(tiny_config(tmp_path, "budget", "train.max_minutes=0.000001"), result.run_dir) == (
+        3,
+        result.checkpoint_path,
+    )
     assert finished_checkpoint(tiny_config(tmp_path, "budget"), result.run_dir) is None
 
 

@@ -26,14 +26,36 @@ BATCH = 8
 ALL_OFF = {"channels_last": False, "precision": "fp32", "tf32": False, "fused_adam": False, "compile": False}
 MODELS = {
     # cdcgan at 28 px grayscale with LeCam: the default model and data shape
-    "cdcgan": ({"model": {"name": "cdcgan", "z_dim": 8, "arch": {"g_channels": 8, "d_channels": 8},
-                          "ema_start": 1, "lecam_weight": 0.3}}, (1, 28, 28)),
+    "cdcgan": (
+        {
+            "model": {
+                "name": "cdcgan",
+                "z_dim": 8,
+                "arch": {"g_channels": 8, "d_channels": 8},
+                "ema_start": 1,
+                "lecam_weight": 0.3,
+            }
+        },
+        (1, 28, 28),
+    ),
     # stylegan at 32 px RGB with lazy R1 (every other step), LeCam and DiffAugment: every fp32 term it has
-    "stylegan": ({"data": {"resolution": 32, "channels": 3},
-                  "model": {"name": "stylegan", "z_dim": 8, "loss": "bce", "r1_gamma": 1.0, "r1_interval": 2,
-                            "lecam_weight": 0.1, "diffaugment": "translation,color", "ema_start": 0,
-                            "arch": {"channel_base": 64, "channel_max": 16, "w_dim": 16, "mapping_layers": 1}}},
-                 (3, 32, 32)),
+    "stylegan": (
+        {
+            "data": {"resolution": 32, "channels": 3},
+            "model": {
+                "name": "stylegan",
+                "z_dim": 8,
+                "loss": "bce",
+                "r1_gamma": 1.0,
+                "r1_interval": 2,
+                "lecam_weight": 0.1,
+                "diffaugment": "translation,color",
+                "ema_start": 0,
+                "arch": {"channel_base": 64, "channel_max": 16, "w_dim": 16, "mapping_layers": 1},
+            },
+        },
+        (3, 32, 32),
+    ),
 }
 
 
@@ -63,9 +85,11 @@ def run(gan_step: GANStep, name: str, first: int, last: int, data_seed: int = 1)
 
 def states(gan_step: GANStep) -> dict[str, torch.Tensor]:
     """Every tensor a checkpoint holds of G, D and the EMA generator, by a prefixed name."""
-    return {f"{prefix}.{key}": value for prefix, module in (("G", gan_step.G), ("D", gan_step.D),
-                                                            ("EMA", gan_step.ema.module))
-            for key, value in module.state_dict().items()}
+    return {
+        f"{prefix}.{key}": value
+        for prefix, module in (("G", gan_step.G), ("D", gan_step.D), ("EMA", gan_step.ema.module))
+        for key, value in module.state_dict().items()
+    }
 
 
 def assert_close_states(a: GANStep, b: GANStep, atol: float) -> None:
@@ -97,6 +121,7 @@ def log_records():
 
 
 # --- defaults: the plain step, bit for bit ----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_default_options_leave_the_cpu_step_bit_identical_to_every_path_off(name: str) -> None:
@@ -137,9 +162,11 @@ def test_tf32_flags_are_set_only_when_asked() -> None:
 
 # --- bf16 autocast ---------------------------------------------------------------------------------------
 
+
 def _autocast_spy(seen: list[tuple[str, bool]], tag: str):
     def hook(module, args):
         seen.append((tag, torch.is_autocast_enabled("cpu")))
+
     return hook
 
 
@@ -192,8 +219,10 @@ def test_wgan_gp_penalty_runs_outside_autocast_under_bf16(monkeypatch) -> None:
 
     monkeypatch.setattr(WGANGPLoss, "penalty", spy)
     spec, shape = MODELS["cdcgan"]
-    cfg = from_dict(ExperimentConfig, {**spec, "model": {**spec["model"], "loss": "wgan-gp"},
-                                       "train": {"batch_size": BATCH, "precision": "bf16"}})
+    cfg = from_dict(
+        ExperimentConfig,
+        {**spec, "model": {**spec["model"], "loss": "wgan-gp"}, "train": {"batch_size": BATCH, "precision": "bf16"}},
+    )
     torch.manual_seed(0)
     gan_step = build_gan_step(cfg, shape, K, torch.device("cpu"), announce=False)
     result = run(gan_step, "cdcgan", 1, 2)
@@ -202,6 +231,7 @@ def test_wgan_gp_penalty_runs_outside_autocast_under_bf16(monkeypatch) -> None:
 
 
 # --- channels_last ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_channels_last_matches_the_default_step_within_rounding(name: str) -> None:
@@ -225,15 +255,21 @@ def test_channels_last_matches_the_default_step_within_rounding(name: str) -> No
 
 # --- config values ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("key", "value", "valid"), [
-    ("precision", "fp16", ("auto", "fp32", "bf16")),
-    ("channels_last", "sometimes", ("true", "false", "auto")),
-    ("tf32", "fast", ("true", "false", "auto")),
-    ("fused_adam", "maybe", ("true", "false", "auto")),
-])
+
+@pytest.mark.parametrize(
+    ("key", "value", "valid"),
+    [
+        ("precision", "fp16", ("auto", "fp32", "bf16")),
+        ("channels_last", "sometimes", ("true", "false", "auto")),
+        ("tf32", "fast", ("true", "false", "auto")),
+        ("fused_adam", "maybe", ("true", "false", "auto")),
+    ],
+)
 def test_bad_fast_path_values_name_the_key_and_the_valid_ones(key: str, value: str, valid: tuple[str, ...]) -> None:
-    for build in (lambda: load_config(ExperimentConfig, None, [f"train.{key}={value}"]),
-                  lambda: from_dict(ExperimentConfig, {"train": {key: value}})):
+    for build in (
+        lambda: load_config(ExperimentConfig, None, [f"train.{key}={value}"]),
+        lambda: from_dict(ExperimentConfig, {"train": {key: value}}),
+    ):
         with pytest.raises(ConfigError) as err:
             build()
         message = str(err.value)
@@ -241,18 +277,33 @@ def test_bad_fast_path_values_name_the_key_and_the_valid_ones(key: str, value: s
 
 
 def test_fast_path_values_parse_from_overrides() -> None:
-    cfg = load_config(ExperimentConfig, None, ["train.channels_last=true", "train.precision=bf16",
-                                                "train.tf32=false", "train.fused_adam=auto", "train.compile=true"])
+    cfg = load_config(
+        ExperimentConfig,
+        None,
+        [
+            "train.channels_last=true",
+            "train.precision=bf16",
+            "train.tf32=false",
+            "train.fused_adam=auto",
+            "train.compile=true",
+        ],
+    )
     t = cfg.train
     assert (t.channels_last, t.precision, t.tf32, t.fused_adam, t.compile) == (True, "bf16", False, "auto", True)
     defaults = TrainConfig()
-    assert (defaults.channels_last, defaults.precision, defaults.tf32, defaults.fused_adam, defaults.compile) == \
-        ("auto", "auto", "auto", "auto", False)
+    assert (defaults.channels_last, defaults.precision, defaults.tf32, defaults.fused_adam, defaults.compile) == (
+        "auto",
+        "auto",
+        "auto",
+        "auto",
+        False,
+    )
     with pytest.raises(ConfigError, match="train.compile"):
         load_config(ExperimentConfig, None, ["train.compile=auto"])  # compile is opt-in only
 
 
 # --- fused Adam and resume -------------------------------------------------------------------------------
+
 
 def _fused_supported_on_cpu() -> bool:
     major, minor = (int(x) for x in torch.__version__.split(".")[:2])
@@ -288,8 +339,13 @@ def test_fused_adam_falls_back_with_one_warning_where_unsupported(monkeypatch, l
 
 
 def _save_and_restore(trained: GANStep, fresh: GANStep, folder: str, step: int) -> None:
-    payload = ckpt.make_payload(trained.training_state(), step=step, config=trained.cfg,
-                                class_names=[str(i) for i in range(K)], image_shape=MODELS["cdcgan"][1])
+    payload = ckpt.make_payload(
+        trained.training_state(),
+        step=step,
+        config=trained.cfg,
+        class_names=[str(i) for i in range(K)],
+        image_shape=MODELS["cdcgan"][1],
+    )
     path = ckpt.write_checkpoint_dir(os.path.join(folder, ckpt.checkpoint_name(step)), payload, trained.cfg)
     assert ckpt.restore_training_state(ckpt.load_payload(path), fresh.training_state()) == step
 
@@ -325,18 +381,21 @@ def test_resume_moves_adam_moments_into_the_parameters_memory_format(tmp_path) -
 
 # --- the one log line ------------------------------------------------------------------------------------
 
+
 def test_build_logs_one_line_naming_the_fast_paths(log_records) -> None:
     torch.manual_seed(0)
     cfg = make_config("cdcgan", channels_last=True, precision="bf16")
     build_gan_step(cfg, MODELS["cdcgan"][1], K, torch.device("cpu"))
     lines = [r.getMessage() for r in log_records if "fast paths" in r.getMessage()]
-    assert lines == ["train step fast paths on cpu: channels_last=on precision=bf16 tf32=off fused_adam=off "
-                     "compile=off"]
+    assert lines == [
+        "train step fast paths on cpu: channels_last=on precision=bf16 tf32=off fused_adam=off compile=off"
+    ]
     build_gan_step(cfg, MODELS["cdcgan"][1], K, torch.device("cpu"), announce=False)
     assert len([r for r in log_records if "fast paths" in r.getMessage()]) == 1
 
 
 # --- torch.compile (slow: minutes of compilation on a CPU) -----------------------------------------------
+
 
 @pytest.mark.slow
 def test_compile_trains_like_eager_and_checkpoints_the_bare_modules() -> None:

@@ -1,6 +1,7 @@
 """CLI of the evaluation stage: ``synthgen evaluate``.
 
-``synthgen.cli`` calls ``register(subparsers)``. Config precedence: EvalConfig defaults < ``--config`` YAML < explicit flags < ``--set``.
+``synthgen.cli`` calls ``register(subparsers)``. Config precedence: EvalConfig defaults < ``--config`` YAML
+< explicit flags < ``--set``.
 A flag's argparse dest is its EvalConfig key. Typed errors propagate to ``synthgen.cli_args.run_guarded`` (exit 1 or 2).
 """
 
@@ -10,17 +11,26 @@ import argparse
 import os
 from typing import Any
 
-from synthgen.cli_args import (EXIT_CODES_HELP, add_config_arguments, config_path, flag_values, plan_skipped,
-                               smoke_checkpoint)
+from synthgen.cli_args import (
+    EXIT_CODES_HELP,
+    add_config_arguments,
+    config_path,
+    flag_values,
+    plan_skipped,
+    smoke_checkpoint,
+)
 from synthgen.config import apply_overrides, config_data, dump_yaml, from_dict
 from synthgen.errors import ConfigError
 from synthgen.evaluate.config import EvalConfig
 from synthgen.evaluate.metrics import describe_metrics, metric_names  # the registry: one module per metric
 
-EPILOG = """\
+EPILOG = (
+    """\
 metrics (all in the feature space of the judge, a small CNN trained on the real training split and
 cached in ~/.cache/synthgen/judges; every number is printed beside its real-data anchor):
-""" + describe_metrics() + """
+"""
+    + describe_metrics()
+    + """
 
 outputs (OUT defaults to <run folder>/eval for a checkpoint, <shard folder>/eval for shards):
   OUT/metrics.jsonl     one JSON line per metric: results, settings, counts, checkpoint path/digest/step
@@ -38,7 +48,9 @@ examples:
   synthgen evaluate --checkpoint runs/fashion_mnist --dry-run      # print the resolved config and plan
   python jobs/evaluate.py --config jobs/configs/evaluate.yaml --smoke-test   # the Ray job, tiny sizes
 
-""" + EXIT_CODES_HELP
+"""
+    + EXIT_CODES_HELP
+)
 
 
 def register(subparsers: Any) -> None:
@@ -51,24 +63,42 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_config_arguments(p, config_help="EvalConfig YAML (e.g. jobs/configs/evaluate.yaml); built-in defaults "
-                         "for missing keys", set_example="cas.epochs=2 --set uplift.seeds=5 (see --dry-run for every key)",
-                         dry_run_help="check the source, print the resolved config and what would run, then exit "
-                         "without writing anything")
-    p.add_argument("--checkpoint", metavar="RUN_OR_CKPT", help="run folder (its latest checkpoint), "
-                   "checkpoint-NNNNNN folder or URI; images are generated in-process")
-    p.add_argument("--shards", metavar="OUT", help="shard folder or URI written by `synthgen sample` "
-                   "(instead of --checkpoint)")
-    p.add_argument("--metrics", metavar="LIST", help=f"comma list of {','.join(metric_names())} or 'all' "
-                   "(default all)")
-    p.add_argument("--num-samples", type=int, metavar="N", help="generated images for fd/kid/pr/dc/label_acc "
-                   "(default 10000; CAS uses cas.num_train, default = size of the real training split)")
+    add_config_arguments(
+        p,
+        config_help="EvalConfig YAML (e.g. jobs/configs/evaluate.yaml); built-in defaults for missing keys",
+        set_example="cas.epochs=2 --set uplift.seeds=5 (see --dry-run for every key)",
+        dry_run_help="check the source, print the resolved config and what would run, then exit "
+        "without writing anything",
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="RUN_OR_CKPT",
+        help="run folder (its latest checkpoint), checkpoint-NNNNNN folder or URI; images are generated in-process",
+    )
+    p.add_argument(
+        "--shards", metavar="OUT", help="shard folder or URI written by `synthgen sample` (instead of --checkpoint)"
+    )
+    p.add_argument("--metrics", metavar="LIST", help=f"comma list of {','.join(metric_names())} or 'all' (default all)")
+    p.add_argument(
+        "--num-samples",
+        type=int,
+        metavar="N",
+        help="generated images for fd/kid/pr/dc/label_acc "
+        "(default 10000; CAS uses cas.num_train, default = size of the real training split)",
+    )
     p.add_argument("--seed", type=int, help="latent seed and subset seed (default 0)")
-    p.add_argument("--filter", metavar="judge:T", help="checkpoints: evaluate the judge-filtered generator, the "
-                   "images `synthgen sample --filter judge:T` writes (judge-based metrics then flatter it; cas "
-                   "and uplift stay honest)")
-    p.add_argument("--out", metavar="FOLDER", help="folder for metrics.jsonl and report.html "
-                   "(default <run folder>/eval or <shard folder>/eval)")
+    p.add_argument(
+        "--filter",
+        metavar="judge:T",
+        help="checkpoints: evaluate the judge-filtered generator, the "
+        "images `synthgen sample --filter judge:T` writes (judge-based metrics then flatter it; cas "
+        "and uplift stay honest)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FOLDER",
+        help="folder for metrics.jsonl and report.html (default <run folder>/eval or <shard folder>/eval)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -120,23 +150,38 @@ def plan_text(cfg: EvalConfig) -> str:
     source = open_source(cfg)
     check_uplift_possible(cfg, source.experiment is not None, source.generator is not None)
     out = resolve_out_dir(cfg, source)
-    lines = [f"source: {source.kind} {source.path} {source.identity.get('step', '')}".rstrip(),
-             f"real data: {source.data_cfg.source} (root {source.data_cfg.root or 'default'}), full train/test splits",
-             f"out: {out}", f"metrics: {', '.join(cfg.metrics)} on {cfg.num_samples} generated images"]
+    lines = [
+        f"source: {source.kind} {source.path} {source.identity.get('step', '')}".rstrip(),
+        f"real data: {source.data_cfg.source} (root {source.data_cfg.root or 'default'}), full train/test splits",
+        f"out: {out}",
+        f"metrics: {', '.join(cfg.metrics)} on {cfg.num_samples} generated images",
+    ]
     if cfg.filter:
-        lines.append(f"filter: {cfg.filter} (each image is the first of up to {cfg.filter_max_candidates} latents "
-                     "the judge accepts)")
+        lines.append(
+            f"filter: {cfg.filter} (each image is the first of up to {cfg.filter_max_candidates} latents "
+            "the judge accepts)"
+        )
     if "cas" in cfg.metrics:
-        lines.append(f"cas: {cfg.cas.num_train or 'as many as the real training split'} synthetic images, "
-                     f"{cfg.cas.epochs} epochs")
+        lines.append(
+            f"cas: {cfg.cas.num_train or 'as many as the real training split'} synthetic images, "
+            f"{cfg.cas.epochs} epochs"
+        )
     if "uplift" in cfg.metrics:
         u = cfg.uplift
-        pool = (f"around the inverted real images (sigma {u.inversion_sigma:g})" if u.pool == "inversion"
-                else "from the prior")
-        which = (f"long tail {list(u.class_counts)} (class-balanced)" if u.setting == "long_tail"
-                 else f"fractions {list(u.fractions)}")
-        lines.append(f"uplift: {which} x {u.seeds} seeds, {u.generator} generators, "
-                     f"{u.num_synthetic} synthetic images drawn {pool}, {u.steps} classifier steps per arm")
+        pool = (
+            f"around the inverted real images (sigma {u.inversion_sigma:g})"
+            if u.pool == "inversion"
+            else "from the prior"
+        )
+        which = (
+            f"long tail {list(u.class_counts)} (class-balanced)"
+            if u.setting == "long_tail"
+            else f"fractions {list(u.fractions)}"
+        )
+        lines.append(
+            f"uplift: {which} x {u.seeds} seeds, {u.generator} generators, "
+            f"{u.num_synthetic} synthetic images drawn {pool}, {u.steps} classifier steps per arm"
+        )
         if u.generator == "honest":
             from synthgen.data import load_images
 
@@ -144,8 +189,10 @@ def plan_text(cfg: EvalConfig) -> str:
             num_train = len(load_images(source.data_cfg, "train"))
             for _, tag, subset in subsets(u, num_train, len(source.class_names)):
                 n = subset["max_images"] or sum(subset["class_counts"])
-                lines.append(f"  {u.seeds} honest generators {storage}/{run_name(tag, 0)}-<recipe digest>...: "
-                             f"{n} real images, {u.generator_steps} steps each (reused when already trained)")
+                lines.append(
+                    f"  {u.seeds} honest generators {storage}/{run_name(tag, 0)}-<recipe digest>...: "
+                    f"{n} real images, {u.generator_steps} steps each (reused when already trained)"
+                )
     return "\n".join(lines)
 
 
@@ -157,7 +204,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """
     cfg = resolve_config(args)
     if args.dry_run:
-        skipped = plan_skipped(cfg.checkpoint or cfg.shards, getattr(args, "smoke_test", False) and bool(cfg.checkpoint))
+        skipped = plan_skipped(
+            cfg.checkpoint or cfg.shards, getattr(args, "smoke_test", False) and bool(cfg.checkpoint)
+        )
         if skipped:
             print(dump_yaml(cfg), end="")
             print(f"# plan not computed: {skipped}")

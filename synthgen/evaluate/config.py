@@ -50,7 +50,9 @@ class UpliftConfig:
     # class_counts images per class, both arms drawing their real rows class-balanced, and the accuracy of the
     # rare_classes rarest classes reported beside the test accuracy
     setting: str = "few_labels"
-    fractions: tuple[float, ...] = (0.01,)  # few_labels: subsets as fractions of the training split, e.g. [0.01, 0.1, 1.0]
+    fractions: tuple[float, ...] = (
+        0.01,
+    )  # few_labels: subsets as fractions of the training split, e.g. [0.01, 0.1, 1.0]
     class_counts: tuple[int, ...] = GAMO_FASHION_MNIST  # long_tail: real training images per class, in class order
     rare_classes: int = 3  # long_tail: the rare accuracy is the mean test accuracy of this many rarest classes
     seeds: int = 3  # repeats per subset: seed s picks the subset, the classifier init and its generator
@@ -81,7 +83,10 @@ class UpliftConfig:
     # (faster, and a few hundred images do not need more), an EMA that starts early (short runs), and LeCam
     # against the discriminator overfitting so few images
     generator_overrides: tuple[str, ...] = (
-        "model.arch.g_channels=32", "model.arch.d_channels=32", "model.ema_start=100", "model.ema_decay=0.995",
+        "model.arch.g_channels=32",
+        "model.arch.d_channels=32",
+        "model.ema_start=100",
+        "model.ema_decay=0.995",
         "model.lecam_weight=0.3",
     )
     storage: str = ""  # folder for honest generator runs; "" = <out>/uplift (reused when already trained)
@@ -113,14 +118,18 @@ class EvalConfig:
     filter: str = ""  # checkpoints: judge filter as in `synthgen sample --filter`, e.g. judge:0.9 ("" = none)
     filter_max_candidates: int = 16  # judge filter: latents tried per image before the best one is kept
     data_from_checkpoint: bool = True  # take source/root/resolution/channels from the checkpoint's run
-    data: DataConfig = field(default_factory=DataConfig)  # real data (its max_images / class_counts are ignored: full splits)
+    data: DataConfig = field(
+        default_factory=DataConfig
+    )  # real data (its max_images / class_counts are ignored: full splits)
     kid_subsets: int = 100  # KID: number of random subsets
     kid_subset_size: int = 1000  # KID: subset size (capped by the smaller set)
     pr_k: int = 3  # precision/recall: k of the k-NN radii
     dc_k: int = 5  # density/coverage: k of the k-NN radii
     judge: JudgeConfig = field(default_factory=JudgeConfig)  # feature extractor / label judge
     cas: CasConfig = field(default_factory=CasConfig)  # classification accuracy score
-    uplift: UpliftConfig = field(default_factory=UpliftConfig)  # augmentation uplift on small or long-tailed real subsets
+    uplift: UpliftConfig = field(
+        default_factory=UpliftConfig
+    )  # augmentation uplift on small or long-tailed real subsets
     report: ReportConfig = field(default_factory=ReportConfig)  # report.html contents
 
     def validate(self) -> None:
@@ -137,8 +146,9 @@ class EvalConfig:
         registered = registered_metrics()
         unknown = [m for m in self.metrics if m not in registered]
         if unknown or not self.metrics:
-            raise ConfigError(f"metrics={list(self.metrics)!r} is invalid: choose a non-empty list of "
-                              f"{list(registered)}")
+            raise ConfigError(
+                f"metrics={list(self.metrics)!r} is invalid: choose a non-empty list of {list(registered)}"
+            )
         if len(set(self.metrics)) != len(self.metrics):
             raise ConfigError(f"metrics={list(self.metrics)!r} lists a metric twice")
         self._check_combinations()
@@ -151,14 +161,20 @@ class EvalConfig:
         from synthgen.sample.filter import parse_filter
 
         if self.uplift.class_weights not in ("auto", "data") and self.uplift.pool != "inversion":
-            raise ConfigError(f"uplift.class_weights={self.uplift.class_weights!r} shapes the inversion pool; prior "
-                              "pools are class-balanced: drop uplift.class_weights, or use uplift.pool=inversion")
+            raise ConfigError(
+                f"uplift.class_weights={self.uplift.class_weights!r} shapes the inversion pool; prior "
+                "pools are class-balanced: drop uplift.class_weights, or use uplift.pool=inversion"
+            )
         if parse_filter(self.uplift.filter) and self.uplift.pool != "prior":
-            raise ConfigError(f"uplift.filter={self.uplift.filter!r} judges draws from the prior: add --set "
-                              "uplift.pool=prior, or drop uplift.filter")
+            raise ConfigError(
+                f"uplift.filter={self.uplift.filter!r} judges draws from the prior: add --set "
+                "uplift.pool=prior, or drop uplift.filter"
+            )
         if parse_filter(self.filter) and not self.checkpoint:
-            raise ConfigError(f"filter={self.filter!r} applies to --checkpoint only: shards are filtered when they "
-                              "are sampled (synthgen sample --filter); drop the filter or evaluate the checkpoint")
+            raise ConfigError(
+                f"filter={self.filter!r} applies to --checkpoint only: shards are filtered when they "
+                "are sampled (synthgen sample --filter); drop the filter or evaluate the checkpoint"
+            )
 
     def _range_checks(self) -> list[tuple[bool, str, Any, str]]:
         """(holds, key, value, what is allowed) for each single-key bound."""
@@ -177,15 +193,30 @@ class EvalConfig:
             (self.cas.num_train >= 0, "cas.num_train", self.cas.num_train, ">= 0 (0 = the real training split's size)"),
             (self.cas.epochs >= 1, "cas.epochs", self.cas.epochs, ">= 1"),
             (u.setting in UPLIFT_SETTINGS, "uplift.setting", u.setting, f"one of {list(UPLIFT_SETTINGS)}"),
-            (len(u.fractions) >= 1 and all(0 < f <= 1 for f in u.fractions), "uplift.fractions", list(u.fractions),
-             "a non-empty list of fractions in (0, 1], e.g. [0.01, 0.1, 1.0] (1.0 = the full split)"),
-            (u.setting != "long_tail" or (len(u.class_counts) >= 2 and all(n >= 1 for n in u.class_counts)),
-             "uplift.class_counts", list(u.class_counts),
-             "one count >= 1 per class, in class order, e.g. [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]"),
-            (u.setting != "long_tail" or 1 <= u.rare_classes < len(u.class_counts), "uplift.rare_classes",
-             u.rare_classes, f">= 1 and fewer than the {len(u.class_counts)} classes of uplift.class_counts, e.g. 3"),
-            (u.class_weights.strip() != "", "uplift.class_weights", u.class_weights,
-             "auto, data, uniform or a YAML/JSON file of {class name: weight}"),
+            (
+                len(u.fractions) >= 1 and all(0 < f <= 1 for f in u.fractions),
+                "uplift.fractions",
+                list(u.fractions),
+                "a non-empty list of fractions in (0, 1], e.g. [0.01, 0.1, 1.0] (1.0 = the full split)",
+            ),
+            (
+                u.setting != "long_tail" or (len(u.class_counts) >= 2 and all(n >= 1 for n in u.class_counts)),
+                "uplift.class_counts",
+                list(u.class_counts),
+                "one count >= 1 per class, in class order, e.g. [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]",
+            ),
+            (
+                u.setting != "long_tail" or 1 <= u.rare_classes < len(u.class_counts),
+                "uplift.rare_classes",
+                u.rare_classes,
+                f">= 1 and fewer than the {len(u.class_counts)} classes of uplift.class_counts, e.g. 3",
+            ),
+            (
+                u.class_weights.strip() != "",
+                "uplift.class_weights",
+                u.class_weights,
+                "auto, data, uniform or a YAML/JSON file of {class name: weight}",
+            ),
             (u.seeds >= 1, "uplift.seeds", u.seeds, ">= 1"),
             (u.generator in UPLIFT_GENERATORS, "uplift.generator", u.generator, f"one of {list(UPLIFT_GENERATORS)}"),
             (u.num_synthetic >= 1, "uplift.num_synthetic", u.num_synthetic, ">= 1"),

@@ -8,8 +8,9 @@ either: ``EvalConfig.validate`` asks the registry for the metric names, which wo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class Metric:
 
     name: str  # the key in EvalConfig.metrics and in metrics.jsonl rows
     description: str  # one line for `synthgen evaluate --help`
-    compute: Callable[["EvalContext"], MetricOutput]
+    compute: Callable[[EvalContext], MetricOutput]
     summary: Callable[[dict[str, Any], dict[str, Any]], list[ReportLine]]  # (results, settings) -> table lines
     per_class: Callable[[dict[str, Any]], list[PerClassColumn]] = no_per_class
     order: int = 50  # position in the default metric list: cheap metrics first, so a slow one that fails
@@ -71,8 +72,14 @@ def fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
-def per_class_values(fn: Callable[[np.ndarray, np.ndarray], float], names: tuple[str, ...], a: np.ndarray,
-                     a_labels: np.ndarray, b: np.ndarray, b_labels: np.ndarray) -> dict[str, float | None]:
+def per_class_values(
+    fn: Callable[[np.ndarray, np.ndarray], float],
+    names: tuple[str, ...],
+    a: np.ndarray,
+    a_labels: np.ndarray,
+    b: np.ndarray,
+    b_labels: np.ndarray,
+) -> dict[str, float | None]:
     """Apply ``fn(a_c, b_c)`` per class c (None where either side has fewer than 2 rows)."""
     out: dict[str, float | None] = {}
     for c, name in enumerate(names):
@@ -81,8 +88,9 @@ def per_class_values(fn: Callable[[np.ndarray, np.ndarray], float], names: tuple
     return out
 
 
-def knn_manifold_metric(ctx: "EvalContext", measure: Callable[..., tuple[float, float]], k: int,
-                        names: tuple[str, str]) -> MetricOutput:
+def knn_manifold_metric(
+    ctx: EvalContext, measure: Callable[..., tuple[float, float]], k: int, names: tuple[str, str]
+) -> MetricOutput:
     """A pair of k-NN manifold scores (P/R or D/C) of the generated set and of the real-train anchor.
 
     Args:
@@ -93,16 +101,22 @@ def knn_manifold_metric(ctx: "EvalContext", measure: Callable[..., tuple[float, 
     """
     first, second = measure(ctx.test_features(), ctx.gen_features(), k, ctx.test_radii(k))
     anchor_first, anchor_second = measure(ctx.test_features(), ctx.anchor_features(), k, ctx.test_radii(k))
-    results = {names[0]: first, names[1]: second, f"anchor_{names[0]}": anchor_first,
-               f"anchor_{names[1]}": anchor_second}
+    results = {
+        names[0]: first,
+        names[1]: second,
+        f"anchor_{names[0]}": anchor_first,
+        f"anchor_{names[1]}": anchor_second,
+    }
     return MetricOutput(results=results, settings={"k": k}, counts=ctx.counts())
 
 
 def knn_manifold_summary(names: tuple[str, str]) -> Callable[[dict[str, Any], dict[str, Any]], list[ReportLine]]:
     """The report lines of ``knn_manifold_metric``: each score beside its real-train anchor."""
+
     def summary(r: dict[str, Any], settings: dict[str, Any]) -> list[ReportLine]:
         k = f"k={settings.get('k', '?')}"
         return [ReportLine(n, fmt(r[n], 3), f"real train {fmt(r[f'anchor_{n}'], 3)}", k) for n in names]
+
     return summary
 
 
@@ -162,8 +176,11 @@ class EvalContext:
         return self._split_features("train", self.real_train)
 
     def counts(self) -> dict[str, int]:
-        return {"generated": len(self.generated()), "real_test": len(self.real_test),
-                "real_train_anchor": int(len(self.anchor_indices()))}
+        return {
+            "generated": len(self.generated()),
+            "real_test": len(self.real_test),
+            "real_train_anchor": int(len(self.anchor_indices())),
+        }
 
 
 def timed(fn: Callable[[EvalContext], MetricOutput], ctx: EvalContext) -> tuple[MetricOutput, float]:

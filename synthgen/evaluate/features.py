@@ -152,8 +152,9 @@ def _inside_and_nearest(query: np.ndarray, centres: np.ndarray, radii: np.ndarra
     return counts, covered
 
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3,
-                     real_radii: np.ndarray | None = None) -> tuple[float, float]:
+def precision_recall(
+    real: np.ndarray, fake: np.ndarray, k: int = 3, real_radii: np.ndarray | None = None
+) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN manifolds.
 
     precision: share of fake rows inside some real row's k-NN ball (fidelity).
@@ -168,8 +169,9 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3,
     return float((in_real > 0).mean()), float((in_fake > 0).mean())
 
 
-def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5,
-                     real_radii: np.ndarray | None = None) -> tuple[float, float]:
+def density_coverage(
+    real: np.ndarray, fake: np.ndarray, k: int = 5, real_radii: np.ndarray | None = None
+) -> tuple[float, float]:
     """Density and coverage (Naeem et al. 2020) with k-NN balls around the real rows only.
 
     density: mean number of real balls containing a fake row, divided by k (~1 for matching sets;

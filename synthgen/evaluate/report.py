@@ -17,7 +17,8 @@ import json
 import math
 import os
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -66,15 +67,20 @@ def read_jsonl(path: str) -> list[dict[str, Any]]:
     return rows
 
 
-def loss_curve_svg(rows: list[dict[str, Any]], keys: tuple[str, ...] = ("d_loss", "g_loss"),
-                   width: int = 640, height: int = 260) -> str:
+def loss_curve_svg(
+    rows: list[dict[str, Any]], keys: tuple[str, ...] = ("d_loss", "g_loss"), width: int = 640, height: int = 260
+) -> str:
     """Inline SVG line chart of ``keys`` against ``step`` (rows lacking them are skipped); "" if none."""
     colors = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
     series = {}
     for key in keys:
-        pts = [(float(r["step"]), float(r[key])) for r in rows
-               if isinstance(r.get("step"), (int, float)) and isinstance(r.get(key), (int, float))
-               and math.isfinite(float(r[key]))]
+        pts = [
+            (float(r["step"]), float(r[key]))
+            for r in rows
+            if isinstance(r.get("step"), (int, float))
+            and isinstance(r.get(key), (int, float))
+            and math.isfinite(float(r[key]))
+        ]
         if pts:
             series[key] = sorted(pts)
     if not series:
@@ -92,23 +98,30 @@ def loss_curve_svg(rows: list[dict[str, Any]], keys: tuple[str, ...] = ("d_loss"
     def sy(y: float) -> float:
         return top + (1 - (y - y0) / (y1 - y0)) * ph
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="curve" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="training losses">',
-             f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="curve" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="training losses">',
+        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>',
+    ]
     for i in range(5):  # horizontal grid lines with y labels
         y = y0 + (y1 - y0) * i / 4
-        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" stroke="#e4e4e4"/>'
-                     f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end" font-size="11">{y:.3g}</text>')
+        parts.append(
+            f'<line x1="{left}" x2="{left + pw}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" stroke="#e4e4e4"/>'
+            f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end" font-size="11">{y:.3g}</text>'
+        )
     for x in (x0, (x0 + x1) / 2, x1):
         parts.append(f'<text x="{sx(x):.1f}" y="{height - 14}" text-anchor="middle" font-size="11">{x:.0f}</text>')
     parts.append(f'<text x="{left + pw / 2:.0f}" y="{height - 2}" text-anchor="middle" font-size="11">step</text>')
     for i, (key, pts) in enumerate(series.items()):
         color = colors[i % len(colors)]
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
-        parts.append(f'<polyline class="series" data-key="{html.escape(key)}" fill="none" stroke="{color}" '
-                     f'stroke-width="1.6" points="{coords}"/>')
-        parts.append(f'<text x="{left + 10 + 90 * i}" y="{top + 16}" font-size="12" fill="{color}">'
-                     f'{html.escape(key)}</text>')
+        parts.append(
+            f'<polyline class="series" data-key="{html.escape(key)}" fill="none" stroke="{color}" '
+            f'stroke-width="1.6" points="{coords}"/>'
+        )
+        parts.append(
+            f'<text x="{left + 10 + 90 * i}" y="{top + 16}" font-size="12" fill="{color}">{html.escape(key)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -122,8 +135,11 @@ def training_grids(run_dir: str, max_grids: int) -> list[tuple[int, str]]:
             found.append((int(m.group(1)), path))
     found.sort()
     if len(found) > max_grids:
-        picks = sorted({round(i * (len(found) - 1) / (max_grids - 1)) for i in range(max_grids)}) if max_grids > 1 \
+        picks = (
+            sorted({round(i * (len(found) - 1) / (max_grids - 1)) for i in range(max_grids)})
+            if max_grids > 1
             else [len(found) - 1]
+        )
         found = [found[i] for i in picks]
     out = []
     for step, path in found:
@@ -174,8 +190,14 @@ def _per_class_table(rows: list[dict[str, Any]], names: tuple[str, ...]) -> str:
     if not cols:
         return ""
     head = "".join(f"<th>{html.escape(c)}</th>" for c, _ in cols)
-    body = "".join("<tr><td>" + html.escape(n) + "</td>" + "".join(
-        f"<td>{fmt(v.get(n), 3) if v.get(n) is not None else '–'}</td>" for _, v in cols) + "</tr>" for n in names)
+    body = "".join(
+        "<tr><td>"
+        + html.escape(n)
+        + "</td>"
+        + "".join(f"<td>{fmt(v.get(n), 3) if v.get(n) is not None else '–'}</td>" for _, v in cols)
+        + "</tr>"
+        for n in names
+    )
     return f"<h2>Per class</h2><table><tr><th>class</th>{head}</tr>{body}</table>"
 
 
@@ -190,8 +212,9 @@ def _samples_section(ctx: EvalContext) -> str:
     return "<h2>Samples per class</h2><table class='samples'>" + "".join(rows) + "</table>"
 
 
-def code_grid(generator: Any, code_index: int, seed: int, num_classes: int,
-              rows: int = CODE_GRID_ROWS) -> tuple[list[float], np.ndarray]:
+def code_grid(
+    generator: Any, code_index: int, seed: int, num_classes: int, rows: int = CODE_GRID_ROWS
+) -> tuple[list[float], np.ndarray]:
     """One InfoGAN code swept with everything else fixed: row r is generated sample r (its z, label r % K and
     other code values, as ``synthgen evaluate`` draws them) with code ``code_index`` set to each column's value.
 
@@ -216,8 +239,9 @@ def code_grid(generator: Any, code_index: int, seed: int, num_classes: int,
     ids = np.repeat(np.arange(rows, dtype=np.int64), len(values))  # [rows * cols]: each row's sample, cols times
     fixed = {code.name: np.tile(np.asarray(values, dtype=np.float32), rows)}  # [rows * cols]
     with torch.inference_mode():
-        images = to_uint8(prior_images(generator.eval(), ids, torch.from_numpy(ids % num_classes), seed,
-                                       fixed_codes=fixed))  # [rows * cols, C, H, W]
+        images = to_uint8(
+            prior_images(generator.eval(), ids, torch.from_numpy(ids % num_classes), seed, fixed_codes=fixed)
+        )  # [rows * cols, C, H, W]
     return values, images.numpy().reshape(rows, len(values), *images.shape[1:])
 
 
@@ -227,17 +251,26 @@ def _codes_section(source: Any) -> str:
     codes = tuple(getattr(generator, "codes", ()))
     if source.kind != "checkpoint" or not codes:
         return ""
-    names, parts = source.class_names, ["<h2>InfoGAN codes</h2><p>Each grid varies one code across columns; "
-                                        "each row keeps its z, class and other codes fixed.</p>"]
+    names, parts = (
+        source.class_names,
+        [
+            "<h2>InfoGAN codes</h2><p>Each grid varies one code across columns; "
+            "each row keeps its z, class and other codes fixed.</p>"
+        ],
+    )
     for k, code in enumerate(codes):
         values, grid = code_grid(generator, k, source.seed, len(names))  # grid: [R, cols, C, H, W]
-        body = "".join(f"<tr><th>{html.escape(names[r % len(names)])}</th><td colspan='{len(values)}'>"
-                       f"{_img(png_data_uri(tile_row(grid[r])), 'px grid', f'{code.name} sweep, row {r}')}</td></tr>"
-                       for r in range(len(grid)))
+        body = "".join(
+            f"<tr><th>{html.escape(names[r % len(names)])}</th><td colspan='{len(values)}'>"
+            f"{_img(png_data_uri(tile_row(grid[r])), 'px grid', f'{code.name} sweep, row {r}')}</td></tr>"
+            for r in range(len(grid))
+        )
         columns = " · ".join(f"{v:g}" for v in values)
-        parts.append(f"<h3 class='code-grid' data-code='{html.escape(code.name)}'>{html.escape(code.name)} "
-                     f"({html.escape(code.kind)})</h3><table class='samples'><tr><th>{html.escape(code.name)} ="
-                     f"</th><th colspan='{len(values)}'>{columns}</th></tr>{body}</table>")
+        parts.append(
+            f"<h3 class='code-grid' data-code='{html.escape(code.name)}'>{html.escape(code.name)} "
+            f"({html.escape(code.kind)})</h3><table class='samples'><tr><th>{html.escape(code.name)} ="
+            f"</th><th colspan='{len(values)}'>{columns}</th></tr>{body}</table>"
+        )
     return "".join(parts)
 
 
@@ -257,16 +290,23 @@ def _nearest_section(ctx: EvalContext) -> str:
     rows = []
     names = ctx.source.class_names
     for i in range(q):
-        cells = "".join(f"<td>{_img(png_data_uri(ctx.real_train.images[j]), 'px nn', names[ctx.real_train.labels[j]])}"
-                        f"<br><small>{d:.2f}</small></td>" for j, d in zip(idx[i], dist[i]))
-        rows.append(f"<tr><td>{_img(png_data_uri(gen.images[i]), 'px nn', names[gen.labels[i]])}"
-                    f"<br><small>{html.escape(names[gen.labels[i]])}</small></td><td class='sep'></td>{cells}</tr>")
-    return (f"<h2>Nearest real training images (judge features)</h2>"
-            f"<p>Median distance to the nearest training image: generated {med_gen:.3f}, real test {med_test:.3f} "
-            f"(ratio {med_gen / med_test if med_test > 0 else float('nan'):.2f}; "
-            "well below 1 suggests memorisation).</p>"
-            f"<table class='nn'><tr><th>generated</th><th></th><th colspan='{k}'>nearest {k} training images "
-            f"(distance)</th></tr>{''.join(rows)}</table>")
+        cells = "".join(
+            f"<td>{_img(png_data_uri(ctx.real_train.images[j]), 'px nn', names[ctx.real_train.labels[j]])}"
+            f"<br><small>{d:.2f}</small></td>"
+            for j, d in zip(idx[i], dist[i])
+        )
+        rows.append(
+            f"<tr><td>{_img(png_data_uri(gen.images[i]), 'px nn', names[gen.labels[i]])}"
+            f"<br><small>{html.escape(names[gen.labels[i]])}</small></td><td class='sep'></td>{cells}</tr>"
+        )
+    return (
+        f"<h2>Nearest real training images (judge features)</h2>"
+        f"<p>Median distance to the nearest training image: generated {med_gen:.3f}, real test {med_test:.3f} "
+        f"(ratio {med_gen / med_test if med_test > 0 else float('nan'):.2f}; "
+        "well below 1 suggests memorisation).</p>"
+        f"<table class='nn'><tr><th>generated</th><th></th><th colspan='{k}'>nearest {k} training images "
+        f"(distance)</th></tr>{''.join(rows)}</table>"
+    )
 
 
 def _training_section(run_dir: str | None, max_grids: int) -> str:
@@ -280,9 +320,14 @@ def _training_section(run_dir: str | None, max_grids: int) -> str:
     if svg:
         parts.append(f"<h3>Losses</h3>{svg}")
     if grids:
-        parts.append("<h3>Samples over training</h3><div class='grids'>" + "".join(
-            f"<figure>{_img(uri, 'px tgrid', f'step {s}')}<figcaption>step {s}</figcaption></figure>"
-            for s, uri in grids) + "</div>")
+        parts.append(
+            "<h3>Samples over training</h3><div class='grids'>"
+            + "".join(
+                f"<figure>{_img(uri, 'px tgrid', f'step {s}')}<figcaption>step {s}</figcaption></figure>"
+                for s, uri in grids
+            )
+            + "</div>"
+        )
     return "".join(parts)
 
 
@@ -294,7 +339,8 @@ def _history_section(history: list[dict[str, Any]]) -> str:
         f"<tr><td>{html.escape(str(h.get('created', '')))}</td><td>{html.escape(str(h['metric']))}</td>"
         f"<td>{html.escape(str((h.get('source') or {}).get('step', '')))}</td>"
         f"<td>{html.escape('; '.join(f'{a}: {b}' for a, b, _, _ in summary_rows([h])))}</td></tr>"
-        for h in rows)
+        for h in rows
+    )
     head = "<tr><th>when</th><th>metric</th><th>step</th><th>values</th></tr>"
     return f"<h2>All evaluations in metrics.jsonl</h2><table>{head}{body}</table>"
 
@@ -309,14 +355,22 @@ td.sep{border-left:2px solid #999;padding:0}small{color:#666}.meta{color:#555;fo
 
 def render_report(ctx: EvalContext, rows: list[dict[str, Any]], history: list[dict[str, Any]]) -> str:
     """The whole report page for this evaluation's metric ``rows`` (+ earlier ``history`` rows)."""
-    table = "".join(f"<tr><td>{html.escape(a)}</td><td><b>{html.escape(b)}</b></td><td>{html.escape(c)}</td>"
-                    f"<td>{html.escape(d)}</td></tr>" for a, b, c, d in summary_rows(rows))
+    table = "".join(
+        f"<tr><td>{html.escape(a)}</td><td><b>{html.escape(b)}</b></td><td>{html.escape(c)}</td>"
+        f"<td>{html.escape(d)}</td></tr>"
+        for a, b, c, d in summary_rows(rows)
+    )
     ident = ctx.source.identity
-    meta = (f"source: <code>{html.escape(str(ident.get('path')))}</code> ({ident.get('kind')}"
-            + (f", step {ident.get('step')}, digest {str(ident.get('digest', ''))[:12]}"
-               if ident.get("kind") == "checkpoint" else "")
-            + f") · judge {html.escape(ctx.judge.key)} (real test accuracy {ctx.judge.test_accuracy:.4f}) · "
-            f"{len(ctx.generated())} generated vs {len(ctx.real_test)} real test images")
+    meta = (
+        f"source: <code>{html.escape(str(ident.get('path')))}</code> ({ident.get('kind')}"
+        + (
+            f", step {ident.get('step')}, digest {str(ident.get('digest', ''))[:12]}"
+            if ident.get("kind") == "checkpoint"
+            else ""
+        )
+        + f") · judge {html.escape(ctx.judge.key)} (real test accuracy {ctx.judge.test_accuracy:.4f}) · "
+        f"{len(ctx.generated())} generated vs {len(ctx.real_test)} real test images"
+    )
     sections = [
         f"<h1>synthgen evaluation</h1><p class='meta'>{meta}</p>",
         f"<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>anchor</th><th>note</th></tr>{table}</table>",
@@ -327,5 +381,7 @@ def render_report(ctx: EvalContext, rows: list[dict[str, Any]], history: list[di
         _training_section(ctx.source.run_dir, ctx.cfg.report.max_grids),
         _history_section(history),
     ]
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>synthgen evaluation</title>"
-            f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>\n")
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>synthgen evaluation</title>"
+        f"<style>{CSS}</style></head><body>{''.join(sections)}</body></html>\n"
+    )

@@ -40,8 +40,9 @@ def open_source(cfg: EvalConfig) -> Source:
         CheckpointError / ShardError: nothing loadable there.
     """
     if cfg.checkpoint:
-        return open_checkpoint(cfg.checkpoint, cfg.data, cfg.data_from_checkpoint, cfg.seed, cfg.use_ema,
-                               cfg.batch_size)
+        return open_checkpoint(
+            cfg.checkpoint, cfg.data, cfg.data_from_checkpoint, cfg.seed, cfg.use_ema, cfg.batch_size
+        )
     return open_shards(cfg.shards, cfg.data, cfg.data_from_checkpoint)
 
 
@@ -87,21 +88,23 @@ def append_jsonl(path: str, row: dict[str, Any]) -> None:
 def _metric_row(name: str, out: Any, seconds: float, ctx: EvalContext) -> dict[str, Any]:
     """One line of ``metrics.jsonl``: a metric's output with what it was measured on and when."""
     cfg, source = ctx.cfg, ctx.source
-    return _jsonable({
-        "metric": name,
-        "results": out.results,
-        "settings": out.settings,
-        "counts": out.counts,
-        "num_samples": cfg.num_samples,
-        "seed": cfg.seed,
-        "source": source.identity,
-        "judge": ctx.judge.describe(),
-        "data": to_dict(source.data_cfg),
-        "seconds": round(seconds, 2),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "timestamp": time.time(),
-        "synthgen_version": synthgen.__version__,
-    })
+    return _jsonable(
+        {
+            "metric": name,
+            "results": out.results,
+            "settings": out.settings,
+            "counts": out.counts,
+            "num_samples": cfg.num_samples,
+            "seed": cfg.seed,
+            "source": source.identity,
+            "judge": ctx.judge.describe(),
+            "data": to_dict(source.data_cfg),
+            "seconds": round(seconds, 2),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "timestamp": time.time(),
+            "synthgen_version": synthgen.__version__,
+        }
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -136,16 +139,28 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
     metric_fns = [(name, get_metric(name).compute) for name in cfg.metrics]
     real_train, real_test = real_splits(source.data_cfg)
     if tuple(real_train.class_names) != tuple(source.class_names):
-        raise ConfigError(f"the generator's classes {list(source.class_names)} differ from the real data's "
-                          f"{list(real_train.class_names)}; set data.* to the data set it was trained on")
+        raise ConfigError(
+            f"the generator's classes {list(source.class_names)} differ from the real data's "
+            f"{list(real_train.class_names)}; set data.* to the data set it was trained on"
+        )
     judge = load_or_train_judge(source.data_cfg, judge_cfg=cfg.judge, real=(real_train, real_test), progress=progress)
     spec = parse_filter(cfg.filter)
     if spec is not None:  # the same rejection sampling as `synthgen sample --filter`, with this judge
         source.judge_filter = JudgeFilter(judge.model, spec.threshold, cfg.filter_max_candidates)
-        source.identity["filter"] = {"spec": spec.canonical(), "max_candidates": cfg.filter_max_candidates,
-                                     "judge": judge.key}
-    ctx = EvalContext(cfg=cfg, source=source, judge=judge, real_train=real_train, real_test=real_test,
-                      out_dir=out_dir, progress=progress)
+        source.identity["filter"] = {
+            "spec": spec.canonical(),
+            "max_candidates": cfg.filter_max_candidates,
+            "judge": judge.key,
+        }
+    ctx = EvalContext(
+        cfg=cfg,
+        source=source,
+        judge=judge,
+        real_train=real_train,
+        real_test=real_test,
+        out_dir=out_dir,
+        progress=progress,
+    )
 
     os.makedirs(out_dir, exist_ok=True)  # nothing is written before every check above has passed
     write_text(os.path.join(out_dir, CONFIG_FILE), dump_yaml(cfg))

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthgen.checkpoint import CheckpointInfo, load_generator
 from synthgen.config import DataConfig, ExperimentConfig, from_dict
 from synthgen.data import ImageData, whole_split
-from synthgen.pixels import to_uint8
 from synthgen.errors import CheckpointError, ConfigError, ShardError
+from synthgen.pixels import to_uint8
 from synthgen.sample.filter import generate_filtered
 from synthgen.sample.prior import prior_images
-from synthgen.checkpoint import CheckpointInfo, load_generator
 from synthgen.storage import is_uri
 
 _CKPT_DIR = re.compile(r"^checkpoint-\d+$")
@@ -40,7 +40,12 @@ class JudgeFilter:
 
 @torch.inference_mode()
 def generate_with(
-    generator: nn.Module, num_classes: int, num_samples: int, seed: int = 0, batch_size: int = 500, start: int = 0,
+    generator: nn.Module,
+    num_classes: int,
+    num_samples: int,
+    seed: int = 0,
+    batch_size: int = 500,
+    start: int = 0,
     judge_filter: JudgeFilter | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``generator`` on samples ``start .. start + num_samples - 1``.
@@ -57,9 +62,15 @@ def generate_with(
     chunks = []
     for i in range(0, num_samples, batch_size):
         if judge_filter is not None:
-            images, _, _ = generate_filtered(generator, judge_filter.model, ids[i : i + batch_size],
-                                             labels[i : i + batch_size], seed=seed, threshold=judge_filter.threshold,
-                                             max_candidates=judge_filter.max_candidates)
+            images, _, _ = generate_filtered(
+                generator,
+                judge_filter.model,
+                ids[i : i + batch_size],
+                labels[i : i + batch_size],
+                seed=seed,
+                threshold=judge_filter.threshold,
+                max_candidates=judge_filter.max_candidates,
+            )
             chunks.append(images.numpy())
             continue
         y = torch.from_numpy(labels[i : i + batch_size])  # [B]
@@ -84,8 +95,15 @@ def load_checkpoint_generator(path: str, use_ema: bool = True) -> tuple[nn.Modul
         ) from exc
 
 
-def generate_images(path: str, num_samples: int, seed: int = 0, *, use_ema: bool = True,
-                    batch_size: int = 500, judge_filter: JudgeFilter | None = None) -> ImageData:
+def generate_images(
+    path: str,
+    num_samples: int,
+    seed: int = 0,
+    *,
+    use_ema: bool = True,
+    batch_size: int = 500,
+    judge_filter: JudgeFilter | None = None,
+) -> ImageData:
     """Generate ``num_samples`` balanced images from a checkpoint, deterministically for ``seed``.
 
     Args:
@@ -103,8 +121,9 @@ def generate_images(path: str, num_samples: int, seed: int = 0, *, use_ema: bool
         CheckpointError: no loadable checkpoint at ``path``.
     """
     generator, info = load_checkpoint_generator(path, use_ema)
-    images, labels = generate_with(generator, len(info.class_names), num_samples, seed, batch_size,
-                                   judge_filter=judge_filter)
+    images, labels = generate_with(
+        generator, len(info.class_names), num_samples, seed, batch_size, judge_filter=judge_filter
+    )
     return ImageData(name="generated", images=images, labels=labels, class_names=info.class_names)
 
 
@@ -143,8 +162,15 @@ class Source:
             return ImageData(name=c.name, images=c.images[:n], labels=c.labels[:n], class_names=c.class_names)
         if self.kind == "checkpoint":
             have = 0 if self._cache is None else len(self._cache)
-            imgs, labels = generate_with(self.generator, len(self.class_names), n - have, self.seed,
-                                         self.batch_size, start=have, judge_filter=self.judge_filter)
+            imgs, labels = generate_with(
+                self.generator,
+                len(self.class_names),
+                n - have,
+                self.seed,
+                self.batch_size,
+                start=have,
+                judge_filter=self.judge_filter,
+            )
             if self._cache is not None:
                 imgs = np.concatenate([self._cache.images, imgs])
                 labels = np.concatenate([self._cache.labels, labels])
@@ -156,8 +182,9 @@ class Source:
         return self.images(min(n, len(self._cache)))
 
 
-def open_checkpoint(path: str, data: DataConfig, data_from_checkpoint: bool, seed: int = 0,
-                    use_ema: bool = True, batch_size: int = 500) -> Source:
+def open_checkpoint(
+    path: str, data: DataConfig, data_from_checkpoint: bool, seed: int = 0, use_ema: bool = True, batch_size: int = 500
+) -> Source:
     """Load a checkpoint's generator as a Source.
 
     Raises:
@@ -166,13 +193,26 @@ def open_checkpoint(path: str, data: DataConfig, data_from_checkpoint: bool, see
     generator, info = load_checkpoint_generator(path, use_ema)
     data_cfg = info.config.data if data_from_checkpoint else data
     return Source(
-        kind="checkpoint", path=path, class_names=info.class_names, image_shape=info.image_shape,
+        kind="checkpoint",
+        path=path,
+        class_names=info.class_names,
+        image_shape=info.image_shape,
         data_cfg=whole_split(data_cfg),
-        identity={"kind": "checkpoint", "path": path, "resolved_path": info.path, "digest": info.digest,
-                  "step": info.step, "use_ema": use_ema, "seed": seed,
-                  "trained_on_max_images": info.config.data.max_images,
-                  "trained_on_class_counts": list(info.config.data.class_counts)},
-        run_dir=run_dir_of_checkpoint(info, path), experiment=info.config, generator=generator, seed=seed,
+        identity={
+            "kind": "checkpoint",
+            "path": path,
+            "resolved_path": info.path,
+            "digest": info.digest,
+            "step": info.step,
+            "use_ema": use_ema,
+            "seed": seed,
+            "trained_on_max_images": info.config.data.max_images,
+            "trained_on_class_counts": list(info.config.data.class_counts),
+        },
+        run_dir=run_dir_of_checkpoint(info, path),
+        experiment=info.config,
+        generator=generator,
+        seed=seed,
         batch_size=batch_size,
     )
 
@@ -198,14 +238,18 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
         try:
             experiment = from_dict(ExperimentConfig, train_cfg)
         except ConfigError as exc:
-            raise ShardError(f"{path}: the manifest's training config is unreadable ({exc}); "
-                             "pass --set data_from_checkpoint=false and the real data with --set data.*") from exc
+            raise ShardError(
+                f"{path}: the manifest's training config is unreadable ({exc}); "
+                "pass --set data_from_checkpoint=false and the real data with --set data.*"
+            ) from exc
         if data_from_checkpoint:
             data_cfg = experiment.data
     want = (data_cfg.channels, data_cfg.resolution, data_cfg.resolution)
     if tuple(manifest.image_shape) != want:
-        raise ConfigError(f"shards {path} hold images {tuple(manifest.image_shape)} but the real data is {want}; "
-                          "set data.resolution / data.channels to match the shards")
+        raise ConfigError(
+            f"shards {path} hold images {tuple(manifest.image_shape)} but the real data is {want}; "
+            "set data.resolution / data.channels to match the shards"
+        )
     ckpt = raw.get("checkpoint") or {}
     parent = os.path.dirname(os.path.abspath(path)) if not is_uri(path) else None
     run_dir = None
@@ -213,11 +257,19 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
         candidate = os.path.dirname(os.path.abspath(str(ckpt["resolved_path"])))
         run_dir = candidate if os.path.isfile(os.path.join(candidate, "metrics.jsonl")) else None
     return Source(
-        kind="shards", path=path, class_names=manifest.class_names, image_shape=tuple(manifest.image_shape),
+        kind="shards",
+        path=path,
+        class_names=manifest.class_names,
+        image_shape=tuple(manifest.image_shape),
         data_cfg=whole_split(data_cfg),
-        identity={"kind": "shards", "path": path, "total": manifest.total, "checkpoint": ckpt,
-                  "manifest_created": raw.get("created"), "plan_digest": raw.get("plan_digest")},
+        identity={
+            "kind": "shards",
+            "path": path,
+            "total": manifest.total,
+            "checkpoint": ckpt,
+            "manifest_created": raw.get("created"),
+            "plan_digest": raw.get("plan_digest"),
+        },
         run_dir=run_dir or (parent if parent and os.path.isfile(os.path.join(parent, "metrics.jsonl")) else None),
         experiment=experiment,
     )
-

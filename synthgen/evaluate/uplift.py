@@ -87,23 +87,28 @@ def subsets(u: Any, num_train: int, num_classes: int) -> list[tuple[str, str, di
     """
     if u.setting == LONG_TAIL:
         return [(LONG_TAIL, "longtail", {"max_images": 0, "class_counts": tuple(u.class_counts)})]
-    return [(f"{f * 100:g}%", fraction_tag(f), {"max_images": subset_size(f, num_train, num_classes),
-                                                "class_counts": ()}) for f in u.fractions]
+    return [
+        (f"{f * 100:g}%", fraction_tag(f), {"max_images": subset_size(f, num_train, num_classes), "class_counts": ()})
+        for f in u.fractions
+    ]
 
 
-def honest_config(base: ExperimentConfig, fraction: float, num_real: int, seed: int, u: Any,
-                  storage: str) -> ExperimentConfig:
+def honest_config(
+    base: ExperimentConfig, fraction: float, num_real: int, seed: int, u: Any, storage: str
+) -> ExperimentConfig:
     """The training config of the honest generator for (fraction, seed): see ``subset_generator_config``.
 
     Raises:
         ConfigError: a bad override in ``uplift.generator_overrides``.
     """
-    return subset_generator_config(base, fraction_tag(fraction), {"max_images": num_real, "class_counts": ()},
-                                   seed, u, storage)
+    return subset_generator_config(
+        base, fraction_tag(fraction), {"max_images": num_real, "class_counts": ()}, seed, u, storage
+    )
 
 
-def subset_generator_config(base: ExperimentConfig, tag: str, subset: dict[str, Any], seed: int, u: Any,
-                            storage: str) -> ExperimentConfig:
+def subset_generator_config(
+    base: ExperimentConfig, tag: str, subset: dict[str, Any], seed: int, u: Any, storage: str
+) -> ExperimentConfig:
     """The training config of the honest generator of one subset and seed: the evaluated run's recipe, on
     that subset only, with DiffAugment, ``u.generator_steps`` steps and ``u.generator_overrides``.
 
@@ -122,8 +127,14 @@ def subset_generator_config(base: ExperimentConfig, tag: str, subset: dict[str, 
     d["data"].update(**subset, subset_seed=seed)
     d["model"]["diffaugment"] = u.generator_diffaugment
     steps = u.generator_steps
-    d["train"].update(steps=steps, checkpoint_every=steps, sample_every=steps, fail_at_step=-1,
-                      log_every=min(d["train"]["log_every"], steps), seed=seed)
+    d["train"].update(
+        steps=steps,
+        checkpoint_every=steps,
+        sample_every=steps,
+        fail_at_step=-1,
+        log_every=min(d["train"]["log_every"], steps),
+        seed=seed,
+    )
     d["run"].update(name="", storage_path=storage)
     d = apply_overrides(d, list(u.generator_overrides))
     # The folder name carries a digest of the whole recipe: another recipe trains into another folder,
@@ -137,17 +148,30 @@ def subset_generator_config(base: ExperimentConfig, tag: str, subset: dict[str, 
     cfg.validate()
     want = (subset["max_images"], tuple(subset["class_counts"]), seed)
     if (cfg.data.max_images, cfg.data.class_counts, cfg.data.subset_seed) != want:
-        raise ConfigError("uplift.generator_overrides must not change data.max_images / data.class_counts / "
-                          "data.subset_seed: the honest generator has to see exactly the classifier's real subset")
+        raise ConfigError(
+            "uplift.generator_overrides must not change data.max_images / data.class_counts / "
+            "data.subset_seed: the honest generator has to see exactly the classifier's real subset"
+        )
     return cfg
 
 
 # Config keys added after honest generators were first cached: left out of the recipe digest while they hold
 # their defaults, so the generators trained before each key existed keep their folder names (and are reused).
-KEYS_ADDED_LATER = (("data", "class_counts"), ("model", "r1_gamma"), ("model", "r1_interval"),
-                    ("train", "channels_last"), ("train", "precision"), ("train", "tf32"), ("train", "fused_adam"),
-                    ("train", "compile"), ("model", "codes"), ("model", "info_weight"),
-                    ("train", "max_minutes"), ("model", "aux_weight"), ("model", "mode_seeking_weight"))
+KEYS_ADDED_LATER = (
+    ("data", "class_counts"),
+    ("model", "r1_gamma"),
+    ("model", "r1_interval"),
+    ("train", "channels_last"),
+    ("train", "precision"),
+    ("train", "tf32"),
+    ("train", "fused_adam"),
+    ("train", "compile"),
+    ("model", "codes"),
+    ("model", "info_weight"),
+    ("train", "max_minutes"),
+    ("model", "aux_weight"),
+    ("model", "mode_seeking_weight"),
+)
 
 
 def _without_later_keys_at_default(recipe: dict) -> dict:
@@ -179,14 +203,20 @@ def train_honest_generator(cfg: ExperimentConfig) -> str:
         cfg_file = os.path.join(run_dir, ckpt.CONFIG_FILE)
         same = os.path.isfile(cfg_file) and _same_recipe(open(cfg_file, encoding="utf-8").read(), cfg)
         if not same:
-            raise ConfigError(f"{run_dir} holds an uplift generator trained with another config; delete that "
-                              "folder or choose another uplift.storage")
+            raise ConfigError(
+                f"{run_dir} holds an uplift generator trained with another config; delete that "
+                "folder or choose another uplift.storage"
+            )
         done = finished_checkpoint(cfg, run_dir)
         if done is not None:
             log.info("uplift: reusing honest generator %s", done[1])
             return done[1]
-    log.info("uplift: training honest generator %s on %s real images (%d steps)", cfg.run.name,
-             cfg.data.max_images or list(cfg.data.class_counts), cfg.train.steps)
+    log.info(
+        "uplift: training honest generator %s on %s real images (%d steps)",
+        cfg.run.name,
+        cfg.data.max_images or list(cfg.data.class_counts),
+        cfg.train.steps,
+    )
     return train(cfg, resume=bool(existing)).checkpoint_path
 
 
@@ -216,7 +246,9 @@ def arm_batches(real: ImageData, syn: ImageData | None, u: Any, seed: int, class
     import torch
 
     empty = ImageData(name="none", images=real.images[:0], labels=real.labels[:0], class_names=real.class_names)
-    mixed = MixedDataset(ImageDataset(real, output="tensor"), ImageDataset(syn if syn is not None else empty, output="tensor"))
+    mixed = MixedDataset(
+        ImageDataset(real, output="tensor"), ImageDataset(syn if syn is not None else empty, output="tensor")
+    )
     k = synthetic_per_batch(u.batch_size, u.synthetic_fraction) if syn is not None else 0
     sampler = MixedBatchSampler(mixed, u.batch_size, k, num_batches=u.steps, seed=seed, class_balanced=class_balanced)
     return torch.utils.data.DataLoader(mixed, batch_sampler=sampler)
@@ -246,8 +278,10 @@ def rare_accuracy(per_class: dict[str, float | None], class_names: tuple[str, ..
     """
     values = [per_class[class_names[c]] for c in rare]
     if any(v is None for v in values):
-        raise DataError(f"the real test split has no image of a rare class {[class_names[c] for c in rare]}: "
-                        "the rare accuracy needs every rare class in the test split")
+        raise DataError(
+            f"the real test split has no image of a rare class {[class_names[c] for c in rare]}: "
+            "the rare accuracy needs every rare class in the test split"
+        )
     return float(np.mean(values))
 
 
@@ -259,15 +293,23 @@ def check_uplift_possible(cfg: Any, has_experiment: bool, has_generator: bool) -
         ConfigError: honest uplift requested without a training config (shards lacking one); the evaluated
             generator's inversion pool requested for shards.
     """
-    if ("uplift" in cfg.metrics and cfg.uplift.generator == "evaluated" and cfg.uplift.pool == "inversion"
-            and not has_generator):
-        raise ConfigError("uplift.pool=inversion draws around real images through a generator, and shards have "
-                          "none: add --set uplift.pool=prior to mix the shards' own images in")
+    if (
+        "uplift" in cfg.metrics
+        and cfg.uplift.generator == "evaluated"
+        and cfg.uplift.pool == "inversion"
+        and not has_generator
+    ):
+        raise ConfigError(
+            "uplift.pool=inversion draws around real images through a generator, and shards have "
+            "none: add --set uplift.pool=prior to mix the shards' own images in"
+        )
     if "uplift" in cfg.metrics and cfg.uplift.generator == "honest" and not has_experiment:
-        raise ConfigError("uplift with honest per-subset generators needs a training config to train them with: "
-                          "pass --checkpoint, or shards whose manifest.json records it (written by `synthgen "
-                          "sample`); otherwise pass --set uplift.generator=evaluated (an upper bound: those "
-                          "images may come from a generator that saw the whole training split)")
+        raise ConfigError(
+            "uplift with honest per-subset generators needs a training config to train them with: "
+            "pass --checkpoint, or shards whose manifest.json records it (written by `synthgen "
+            "sample`); otherwise pass --set uplift.generator=evaluated (an upper bound: those "
+            "images may come from a generator that saw the whole training split)"
+        )
 
 
 def stats(values: list[float], signed: bool = False) -> dict[str, Any]:
@@ -275,8 +317,12 @@ def stats(values: list[float], signed: bool = False) -> dict[str, Any]:
     order, and for a difference (``signed``) how many seeds are > 0."""
     arr = np.asarray(values, dtype=np.float64)
     se = float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else None
-    out: dict[str, Any] = {"mean": float(arr.mean()), "std": float(arr.std()), "se": se,
-                           "values": [float(v) for v in arr]}
+    out: dict[str, Any] = {
+        "mean": float(arr.mean()),
+        "std": float(arr.std()),
+        "se": se,
+        "values": [float(v) for v in arr],
+    }
     if signed:
         out["positive"] = int((arr > 0).sum())
     return out
@@ -313,7 +359,9 @@ def _measure(ctx: EvalContext, tag: str, subset: dict[str, Any], storage: str) -
         real_only = _train_arm(real, None, cfg, seed, f"{desc} real", ctx.progress)
         syn, inv = synthetic_pool(ctx, path, seed, real, real_only)
         if inv is not None:
-            log.info("%s: inverted %d real images, pixel mse %.4f -> %.4f", desc, len(inv.labels), inv.start_mse, inv.mse)
+            log.info(
+                "%s: inverted %d real images, pixel mse %.4f -> %.4f", desc, len(inv.labels), inv.start_mse, inv.mse
+            )
             inversion_mse.append(inv.mse)
             start_mse.append(inv.start_mse)
         pool_counts.append(np.bincount(syn.labels, minlength=len(names)).tolist())
@@ -324,13 +372,21 @@ def _measure(ctx: EvalContext, tag: str, subset: dict[str, Any], storage: str) -
             acc[arm].append(a)
             per_class[arm].append(pc)
         log.info("%s: real only %.4f, real+synthetic %.4f", desc, acc["real_only"][-1], acc["real_plus_synthetic"][-1])
-    entry: dict[str, Any] = {"num_real": len(real), **_arms(acc["real_only"], acc["real_plus_synthetic"]),
-                             "generators": generators, "per_class": per_class, "synthetic_per_class": pool_counts}
+    entry: dict[str, Any] = {
+        "num_real": len(real),
+        **_arms(acc["real_only"], acc["real_plus_synthetic"]),
+        "generators": generators,
+        "per_class": per_class,
+        "synthetic_per_class": pool_counts,
+    }
     if u.setting == LONG_TAIL:
         rare = rarest_classes(subset["class_counts"], u.rare_classes)
         rare_acc = {arm: [rare_accuracy(pc, names, rare) for pc in per_class[arm]] for arm in per_class}
-        entry.update(class_counts=list(subset["class_counts"]), rare_classes=[names[c] for c in rare],
-                     rare=_arms(rare_acc["real_only"], rare_acc["real_plus_synthetic"]))
+        entry.update(
+            class_counts=list(subset["class_counts"]),
+            rare_classes=[names[c] for c in rare],
+            rare=_arms(rare_acc["real_only"], rare_acc["real_plus_synthetic"]),
+        )
     if inversion_mse:
         entry.update(inversion_mse=stats(inversion_mse), inversion_start_mse=stats(start_mse))
     return entry
@@ -369,7 +425,7 @@ def uplift(ctx: EvalContext) -> MetricOutput:
         results["by_fraction"] = measured
     return MetricOutput(
         results=results,
-        settings=dataclasses.asdict(u) | {"storage": storage, "classifier_width": cfg.judge.width,
-                                          "class_weights_resolved": pool_weights(u)},
+        settings=dataclasses.asdict(u)
+        | {"storage": storage, "classifier_width": cfg.judge.width, "class_weights_resolved": pool_weights(u)},
         counts={"real_test": len(ctx.real_test), "synthetic_per_run": u.num_synthetic},
     )

@@ -14,7 +14,8 @@ class-balanced prior samples, judge-filtered by the subset's own real-only class
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +39,9 @@ def pool_weights(u: Any) -> str:
     return u.class_weights
 
 
-def pool_class_counts(spec: str, labels: np.ndarray, class_names: Sequence[str], num_synthetic: int) -> list[int] | None:
+def pool_class_counts(
+    spec: str, labels: np.ndarray, class_names: Sequence[str], num_synthetic: int
+) -> list[int] | None:
     """Exact synthetic images per class for weights ``spec`` (None for ``data``: every real image in turn).
 
     Args:
@@ -59,15 +62,23 @@ def pool_class_counts(spec: str, labels: np.ndarray, class_names: Sequence[str],
     weights = resolve_class_weights(spec, class_names)
     empty = [class_names[c] for c, w in enumerate(weights) if w > 0 and have[c] == 0]
     if empty:
-        raise ConfigError(f"uplift.class_weights={spec!r} gives classes {empty} synthetic images but the real subset "
-                          "has no image of them to vary; give them weight 0 in the weights file")
+        raise ConfigError(
+            f"uplift.class_weights={spec!r} gives classes {empty} synthetic images but the real subset "
+            "has no image of them to vary; give them weight 0 in the weights file"
+        )
     return allocate_counts(num_synthetic, weights)
 
 
 @torch.inference_mode()
-def weighted_neighbour_images(generator: torch.nn.Module, inversion: Inversion, variations: np.ndarray,
-                              image_ids: np.ndarray, sigma: float, seed: int,
-                              batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+def weighted_neighbour_images(
+    generator: torch.nn.Module,
+    inversion: Inversion,
+    variations: np.ndarray,
+    image_ids: np.ndarray,
+    sigma: float,
+    seed: int,
+    batch_size: int = 500,
+) -> tuple[np.ndarray, np.ndarray]:
     """``variations[r]`` images around each inverted image ``r`` (``--around``'s rule): variation ``j`` of the real
     image ``i = image_ids[r]`` is ``G(z_i + sigma * eps(seed, i, j), y_i)`` (``neighbour_latents``), in order.
 
@@ -94,13 +105,17 @@ def weighted_neighbour_images(generator: torch.nn.Module, inversion: Inversion, 
     chunks = []
     for lo in range(0, len(rows), batch_size):
         part = slice(lo, lo + batch_size)
-        chunks.append(around_images(space, inversion.latents, rows[part], ids[part], j[part], labels[part], sigma,
-                                    seed, device).cpu().numpy())  # [B, C, H, W]
+        chunks.append(
+            around_images(space, inversion.latents, rows[part], ids[part], j[part], labels[part], sigma, seed, device)
+            .cpu()
+            .numpy()
+        )  # [B, C, H, W]
     return np.concatenate(chunks), labels
 
 
-def synthetic_pool(ctx: EvalContext, path: str | None, seed: int, real: ImageData,
-                   real_only: SmallCNN) -> tuple[ImageData, Inversion | None]:
+def synthetic_pool(
+    ctx: EvalContext, path: str | None, seed: int, real: ImageData, real_only: SmallCNN
+) -> tuple[ImageData, Inversion | None]:
     """The synthetic pool of one (subset, seed): ``uplift.num_synthetic`` images from the honest generator at
     ``path`` (None = the evaluated source), with the inversion it was drawn around (pool=prior: None).
 
@@ -118,16 +133,24 @@ def synthetic_pool(ctx: EvalContext, path: str | None, seed: int, real: ImageDat
     counts = pool_class_counts(pool_weights(u), real.labels, real.class_names, u.num_synthetic)
     if counts is None:
         inv = invert(generator, real.images, real.labels, steps=u.inversion_steps, seed=cfg.seed + seed)
-        images, labels = neighbour_images(generator, inv, u.num_synthetic, u.inversion_sigma,
-                                          seed=cfg.seed + 1000 + seed, batch_size=cfg.batch_size)
+        images, labels = neighbour_images(
+            generator, inv, u.num_synthetic, u.inversion_sigma, seed=cfg.seed + 1000 + seed, batch_size=cfg.batch_size
+        )
     else:
         have = np.bincount(real.labels, minlength=len(counts))  # [K]
         v = variations_per_image(real.labels, counts, have)  # [N] variations of each real image
         used = np.flatnonzero(v > 0).astype(np.int64)  # [R] the images to invert
-        inv = invert(generator, real.images[used], real.labels[used], steps=u.inversion_steps, seed=cfg.seed + seed,
-                     image_ids=used)
-        images, labels = weighted_neighbour_images(generator, inv, v[used], used, u.inversion_sigma,
-                                                   seed=cfg.seed + 1000 + seed, batch_size=cfg.batch_size)
+        inv = invert(
+            generator,
+            real.images[used],
+            real.labels[used],
+            steps=u.inversion_steps,
+            seed=cfg.seed + seed,
+            image_ids=used,
+        )
+        images, labels = weighted_neighbour_images(
+            generator, inv, v[used], used, u.inversion_sigma, seed=cfg.seed + 1000 + seed, batch_size=cfg.batch_size
+        )
     return ImageData(name="inversion", images=images, labels=labels, class_names=real.class_names), inv
 
 
@@ -136,12 +159,20 @@ def _prior_pool(ctx: EvalContext, path: str | None, seed: int, real_only: SmallC
     spec = parse_filter(u.filter)
     judge_filter = JudgeFilter(real_only.eval(), spec.threshold, u.filter_max_candidates) if spec else None
     if path is not None:
-        return generate_images(path, u.num_synthetic, seed=cfg.seed + 1000 + seed, use_ema=cfg.use_ema,
-                               batch_size=cfg.batch_size, judge_filter=judge_filter)
+        return generate_images(
+            path,
+            u.num_synthetic,
+            seed=cfg.seed + 1000 + seed,
+            use_ema=cfg.use_ema,
+            batch_size=cfg.batch_size,
+            judge_filter=judge_filter,
+        )
     if judge_filter is None:
         return ctx.source.images(u.num_synthetic)
     if ctx.source.generator is None:
-        raise ConfigError("uplift.filter needs a generator to draw candidates from: use the honest setting, "
-                          "evaluate a checkpoint, or drop uplift.filter")
+        raise ConfigError(
+            "uplift.filter needs a generator to draw candidates from: use the honest setting, "
+            "evaluate a checkpoint, or drop uplift.filter"
+        )
     # The same source with this subset's filter instead of the evaluated one's (and its own image cache)
     return dataclasses.replace(ctx.source, judge_filter=judge_filter, _cache=None).images(u.num_synthetic)

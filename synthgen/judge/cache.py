@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,24 +165,36 @@ def load_or_train_judge(
     train, test = real if real is not None else real_splits(data_cfg)
     digest = data_digest(train, test)
     recipe = _recipe(judge_cfg)
-    key = hashlib.sha256(json.dumps({"data": digest, "recipe": recipe, "arch": ARCH_VERSION},
-                                    sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps({"data": digest, "recipe": recipe, "arch": ARCH_VERSION}, sort_keys=True).encode()
+    ).hexdigest()[:16]
     folder = os.path.join(os.path.expanduser(cache_dir), f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', train.name)}-{key}")
     judge = _load(folder, key)
     if judge is not None:
         judge.real = (train, test)
         return judge
 
-    model, meta = _train_judge(data_cfg, judge_cfg, train, test, key=key, recipe=recipe, digest=digest,
-                               folder=folder, progress=progress)
+    model, meta = _train_judge(
+        data_cfg, judge_cfg, train, test, key=key, recipe=recipe, digest=digest, folder=folder, progress=progress
+    )
     _save(folder, model, meta)
     if progress:
         log.info("judge real test accuracy %.4f (%.0fs)", meta["test_accuracy"], meta["train_seconds"])
     return Judge(model=model, meta=meta, path=folder, real=(train, test))
 
 
-def _train_judge(data_cfg: DataConfig, judge_cfg: JudgeConfig, train: ImageData, test: ImageData, *, key: str,
-                 recipe: dict[str, Any], digest: str, folder: str, progress: bool) -> tuple[SmallCNN, dict[str, Any]]:
+def _train_judge(
+    data_cfg: DataConfig,
+    judge_cfg: JudgeConfig,
+    train: ImageData,
+    test: ImageData,
+    *,
+    key: str,
+    recipe: dict[str, Any],
+    digest: str,
+    folder: str,
+    progress: bool,
+) -> tuple[SmallCNN, dict[str, Any]]:
     """Train a judge on ``train`` (a stratified ``judge_cfg.max_train_images`` subset when set) and test it.
 
     Returns:
@@ -194,19 +206,34 @@ def _train_judge(data_cfg: DataConfig, judge_cfg: JudgeConfig, train: ImageData,
     else:
         images, labels = train.images, train.labels
     if progress:
-        log.info("training the judge on %d real images (%d epochs); cached in %s", len(images), judge_cfg.epochs,
-                 folder)
+        log.info(
+            "training the judge on %d real images (%d epochs); cached in %s", len(images), judge_cfg.epochs, folder
+        )
     start = time.time()
-    model = train_classifier(images, labels, train.num_classes, epochs=judge_cfg.epochs,
-                             batch_size=judge_cfg.batch_size, lr=judge_cfg.lr, seed=judge_cfg.seed,
-                             augment=judge_cfg.augment, width=judge_cfg.width, progress=progress)
+    model = train_classifier(
+        images,
+        labels,
+        train.num_classes,
+        epochs=judge_cfg.epochs,
+        batch_size=judge_cfg.batch_size,
+        lr=judge_cfg.lr,
+        seed=judge_cfg.seed,
+        augment=judge_cfg.augment,
+        width=judge_cfg.width,
+        progress=progress,
+    )
     meta = {
         "key": key,
         "arch_version": ARCH_VERSION,
         "arch": model.arch,
         "recipe": recipe,
-        "data": {"source": train.name, "digest": digest, "num_train": int(len(images)),
-                 "num_test": int(len(test)), "config": to_dict(whole_split(data_cfg))},
+        "data": {
+            "source": train.name,
+            "digest": digest,
+            "num_train": int(len(images)),
+            "num_test": int(len(test)),
+            "config": to_dict(whole_split(data_cfg)),
+        },
         "class_names": list(train.class_names),
         "test_accuracy": accuracy(model, test.images, test.labels),
         "train_seconds": round(time.time() - start, 1),

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import math
 import time
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -49,8 +49,8 @@ def random_shift(x: torch.Tensor, gen: torch.Generator, max_shift: int = 2) -> t
     padded = F.pad(x, (max_shift,) * 4, value=-1.0)  # [N, C, H+2s, W+2s], -1 = black
     dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
     dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
-    rows = (dy[:, None] + torch.arange(h)[None, :])  # [N, H]
-    cols = (dx[:, None] + torch.arange(w)[None, :])  # [N, W]
+    rows = dy[:, None] + torch.arange(h)[None, :]  # [N, H]
+    cols = dx[:, None] + torch.arange(w)[None, :]  # [N, W]
     idx = torch.arange(n)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]]  # [N, H, W, C]
     return out.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
@@ -115,8 +115,10 @@ def fit(
             try:
                 images, labels = next(it)
             except StopIteration:
-                raise ConfigError(f"[{desc}] the batches ran out after {step} of {steps} steps; give fit at least "
-                                  "as many batches as steps") from None
+                raise ConfigError(
+                    f"[{desc}] the batches ran out after {step} of {steps} steps; give fit at least "
+                    "as many batches as steps"
+                ) from None
             x = to_float(images)  # [B, C, H, W]
             if augment:
                 x = random_shift(x, gen)
@@ -167,16 +169,25 @@ def train_classifier(
     images = np.asarray(images)
     labels = np.asarray(labels, dtype=np.int64)
     if images.ndim != 4 or len(images) == 0 or labels.shape != (len(images),):
-        raise ConfigError(f"train_classifier needs uint8 images [N, C, H, W] and labels [N] with N > 0, "
-                          f"got {images.shape} and {labels.shape}")
+        raise ConfigError(
+            f"train_classifier needs uint8 images [N, C, H, W] and labels [N] with N > 0, "
+            f"got {images.shape} and {labels.shape}"
+        )
     if steps <= 0 and epochs <= 0:
         raise ConfigError(f"classifier epochs={epochs} is invalid: must be >= 1")
     torch.manual_seed(seed)  # weight init
     model = SmallCNN(images.shape[1], num_classes, images.shape[2], width=width)
     batch = min(batch_size, len(images))
     total = steps if steps > 0 else max(1, epochs * (len(images) // batch))
-    return fit(model, shuffled_batches(images, labels, batch, seed), steps=total, lr=lr, seed=seed, augment=augment,
-               progress=progress)
+    return fit(
+        model,
+        shuffled_batches(images, labels, batch, seed),
+        steps=total,
+        lr=lr,
+        seed=seed,
+        augment=augment,
+        progress=progress,
+    )
 
 
 @torch.inference_mode()
@@ -193,8 +204,7 @@ def extract_features(model: SmallCNN, images: np.ndarray, batch_size: int = 1000
     """Penultimate features float32 [N, 128] of uint8 images [N, C, H, W]."""
     model.eval()
     with flush_denormals():
-        out = [model.features(to_float(images[i : i + batch_size])).numpy()
-               for i in range(0, len(images), batch_size)]
+        out = [model.features(to_float(images[i : i + batch_size])).numpy() for i in range(0, len(images), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, FEATURE_DIM), np.float32)
 
 
@@ -213,5 +223,7 @@ def per_class_accuracy(pred: np.ndarray, labels: np.ndarray, class_names: Sequen
         {class name: accuracy in [0, 1]}, None for a class without images.
     """
     pred, labels = np.asarray(pred), np.asarray(labels)
-    return {name: float((pred[labels == c] == c).mean()) if (labels == c).any() else None
-            for c, name in enumerate(class_names)}
+    return {
+        name: float((pred[labels == c] == c).mean()) if (labels == c).any() else None
+        for c, name in enumerate(class_names)
+    }

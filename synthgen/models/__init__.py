@@ -1,10 +1,10 @@
 """Networks, losses, DiffAugment and EMA. Importing this package registers every model.
 
-    G, D = build_models(cfg.model, image_shape=(C, H, W), num_classes=10)
-    fake = G(z, labels)            # z [N, z_dim], labels [N] int64 -> [N, C, H, W] in [-1, 1]
-    logits = D(fake, labels)       # -> [N]
-    loss = get_loss(cfg.model.loss)  # .d_loss / .g_loss / .penalty
-    lecam = LeCam(cfg.model.lecam_weight)  # optional D regulariser: lecam(d_real, d_fake) -> scalar
+G, D = build_models(cfg.model, image_shape=(C, H, W), num_classes=10)
+fake = G(z, labels)            # z [N, z_dim], labels [N] int64 -> [N, C, H, W] in [-1, 1]
+logits = D(fake, labels)       # -> [N]
+loss = get_loss(cfg.model.loss)  # .d_loss / .g_loss / .penalty
+lecam = LeCam(cfg.model.lecam_weight)  # optional D regulariser: lecam(d_real, d_fake) -> scalar
 """
 
 from synthgen.models import cdcgan, dcgan, mlp, stylegan  # noqa: F401  (registration side effect)

@@ -13,7 +13,7 @@ Ops (as in the reference implementation):
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -23,8 +23,9 @@ Cost: one hinge train step (D on 64 real + 64 fake, then G) at batch 64 takes ~0
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -53,8 +54,9 @@ class CondGenerator(nn.Module):
 
     conditional = True
 
-    def __init__(self, z_dim: int, image_shape: tuple[int, int, int], num_classes: int, base: int,
-                 codes: Sequence[Any] = ()) -> None:
+    def __init__(
+        self, z_dim: int, image_shape: tuple[int, int, int], num_classes: int, base: int, codes: Sequence[Any] = ()
+    ) -> None:
         super().__init__()
         c, size, _ = image_shape
         self.z_dim, self.num_classes, self.image_shape = z_dim, num_classes, tuple(image_shape)
@@ -106,8 +108,9 @@ class ProjectionDiscriminator(nn.Module):
         if out_codes:  # created last: without codes the parameters (and their init draws) are unchanged
             self.q_head = QHead(self.feature_dim, out_codes)
 
-    def forward(self, x: Tensor, labels: Tensor | None = None,
-                with_codes: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, labels: Tensor | None = None, with_codes: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
         labels = require_labels(labels, x.shape[0])  # [N]
         phi = self.features(x).flatten(1)  # [N, F]
         out = self.linear(phi).squeeze(1)  # [N]
@@ -122,8 +125,12 @@ class CDCGANOptions(ConvWidths):
 
 @register_model("cdcgan", conditional=True, options=CDCGANOptions, codes=True)
 def build(
-    opts: CDCGANOptions, z_dim: int, image_shape: tuple[int, int, int], num_classes: int,
-    codes: Sequence[Any] = (), aux_classes: int = 0,
+    opts: CDCGANOptions,
+    z_dim: int,
+    image_shape: tuple[int, int, int],
+    num_classes: int,
+    codes: Sequence[Any] = (),
+    aux_classes: int = 0,
 ) -> tuple[nn.Module, nn.Module]:
     """Build the class-conditional (G, D) pair for ``image_shape`` (C, H, W) and ``num_classes`` classes.
 

@@ -50,8 +50,12 @@ class SmallCNN(nn.Module):
     @property
     def arch(self) -> dict[str, int]:
         """The constructor arguments: what :meth:`from_arch` rebuilds the same network from."""
-        return {"in_channels": self.in_channels, "num_classes": self.num_classes, "resolution": self.resolution,
-                "width": self.width}
+        return {
+            "in_channels": self.in_channels,
+            "num_classes": self.num_classes,
+            "resolution": self.resolution,
+            "width": self.width,
+        }
 
     @classmethod
     def from_arch(cls, arch: dict[str, int]) -> SmallCNN:
@@ -66,4 +70,3 @@ class SmallCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits [N, num_classes] of float images x [N, C, H, W] in [-1, 1]."""
         return self.head(self.features(x))
-

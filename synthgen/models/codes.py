@@ -27,7 +27,8 @@ Pure tensor code: no I/O, no Ray; the config layer sits above and duck-types its
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -63,26 +64,36 @@ def check_codes(codes: Sequence[Any], model_name: str, able: Sequence[str]) -> N
     if not codes:
         return
     if model_name not in able:
-        raise ConfigError(f"model.codes is set but model.name={model_name!r} has no InfoGAN codes (only the "
-                          f"conditional models {able} do): set model.codes=[] or choose one of {able}")
+        raise ConfigError(
+            f"model.codes is set but model.name={model_name!r} has no InfoGAN codes (only the "
+            f"conditional models {able} do): set model.codes=[] or choose one of {able}"
+        )
     seen: set[str] = set()
     for i, c in enumerate(codes):
         where = f"model.codes[{i}]"
         if not _NAME_RE.match(c.name or ""):
-            raise ConfigError(f"{where}.name={c.name!r} is invalid: use a name of letters, digits and _, "
-                              "e.g. {name: thickness, kind: continuous}")
+            raise ConfigError(
+                f"{where}.name={c.name!r} is invalid: use a name of letters, digits and _, "
+                "e.g. {name: thickness, kind: continuous}"
+            )
         if c.name in seen:
             raise ConfigError(f"{where}.name={c.name!r} is used twice: give every code its own name")
         seen.add(c.name)
         if c.kind not in CODE_KINDS:
-            raise ConfigError(f"{where}.kind={c.kind!r} is invalid: choose one of {list(CODE_KINDS)}, "
-                              "e.g. {name: style, kind: categorical, size: 4}")
+            raise ConfigError(
+                f"{where}.kind={c.kind!r} is invalid: choose one of {list(CODE_KINDS)}, "
+                "e.g. {name: style, kind: categorical, size: 4}"
+            )
         if c.kind == "categorical" and c.size < 2:
-            raise ConfigError(f"{where}.size={c.size!r} is invalid: a categorical code needs >= 2 values, "
-                              f"e.g. {{name: {c.name}, kind: categorical, size: 4}}")
+            raise ConfigError(
+                f"{where}.size={c.size!r} is invalid: a categorical code needs >= 2 values, "
+                f"e.g. {{name: {c.name}, kind: categorical, size: 4}}"
+            )
         if c.kind == "continuous" and c.size != 0:
-            raise ConfigError(f"{where}.size={c.size!r} is invalid: a continuous code has no size (it is one "
-                              f"number in [-1, 1]); drop size or set kind: categorical")
+            raise ConfigError(
+                f"{where}.size={c.size!r} is invalid: a continuous code has no size (it is one "
+                f"number in [-1, 1]); drop size or set kind: categorical"
+            )
 
 
 def check_q_head(model_name: str, able: Sequence[str], codes: Sequence[Any], aux_weight: float) -> None:
@@ -99,9 +110,11 @@ def check_q_head(model_name: str, able: Sequence[str], codes: Sequence[Any], aux
     """
     check_codes(codes, model_name, able)
     if aux_weight > 0.0 and model_name not in able:
-        raise ConfigError(f"model.aux_weight is set but model.name={model_name!r} has no auxiliary classifier "
-                          f"(only the conditional models {list(able)} do): set model.aux_weight=0 or choose one "
-                          f"of {list(able)}")
+        raise ConfigError(
+            f"model.aux_weight is set but model.name={model_name!r} has no auxiliary classifier "
+            f"(only the conditional models {list(able)} do): set model.aux_weight=0 or choose one "
+            f"of {list(able)}"
+        )
 
 
 def aux_loss(class_logits: Tensor, labels: Tensor) -> Tensor:
@@ -142,20 +155,27 @@ def encode_codes(codes: Sequence[Any], values: Tensor | None, n: int, like: Tens
         [N, code_dim].
     """
     if values is None:  # the prior mean: 0 for continuous codes, a uniform 1/size for categorical ones
-        parts = [torch.full((n, c.size), 1.0 / c.size) if c.kind == "categorical" else torch.zeros(n, 1)
-                 for c in codes]
+        parts = [torch.full((n, c.size), 1.0 / c.size) if c.kind == "categorical" else torch.zeros(n, 1) for c in codes]
         return torch.cat(parts, dim=1).to(device=like.device, dtype=like.dtype)  # [N, code_dim]
     if values.shape != (n, len(codes)):
         raise ValueError(f"codes must be [N, {len(codes)}] values (one column per code), got {tuple(values.shape)}")
-    parts = [F.one_hot(values[:, k].round().long().clamp(0, c.size - 1), c.size).to(like.dtype)
-             if c.kind == "categorical" else values[:, k : k + 1].to(like.dtype) for k, c in enumerate(codes)]
+    parts = [
+        F.one_hot(values[:, k].round().long().clamp(0, c.size - 1), c.size).to(like.dtype)
+        if c.kind == "categorical"
+        else values[:, k : k + 1].to(like.dtype)
+        for k, c in enumerate(codes)
+    ]
     return torch.cat(parts, dim=1)  # [N, code_dim]
 
 
 def sample_code_values(codes: Sequence[Any], n: int, device: torch.device | str) -> Tensor:
     """Prior draws [N, num_codes] from torch's global RNG (training): U(-1, 1) or a uniform category."""
-    cols = [torch.randint(c.size, (n,), device=device).float() if c.kind == "categorical"
-            else torch.rand(n, device=device) * 2.0 - 1.0 for c in codes]
+    cols = [
+        torch.randint(c.size, (n,), device=device).float()
+        if c.kind == "categorical"
+        else torch.rand(n, device=device) * 2.0 - 1.0
+        for c in codes
+    ]
     return torch.stack(cols, dim=1)  # [N, num_codes]
 
 
@@ -194,11 +214,15 @@ def check_code_value(code: Any, value: float) -> None:
     """
     if code.kind == "categorical":
         if value != int(value) or not 0 <= value < code.size:
-            raise ConfigError(f"--code {code.name}={value:g} is invalid: {code.name} is categorical, choose an "
-                              f"integer in [0, {code.size}), e.g. --code {code.name}=0")
+            raise ConfigError(
+                f"--code {code.name}={value:g} is invalid: {code.name} is categorical, choose an "
+                f"integer in [0, {code.size}), e.g. --code {code.name}=0"
+            )
     elif not -1.0 <= value <= 1.0:
-        raise ConfigError(f"--code {code.name}={value:g} is invalid: {code.name} is continuous, choose a value in "
-                          f"[-1, 1] (its prior's support), e.g. --code {code.name}=0.5")
+        raise ConfigError(
+            f"--code {code.name}={value:g} is invalid: {code.name} is continuous, choose a value in "
+            f"[-1, 1] (its prior's support), e.g. --code {code.name}=0.5"
+        )
 
 
 class QHead(nn.Module):

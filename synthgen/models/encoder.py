@@ -45,8 +45,10 @@ class LatentEncoder(nn.Module):
         """
         super().__init__()
         if z_dim < 1 or num_classes < 1 or channels < 1:
-            raise ConfigError(f"encoder needs z_dim, num_classes and channels >= 1, got {z_dim}, {num_classes}, "
-                              f"{channels}; check the generator checkpoint and the encoder's channels option")
+            raise ConfigError(
+                f"encoder needs z_dim, num_classes and channels >= 1, got {z_dim}, {num_classes}, "
+                f"{channels}; check the generator checkpoint and the encoder's channels option"
+            )
         check_shape(tuple(image_shape), num_classes, conditional=True)  # type: ignore[arg-type]
         c, size, _ = image_shape
         self.z_dim, self.num_classes, self.image_shape = int(z_dim), int(num_classes), tuple(image_shape)
@@ -99,8 +101,11 @@ def encoder_for(generator: nn.Module, channels: int = 32) -> LatentEncoder:
 
     missing = [a for a in ("z_dim", "image_shape", "num_classes") if not hasattr(generator, a)]
     if missing:
-        raise ConfigError(f"generator {type(generator).__name__} lacks {missing}: build it with "
-                          "synthgen.models.build_models (every registered generator declares them)")
+        raise ConfigError(
+            f"generator {type(generator).__name__} lacks {missing}: build it with "
+            "synthgen.models.build_models (every registered generator declares them)"
+        )
     # the encoder predicts a latent of the space the generator declares (z, or W for stylegan)
-    return LatentEncoder(latent_space(generator).dim, tuple(generator.image_shape), int(generator.num_classes),
-                         channels)
+    return LatentEncoder(
+        latent_space(generator).dim, tuple(generator.image_shape), int(generator.num_classes), channels
+    )

@@ -90,7 +90,10 @@ class WSpace:
         return self.generator.synthesis(latent)  # [N, C, H, W]; the class and the codes are in w already
 
     def truncate(self, latent: Tensor, labels: Tensor, psi: float) -> Tensor:
-        """``mean + psi * (w - mean)`` toward each row's class-mean w; ``latent`` is W [N, w_dim] or W+ [N, L, w_dim]."""
+        """``mean + psi * (w - mean)`` toward each row's class-mean w.
+
+        ``latent`` is W [N, w_dim] or W+ [N, L, w_dim].
+        """
         if psi == 1.0:
             return latent
         mean = self._class_stats(labels)[0]  # [N, w_dim], cached: no mapping pass per batch
@@ -132,8 +135,9 @@ def latent_space(generator: nn.Module) -> LatentSpace:
     return declared() if callable(declared) else ZSpace(generator)
 
 
-def images_from_z(space: LatentSpace, z: Tensor, labels: Tensor, psi: float = 1.0,
-                  codes: Tensor | None = None) -> Tensor:
+def images_from_z(
+    space: LatentSpace, z: Tensor, labels: Tensor, psi: float = 1.0, codes: Tensor | None = None
+) -> Tensor:
     """Prior draws to images, truncated by ``psi`` in the generator's own space.
 
     Args:

@@ -24,8 +24,9 @@ class, which ``ExperimentConfig.validate`` calls. This module does not import
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from torch import nn
 
@@ -71,8 +72,11 @@ def register_model(name: str, conditional: bool, options: type, codes: bool = Fa
     """
     if not dataclasses.is_dataclass(options) or not isinstance(options, type):
         raise ValueError(f"model {name!r}: options must be a dataclass type, got {options!r}")
-    missing = [f.name for f in dataclasses.fields(options)
-               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [
+        f.name
+        for f in dataclasses.fields(options)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     if missing:  # an empty model.arch must describe a working model
         raise ValueError(f"model {name!r}: options {options.__name__} fields {missing} need a default")
 
@@ -103,9 +107,7 @@ def q_head_models() -> list[str]:
     return sorted(n for n, s in MODELS.items() if s.codes)
 
 
-def build_models(
-    cfg: ModelChoice, image_shape: tuple[int, int, int], num_classes: int
-) -> tuple[nn.Module, nn.Module]:
+def build_models(cfg: ModelChoice, image_shape: tuple[int, int, int], num_classes: int) -> tuple[nn.Module, nn.Module]:
     """Build a fresh (generator, discriminator) pair for ``cfg.name`` with options ``cfg.arch``.
 
     Args:
@@ -125,13 +127,16 @@ def build_models(
     valid = {f.name for f in dataclasses.fields(spec.options)}
     unknown = sorted(set(cfg.arch) - valid)
     if unknown:
-        raise ConfigError(f"model.arch: unknown key(s) {unknown} for model {cfg.name!r}; valid keys are: {sorted(valid)}")
+        raise ConfigError(
+            f"model.arch: unknown key(s) {unknown} for model {cfg.name!r}; valid keys are: {sorted(valid)}"
+        )
     codes = tuple(getattr(cfg, "codes", ()) or ())
     aux_classes = num_classes if getattr(cfg, "aux_weight", 0.0) > 0.0 else 0
     if codes or aux_classes:  # only then: a model without a Q head is built by exactly the call it always was
         from synthgen.models.codes import check_q_head
 
         check_q_head(cfg.name, q_head_models(), codes, getattr(cfg, "aux_weight", 0.0))
-        return spec.build(spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes, codes=codes,
-                          aux_classes=aux_classes)
+        return spec.build(
+            spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes, codes=codes, aux_classes=aux_classes
+        )
     return spec.build(spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes)

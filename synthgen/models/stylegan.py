@@ -53,8 +53,9 @@ more) on GPUs.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -107,18 +108,26 @@ class StyleGANOptions:
     def __post_init__(self) -> None:
         for key in ("channel_base", "channel_max", "w_dim", "mapping_layers", "mbstd_group"):
             if getattr(self, key) < 1:
-                raise ConfigError(f"model.arch.{key}={getattr(self, key)!r} is invalid: must be >= 1, "
-                                  f"e.g. {getattr(StyleGANOptions, key)}")
+                raise ConfigError(
+                    f"model.arch.{key}={getattr(self, key)!r} is invalid: must be >= 1, "
+                    f"e.g. {getattr(StyleGANOptions, key)}"
+                )
         for key in ("cond_fade_start", "cond_fade_steps"):
             if getattr(self, key) < 0:
-                raise ConfigError(f"model.arch.{key}={getattr(self, key)!r} is invalid: must be >= 0 "
-                                  "(e.g. cond_fade_start=1000 cond_fade_steps=2000; cond_fade_steps=0 = off)")
+                raise ConfigError(
+                    f"model.arch.{key}={getattr(self, key)!r} is invalid: must be >= 0 "
+                    "(e.g. cond_fade_start=1000 cond_fade_steps=2000; cond_fade_steps=0 = off)"
+                )
         if self.mbstd_class_chunk < 0:
-            raise ConfigError(f"model.arch.mbstd_class_chunk={self.mbstd_class_chunk!r} is invalid: must be >= 0 "
-                              "(0 = off; e.g. 32, the per-worker batch size)")
+            raise ConfigError(
+                f"model.arch.mbstd_class_chunk={self.mbstd_class_chunk!r} is invalid: must be >= 0 "
+                "(0 = off; e.g. 32, the per-worker batch size)"
+            )
         if self.output not in OUTPUTS:
-            raise ConfigError(f"model.arch.output={self.output!r} is invalid: choose one of {list(OUTPUTS)} "
-                              "(tanh unless you are comparing them)")
+            raise ConfigError(
+                f"model.arch.output={self.output!r} is invalid: choose one of {list(OUTPUTS)} "
+                "(tanh unless you are comparing them)"
+            )
         if not self.mapping_lr_mul > 0.0:
             raise ConfigError(f"model.arch.mapping_lr_mul={self.mapping_lr_mul!r} is invalid: must be > 0, e.g. 0.01")
 
@@ -131,14 +140,18 @@ class StyleGANOptions:
         """
         bs, chunk = train.batch_size, self.mbstd_class_chunk
         if chunk and bs % chunk:
-            raise ConfigError(f"model.arch.mbstd_class_chunk={chunk!r} is invalid: must be a divisor of "
-                              f"train.batch_size={bs} (so its chunks keep real and fake images apart), e.g. {bs}, "
-                              "or 0 for the class-blind minibatch stddev")
+            raise ConfigError(
+                f"model.arch.mbstd_class_chunk={chunk!r} is invalid: must be a divisor of "
+                f"train.batch_size={bs} (so its chunks keep real and fake images apart), e.g. {bs}, "
+                "or 0 for the class-blind minibatch stddev"
+            )
         end = self.cond_fade_start + self.cond_fade_steps
         if self.cond_fade_steps and end > train.steps:
-            raise ConfigError(f"model.arch.cond_fade_start + cond_fade_steps = {end} is after train.steps="
-                              f"{train.steps}: the class condition would never reach full strength; end the fade "
-                              "earlier or raise train.steps")
+            raise ConfigError(
+                f"model.arch.cond_fade_start + cond_fade_steps = {end} is after train.steps="
+                f"{train.steps}: the class condition would never reach full strength; end the fade "
+                "earlier or raise train.steps"
+            )
 
     def cond_strength_at(self, step: int) -> float:
         """How strongly the class condition acts at training ``step``: 0 before ``cond_fade_start``, then a linear
@@ -166,11 +179,15 @@ class SynthesisNetwork(nn.Module):
         side = 8
         while side <= size:
             cin, cout = opts.channels(side // 2), opts.channels(side)
-            self.blocks.append(nn.ModuleDict({
-                "conv0": StyleConv(cin, cout, w_dim, side, up=True),
-                "conv1": StyleConv(cout, cout, w_dim, side, up=False),
-                "rgb": ToRGB(cout, c, w_dim),
-            }))
+            self.blocks.append(
+                nn.ModuleDict(
+                    {
+                        "conv0": StyleConv(cin, cout, w_dim, side, up=True),
+                        "conv1": StyleConv(cout, cout, w_dim, side, up=False),
+                        "rgb": ToRGB(cout, c, w_dim),
+                    }
+                )
+            )
             side *= 2
         # w index per layer as in StyleGAN2-ADA: a toRGB shares its index with the next block's first conv
         self.num_ws = 2 + 2 * len(self.blocks)
@@ -180,8 +197,9 @@ class SynthesisNetwork(nn.Module):
         if ws.dim() == 2:
             ws = ws[:, None].expand(-1, self.num_ws, -1)  # [N, num_ws, w_dim]: W -> W+
         if ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"synthesis needs w [N, {self.w_dim}] or [N, {self.num_ws}, {self.w_dim}], "
-                             f"got {tuple(ws.shape)}")
+            raise ValueError(
+                f"synthesis needs w [N, {self.w_dim}] or [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}"
+            )
         x = self.const[None].expand(ws.shape[0], -1, -1, -1)  # [N, C4, 4, 4]
         x = self.conv4(x, ws[:, 0])
         img = self.rgb4(x, ws[:, 1])  # [N, C, 4, 4]
@@ -204,15 +222,28 @@ class StyleGenerator(nn.Module):
 
     conditional = True
 
-    def __init__(self, z_dim: int, image_shape: tuple[int, int, int], num_classes: int,
-                 opts: StyleGANOptions, codes: Sequence[Any] = ()) -> None:
+    def __init__(
+        self,
+        z_dim: int,
+        image_shape: tuple[int, int, int],
+        num_classes: int,
+        opts: StyleGANOptions,
+        codes: Sequence[Any] = (),
+    ) -> None:
         super().__init__()
         self.z_dim, self.num_classes, self.image_shape = z_dim, num_classes, tuple(image_shape)
         self.codes, self.code_dim = tuple(codes), code_dim(codes)  # InfoGAN codes; code_dim 0 = none
         self.w_dim = opts.w_dim
         # mapping(z [N, z_dim], labels [N], code values [N, num_codes] or None) -> w [N, w_dim]
-        self.mapping = MappingNetwork(z_dim, num_classes, opts.w_dim, opts.mapping_layers, opts.mapping_lr_mul,
-                                      self.codes, fade=opts.cond_fade_steps > 0)
+        self.mapping = MappingNetwork(
+            z_dim,
+            num_classes,
+            opts.w_dim,
+            opts.mapping_layers,
+            opts.mapping_lr_mul,
+            self.codes,
+            fade=opts.cond_fade_steps > 0,
+        )
         self.opts = opts
         self.synthesis = SynthesisNetwork(opts.w_dim, image_shape, opts)
         self.num_ws = self.synthesis.num_ws
@@ -277,8 +308,9 @@ class StyleDiscriminator(nn.Module):
 
     conditional = True
 
-    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, opts: StyleGANOptions,
-                 out_codes: int = 0) -> None:
+    def __init__(
+        self, image_shape: tuple[int, int, int], num_classes: int, opts: StyleGANOptions, out_codes: int = 0
+    ) -> None:
         super().__init__()
         c, size, _ = image_shape
         self.num_classes, self.image_shape, self.opts = num_classes, tuple(image_shape), opts
@@ -301,8 +333,9 @@ class StyleDiscriminator(nn.Module):
         if self.cond_strength is not None:
             self.cond_strength.fill_(self.opts.cond_strength_at(step))
 
-    def forward(self, x: Tensor, labels: Tensor | None = None,
-                with_codes: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, labels: Tensor | None = None, with_codes: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
         labels = require_labels(labels, x.shape[0])  # [N]
         h = self.blocks(self.from_rgb(x))  # [N, C4, 4, 4]
         chunk = self.opts.mbstd_class_chunk
@@ -320,8 +353,12 @@ class StyleDiscriminator(nn.Module):
 
 @register_model("stylegan", conditional=True, options=StyleGANOptions, codes=True)
 def build(
-    opts: StyleGANOptions, z_dim: int, image_shape: tuple[int, int, int], num_classes: int,
-    codes: Sequence[Any] = (), aux_classes: int = 0,
+    opts: StyleGANOptions,
+    z_dim: int,
+    image_shape: tuple[int, int, int],
+    num_classes: int,
+    codes: Sequence[Any] = (),
+    aux_classes: int = 0,
 ) -> tuple[nn.Module, nn.Module]:
     """Build the stylegan (G, D) pair for ``image_shape`` (C, H, W) and ``num_classes`` classes.
 
@@ -340,5 +377,7 @@ def build(
             f"mnist) set data.resolution=32: they pad 2 px of black on every side; imagefolder images are "
             f"resized and center-cropped to any data.resolution"
         )
-    return (StyleGenerator(z_dim, image_shape, num_classes, opts, codes),
-            StyleDiscriminator(image_shape, num_classes, opts, code_dim(codes) + aux_classes))
+    return (
+        StyleGenerator(z_dim, image_shape, num_classes, opts, codes),
+        StyleDiscriminator(image_shape, num_classes, opts, code_dim(codes) + aux_classes),
+    )

@@ -14,7 +14,8 @@ No batch norm anywhere: in G each sample depends only on its own (z, y, noise).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -46,8 +47,9 @@ def upsample2x(x: Tensor) -> Tensor:
 class EqualLinear(nn.Module):
     """Fully connected layer with equalized learning rate, optional lrelu and learning-rate multiplier."""
 
-    def __init__(self, in_features: int, out_features: int, activation: bool = False, lr_mul: float = 1.0,
-                 bias_init: float = 0.0) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, activation: bool = False, lr_mul: float = 1.0, bias_init: float = 0.0
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)  # [O, I]
         self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))  # [O]
@@ -135,8 +137,9 @@ class StyleConv(nn.Module):
         if self.up:
             x = upsample2x(x)  # [N, I, R, R]
         styles = self.affine(w)  # [N, I]
-        x = modulated_conv2d(x, self.weight * self.weight_gain, styles, demodulate=True,
-                             fused=not self.training)  # [N, O, R, R]
+        x = modulated_conv2d(
+            x, self.weight * self.weight_gain, styles, demodulate=True, fused=not self.training
+        )  # [N, O, R, R]
         if self.training:
             noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
         else:
@@ -173,14 +176,23 @@ class MappingNetwork(nn.Module):
     w independent of the class), saved with the weights so a checkpoint samples as it was trained.
     """
 
-    def __init__(self, z_dim: int, num_classes: int, w_dim: int, layers: int, lr_mul: float,
-                 codes: Sequence[Any] = (), fade: bool = False) -> None:
+    def __init__(
+        self,
+        z_dim: int,
+        num_classes: int,
+        w_dim: int,
+        layers: int,
+        lr_mul: float,
+        codes: Sequence[Any] = (),
+        fade: bool = False,
+    ) -> None:
         super().__init__()
         self.codes, self.code_dim = tuple(codes), code_dim(codes)
         self.embed = EqualLinear(num_classes, w_dim)  # on one-hot labels = a learned class embedding
         dims = [z_dim + self.code_dim + w_dim] + [w_dim] * layers
-        self.fcs = nn.ModuleList(EqualLinear(dims[i], dims[i + 1], activation=True, lr_mul=lr_mul)
-                                 for i in range(layers))
+        self.fcs = nn.ModuleList(
+            EqualLinear(dims[i], dims[i + 1], activation=True, lr_mul=lr_mul) for i in range(layers)
+        )
         self.num_classes = num_classes
         # None (no state_dict entry) without the option, so checkpoints of models without it keep their keys
         self.register_buffer("cond_strength", torch.ones(()) if fade else None)

@@ -15,9 +15,9 @@ import numpy as np
 
 from synthgen.models.latent import latent_space
 from synthgen.pixels import to_uint8
-from synthgen.sample.prior import prior_images
 from synthgen.sample.latents import labels_for, locate
 from synthgen.sample.plan import SamplePlan
+from synthgen.sample.prior import prior_images
 from synthgen.sample.writer import write_shard
 from synthgen.shards import encode_batch
 from synthgen.storage import Location
@@ -57,15 +57,21 @@ def actor_setup(gen_spec: dict[str, Any], plan: dict[str, Any], threads: int, de
 class SamplerActor:
     """Loads the generator once; turns sample_id ranges into (ids, labels, uint8 images)."""
 
-    def __init__(self, gen_spec: dict[str, Any], plan: dict[str, Any], threads: int, device: str,
-                 fail_after_batches: int = -1) -> None:
+    def __init__(
+        self, gen_spec: dict[str, Any], plan: dict[str, Any], threads: int, device: str, fail_after_batches: int = -1
+    ) -> None:
         import torch
 
         self.plan, self.device, self.generator = actor_setup(gen_spec, plan, threads, device)
         self.space = latent_space(self.generator)  # where truncation and --around variations happen
-        self.around = gen_spec.get("around")  # --around: {latents [N_r, z], labels [N_r], sources [N_r], offsets [N_r + 1]}
+        self.around = gen_spec.get(
+            "around"
+        )  # --around: {latents [N_r, z], labels [N_r], sources [N_r], offsets [N_r + 1]}
         if self.around is not None:
-            self.around = {**self.around, "latents": torch.from_numpy(np.array(self.around["latents"]))}  # writable copy
+            self.around = {
+                **self.around,
+                "latents": torch.from_numpy(np.array(self.around["latents"])),
+            }  # writable copy
         self.judge = None  # the filtering judge's classifier, when the plan filters
         self.threshold = 0.0  # its minimum probability of the requested label
         if self.plan.filter:
@@ -113,9 +119,18 @@ class SamplerActor:
                     below.append(prob[lo:hi] < self.threshold)
                 else:
                     y = torch.from_numpy(span_labels).to(self.device)  # [k]
-                    images = to_uint8(prior_images(self.generator, span_ids, y, p.seed, truncation=p.truncation,
-                                                   fixed_codes=p.codes, space=self.space,
-                                                   device=self.device))  # [k, C, H, W] uint8
+                    images = to_uint8(
+                        prior_images(
+                            self.generator,
+                            span_ids,
+                            y,
+                            p.seed,
+                            truncation=p.truncation,
+                            fixed_codes=p.codes,
+                            space=self.space,
+                            device=self.device,
+                        )
+                    )  # [k, C, H, W] uint8
                     drawn.append(np.ones(hi - lo, dtype=np.int64))
                     below.append(np.zeros(hi - lo, dtype=bool))
                 pieces.append(images[lo:hi].cpu().numpy())
@@ -143,8 +158,9 @@ class SamplerActor:
             for s, e in self._spans(start, end):
                 span_ids = np.minimum(np.arange(s, e, dtype=np.int64), p.num_samples - 1)  # padding rows: dropped
                 rows, var = locate(a["offsets"], span_ids)  # [k], [k]
-                images = around_images(self.space, a["latents"], rows, rows, var, a["labels"][rows], p.sigma, p.seed,
-                                       self.device)  # [k, C, H, W] uint8
+                images = around_images(
+                    self.space, a["latents"], rows, rows, var, a["labels"][rows], p.sigma, p.seed, self.device
+                )  # [k, C, H, W] uint8
                 lo, hi = max(start, s) - s, min(end, e) - s
                 pieces.append(images[lo:hi].cpu().numpy())
         rows, _ = locate(a["offsets"], ids)  # [n] source_id of every row
@@ -156,10 +172,19 @@ class SamplerActor:
         from synthgen.sample.filter import generate_filtered
 
         p = self.plan
-        return generate_filtered(self.generator, self.judge, span_ids, span_labels, seed=p.seed,
-                                 threshold=self.threshold, max_candidates=p.filter_max_candidates,
-                                 truncation=p.truncation, device=self.device, fixed_codes=p.codes,
-                                 space=self.space)
+        return generate_filtered(
+            self.generator,
+            self.judge,
+            span_ids,
+            span_labels,
+            seed=p.seed,
+            threshold=self.threshold,
+            max_candidates=p.filter_max_candidates,
+            truncation=p.truncation,
+            device=self.device,
+            fixed_codes=p.codes,
+            space=self.space,
+        )
 
 
 def encode_task(batch: tuple[np.ndarray, ...], level: int) -> tuple[Any, ...]:
@@ -176,8 +201,10 @@ def write_task(out: Location, plan: dict[str, Any], index: int, version: str, *b
     pngs = [png for b in batches for png in b[2]]
     stats = None
     if p.filter:  # per-shard statistics; the manifest sums them
-        stats = {"candidates": int(sum(int(b[3].sum()) for b in batches)),
-                 "below_threshold": int(sum(int(b[4].sum()) for b in batches))}
+        stats = {
+            "candidates": int(sum(int(b[3].sum()) for b in batches)),
+            "below_threshold": int(sum(int(b[4].sum()) for b in batches)),
+        }
     provenance = None
     if p.around:  # --around: source_id and source string of every row
         provenance = (np.concatenate([b[5][0] for b in batches]), [src for b in batches for src in b[5][1]])

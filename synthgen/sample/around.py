@@ -22,8 +22,9 @@ import io
 import os
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,15 +57,19 @@ def around_counts(cfg: SampleConfig, class_names: Sequence[str], class_images: S
     weights = [w if c in selected else 0.0 for c, w in enumerate(weights)]
     empty = [class_names[c] for c, w in enumerate(weights) if w > 0 and class_images[c] == 0]
     if empty:
-        raise ConfigError(f"class_weights={cfg.class_weights!r} gives classes {empty} samples but the real set has "
-                          "no image of them to vary; give them weight 0 or leave them out with --classes")
+        raise ConfigError(
+            f"class_weights={cfg.class_weights!r} gives classes {empty} samples but the real set has "
+            "no image of them to vary; give them weight 0 or leave them out with --classes"
+        )
     used = sum(n for c, n in enumerate(class_images) if weights[c] > 0)
     if used == 0:
         raise ConfigError(f"classes={cfg.classes!r} / class_weights={cfg.class_weights!r} select no real image")
     total = cfg.per_image * used
     if cfg.num_samples and cfg.num_samples != total:
-        raise ConfigError(f"num_samples={cfg.num_samples} but --around makes per_image={cfg.per_image} x {used} real "
-                          f"images = {total}; drop --num-samples (or set num_samples=0), or change --per-image")
+        raise ConfigError(
+            f"num_samples={cfg.num_samples} but --around makes per_image={cfg.per_image} x {used} real "
+            f"images = {total}; drop --num-samples (or set num_samples=0), or change --per-image"
+        )
     return allocate_counts(total, weights)
 
 
@@ -110,8 +115,10 @@ def load_run_encoder(cfg: SampleConfig) -> tuple[Any, dict[str, Any]]:
     loaded = load_encoder(path)
     if loaded is None:
         if cfg.encoder != "auto":
-            raise ConfigError(f"encoder={cfg.encoder!r} holds no encoder for this checkpoint; train one with "
-                              "`synthgen train-encoder`, or use encoder=auto / none")
+            raise ConfigError(
+                f"encoder={cfg.encoder!r} holds no encoder for this checkpoint; train one with "
+                "`synthgen train-encoder`, or use encoder=auto / none"
+            )
         return None, none
     encoder, info = loaded
     # the sha256 of its model.pt, as `synthgen train-encoder` reports it: names the exact encoder file
@@ -127,18 +134,27 @@ def around_spec(cfg: SampleConfig, real: RealSet, class_names: Sequence[str], en
     have = real.class_images()
     counts = around_counts(cfg, class_names, have)
     used = bool(encoder["used"])
-    inversion = {"steps": cfg.encoder_steps if used else cfg.inversion_steps,
-                 "lr": cfg.encoder_lr if used else cfg.inversion_lr,
-                 "restarts": 0 if used else cfg.inversion_restarts, "prior_weight": cfg.inversion_prior_weight,
-                 "encoder": encoder["digest"]}
+    inversion = {
+        "steps": cfg.encoder_steps if used else cfg.inversion_steps,
+        "lr": cfg.encoder_lr if used else cfg.inversion_lr,
+        "restarts": 0 if used else cfg.inversion_restarts,
+        "prior_weight": cfg.inversion_prior_weight,
+        "encoder": encoder["digest"],
+    }
     return AroundSpec(real.digest, have, tuple(counts), inversion)
 
 
 def write_chunk(out: Location, index: int, plan_digest: str, ids: np.ndarray, inv: Any) -> None:
     """Write inversion chunk ``index`` atomically (ids, latents, per-image errors, the plan's digest)."""
     buf = io.BytesIO()
-    np.savez(buf, ids=ids.astype(np.int64), latents=inv.latents.numpy().astype(np.float32),
-             errors=inv.errors, start_errors=inv.start_errors, plan=np.array(plan_digest))
+    np.savez(
+        buf,
+        ids=ids.astype(np.int64),
+        latents=inv.latents.numpy().astype(np.float32),
+        errors=inv.errors,
+        start_errors=inv.start_errors,
+        plan=np.array(plan_digest),
+    )
     out.write_bytes(chunk_file(index), buf.getvalue())
 
 
@@ -157,8 +173,9 @@ def read_chunk(out: Location, index: int, plan_digest: str, ids: np.ndarray) -> 
 class InverterActor:
     """Loads the generator (and the encoder) once; inverts chunks of real images into OUT/inversion/."""
 
-    def __init__(self, gen_spec: dict[str, Any], plan: dict[str, Any], threads: int, device: str,
-                 fail_after_chunks: int = -1) -> None:
+    def __init__(
+        self, gen_spec: dict[str, Any], plan: dict[str, Any], threads: int, device: str, fail_after_chunks: int = -1
+    ) -> None:
         from synthgen.sample.actors import actor_setup, reconstructed
 
         self.plan, self.device, self.generator = actor_setup(gen_spec, plan, threads, device)
@@ -167,8 +184,9 @@ class InverterActor:
         self.chunks = 0
         self.fail_after = -1 if reconstructed() else fail_after_chunks  # fault injection: first life only
 
-    def invert_chunk(self, out: Location, index: int, ids: np.ndarray, images: np.ndarray,
-                     labels: np.ndarray) -> dict[str, float]:
+    def invert_chunk(
+        self, out: Location, index: int, ids: np.ndarray, images: np.ndarray, labels: np.ndarray
+    ) -> dict[str, float]:
         """Invert one chunk (real-set indices ``ids``, uint8 [n, C, H, W] images) and write its file.
 
         Returns:
@@ -186,17 +204,38 @@ class InverterActor:
 
             kwargs["init"] = encode(self.encoder, images, labels)  # [n, dim]: the encoder's start
         # One batch per chunk: the chunk (fixed by the plan) is the canonical batch of its images.
-        inv = invert(self.generator, images, labels, steps=int(s["steps"]), lr=float(s["lr"]),
-                     restarts=max(1, int(s["restarts"])), prior_weight=float(s["prior_weight"]), seed=self.plan.seed,
-                     batch_size=len(ids), image_ids=ids, **kwargs)
+        inv = invert(
+            self.generator,
+            images,
+            labels,
+            steps=int(s["steps"]),
+            lr=float(s["lr"]),
+            restarts=max(1, int(s["restarts"])),
+            prior_weight=float(s["prior_weight"]),
+            seed=self.plan.seed,
+            batch_size=len(ids),
+            image_ids=ids,
+            **kwargs,
+        )
         write_chunk(out, index, self.plan.digest(), ids, inv)
         self.chunks += 1
-        return {"index": index, "rows": len(ids), "mse_sum": float(inv.errors.sum()),
-                "start_mse_sum": float(inv.start_errors.sum())}
+        return {
+            "index": index,
+            "rows": len(ids),
+            "mse_sum": float(inv.errors.sum()),
+            "start_mse_sum": float(inv.start_errors.sum()),
+        }
 
 
-def run_inversion(cfg: SampleConfig, plan: Any, gen_spec: dict[str, Any], real: RealSet, chunks: list[np.ndarray],
-                  todo: list[int], on_progress: Callable[[int], None] = lambda n: None) -> None:
+def run_inversion(
+    cfg: SampleConfig,
+    plan: Any,
+    gen_spec: dict[str, Any],
+    real: RealSet,
+    chunks: list[np.ndarray],
+    todo: list[int],
+    on_progress: Callable[[int], None] = lambda n: None,
+) -> None:
     """Invert chunks ``todo`` with a pool of actors; each writes its chunk file.
 
     Raises:
@@ -210,12 +249,17 @@ def run_inversion(cfg: SampleConfig, plan: Any, gen_spec: dict[str, Any], real: 
     check_resources(cfg, ray.cluster_resources())
     out, spec_ref = Location(cfg.out), ray.put(gen_spec)
     actor_cls = ray.remote(InverterActor).options(
-        num_cpus=cfg.cpus_per_actor, num_gpus=cfg.gpus_per_actor if cfg.use_gpu else 0,
-        max_restarts=cfg.max_actor_restarts, max_task_retries=cfg.max_actor_restarts,  # a chunk is pure: retry it
-        scheduling_strategy="SPREAD" if cfg.actor_scheduling == "spread" else "DEFAULT")
+        num_cpus=cfg.cpus_per_actor,
+        num_gpus=cfg.gpus_per_actor if cfg.use_gpu else 0,
+        max_restarts=cfg.max_actor_restarts,
+        max_task_retries=cfg.max_actor_restarts,  # a chunk is pure: retry it
+        scheduling_strategy="SPREAD" if cfg.actor_scheduling == "spread" else "DEFAULT",
+    )
     device, plan_dict = ("cuda" if cfg.use_gpu else "cpu"), plan.to_dict()
-    actors = [actor_cls.remote(spec_ref, plan_dict, cfg.threads, device, cfg.fail_after_batches if slot == 0 else -1)
-              for slot in range(min(cfg.num_actors, len(todo)))]
+    actors = [
+        actor_cls.remote(spec_ref, plan_dict, cfg.threads, device, cfg.fail_after_batches if slot == 0 else -1)
+        for slot in range(min(cfg.num_actors, len(todo)))
+    ]
     pending: dict[Any, int] = {}
     queue = list(todo)
     try:
@@ -231,8 +275,10 @@ def run_inversion(cfg: SampleConfig, plan: Any, gen_spec: dict[str, Any], real: 
                 try:
                     on_progress(int(ray.get(ref)["rows"]))
                 except ray.exceptions.RayError as exc:
-                    raise ShardError(f"inversion chunk {k} failed after {cfg.max_actor_restarts} actor restarts: "
-                                     f"{exc}; re-run the same command: finished chunks are kept") from exc
+                    raise ShardError(
+                        f"inversion chunk {k} failed after {cfg.max_actor_restarts} actor restarts: "
+                        f"{exc}; re-run the same command: finished chunks are kept"
+                    ) from exc
     finally:
         for actor in actors:
             ray.kill(actor, no_restart=True)
@@ -250,8 +296,9 @@ def gather_inversion(out: Location, plan: Any, real: RealSet, chunks: list[np.nd
     for k, ids in enumerate(chunks):
         chunk = read_chunk(out, k, plan.digest(), ids)
         if chunk is None:
-            raise ShardError(f"{out.display(chunk_file(k))} is missing or unreadable after inversion; re-run the "
-                             "same command")
+            raise ShardError(
+                f"{out.display(chunk_file(k))} is missing or unreadable after inversion; re-run the same command"
+            )
         if latents is None:
             latents = np.zeros((n, chunk["latents"].shape[1]), dtype=np.float32)
         latents[ids], errors[ids], start[ids] = chunk["latents"], chunk["errors"], chunk["start_errors"]
@@ -286,8 +333,15 @@ def prepare_around(cfg: SampleConfig, plan: Any, spec: dict[str, Any], out: Loca
     if todo:
         init_ray(cfg.ray_address)
         inv_spec = {k: spec[k] for k in ("model", "image_shape", "state", "encoder")}
-        with tqdm(total=sum(len(chunks[k]) for k in todo), unit="img", desc="invert", disable=not cfg.progress,
-                  file=sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
+        with tqdm(
+            total=sum(len(chunks[k]) for k in todo),
+            unit="img",
+            desc="invert",
+            disable=not cfg.progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            smoothing=0.1,
+        ) as bar:
             run_inversion(cfg, plan, inv_spec, real, chunks, todo, on_progress=bar.update)
     inv = gather_inversion(out, plan, real, chunks)
     used = variations > 0
@@ -298,8 +352,12 @@ def prepare_around(cfg: SampleConfig, plan: Any, spec: dict[str, Any], out: Loca
         "class_weights": cfg.class_weights,
         "class_images": dict(zip(plan.class_names, plan.around_class_images)),
         "images_varied": int(used.sum()),
-        "inversion": {**plan.inversion, "encoder": spec["encoder_info"], "chunk": plan.inversion_chunk,
-                      "chunks": len(chunks)},
+        "inversion": {
+            **plan.inversion,
+            "encoder": spec["encoder_info"],
+            "chunk": plan.inversion_chunk,
+            "chunks": len(chunks),
+        },
         "reconstruction_mse": float(inv["errors"][used].mean()),
         "start_mse": float(inv["start_errors"][used].mean()),
     }

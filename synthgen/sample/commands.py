@@ -11,14 +11,21 @@ import argparse
 import sys
 from typing import Any
 
-from synthgen.cli_args import (EXIT_CODES_HELP, add_config_arguments, config_path, flag_values, plan_skipped,
-                               smoke_checkpoint)
+from synthgen.cli_args import (
+    EXIT_CODES_HELP,
+    add_config_arguments,
+    config_path,
+    flag_values,
+    plan_skipped,
+    smoke_checkpoint,
+)
 from synthgen.config import apply_overrides, config_data, dump_yaml, from_dict
 from synthgen.errors import ShardError
 from synthgen.log import get_logger
 from synthgen.sample.config import FORMATS, SampleConfig
 
-SAMPLE_EPILOG = """\
+SAMPLE_EPILOG = (
+    """\
 output layout (OUT):
   parquet/shard-000000.parquet   sample_id int64, label int64, label_name string,
                                  image struct<bytes: PNG, path: "<sample_id:012d>.png">
@@ -48,19 +55,22 @@ sampling around real images (--around):
 
 Image i is a pure function of (checkpoint, seed, filter, i): the bytes do not depend on --num-actors,
 --batch-size or retries. With --filter judge:T, image i is the first of its candidate latents the
-judge accepts (manifest.json's "filter" records the acceptance rate). Re-running the same command into the same OUT writes only the missing
-shards; a different config into a non-empty OUT is refused unless --overwrite.
+judge accepts (manifest.json's "filter" records the acceptance rate). Re-running the same command into
+the same OUT writes only the missing shards; a different config into a non-empty OUT is refused unless --overwrite.
 
 examples:
   synthgen sample --checkpoint runs/fashion_mnist --num-samples 100000 --out synthetic/fm --format both
   synthgen sample --config jobs/configs/sample.yaml --set num_actors=4 --dry-run
   synthgen sample --checkpoint runs/fashion_mnist --num-samples 60000 --out synthetic/fm-judged --filter judge:0.9
-  synthgen sample --checkpoint runs/fashion_mnist --around train --per-image 8 --sigma 0.7 --out synthetic/fm-around --format both
+  synthgen sample --checkpoint runs/fashion_mnist --around train --per-image 8 --sigma 0.7 \\
+      --out synthetic/fm-around --format both
   synthgen sample --checkpoint runs/fashion_mnist --around data.yaml --class-weights uniform --dry-run
   synthgen verify synthetic/fm
   python jobs/sample.py --config jobs/configs/sample.yaml --smoke-test     # the Ray job: sample, then verify
 
-""" + EXIT_CODES_HELP
+"""
+    + EXIT_CODES_HELP
+)
 
 
 def register(subparsers: Any) -> None:
@@ -78,10 +88,13 @@ def _register_sample(subparsers: Any) -> None:
         epilog=SAMPLE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_config_arguments(p, config_help="flat YAML of SampleConfig keys (e.g. jobs/configs/sample.yaml)",
-                         set_example="cpus_per_actor=0.25",
-                         dry_run_help="print the resolved config and the plan (class counts, shards), then exit "
-                         "without writing anything")
+    add_config_arguments(
+        p,
+        config_help="flat YAML of SampleConfig keys (e.g. jobs/configs/sample.yaml)",
+        set_example="cpus_per_actor=0.25",
+        dry_run_help="print the resolved config and the plan (class counts, shards), then exit "
+        "without writing anything",
+    )
     _add_output_arguments(p.add_argument_group("what to sample and where"))
     _add_latent_arguments(p.add_argument_group("how latents are drawn and kept"))
     _add_around_arguments(p.add_argument_group("sampling around real images (--around)"))
@@ -91,64 +104,123 @@ def _register_sample(subparsers: Any) -> None:
 
 def _add_output_arguments(p: argparse._ArgumentGroup) -> None:
     """Checkpoint, output, count, format, classes."""
-    p.add_argument("--checkpoint", metavar="PATH", help="run folder (its latest checkpoint), checkpoint-NNNNNN "
-                   "folder, or URI (s3://, gs://, file://)")
+    p.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="run folder (its latest checkpoint), checkpoint-NNNNNN folder, or URI (s3://, gs://, file://)",
+    )
     p.add_argument("--out", metavar="OUT", help="output folder or URI (s3://bucket/prefix, file:///abs/path)")
-    p.add_argument("--num-samples", type=int, metavar="N", help="number of images; sample_ids 0..N-1 (default 10000; "
-                   "with --around: per_image x real images)")
-    p.add_argument("--format", choices=FORMATS, help="parquet shards, a png/ ImageFolder tree, or both (default parquet)")
+    p.add_argument(
+        "--num-samples",
+        type=int,
+        metavar="N",
+        help="number of images; sample_ids 0..N-1 (default 10000; with --around: per_image x real images)",
+    )
+    p.add_argument(
+        "--format", choices=FORMATS, help="parquet shards, a png/ ImageFolder tree, or both (default parquet)"
+    )
     p.add_argument("--images-per-shard", type=int, metavar="K", help="rows per shard (default 10000)")
     p.add_argument("--seed", type=int, help="dataset seed: keys every latent and the label order (default 0)")
-    p.add_argument("--classes", metavar="all|LIST", help="'all' or a comma list of class names or indices, "
-                   "e.g. 'Sneaker,Bag' or '7,8' (default all)")
-    p.add_argument("--class-weights", metavar="auto|uniform|data|FILE", help="class proportions: uniform, data (the "
-                   "training set's class frequencies; with --around the real set's) or a YAML/JSON file {class name: "
-                   "weight}; auto (default) = uniform, or with --around the real set's; per-class counts are exact "
-                   "(largest-remainder rounding)")
+    p.add_argument(
+        "--classes",
+        metavar="all|LIST",
+        help="'all' or a comma list of class names or indices, e.g. 'Sneaker,Bag' or '7,8' (default all)",
+    )
+    p.add_argument(
+        "--class-weights",
+        metavar="auto|uniform|data|FILE",
+        help="class proportions: uniform, data (the "
+        "training set's class frequencies; with --around the real set's) or a YAML/JSON file {class name: "
+        "weight}; auto (default) = uniform, or with --around the real set's; per-class counts are exact "
+        "(largest-remainder rounding)",
+    )
 
 
 def _add_latent_arguments(p: argparse._ArgumentGroup) -> None:
     """Truncation, the judge filter, fixed InfoGAN codes."""
-    p.add_argument("--truncation", type=float, metavar="PSI", help="truncation psi in (0, 1]: pulls each latent toward "
-                   "its centre in the generator's latent space (z toward 0; stylegan: w toward its class's mean w); "
-                   "1.0 = off (default)")
-    p.add_argument("--filter", metavar="judge:T", help="keep only images the judge (the evaluation stage's "
-                   "classifier, trained on the checkpoint's real training split and cached) gives probability >= T "
-                   "for their label, e.g. judge:0.9: each image tries up to filter_max_candidates (16) latents, "
-                   "deterministically; labels and per-class counts stay exact (default: no filter)")
-    p.add_argument("--code", dest="codes", action="append", metavar="NAME=VALUE", help="fix an InfoGAN code of the "
-                   "checkpoint's generator (model.codes) for every sample, e.g. --code style=2 (categorical: an "
-                   "integer in [0, size)) or --code thickness=0.5 (continuous: in [-1, 1]); repeatable; codes not "
-                   "named keep their per-sample draws (default: none fixed)")
+    p.add_argument(
+        "--truncation",
+        type=float,
+        metavar="PSI",
+        help="truncation psi in (0, 1]: pulls each latent toward "
+        "its centre in the generator's latent space (z toward 0; stylegan: w toward its class's mean w); "
+        "1.0 = off (default)",
+    )
+    p.add_argument(
+        "--filter",
+        metavar="judge:T",
+        help="keep only images the judge (the evaluation stage's "
+        "classifier, trained on the checkpoint's real training split and cached) gives probability >= T "
+        "for their label, e.g. judge:0.9: each image tries up to filter_max_candidates (16) latents, "
+        "deterministically; labels and per-class counts stay exact (default: no filter)",
+    )
+    p.add_argument(
+        "--code",
+        dest="codes",
+        action="append",
+        metavar="NAME=VALUE",
+        help="fix an InfoGAN code of the "
+        "checkpoint's generator (model.codes) for every sample, e.g. --code style=2 (categorical: an "
+        "integer in [0, size)) or --code thickness=0.5 (continuous: in [-1, 1]); repeatable; codes not "
+        "named keep their per-sample draws (default: none fixed)",
+    )
 
 
 def _add_around_arguments(p: argparse._ArgumentGroup) -> None:
     """Inversion of real images and the noise around them."""
-    p.add_argument("--around", metavar="train|FILE", help="sample around real images instead of the prior: train "
-                   "(the checkpoint's own training images) or a data-config YAML; see 'sampling around real images'")
+    p.add_argument(
+        "--around",
+        metavar="train|FILE",
+        help="sample around real images instead of the prior: train "
+        "(the checkpoint's own training images) or a data-config YAML; see 'sampling around real images'",
+    )
     p.add_argument("--per-image", type=int, metavar="K", help="--around: variations per real image (default 8)")
-    p.add_argument("--sigma", type=float, metavar="S", help="--around: latent noise around each inverted image "
-                   "(default 0.7; 0 = the reconstructions)")
-    p.add_argument("--inversion-steps", type=int, metavar="T", help="--around: Adam steps per real image without an "
-                   "encoder (default 300)")
-    p.add_argument("--encoder", metavar="auto|none|DIR", help="--around: start inversions from the run's encoder "
-                   "(auto, the default, when it has one; then --set encoder_steps=20 steps at --set encoder_lr=0.01 "
-                   "follow), none = optimisation only, or an encoder folder")
+    p.add_argument(
+        "--sigma",
+        type=float,
+        metavar="S",
+        help="--around: latent noise around each inverted image (default 0.7; 0 = the reconstructions)",
+    )
+    p.add_argument(
+        "--inversion-steps",
+        type=int,
+        metavar="T",
+        help="--around: Adam steps per real image without an encoder (default 300)",
+    )
+    p.add_argument(
+        "--encoder",
+        metavar="auto|none|DIR",
+        help="--around: start inversions from the run's encoder "
+        "(auto, the default, when it has one; then --set encoder_steps=20 steps at --set encoder_lr=0.01 "
+        "follow), none = optimisation only, or an encoder folder",
+    )
 
 
 def _add_run_arguments(p: argparse._ArgumentGroup) -> None:
     """Actors, batches, devices, overwriting, progress, verification."""
     p.add_argument("--num-actors", type=int, metavar="A", help="generator actors (default 2)")
-    p.add_argument("--batch-size", type=int, metavar="B", help="sample ids per actor call, a multiple of chunk_size "
-                   "(64) (default 512)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="B",
+        help="sample ids per actor call, a multiple of chunk_size (64) (default 512)",
+    )
     p.add_argument("--use-gpu", action="store_true", default=None, help="one GPU per actor (gpus_per_actor)")
-    p.add_argument("--overwrite", action="store_true", default=None, help="replace a dataset made with a different "
-                   "config in OUT (without it such a run is refused and nothing is touched)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=None,
+        help="replace a dataset made with a different "
+        "config in OUT (without it such a run is refused and nothing is touched)",
+    )
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
     p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default: RAY_ADDRESS or a local one)")
-    p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=False,
-                   help="re-read every shard and PNG after sampling; exit 1 when anything is off (jobs/sample.py "
-                   "turns it on)")
+    p.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="re-read every shard and PNG after sampling; exit 1 when anything is off (jobs/sample.py turns it on)",
+    )
 
 
 def _register_verify(subparsers: Any) -> None:
@@ -199,26 +271,35 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     result = run_sample(cfg)
     m = result.manifest
-    print(f"sampled {m['total']} images in {m['num_shards']} shards into {result.out} "
-          f"({result.shards_written} written, {result.shards_reused} already complete)")
+    print(
+        f"sampled {m['total']} images in {m['num_shards']} shards into {result.out} "
+        f"({result.shards_written} written, {result.shards_reused} already complete)"
+    )
     if result.stats is not None:
         s = result.stats
-        print(f"fleet: {s.seconds:.1f}s, actors ready after {s.actors_ready_s:.1f}s, actor restarts "
-              f"{s.actor_restarts}, actors replaced {s.actors_replaced}, shard retries {s.shard_retries}")
+        print(
+            f"fleet: {s.seconds:.1f}s, actors ready after {s.actors_ready_s:.1f}s, actor restarts "
+            f"{s.actor_restarts}, actors replaced {s.actors_replaced}, shard retries {s.shard_retries}"
+        )
     if result.stale_removed:
         print(f"removed {len(result.stale_removed)} stale temp file(s) of an interrupted run")
     print(f"per class: {m['per_class']}")
     a = m.get("around")
     if a:
-        print(f"around {a['images_varied']} real "
-              f"images ({a['real']['kind']} {a['real']['spec']}), sigma {a['sigma']:g}: reconstruction mse "
-              f"{a['start_mse']:.4f} -> {a['reconstruction_mse']:.4f}")
+        print(
+            f"around {a['images_varied']} real "
+            f"images ({a['real']['kind']} {a['real']['spec']}), sigma {a['sigma']:g}: reconstruction mse "
+            f"{a['start_mse']:.4f} -> {a['reconstruction_mse']:.4f}"
+        )
     f = m.get("filter")
     if f:
         rate = f["acceptance_rate"]
-        print(f"filter {f['spec']}: {f['candidates']} latents drawn for {m['total']} images (acceptance "
-              f"{rate:.1%}), {f['below_threshold']} kept below the threshold as the best of {f['max_candidates']}"
-              if rate is not None else f"filter {f['spec']}")
+        print(
+            f"filter {f['spec']}: {f['candidates']} latents drawn for {m['total']} images (acceptance "
+            f"{rate:.1%}), {f['below_threshold']} kept below the threshold as the best of {f['max_candidates']}"
+            if rate is not None
+            else f"filter {f['spec']}"
+        )
     if getattr(args, "verify", False):
         _verify_written(cfg.out)
     return 0
@@ -234,10 +315,14 @@ def _verify_written(out: str) -> None:
 
     report = verify_output(out)
     if not report.ok:
-        raise ShardError(f"the shards in {out} did not verify ({len(report.problems)} problems): "
-                         + "; ".join(report.problems[:5]) + f"; `synthgen verify {out}` lists every problem")
-    get_logger().info(f"verify OK: {report.total} images in {report.shards} shards, "
-                      f"{report.images_decoded} PNGs decoded")
+        raise ShardError(
+            f"the shards in {out} did not verify ({len(report.problems)} problems): "
+            + "; ".join(report.problems[:5])
+            + f"; `synthgen verify {out}` lists every problem"
+        )
+    get_logger().info(
+        f"verify OK: {report.total} images in {report.shards} shards, {report.images_decoded} PNGs decoded"
+    )
 
 
 def _dry_run(cfg: SampleConfig, smoke_test: bool = False) -> int:
@@ -252,15 +337,19 @@ def _dry_run(cfg: SampleConfig, smoke_test: bool = False) -> int:
     plan, info, spec = load_for_sampling(cfg)
     print("# plan (nothing written)")
     print(f"checkpoint: {info.path} (step {info.step}, sha256 {info.digest[:16]}...)")
-    print(f"shards: {plan.num_shards} of up to {plan.images_per_shard} images ({plan.num_samples} in all), "
-          f"image shape {list(plan.image_shape)}, format {plan.format}")
+    print(
+        f"shards: {plan.num_shards} of up to {plan.images_per_shard} images ({plan.num_samples} in all), "
+        f"image shape {list(plan.image_shape)}, format {plan.format}"
+    )
     print(f"per class: {dict(zip(plan.class_names, plan.class_counts))}")
     if plan.around:
         _print_around_plan(cfg, plan, spec)
     if plan.codes:
         print(f"codes fixed for every sample: {plan.codes}")
     if plan.filter:
-        print(f"filter: {plan.filter} (judge {plan.filter_judge}, up to {plan.filter_max_candidates} latents per image)")
+        print(
+            f"filter: {plan.filter} (judge {plan.filter_judge}, up to {plan.filter_max_candidates} latents per image)"
+        )
     print(f"plan digest: {plan.digest()}")
     return 0
 
@@ -272,20 +361,30 @@ def _print_around_plan(cfg: SampleConfig, plan: object, spec: dict) -> None:
     real = spec["real"]
     d = real.describe
     v = variations_per_image(real.labels, plan.class_counts, plan.around_class_images)  # [N_real]
-    print(f"around: {d['kind']} {d['spec']} (source {d['source']}, root {d['root'] or 'default'}, split {d['split']}, "
-          f"max_images {d['max_images']}, class_counts {d.get('class_counts') or 'none'}, subset_seed "
-          f"{d['subset_seed']}): {len(real)} real images, sha256 "
-          f"{d['digest'][:16]}...")
+    print(
+        f"around: {d['kind']} {d['spec']} (source {d['source']}, root {d['root'] or 'default'}, split {d['split']}, "
+        f"max_images {d['max_images']}, class_counts {d.get('class_counts') or 'none'}, subset_seed "
+        f"{d['subset_seed']}): {len(real)} real images, sha256 "
+        f"{d['digest'][:16]}..."
+    )
     print(f"real images per class: {dict(zip(plan.class_names, plan.around_class_images))}")
-    per_class = {name: sorted({int(x) for x in v[real.labels == c]}) for c, name in enumerate(plan.class_names)
-                 if plan.around_class_images[c]}
+    per_class = {
+        name: sorted({int(x) for x in v[real.labels == c]})
+        for c, name in enumerate(plan.class_names)
+        if plan.around_class_images[c]
+    }
     print(f"variations per image (per class): {per_class}; sigma {plan.sigma:g}")
     enc = spec["encoder_info"]
     inv = plan.inversion
-    how = (f"encoder {enc['path']} (sha256 {enc['digest'][:12]}...) + {inv['steps']} Adam steps" if enc["used"]
-           else f"{inv['restarts']} prior restarts + {inv['steps']} Adam steps (no encoder)")
-    print(f"inversion: {int((v > 0).sum())} images in {len(inversion_chunks(v, plan.inversion_chunk))} chunks of "
-          f"{plan.inversion_chunk}; {how}, lr {inv['lr']:g}, prior weight {inv['prior_weight']:g}")
+    how = (
+        f"encoder {enc['path']} (sha256 {enc['digest'][:12]}...) + {inv['steps']} Adam steps"
+        if enc["used"]
+        else f"{inv['restarts']} prior restarts + {inv['steps']} Adam steps (no encoder)"
+    )
+    print(
+        f"inversion: {int((v > 0).sum())} images in {len(inversion_chunks(v, plan.inversion_chunk))} chunks of "
+        f"{plan.inversion_chunk}; {how}, lr {inv['lr']:g}, prior weight {inv['prior_weight']:g}"
+    )
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -298,8 +397,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     report = verify_output(args.out, decode=args.decode)
     if report.ok:
-        print(f"OK: {report.out}: {report.total} images in {report.shards} shards, checksums match, "
-              f"{report.images_decoded} PNGs decoded")
+        print(
+            f"OK: {report.out}: {report.total} images in {report.shards} shards, checksums match, "
+            f"{report.images_decoded} PNGs decoded"
+        )
         return 0
     print(f"FAILED: {report.out}: {len(report.problems)} problem(s):", file=sys.stderr)
     for line in report.problems[:50]:

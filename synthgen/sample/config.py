@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from synthgen.errors import ConfigError
 from synthgen.shards.formats import FORMATS  # derived from the format handler table
+
 DEFAULT_NUM_SAMPLES = 10000  # num_samples=0 (auto) of prior sampling
 ENCODER_CHOICES = ("auto", "none")  # or a run / encoder folder
 ACTOR_SCHEDULING = ("default", "spread")  # Ray scheduling strategies of the generator actors: DEFAULT, SPREAD
@@ -38,7 +39,9 @@ class SampleConfig:
     class_weights: str = "auto"
     truncation: float = 1.0  # psi in (0, 1]: latents pulled toward their centre (z: 0, W: class mean); 1.0 = off
     use_ema: bool = True  # sample the EMA generator (recommended) instead of the raw one
-    filter: str = ""  # "" = keep every image; judge:T = keep images the judge gives >= T for their label (e.g. judge:0.9)
+    filter: str = (
+        ""  # "" = keep every image; judge:T = keep images the judge gives >= T for their label (e.g. judge:0.9)
+    )
     filter_max_candidates: int = 16  # judge filter: latents tried per image before the best-scoring one is kept
     # --code NAME=VALUE (repeatable): fix an InfoGAN code of the checkpoint's generator for every sample, e.g.
     # ["style=2", "thickness=0.5"]; codes not named keep their per-sample prior draws; [] = none fixed
@@ -51,7 +54,9 @@ class SampleConfig:
     use_gpu: bool = False  # GPU actors (one forward per batch; equal to CPU output up to float tolerance)
     cpus_per_actor: float = 0.5  # CPUs reserved per generator actor; fractional so encoders still fit on 2 cores
     gpus_per_actor: float = 1.0  # GPUs per actor when use_gpu
-    actor_scheduling: str = "default"  # default (Ray's: this node until half busy) | spread (over as many nodes as possible)
+    actor_scheduling: str = (
+        "default"  # default (Ray's: this node until half busy) | spread (over as many nodes as possible)
+    )
     cpus_per_encoder: float = 0.5  # CPUs reserved per PNG-encode / shard-write task (their own pool of workers)
     torch_threads: int = 0  # torch intra-op threads per actor; 0 = max(1, int(cpus_per_actor))
     max_batches_in_flight: int = 0  # generated-but-not-encoded batches held at once; 0 = 4 * num_actors
@@ -84,27 +89,44 @@ class SampleConfig:
             ConfigError: naming the key, the bad value and the allowed range.
         """
         checks = [
-            (self.checkpoint.strip() != "", "checkpoint", self.checkpoint,
-             "a run folder, checkpoint folder or URI (--checkpoint)"),
+            (
+                self.checkpoint.strip() != "",
+                "checkpoint",
+                self.checkpoint,
+                "a run folder, checkpoint folder or URI (--checkpoint)",
+            ),
             (self.out.strip() != "", "out", self.out, "an output folder or URI (--out)"),
             (self.num_samples >= 0, "num_samples", self.num_samples, ">= 1, or 0 = auto"),
             (self.format in FORMATS, "format", self.format, f"one of {list(FORMATS)}"),
             (self.images_per_shard >= 1, "images_per_shard", self.images_per_shard, ">= 1"),
             (0 <= self.seed < 2**63, "seed", self.seed, "in [0, 2**63)"),
             (self.classes.strip() != "", "classes", self.classes, "'all' or a comma list of class names/indices"),
-            (self.class_weights.strip() != "", "class_weights", self.class_weights, "uniform, data or a YAML/JSON file"),
+            (
+                self.class_weights.strip() != "",
+                "class_weights",
+                self.class_weights,
+                "uniform, data or a YAML/JSON file",
+            ),
             (0.0 < self.truncation <= 1.0, "truncation", self.truncation, "in (0, 1] (1.0 = off)"),
             (self.filter_max_candidates >= 1, "filter_max_candidates", self.filter_max_candidates, ">= 1, e.g. 16"),
             (self.chunk_size >= 1, "chunk_size", self.chunk_size, ">= 1"),
             (self.row_group_size >= 1, "row_group_size", self.row_group_size, ">= 1"),
             (0 <= self.png_compress_level <= 9, "png_compress_level", self.png_compress_level, "in 0..9"),
             (self.num_actors >= 1, "num_actors", self.num_actors, ">= 1"),
-            (self.batch_size >= 1 and self.batch_size % self.chunk_size == 0, "batch_size", self.batch_size,
-             f"a positive multiple of chunk_size={self.chunk_size}, e.g. {self.chunk_size * 8}"),
+            (
+                self.batch_size >= 1 and self.batch_size % self.chunk_size == 0,
+                "batch_size",
+                self.batch_size,
+                f"a positive multiple of chunk_size={self.chunk_size}, e.g. {self.chunk_size * 8}",
+            ),
             (self.cpus_per_actor > 0, "cpus_per_actor", self.cpus_per_actor, "> 0 (fractional is fine)"),
             (self.gpus_per_actor > 0, "gpus_per_actor", self.gpus_per_actor, "> 0"),
-            (self.actor_scheduling in ACTOR_SCHEDULING, "actor_scheduling", self.actor_scheduling,
-             f"one of {list(ACTOR_SCHEDULING)}"),
+            (
+                self.actor_scheduling in ACTOR_SCHEDULING,
+                "actor_scheduling",
+                self.actor_scheduling,
+                f"one of {list(ACTOR_SCHEDULING)}",
+            ),
             (self.cpus_per_encoder > 0, "cpus_per_encoder", self.cpus_per_encoder, "> 0 (fractional is fine)"),
             (self.torch_threads >= 0, "torch_threads", self.torch_threads, ">= 0 (0 = from cpus_per_actor)"),
             (self.max_batches_in_flight >= 0, "max_batches_in_flight", self.max_batches_in_flight, ">= 0 (0 = auto)"),
@@ -144,20 +166,30 @@ class SampleConfig:
         if not self.around:
             return
         if self.around.strip().lower() == "test":
-            raise ConfigError("around='test' is refused: varying the test split's images would leak evaluation data "
-                              "into training data; use --around train or a data config of a training split")
+            raise ConfigError(
+                "around='test' is refused: varying the test split's images would leak evaluation data "
+                "into training data; use --around train or a data config of a training split"
+            )
         if self.around != "train" and not os.path.isfile(self.around):
-            raise ConfigError(f"around={self.around!r} is neither 'train' (the checkpoint's own training images) nor "
-                              "an existing data-config YAML (DataConfig keys, e.g. source: imagefolder, root: ...)")
+            raise ConfigError(
+                f"around={self.around!r} is neither 'train' (the checkpoint's own training images) nor "
+                "an existing data-config YAML (DataConfig keys, e.g. source: imagefolder, root: ...)"
+            )
         if self.filter:
-            raise ConfigError(f"filter={self.filter!r} cannot be combined with --around: each variation keeps its "
-                              "real image's label; drop --filter")
+            raise ConfigError(
+                f"filter={self.filter!r} cannot be combined with --around: each variation keeps its "
+                "real image's label; drop --filter"
+            )
         if self.codes:
-            raise ConfigError(f"codes={list(self.codes)} fix InfoGAN codes of prior draws; with --around each "
-                              "variation keeps its inverted image's latent: drop --code")
+            raise ConfigError(
+                f"codes={list(self.codes)} fix InfoGAN codes of prior draws; with --around each "
+                "variation keeps its inverted image's latent: drop --code"
+            )
         if self.truncation != 1.0:
-            raise ConfigError(f"truncation={self.truncation!r} applies to prior draws only; with --around, "
-                              "--sigma sets how far variations go: drop --truncation")
+            raise ConfigError(
+                f"truncation={self.truncation!r} applies to prior draws only; with --around, "
+                "--sigma sets how far variations go: drop --truncation"
+            )
 
     @property
     def prior_num_samples(self) -> int:
@@ -180,7 +212,6 @@ class SampleConfig:
         return self.torch_threads or max(1, int(self.cpus_per_actor))
 
 
-
 def parse_code_values(texts: tuple[str, ...] | list[str]) -> dict[str, float]:
     """``--code NAME=VALUE`` strings to {name: value} (names and ranges are checked against the model later).
 
@@ -192,13 +223,15 @@ def parse_code_values(texts: tuple[str, ...] | list[str]) -> dict[str, float]:
         name, sep, raw = str(text).partition("=")
         name = name.strip()
         if not sep or not name:
-            raise ConfigError(f"--code {text!r} is invalid: use NAME=VALUE, e.g. --code style=2 or "
-                              "--code thickness=0.5")
+            raise ConfigError(
+                f"--code {text!r} is invalid: use NAME=VALUE, e.g. --code style=2 or --code thickness=0.5"
+            )
         try:
             value = float(raw)
         except ValueError:
-            raise ConfigError(f"--code {text!r} is invalid: the value must be a number, "
-                              f"e.g. --code {name}=0.5") from None
+            raise ConfigError(
+                f"--code {text!r} is invalid: the value must be a number, e.g. --code {name}=0.5"
+            ) from None
         if name in out:
             raise ConfigError(f"--code {name} is given twice ({out[name]:g} and {value:g}): give each code once")
         out[name] = value

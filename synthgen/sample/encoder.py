@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 import synthgen
-from synthgen.checkpoint import CheckpointInfo, MODEL_FILE, load_generator, resolve_checkpoint
+from synthgen.checkpoint import MODEL_FILE, CheckpointInfo, load_generator, resolve_checkpoint
 from synthgen.config import from_dict, to_dict
 from synthgen.errors import CheckpointError, ConfigError
 from synthgen.log import get_logger
@@ -73,10 +73,18 @@ class EncoderConfig:
             (self.steps >= 1, "steps", self.steps, ">= 1"),
             (self.batch_size >= 1, "batch_size", self.batch_size, ">= 1"),
             (self.lr > 0, "lr", self.lr, "> 0"),
-            (min(self.latent_weight, self.pixel_weight, self.real_weight, self.prior_weight) >= 0,
-             "weights", (self.latent_weight, self.pixel_weight, self.real_weight, self.prior_weight), ">= 0"),
-            (self.latent_weight + self.pixel_weight > 0, "latent_weight + pixel_weight",
-             self.latent_weight + self.pixel_weight, "> 0 (something must be learned from generator samples)"),
+            (
+                min(self.latent_weight, self.pixel_weight, self.real_weight, self.prior_weight) >= 0,
+                "weights",
+                (self.latent_weight, self.pixel_weight, self.real_weight, self.prior_weight),
+                ">= 0",
+            ),
+            (
+                self.latent_weight + self.pixel_weight > 0,
+                "latent_weight + pixel_weight",
+                self.latent_weight + self.pixel_weight,
+                "> 0 (something must be learned from generator samples)",
+            ),
             (self.real_data in REAL_DATA, "real_data", self.real_data, f"one of {list(REAL_DATA)}"),
             (self.channels >= 1, "channels", self.channels, ">= 1, e.g. 32"),
             (self.num_threads >= 0, "num_threads", self.num_threads, ">= 0 (0 = torch's default)"),
@@ -117,8 +125,10 @@ def local_checkpoint(path: str) -> str:
     if not path:
         raise ConfigError("train-encoder needs --checkpoint RUN (a run folder or a checkpoint-NNNNNN folder)")
     if is_uri(path) and not path.startswith("file://"):
-        raise ConfigError(f"{path!r} is remote storage: encoders are written into and read from local run "
-                          "folders; copy the run folder to local disk (or a shared mount) and pass that path")
+        raise ConfigError(
+            f"{path!r} is remote storage: encoders are written into and read from local run "
+            "folders; copy the run folder to local disk (or a shared mount) and pass that path"
+        )
     return resolve_checkpoint(path)
 
 
@@ -159,8 +169,10 @@ def encode(encoder: nn.Module, images: np.ndarray, labels: np.ndarray, batch_siz
     labels = np.asarray(labels)
     shape = tuple(getattr(encoder, "image_shape", images.shape[1:]))
     if images.ndim != 4 or tuple(images.shape[1:]) != shape or len(images) != len(labels) or batch_size < 1:
-        raise ConfigError(f"encode needs uint8 images [N, {', '.join(map(str, shape))}] with one label each and "
-                          f"batch_size >= 1, got images {images.shape}, {len(labels)} labels, batch_size {batch_size}")
+        raise ConfigError(
+            f"encode needs uint8 images [N, {', '.join(map(str, shape))}] with one label each and "
+            f"batch_size >= 1, got images {images.shape}, {len(labels)} labels, batch_size {batch_size}"
+        )
     encoder.eval()
     device = next(encoder.parameters()).device
     step = -(-batch_size // ENCODE_CHUNK) * ENCODE_CHUNK
@@ -178,8 +190,9 @@ def encode(encoder: nn.Module, images: np.ndarray, labels: np.ndarray, batch_siz
     return torch.cat(out) if out else torch.zeros(0, int(encoder.z_dim))  # [N, z_dim]
 
 
-def _metadata(info: CheckpointInfo, encoder: LatentEncoder, cfg: EncoderConfig,
-              losses: dict[str, float], train_cpu_seconds: float) -> dict[str, Any]:
+def _metadata(
+    info: CheckpointInfo, encoder: LatentEncoder, cfg: EncoderConfig, losses: dict[str, float], train_cpu_seconds: float
+) -> dict[str, Any]:
     """What the encoder was made for and how: stored in model.pt and, readable, in config.yaml."""
     return {
         "format_version": ENCODER_FORMAT_VERSION,
@@ -195,8 +208,14 @@ def _metadata(info: CheckpointInfo, encoder: LatentEncoder, cfg: EncoderConfig,
     }
 
 
-def save_encoder(target: str, encoder: LatentEncoder, info: CheckpointInfo, cfg: EncoderConfig,
-                 losses: dict[str, float], train_cpu_seconds: float = 0.0) -> None:
+def save_encoder(
+    target: str,
+    encoder: LatentEncoder,
+    info: CheckpointInfo,
+    cfg: EncoderConfig,
+    losses: dict[str, float],
+    train_cpu_seconds: float = 0.0,
+) -> None:
     """Write the encoder folder under a temporary name and rename it into place (replacing an old one).
 
     Args:
@@ -266,16 +285,22 @@ def load_encoder(path: str) -> tuple[nn.Module, EncoderInfo] | None:
     try:
         payload = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated / foreign files
-        raise CheckpointError(f"cannot load encoder {file!r}: {exc}; retrain it with `synthgen train-encoder "
-                              f"--checkpoint {path} --overwrite`") from exc
+        raise CheckpointError(
+            f"cannot load encoder {file!r}: {exc}; retrain it with `synthgen train-encoder "
+            f"--checkpoint {path} --overwrite`"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format_version") != ENCODER_FORMAT_VERSION:
-        raise CheckpointError(f"{file!r} is not a synthgen encoder (format_version {ENCODER_FORMAT_VERSION}); "
-                              f"retrain it with `synthgen train-encoder --checkpoint {path} --overwrite`")
+        raise CheckpointError(
+            f"{file!r} is not a synthgen encoder (format_version {ENCODER_FORMAT_VERSION}); "
+            f"retrain it with `synthgen train-encoder --checkpoint {path} --overwrite`"
+        )
     digest = file_sha256(os.path.join(folder, MODEL_FILE))
     if payload["generator"]["digest"] != digest:
-        get_logger().warning(f"encoder {target} was trained for another generator (sha256 "
-                             f"{payload['generator']['digest'][:12]}..., this checkpoint {digest[:12]}...): not used; "
-                             f"retrain it with `synthgen train-encoder --checkpoint {path} --overwrite`")
+        get_logger().warning(
+            f"encoder {target} was trained for another generator (sha256 "
+            f"{payload['generator']['digest'][:12]}..., this checkpoint {digest[:12]}...): not used; "
+            f"retrain it with `synthgen train-encoder --checkpoint {path} --overwrite`"
+        )
         return None
     return _build(payload, target, file)
 
@@ -289,17 +314,27 @@ def _build(payload: dict[str, Any], target: str, file: str) -> tuple[nn.Module, 
     shape = tuple(int(s) for s in payload["image_shape"])
     names = tuple(payload["class_names"])
     try:
-        encoder = LatentEncoder(int(payload["z_dim"]), shape,  # type: ignore[arg-type]
-                                len(names), int(payload["channels"]))
+        encoder = LatentEncoder(
+            int(payload["z_dim"]),
+            shape,  # type: ignore[arg-type]
+            len(names),
+            int(payload["channels"]),
+        )
         encoder.load_state_dict(payload["encoder"])
     except (RuntimeError, ConfigError, KeyError) as exc:
-        raise CheckpointError(f"encoder {file!r} does not fit its recorded shape ({exc}); retrain it with "
-                              "`synthgen train-encoder --overwrite`") from exc
+        raise CheckpointError(
+            f"encoder {file!r} does not fit its recorded shape ({exc}); retrain it with "
+            "`synthgen train-encoder --overwrite`"
+        ) from exc
     info = EncoderInfo(
-        path=target, digest=file_sha256(file), generator_digest=str(payload["generator"]["digest"]),
-        generator_step=int(payload["generator"]["step"]), z_dim=int(payload["z_dim"]),
+        path=target,
+        digest=file_sha256(file),
+        generator_digest=str(payload["generator"]["digest"]),
+        generator_step=int(payload["generator"]["step"]),
+        z_dim=int(payload["z_dim"]),
         image_shape=shape,  # type: ignore[arg-type]
-        class_names=names, channels=int(payload["channels"]),
+        class_names=names,
+        channels=int(payload["channels"]),
         config=from_dict(EncoderConfig, payload["encoder_config"], "encoder"),
         losses={k: float(v) for k, v in payload["losses"].items()},
         train_cpu_seconds=float(payload.get("train_cpu_seconds", 0.0)),

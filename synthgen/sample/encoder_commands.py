@@ -15,7 +15,8 @@ from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path
 from synthgen.config import apply_overrides, config_data, dump_yaml, from_dict
 from synthgen.sample.encoder import EncoderConfig
 
-TRAIN_ENCODER_EPILOG = """\
+TRAIN_ENCODER_EPILOG = (
+    """\
 what it writes (beside the run's checkpoints; the number is the generator checkpoint's step):
   <run>/encoder/encoder-000500/model.pt      encoder weights, the generator checkpoint's sha256 and step,
                                              image shape, z_dim, class names, config, final losses
@@ -30,7 +31,9 @@ examples:
   synthgen train-encoder --checkpoint runs/fashion_mnist --set real_data=none --dry-run
   python jobs/bench_invert.py --checkpoint runs/fashion_mnist     # optimisation vs encoder + k steps
 
-""" + EXIT_CODES_HELP
+"""
+    + EXIT_CODES_HELP
+)
 
 
 def register(subparsers: Any) -> None:
@@ -44,17 +47,34 @@ def register(subparsers: Any) -> None:
         epilog=TRAIN_ENCODER_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_config_arguments(p, config_help="flat YAML of EncoderConfig keys (steps, batch_size, lr, weights, ...)",
-                         set_example="steps=3000", smoke_test=False,
-                         dry_run_help="print the resolved config and what would be written, then exit without "
-                         "training or writing anything")
-    p.add_argument("--checkpoint", metavar="PATH", help="run folder (its latest checkpoint) or checkpoint-NNNNNN "
-                   "folder, on local disk")
+    add_config_arguments(
+        p,
+        config_help="flat YAML of EncoderConfig keys (steps, batch_size, lr, weights, ...)",
+        set_example="steps=3000",
+        smoke_test=False,
+        dry_run_help="print the resolved config and what would be written, then exit without "
+        "training or writing anything",
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="run folder (its latest checkpoint) or checkpoint-NNNNNN folder, on local disk",
+    )
     p.add_argument("--steps", type=int, metavar="N", help=f"optimizer steps (default {EncoderConfig.steps})")
-    p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing encoder of the "
-                   "same checkpoint (without it, re-training is refused and nothing is touched)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar "
-                   "(loss lines in the log instead)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=None,
+        help="replace an existing encoder of the "
+        "same checkpoint (without it, re-training is refused and nothing is touched)",
+    )
+    p.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=None,
+        help="no progress bar (loss lines in the log instead)",
+    )
     p.set_defaults(func=cmd_train_encoder)
 
 
@@ -99,6 +119,12 @@ def _dry_run(cfg: EncoderConfig) -> int:
     print("# plan (nothing written)")
     print(f"checkpoint: {info.path} (step {info.step}, sha256 {info.digest[:16]}...)")
     print(f"generator: z_dim {generator.z_dim}, image shape {list(info.image_shape)}, {len(info.class_names)} classes")
-    print(f"encoder: {target}" + (" (exists: " + ("will be replaced" if cfg.overwrite else
-                                                   "refused without --overwrite") + ")" if exists else ""))
+    print(
+        f"encoder: {target}"
+        + (
+            " (exists: " + ("will be replaced" if cfg.overwrite else "refused without --overwrite") + ")"
+            if exists
+            else ""
+        )
+    )
     return 0

@@ -50,21 +50,26 @@ def train_encoder(cfg: EncoderConfig) -> EncoderInfo:
     cfg.validate()
     target, generator, info = target_for(cfg)
     if os.path.exists(target) and not cfg.overwrite:
-        raise CheckpointError(f"{target} already holds an encoder for this checkpoint; pass --overwrite to "
-                              "retrain it (or --set overwrite=true)")
+        raise CheckpointError(
+            f"{target} already holds an encoder for this checkpoint; pass --overwrite to "
+            "retrain it (or --set overwrite=true)"
+        )
     real = _real_images(cfg, info) if cfg.real_data == "train" and cfg.real_weight > 0 else None
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     log = get_logger()
-    log.info(f"training an encoder for {info.path} (step {info.step}) for {cfg.steps} steps"
-             + (f" on generator samples and {len(real[0])} real training images" if real else " on generator samples"))
+    log.info(
+        f"training an encoder for {info.path} (step {info.step}) for {cfg.steps} steps"
+        + (f" on generator samples and {len(real[0])} real training images" if real else " on generator samples")
+    )
     cpu = time.process_time()  # every thread of this process: the one-off cost the bench amortises
     encoder, losses = fit_encoder(generator, cfg, real)
     cpu = time.process_time() - cpu
     losses.update(heldout_errors(encoder, generator, seed=cfg.seed + 1))
     save_encoder(target, encoder, info, cfg, losses, train_cpu_seconds=cpu)
-    log.info(f"encoder written to {target} after {cpu:.0f} CPU-s: "
-             + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+    log.info(
+        f"encoder written to {target} after {cpu:.0f} CPU-s: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items())
+    )
     loaded = load_encoder(info.path)
     if loaded is None:  # just written for this very digest: anything else is a bug
         raise CheckpointError(f"the encoder written to {target} does not read back; delete it and retry")
@@ -81,14 +86,17 @@ def _real_images(cfg: EncoderConfig, info: CheckpointInfo) -> tuple[np.ndarray, 
 
     data = load_images(info.config.data, "train")
     if tuple(data.images.shape[1:]) != tuple(info.image_shape) or len(data.class_names) != len(info.class_names):
-        raise DataError(f"the checkpoint's training data ({data.images.shape[1:]}, {len(data.class_names)} classes) "
-                        f"does not fit its generator ({info.image_shape}, {len(info.class_names)} classes); "
-                        "restore the data the run was trained on, or pass --set real_data=none")
+        raise DataError(
+            f"the checkpoint's training data ({data.images.shape[1:]}, {len(data.class_names)} classes) "
+            f"does not fit its generator ({info.image_shape}, {len(info.class_names)} classes); "
+            "restore the data the run was trained on, or pass --set real_data=none"
+        )
     return data.images, data.labels
 
 
-def fit_encoder(generator: nn.Module, cfg: EncoderConfig,
-                real: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[LatentEncoder, dict[str, float]]:
+def fit_encoder(
+    generator: nn.Module, cfg: EncoderConfig, real: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[LatentEncoder, dict[str, float]]:
     """Train a fresh encoder against the frozen ``generator`` (in memory; nothing is written).
 
     Args:
@@ -113,8 +121,9 @@ def fit_encoder(generator: nn.Module, cfg: EncoderConfig,
             p.requires_grad_(flag)
 
 
-def _fit(generator: nn.Module, cfg: EncoderConfig,
-         real: tuple[np.ndarray, np.ndarray] | None) -> tuple[LatentEncoder, dict[str, float]]:
+def _fit(
+    generator: nn.Module, cfg: EncoderConfig, real: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[LatentEncoder, dict[str, float]]:
     """The training loop of ``fit_encoder`` (generator already frozen)."""
     from tqdm import tqdm
 
@@ -124,8 +133,12 @@ def _fit(generator: nn.Module, cfg: EncoderConfig,
     # cosine decay to 5% of lr: the last steps settle instead of bouncing around the minimum
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.05 + 0.475 * (1 + math.cos(math.pi * s / cfg.steps)))
     gen = torch.Generator().manual_seed(cfg.seed)
-    weights = {"latent": cfg.latent_weight, "pixel": cfg.pixel_weight, "real": cfg.real_weight,
-               "prior": cfg.prior_weight}
+    weights = {
+        "latent": cfg.latent_weight,
+        "pixel": cfg.pixel_weight,
+        "real": cfg.real_weight,
+        "prior": cfg.prior_weight,
+    }
     rng = np.random.default_rng(cfg.seed)
     window: dict[str, list[float]] = {}
     bar = tqdm(range(1, cfg.steps + 1), desc="encoder", unit="step", disable=not cfg.progress, dynamic_ncols=True)
@@ -133,8 +146,9 @@ def _fit(generator: nn.Module, cfg: EncoderConfig,
         terms = _step_losses(generator, encoder, cfg, gen, rng, real)  # unweighted scalar terms
         loss = sum(weights[k] * v for k, v in terms.items())
         if not torch.isfinite(loss):
-            raise TrainingDivergedError(f"encoder loss became {float(loss)} at step {step}; lower --set lr=... "
-                                        f"(now {cfg.lr}) and retry")
+            raise TrainingDivergedError(
+                f"encoder loss became {float(loss)} at step {step}; lower --set lr=... (now {cfg.lr}) and retry"
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -142,18 +156,25 @@ def _fit(generator: nn.Module, cfg: EncoderConfig,
         for key, value in terms.items():
             window.setdefault(key, []).append(float(value.detach()))
         if step % cfg.log_every == 0 or step == cfg.steps:
-            recent = {k: float(np.mean(v[-cfg.log_every:])) for k, v in window.items()}
+            recent = {k: float(np.mean(v[-cfg.log_every :])) for k, v in window.items()}
             bar.set_postfix({k: f"{v:.4f}" for k, v in recent.items()})
             if not cfg.progress:
-                get_logger().info(f"encoder step {step}/{cfg.steps} | "
-                                  + " | ".join(f"{k} {v:.4f}" for k, v in recent.items()))
+                get_logger().info(
+                    f"encoder step {step}/{cfg.steps} | " + " | ".join(f"{k} {v:.4f}" for k, v in recent.items())
+                )
     encoder.eval()
     tail = min(100, cfg.steps)
     return encoder, {f"train_{k}": float(np.mean(v[-tail:])) for k, v in window.items()}
 
 
-def _step_losses(generator: nn.Module, encoder: LatentEncoder, cfg: EncoderConfig, gen: torch.Generator,
-                 rng: np.random.Generator, real: tuple[np.ndarray, np.ndarray] | None) -> dict[str, torch.Tensor]:
+def _step_losses(
+    generator: nn.Module,
+    encoder: LatentEncoder,
+    cfg: EncoderConfig,
+    gen: torch.Generator,
+    rng: np.random.Generator,
+    real: tuple[np.ndarray, np.ndarray] | None,
+) -> dict[str, torch.Tensor]:
     """The unweighted loss terms of one training step (scalar tensors, named as ``cfg``'s weights)."""
     space = latent_space(generator)
     z = torch.randn(cfg.batch_size, int(generator.z_dim), generator=gen)  # [B, z_dim]

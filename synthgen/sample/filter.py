@@ -63,7 +63,9 @@ def parse_filter(spec: str) -> FilterSpec | None:
     try:
         threshold = float(value)
     except ValueError:
-        raise ConfigError(f"filter={spec!r} is invalid: the threshold must be a number in (0, 1), e.g. judge:0.9")
+        raise ConfigError(
+            f"filter={spec!r} is invalid: the threshold must be a number in (0, 1), e.g. judge:0.9"
+        ) from None
     if not 0.0 < threshold < 1.0:
         raise ConfigError(f"filter={spec!r} is invalid: the threshold must be in (0, 1), e.g. judge:0.9")
     return FilterSpec(kind, threshold)
@@ -72,8 +74,11 @@ def parse_filter(spec: str) -> FilterSpec | None:
 def judge_spec(judge: Any) -> dict[str, Any]:
     """What an actor needs to rebuild a judge's classifier: {"arch", "state", "key"} (plain tensors)."""
     model = judge.model
-    return {"arch": model.arch, "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
-            "key": judge.key}
+    return {
+        "arch": model.arch,
+        "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "key": judge.key,
+    }
 
 
 def build_judge_model(spec: dict[str, Any], device: torch.device | str = "cpu") -> nn.Module:
@@ -135,14 +140,34 @@ def generate_filtered(
     if max_candidates < 1:
         raise ConfigError(f"filter max_candidates={max_candidates} is invalid: must be >= 1, e.g. 16")
     with torch.inference_mode():
-        return _rejection_sample(generator, judge_model, np.asarray(ids, dtype=np.int64), labels, seed, threshold,
-                                 max_candidates, truncation, device, fixed_codes, space)
+        return _rejection_sample(
+            generator,
+            judge_model,
+            np.asarray(ids, dtype=np.int64),
+            labels,
+            seed,
+            threshold,
+            max_candidates,
+            truncation,
+            device,
+            fixed_codes,
+            space,
+        )
 
 
-def _rejection_sample(generator: nn.Module, judge_model: nn.Module, ids: np.ndarray, labels: np.ndarray, seed: int,
-                      threshold: float, max_candidates: int, truncation: float, device: torch.device | str,
-                      fixed_codes: dict[str, Any] | None,
-                      space: Any) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+def _rejection_sample(
+    generator: nn.Module,
+    judge_model: nn.Module,
+    ids: np.ndarray,
+    labels: np.ndarray,
+    seed: int,
+    threshold: float,
+    max_candidates: int,
+    truncation: float,
+    device: torch.device | str,
+    fixed_codes: dict[str, Any] | None,
+    space: Any,
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     import torch
 
     from synthgen.models.latent import latent_space
@@ -162,9 +187,19 @@ def _rejection_sample(generator: nn.Module, judge_model: nn.Module, ids: np.ndar
         if len(pending) == 0:
             break
         y = y_all[pending]  # [m]
-        img = to_uint8(prior_images(generator, ids[pending], y, seed, truncation=truncation, candidate=candidate,
-                                    fixed_codes=_rows(fixed_codes, pending), space=space,
-                                    device=device))  # [m, C, H, W]
+        img = to_uint8(
+            prior_images(
+                generator,
+                ids[pending],
+                y,
+                seed,
+                truncation=truncation,
+                candidate=candidate,
+                fixed_codes=_rows(fixed_codes, pending),
+                space=space,
+                device=device,
+            )
+        )  # [m, C, H, W]
         p = label_probability(judge_model, img, y)  # [m]
         if best_img is None:
             best_img = torch.zeros((n, *img.shape[1:]), dtype=torch.uint8, device=device)

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from synthgen.errors import ConfigError, ShardError
-from synthgen.sample.config import SampleConfig
 from synthgen.sample.actors import SamplerActor, encode_task, write_task
+from synthgen.sample.config import SampleConfig
 from synthgen.sample.plan import SamplePlan, split_batches
 from synthgen.shards import Shard
 from synthgen.storage import Location
@@ -84,8 +85,14 @@ def check_resources(cfg: SampleConfig, resources: dict[str, float]) -> None:
         )
 
 
-def run_fleet(cfg: SampleConfig, plan: SamplePlan, gen_spec: dict[str, Any], shards: list[Shard],
-              version: str, on_progress: Callable[[int], None] = lambda n: None) -> FleetStats:
+def run_fleet(
+    cfg: SampleConfig,
+    plan: SamplePlan,
+    gen_spec: dict[str, Any],
+    shards: list[Shard],
+    version: str,
+    on_progress: Callable[[int], None] = lambda n: None,
+) -> FleetStats:
     """Generate, encode and write ``shards`` with a pool of generator actors.
 
     Args:
@@ -149,8 +156,18 @@ class _Dispatcher:
     starts it once every batch is encoded). The driver only counts and bounds what is in flight.
     """
 
-    def __init__(self, cfg: SampleConfig, plan: SamplePlan, actors: list[Any], new_actor: Callable[[int], Any],
-                 encode: Any, write: Any, out: Location, version: str, on_progress: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        cfg: SampleConfig,
+        plan: SamplePlan,
+        actors: list[Any],
+        new_actor: Callable[[int], Any],
+        encode: Any,
+        write: Any,
+        out: Location,
+        version: str,
+        on_progress: Callable[[int], None],
+    ) -> None:
         self.cfg, self.plan, self.actors, self.new_actor = cfg, plan, actors, new_actor
         self.encode, self.write, self.out, self.version, self.on_progress = encode, write, out, version, on_progress
         self.plan_dict = plan.to_dict()
@@ -184,8 +201,9 @@ class _Dispatcher:
     def _submit(self) -> None:
         """Submit batches, oldest shard first, while the in-flight bounds allow."""
         for state in sorted(self.active.values(), key=lambda s: s.shard.index):
-            while (state.batches and len(self.enc_refs) < self.cfg.batches_in_flight
-                   and min(self.load) < ACTOR_QUEUE_DEPTH):
+            while (
+                state.batches and len(self.enc_refs) < self.cfg.batches_in_flight and min(self.load) < ACTOR_QUEUE_DEPTH
+            ):
                 slot = self.load.index(min(self.load))
                 start, end = state.batches.popleft()
                 gen_ref = self.actors[slot].generate.remote(start, end)

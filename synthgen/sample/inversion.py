@@ -39,9 +39,20 @@ class Inversion:
     start_errors: np.ndarray | None = None  # [N] float32 per-image pixel error of the start
 
 
-def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, steps: int = 300, lr: float = 0.05,
-           restarts: int = 8, prior_weight: float = 0.01, seed: int = 0, batch_size: int = 1000,
-           image_ids: np.ndarray | None = None, init: torch.Tensor | None = None) -> Inversion:
+def invert(
+    generator: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    steps: int = 300,
+    lr: float = 0.05,
+    restarts: int = 8,
+    prior_weight: float = 0.01,
+    seed: int = 0,
+    batch_size: int = 1000,
+    image_ids: np.ndarray | None = None,
+    init: torch.Tensor | None = None,
+) -> Inversion:
     """Find, per image, the latent whose generated image (at that image's label) is closest in pixels.
 
     The best of ``restarts`` prior draws starts ``steps`` Adam steps on the squared pixel error plus
@@ -75,8 +86,10 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
             not [N, dim].
     """
     if len(images) != len(labels) or len(images) == 0:
-        raise ConfigError(f"invert needs one label per image and at least one image, got {len(images)} images "
-                          f"and {len(labels)} labels")
+        raise ConfigError(
+            f"invert needs one label per image and at least one image, got {len(images)} images "
+            f"and {len(labels)} labels"
+        )
     if restarts < 1 or steps < 0:
         raise ConfigError(f"invert needs restarts >= 1 and steps >= 0, got restarts={restarts}, steps={steps}")
     generator.eval()
@@ -93,33 +106,56 @@ def invert(generator: nn.Module, images: np.ndarray, labels: np.ndarray, *, step
     with torch.inference_mode(False), torch.enable_grad():
         for lo in range(0, len(images), batch_size):
             z, err, start_err = _invert_chunk(
-                space, starts[:, lo : lo + batch_size].to(device), y_all[lo : lo + batch_size].to(device),
-                targets[lo : lo + batch_size].to(device), steps=steps, lr=lr, prior_weight=prior_weight,
-                from_prior=init is None)
+                space,
+                starts[:, lo : lo + batch_size].to(device),
+                y_all[lo : lo + batch_size].to(device),
+                targets[lo : lo + batch_size].to(device),
+                steps=steps,
+                lr=lr,
+                prior_weight=prior_weight,
+                from_prior=init is None,
+            )
             latents.append(z.cpu())
             errors.append(err)
             start_errors.append(start_err)
     err, start = torch.cat(errors), torch.cat(start_errors)  # [N], [N]
-    return Inversion(latents=torch.cat(latents), labels=y_all.numpy(), mse=float(err.mean()),
-                     start_mse=float(start.mean()), errors=err.numpy().astype(np.float32),
-                     start_errors=start.numpy().astype(np.float32))
+    return Inversion(
+        latents=torch.cat(latents),
+        labels=y_all.numpy(),
+        mse=float(err.mean()),
+        start_mse=float(start.mean()),
+        errors=err.numpy().astype(np.float32),
+        start_errors=start.numpy().astype(np.float32),
+    )
 
 
-def _start_latents(space: Any, ids: np.ndarray, restarts: int, seed: int, z_dim: int,
-                   init: torch.Tensor | None) -> torch.Tensor:
+def _start_latents(
+    space: Any, ids: np.ndarray, restarts: int, seed: int, z_dim: int, init: torch.Tensor | None
+) -> torch.Tensor:
     """The candidate starts on the CPU: ``restarts`` prior z draws per image [R, N, z_dim], counter-based per
     (seed, image id, restart) so independent of batching and of the other images; or the given ``init``
     [1, N, dim] (an encoder's), one candidate per image, nothing drawn."""
     if init is None:
         return torch.from_numpy(restart_latents(ids, restarts, seed, z_dim))
     if tuple(init.shape) != (len(ids), space.dim):
-        raise ConfigError(f"invert: init must be [N, dim] = [{len(ids)}, {space.dim}] ({space.name} space), got "
-                          f"{tuple(init.shape)}; pass one latent per image (synthgen.sample.encoder.encode)")
+        raise ConfigError(
+            f"invert: init must be [N, dim] = [{len(ids)}, {space.dim}] ({space.name} space), got "
+            f"{tuple(init.shape)}; pass one latent per image (synthgen.sample.encoder.encode)"
+        )
     return init.detach().to(device="cpu", dtype=torch.float32)[None]
 
 
-def _invert_chunk(space: Any, candidates: torch.Tensor, y: torch.Tensor, x: torch.Tensor, *, steps: int,
-                  lr: float, prior_weight: float, from_prior: bool) -> tuple[torch.Tensor, ...]:
+def _invert_chunk(
+    space: Any,
+    candidates: torch.Tensor,
+    y: torch.Tensor,
+    x: torch.Tensor,
+    *,
+    steps: int,
+    lr: float,
+    prior_weight: float,
+    from_prior: bool,
+) -> tuple[torch.Tensor, ...]:
     """Invert one chunk: the best candidate per image, then ``steps`` Adam steps on it.
 
     Args:
@@ -151,8 +187,15 @@ def _pixel_error(space: Any, latent: torch.Tensor, y: torch.Tensor, x: torch.Ten
     return (space.generate(latent, y) - x).pow(2).flatten(1).mean(1)
 
 
-def neighbour_latents(latents: torch.Tensor, rows: np.ndarray, image_ids: np.ndarray, variations: np.ndarray,
-                      sigma: float, seed: int, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
+def neighbour_latents(
+    latents: torch.Tensor,
+    rows: np.ndarray,
+    image_ids: np.ndarray,
+    variations: np.ndarray,
+    sigma: float,
+    seed: int,
+    scale: torch.Tensor | float = 1.0,
+) -> torch.Tensor:
     """Latents of variations ``j`` around inverted images: ``z_i + sigma * scale * eps(seed, i, j)``.
 
     The one formula of both the uplift pool and ``synthgen sample --around`` (through ``around_images``).
@@ -173,8 +216,17 @@ def neighbour_latents(latents: torch.Tensor, rows: np.ndarray, image_ids: np.nda
     return latents[torch.as_tensor(np.asarray(rows, dtype=np.int64))] + sigma * scale * noise  # [n, dim]
 
 
-def around_images(space: Any, latents: torch.Tensor, rows: np.ndarray, image_ids: np.ndarray, variations: np.ndarray,
-                  labels: np.ndarray, sigma: float, seed: int, device: Any) -> torch.Tensor:
+def around_images(
+    space: Any,
+    latents: torch.Tensor,
+    rows: np.ndarray,
+    image_ids: np.ndarray,
+    variations: np.ndarray,
+    labels: np.ndarray,
+    sigma: float,
+    seed: int,
+    device: Any,
+) -> torch.Tensor:
     """Images of variations around inverted images, in the generator's latent space (``neighbour_latents``).
 
     Args:
@@ -194,8 +246,9 @@ def around_images(space: Any, latents: torch.Tensor, rows: np.ndarray, image_ids
 
 
 @torch.inference_mode()
-def neighbour_images(generator: nn.Module, inversion: Inversion, num_samples: int, sigma: float, seed: int = 0,
-                     batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+def neighbour_images(
+    generator: nn.Module, inversion: Inversion, num_samples: int, sigma: float, seed: int = 0, batch_size: int = 500
+) -> tuple[np.ndarray, np.ndarray]:
     """``num_samples`` images drawn around the inverted images: ``G(z_i + sigma * scale * eps, y_i)``.
 
     Sample ``s`` is variation ``k = s div N`` of inverted image ``perm_k[s mod N]`` (``neighbour_latents``),
@@ -230,6 +283,19 @@ def neighbour_images(generator: nn.Module, inversion: Inversion, num_samples: in
     labels = inversion.labels[source].astype(np.int64)  # [num_samples] each sample keeps its source's class
     for lo in range(0, num_samples, batch_size):
         rows = source[lo : lo + batch_size]
-        chunks.append(around_images(space, inversion.latents, rows, rows, variation[lo : lo + batch_size],
-                                    labels[lo : lo + batch_size], sigma, seed, device).cpu().numpy())
+        chunks.append(
+            around_images(
+                space,
+                inversion.latents,
+                rows,
+                rows,
+                variation[lo : lo + batch_size],
+                labels[lo : lo + batch_size],
+                sigma,
+                seed,
+                device,
+            )
+            .cpu()
+            .numpy()
+        )
     return np.concatenate(chunks), labels

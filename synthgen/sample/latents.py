@@ -24,7 +24,7 @@ number of times (retries), and always gets the same numbers:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -39,7 +39,7 @@ from synthgen.storage import Location
 
 def utc_now() -> str:
     """Current UTC time, ISO 8601 with a Z suffix."""
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def write_plan(out: Location, plan: SamplePlan) -> None:
@@ -64,10 +64,18 @@ def read_plan(out: Location) -> SamplePlan | None:
         ) from exc
 
 
-def build_manifest(plan: SamplePlan, records: list[dict[str, Any]], *, checkpoint_path: str,
-                   resolved_path: str, checkpoint_step: int, sample_config: dict[str, Any],
-                   train_config: dict[str, Any], judge: dict[str, Any] | None = None,
-                   around: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_manifest(
+    plan: SamplePlan,
+    records: list[dict[str, Any]],
+    *,
+    checkpoint_path: str,
+    resolved_path: str,
+    checkpoint_step: int,
+    sample_config: dict[str, Any],
+    train_config: dict[str, Any],
+    judge: dict[str, Any] | None = None,
+    around: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Assemble the manifest of a complete dataset (``records`` sorted by shard index).
 
     ``judge`` (the filtering judge's description) is required for a filtered plan, ``around`` (the real set,
@@ -91,8 +99,12 @@ def build_manifest(plan: SamplePlan, records: list[dict[str, Any]], *, checkpoin
         "images_per_shard": plan.images_per_shard,
         "num_shards": plan.num_shards,
         "shards": records,
-        "checkpoint": {"path": checkpoint_path, "resolved_path": resolved_path,
-                       "digest": plan.checkpoint_digest, "step": checkpoint_step},
+        "checkpoint": {
+            "path": checkpoint_path,
+            "resolved_path": resolved_path,
+            "digest": plan.checkpoint_digest,
+            "step": checkpoint_step,
+        },
         "seed": plan.seed,
         "plan_digest": plan.digest(),
         "plan": plan.to_dict(),

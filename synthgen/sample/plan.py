@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -93,7 +94,7 @@ class SamplePlan:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SamplePlan":
+    def from_dict(cls, data: dict[str, Any]) -> SamplePlan:
         data = {k: v for k, v in data.items() if k != "plan_version"}
         for key in ("class_names", "label_dirs", "class_counts", "image_shape", "around_class_images"):
             if key in data:
@@ -105,7 +106,7 @@ class SamplePlan:
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def differences(self, other: "SamplePlan") -> list[str]:
+    def differences(self, other: SamplePlan) -> list[str]:
         """Human-readable ``key: old -> new`` lines for fields that differ."""
         mine, theirs = self.to_dict(), other.to_dict()
         return [f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in mine if mine.get(k) != theirs.get(k)]
@@ -185,7 +186,8 @@ def resolve_classes(spec: str, class_names: Sequence[str]) -> list[int]:
 def _weights_from_file(path: str, class_names: Sequence[str]) -> list[float]:
     if not os.path.isfile(path):
         raise ConfigError(
-            f"class_weights={path!r} is neither 'uniform', 'data' nor an existing YAML/JSON file of {{class name: weight}}"
+            f"class_weights={path!r} is neither 'uniform', 'data' nor an existing YAML/JSON file "
+            "of {class name: weight}"
         )
     with open(path, encoding="utf-8") as fh:
         try:
@@ -234,9 +236,16 @@ def resolve_class_weights(spec: str, class_names: Sequence[str], train_config: A
     return _weights_from_file(spec, class_names)
 
 
-def make_plan(cfg: SampleConfig, checkpoint_digest: str, class_names: Sequence[str],
-              image_shape: Sequence[int], z_dim: int, train_config: Any = None, judge_key: str = "",
-              around: AroundSpec | None = None) -> SamplePlan:
+def make_plan(
+    cfg: SampleConfig,
+    checkpoint_digest: str,
+    class_names: Sequence[str],
+    image_shape: Sequence[int],
+    z_dim: int,
+    train_config: Any = None,
+    judge_key: str = "",
+    around: AroundSpec | None = None,
+) -> SamplePlan:
     """Resolve classes and weights into exact counts and build the plan.
 
     ``judge_key`` is the cache key of the filtering judge (needed when ``cfg.filter`` is set); ``around``
@@ -304,8 +313,10 @@ def resolve_fixed_codes(texts: Sequence[str], train_config: Any) -> dict[str, fl
     by_name = {c.name: c for c in model_codes}
     for name in wanted:
         if name not in by_name:
-            raise ConfigError(f"--code {name}=...: the checkpoint's generator has no code {name!r}; its codes are "
-                              f"{list(by_name) or 'none (train with model.codes to get some)'}")
+            raise ConfigError(
+                f"--code {name}=...: the checkpoint's generator has no code {name!r}; its codes are "
+                f"{list(by_name) or 'none (train with model.codes to get some)'}"
+            )
     from synthgen.models.codes import check_code_value
 
     for name, value in wanted.items():

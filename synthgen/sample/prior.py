@@ -20,8 +20,14 @@ if TYPE_CHECKING:  # torch is imported inside the functions: plans and configs m
     from torch import nn
 
 
-def prior_codes(generator: nn.Module, ids: np.ndarray, seed: int, candidate: int = 0,
-                fixed_codes: dict[str, Any] | None = None, device: torch.device | str = "cpu") -> torch.Tensor | None:
+def prior_codes(
+    generator: nn.Module,
+    ids: np.ndarray,
+    seed: int,
+    candidate: int = 0,
+    fixed_codes: dict[str, Any] | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor | None:
     """InfoGAN code values [n, num_codes] of prior samples ``ids``, or None for a generator without codes.
 
     Args:
@@ -42,8 +48,10 @@ def prior_codes(generator: nn.Module, ids: np.ndarray, seed: int, candidate: int
     names = [c.name for c in specs]
     unknown = sorted(set(fixed_codes or {}) - set(names))
     if unknown:
-        raise ConfigError(f"--code {unknown[0]}=...: the generator has no code {unknown[0]!r}; its codes are "
-                          f"{names or 'none (train with model.codes to get some)'}")
+        raise ConfigError(
+            f"--code {unknown[0]}=...: the generator has no code {unknown[0]!r}; its codes are "
+            f"{names or 'none (train with model.codes to get some)'}"
+        )
     if not specs:
         return None
     values = codes_for(ids, seed, code_sizes(specs), candidate)  # [n, num_codes]
@@ -52,9 +60,18 @@ def prior_codes(generator: nn.Module, ids: np.ndarray, seed: int, candidate: int
     return torch.from_numpy(values).to(device)
 
 
-def prior_images(generator: nn.Module, ids: np.ndarray, labels: torch.Tensor, seed: int, *, truncation: float = 1.0,
-                 candidate: int = 0, fixed_codes: dict[str, Any] | None = None, space: Any = None,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
+def prior_images(
+    generator: nn.Module,
+    ids: np.ndarray,
+    labels: torch.Tensor,
+    seed: int,
+    *,
+    truncation: float = 1.0,
+    candidate: int = 0,
+    fixed_codes: dict[str, Any] | None = None,
+    space: Any = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """Images of prior samples ``ids``: a pure function of (weights, seed, id, candidate, label, codes fixed).
 
     Args:

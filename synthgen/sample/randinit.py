@@ -36,8 +36,8 @@ def write_random_checkpoint(
     Returns:
         The checkpoint folder.
     """
-    from synthgen.models import build_models
     from synthgen.checkpoint import TrainingState, checkpoint_name, make_payload, write_checkpoint_dir
+    from synthgen.models import build_models
 
     config = config or ExperimentConfig()
     shape = (config.data.channels, config.data.resolution, config.data.resolution)

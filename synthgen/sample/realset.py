@@ -1,8 +1,8 @@
 """The real set of ``synthgen sample --around``: which real images are inverted and varied, and where each came from.
 
 ``--around train`` is the checkpoint's own training data: its saved config's data section (source, root,
-resolution, channels, ``max_images`` or ``class_counts`` / ``subset_seed``), split "train", i.e. exactly the (sub)set the
-generator was trained on. ``--around FILE`` is a data-config YAML: DataConfig keys (flat, or under a
+resolution, channels, ``max_images`` or ``class_counts`` / ``subset_seed``), split "train", i.e. exactly the
+(sub)set the generator was trained on. ``--around FILE`` is a data-config YAML: DataConfig keys (flat, or under a
 ``data:`` section like a training config) plus an optional ``split`` key, which must be ``train`` (the
 default). Refused, before anything is written, with a ConfigError naming the fix:
 
@@ -38,7 +38,9 @@ class RealSet:
     labels: np.ndarray  # int64 [N]
     class_names: tuple[str, ...]  # label index -> name (equal to the checkpoint's)
     sources: tuple[str, ...]  # [N] path relative to root (imagefolder) or "<split>:<index>" (IDX)
-    describe: dict[str, Any]  # kind, spec, source, root, split, max_images, subset_seed, class_counts, size, digest, data
+    describe: dict[
+        str, Any
+    ]  # kind, spec, source, root, split, max_images, subset_seed, class_counts, size, digest, data
 
     @property
     def digest(self) -> str:
@@ -66,8 +68,10 @@ def around_data_config(spec: str, train_data: DataConfig) -> tuple[DataConfig, s
         ConfigError: the test split, a test folder, unknown keys, or an unreadable file.
     """
     if spec.strip().lower() == "test":
-        raise ConfigError("--around test is refused: varying the test split's images would leak evaluation data "
-                          "into training data; use --around train or a data config of a training split")
+        raise ConfigError(
+            "--around test is refused: varying the test split's images would leak evaluation data "
+            "into training data; use --around train or a data config of a training split"
+        )
     if spec == "train":
         return train_data, "train"
     raw = read_yaml(spec)
@@ -75,16 +79,20 @@ def around_data_config(spec: str, train_data: DataConfig) -> tuple[DataConfig, s
         raw = {**raw["data"], **({SPLIT_KEY: raw[SPLIT_KEY]} if SPLIT_KEY in raw else {})}
     split = str(raw.pop(SPLIT_KEY, "train"))
     if split != "train":
-        raise ConfigError(f"--around {spec}: split={split!r} is refused: only the train split may be varied (the "
-                          "test split would leak evaluation data into training data); set split: train or drop it")
+        raise ConfigError(
+            f"--around {spec}: split={split!r} is refused: only the train split may be varied (the "
+            "test split would leak evaluation data into training data); set split: train or drop it"
+        )
     # The images must match the generator: missing resolution / channels default to the checkpoint's.
     raw.setdefault("resolution", train_data.resolution)
     raw.setdefault("channels", train_data.channels)
     cfg = from_dict(DataConfig, raw, f"--around {spec}")
     if cfg.source == "imagefolder" and os.path.basename(os.path.normpath(cfg.root or ".")) == "test":
-        raise ConfigError(f"--around {spec}: root={cfg.root!r} is a test folder; varying test images would leak "
-                          "evaluation data into training data: point root at the training images (or at the "
-                          "folder holding train/ and test/, whose train/ is then used)")
+        raise ConfigError(
+            f"--around {spec}: root={cfg.root!r} is a test folder; varying test images would leak "
+            "evaluation data into training data: point root at the training images (or at the "
+            "folder holding train/ and test/, whose train/ is then used)"
+        )
     return cfg, split
 
 
@@ -109,22 +117,35 @@ def load_real_set(spec: str, info: Any) -> RealSet:
     cfg.validate()
     full = load_images(whole_split(cfg), split)  # the whole split, to name each image
     if tuple(full.class_names) != tuple(info.class_names):
-        raise ConfigError(f"--around {spec}: the real set's classes {list(full.class_names)} differ from the "
-                          f"checkpoint's {list(info.class_names)}; use a data source with the same classes in the "
-                          "same order (imagefolder: one subfolder per class, sorted by name)")
+        raise ConfigError(
+            f"--around {spec}: the real set's classes {list(full.class_names)} differ from the "
+            f"checkpoint's {list(info.class_names)}; use a data source with the same classes in the "
+            "same order (imagefolder: one subfolder per class, sorted by name)"
+        )
     if full.image_shape != tuple(info.image_shape):
-        raise ConfigError(f"--around {spec}: images are {list(full.image_shape)} but the generator makes "
-                          f"{list(info.image_shape)}; set resolution / channels to the checkpoint's")
+        raise ConfigError(
+            f"--around {spec}: images are {list(full.image_shape)} but the generator makes "
+            f"{list(info.image_shape)}; set resolution / channels to the checkpoint's"
+        )
     # The same subset load_images(cfg, "train") returns (it subsets the whole split the same way).
     keep = subset_indices(full.labels, cfg, full.class_names)  # [N] indices into the whole split
     images, labels = full.images[keep], full.labels[keep]  # [N, C, H, W], [N]
     names = _source_names(cfg, split, len(full), full.skipped_files)
     sources = tuple(names[k] for k in keep.tolist())
     digest = _digest(images, labels)
-    describe = {"kind": "imagefolder" if cfg.source == "imagefolder" else "idx", "spec": spec, "source": cfg.source,
-                "root": cfg.root, "split": split, "max_images": cfg.max_images, "subset_seed": cfg.subset_seed,
-                "class_counts": list(cfg.class_counts),
-                "size": int(len(labels)), "digest": digest, "data": to_dict(cfg)}
+    describe = {
+        "kind": "imagefolder" if cfg.source == "imagefolder" else "idx",
+        "spec": spec,
+        "source": cfg.source,
+        "root": cfg.root,
+        "split": split,
+        "max_images": cfg.max_images,
+        "subset_seed": cfg.subset_seed,
+        "class_counts": list(cfg.class_counts),
+        "size": int(len(labels)),
+        "digest": digest,
+        "data": to_dict(cfg),
+    }
     return RealSet(images, labels, tuple(full.class_names), sources, describe)
 
 

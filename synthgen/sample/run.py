@@ -22,15 +22,22 @@ from typing import Any
 import synthgen
 from synthgen.config import to_dict
 from synthgen.errors import CheckpointError, ConfigError, ShardError, SynthgenError
+from synthgen.ray_init import init_ray
 from synthgen.sample.around import INVERSION_DIR
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.filter import parse_filter
 from synthgen.sample.fleet import FleetStats, run_fleet
 from synthgen.sample.manifest import build_manifest, read_plan, write_plan
 from synthgen.sample.plan import SamplePlan, make_plan
-from synthgen.ray_init import init_ray
 from synthgen.shards import (
-    HANDLERS, MANIFEST_FILE, PLAN_FILE, FileRef, Shard, handlers_for, read_manifest, write_manifest,
+    HANDLERS,
+    MANIFEST_FILE,
+    PLAN_FILE,
+    FileRef,
+    Shard,
+    handlers_for,
+    read_manifest,
+    write_manifest,
 )
 from synthgen.shards.formats import shard_record
 from synthgen.storage import TEMP_RE, Location, is_uri
@@ -73,8 +80,11 @@ def load_for_sampling(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
             "it was written by another synthgen version or model config: re-train, or sample with that version"
         ) from exc
     judge = load_filter_judge(cfg, info) if parse_filter(cfg.filter) else None
-    spec: dict[str, Any] = {"model": to_dict(info.config.model), "image_shape": list(info.image_shape),
-                            "state": {k: v.detach().clone() for k, v in generator.state_dict().items()}}
+    spec: dict[str, Any] = {
+        "model": to_dict(info.config.model),
+        "image_shape": list(info.image_shape),
+        "state": {k: v.detach().clone() for k, v in generator.state_dict().items()},
+    }
     around = None
     if cfg.around:
         from synthgen.sample.around import around_spec, load_run_encoder
@@ -84,8 +94,16 @@ def load_for_sampling(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
         encoder, encoder_info = load_run_encoder(cfg)
         around = around_spec(cfg, real, info.class_names, encoder_info)
         spec.update(real=real, encoder=encoder, encoder_info=encoder_info)
-    plan = make_plan(cfg, info.digest, info.class_names, info.image_shape, generator.z_dim, info.config,
-                     judge_key=judge["key"] if judge else "", around=around)
+    plan = make_plan(
+        cfg,
+        info.digest,
+        info.class_names,
+        info.image_shape,
+        generator.z_dim,
+        info.config,
+        judge_key=judge["key"] if judge else "",
+        around=around,
+    )
     if judge is not None:
         spec["judge"] = judge
     return plan, info, spec
@@ -111,8 +129,10 @@ def load_filter_judge(cfg: SampleConfig, info: Any) -> dict[str, Any]:
             f"be loaded or trained: {exc}"
         ) from exc
     if tuple(judge.class_names) != tuple(info.class_names):
-        raise ConfigError(f"filter={cfg.filter!r}: the judge's classes {list(judge.class_names)} differ from the "
-                          f"checkpoint's {list(info.class_names)}; check the checkpoint's data config")
+        raise ConfigError(
+            f"filter={cfg.filter!r}: the judge's classes {list(judge.class_names)} differ from the "
+            f"checkpoint's {list(info.class_names)}; check the checkpoint's data config"
+        )
     return {**judge_spec(judge), "describe": judge.describe()}
 
 
@@ -136,8 +156,9 @@ def check_out_is_folder(out: Location) -> None:
         while parent and not os.path.exists(parent):
             parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
         if parent and not os.path.isdir(parent):
-            raise ConfigError(f"--out {out.display()} lies below {parent}, which is a file, not a folder; "
-                             "pass a folder path")
+            raise ConfigError(
+                f"--out {out.display()} lies below {parent}, which is a file, not a folder; pass a folder path"
+            )
 
 
 def check_output(out: Location, plan: SamplePlan, overwrite: bool) -> bool:
@@ -167,8 +188,7 @@ def check_output(out: Location, plan: SamplePlan, overwrite: bool) -> bool:
         else:
             what = "a dataset made with a different config (" + "; ".join(plan.differences(existing)[:6]) + ")"
         raise ShardError(
-            f"output {out.display()} already holds {what}; pass --overwrite to replace it, "
-            "or choose another --out"
+            f"output {out.display()} already holds {what}; pass --overwrite to replace it, or choose another --out"
         )
     for name in OWNED:
         out.delete_dir(name)
@@ -193,8 +213,11 @@ def scan_complete_shards(out: Location, plan: SamplePlan) -> dict[int, dict[str,
     for handler in handlers_for(plan.format):
         expect: dict[int, FileRef] = {k: s.parts[handler.name] for k, s in old.items() if handler.name in s.parts}
         found.append((handler, handler.completed(out, shards, plan.digest(), expect, bool(plan.filter))))
-    return {shard.index: shard_record(shard, [(h, parts[shard.index]) for h, parts in found])
-            for shard in shards if all(shard.index in parts for _, parts in found)}
+    return {
+        shard.index: shard_record(shard, [(h, parts[shard.index]) for h, parts in found])
+        for shard in shards
+        if all(shard.index in parts for _, parts in found)
+    }
 
 
 def run_sample(cfg: SampleConfig) -> SampleResult:
@@ -234,8 +257,13 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
         stale += tuple(out.clean_stale_temps())  # temp files of actors/tasks killed during this run
     records = [done[k] for k in range(plan.num_shards)]
     manifest = build_manifest(
-        plan, records, checkpoint_path=cfg.checkpoint, resolved_path=info.path, checkpoint_step=info.step,
-        sample_config=to_dict(cfg), train_config=to_dict(info.config),
+        plan,
+        records,
+        checkpoint_path=cfg.checkpoint,
+        resolved_path=info.path,
+        checkpoint_step=info.step,
+        sample_config=to_dict(cfg),
+        train_config=to_dict(info.config),
         judge=spec["judge"]["describe"] if "judge" in spec else None,
         around=around.describe if around is not None else None,
     )
@@ -247,8 +275,15 @@ def _run_with_progress(cfg: SampleConfig, plan: SamplePlan, spec: dict[str, Any]
     from tqdm import tqdm
 
     total = sum(s.rows for s in missing)
-    with tqdm(total=total, unit="img", desc="sample", disable=not cfg.progress, file=sys.stderr,
-              dynamic_ncols=True, smoothing=0.1) as bar:
+    with tqdm(
+        total=total,
+        unit="img",
+        desc="sample",
+        disable=not cfg.progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    ) as bar:
         t0 = time.perf_counter()
         stats = run_fleet(cfg, plan, spec, missing, synthgen.__version__, on_progress=bar.update)
         bar.set_postfix_str(f"{total / max(time.perf_counter() - t0, 1e-9):.0f} img/s overall")

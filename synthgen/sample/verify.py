@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from synthgen.sample.plan import SamplePlan
 from synthgen.errors import ShardError
+from synthgen.sample.plan import SamplePlan
 from synthgen.shards import FORMATS, HANDLERS, MANIFEST_FILE, ShardManifest, handlers_for, read_manifest
 from synthgen.shards.integrity import REWRITE, check_file
 from synthgen.shards.parquet import open_parquet
@@ -55,8 +55,10 @@ def verify_output(out: str, decode: bool = True) -> VerifyReport:
     o = Location(out)
     manifest = read_manifest(o, check=False)  # inconsistencies are reported below, not raised
     if manifest.format not in FORMATS:
-        raise ShardError(f"{o.display(MANIFEST_FILE)}: format={manifest.format!r} is not one of {list(FORMATS)}; "
-                         "nothing can be verified against it; re-run `synthgen sample` into this folder")
+        raise ShardError(
+            f"{o.display(MANIFEST_FILE)}: format={manifest.format!r} is not one of {list(FORMATS)}; "
+            "nothing can be verified against it; re-run `synthgen sample` into this folder"
+        )
     plan = SamplePlan.from_dict(manifest.raw["plan"])
     problems: list[str] = []
     if [(s.sample_id_start, s.sample_id_end) for s in manifest.shards] != [(s.start, s.end) for s in plan.shards()]:
@@ -85,8 +87,9 @@ def verify_output(out: str, decode: bool = True) -> VerifyReport:
         if rel not in known:
             kind = "leftover temp file" if TEMP_RE.match(rel.rsplit("/", 1)[-1]) else "file not in the manifest"
             problems.append(f"{rel}: {kind} (readers globbing the folder would pick it up); delete it")
-    return VerifyReport(out=out, total=total, shards=len(manifest.shards), images_decoded=decoded,
-                        problems=tuple(problems))
+    return VerifyReport(
+        out=out, total=total, shards=len(manifest.shards), images_decoded=decoded, problems=tuple(problems)
+    )
 
 
 def _check_sources(o: Location, manifest: ShardManifest, problems: list[str]) -> None:
@@ -113,8 +116,10 @@ def _check_sources(o: Location, manifest: ShardManifest, problems: list[str]) ->
     if len(source_ids) and (source_ids.min() < 0 or source_ids.max() >= size):
         problems.append(f"source_id outside [0, {size}) (the real set's size); {REWRITE}")
     if (np.diff(source_ids) < 0).any():
-        problems.append(f"source_ids are not non-decreasing in sample_id order (each real image's variations are "
-                        f"consecutive); {REWRITE}")
+        problems.append(
+            f"source_ids are not non-decreasing in sample_id order (each real image's variations are "
+            f"consecutive); {REWRITE}"
+        )
     starts = np.flatnonzero(np.r_[True, np.diff(source_ids) != 0])  # first row of each source
     group = np.cumsum(np.r_[False, np.diff(source_ids) != 0])  # [N] which run of equal source_ids a row is in
     names_arr = np.asarray(names, dtype=object)

@@ -7,7 +7,8 @@ decides what the writer records about where a shard came from.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +23,9 @@ def dataset_spec(plan: SamplePlan) -> DatasetSpec:
     return DatasetSpec(plan.class_names, plan.label_dirs, plan.image_shape, plan.row_group_size)
 
 
-def shard_metadata(plan: SamplePlan, shard: Shard, version: str,
-                   filter_stats: dict[str, int] | None = None) -> dict[str, Any]:
+def shard_metadata(
+    plan: SamplePlan, shard: Shard, version: str, filter_stats: dict[str, int] | None = None
+) -> dict[str, Any]:
     """The writer's metadata of one shard (no timestamps: bytes stay reproducible).
 
     The Parquet handler stores it whole (schema metadata ``b"synthgen"``); the PNG index keeps the
@@ -43,9 +45,17 @@ def shard_metadata(plan: SamplePlan, shard: Shard, version: str,
     return meta
 
 
-def write_shard(out: Location, plan: SamplePlan, shard: Shard, ids: np.ndarray, labels: np.ndarray,
-                pngs: Sequence[bytes], version: str, filter_stats: dict[str, int] | None = None,
-                provenance: tuple[np.ndarray, Sequence[str]] | None = None) -> dict[str, Any]:
+def write_shard(
+    out: Location,
+    plan: SamplePlan,
+    shard: Shard,
+    ids: np.ndarray,
+    labels: np.ndarray,
+    pngs: Sequence[bytes],
+    version: str,
+    filter_stats: dict[str, int] | None = None,
+    provenance: tuple[np.ndarray, Sequence[str]] | None = None,
+) -> dict[str, Any]:
     """Write one complete planned shard in the plan's format, each file atomically.
 
     Args:
@@ -70,7 +80,13 @@ def write_shard(out: Location, plan: SamplePlan, shard: Shard, ids: np.ndarray, 
     if bool(plan.around) != (provenance is not None) or (provenance and len(provenance[0]) != shard.rows):
         raise ValueError(f"{shard.name}: provenance must be given for every row exactly when sampling --around")
     source_ids, sources = provenance if provenance is not None else (None, None)
-    rows = ShardRows(shard.index, np.asarray(ids, dtype=np.int64), np.asarray(labels, dtype=np.int64), pngs,
-                     None if source_ids is None else np.asarray(source_ids, dtype=np.int64), sources)
+    rows = ShardRows(
+        shard.index,
+        np.asarray(ids, dtype=np.int64),
+        np.asarray(labels, dtype=np.int64),
+        pngs,
+        None if source_ids is None else np.asarray(source_ids, dtype=np.int64),
+        sources,
+    )
     meta = shard_metadata(plan, shard, version, filter_stats)
     return write_format_shard(out, plan.format, rows, dataset_spec(plan), meta)

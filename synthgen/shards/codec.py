@@ -71,4 +71,3 @@ def pil_to_chw(img: Image.Image) -> np.ndarray:
     """PIL image -> uint8 [C, H, W] numpy array (a writable copy: torch needs one)."""
     arr = np.array(img, dtype=np.uint8)  # [H, W] or [H, W, C]
     return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
-

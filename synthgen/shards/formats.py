@@ -12,7 +12,8 @@ Adding a format = one handler module (``name``, ``record_key``, ``what``, ``fold
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from synthgen.errors import ConfigError
 from synthgen.shards.layout import Shard
@@ -37,11 +38,20 @@ class FormatHandler(Protocol):
 
     def read(self, out: Location, manifest: ShardManifest, shard: ShardInfo) -> ShardRows: ...
 
-    def completed(self, out: Location, shards: Sequence[Shard], plan_digest: str,
-                  expect: Mapping[int, FileRef], need_filter: bool) -> dict[int, dict[str, Any]]: ...
+    def completed(
+        self, out: Location, shards: Sequence[Shard], plan_digest: str, expect: Mapping[int, FileRef], need_filter: bool
+    ) -> dict[int, dict[str, Any]]: ...
 
-    def verify(self, out: Location, manifest: ShardManifest, shard: ShardInfo, data: bytes, decode: bool,
-               counts: Counter | None, problems: list[str]) -> int: ...
+    def verify(
+        self,
+        out: Location,
+        manifest: ShardManifest,
+        shard: ShardInfo,
+        data: bytes,
+        decode: bool,
+        counts: Counter | None,
+        problems: list[str],
+    ) -> int: ...
 
 
 HANDLERS: dict[str, FormatHandler] = {"parquet": ParquetFormat(), "png": PngFormat()}
@@ -77,8 +87,12 @@ def shard_record(shard: Shard, parts: Sequence[tuple[FormatHandler, Mapping[str,
     The primary (last) part is the record's own file; the others go under their ``record_key``.
     A ``filter`` entry (judge statistics) moves to the record itself.
     """
-    record: dict[str, Any] = {"index": shard.index, "rows": shard.rows,
-                              "sample_id_start": shard.start, "sample_id_end": shard.end}
+    record: dict[str, Any] = {
+        "index": shard.index,
+        "rows": shard.rows,
+        "sample_id_start": shard.start,
+        "sample_id_end": shard.end,
+    }
     stats = None
     for handler, part in parts:
         ref = {k: v for k, v in part.items() if k != "filter"}

@@ -19,8 +19,10 @@ def check_file(out: Location, ref: FileRef, what: str) -> tuple[bytes | None, st
         return None, f"{what} {ref.file}: missing; re-run the same `synthgen sample` command to write it"
     data = out.read_bytes(ref.file)
     if len(data) != ref.bytes or sha256_hex(data) != ref.sha256:
-        return None, (f"{what} {ref.file}: checksum mismatch (manifest: {ref.bytes} bytes, sha256 {ref.sha256[:12]}...; "
-                      f"file: {len(data)} bytes, sha256 {sha256_hex(data)[:12]}...): the file is corrupted; {REWRITE}")
+        return None, (
+            f"{what} {ref.file}: checksum mismatch (manifest: {ref.bytes} bytes, sha256 {ref.sha256[:12]}...; "
+            f"file: {len(data)} bytes, sha256 {sha256_hex(data)[:12]}...): the file is corrupted; {REWRITE}"
+        )
     return data, None
 
 
@@ -51,10 +53,14 @@ def check_labels(manifest: ShardManifest, labels: np.ndarray) -> None:
     """
     k = len(manifest.class_names)
     if labels.size and (labels.min() < 0 or labels.max() >= k):
-        raise ShardError(f"{manifest.root}: labels outside [0, {k}) for class_names {list(manifest.class_names)}; {RERUN}")
+        raise ShardError(
+            f"{manifest.root}: labels outside [0, {k}) for class_names {list(manifest.class_names)}; {RERUN}"
+        )
     if manifest.per_class:
         counts = np.bincount(labels, minlength=k)
         found = {name: int(counts[i]) for i, name in enumerate(manifest.class_names)}
         expected = {name: manifest.per_class.get(name, 0) for name in manifest.class_names}
         if found != expected:
-            raise ShardError(f"{manifest.root}: per-class counts {found} differ from the manifest's {expected}; {RERUN}")
+            raise ShardError(
+                f"{manifest.root}: per-class counts {found} differ from the manifest's {expected}; {RERUN}"
+            )

@@ -12,8 +12,8 @@ Names are zero-padded so that they sort in sample_id order.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 PLAN_FILE = "plan.json"
 MANIFEST_FILE = "manifest.json"

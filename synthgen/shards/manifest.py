@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from synthgen.errors import ShardError, StorageError
 from synthgen.shards.formats import FORMATS, HANDLERS, format_parts
@@ -63,9 +64,17 @@ def _shard_info(rec: Mapping[str, Any], parts: tuple[str, ...]) -> ShardInfo:
         own = name == parts[-1] and not (key and key in rec)
         refs[name] = FileRef.from_record(rec if own else rec[key])
     stats = rec.get("filter")
-    return ShardInfo(int(rec["index"]), int(rec["rows"]), int(rec["sample_id_start"]), int(rec["sample_id_end"]),
-                     str(rec["file"]), int(rec.get("bytes", -1)), str(rec.get("sha256", "")), refs,
-                     {str(k): int(v) for k, v in stats.items()} if isinstance(stats, dict) else None)
+    return ShardInfo(
+        int(rec["index"]),
+        int(rec["rows"]),
+        int(rec["sample_id_start"]),
+        int(rec["sample_id_end"]),
+        str(rec["file"]),
+        int(rec.get("bytes", -1)),
+        str(rec.get("sha256", "")),
+        refs,
+        {str(k): int(v) for k, v in stats.items()} if isinstance(stats, dict) else None,
+    )
 
 
 def _parse(raw: Any, where: str) -> ShardManifest:

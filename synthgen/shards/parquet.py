@@ -3,7 +3,8 @@
 Columns: ``sample_id`` int64, ``label`` int64, ``label_name`` string, ``image`` struct<bytes:
 binary (PNG), path: string (``<id:012d>.png``)>, and for datasets sampled ``--around`` real images
 ``source_id`` int64 (the real image's index in its real set) and ``source`` string (its path, or
-``"<split>:<index>"``); prior draws have no such columns (the schema they always had). Schema metadata ``b"huggingface"`` holds the
+``"<split>:<index>"``); prior draws have no such columns (the schema they always had). Schema metadata
+``b"huggingface"`` holds the
 Hugging Face ``datasets`` features (``Image``, ``ClassLabel``) so ``load_dataset("parquet", ...)``
 decodes images without a cast; ``b"synthgen"`` holds the writer's metadata (version, checkpoint
 digest, seed, plan digest, the shard's index and id range, filter statistics), without timestamps
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -97,8 +99,9 @@ def open_parquet(out: Location, shard: ShardInfo) -> pq.ParquetFile:
     if missing:
         raise ShardError(f"{out.display()}: shard {shard.file} lacks columns {missing}; {RERUN}")
     if pf.metadata.num_rows != shard.rows:
-        raise ShardError(f"{out.display()}: shard {shard.file} has {pf.metadata.num_rows} rows, "
-                         f"manifest says {shard.rows}; {RERUN}")
+        raise ShardError(
+            f"{out.display()}: shard {shard.file} has {pf.metadata.num_rows} rows, manifest says {shard.rows}; {RERUN}"
+        )
     return pf
 
 
@@ -131,13 +134,18 @@ class ParquetFormat:
         pf = open_parquet(out, shard)
         provenance = all(c in pf.schema_arrow.names for c in PROVENANCE_COLUMNS)
         table = pf.read(columns=["sample_id", "label", "image", *(PROVENANCE_COLUMNS if provenance else ())])
-        return ShardRows(shard.index, table.column("sample_id").to_numpy().astype(np.int64),
-                         table.column("label").to_numpy().astype(np.int64), png_column(table).to_pylist(),
-                         table.column("source_id").to_numpy().astype(np.int64) if provenance else None,
-                         table.column("source").to_pylist() if provenance else None)
+        return ShardRows(
+            shard.index,
+            table.column("sample_id").to_numpy().astype(np.int64),
+            table.column("label").to_numpy().astype(np.int64),
+            png_column(table).to_pylist(),
+            table.column("source_id").to_numpy().astype(np.int64) if provenance else None,
+            table.column("source").to_pylist() if provenance else None,
+        )
 
-    def completed(self, out: Location, shards: Sequence[Shard], plan_digest: str,
-                  expect: Mapping[int, FileRef], need_filter: bool) -> dict[int, dict[str, Any]]:
+    def completed(
+        self, out: Location, shards: Sequence[Shard], plan_digest: str, expect: Mapping[int, FileRef], need_filter: bool
+    ) -> dict[int, dict[str, Any]]:
         """Manifest parts of the shards whose Parquet file is complete and of this plan.
 
         A file counts when its footer names this plan and shard with the right row count, and its
@@ -150,8 +158,9 @@ class ParquetFormat:
                 done[shard.index] = part
         return done
 
-    def _completed(self, out: Location, shard: Shard, digest: str, expect: FileRef | None,
-                   need_filter: bool) -> dict[str, Any] | None:
+    def _completed(
+        self, out: Location, shard: Shard, digest: str, expect: FileRef | None, need_filter: bool
+    ) -> dict[str, Any] | None:
         rel = self.shard_file(shard.index)
         try:
             with out.fs.open_input_file(out.path(rel)) as fh:  # the footer only
@@ -174,8 +183,16 @@ class ParquetFormat:
             part["filter"] = meta["filter"]
         return part
 
-    def verify(self, out: Location, manifest: ShardManifest, shard: ShardInfo, data: bytes, decode: bool,
-               counts: Counter | None, problems: list[str]) -> int:
+    def verify(
+        self,
+        out: Location,
+        manifest: ShardManifest,
+        shard: ShardInfo,
+        data: bytes,
+        decode: bool,
+        counts: Counter | None,
+        problems: list[str],
+    ) -> int:
         """Check one shard's rows (ids, labels, names, paths, PNGs); return the number of PNGs decoded."""
         rel = shard.part(self.name).file
         try:
@@ -185,8 +202,10 @@ class ParquetFormat:
             return 0
         ids = table.column("sample_id").to_pylist()
         if ids != list(range(shard.sample_id_start, shard.sample_id_end)):
-            problems.append(f"shard {rel}: sample_ids are not exactly [{shard.sample_id_start}, "
-                            f"{shard.sample_id_end}) in order; {REWRITE}")
+            problems.append(
+                f"shard {rel}: sample_ids are not exactly [{shard.sample_id_start}, "
+                f"{shard.sample_id_end}) in order; {REWRITE}"
+            )
         labels, names = table.column("label").to_pylist(), table.column("label_name").to_pylist()
         images = table.column("image").combine_chunks()
         pngs, paths = images.field("bytes").to_pylist(), images.field("path").to_pylist()
@@ -194,13 +213,16 @@ class ParquetFormat:
         classes, decoded = manifest.class_names, 0
         for sample_id, label, name, png, path in zip(ids, labels, names, pngs, paths):
             if not 0 <= label < len(classes) or classes[label] != name:
-                problems.append(f"shard {rel}: sample {sample_id} has label {label} with label_name {name!r}; {REWRITE}")
+                problems.append(
+                    f"shard {rel}: sample {sample_id} has label {label} with label_name {name!r}; {REWRITE}"
+                )
                 continue
             if counts is not None:
                 counts[label] += 1
             if path != png_name(sample_id):
-                problems.append(f"shard {rel}: sample {sample_id} has image path {path!r}, "
-                                f"expected {png_name(sample_id)!r}")
+                problems.append(
+                    f"shard {rel}: sample {sample_id} has image path {path!r}, expected {png_name(sample_id)!r}"
+                )
             if decode:
                 decoded += 1
                 if (why := png_problem(png, manifest.image_shape)) is not None:
@@ -213,12 +235,14 @@ def _check_provenance(table: pa.Table, rel: str, expected: bool, problems: list[
     present = [c for c in PROVENANCE_COLUMNS if c in table.column_names]
     if not expected:
         if present:
-            problems.append(f"shard {rel}: has provenance columns {present} but the manifest records no real set; "
-                            f"{REWRITE}")
+            problems.append(
+                f"shard {rel}: has provenance columns {present} but the manifest records no real set; {REWRITE}"
+            )
         return
     if len(present) != len(PROVENANCE_COLUMNS):
-        problems.append(f"shard {rel}: lacks the provenance columns {list(PROVENANCE_COLUMNS)} of an --around "
-                        f"dataset; {REWRITE}")
+        problems.append(
+            f"shard {rel}: lacks the provenance columns {list(PROVENANCE_COLUMNS)} of an --around dataset; {REWRITE}"
+        )
         return
     ids, sources = table.column("source_id"), table.column("source")
     if ids.type != pa.int64() or ids.null_count or (len(ids) and pc.min(ids).as_py() < 0):

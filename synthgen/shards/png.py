@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -37,7 +38,9 @@ def read_png_index(out: Location, manifest: ShardManifest, shard: ShardInfo) -> 
     except (ValueError, KeyError, TypeError, IndexError, OSError) as e:
         raise ShardError(f"{manifest.root}: PNG index {rel} is unreadable ({e}); {RERUN}") from e
     if len(files) != shard.rows or not all(is_relative(p) for p in files):
-        raise ShardError(f"{manifest.root}: PNG index {rel} lists {len(files)} files, manifest says {shard.rows}; {RERUN}")
+        raise ShardError(
+            f"{manifest.root}: PNG index {rel} lists {len(files)} files, manifest says {shard.rows}; {RERUN}"
+        )
     return files
 
 
@@ -56,7 +59,9 @@ def read_png_sources(out: Location, manifest: ShardManifest, shard: ShardInfo) -
     except (ValueError, KeyError, TypeError, IndexError, OSError, AttributeError) as e:
         raise ShardError(f"{manifest.root}: PNG index {rel} is unreadable ({e}); {RERUN}") from e
     if len(ids) != shard.rows:
-        raise ShardError(f"{manifest.root}: PNG index {rel} lists {len(ids)} sources, manifest says {shard.rows}; {RERUN}")
+        raise ShardError(
+            f"{manifest.root}: PNG index {rel} lists {len(ids)} sources, manifest says {shard.rows}; {RERUN}"
+        )
     return ids, names
 
 
@@ -106,9 +111,13 @@ class PngFormat:
             rel = png_path(spec.label_dirs[label], sample_id)
             out.write_bytes(rel, data)
             files.append([rel, len(data), sha256_hex(data)])
-        index = {"shard": rows.index, "sample_id_start": int(rows.sample_ids[0]) if rows.rows else 0,
-                 "sample_id_end": int(rows.sample_ids[-1]) + 1 if rows.rows else 0,
-                 "plan_digest": meta.get("plan_digest", ""), "files": files}
+        index = {
+            "shard": rows.index,
+            "sample_id_start": int(rows.sample_ids[0]) if rows.rows else 0,
+            "sample_id_end": int(rows.sample_ids[-1]) + 1 if rows.rows else 0,
+            "plan_digest": meta.get("plan_digest", ""),
+            "files": files,
+        }
         if meta.get("filter") is not None:
             index["filter"] = meta["filter"]
         if rows.source_ids is not None:
@@ -127,17 +136,27 @@ class PngFormat:
         files = read_png_index(out, manifest, shard)
         pairs = np.array([png_file_label(manifest, p) for p in files], dtype=np.int64).reshape(-1, 2)  # [rows, 2]
         sources = read_png_sources(out, manifest, shard)
-        return ShardRows(shard.index, pairs[:, 0], pairs[:, 1], [read_file(out, p) for p in files],
-                         None if sources is None else sources[0], None if sources is None else sources[1])
+        return ShardRows(
+            shard.index,
+            pairs[:, 0],
+            pairs[:, 1],
+            [read_file(out, p) for p in files],
+            None if sources is None else sources[0],
+            None if sources is None else sources[1],
+        )
 
-    def completed(self, out: Location, shards: Sequence[Shard], plan_digest: str,
-                  expect: Mapping[int, FileRef], need_filter: bool) -> dict[int, dict[str, Any]]:
+    def completed(
+        self, out: Location, shards: Sequence[Shard], plan_digest: str, expect: Mapping[int, FileRef], need_filter: bool
+    ) -> dict[int, dict[str, Any]]:
         """Manifest parts of the shards whose index names this plan and whose files all exist with their sizes."""
         if not out.list_files("png_index"):
             return {}
         selector = pafs.FileSelector(out.path("png"), recursive=True, allow_not_found=True)
-        sizes = {i.path[len(out.root) + 1:]: i.size  # one listing for every shard
-                 for i in out.fs.get_file_info(selector) if i.type == pafs.FileType.File}
+        sizes = {
+            i.path[len(out.root) + 1 :]: i.size  # one listing for every shard
+            for i in out.fs.get_file_info(selector)
+            if i.type == pafs.FileType.File
+        }
         done = {}
         for shard in shards:
             rel = self.shard_file(shard.index)
@@ -153,12 +172,24 @@ class PngFormat:
                 continue
             if need_filter and not isinstance(index.get("filter"), dict):
                 continue
-            done[shard.index] = {"file": rel, "bytes": len(data), "sha256": sha256_hex(data),
-                                 **({"filter": index["filter"]} if need_filter else {})}
+            done[shard.index] = {
+                "file": rel,
+                "bytes": len(data),
+                "sha256": sha256_hex(data),
+                **({"filter": index["filter"]} if need_filter else {}),
+            }
         return done
 
-    def verify(self, out: Location, manifest: ShardManifest, shard: ShardInfo, data: bytes, decode: bool,
-               counts: Counter | None, problems: list[str]) -> int:
+    def verify(
+        self,
+        out: Location,
+        manifest: ShardManifest,
+        shard: ShardInfo,
+        data: bytes,
+        decode: bool,
+        counts: Counter | None,
+        problems: list[str],
+    ) -> int:
         """Check the PNG files one shard index lists; return the number decoded."""
         rel = shard.part(self.name).file
         try:
@@ -169,8 +200,10 @@ class PngFormat:
             return 0
         sources = index.get("sources")
         if ("around" in manifest.raw) != (sources is not None) or (sources is not None and len(sources) != len(files)):
-            problems.append(f"png index {rel}: its sources list does not match the manifest (one [source_id, source] "
-                            f"per file exactly for --around datasets); {REWRITE}")
+            problems.append(
+                f"png index {rel}: its sources list does not match the manifest (one [source_id, source] "
+                f"per file exactly for --around datasets); {REWRITE}"
+            )
         expected_ids = list(range(shard.sample_id_start, shard.sample_id_end))
         by_dir = {manifest.label_dirs[name]: c for c, name in enumerate(manifest.class_names)}
         decoded = 0

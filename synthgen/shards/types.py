@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class FileRef:
     sha256: str = ""  # hex digest ("" = not recorded)
 
     @classmethod
-    def from_record(cls, rec: Mapping[str, Any]) -> "FileRef":
+    def from_record(cls, rec: Mapping[str, Any]) -> FileRef:
         return cls(str(rec["file"]), int(rec.get("bytes", -1)), str(rec.get("sha256", "")))
 
     def to_record(self) -> dict[str, Any]:

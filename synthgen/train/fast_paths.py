@@ -17,8 +17,9 @@ counts are the same numbers in both), and moments saved in one memory format fol
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -51,8 +52,10 @@ class FastPaths:
         fused = onoff[self.fused_adam]
         if self.fused_adam and fused_in_use is False:
             fused = "off (fallback: unsupported here)"
-        return (f"channels_last={onoff[self.channels_last]} precision={'bf16' if self.bf16 else 'fp32'} "
-                f"tf32={onoff[self.tf32]} fused_adam={fused} compile={onoff[self.compile]}")
+        return (
+            f"channels_last={onoff[self.channels_last]} precision={'bf16' if self.bf16 else 'fp32'} "
+            f"tf32={onoff[self.tf32]} fused_adam={fused} compile={onoff[self.compile]}"
+        )
 
 
 def resolve_fast_paths(train: TrainConfig, device: torch.device) -> FastPaths:
@@ -71,8 +74,13 @@ def resolve_fast_paths(train: TrainConfig, device: torch.device) -> FastPaths:
         return cuda if value == "auto" else bool(value)
 
     bf16 = train.precision == "bf16" or (train.precision == "auto" and cuda)
-    return FastPaths(channels_last=on(train.channels_last), bf16=bf16, tf32=on(train.tf32) and cuda,
-                     fused_adam=on(train.fused_adam), compile=bool(train.compile))
+    return FastPaths(
+        channels_last=on(train.channels_last),
+        bf16=bf16,
+        tf32=on(train.tf32) and cuda,
+        fused_adam=on(train.fused_adam),
+        compile=bool(train.compile),
+    )
 
 
 def apply_backend_flags(fast: FastPaths) -> None:
@@ -136,8 +144,10 @@ def make_adam(params: Iterable[nn.Parameter], lr: float, betas: tuple[float, flo
         try:
             opt = torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
         except (RuntimeError, ValueError) as exc:
-            _warn_once(f"train.fused_adam: fused Adam is not supported here ({exc}); using the standard Adam. "
-                       "Set train.fused_adam=false to silence this")
+            _warn_once(
+                f"train.fused_adam: fused Adam is not supported here ({exc}); using the standard Adam. "
+                "Set train.fused_adam=false to silence this"
+            )
     if opt is None:
         opt = torch.optim.Adam(params, lr=lr, betas=betas)  # the plain step's optimizer, exactly
     opt.register_load_state_dict_post_hook(_keep_own_mode({k: opt.defaults.get(k) for k in _MODE_KEYS}))

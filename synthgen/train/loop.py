@@ -20,11 +20,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from synthgen.config import ExperimentConfig, TrainConfig, from_dict
 from synthgen import checkpoint as ckpt
+from synthgen.config import ExperimentConfig, TrainConfig, from_dict
+from synthgen.log import get_logger, setup_logging
 from synthgen.pixels import to_float
 from synthgen.storage import atomic_write_text, is_uri
-from synthgen.log import get_logger, setup_logging
 from synthgen.train.progress import ProgressLog, upload_logs
 from synthgen.train.step import GANStep, build_gan_step
 
@@ -37,8 +37,9 @@ def _batch_indices(num_images: int, batch_size: int, seed: int, rank: int, step:
     return torch.randint(num_images, (batch_size,), generator=gen)
 
 
-def _maybe_inject_fault(cfg: ExperimentConfig, run_dir: str, storage_run_dir: str, step: int, rank: int,
-                        world: int) -> None:
+def _maybe_inject_fault(
+    cfg: ExperimentConfig, run_dir: str, storage_run_dir: str, step: int, rank: int, world: int
+) -> None:
     """Kill this worker process once at ``train.fail_at_step`` (tests of fault tolerance use it)."""
     if cfg.train.fail_at_step != step or rank != world - 1:
         return
@@ -153,13 +154,19 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     images_u8 = torch.from_numpy(np.ascontiguousarray(data.images))  # [N, C, H, W] uint8
     labels_all = torch.from_numpy(data.labels.astype(np.int64))  # [N]
 
-    gan_step = build_gan_step(cfg, data.image_shape, data.num_classes, device, distributed=world > 1,
-                              announce=rank == 0)  # one fast-path line per run
+    gan_step = build_gan_step(
+        cfg, data.image_shape, data.num_classes, device, distributed=world > 1, announce=rank == 0
+    )  # one fast-path line per run
     start_step, spent_s = _resume(gan_step, rank)
     budget = TimeBudget(t_cfg.max_minutes, spent_s, world)
 
-    log = ProgressLog(run_dir, total_steps=t_cfg.steps, global_batch=t_cfg.batch_size * world,
-                      time_left=budget.remaining_s) if rank == 0 else None
+    log = (
+        ProgressLog(
+            run_dir, total_steps=t_cfg.steps, global_batch=t_cfg.batch_size * world, time_left=budget.remaining_s
+        )
+        if rank == 0
+        else None
+    )
     if log is not None:
         log.truncate_after(start_step)
     grid_z, grid_y, grid_cols = _grid_latents(data.num_classes, m_cfg.z_dim, device)
@@ -258,7 +265,11 @@ def _report_checkpoint(
         ray.train.report(metrics, checkpoint=None, checkpoint_dir_name=name)
         return
     payload = ckpt.make_payload(
-        gan_step.training_state(), step=step, config=cfg, class_names=class_names, image_shape=image_shape,
+        gan_step.training_state(),
+        step=step,
+        config=cfg,
+        class_names=class_names,
+        image_shape=image_shape,
         train_seconds=train_seconds,
     )
     with tempfile.TemporaryDirectory(prefix="synthgen-ckpt-") as tmp:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,8 +34,9 @@ class ProgressLog:
     """Rank 0's log: per ``record`` a log line, a JSON row in ``<run_dir>/metrics.jsonl`` and TensorBoard
     scalars; per ``save_grid`` a PNG in ``<run_dir>/grids/`` and a TensorBoard image."""
 
-    def __init__(self, run_dir: str, total_steps: int, global_batch: int,
-                 time_left: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, run_dir: str, total_steps: int, global_batch: int, time_left: Callable[[], float] | None = None
+    ) -> None:
         self.run_dir = run_dir
         self.time_left = time_left  # seconds left of train.max_minutes (inf = none): caps the shown eta
         self.path = os.path.join(run_dir, METRICS_FILE)
@@ -92,8 +94,13 @@ class ProgressLog:
         eta_s = (self.total_steps - step) * self.global_batch / max(img_per_s, 1e-9)
         if self.time_left is not None:
             eta_s = min(eta_s, self.time_left())
-        row = {"step": step, **{k: round(float(v), 5) for k, v in values.items()},
-               "img_per_s": round(img_per_s, 1), "elapsed_s": round(now - self._t0, 1), "time": time.time()}
+        row = {
+            "step": step,
+            **{k: round(float(v), 5) for k, v in values.items()},
+            "img_per_s": round(img_per_s, 1),
+            "elapsed_s": round(now - self._t0, 1),
+            "time": time.time(),
+        }
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
@@ -103,8 +110,9 @@ class ProgressLog:
         writer.add_scalar("img_per_s", row["img_per_s"], step)
         writer.flush()  # a killed worker must not lose the curve up to its last log line
         losses = " | ".join(f"{k} {v:.4f}" for k, v in values.items())
-        get_logger().info(f"step {step:>6}/{self.total_steps} | {img_per_s:7.0f} img/s | {losses} | "
-                          f"eta {eta_s / 60:5.1f} min")
+        get_logger().info(
+            f"step {step:>6}/{self.total_steps} | {img_per_s:7.0f} img/s | {losses} | eta {eta_s / 60:5.1f} min"
+        )
         return row
 
     def save_grid(self, step: int, generator: nn.Module, z: torch.Tensor, labels: torch.Tensor, cols: int) -> str:

@@ -105,8 +105,12 @@ class GANStep:
     def training_state(self) -> TrainingState:
         """The objects a checkpoint saves and a restart restores (the bare networks, not DDP wrappers)."""
         return TrainingState(
-            generator=self.G, discriminator=self.D, generator_ema=self.ema.module,
-            opt_g=self.opt_g, opt_d=self.opt_d, lecam=self.lecam,
+            generator=self.G,
+            discriminator=self.D,
+            generator_ema=self.ema.module,
+            opt_g=self.opt_g,
+            opt_d=self.opt_d,
+            lecam=self.lecam,
         )
 
     def __call__(self, real: torch.Tensor, y_real: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,7 +148,7 @@ class GANStep:
             self.last_info_loss = info.detach()
             d_loss = d_loss + m.info_weight * info
         if self.aux_weight > 0.0:  # the auxiliary classifier learns on the real half only
-            aux = aux_loss(q[:bs, self.code_dim:], y_real)
+            aux = aux_loss(q[:bs, self.code_dim :], y_real)
             self.last_aux_loss = aux.detach()
             d_loss = d_loss + self.aux_weight * aux
         d_loss = d_loss + self.loss_fn.penalty(self.D, real, fake, y_real, m.gp_weight)
@@ -173,7 +177,7 @@ class GANStep:
         y_fake = torch.randint(self.num_classes, (bs,), device=dev)
         pairs = bs // 2 if m.mode_seeking_weight > 0.0 else 0
         if pairs:  # rows i and pairs + i share a label: the mode-seeking pairs
-            y_fake[pairs:2 * pairs] = y_fake[:pairs]
+            y_fake[pairs : 2 * pairs] = y_fake[:pairs]
         codes = self._draw_codes(bs)  # [B, num_codes] or None
         with self.autocast:
             fake = self._generate(self.G_train, z, y_fake, codes)  # [B, C, H, W] (bf16 under bf16 autocast)
@@ -182,11 +186,12 @@ class GANStep:
         if codes is not None:
             g_loss = g_loss + m.info_weight * self._info(q, codes)
         if self.aux_weight > 0.0:
-            g_loss = g_loss + self.aux_weight * aux_loss(q[:, self.code_dim:], y_fake)
+            g_loss = g_loss + self.aux_weight * aux_loss(q[:, self.code_dim :], y_fake)
         if pairs:
             f = fake.float()
             g_loss = g_loss + m.mode_seeking_weight * mode_seeking_loss(
-                f[:pairs], f[pairs:2 * pairs], z[:pairs], z[pairs:2 * pairs])
+                f[:pairs], f[pairs : 2 * pairs], z[:pairs], z[pairs : 2 * pairs]
+            )
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()

@@ -6,11 +6,11 @@ import json
 import os
 from dataclasses import dataclass, replace
 
+from synthgen import checkpoint as ckpt
 from synthgen.config import ExperimentConfig, dump_yaml, to_dict
 from synthgen.errors import ConfigError, TrainingDivergedError, TrainingFailedError
 from synthgen.log import get_logger
 from synthgen.ray_init import init_ray
-from synthgen import checkpoint as ckpt
 from synthgen.storage import atomic_write_text, is_uri
 from synthgen.train.loop import DIVERGED_FILE, train_loop_per_worker
 
@@ -19,7 +19,9 @@ from synthgen.train.loop import DIVERGED_FILE, train_loop_per_worker
 class TrainResult:
     run_dir: str  # <storage_path>/<run name>: checkpoints, metrics.jsonl, grids/
     checkpoint_path: str  # latest complete checkpoint folder
-    final_step: int  # step of that checkpoint (== train.steps when the run finished; less when train.max_minutes stopped it)
+    final_step: (
+        int  # step of that checkpoint (== train.steps when the run finished; less when train.max_minutes stopped it)
+    )
 
 
 def run_dir_of(cfg: ExperimentConfig) -> str:
@@ -72,7 +74,11 @@ def build_trainer(cfg: ExperimentConfig):
         storage = os.path.abspath(os.path.expanduser(storage))
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"experiment": to_dict(cfg), "run_dir": local_log_dir(cfg), "storage_run_dir": run_dir_of(cfg)},
+        train_loop_config={
+            "experiment": to_dict(cfg),
+            "run_dir": local_log_dir(cfg),
+            "storage_run_dir": run_dir_of(cfg),
+        },
         torch_config=TorchConfig(backend="nccl" if t.use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(
             num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker=resources
@@ -176,8 +182,10 @@ def _check_early_stop(cfg: ExperimentConfig, step: int, checkpoint_path: str | N
     """
     stopped_by_budget = cfg.train.max_minutes > 0 and step > 0 and not os.path.exists(marker)
     if step < cfg.train.steps and stopped_by_budget:
-        get_logger().info(f"time budget train.max_minutes={cfg.train.max_minutes:g} spent at step {step} "
-                          f"(of train.steps={cfg.train.steps})")
+        get_logger().info(
+            f"time budget train.max_minutes={cfg.train.max_minutes:g} spent at step {step} "
+            f"(of train.steps={cfg.train.steps})"
+        )
     elif step < cfg.train.steps:
         detail = ""
         if os.path.exists(marker):

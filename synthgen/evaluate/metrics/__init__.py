@@ -38,8 +38,9 @@ def _load_package_metrics() -> None:
         module = importlib.import_module(f"{__name__}.{info.name}")
         metric = getattr(module, "METRIC", None)
         if not isinstance(metric, Metric):
-            raise ImportError(f"{module.__name__} defines no METRIC = Metric(...): every module of "
-                              f"{__name__} is a metric")
+            raise ImportError(
+                f"{module.__name__} defines no METRIC = Metric(...): every module of {__name__} is a metric"
+            )
         register_metric(metric)
 
 

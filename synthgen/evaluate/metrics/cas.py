@@ -26,9 +26,16 @@ def anchor_recipe(ctx: EvalContext, num_real: int) -> Any:
     from synthgen.judge.config import JudgeConfig
 
     c, j = ctx.cfg.cas, ctx.cfg.judge
-    return JudgeConfig(epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, width=j.width, augment=c.augment,
-                       seed=c.seed, max_train_images=0 if num_real >= len(ctx.real_train) else num_real,
-                       cache_dir=j.cache_dir)
+    return JudgeConfig(
+        epochs=c.epochs,
+        batch_size=c.batch_size,
+        lr=c.lr,
+        width=j.width,
+        augment=c.augment,
+        seed=c.seed,
+        max_train_images=0 if num_real >= len(ctx.real_train) else num_real,
+        cache_dir=j.cache_dir,
+    )
 
 
 def compute(ctx: EvalContext) -> MetricOutput:
@@ -40,40 +47,80 @@ def compute(ctx: EvalContext) -> MetricOutput:
     wanted = c.num_train or len(ctx.real_train)
     syn = ctx.source.images(wanted)
     log.info("cas: training a classifier on %d synthetic images (%d epochs)", len(syn), c.epochs)
-    model = train_classifier(syn.images, syn.labels, len(ctx.source.class_names), epochs=c.epochs,
-                             batch_size=c.batch_size, lr=c.lr, seed=c.seed, augment=c.augment,
-                             width=ctx.cfg.judge.width, progress=ctx.progress)
+    model = train_classifier(
+        syn.images,
+        syn.labels,
+        len(ctx.source.class_names),
+        epochs=c.epochs,
+        batch_size=c.batch_size,
+        lr=c.lr,
+        seed=c.seed,
+        augment=c.augment,
+        width=ctx.cfg.judge.width,
+        progress=ctx.progress,
+    )
     test = ctx.real_test
     pred = predict_logits(model, test.images).argmax(axis=1)  # [N_test]
     cas = float((pred == test.labels).mean())
     recipe = anchor_recipe(ctx, min(len(syn), len(ctx.real_train)))
-    anchor = ctx.judge if recipe == ctx.cfg.judge else load_or_train_judge(
-        ctx.source.data_cfg, judge_cfg=recipe, real=(ctx.real_train, ctx.real_test), progress=ctx.progress)
+    anchor = (
+        ctx.judge
+        if recipe == ctx.cfg.judge
+        else load_or_train_judge(
+            ctx.source.data_cfg, judge_cfg=recipe, real=(ctx.real_train, ctx.real_test), progress=ctx.progress
+        )
+    )
     real_acc = anchor.test_accuracy
     gap = 100.0 * (real_acc - cas)
     return MetricOutput(
-        results={"cas": cas, "real_acc": real_acc, "gap_points": gap,
-                 "gap_minus_best_published": gap - PUBLISHED_GAPS[BEST_PUBLISHED],
-                 "per_class": per_class_accuracy(pred, test.labels, ctx.source.class_names)},
-        settings={"epochs": c.epochs, "batch_size": c.batch_size, "lr": c.lr, "augment": c.augment, "seed": c.seed,
-                  "width": ctx.cfg.judge.width, "real_anchor": anchor.key, "published_gaps": PUBLISHED_GAPS},
-        counts={"synthetic_train": len(syn), "real_train_anchor": int(anchor.meta["data"]["num_train"]),
-                "real_test": len(test)},
+        results={
+            "cas": cas,
+            "real_acc": real_acc,
+            "gap_points": gap,
+            "gap_minus_best_published": gap - PUBLISHED_GAPS[BEST_PUBLISHED],
+            "per_class": per_class_accuracy(pred, test.labels, ctx.source.class_names),
+        },
+        settings={
+            "epochs": c.epochs,
+            "batch_size": c.batch_size,
+            "lr": c.lr,
+            "augment": c.augment,
+            "seed": c.seed,
+            "width": ctx.cfg.judge.width,
+            "real_anchor": anchor.key,
+            "published_gaps": PUBLISHED_GAPS,
+        },
+        counts={
+            "synthetic_train": len(syn),
+            "real_train_anchor": int(anchor.meta["data"]["num_train"]),
+            "real_test": len(test),
+        },
     )
 
 
 def summary(r: dict[str, Any], settings: dict[str, Any]) -> list[ReportLine]:
     others = "; ".join(f"{k.split(' (')[0]} {v}" for k, v in PUBLISHED_GAPS.items() if k != BEST_PUBLISHED)
-    return [ReportLine("CAS (train synthetic, test real)", fmt(r["cas"], 4), f"real {fmt(r['real_acc'], 4)}",
-                       f"gap {r['gap_points']:.2f} pts ({r['gap_minus_best_published']:+.2f} vs the best published "
-                       f"{PUBLISHED_GAPS[BEST_PUBLISHED]}; {others})")]
+    return [
+        ReportLine(
+            "CAS (train synthetic, test real)",
+            fmt(r["cas"], 4),
+            f"real {fmt(r['real_acc'], 4)}",
+            f"gap {r['gap_points']:.2f} pts ({r['gap_minus_best_published']:+.2f} vs the best published "
+            f"{PUBLISHED_GAPS[BEST_PUBLISHED]}; {others})",
+        )
+    ]
 
 
 def per_class(r: dict[str, Any]) -> list[PerClassColumn]:
     return [("CAS acc", r["per_class"])] if r.get("per_class") else []
 
 
-METRIC = Metric(name="cas", order=60, compute=compute, summary=summary, per_class=per_class,
-                description="classification accuracy score: a classifier trained on synthetic images only,",
-                details="tested on real test images, beside the same recipe trained on real images, and the gap\n"
-                        "in points")
+METRIC = Metric(
+    name="cas",
+    order=60,
+    compute=compute,
+    summary=summary,
+    per_class=per_class,
+    description="classification accuracy score: a classifier trained on synthetic images only,",
+    details="tested on real test images, beside the same recipe trained on real images, and the gap\nin points",
+)

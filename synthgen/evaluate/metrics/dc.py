@@ -13,5 +13,10 @@ def compute(ctx: EvalContext) -> MetricOutput:
     return knn_manifold_metric(ctx, F.density_coverage, ctx.cfg.dc_k, NAMES)
 
 
-METRIC = Metric(name="dc", order=40, compute=compute, summary=knn_manifold_summary(NAMES),
-                description="density / coverage, k = dc_k (5)")
+METRIC = Metric(
+    name="dc",
+    order=40,
+    compute=compute,
+    summary=knn_manifold_summary(NAMES),
+    description="density / coverage, k = dc_k (5)",
+)

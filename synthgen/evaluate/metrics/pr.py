@@ -13,5 +13,10 @@ def compute(ctx: EvalContext) -> MetricOutput:
     return knn_manifold_metric(ctx, F.precision_recall, ctx.cfg.pr_k, NAMES)
 
 
-METRIC = Metric(name="pr", order=30, compute=compute, summary=knn_manifold_summary(NAMES),
-                description="improved precision / recall, k = pr_k (3)")
+METRIC = Metric(
+    name="pr",
+    order=30,
+    compute=compute,
+    summary=knn_manifold_summary(NAMES),
+    description="improved precision / recall, k = pr_k (3)",
+)

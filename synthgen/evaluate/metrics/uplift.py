@@ -33,20 +33,34 @@ def summary(r: dict[str, Any], settings: dict[str, Any]) -> list[ReportLine]:
     out = []
     honest = bool(r.get("honest"))
     for tag, f in r.get("by_fraction", {}).items():
-        out.append(ReportLine(f"uplift at {tag} real ({f['num_real']} img)", fmt(f["real_plus_synthetic"]["mean"], 4),
-                              f"real only {fmt(f['real_only']['mean'], 4)}", _spread(f["uplift_points"], honest)))
+        out.append(
+            ReportLine(
+                f"uplift at {tag} real ({f['num_real']} img)",
+                fmt(f["real_plus_synthetic"]["mean"], 4),
+                f"real only {fmt(f['real_only']['mean'], 4)}",
+                _spread(f["uplift_points"], honest),
+            )
+        )
     lt = r.get("long_tail")
     if lt:
         counts = lt["class_counts"]
-        out.append(ReportLine(f"uplift long tail ({lt['num_real']} img, {max(counts)}:{min(counts)})",
-                              fmt(lt["real_plus_synthetic"]["mean"], 4),
-                              f"real only, class-balanced {fmt(lt['real_only']['mean'], 4)}",
-                              _spread(lt["uplift_points"], honest)))
+        out.append(
+            ReportLine(
+                f"uplift long tail ({lt['num_real']} img, {max(counts)}:{min(counts)})",
+                fmt(lt["real_plus_synthetic"]["mean"], 4),
+                f"real only, class-balanced {fmt(lt['real_only']['mean'], 4)}",
+                _spread(lt["uplift_points"], honest),
+            )
+        )
         rare = lt["rare"]
-        out.append(ReportLine(f"uplift long tail, {len(lt['rare_classes'])} rarest ({', '.join(lt['rare_classes'])})",
-                              fmt(rare["real_plus_synthetic"]["mean"], 4),
-                              f"real only, class-balanced {fmt(rare['real_only']['mean'], 4)}",
-                              _spread(rare["uplift_points"], honest)))
+        out.append(
+            ReportLine(
+                f"uplift long tail, {len(lt['rare_classes'])} rarest ({', '.join(lt['rare_classes'])})",
+                fmt(rare["real_plus_synthetic"]["mean"], 4),
+                f"real only, class-balanced {fmt(rare['real_only']['mean'], 4)}",
+                _spread(rare["uplift_points"], honest),
+            )
+        )
     return out
 
 
@@ -59,15 +73,26 @@ def per_class(r: dict[str, Any]) -> list[PerClassColumn]:
     for arm, title in (("real_only", "uplift real only"), ("real_plus_synthetic", "uplift real+syn")):
         seeds = lt["per_class"][arm]
         names = list(seeds[0]) if seeds else []
-        columns.append((title, {n: (sum(s[n] for s in seeds) / len(seeds)
-                                    if all(s[n] is not None for s in seeds) else None) for n in names}))
+        columns.append(
+            (
+                title,
+                {
+                    n: (sum(s[n] for s in seeds) / len(seeds) if all(s[n] is not None for s in seeds) else None)
+                    for n in names
+                },
+            )
+        )
     return columns
 
 
 METRIC = Metric(
-    name="uplift", order=70, compute=compute, summary=summary, per_class=per_class,
+    name="uplift",
+    order=70,
+    compute=compute,
+    summary=summary,
+    per_class=per_class,
     description="real-only vs real+synthetic classifier on real subsets: few labels (uplift.fractions, default "
-                "1%) or a long tail (uplift.setting=long_tail)",
+    "1%) or a long tail (uplift.setting=long_tail)",
     details="""over uplift.seeds seeds. Honest by default: each subset's generator is trained on that
 subset only (with DiffAugment) through the training driver, stored in OUT/uplift/ and
 reused. The synthetic images are drawn around the subset's own images (each inverted into
