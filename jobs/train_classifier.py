@@ -224,8 +224,7 @@ def filter_synthetic(cfg: ClassifierJobConfig, real_train, synthetic, real_test,
     import torch
 
     from synthgen.data import ImageData, ImageDataset, MixedDataset
-    from synthgen.judge.classifier import predict_logits
-    from synthgen.sample.filter import label_probability
+    from synthgen.judge.classifier import label_probability, predict_logits
 
     real_cfg = dataclasses.replace(cfg, train_on="real")
     model, _, _ = fit_classifier(real_cfg, real_train, None, real_test, progress)

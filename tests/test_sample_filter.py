@@ -24,8 +24,9 @@ from synthgen.cli import main as cli_main
 from synthgen.config import ExperimentConfig, from_dict
 from synthgen.errors import ConfigError
 from synthgen.judge.cache import load_or_train_judge
+from synthgen.judge.classifier import label_probability
 from synthgen.sample.config import SampleConfig
-from synthgen.sample.filter import generate_filtered, label_probability, parse_filter
+from synthgen.sample.filter import generate_filtered, parse_filter
 from synthgen.sample.latents import latents_for
 from synthgen.sample.plan import make_plan
 from synthgen.sample.randinit import write_random_checkpoint

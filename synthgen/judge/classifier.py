@@ -227,3 +227,9 @@ def per_class_accuracy(pred: np.ndarray, labels: np.ndarray, class_names: Sequen
         name: float((pred[labels == c] == c).mean()) if (labels == c).any() else None
         for c, name in enumerate(class_names)
     }
+
+
+def label_probability(judge_model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The judge's probability float32 [n] of ``labels`` [n] for uint8 ``images`` [n, C, H, W]."""
+    probs = torch.softmax(judge_model(to_float(images)).float(), dim=1)  # [n, K]
+    return probs.gather(1, labels.view(-1, 1)).squeeze(1)  # [n]

@@ -90,16 +90,6 @@ def build_judge_model(spec: dict[str, Any], device: torch.device | str = "cpu") 
     return model.to(device).eval()
 
 
-def label_probability(judge_model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The judge's probability float32 [n] of ``labels`` [n] for uint8 ``images`` [n, C, H, W]."""
-    import torch
-
-    from synthgen.pixels import to_float
-
-    probs = torch.softmax(judge_model(to_float(images)).float(), dim=1)  # [n, K]
-    return probs.gather(1, labels.view(-1, 1)).squeeze(1)  # [n]
-
-
 def generate_filtered(
     generator: nn.Module,
     judge_model: nn.Module,
@@ -170,6 +160,7 @@ def _rejection_sample(
 ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     import torch
 
+    from synthgen.judge.classifier import label_probability
     from synthgen.models.latent import latent_space
     from synthgen.pixels import to_uint8
 
