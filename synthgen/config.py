@@ -152,8 +152,6 @@ class TrainConfig:
     num_to_keep: int = 3  # checkpoints kept by Ray's CheckpointConfig
     max_failures: int = 1  # worker-group restarts allowed (from the latest checkpoint)
     seed: int = 0  # base seed; rank r seeds with seed + r
-    fail_at_step: int = -1  # fault injection (tests): the last rank kills its own process once at this step
-    nan_at_step: int = -1  # fault injection (tests): the D loss becomes NaN at this step
     num_threads: int = 0  # torch threads per worker; 0 = max(1, int(cpus_per_worker))
     # Device fast paths of the train step (synthgen.train.fast_paths). "auto" = on for CUDA, off elsewhere:
     # GPU users get the fast path without flags, CPU runs stay bit-identical to the plain step.
@@ -168,6 +166,12 @@ class TrainConfig:
 
     FAST_PATH_SWITCHES: ClassVar[tuple[str, ...]] = ("channels_last", "tf32", "fused_adam")  # true | false | auto
     PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "fp32", "bf16")
+    # from_dict adds these to its unknown-key message: the fault keys left the config for synthgen.faults
+    UNKNOWN_KEY_HINT: ClassVar[dict[str, str]] = {
+        key: f"{key} is a test-only fault, not a config key: set the environment variable "
+        f"SYNTHGEN_FAULTS=train.{key}=STEP"
+        for key in ("fail_at_step", "nan_at_step")
+    }
 
     def __post_init__(self) -> None:
         # Checked at construction (not only in validate), so every path to a config (YAML, --set, a
@@ -281,16 +285,23 @@ def model_options_dict(name: str, arch: Any) -> dict[str, Any]:
 
 
 LEGACY_ARCH_KEYS = ("g_channels", "d_channels")  # flat model keys of configs saved before model.arch
+# test-only fault keys that configs saved before synthgen.faults carry (always at their off value, -1)
+RETIRED_TRAIN_KEYS = ("fail_at_step", "nan_at_step")
 
 
 def upgrade_legacy_config(data: dict[str, Any]) -> dict[str, Any]:
-    """Return a copy of a saved ExperimentConfig dict with flat model widths moved under ``model.arch``.
+    """Return a copy of a saved ExperimentConfig dict in today's shape.
 
-    For artifacts written before ``model.arch`` (checkpoints, shard manifests); user YAML is not
-    upgraded, it is rejected with a message naming the new key. Legacy keys the model does not declare
+    For artifacts written before today's keys (checkpoints, shard manifests, honest-generator runs): flat
+    model widths move under ``model.arch`` and the retired fault keys of ``train`` are dropped. User YAML is
+    not upgraded, it is rejected with a message naming the new key. Legacy keys the model does not declare
     (mlp ignored the widths) are dropped.
     """
     out = _deepcopy_dict(data)
+    train = out.get("train")
+    if isinstance(train, dict):
+        for key in RETIRED_TRAIN_KEYS:
+            train.pop(key, None)
     model = out.get("model")
     if not isinstance(model, dict) or not any(key in model for key in LEGACY_ARCH_KEYS):
         return out

@@ -88,6 +88,8 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         hint = getattr(cls, "UNKNOWN_KEY_HINT", "")
+        if isinstance(hint, dict):  # hints for particular keys only
+            hint = next((hint[key] for key in unknown if key in hint), "")
         raise ConfigError(
             f"{where}: unknown key(s) {unknown}; valid keys are: {sorted(fields)}"
             + (f"; {hint.format(key=unknown[0])}" if hint else "")

@@ -37,3 +37,14 @@ def fashion_mnist_root() -> str:
     if not os.path.isdir(FASHION_MNIST_ROOT):
         pytest.fail(f"{FASHION_MNIST_ROOT} is missing: install Debian's dataset-fashion-mnist (the README set-up does)")
     return FASHION_MNIST_ROOT
+
+
+@pytest.fixture
+def inject_faults(monkeypatch):
+    """``inject_faults("sample.fail_after_batches=1")`` sets this test's ``SYNTHGEN_FAULTS`` (``""`` clears it)."""
+    from synthgen.faults import ENV_VAR
+
+    def set_faults(spec: str) -> None:
+        monkeypatch.setenv(ENV_VAR, spec)
+
+    return set_faults

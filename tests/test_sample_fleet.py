@@ -166,26 +166,29 @@ def test_rerun_of_a_complete_dataset_writes_nothing(reference, checkpoint, tmp_p
     assert (result.shards_written, result.shards_reused) == (0, 3) and _snapshot(out) == before
 
 
-def test_killed_actor_is_restarted_and_output_is_exact(reference, checkpoint, tmp_path):
+def test_killed_actor_is_restarted_and_output_is_exact(reference, checkpoint, tmp_path, inject_faults):
     out = str(tmp_path / "killed")
-    result = run_sample(_cfg(checkpoint, out, fail_after_batches=1))  # the actor kill -9s itself in batch 2 of 3
+    inject_faults("sample.fail_after_batches=1")  # the actor kill -9s itself in batch 2 of 3
+    result = run_sample(_cfg(checkpoint, out))
     assert result.stats.actor_restarts >= 1
     assert list(_pngs_by_id(out)) == list(range(N))  # exactly N rows, unique ids, in order
     assert _shard_shas(result.manifest) == _shard_shas(reference[1].manifest)
 
 
 @pytest.mark.slow
-def test_actor_out_of_restarts_is_replaced_by_the_driver(reference, checkpoint, tmp_path):
+def test_actor_out_of_restarts_is_replaced_by_the_driver(reference, checkpoint, tmp_path, inject_faults):
     out = str(tmp_path / "replaced")
-    result = run_sample(_cfg(checkpoint, out, fail_after_batches=1, max_actor_restarts=0))
+    inject_faults("sample.fail_after_batches=1")
+    result = run_sample(_cfg(checkpoint, out, max_actor_restarts=0))
     assert result.stats.actors_replaced == 1 and result.stats.shard_retries >= 1
     assert _shard_shas(result.manifest) == _shard_shas(reference[1].manifest)
 
 
-def test_a_shard_that_keeps_failing_fails_the_job_loudly(ray_cluster, checkpoint, tmp_path):
+def test_a_shard_that_keeps_failing_fails_the_job_loudly(ray_cluster, checkpoint, tmp_path, inject_faults):
     out = str(tmp_path / "fails")
+    inject_faults("sample.fail_after_batches=1")
     with pytest.raises(ShardError, match="failed 1 times"):
-        run_sample(_cfg(checkpoint, out, fail_after_batches=1, max_actor_restarts=0, max_shard_retries=0))
+        run_sample(_cfg(checkpoint, out, max_actor_restarts=0, max_shard_retries=0))
     assert not os.path.exists(os.path.join(out, "manifest.json"))
 
 

@@ -91,8 +91,11 @@ def test_resume_continues_to_exact_step_count(ray_cluster, tmp_path):
     assert first_step_of_last_attempt(second.run_dir) == 7  # continued from checkpoint 6, not from 0
 
 
-def test_killed_worker_is_replaced_and_the_group_continues_from_the_latest_checkpoint(ray_cluster, tmp_path):
-    cfg = tiny_config(tmp_path, "faulty", "train.fail_at_step=9", "train.max_failures=1")
+def test_killed_worker_is_replaced_and_the_group_continues_from_the_latest_checkpoint(
+    ray_cluster, tmp_path, inject_faults
+):
+    inject_faults("train.fail_at_step=9")
+    cfg = tiny_config(tmp_path, "faulty", "train.max_failures=1")
     result = train(cfg)
     assert os.path.exists(tmp_path / "faulty" / ".fault-injected")  # the worker really died (at step 9)
     assert result.final_step == 12
@@ -105,8 +108,9 @@ def test_killed_worker_is_replaced_and_the_group_continues_from_the_latest_check
     assert rows == [3, 6, 9, 12]  # each step logged once: the killed attempt's rows after 6 were dropped
 
 
-def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(ray_cluster, tmp_path):
-    cfg = tiny_config(tmp_path, "nan", "train.nan_at_step=8")
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(ray_cluster, tmp_path, inject_faults):
+    inject_faults("train.nan_at_step=8")
+    cfg = tiny_config(tmp_path, "nan")
     with pytest.raises(TrainingDivergedError, match="non-finite"):
         train(cfg)
     assert [s for s, _ in ckpt.list_checkpoints(str(tmp_path / "nan"))] == [6]

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from synthgen.checkpoint import CheckpointInfo, load_generator
-from synthgen.config import DataConfig, ExperimentConfig, from_dict
+from synthgen.config import DataConfig, ExperimentConfig, from_dict, upgrade_legacy_config
 from synthgen.data import ImageData, whole_split
 from synthgen.errors import CheckpointError, ConfigError, ShardError
 from synthgen.pixels import to_uint8
@@ -236,7 +236,7 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
     train_cfg = (raw.get("config") or {}).get("train")
     if isinstance(train_cfg, dict) and "data" in train_cfg:
         try:
-            experiment = from_dict(ExperimentConfig, train_cfg)
+            experiment = from_dict(ExperimentConfig, upgrade_legacy_config(train_cfg))
         except ConfigError as exc:
             raise ShardError(
                 f"{path}: the manifest's training config is unreadable ({exc}); "

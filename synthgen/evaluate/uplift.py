@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from synthgen.config import ExperimentConfig, apply_overrides, from_dict, to_dict
+from synthgen.config import ExperimentConfig, apply_overrides, from_dict, to_dict, upgrade_legacy_config
 from synthgen.data import ImageData, load_images
 from synthgen.data.mix import ImageDataset, MixedBatchSampler, MixedDataset, synthetic_per_batch
 from synthgen.data.subset import class_count_subset, rarest_classes
@@ -131,7 +131,6 @@ def subset_generator_config(
         steps=steps,
         checkpoint_every=steps,
         sample_every=steps,
-        fail_at_step=-1,
         log_every=min(d["train"]["log_every"], steps),
         seed=seed,
     )
@@ -174,13 +173,21 @@ KEYS_ADDED_LATER = (
 )
 
 
+# Keys retired from the config after honest generators were first cached, with the value every recipe held:
+# put back into the digest, so those generators keep their folder names too.
+KEYS_RETIRED = {("train", "fail_at_step"): -1, ("train", "nan_at_step"): -1}
+
+
 def _without_later_keys_at_default(recipe: dict) -> dict:
-    """``recipe`` (a config dict) without the ``KEYS_ADDED_LATER`` that equal ``ExperimentConfig()``'s defaults."""
+    """``recipe`` (a config dict) in the shape of the first cached recipes: without the ``KEYS_ADDED_LATER`` that
+    equal ``ExperimentConfig()``'s defaults, with the ``KEYS_RETIRED`` at the value they always had."""
     defaults = json.loads(json.dumps(to_dict(ExperimentConfig())))
     out = json.loads(json.dumps(recipe))  # a deep copy, tuples as lists like the defaults
     for section, key in KEYS_ADDED_LATER:
         if key in out.get(section, {}) and out[section][key] == defaults[section][key]:
             del out[section][key]
+    for (section, key), value in KEYS_RETIRED.items():
+        out.setdefault(section, {})[key] = value
     return out
 
 
@@ -230,7 +237,7 @@ def _same_recipe(stored_yaml: str, cfg: ExperimentConfig) -> bool:
     storage = (stored.get("run") or {}).get("storage_path", cfg.run.storage_path)
     as_stored = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, storage_path=storage))
     try:
-        saved = from_dict(ExperimentConfig, stored, "stored uplift generator config")
+        saved = from_dict(ExperimentConfig, upgrade_legacy_config(stored), "stored uplift generator config")
     except ConfigError:
         return False
     return with_absolute_data_root(saved) == with_absolute_data_root(as_stored)

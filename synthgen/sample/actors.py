@@ -54,15 +54,52 @@ def actor_setup(gen_spec: dict[str, Any], plan: dict[str, Any], threads: int, de
     return sample_plan, torch_device, build_generator(gen_spec, len(sample_plan.class_names), torch_device)
 
 
-class SamplerActor:
+def box_spec(gen_spec: dict[str, Any], plan: dict[str, Any]) -> list[Any]:
+    """Put what a fleet's actors load into the object store once; returns the box ``[ref]`` their calls carry.
+
+    Ray logs an error for a restartable actor whose constructor arguments live in the object store (a
+    restart fails once they are gone, ray#53727). So the actors' constructors take only small values, and
+    each call carries this box (a nested ref: Ray does not resolve it per call); an actor, or its restart,
+    loads it on its first call. The driver keeps the box alive for the whole run, so a restart can never
+    lose it.
+    """
+    import ray
+
+    return [ray.put({"gen_spec": gen_spec, "plan": plan})]
+
+
+class LoadsOnFirstCall:
+    """Base of the fleet's actors: ``_ensure_loaded(box)`` runs ``_load(gen_spec, plan)`` once per life."""
+
+    def __init__(self, threads: int, device: str, fail_after: int = -1) -> None:
+        self.threads, self.device_name, self.loaded = threads, device, False
+        # Fault injection for the kill tests (synthgen.faults): only the first life dies, its replacement works.
+        self.fail_after = -1 if reconstructed() else fail_after
+
+    def _ensure_loaded(self, box: list[Any] | None) -> None:
+        if not self.loaded and box is not None:
+            import ray
+
+            spec = ray.get(box[0])
+            self._load(spec["gen_spec"], spec["plan"])
+            self.loaded = True
+
+    def _load(self, gen_spec: dict[str, Any], plan: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def info(self, box: list[Any] | None = None) -> dict[str, Any]:
+        """Load (given the box), then report the PID and whether this is a restarted incarnation."""
+        self._ensure_loaded(box)
+        return {"pid": os.getpid(), "restarted": reconstructed()}
+
+
+class SamplerActor(LoadsOnFirstCall):
     """Loads the generator once; turns sample_id ranges into (ids, labels, uint8 images)."""
 
-    def __init__(
-        self, gen_spec: dict[str, Any], plan: dict[str, Any], threads: int, device: str, fail_after_batches: int = -1
-    ) -> None:
+    def _load(self, gen_spec: dict[str, Any], plan: dict[str, Any]) -> None:
         import torch
 
-        self.plan, self.device, self.generator = actor_setup(gen_spec, plan, threads, device)
+        self.plan, self.device, self.generator = actor_setup(gen_spec, plan, self.threads, self.device_name)
         self.space = latent_space(self.generator)  # where truncation and --around variations happen
         self.around = gen_spec.get(
             "around"
@@ -80,15 +117,9 @@ class SamplerActor:
             self.judge = build_judge_model(gen_spec["judge"], self.device)
             self.threshold = parse_filter(self.plan.filter).threshold
         self.batches = 0
-        # Fault injection for the kill test: only the first life of the actor dies, its replacement works.
-        self.fail_after = -1 if reconstructed() else fail_after_batches
 
-    def info(self) -> dict[str, Any]:
-        """PID and whether this is a restarted incarnation (for reports and tests)."""
-        return {"pid": os.getpid(), "restarted": reconstructed()}
-
-    def generate(self, start: int, end: int) -> tuple[np.ndarray, ...]:
-        """Images of sample_ids [start, end).
+    def generate(self, box: list[Any], start: int, end: int) -> tuple[np.ndarray, ...]:
+        """Images of sample_ids [start, end) (``box``: :func:`box_spec`'s, loaded on the first call).
 
         Returns:
             ids int64 [n], labels int64 [n], images uint8 [n, C, H, W], candidates int64 [n] (latents
@@ -96,6 +127,7 @@ class SamplerActor:
             rejected every candidate: the best one was kept), provenance (--around: source_ids int64 [n]
             and source strings [n]; else None).
         """
+        self._ensure_loaded(box)
         if 0 <= self.fail_after <= self.batches:
             os.kill(os.getpid(), signal.SIGKILL)  # a real kill -9, mid-run
         import torch

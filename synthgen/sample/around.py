@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from synthgen import faults
 from synthgen.errors import ConfigError, ShardError
+from synthgen.sample.actors import LoadsOnFirstCall, actor_setup, box_spec
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.plan import AroundSpec, allocate_counts, resolve_class_weights, resolve_classes
 from synthgen.sample.realset import RealSet
@@ -170,28 +172,26 @@ def read_chunk(out: Location, index: int, plan_digest: str, ids: np.ndarray) -> 
     return chunk
 
 
-class InverterActor:
+class InverterActor(LoadsOnFirstCall):
     """Loads the generator (and the encoder) once; inverts chunks of real images into OUT/inversion/."""
 
-    def __init__(
-        self, gen_spec: dict[str, Any], plan: dict[str, Any], threads: int, device: str, fail_after_chunks: int = -1
-    ) -> None:
-        from synthgen.sample.actors import actor_setup, reconstructed
-
-        self.plan, self.device, self.generator = actor_setup(gen_spec, plan, threads, device)
+    def _load(self, gen_spec: dict[str, Any], plan: dict[str, Any]) -> None:
+        self.plan, self.device, self.generator = actor_setup(gen_spec, plan, self.threads, self.device_name)
         enc = gen_spec.get("encoder")
         self.encoder = enc.to(self.device).eval() if enc is not None else None
         self.chunks = 0
-        self.fail_after = -1 if reconstructed() else fail_after_chunks  # fault injection: first life only
 
     def invert_chunk(
-        self, out: Location, index: int, ids: np.ndarray, images: np.ndarray, labels: np.ndarray
+        self, box: list[Any], out: Location, index: int, ids: np.ndarray, images: np.ndarray, labels: np.ndarray
     ) -> dict[str, float]:
         """Invert one chunk (real-set indices ``ids``, uint8 [n, C, H, W] images) and write its file.
+
+        ``box`` is :func:`~synthgen.sample.actors.box_spec`'s, loaded on the first call.
 
         Returns:
             {"index", "rows", "mse_sum", "start_mse_sum"}.
         """
+        self._ensure_loaded(box)
         if 0 <= self.fail_after <= self.chunks:
             os.kill(os.getpid(), signal.SIGKILL)  # a real kill -9, mid-run
         from synthgen.sample.inversion import invert
@@ -247,7 +247,7 @@ def run_inversion(
     from synthgen.sample.fleet import check_resources
 
     check_resources(cfg, ray.cluster_resources())
-    out, spec_ref = Location(cfg.out), ray.put(gen_spec)
+    out = Location(cfg.out)
     actor_cls = ray.remote(InverterActor).options(
         num_cpus=cfg.cpus_per_actor,
         num_gpus=cfg.gpus_per_actor if cfg.use_gpu else 0,
@@ -255,9 +255,10 @@ def run_inversion(
         max_task_retries=cfg.max_actor_restarts,  # a chunk is pure: retry it
         scheduling_strategy="SPREAD" if cfg.actor_scheduling == "spread" else "DEFAULT",
     )
-    device, plan_dict = ("cuda" if cfg.use_gpu else "cpu"), plan.to_dict()
+    device, box = ("cuda" if cfg.use_gpu else "cpu"), box_spec(gen_spec, plan.to_dict())
+    fail_after = faults.from_env().sample_fail_after_batches  # test-only (synthgen.faults): actor 0's first life
     actors = [
-        actor_cls.remote(spec_ref, plan_dict, cfg.threads, device, cfg.fail_after_batches if slot == 0 else -1)
+        actor_cls.remote(cfg.threads, device, fail_after if slot == 0 else -1)
         for slot in range(min(cfg.num_actors, len(todo)))
     ]
     pending: dict[Any, int] = {}
@@ -267,7 +268,7 @@ def run_inversion(
             while queue and len(pending) < 2 * len(actors):  # one running, one queued per actor
                 k = queue.pop(0)
                 ids = chunks[k]
-                ref = actors[k % len(actors)].invert_chunk.remote(out, k, ids, real.images[ids], real.labels[ids])
+                ref = actors[k % len(actors)].invert_chunk.remote(box, out, k, ids, real.images[ids], real.labels[ids])
                 pending[ref] = k
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:

@@ -66,7 +66,6 @@ class SampleConfig:
     overwrite: bool = False  # allow replacing a dataset made with a different config in OUT
     ray_address: str = ""  # "" = join RAY_ADDRESS if set, else start a local Ray instance
     progress: bool = True  # tqdm progress bar (images/s, ETA) on the driver
-    fail_after_batches: int = -1  # fault injection: actor 0 SIGKILLs itself after this many batches (first life only)
     # --- around real images (synthgen.sample.around): image (i, j) = G(z_i + sigma * eps(seed, i, j), y_i) ---
     around: str = ""  # "" = prior draws; "train" = the checkpoint's own training images; or a data-config YAML
     per_image: int = 8  # variations per real image (their total is num_samples; --class-weights rebalances)

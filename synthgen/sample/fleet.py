@@ -34,8 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from synthgen import faults
 from synthgen.errors import ConfigError, ShardError
-from synthgen.sample.actors import SamplerActor, encode_task, write_task
+from synthgen.sample.actors import SamplerActor, box_spec, encode_task, write_task
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.plan import SamplePlan, split_batches
 from synthgen.shards import Shard
@@ -115,7 +116,8 @@ def run_fleet(
     check_resources(cfg, ray.cluster_resources())
     t0 = time.perf_counter()
     out, plan_dict = Location(cfg.out), plan.to_dict()
-    spec_ref = ray.put(gen_spec)  # one copy in the object store, shared by every actor (and its restarts)
+    box = box_spec(gen_spec, plan_dict)  # one copy in the object store, shared by every actor (and its restarts)
+    fail_after = faults.from_env().sample_fail_after_batches  # test-only (synthgen.faults)
     actor_cls = ray.remote(SamplerActor).options(
         num_cpus=cfg.cpus_per_actor,
         num_gpus=cfg.gpus_per_actor if cfg.use_gpu else 0,
@@ -128,16 +130,16 @@ def run_fleet(
     device = "cuda" if cfg.use_gpu else "cpu"
 
     def new_actor(slot: int, inject: bool = False) -> Any:
-        fail = cfg.fail_after_batches if inject else -1  # fault injection: first actor of slot 0 only
-        return actor_cls.remote(spec_ref, plan_dict, cfg.threads, device, fail)
+        fail = fail_after if inject else -1  # test-only fault (synthgen.faults): first actor of slot 0 only
+        return actor_cls.remote(cfg.threads, device, fail)
 
     encode = ray.remote(encode_task).options(num_cpus=cfg.cpus_per_encoder, max_retries=3)
     write = ray.remote(write_task).options(num_cpus=cfg.cpus_per_encoder, max_retries=3, retry_exceptions=[OSError])
 
     actors = [new_actor(slot, inject=slot == 0) for slot in range(cfg.num_actors)]
-    dispatcher = _Dispatcher(cfg, plan, actors, new_actor, encode, write, out, version, on_progress)
+    dispatcher = _Dispatcher(cfg, plan, box, actors, new_actor, encode, write, out, version, on_progress)
     try:
-        ray.get([a.info.remote() for a in actors])  # wait until every actor has loaded the generator
+        ray.get([a.info.remote(box) for a in actors])  # wait until every actor has loaded the generator
         ready_s = time.perf_counter() - t0
         records = dispatcher.run(shards)
         restarts = _count_restarts(actors)
@@ -160,6 +162,7 @@ class _Dispatcher:
         self,
         cfg: SampleConfig,
         plan: SamplePlan,
+        box: list[Any],
         actors: list[Any],
         new_actor: Callable[[int], Any],
         encode: Any,
@@ -168,7 +171,7 @@ class _Dispatcher:
         version: str,
         on_progress: Callable[[int], None],
     ) -> None:
-        self.cfg, self.plan, self.actors, self.new_actor = cfg, plan, actors, new_actor
+        self.cfg, self.plan, self.box, self.actors, self.new_actor = cfg, plan, box, actors, new_actor
         self.encode, self.write, self.out, self.version, self.on_progress = encode, write, out, version, on_progress
         self.plan_dict = plan.to_dict()
         self.active: dict[int, _ShardState] = {}  # shard index -> state of its current attempt
@@ -206,7 +209,7 @@ class _Dispatcher:
             ):
                 slot = self.load.index(min(self.load))
                 start, end = state.batches.popleft()
-                gen_ref = self.actors[slot].generate.remote(start, end)
+                gen_ref = self.actors[slot].generate.remote(self.box, start, end)
                 enc_ref = self.encode.remote(gen_ref, self.plan.png_compress_level)
                 self.gen_refs[gen_ref] = slot
                 self.load[slot] += 1

@@ -22,6 +22,7 @@ import torch.distributed as dist
 
 from synthgen import checkpoint as ckpt
 from synthgen.config import ExperimentConfig, TrainConfig, from_dict
+from synthgen.faults import Faults
 from synthgen.log import get_logger, setup_logging
 from synthgen.pixels import to_float
 from synthgen.storage import atomic_write_text, is_uri
@@ -38,10 +39,10 @@ def _batch_indices(num_images: int, batch_size: int, seed: int, rank: int, step:
 
 
 def _maybe_inject_fault(
-    cfg: ExperimentConfig, run_dir: str, storage_run_dir: str, step: int, rank: int, world: int
+    cfg: ExperimentConfig, fail_at_step: int, run_dir: str, storage_run_dir: str, step: int, rank: int, world: int
 ) -> None:
-    """Kill this worker process once at ``train.fail_at_step`` (tests of fault tolerance use it)."""
-    if cfg.train.fail_at_step != step or rank != world - 1:
+    """Kill this worker process once at ``fail_at_step`` (``synthgen.faults``: tests of fault tolerance)."""
+    if fail_at_step != step or rank != world - 1:
         return
     marker = os.path.join(run_dir, ".fault-injected")
     if os.path.exists(marker):
@@ -132,7 +133,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     """Train on one Ray Train worker.
 
     ``loop_config`` = {"experiment": resolved config dict, "run_dir": local log folder,
-    "storage_run_dir": the run folder in storage (a URI for object storage)}.
+    "storage_run_dir": the run folder in storage (a URI for object storage), "faults": test-only
+    ``synthgen.faults.Faults`` fields}.
     """
     import ray.train
     import ray.train.torch
@@ -157,6 +159,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     gan_step = build_gan_step(
         cfg, data.image_shape, data.num_classes, device, distributed=world > 1, announce=rank == 0
     )  # one fast-path line per run
+    fault = Faults(**loop_config.get("faults", {}))
+    gan_step.nan_at_step = fault.train_nan_at_step
     start_step, spent_s = _resume(gan_step, rank)
     budget = TimeBudget(t_cfg.max_minutes, spent_s, world)
 
@@ -175,7 +179,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     sums = torch.zeros(3, dtype=torch.float64)  # d_loss, g_loss, steps since last log
 
     for step in range(start_step + 1, t_cfg.steps + 1):
-        _maybe_inject_fault(cfg, run_dir, storage_run_dir, step, rank, world)
+        _maybe_inject_fault(cfg, fault.train_fail_at_step, run_dir, storage_run_dir, step, rank, world)
         idx = _batch_indices(len(data), bs, t_cfg.seed, rank, step)
         real = to_float(images_u8[idx]).to(device)  # [B, C, H, W] in [-1, 1]
         y_real = labels_all[idx].to(device)  # [B]

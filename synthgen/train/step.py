@@ -80,6 +80,7 @@ class GANStep:
         self.fast = fast if fast is not None else resolve_fast_paths(t, device)
         self.cfg, self.G, self.D = cfg, G, D
         self.num_classes, self.device = num_classes, device
+        self.nan_at_step = -1  # test-only fault (synthgen.faults): the D loss becomes NaN at this step
         # compiled forwards share the bare modules' parameters; the bare ones stay for EMA, penalties, checkpoints
         self.G_fwd, self.D_fwd = maybe_compile(G, self.fast), maybe_compile(D, self.fast)
         self.G_train = self.G_fwd if G_train is G else maybe_compile(G_train, self.fast)
@@ -158,7 +159,7 @@ class GANStep:
             # is r1_gamma; on the images D sees (augmented), in float32 like the gradient penalty above.
             augment = (lambda x: to_memory_format(diff_augment(x, aug), self.fast)) if aug else None
             d_loss = d_loss + m.r1_interval * r1_penalty(self.D, real, y_real, m.r1_gamma, augment)
-        if self.cfg.train.nan_at_step == step:
+        if self.nan_at_step == step:  # test-only fault (synthgen.faults), set by the training loop
             d_loss = d_loss * float("nan")
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, replace
 
 from synthgen import checkpoint as ckpt
+from synthgen import faults
 from synthgen.config import ExperimentConfig, dump_yaml, to_dict
 from synthgen.errors import ConfigError, TrainingDivergedError, TrainingFailedError
 from synthgen.log import get_logger
@@ -78,6 +80,7 @@ def build_trainer(cfg: ExperimentConfig):
             "experiment": to_dict(cfg),
             "run_dir": local_log_dir(cfg),
             "storage_run_dir": run_dir_of(cfg),
+            "faults": dataclasses.asdict(faults.from_env()),  # test-only; the workers never read the environment
         },
         torch_config=TorchConfig(backend="nccl" if t.use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(
