@@ -31,13 +31,16 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(value, arg, where)
-            except ConfigError:
-                continue
+            except ConfigError as exc:
+                errors.append(exc)
+        if len(errors) == 1:  # ``X | None``: X's own message says what is wrong
+            raise errors[0]
         raise ConfigError(f"{where}: expected {tp}, got {value!r} ({type(value).__name__})")
     if origin is dict:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
@@ -64,6 +67,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, str):
             return value
     elif dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if isinstance(value, str) and hasattr(tp, "from_text"):  # a value written as text, e.g. judge:0.9
+            return tp.from_text(value)
         return from_dict(tp, value, where)
     else:
         return value
@@ -99,8 +106,20 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """Return a plain nested dict of a config dataclass (YAML/JSON friendly)."""
-    return dataclasses.asdict(cfg)
+    """Return a plain nested dict of a config dataclass (YAML/JSON friendly); values with ``to_text`` as text."""
+    return _plain(cfg)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if hasattr(value, "to_text"):
+            return value.to_text()
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

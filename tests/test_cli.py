@@ -269,7 +269,8 @@ def test_classifier_job_smoke_test_runs_on_untrained_shards(tmp_path):
 def test_every_config_job_dry_runs_its_smoke_config(job, expected, untrained_run):
     # sample and evaluate check their checkpoint in a dry run: give them one (a fresh checkout has no smoke run)
     extra = ["--set", f"checkpoint={untrained_run}"] if job in ("sample", "evaluate") else []
-    proc = run_script(f"jobs/{job}.py", "--smoke-test", "--dry-run", *extra, timeout=120)
+    script = f"benchmarks/{job}.py" if job.startswith("bench_") else f"jobs/{job}.py"
+    proc = run_script(script, "--smoke-test", "--dry-run", *extra, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert expected in proc.stdout  # a value only the _smoke sibling has
 
@@ -294,7 +295,8 @@ def test_a_job_exits_2_on_a_config_error():
     ],
 )
 def test_job_smoke_tests_that_train_or_benchmark(job, args, tmp_path):
-    proc = run_script(f"jobs/{job}.py", "--smoke-test", *[a.replace("{tmp}", str(tmp_path)) for a in args], timeout=900)
+    script = f"benchmarks/{job}.py" if job.startswith("bench_") else f"jobs/{job}.py"
+    proc = run_script(script, "--smoke-test", *[a.replace("{tmp}", str(tmp_path)) for a in args], timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     if job == "train":
         assert (tmp_path / "fashion_mnist_smoke" / "checkpoint-000040" / "model.pt").is_file()

@@ -140,9 +140,19 @@ def test_console_script_help_explains_outputs():
 
 
 @pytest.mark.parametrize(
-    "name", ["fashion_mnist", "fashion_mnist_smoke", "honest_1pct", "honest_10pct", "honest_longtail", "stylegan_rgb64"]
+    "path",
+    [
+        "jobs/configs/fashion_mnist.yaml",
+        "jobs/configs/fashion_mnist_smoke.yaml",
+        "jobs/configs/stylegan_rgb64.yaml",
+        "experiments/configs/honest_1pct.yaml",
+        "experiments/configs/honest_10pct.yaml",
+        "experiments/configs/honest_longtail.yaml",
+        "experiments/configs/compare_rgb32_cdcgan.yaml",
+        "experiments/configs/compare_rgb32_stylegan.yaml",
+    ],
 )
-def test_every_training_config_in_jobs_loads_and_validates(name):
-    cfg = load_config(ExperimentConfig, f"jobs/configs/{name}.yaml")
+def test_every_training_config_loads_and_validates(path):
+    cfg = load_config(ExperimentConfig, path)
     cfg.validate()
     assert cfg.run.name  # each names its run folder

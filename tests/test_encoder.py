@@ -2,7 +2,7 @@
 ``invert(init=...)`` and ``synthgen train-encoder``.
 
 Generators are tiny and untrained (the tests check the machinery and that training learns something,
-not a trained model's figures); ``jobs/bench_invert.py`` measures a real one.
+not a trained model's figures); ``benchmarks/bench_invert.py`` measures a real one.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -28,6 +27,7 @@ from synthgen.sample.encoder import EncoderConfig, encode, encoder_dir, load_enc
 from synthgen.sample.encoder_train import fit_encoder, heldout_errors, train_encoder
 from synthgen.sample.inversion import invert
 from synthgen.sample.randinit import write_random_checkpoint
+from tests.job_module import load_job
 
 Z_DIM, NUM_CLASSES = 16, 3
 TINY = {"model": {"z_dim": Z_DIM, "arch": {"g_channels": 8, "d_channels": 8}}}
@@ -189,11 +189,7 @@ def test_cli_trains_on_real_images_and_refuses_a_second_run(tmp_path, capsys, fa
 
 
 def test_bench_invert_smoke_runs(capsys):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "jobs"))
-    try:
-        import bench_invert
-    finally:
-        sys.path.pop(0)
+    bench_invert = load_job("bench_invert", "benchmarks")
     assert bench_invert.main(["--smoke-test"]) == 0
     out = capsys.readouterr().out
     assert "optimisation only" in out and "encoder + k" in out and "target" in out

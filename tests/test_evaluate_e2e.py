@@ -192,7 +192,7 @@ def test_uplift_filter_changes_only_the_synthetic_arm(run_dir, judge_cache, tmp_
         for name, extra in (("plain", {}), ("filtered", {"filter": "judge:0.5", "filter_max_candidates": 4}))
     ]
     plain, filtered = (r["results"]["by_fraction"]["1%"] for r in rows)
-    assert rows[1]["settings"]["filter"] == "judge:0.5" and rows[0]["settings"]["filter"] == ""
+    assert rows[1]["settings"]["filter"] == "judge:0.5" and rows[0]["settings"]["filter"] is None
     assert filtered["real_only"] == plain["real_only"]  # same subset, init and batches
     assert filtered["real_plus_synthetic"]["values"] != plain["real_plus_synthetic"]["values"]
 

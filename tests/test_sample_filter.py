@@ -25,8 +25,9 @@ from synthgen.config import ExperimentConfig, from_dict
 from synthgen.errors import ConfigError
 from synthgen.judge.cache import load_or_train_judge
 from synthgen.judge.classifier import label_probability
+from synthgen.judge.config import FilterSpec
 from synthgen.sample.config import SampleConfig
-from synthgen.sample.filter import generate_filtered, parse_filter
+from synthgen.sample.filter import generate_filtered
 from synthgen.sample.latents import latents_for
 from synthgen.sample.plan import make_plan
 from synthgen.sample.randinit import write_random_checkpoint
@@ -132,7 +133,7 @@ def _cfg(checkpoint: str, out: str, threshold: float, **kw) -> SampleConfig:
         num_actors=1,
         batch_size=64,
         progress=False,
-        filter=f"judge:{threshold}",
+        filter=FilterSpec.from_text(f"judge:{threshold}"),
         filter_max_candidates=MAX_CANDIDATES,
     )
     return SampleConfig(**{**base, **kw})
@@ -155,12 +156,12 @@ def filtered(ray_cluster, checkpoint, tmp_path_factory, threshold):
 @pytest.mark.parametrize("spec", ["judge", "judge:", "judge:1", "judge:0", "judge:-0.5", "judge:high", "clip:0.9"])
 def test_bad_filter_specs_are_refused_with_the_accepted_form(spec):
     with pytest.raises(ConfigError, match="judge:0.9"):
-        parse_filter(spec)
+        FilterSpec.from_text(spec)
 
 
 def test_filter_spec_parses_and_off_values():
-    assert parse_filter("Judge:0.90").canonical() == "judge:0.9"
-    assert parse_filter("") is None and parse_filter("none") is None
+    assert FilterSpec.from_text("Judge:0.90").to_text() == "judge:0.9"
+    assert FilterSpec.from_text("") is None and FilterSpec.from_text("none") is None
 
 
 def test_candidate_zero_is_the_unfiltered_latent_and_candidates_differ():
@@ -176,11 +177,18 @@ def test_unfiltered_plans_keep_their_digest_keys(checkpoint):
     plan = make_plan(cfg, "d" * 64, CLASSES, (1, 28, 28), 16)
     assert not {"filter", "filter_judge", "filter_max_candidates"} & set(plan.to_dict())
     filtered_plan = make_plan(
-        dataclasses.replace(cfg, filter="judge:0.9"), "d" * 64, CLASSES, (1, 28, 28), 16, judge_key="k"
+        dataclasses.replace(cfg, filter=FilterSpec.from_text("judge:0.9")),
+        "d" * 64,
+        CLASSES,
+        (1, 28, 28),
+        16,
+        judge_key="k",
     )
     assert filtered_plan.to_dict()["filter"] == "judge:0.9" and filtered_plan.digest() != plan.digest()
     with pytest.raises(ConfigError, match="judge"):
-        make_plan(dataclasses.replace(cfg, filter="judge:0.9"), "d" * 64, CLASSES, (1, 28, 28), 16)
+        make_plan(
+            dataclasses.replace(cfg, filter=FilterSpec.from_text("judge:0.9")), "d" * 64, CLASSES, (1, 28, 28), 16
+        )
 
 
 def test_generate_filtered_keeps_the_first_accepted_candidate(checkpoint, experiment, judge_cache, threshold):
@@ -242,7 +250,7 @@ def test_filtering_changes_the_dataset_it_is_asked_to(
     filtered, checkpoint, tmp_path, experiment, judge_cache, threshold
 ):
     out = str(tmp_path / "unfiltered")
-    plain = run_sample(_cfg(checkpoint, out, threshold, filter=""))
+    plain = run_sample(_cfg(checkpoint, out, threshold, filter=None))
     assert "filter" not in plain.manifest
     judge = _judge(experiment, judge_cache).model
     with torch.no_grad():
@@ -324,7 +332,9 @@ def test_evaluate_measures_the_filtered_generator(checkpoint, threshold, tmp_pat
         return evaluate(cfg, progress=False)[0]
 
     plain = label_acc("plain")
-    judged = label_acc("judged", filter=f"judge:{threshold}", filter_max_candidates=MAX_CANDIDATES)
+    judged = label_acc(
+        "judged", filter=FilterSpec.from_text(f"judge:{threshold}"), filter_max_candidates=MAX_CANDIDATES
+    )
     assert "filter" not in plain["source"]
     assert judged["source"]["filter"] == {
         "spec": f"judge:{threshold:g}",
@@ -354,4 +364,4 @@ def test_evaluate_refuses_a_filter_on_shards():
     from synthgen.evaluate.config import EvalConfig
 
     with pytest.raises(ConfigError, match="synthgen sample --filter"):
-        EvalConfig(shards="some/out", filter="judge:0.9").validate()
+        EvalConfig(shards="some/out", filter=FilterSpec.from_text("judge:0.9")).validate()

@@ -13,6 +13,7 @@ import pytest
 
 from synthgen.cli import main as cli_main
 from synthgen.sample.verify import verify_output
+from tests.job_module import load_job
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = """
@@ -96,11 +97,7 @@ def test_stylegan_trains_samples_verifies_and_evaluates_rgb(size, tmp_path, ray_
 
 
 def test_bench_cost_smoke_prints_both_models(capsys):
-    sys.path.insert(0, os.path.join(ROOT, "jobs"))
-    try:
-        import bench_cost
-    finally:
-        sys.path.pop(0)
+    bench_cost = load_job("bench_cost", "benchmarks")
     assert bench_cost.main(["--smoke-test"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [(r["model"], r["size"]) for r in rows] == [("cdcgan", 32), ("stylegan", 32)]

@@ -1,4 +1,4 @@
-"""jobs/uplift_table.py: uplift over seeds from matched train_classifier results, and refusal of unmatched pairs."""
+"""experiments/uplift_table.py: uplift over seeds from matched train_classifier results; unmatched pairs refused."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from synthgen.config import to_dict
 from synthgen.errors import ConfigError
 from tests.job_module import load_job
 
-table_job = load_job("uplift_table")
+table_job = load_job("uplift_table", "experiments")
 classifier_job = load_job("train_classifier")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from synthgen.config import DataConfig
 from synthgen.errors import ConfigError
-from synthgen.judge.config import JudgeConfig
+from synthgen.judge.config import FilterSpec, JudgeConfig
 
 
 def registered_metrics() -> tuple[str, ...]:
@@ -92,7 +92,7 @@ class UpliftConfig:
     storage: str = ""  # folder for honest generator runs; "" = <out>/uplift (reused when already trained)
     # pool=prior only. judge:T = each synthetic image is the first of its candidate latents that the real-only
     # classifier of the same subset and seed gives >= T for its label (an honest judge: it saw only the subset)
-    filter: str = ""
+    filter: FilterSpec | None = None
     filter_max_candidates: int = 16  # latents tried per synthetic image when filtering
 
 
@@ -115,7 +115,7 @@ class EvalConfig:
     seed: int = 0  # seed of the generated latents and of every random subset
     use_ema: bool = True  # evaluate the EMA generator weights (what sampling uses)
     batch_size: int = 500  # generator batch size
-    filter: str = ""  # checkpoints: judge filter as in `synthgen sample --filter`, e.g. judge:0.9 ("" = none)
+    filter: FilterSpec | None = None  # checkpoints: judge filter as in `synthgen sample --filter`, e.g. judge:0.9
     filter_max_candidates: int = 16  # judge filter: latents tried per image before the best one is kept
     data_from_checkpoint: bool = True  # take source/root/resolution/channels from the checkpoint's run
     data: DataConfig = field(
@@ -158,21 +158,19 @@ class EvalConfig:
 
     def _check_combinations(self) -> None:
         """Options that only mean something together with another (a filter without the pool it judges)."""
-        from synthgen.sample.filter import parse_filter
-
         if self.uplift.class_weights not in ("auto", "data") and self.uplift.pool != "inversion":
             raise ConfigError(
                 f"uplift.class_weights={self.uplift.class_weights!r} shapes the inversion pool; prior "
                 "pools are class-balanced: drop uplift.class_weights, or use uplift.pool=inversion"
             )
-        if parse_filter(self.uplift.filter) and self.uplift.pool != "prior":
+        if self.uplift.filter and self.uplift.pool != "prior":
             raise ConfigError(
-                f"uplift.filter={self.uplift.filter!r} judges draws from the prior: add --set "
+                f"uplift.filter={self.uplift.filter} judges draws from the prior: add --set "
                 "uplift.pool=prior, or drop uplift.filter"
             )
-        if parse_filter(self.filter) and not self.checkpoint:
+        if self.filter and not self.checkpoint:
             raise ConfigError(
-                f"filter={self.filter!r} applies to --checkpoint only: shards are filtered when they "
+                f"filter={self.filter} applies to --checkpoint only: shards are filtered when they "
                 "are sampled (synthgen sample --filter); drop the filter or evaluate the checkpoint"
             )
 

@@ -23,7 +23,6 @@ from synthgen.evaluate.metrics import get_metric
 from synthgen.evaluate.sources import JudgeFilter, Source, open_checkpoint, open_shards
 from synthgen.evaluate.uplift import check_uplift_possible
 from synthgen.judge.cache import load_or_train_judge, real_splits
-from synthgen.sample.filter import parse_filter
 from synthgen.storage import atomic_write_text, is_uri
 
 METRICS_FILE = "metrics.jsonl"
@@ -144,11 +143,11 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
             f"{list(real_train.class_names)}; set data.* to the data set it was trained on"
         )
     judge = load_or_train_judge(source.data_cfg, judge_cfg=cfg.judge, real=(real_train, real_test), progress=progress)
-    spec = parse_filter(cfg.filter)
+    spec = cfg.filter
     if spec is not None:  # the same rejection sampling as `synthgen sample --filter`, with this judge
         source.judge_filter = JudgeFilter(judge.model, spec.threshold, cfg.filter_max_candidates)
         source.identity["filter"] = {
-            "spec": spec.canonical(),
+            "spec": spec.to_text(),
             "max_candidates": cfg.filter_max_candidates,
             "judge": judge.key,
         }

@@ -27,7 +27,6 @@ from synthgen.evaluate.sources import JudgeFilter, generate_images, load_checkpo
 from synthgen.models.classifier import SmallCNN
 from synthgen.models.latent import latent_space
 from synthgen.sample.around import variations_per_image
-from synthgen.sample.filter import parse_filter
 from synthgen.sample.inversion import Inversion, around_images, invert, neighbour_images
 from synthgen.sample.plan import allocate_counts, resolve_class_weights
 
@@ -156,7 +155,7 @@ def synthetic_pool(
 
 def _prior_pool(ctx: EvalContext, path: str | None, seed: int, real_only: SmallCNN) -> ImageData:
     cfg, u = ctx.cfg, ctx.cfg.uplift
-    spec = parse_filter(u.filter)
+    spec = u.filter
     judge_filter = JudgeFilter(real_only.eval(), spec.threshold, u.filter_max_candidates) if spec else None
     if path is not None:
         return generate_images(

@@ -112,10 +112,10 @@ class SamplerActor(LoadsOnFirstCall):
         self.judge = None  # the filtering judge's classifier, when the plan filters
         self.threshold = 0.0  # its minimum probability of the requested label
         if self.plan.filter:
-            from synthgen.sample.filter import build_judge_model, parse_filter
+            from synthgen.sample.filter import build_judge_model
 
             self.judge = build_judge_model(gen_spec["judge"], self.device)
-            self.threshold = parse_filter(self.plan.filter).threshold
+            self.threshold = self.plan.filter.threshold
         self.batches = 0
 
     def generate(self, box: list[Any], start: int, end: int) -> tuple[np.ndarray, ...]:

@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 
 from synthgen.errors import ConfigError
+from synthgen.judge.config import FilterSpec
 from synthgen.shards.formats import FORMATS  # derived from the format handler table
 
 DEFAULT_NUM_SAMPLES = 10000  # num_samples=0 (auto) of prior sampling
@@ -39,9 +40,8 @@ class SampleConfig:
     class_weights: str = "auto"
     truncation: float = 1.0  # psi in (0, 1]: latents pulled toward their centre (z: 0, W: class mean); 1.0 = off
     use_ema: bool = True  # sample the EMA generator (recommended) instead of the raw one
-    filter: str = (
-        ""  # "" = keep every image; judge:T = keep images the judge gives >= T for their label (e.g. judge:0.9)
-    )
+    # null / "" = keep every image; judge:T = keep images the judge gives >= T for their label (e.g. judge:0.9)
+    filter: FilterSpec | None = None
     filter_max_candidates: int = 16  # judge filter: latents tried per image before the best-scoring one is kept
     # --code NAME=VALUE (repeatable): fix an InfoGAN code of the checkpoint's generator for every sample, e.g.
     # ["style=2", "thickness=0.5"]; codes not named keep their per-sample prior draws; [] = none fixed
@@ -136,9 +136,6 @@ class SampleConfig:
         for ok, key, value, allowed in checks + self._around_checks():
             if not ok:
                 raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
-        from synthgen.sample.filter import parse_filter
-
-        parse_filter(self.filter)
         parse_code_values(self.codes)
         self._check_around_mode()
 
@@ -176,7 +173,7 @@ class SampleConfig:
             )
         if self.filter:
             raise ConfigError(
-                f"filter={self.filter!r} cannot be combined with --around: each variation keeps its "
+                f"filter={self.filter} cannot be combined with --around: each variation keeps its "
                 "real image's label; drop --filter"
             )
         if self.codes:

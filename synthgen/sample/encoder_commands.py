@@ -29,7 +29,7 @@ examples:
   synthgen train-encoder --checkpoint runs/fashion_mnist
   synthgen train-encoder --checkpoint runs/fashion_mnist/checkpoint-005000 --set steps=3000 --overwrite
   synthgen train-encoder --checkpoint runs/fashion_mnist --set real_data=none --dry-run
-  python jobs/bench_invert.py --checkpoint runs/fashion_mnist     # optimisation vs encoder + k steps
+  python benchmarks/bench_invert.py --checkpoint runs/fashion_mnist     # optimisation vs encoder + k steps
 
 """
     + EXIT_CODES_HELP

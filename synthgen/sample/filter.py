@@ -22,7 +22,6 @@ them on real images, so they remain honest measures of what filtering is worth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,41 +33,7 @@ if TYPE_CHECKING:  # torch is imported inside the functions: plans and configs m
     import torch
     from torch import nn
 
-FILTER_KINDS = ("judge",)
 DEFAULT_MAX_CANDIDATES = 16  # candidate latents tried per sample before the best one is kept
-
-
-@dataclass(frozen=True)
-class FilterSpec:
-    kind: str  # "judge": the judge's probability of the requested label
-    threshold: float  # keep an image when that probability is >= threshold, in (0, 1)
-
-    def canonical(self) -> str:
-        """The spec as written into plans and manifests, e.g. ``judge:0.9``."""
-        return f"{self.kind}:{self.threshold:g}"
-
-
-def parse_filter(spec: str) -> FilterSpec | None:
-    """Parse ``--filter``: ``""`` / ``none`` = off, ``judge:T`` with T in (0, 1).
-
-    Raises:
-        ConfigError: any other text; the message shows the accepted form.
-    """
-    text = (spec or "").strip().lower()
-    if text in ("", "none", "off"):
-        return None
-    kind, _, value = text.partition(":")
-    if kind not in FILTER_KINDS:
-        raise ConfigError(f"filter={spec!r} is invalid: use judge:THRESHOLD, e.g. judge:0.9 (or '' for none)")
-    try:
-        threshold = float(value)
-    except ValueError:
-        raise ConfigError(
-            f"filter={spec!r} is invalid: the threshold must be a number in (0, 1), e.g. judge:0.9"
-        ) from None
-    if not 0.0 < threshold < 1.0:
-        raise ConfigError(f"filter={spec!r} is invalid: the threshold must be in (0, 1), e.g. judge:0.9")
-    return FilterSpec(kind, threshold)
 
 
 def judge_spec(judge: Any) -> dict[str, Any]:

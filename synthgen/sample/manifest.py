@@ -30,7 +30,6 @@ from typing import Any
 
 import synthgen
 from synthgen.errors import ShardError
-from synthgen.sample.filter import parse_filter
 from synthgen.sample.plan import SamplePlan
 from synthgen.shards.layout import PLAN_FILE
 from synthgen.shards.manifest import IMAGEFOLDER_NOTE, MANIFEST_VERSION
@@ -127,8 +126,8 @@ def filter_summary(plan: SamplePlan, records: list[dict[str, Any]], judge: dict[
     stats = [r.get("filter") or {} for r in records]
     candidates = sum(int(s.get("candidates", 0)) for s in stats)
     return {
-        "spec": plan.filter,
-        "threshold": parse_filter(plan.filter).threshold,
+        "spec": plan.filter.to_text(),
+        "threshold": plan.filter.threshold,
         "max_candidates": plan.filter_max_candidates,
         "judge": judge or {"key": plan.filter_judge},
         "candidates": candidates,

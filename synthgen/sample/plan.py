@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 
 from synthgen.errors import ConfigError
+from synthgen.judge.config import FilterSpec
 from synthgen.sample.config import SampleConfig, parse_code_values
-from synthgen.sample.filter import parse_filter
 from synthgen.shards.layout import Shard, safe_label_dirs
 
 PLAN_VERSION = 1
@@ -58,7 +58,7 @@ class SamplePlan:
     chunk_size: int  # canonical forward batch (CPU byte-determinism)
     row_group_size: int  # parquet rows per row group
     png_compress_level: int  # zlib level of every PNG
-    filter: str = ""  # canonical judge filter (e.g. "judge:0.9"); "" = unfiltered
+    filter: FilterSpec | None = None  # the judge filter (written as its canonical text, e.g. "judge:0.9"); None = off
     filter_judge: str = ""  # cache key of the judge that filters (its weights decide which images pass)
     filter_max_candidates: int = 0  # latents tried per image when filtering (0 when unfiltered)
     around: str = ""  # --around: sha256 of the real set (images and labels); "" = prior draws
@@ -82,6 +82,7 @@ class SamplePlan:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["filter"] = self.filter.to_text() if self.filter else ""
         if not self.filter:  # unfiltered plans keep the digest they had before filtering existed
             for key in ("filter", "filter_judge", "filter_max_candidates"):
                 data.pop(key)
@@ -96,6 +97,7 @@ class SamplePlan:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SamplePlan:
         data = {k: v for k, v in data.items() if k != "plan_version"}
+        data["filter"] = FilterSpec.from_text(data.get("filter", ""))
         for key in ("class_names", "label_dirs", "class_counts", "image_shape", "around_class_images"):
             if key in data:
                 data[key] = tuple(data[key])
@@ -265,9 +267,9 @@ def make_plan(
         counts = allocate_counts(cfg.prior_num_samples, weights)
     c, h, w = (int(s) for s in image_shape)
     codes = resolve_fixed_codes(cfg.codes, train_config)
-    spec = parse_filter(cfg.filter)
+    spec = cfg.filter
     if spec and not judge_key:
-        raise ConfigError(f"filter={cfg.filter!r} needs a judge: load it first (synthgen.sample.run does)")
+        raise ConfigError(f"filter={spec} needs a judge: load it first (synthgen.sample.run does)")
     return SamplePlan(
         checkpoint_digest=checkpoint_digest,
         seed=cfg.seed,
@@ -284,7 +286,7 @@ def make_plan(
         chunk_size=cfg.chunk_size,
         row_group_size=cfg.row_group_size,
         png_compress_level=cfg.png_compress_level,
-        filter=spec.canonical() if spec else "",
+        filter=spec,
         filter_judge=judge_key if spec else "",
         filter_max_candidates=cfg.filter_max_candidates if spec else 0,
         around=around.digest if around else "",

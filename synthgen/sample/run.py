@@ -25,7 +25,6 @@ from synthgen.errors import CheckpointError, ConfigError, ShardError, SynthgenEr
 from synthgen.ray_init import init_ray
 from synthgen.sample.around import INVERSION_DIR
 from synthgen.sample.config import SampleConfig
-from synthgen.sample.filter import parse_filter
 from synthgen.sample.fleet import FleetStats, run_fleet
 from synthgen.sample.manifest import build_manifest, read_plan, write_plan
 from synthgen.sample.plan import SamplePlan, make_plan
@@ -79,7 +78,7 @@ def load_for_sampling(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
             f"checkpoint {cfg.checkpoint!r} does not fit the current model code ({str(exc).splitlines()[0]} ...); "
             "it was written by another synthgen version or model config: re-train, or sample with that version"
         ) from exc
-    judge = load_filter_judge(cfg, info) if parse_filter(cfg.filter) else None
+    judge = load_filter_judge(cfg, info) if cfg.filter else None
     spec: dict[str, Any] = {
         "model": to_dict(info.config.model),
         "image_shape": list(info.image_shape),
@@ -125,12 +124,12 @@ def load_filter_judge(cfg: SampleConfig, info: Any) -> dict[str, Any]:
         judge = load_or_train_judge(info.config.data, progress=cfg.progress)
     except SynthgenError as exc:
         raise ConfigError(
-            f"filter={cfg.filter!r} needs the judge of the data the checkpoint was trained on, and it could not "
+            f"filter={cfg.filter} needs the judge of the data the checkpoint was trained on, and it could not "
             f"be loaded or trained: {exc}"
         ) from exc
     if tuple(judge.class_names) != tuple(info.class_names):
         raise ConfigError(
-            f"filter={cfg.filter!r}: the judge's classes {list(judge.class_names)} differ from the "
+            f"filter={cfg.filter}: the judge's classes {list(judge.class_names)} differ from the "
             f"checkpoint's {list(info.class_names)}; check the checkpoint's data config"
         )
     return {**judge_spec(judge), "describe": judge.describe()}

@@ -1,0 +1,201 @@
+"""Ray job: sampling throughput of the fleet vs a bare in-process loop, and the fleet's peak memory.
+
+    python benchmarks/bench_sample.py --smoke-test          # small model and sizes, under a minute on 2 CPUs
+    python benchmarks/bench_sample.py [--checkpoint RUN] [--num-samples 2000] [--num-actors 2] [--use-gpu]
+
+Prints (numbers, not asserts):
+* bare loop: latents + generator forward + uint8 + PNG encode in this process (no Ray, no files),
+  with torch using every core and with one thread (the better one is the baseline);
+* fleet: ``run_sample`` into Parquet+PNG shards on the same cores, at N and 10 N images:
+  end-to-end images/s (actor start-up included) and steady images/s (after every actor loaded);
+* ratio fleet/bare (goal >= 0.95) and peak memory of the fleet at N vs 10 N (goal: flat within 10%).
+
+Memory is the peak of the summed RSS of this driver and every process it started (the local Ray
+instance: GCS, raylet, actors, encode/write workers), sampled every 50 ms from /proc (Linux). With
+RAY_ADDRESS set (an existing cluster) only the driver is visible, so start the benchmark locally.
+Without ``--checkpoint`` an untrained checkpoint is written (speed does not depend on the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)  # run from a checkout without installing
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from synthgen.config import ExperimentConfig, from_dict  # noqa: E402
+from synthgen.sample.config import SampleConfig  # noqa: E402
+
+
+def _rss_tree_bytes(root_pid: int) -> tuple[int, int]:
+    """(summed RSS of ``root_pid`` and all its descendants, of those the Ray workers/actors), from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    worker: set[int] = set()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{name}/statm") as fh:
+                rss[int(name)] = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{name}/cmdline", "rb") as fh:
+                if fh.read(5) == b"ray::":  # Ray renames worker processes ray::<actor or task>
+                    worker.add(int(name))
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    total = workers = 0
+    stack = [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        workers += rss.get(pid, 0) if pid in worker else 0
+        stack.extend(children.get(pid, []))
+    return total, workers
+
+
+class PeakMemory:
+    """Background sampler of the process tree's summed RSS: ``peak`` and ``peak_workers`` in bytes."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval, self.peak, self.peak_workers, self._stop = interval, 0, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            total, workers = _rss_tree_bytes(os.getpid())
+            self.peak, self.peak_workers = max(self.peak, total), max(self.peak_workers, workers)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def bare_loop(checkpoint: str, n: int, batch_size: int, threads: int, seed: int = 0) -> float:
+    """Images/s of latents + forward + uint8 + PNG encode in this process (no Ray, no files)."""
+    from synthgen.checkpoint import load_generator
+    from synthgen.pixels import to_uint8
+    from synthgen.sample.latents import labels_for, latents_for
+    from synthgen.shards import encode_batch
+
+    torch.set_num_threads(threads)
+    generator, info = load_generator(checkpoint)
+    counts = [n // len(info.class_names) + (c < n % len(info.class_names)) for c in range(len(info.class_names))]
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            ids = np.arange(start, min(start + batch_size, n))
+            z = torch.from_numpy(latents_for(ids, seed, generator.z_dim))  # [b, z]
+            y = torch.from_numpy(labels_for(ids, counts, seed))  # [b]
+            encode_batch(to_uint8(generator(z, y)).numpy())  # [b, C, H, W] -> b PNGs
+    return n / (time.perf_counter() - t0)
+
+
+def fleet_run(cfg: SampleConfig) -> tuple[float, float, PeakMemory]:
+    """(end-to-end img/s, steady img/s, memory peaks) of one fleet run in a fresh local Ray instance."""
+    import ray
+
+    from synthgen.sample.run import run_sample
+
+    # A fresh instance per size: both runs start from the same state (no idle workers left over).
+    ray.init(address=os.environ.get("RAY_ADDRESS") or None, configure_logging=False, log_to_driver=False)
+    try:
+        with PeakMemory() as mem:
+            t0 = time.perf_counter()
+            result = run_sample(cfg)
+            wall = time.perf_counter() - t0
+    finally:
+        ray.shutdown()
+    stats = result.stats
+    steady = cfg.num_samples / max(stats.seconds - stats.actors_ready_s, 1e-9)
+    return cfg.num_samples / wall, steady, mem
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke-test", action="store_true", help="small model (g_channels 16) and sizes")
+    parser.add_argument("--checkpoint", default="", help="checkpoint to sample (default: an untrained one)")
+    parser.add_argument("--num-samples", type=int, default=0, help="N of the small fleet run (10 N is the big one)")
+    parser.add_argument("--num-actors", type=int, default=0, help="generator actors (default: one per CPU)")
+    parser.add_argument("--batch-size", type=int, default=256, help="ids per actor call / bare-loop batch")
+    parser.add_argument("--use-gpu", action="store_true", help="GPU actors and a GPU bare loop")
+    args = parser.parse_args(argv)
+    n = args.num_samples or (200 if args.smoke_test else 2000)
+    cpus = os.cpu_count() or 1
+
+    checkpoint = args.checkpoint
+    if not checkpoint:
+        from synthgen.sample.randinit import write_random_checkpoint
+
+        model = {"z_dim": 32, "arch": {"g_channels": 16}} if args.smoke_test else {}
+        checkpoint = write_random_checkpoint(
+            tempfile.mkdtemp(prefix="bench-ckpt-"), from_dict(ExperimentConfig, {"model": model})
+        )
+    actors = args.num_actors or cpus
+    # Same cores: actors share them with the PNG encoders; fractional requests keep every task schedulable.
+    share = max(0.25, round((cpus - 0.5) / actors, 2))
+
+    def cfg(num: int, out: str) -> SampleConfig:
+        return SampleConfig(
+            checkpoint=checkpoint,
+            out=out,
+            num_samples=num,
+            format="both",
+            images_per_shard=max(64, num // 8),
+            num_actors=actors,
+            batch_size=args.batch_size,
+            cpus_per_actor=min(share, 1.0),
+            use_gpu=args.use_gpu,
+            progress=False,
+        )
+
+    # Torch threads = every core is the natural bare loop, but on a busy machine one thread can be faster:
+    # measure both and compare the fleet with the better one.
+    bares = {t: bare_loop(checkpoint, 10 * n, args.batch_size, t) for t in sorted({1, cpus})}
+    bare = max(bares.values())
+    with tempfile.TemporaryDirectory(prefix="bench-out-") as tmp:
+        e2e_small, steady_small, mem_small = fleet_run(cfg(n, os.path.join(tmp, "small")))
+        e2e_big, steady_big, mem_big = fleet_run(cfg(10 * n, os.path.join(tmp, "big")))
+    mib = 1 / 2**20
+    print(
+        f"bench_sample: checkpoint {checkpoint}, {cpus} CPUs, {actors} actors x {min(share, 1.0)} CPU, "
+        f"batch {args.batch_size}, format both"
+    )
+    for threads, rate in bares.items():
+        print(f"bare loop (in-process, no Ray, no files, {threads} torch thread(s)), {10 * n} images: {rate:.1f} img/s")
+    for num, e2e, steady, mem in ((n, e2e_small, steady_small, mem_small), (10 * n, e2e_big, steady_big, mem_big)):
+        print(
+            f"fleet {num} images: end-to-end {e2e:.1f} img/s, steady {steady:.1f} img/s; peak memory "
+            f"{mem.peak * mib:.0f} MiB (driver + local Ray), "
+            f"of which Ray workers/actors {mem.peak_workers * mib:.0f} MiB"
+        )
+    print(
+        f"ratio fleet/best bare loop ({10 * n} images): steady {steady_big / bare:.2f}, "
+        f"end-to-end {e2e_big / bare:.2f} "
+        f"(goal >= 0.95)"
+    )
+    print(
+        f"peak memory 10x run / 1x run: total {mem_big.peak / max(mem_small.peak, 1):.3f}, workers "
+        f"{mem_big.peak_workers / max(mem_small.peak_workers, 1):.3f} (goal: within 1.10)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

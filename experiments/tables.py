@@ -1,0 +1,361 @@
+"""The tables of experiments/*.md and README.md, generated from the result files in experiments/results/.
+
+    python experiments/tables.py            # rewrite every table block from the JSON results
+    python experiments/tables.py --check    # exit 1 naming the blocks that differ from what the JSON gives
+
+A block is the text between ``<!-- begin: table NAME -->`` and ``<!-- end: table NAME -->``, NAME a table of
+experiments/tables.yaml (kinds ``seeds``, ``arms``, ``runs``, ``headline``: the classes below). Only blocks are
+rewritten. Result files and their layout: experiments/README.md. Statistics: ``uplift_table.summarise``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+SPECS = HERE / "tables.yaml"
+for _folder in (str(ROOT), str(HERE)):
+    if _folder not in sys.path:
+        sys.path.insert(0, _folder)  # run from a checkout; the sibling uplift_table
+
+from uplift_table import check_pair, summarise  # noqa: E402
+
+from synthgen.errors import ConfigError  # noqa: E402
+
+
+class TableError(Exception):
+    """A result file or a markdown block that cannot be made into a table."""
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """One arm against its real-only baseline (``real``, or each file's ``real_only_accuracy``): a row per seed."""
+
+    arm: str
+    real: str = ""
+    choosing: tuple[int, ...] = ()  # seeds the arm's settings were chosen on; the others confirm
+
+
+@dataclass(frozen=True)
+class Arm:
+    label: str
+    arm: str
+    seeds: tuple[int, ...] = ()  # () = every seed with a file
+    minus: str = ""  # another arm: the per-seed difference of their uplifts
+    real: str = ""  # the baseline folder, when the arm's files carry no quoted uplift or real_only_accuracy
+
+
+@dataclass(frozen=True)
+class Arms:
+    """Several arms: a row each with the per-seed uplifts and their summary."""
+
+    rows: tuple[Arm, ...]
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Single runs: a row per (label, result files), a column per (header, file index, key, format)."""
+
+    columns: tuple[tuple[str, int, str, str], ...]
+    rows: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One row per setting: (setting, recipe, a Seeds table's name or "" for not measured, its page)."""
+
+    rows: tuple[tuple[str, str, str, str], ...]
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A result file as a dict (its path under ``_path``)."""
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TableError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(result, dict):
+        raise TableError(f"{path}: a result file holds one JSON object, not {type(result).__name__}")
+    return {**result, "_path": str(path)}
+
+
+def load_arm(root: Path, folder: str) -> dict[int, dict[str, Any]]:
+    """``root/folder/seedNN.json`` by seed (``config.seed``, which must match the file name)."""
+    paths = sorted((root / folder).glob("seed*.json"))
+    if not paths:
+        raise TableError(f"{root / folder}: no seedNN.json result files")
+    out = {}
+    for path in paths:
+        result = read_json(path)
+        seed = result.get("config", {}).get("seed") if isinstance(result.get("config"), dict) else None
+        if not isinstance(seed, int) or path.name != f"seed{seed:02d}.json":
+            raise TableError(f"{path}: config.seed must be an integer matching the file name, got {seed!r}")
+        if result.get("accuracy") is None and result.get("uplift_points") is None:
+            raise TableError(f"{path}: needs an accuracy (or a transcribed uplift_points)")
+        out[seed] = result
+    return out
+
+
+def _uplift(arm: dict[str, Any], base: float | None, key: str, quoted: str) -> float | None:
+    """The quoted uplift when transcribed, else 100 x (arm - base) when both are known."""
+    if arm.get(quoted) is not None:
+        return float(arm[quoted])
+    if arm.get(key) is None or base is None:
+        return None
+    return 100.0 * (arm[key] - base)
+
+
+def seed_rows(spec: Seeds, root: Path) -> list[dict[str, Any]]:
+    """A row per seed of ``spec.arm``: both accuracies (None when not recorded) and the uplifts in points."""
+    reals = load_arm(root, spec.real) if spec.real else {}
+    rows = []
+    for seed, arm in sorted(load_arm(root, spec.arm).items()):
+        real = reals.get(seed)
+        if spec.real and real is None:
+            raise TableError(f"{arm['_path']}: no baseline {root / spec.real}/seed{seed:02d}.json")
+        if real is not None:
+            try:
+                check_pair(real, arm)
+            except ConfigError as exc:
+                raise TableError(str(exc)) from None
+        base = real["accuracy"] if real else arm.get("real_only_accuracy")
+        row = {"seed": seed, "real_only": base, "arm": arm.get("accuracy"), "rare_real": None}
+        row["uplift_points"] = _uplift(arm, base, "accuracy", "uplift_points")
+        if row["uplift_points"] is None:
+            raise TableError(f"{arm['_path']}: no baseline accuracy to compute the uplift from")
+        if real is not None and real.get("rare_accuracy") is not None:
+            row["rare_real"], row["rare_arm"] = real["rare_accuracy"], arm.get("rare_accuracy")
+            row["rare_uplift_points"] = _uplift(arm, real["rare_accuracy"], "rare_accuracy", "rare_uplift_points")
+        rows.append(row)
+    return rows
+
+
+def _num(value: float | None, fmt: str = ".4f") -> str:
+    return "" if value is None else format(value, fmt)
+
+
+def _seed_list(seeds: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
+    runs: list[list[int]] = []
+    for s in seeds:
+        if runs and s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
+
+
+def summary_text(s: dict[str, Any]) -> str:
+    """``stats`` as ``+0.51 ± 0.31 (SE 0.11), 8/9 positive``."""
+    se = "n/a" if s["se"] is None else f"{s['se']:.2f}"
+    return f"{s['mean']:+.2f} ± {s['std']:.2f} (SE {se}), {s['positive']}/{len(s['values'])} positive"
+
+
+def render_seeds(spec: Seeds, root: Path) -> str:
+    rows = seed_rows(spec, root)
+    rare = all(r["rare_real"] is not None for r in rows)
+    head = "| seed | real only | + synthetic | uplift (points) |"
+    head += " rarest classes: real only | + synthetic | uplift (points) |" if rare else ""
+    lines = [head, "|---" * head.count(" |") + "|"]
+    for r in rows:
+        role = "" if not spec.choosing else " (choosing)" if r["seed"] in spec.choosing else " (confirmation)"
+        line = f"| {r['seed']}{role} | {_num(r['real_only'])} | {_num(r['arm'])} | {r['uplift_points']:+.2f} |"
+        if rare:
+            rare_cells = [
+                _num(r["rare_real"], ".3f"),
+                _num(r["rare_arm"], ".3f"),
+                _num(r["rare_uplift_points"], "+.2f"),
+            ]
+            line += " " + " | ".join(rare_cells) + " |"
+        lines.append(line)
+    table = summarise(rows, list(spec.choosing))
+    lines.append("")
+    for group, name in (("all", "All seeds"), ("confirmation", "Confirmation seeds")):
+        if group in table:
+            rare_text = ""
+            if "rare_uplift_points" in table[group]:
+                rare_text = f"; rarest classes {summary_text(table[group]['rare_uplift_points'])}"
+            seeds = table[group]["seeds"]
+            name = name if len(seeds) > 1 else "Seed"
+            lines.append(f"- {name} {_seed_list(seeds)}: {summary_text(table[group]['uplift_points'])}{rare_text}")
+    return "\n".join(lines)
+
+
+def arm_values(row: Arm, root: Path) -> dict[int, float]:
+    """Per-seed uplift of ``row`` (minus its ``minus`` arm's) over its seeds."""
+    values = {r["seed"]: r["uplift_points"] for r in seed_rows(Seeds(row.arm, row.real), root)}
+    if row.minus:
+        other = {r["seed"]: r["uplift_points"] for r in seed_rows(Seeds(row.minus, row.real), root)}
+        values = {s: v - other[s] for s, v in values.items() if s in other}
+    if row.seeds:
+        missing = sorted(set(row.seeds) - set(values))
+        if missing:
+            raise TableError(f"{row.label}: no result for seeds {missing} under {root / row.arm}")
+        values = {s: values[s] for s in row.seeds}
+    return values
+
+
+def render_arms(spec: Arms, root: Path) -> str:
+    lines = ["| arm | seeds | uplift per seed (points) | mean ± std (SE), positive |", "|---|---|---|---|"]
+    for row in spec.rows:
+        values = arm_values(row, root)
+        s = summarise([{"seed": k, "uplift_points": v} for k, v in values.items()], [])["all"]["uplift_points"]
+        per_seed = ", ".join(f"{v:+.2f}" for v in values.values())
+        lines.append(f"| {row.label} | {_seed_list(list(values))} | {per_seed} | {summary_text(s)} |")
+    return "\n".join(lines)
+
+
+def render_runs(spec: Runs, root: Path) -> str:
+    lines = ["| " + " | ".join(["run"] + [c[0] for c in spec.columns]) + " |", "|---" * (len(spec.columns) + 1) + "|"]
+    for label, files in spec.rows:
+        runs = [read_json(root / f"{name}.json") for name in files]
+        cells = [_num(runs[i].get(key), fmt) if i < len(runs) else "" for _, i, key, fmt in spec.columns]
+        lines.append("| " + " | ".join([label] + cells) + " |")
+    return "\n".join(lines)
+
+
+def render_headline(spec: Headline, root: Path, md_dir: Path, tables: dict[str, Spec]) -> str:
+    lines = [
+        "| setting | synthetic recipe | uplift (points): mean ± std | SE | positive / seeds | confirmation seeds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for setting, recipe, name, page in spec.rows:
+        link = f"[{setting}]({os.path.relpath(HERE / page, md_dir)})"
+        if not name:
+            lines.append(f"| {link} | {recipe} | not measured | | 0 | |")
+            continue
+        seeds = tables.get(name)
+        if not isinstance(seeds, Seeds):
+            raise TableError(f"headline row {setting!r}: {name!r} is not a seeds table")
+        table = summarise(seed_rows(seeds, root), list(seeds.choosing))
+        s = table["all"]["uplift_points"]
+        cell = f"{s['mean']:+.2f} ± {s['std']:.2f}"
+        if "rare_uplift_points" in table["all"]:
+            cell += f"; rarest classes {table['all']['rare_uplift_points']['mean']:+.2f}"
+        conf = table.get("confirmation")
+        conf_text = f"{_seed_list(conf['seeds'])}: {summary_text(conf['uplift_points'])}" if conf else ""
+        se = "n/a" if s["se"] is None else f"{s['se']:.2f}"
+        lines.append(f"| {link} | {recipe} | {cell} | {se} | {s['positive']}/{len(s['values'])} | {conf_text} |")
+    return "\n".join(lines)
+
+
+Spec = Seeds | Arms | Runs | Headline
+KINDS = {"seeds": Seeds, "arms": Arms, "runs": Runs, "headline": Headline}
+
+
+def parse_specs(raw: dict[str, Any]) -> dict[str, Spec]:
+    """``{name: {kind: options}}`` (tables.yaml) as spec objects."""
+    out: dict[str, Spec] = {}
+    for name, entry in raw.items():
+        if not isinstance(entry, dict) or len(entry) != 1 or next(iter(entry)) not in KINDS:
+            raise TableError(f"table {name!r}: write one of {', '.join(KINDS)} with its options, got {entry!r}")
+        kind, options = next(iter(entry.items()))
+        try:
+            if kind == "seeds":
+                out[name] = Seeds(options["arm"], options.get("real", ""), tuple(options.get("choosing", ())))
+            elif kind == "arms":
+                out[name] = Arms(
+                    tuple(
+                        Arm(r["label"], r["arm"], tuple(r.get("seeds", ())), r.get("minus", ""), r.get("real", ""))
+                        for r in options
+                    )
+                )
+            elif kind == "runs":
+                columns = tuple(tuple(c) for c in options["columns"])
+                out[name] = Runs(columns, tuple((label, tuple(files)) for label, files in options["rows"]))
+            else:
+                out[name] = Headline(tuple(tuple(r) for r in options))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TableError(f"table {name!r}: malformed {kind} options ({exc!r})") from None
+    return out
+
+
+def load_specs(path: Path = SPECS) -> dict[str, Spec]:
+    """The tables of ``path`` (experiments/tables.yaml)."""
+    return parse_specs(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+
+
+def render(name: str, tables: dict[str, Spec], root: Path = RESULTS, md_dir: Path = ROOT) -> str:
+    """The generated text of table ``name`` (``md_dir``: the folder of the page it goes in, for links)."""
+    if name not in tables:
+        raise TableError(f"unknown table {name!r}; tables: {', '.join(sorted(tables))}")
+    spec = tables[name]
+    if isinstance(spec, Headline):
+        return render_headline(spec, root, md_dir, tables)
+    renderers = {Seeds: render_seeds, Arms: render_arms, Runs: render_runs}
+    return renderers[type(spec)](spec, root)
+
+
+BLOCK = re.compile(r"^(<!-- begin: table ([\w.-]+) -->\n)(.*?)^(<!-- end: table \2 -->)$", re.S | re.M)
+BEGIN = re.compile(r"^<!-- begin: table .* -->$", re.M)
+
+
+def regenerate(
+    text: str, md_dir: Path, tables: dict[str, Spec], root: Path = RESULTS, where: str = ""
+) -> tuple[str, list[str]]:
+    """``text`` with every block regenerated, and the names of the blocks that changed."""
+    if len(BLOCK.findall(text)) != len(BEGIN.findall(text)):
+        raise TableError(f"{where}: a '<!-- begin: table NAME -->' without its '<!-- end: table NAME -->'")
+    changed: list[str] = []
+
+    def one(match: re.Match[str]) -> str:
+        try:
+            body = render(match[2], tables, root, md_dir) + "\n"
+        except TableError as exc:
+            raise TableError(f"{where}: {exc}") from None
+        if body != match[3]:
+            changed.append(match[2])
+        return match[1] + body + match[4]
+
+    return BLOCK.sub(one, text), changed
+
+
+def pages() -> list[Path]:
+    """The markdown files that may hold blocks: experiments/*.md and the README."""
+    return sorted(HERE.glob("*.md")) + [ROOT / "README.md"]
+
+
+def update(paths: list[Path], check: bool, tables: dict[str, Spec], root: Path = RESULTS) -> list[str]:
+    """Regenerate the blocks of ``paths`` (written atomically unless ``check``); returns ``file: block`` stale."""
+    stale = []
+    for path in paths:
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        new, changed = regenerate(text, path.parent, tables, root, str(path))
+        stale += [f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {n}" for n in changed]
+        if changed and not check:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(new)
+            os.replace(tmp, path)
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a block is stale")
+    args = parser.parse_args(argv)
+    try:
+        stale = update(pages(), args.check, load_specs(), RESULTS)
+    except TableError as exc:
+        print(f"experiments/tables.py: {exc}", file=sys.stderr)
+        return 2
+    for name in stale:
+        print(f"{'stale' if args.check else 'rewrote'}: {name}", file=sys.stderr)
+    return 1 if stale and args.check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""experiments/tables.py: the committed tables equal what the result files give; the statistics; clear errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.job_module import load_job
+
+tables = load_job("tables", "experiments")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_committed_block_equals_what_the_results_give():
+    specs = tables.load_specs()
+    stale = tables.update(tables.pages(), check=True, tables=specs)
+    assert stale == [], f"run python experiments/tables.py: stale blocks {stale}"
+    names = {m[1] for page in tables.pages() if page.is_file() for m in tables.BLOCK.findall(page.read_text())}
+    assert {"headline", "1pct_mode_seeking", "10pct_mode_seeking", "stylegan_twins", "encoder_speed"} <= names
+
+
+def test_an_edited_figure_makes_its_block_stale(tmp_path):
+    page = ROOT / "experiments" / "uplift_1pct.md"
+    edited = tmp_path / "uplift_1pct.md"
+    edited.write_text(
+        page.read_text().replace(
+            "| 0 (choosing) | 0.8290 | 0.8374 | +0.84 |", "| 0 (choosing) | 0.8290 | 0.8374 | +0.85 |"
+        )
+    )
+    assert edited.read_text() != page.read_text()
+    assert tables.update([edited], check=True, tables=tables.load_specs()) == [f"{edited}: 1pct_mode_seeking"]
+
+
+def test_every_transcribed_file_names_its_commit_and_agrees_with_its_accuracies():
+    files = sorted((ROOT / "experiments" / "results").rglob("*.json"))
+    assert len(files) > 50
+    for path in files:
+        result = json.loads(path.read_text())
+        assert result["transcribed"] is True and result["transcribed_from"].endswith("README.md"), path
+        if result.get("uplift_points") is not None and result.get("accuracy") is not None:
+            base_path = path.parent.parent / ("real_t1" if "t1" in path.parent.name else "real") / path.name
+            base = result.get("real_only_accuracy")
+            if base is None and base_path.is_file():
+                base = json.loads(base_path.read_text())["accuracy"]
+            if base is not None:  # quoted uplift within the rounding of the quoted accuracies
+                assert abs(100 * (result["accuracy"] - base) - result["uplift_points"]) < 0.011, path
+
+
+def _result(folder: Path, seed: int, accuracy: float | None, **extra) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"seed": seed, "steps": 2400, "data": {"max_images": 600, "subset_seed": seed}}
+    config["train_on"] = extra.pop("train_on", "real+synthetic")
+    (folder / f"seed{seed:02d}.json").write_text(json.dumps({"accuracy": accuracy, "config": config, **extra}))
+
+
+@pytest.fixture
+def fake(tmp_path):
+    """Uplifts +1, -0.5, +2, +0.5 points on seeds 0-3 (choosing 0-1)."""
+    for seed, (real, arm) in enumerate([(0.80, 0.81), (0.82, 0.815), (0.81, 0.83), (0.80, 0.805)]):
+        _result(tmp_path / "s" / "real", seed, real, train_on="real")
+        _result(tmp_path / "s" / "arm", seed, arm)
+    return tmp_path
+
+
+def test_statistics_on_a_fake_results_folder(fake):
+    spec = tables.Seeds("s/arm", "s/real", (0, 1))
+    rows = tables.seed_rows(spec, fake)
+    ups = [1.0, -0.5, 2.0, 0.5]
+    assert [r["uplift_points"] for r in rows] == pytest.approx(ups)
+    text = tables.render("t", {"t": spec}, fake)
+    mean, pop_std = 0.75, math.sqrt(sum((u - 0.75) ** 2 for u in ups) / 4)
+    se = math.sqrt(sum((u - 0.75) ** 2 for u in ups) / 3) / 2
+    assert f"- All seeds 0-3: +{mean:.2f} ± {pop_std:.2f} (SE {se:.2f}), 3/4 positive" in text  # +0.75 ± 0.90 (SE 0.52)
+    assert "- Confirmation seeds 2, 3: +1.25 ± 0.75 (SE 0.75), 2/2 positive" in text
+    assert "| 1 (choosing) | 0.8200 | 0.8150 | -0.50 |" in text and "| 2 (confirmation) |" in text
+
+
+def test_arms_rows_quoted_uplifts_and_differences(fake):
+    _result(fake / "s" / "other", 0, None, uplift_points=0.1)  # transcribed: only the uplift was quoted
+    _result(fake / "s" / "other", 1, None, uplift_points=-0.8)
+    spec = tables.Arms(
+        (tables.Arm("a", "s/arm", (0, 1), real="s/real"), tables.Arm("d", "s/arm", (), "s/other", "s/real"))
+    )
+    lines = tables.render("t", {"t": spec}, fake).splitlines()
+    assert lines[2] == "| a | 0, 1 | +1.00, -0.50 | +0.25 ± 0.75 (SE 0.75), 1/2 positive |"
+    assert lines[3] == "| d | 0, 1 | +0.90, +0.30 | +0.60 ± 0.30 (SE 0.30), 2/2 positive |"
+
+
+def test_a_block_is_rewritten_and_nothing_else(fake):
+    page = fake / "page.md"
+    page.write_text("intro\n<!-- begin: table t -->\nold\n<!-- end: table t -->\noutro\n")
+    specs = {"t": tables.Seeds("s/arm", "s/real")}
+    assert tables.update([page], check=True, tables=specs, root=fake) == [f"{page}: t"]
+    assert "old" in page.read_text()  # --check writes nothing
+    tables.update([page], check=False, tables=specs, root=fake)
+    text = page.read_text()
+    assert text.startswith("intro\n<!-- begin: table t -->\n| seed |") and text.endswith(
+        "<!-- end: table t -->\noutro\n"
+    )
+    assert tables.update([page], check=True, tables=specs, root=fake) == []
+
+
+def test_an_unknown_block_name_is_a_clear_error(fake):
+    page = fake / "page.md"
+    page.write_text("<!-- begin: table nope -->\n<!-- end: table nope -->\n")
+    with pytest.raises(tables.TableError, match="page.md: unknown table 'nope'; tables: t"):
+        tables.update([page], check=True, tables={"t": tables.Seeds("s/arm")}, root=fake)
+
+
+def test_a_begin_without_its_end_is_a_clear_error(fake):
+    page = fake / "page.md"
+    page.write_text("<!-- begin: table t -->\n<!-- end: table other -->\n")
+    with pytest.raises(tables.TableError, match="without its"):
+        tables.update([page], check=True, tables={"t": tables.Seeds("s/arm")}, root=fake)
+
+
+def test_malformed_json_is_a_clear_error(fake):
+    (fake / "s" / "arm" / "seed01.json").write_text('{"accuracy": 0.8,')
+    with pytest.raises(tables.TableError, match="seed01.json: not a readable JSON file"):
+        tables.seed_rows(tables.Seeds("s/arm", "s/real"), fake)
+
+
+def test_a_result_under_the_wrong_seed_name_is_refused(fake):
+    (fake / "s" / "arm" / "seed01.json").write_text((fake / "s" / "arm" / "seed00.json").read_text())
+    with pytest.raises(tables.TableError, match="config.seed must be an integer matching the file name, got 0"):
+        tables.seed_rows(tables.Seeds("s/arm", "s/real"), fake)
+
+
+def test_an_unmatched_pair_is_refused(fake):
+    _result(fake / "s" / "arm6000", 0, 0.9, data={})
+    result = json.loads((fake / "s" / "arm6000" / "seed00.json").read_text())
+    result["config"]["data"]["max_images"] = 6000
+    (fake / "s" / "arm6000" / "seed00.json").write_text(json.dumps(result))
+    with pytest.raises(tables.TableError, match="data.max_images"):
+        tables.seed_rows(tables.Seeds("s/arm6000", "s/real"), fake)
+
+
+def test_malformed_specs_are_a_clear_error():
+    with pytest.raises(tables.TableError, match="table 'x': write one of seeds, arms, runs, headline"):
+        tables.parse_specs({"x": {"sead": {"arm": "a"}}})
+    with pytest.raises(tables.TableError, match="table 'x': malformed seeds options"):
+        tables.parse_specs({"x": {"seeds": {"real": "a"}}})
+
+
+def test_check_exits_1_naming_the_stale_block(fake, monkeypatch, capsys):
+    page = fake / "page.md"
+    page.write_text("<!-- begin: table t -->\n<!-- end: table t -->\n")
+    monkeypatch.setattr(tables, "pages", lambda: [page])
+    monkeypatch.setattr(tables, "load_specs", lambda: {"t": tables.Seeds("s/arm", "s/real")})
+    monkeypatch.setattr(tables, "RESULTS", fake)
+    assert tables.main(["--check"]) == 1
+    assert f"stale: {page}: t" in capsys.readouterr().err
+    assert tables.main([]) == 0 and tables.main(["--check"]) == 0
