@@ -71,7 +71,7 @@ def _point(model: str, size: int, args: argparse.Namespace, work: str) -> dict:
     from bench_train import plain_pytorch_img_per_s
 
     from synthgen.config import ExperimentConfig, from_dict
-    from synthgen.sample.randinit import write_random_checkpoint
+    from synthgen.train.untrained import write_random_checkpoint
 
     data = os.path.join(work, f"rgb{size}")
     if not os.path.isdir(data):

@@ -89,9 +89,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _smoke_setup() -> tuple[str, int, int, str]:
     """An untrained tiny checkpoint with a 20-step encoder; returns (run folder, images, opt steps, k list)."""
     from synthgen.config import ExperimentConfig, from_dict
-    from synthgen.sample.encoder import EncoderConfig
-    from synthgen.sample.encoder_train import train_encoder
-    from synthgen.sample.randinit import write_random_checkpoint
+    from synthgen.invert.encoder import EncoderConfig
+    from synthgen.invert.encoder_train import train_encoder
+    from synthgen.train.untrained import write_random_checkpoint
 
     run = tempfile.mkdtemp(prefix="synthgen-bench-invert-")
     cfg = from_dict(ExperimentConfig, {"model": {"z_dim": 16, "arch": {"g_channels": 8, "d_channels": 8}}})
@@ -119,8 +119,8 @@ def bench(args: argparse.Namespace) -> int:
     """
     from synthgen.checkpoint import load_generator
     from synthgen.data import load_images
-    from synthgen.sample.encoder import encode, load_encoder
-    from synthgen.sample.inversion import invert
+    from synthgen.invert.encoder import encode, load_encoder
+    from synthgen.invert.inversion import invert
 
     checkpoint, num, opt_steps, steps_text = args.checkpoint, args.num_images, args.opt_steps, args.steps
     if args.smoke_test:

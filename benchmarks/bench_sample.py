@@ -91,7 +91,7 @@ def bare_loop(checkpoint: str, n: int, batch_size: int, threads: int, seed: int 
     """Images/s of latents + forward + uint8 + PNG encode in this process (no Ray, no files)."""
     from synthgen.checkpoint import load_generator
     from synthgen.pixels import to_uint8
-    from synthgen.sample.latents import labels_for, latents_for
+    from synthgen.draws import labels_for, latents_for
     from synthgen.shards import encode_batch
 
     torch.set_num_threads(threads)
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
     checkpoint = args.checkpoint
     if not checkpoint:
-        from synthgen.sample.randinit import write_random_checkpoint
+        from synthgen.train.untrained import write_random_checkpoint
 
         model = {"z_dim": 32, "arch": {"g_channels": 16}} if args.smoke_test else {}
         checkpoint = write_random_checkpoint(

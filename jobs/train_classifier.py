@@ -350,9 +350,9 @@ def _smoke_shards(cfg: ClassifierJobConfig) -> list[str]:
     import tempfile
 
     from synthgen.sample.config import SampleConfig
-    from synthgen.sample.randinit import write_random_checkpoint
     from synthgen.sample.run import run_sample
     from synthgen.storage import is_uri
+    from synthgen.train.untrained import write_random_checkpoint
 
     if cfg.train_on == "real" or is_uri(cfg.shards) or os.path.isfile(os.path.join(cfg.shards, "manifest.json")):
         return []

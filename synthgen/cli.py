@@ -75,13 +75,13 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
 def _stage_registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from synthgen import pipeline
     from synthgen.evaluate import commands as evaluate_commands
+    from synthgen.invert import commands as invert_commands
     from synthgen.sample import commands as sample_commands
-    from synthgen.sample import encoder_commands
 
     return [
         _register_train,
         sample_commands.register,
-        encoder_commands.register,
+        invert_commands.register,
         evaluate_commands.register,
         pipeline.register,
     ]

@@ -152,8 +152,8 @@ def smoke_checkpoint(path: str, smoke_config: str | None, purpose: str) -> str |
 
     from synthgen.checkpoint import MODEL_FILE, list_checkpoints
     from synthgen.config import ExperimentConfig, load_config
-    from synthgen.sample.randinit import write_random_checkpoint
     from synthgen.storage import is_uri
+    from synthgen.train.untrained import write_random_checkpoint
 
     if not path or is_uri(path) or list_checkpoints(path) or os.path.isfile(os.path.join(path, MODEL_FILE)):
         return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthgen.data.idx import FASHION_MNIST_CLASSES as FASHION_CLASSES
-from synthgen.sample.manifest import build_manifest, write_plan
+from synthgen.sample.out_files import build_manifest, write_plan
 from synthgen.sample.plan import SamplePlan
 from synthgen.sample.verify import verify_output
 from synthgen.sample.writer import write_shard

@@ -171,7 +171,7 @@ def test_logger_writes_one_prefixed_line_per_record_to_stderr(capsys):
 def untrained_run(tmp_path_factory) -> str:
     """A run folder holding one untrained checkpoint of the smoke training config."""
     from synthgen.config import ExperimentConfig, load_config
-    from synthgen.sample.randinit import write_random_checkpoint
+    from synthgen.train.untrained import write_random_checkpoint
 
     run_dir = str(tmp_path_factory.mktemp("untrained"))
     write_random_checkpoint(run_dir, load_config(ExperimentConfig, CONFIGS / "fashion_mnist_smoke.yaml"))

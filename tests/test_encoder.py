@@ -20,13 +20,13 @@ from synthgen.checkpoint import load_generator
 from synthgen.cli import main
 from synthgen.config import ExperimentConfig, ModelConfig, from_dict
 from synthgen.errors import CheckpointError, ConfigError
+from synthgen.invert.encoder import EncoderConfig, encode, encoder_dir, load_encoder
+from synthgen.invert.encoder_train import fit_encoder, heldout_errors, train_encoder
+from synthgen.invert.inversion import invert
 from synthgen.models import build_models
 from synthgen.models.encoder import LatentEncoder, encoder_for
 from synthgen.pixels import to_float, to_uint8
-from synthgen.sample.encoder import EncoderConfig, encode, encoder_dir, load_encoder
-from synthgen.sample.encoder_train import fit_encoder, heldout_errors, train_encoder
-from synthgen.sample.inversion import invert
-from synthgen.sample.randinit import write_random_checkpoint
+from synthgen.train.untrained import write_random_checkpoint
 from tests.job_module import load_job
 
 Z_DIM, NUM_CLASSES = 16, 3

@@ -23,7 +23,7 @@ from synthgen.evaluate.config import EvalConfig
 from synthgen.evaluate.run import evaluate
 from synthgen.evaluate.sources import generate_images
 from synthgen.judge.cache import load_or_train_judge
-from synthgen.sample.randinit import write_random_checkpoint
+from synthgen.train.untrained import write_random_checkpoint
 
 SMOKE_TRAIN = "jobs/configs/fashion_mnist_smoke.yaml"
 # Small judge; CAS uses the same recipe on as many images, so the judge is also CAS's real anchor.

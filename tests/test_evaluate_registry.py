@@ -172,7 +172,7 @@ def dummy_metric():
 
 def test_a_metric_registered_from_outside_shows_up_everywhere(dummy_metric, data_cfg, tmp_path):
     from synthgen.evaluate.run import evaluate
-    from synthgen.sample.randinit import write_random_checkpoint
+    from synthgen.train.untrained import write_random_checkpoint
 
     names = registry.ALL_METRICS
     assert names.index("label_acc") < names.index("mean_pixel") < names.index("cas")  # placed by its order

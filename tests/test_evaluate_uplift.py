@@ -192,9 +192,9 @@ class _IndexGenerator(torch.nn.Module):
 
 def test_uniform_class_weights_vary_a_rare_class_image_more_often(tmp_path):
     from synthgen.evaluate.uplift_pool import pool_class_counts, weighted_neighbour_images
+    from synthgen.invert.inversion import Inversion, neighbour_latents
     from synthgen.pixels import to_uint8
     from synthgen.sample.around import variations_per_image
-    from synthgen.sample.inversion import Inversion, neighbour_latents
 
     names = ("a", "b", "c")
     labels = np.array([0, 1, 0, 0, 2, 1, 0, 0], np.int64)  # 5 of a, 2 of b, 1 of c

@@ -17,6 +17,7 @@ from PIL import Image
 from synthgen.checkpoint import load_generator
 from synthgen.cli import main as cli_main
 from synthgen.config import ExperimentConfig, ModelConfig, from_dict, load_config
+from synthgen.draws import codes_for, labels_for, latents_for
 from synthgen.errors import ConfigError
 from synthgen.evaluate.report import _codes_section, code_grid
 from synthgen.evaluate.sources import generate_with
@@ -25,12 +26,11 @@ from synthgen.models.codes import code_dim, encode_codes, info_loss
 from synthgen.models.latent import images_from_z, latent_space
 from synthgen.pixels import to_uint8
 from synthgen.sample.config import SampleConfig, parse_code_values
-from synthgen.sample.latents import codes_for, labels_for, latents_for
 from synthgen.sample.plan import resolve_fixed_codes
 from synthgen.sample.prior import prior_codes, prior_images
-from synthgen.sample.randinit import write_random_checkpoint
 from synthgen.sample.run import run_sample
 from synthgen.train.step import build_gan_step
+from synthgen.train.untrained import write_random_checkpoint
 
 CODES = [{"name": "thickness", "kind": "continuous"}, {"name": "style", "kind": "categorical", "size": 4}]
 CDCGAN = {"name": "cdcgan", "z_dim": 8, "arch": {"g_channels": 8, "d_channels": 8}}

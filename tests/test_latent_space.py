@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from synthgen.config import ModelConfig
+from synthgen.draws import around_noise
 from synthgen.errors import ConfigError
+from synthgen.invert.inversion import Inversion, around_images, invert, neighbour_images
 from synthgen.models import build_models
 from synthgen.models.encoder import encoder_for
 from synthgen.models.latent import WSpace, ZSpace, images_from_z, latent_space
 from synthgen.pixels import to_uint8
-from synthgen.sample.inversion import Inversion, around_images, invert, neighbour_images
-from synthgen.sample.latents import around_noise
 
 SMALL_STYLE = {"channel_base": 64, "channel_max": 16, "w_dim": 32, "mapping_layers": 2}
 
@@ -105,9 +105,9 @@ def test_stylegan_samples_with_truncation_and_around_real_images_end_to_end(ray_
 
     from synthgen.config import ExperimentConfig, from_dict
     from synthgen.sample.config import SampleConfig
-    from synthgen.sample.randinit import write_random_checkpoint
     from synthgen.sample.run import run_sample
     from synthgen.sample.verify import verify_output
+    from synthgen.train.untrained import write_random_checkpoint
 
     cfg = from_dict(
         ExperimentConfig,

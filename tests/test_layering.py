@@ -48,6 +48,7 @@ FORBIDDEN = {
         "synthgen.train",
         "synthgen.sample",
         "synthgen.evaluate",
+        "synthgen.invert",
         "synthgen.shards",
         "synthgen.storage",
         "synthgen.checkpoint",
@@ -55,6 +56,7 @@ FORBIDDEN = {
     ),
     "checkpoint": ("synthgen.data", "synthgen.judge", "synthgen.train", "synthgen.sample", "synthgen.evaluate", "ray"),
     "data": (
+        "synthgen.invert",
         "synthgen.judge",
         "synthgen.train",
         "synthgen.sample",
@@ -65,6 +67,15 @@ FORBIDDEN = {
     "judge": ("synthgen.train", "synthgen.sample", "synthgen.evaluate", "synthgen.cli", "synthgen.pipeline"),
     "train": ("synthgen.judge", "synthgen.sample", "synthgen.evaluate", "synthgen.cli", "synthgen.pipeline"),
     "sample": ("synthgen.train", "synthgen.evaluate", "synthgen.cli", "synthgen.pipeline"),
+    "invert": (
+        "synthgen.train",
+        "synthgen.sample",
+        "synthgen.evaluate",
+        "synthgen.judge",
+        "synthgen.cli",
+        "synthgen.pipeline",
+    ),
+    "draws": ("synthgen.",),
     "evaluate": ("synthgen.cli", "synthgen.pipeline"),
 }
 
@@ -136,9 +147,19 @@ def test_the_import_graph_has_no_cycle() -> None:
 
 
 def test_the_jobs_import_no_cycle_either() -> None:
-    for path in sorted((ROOT / "jobs").glob("*.py")):
+    folders = ("jobs", "experiments", "benchmarks")  # folders of entry-point scripts
+    paths = [p for folder in folders for p in sorted((ROOT / folder).glob("*.py"))]
+    assert {p.parent.name for p in paths} == set(folders)  # every folder still has its scripts
+    for path in paths:
         for name in imported_modules(path):
-            assert not name.startswith("jobs"), f"{path.name} imports {name}: jobs are entry points, not libraries"
+            assert name.split(".")[0] not in folders, (
+                f"{path.parent.name}/{path.name} imports {name}: scripts are entry points, not libraries"
+            )
+    # scripts import each other by their bare names (bench_cost -> bench_sample, uplift_table -> train_classifier)
+    scripts = {p.stem for p in paths}
+    assert len(scripts) == len(paths), "two scripts share a name: a bare import would be ambiguous"
+    graph = {p.stem: {m for m in imported_modules(p) if m in scripts and m != p.stem} for p in paths}
+    assert find_cycle(graph) == []
 
 
 @pytest.mark.parametrize("home", sorted(FORBIDDEN))

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from synthgen.data.base import ImageData
 from synthgen.data.mix import ImageDataset, MixedBatchSampler, MixedDataset, MixedSampler, class_mapping
-from synthgen.data.shards import SyntheticShardDataset
+from synthgen.data.shard_dataset import SyntheticShardDataset
 from synthgen.errors import ConfigError, ShardError
 
 

@@ -13,7 +13,7 @@ from shard_data import write_shards
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from synthgen.data.shards import SyntheticShardDataset, load_shard_arrays
+from synthgen.data.shard_dataset import SyntheticShardDataset, load_shard_arrays
 from synthgen.errors import ConfigError, ShardError
 from synthgen.shards import read_manifest
 

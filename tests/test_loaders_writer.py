@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from shard_data import FASHION_CLASSES, write_shards
 
-from synthgen.data.shards import SyntheticShardDataset, load_shard_arrays
+from synthgen.data.shard_dataset import SyntheticShardDataset, load_shard_arrays
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "png", "both"])

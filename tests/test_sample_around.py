@@ -18,15 +18,15 @@ from PIL import Image
 from synthgen.checkpoint import load_generator
 from synthgen.cli import main as cli_main
 from synthgen.config import ExperimentConfig, from_dict
-from synthgen.data.shards import SyntheticShardDataset, load_source_ids
+from synthgen.data.shard_dataset import SyntheticShardDataset, load_source_ids
 from synthgen.errors import ConfigError
+from synthgen.invert.inversion import invert, neighbour_latents
 from synthgen.pixels import to_uint8
 from synthgen.sample.around import around_counts, chunk_file, variations_per_image
 from synthgen.sample.config import SampleConfig
-from synthgen.sample.inversion import invert, neighbour_latents
-from synthgen.sample.randinit import write_random_checkpoint
 from synthgen.sample.run import run_sample
 from synthgen.sample.verify import verify_output
+from synthgen.train.untrained import write_random_checkpoint
 
 CLASSES, SIZES, PER_IMAGE = ("a", "b", "c"), (5, 3, 2), 4  # 10 real images -> 40 samples
 
@@ -153,8 +153,8 @@ def test_killed_actors_and_a_resume_give_the_identical_dataset(reference, setup,
 
 @pytest.mark.ray
 def test_the_run_encoder_starts_each_inversion_with_encoder_steps_and_lr(setup, tmp_path):
-    from synthgen.sample.encoder import EncoderConfig, encode
-    from synthgen.sample.encoder_train import train_encoder
+    from synthgen.invert.encoder import EncoderConfig, encode
+    from synthgen.invert.encoder_train import train_encoder
 
     cfg = from_dict(
         ExperimentConfig, {"model": {"name": "cdcgan", "z_dim": 16, "arch": {"g_channels": 16, "d_channels": 16}}}
@@ -168,7 +168,7 @@ def test_the_run_encoder_starts_each_inversion_with_encoder_steps_and_lr(setup, 
     assert (inversion["steps"], inversion["lr"], inversion["restarts"]) == (2, 0.003, 0)
     # chunk 0 holds real images a/0..a/3: their latents are E's start refined by 2 steps at lr 0.003
     generator, _ = load_generator(run)
-    from synthgen.sample.encoder import load_encoder
+    from synthgen.invert.encoder import load_encoder
 
     encoder, _ = load_encoder(run)
     root = os.path.dirname(setup[1]) + "/real"

@@ -8,7 +8,7 @@ import pytest
 
 from synthgen.cli import main
 from synthgen.config import ExperimentConfig, from_dict
-from synthgen.sample.randinit import write_random_checkpoint
+from synthgen.train.untrained import write_random_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import pytest
 
 from synthgen.config import ExperimentConfig, from_dict
 from synthgen.sample.config import SampleConfig
-from synthgen.sample.randinit import write_random_checkpoint
 from synthgen.sample.run import run_sample
 from synthgen.sample.verify import verify_output
+from synthgen.train.untrained import write_random_checkpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 

@@ -22,17 +22,17 @@ from PIL import Image
 from synthgen.checkpoint import load_generator
 from synthgen.cli import main as cli_main
 from synthgen.config import ExperimentConfig, from_dict
+from synthgen.draws import latents_for
 from synthgen.errors import ConfigError
 from synthgen.judge.cache import load_or_train_judge
 from synthgen.judge.classifier import label_probability
 from synthgen.judge.config import FilterSpec
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.filter import generate_filtered
-from synthgen.sample.latents import latents_for
 from synthgen.sample.plan import make_plan
-from synthgen.sample.randinit import write_random_checkpoint
 from synthgen.sample.run import run_sample
 from synthgen.sample.verify import verify_output
+from synthgen.train.untrained import write_random_checkpoint
 
 CLASSES = ("bars", "columns", "square")
 N, PER_SHARD, MAX_CANDIDATES = 90, 40, 4

@@ -17,13 +17,13 @@ from PIL import Image
 from synthgen.checkpoint import load_generator
 from synthgen.cli import main as cli_main
 from synthgen.config import ExperimentConfig, from_dict
+from synthgen.draws import labels_for, latents_for
 from synthgen.errors import ShardError
 from synthgen.pixels import to_uint8
 from synthgen.sample.config import SampleConfig
-from synthgen.sample.latents import labels_for, latents_for
-from synthgen.sample.randinit import write_random_checkpoint
 from synthgen.sample.run import run_sample
 from synthgen.sample.verify import verify_output
+from synthgen.train.untrained import write_random_checkpoint
 
 pytestmark = pytest.mark.ray
 

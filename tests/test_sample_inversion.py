@@ -1,4 +1,4 @@
-"""GAN inversion and latent-neighbour sampling (synthgen.sample.inversion) on a small real generator.
+"""GAN inversion and latent-neighbour sampling (synthgen.invert.inversion) on a small real generator.
 
 The targets are the generator's own images for known latents, so a perfect inversion exists; the
 generator is a freshly initialised conditional DCGAN (the tests check the search, not a trained model)
@@ -15,9 +15,9 @@ import torch
 
 from synthgen.config import ModelConfig
 from synthgen.errors import ConfigError
+from synthgen.invert.inversion import invert, neighbour_images
 from synthgen.models import build_models
 from synthgen.pixels import to_uint8
-from synthgen.sample.inversion import invert, neighbour_images
 
 NUM_CLASSES, N = 3, 12
 

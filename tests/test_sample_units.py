@@ -13,11 +13,11 @@ from PIL import Image
 
 from synthgen.config import DataConfig, ExperimentConfig, load_config
 from synthgen.data.idx import FASHION_MNIST_CLASSES
+from synthgen.draws import labels_for, latents_for, permute
 from synthgen.errors import ConfigError
 from synthgen.pixels import to_uint8
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.fleet import check_resources
-from synthgen.sample.latents import labels_for, latents_for, permute
 from synthgen.sample.plan import allocate_counts, make_plan, resolve_class_weights, resolve_classes, split_batches
 from synthgen.shards import Shard, encode_png, safe_label_dirs
 from synthgen.storage import Location

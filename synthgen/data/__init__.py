@@ -80,8 +80,8 @@ def _check_contract(data: ImageData, cfg: DataConfig, split: str) -> None:
 
 # Consumer-side loaders import torch / ray: resolve them lazily so `import synthgen.data` stays light.
 _LAZY = {
-    "SyntheticShardDataset": "synthgen.data.shards",
-    "load_shard_arrays": "synthgen.data.shards",
+    "SyntheticShardDataset": "synthgen.data.shard_dataset",
+    "load_shard_arrays": "synthgen.data.shard_dataset",
     "read_manifest": "synthgen.shards",  # the shard format's own reader, re-exported for consumers
     "ShardManifest": "synthgen.shards",
     "ImageDataset": "synthgen.data.mix",

@@ -36,7 +36,7 @@ import torch
 from PIL import Image
 
 from synthgen.data.base import ImageData
-from synthgen.data.shards import OUTPUTS
+from synthgen.data.shard_dataset import OUTPUTS
 from synthgen.errors import ConfigError, ShardError
 
 

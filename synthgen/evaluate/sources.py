@@ -176,7 +176,7 @@ class Source:
                 labels = np.concatenate([self._cache.labels, labels])
             self._cache = ImageData(name="generated", images=imgs, labels=labels, class_names=self.class_names)
         else:
-            from synthgen.data.shards import load_shard_arrays
+            from synthgen.data.shard_dataset import load_shard_arrays
 
             self._cache = load_shard_arrays(self.path, limit=n)
         return self.images(min(n, len(self._cache)))

@@ -1,7 +1,7 @@
 """The synthetic pool of one uplift run (subset, seed): around the subset's inverted images, or from the prior.
 
 ``uplift.pool=inversion`` inverts every real image of the subset into the generator and varies it in latent
-space (``synthgen.sample.inversion``). How many images each class gets is ``uplift.class_weights``, in the
+space (``synthgen.invert.inversion``). How many images each class gets is ``uplift.class_weights``, in the
 terms of ``synthgen sample --around --class-weights`` and through the same code: ``data`` varies every real
 image in turn (the subset's class mix, ``neighbour_images``); ``uniform`` or a weights file fixes the
 per-class totals exactly (``allocate_counts``) and spreads each over that class's images
@@ -24,10 +24,10 @@ from synthgen.data import ImageData
 from synthgen.errors import ConfigError
 from synthgen.evaluate.context import EvalContext
 from synthgen.evaluate.sources import JudgeFilter, generate_images, load_checkpoint_generator
+from synthgen.invert.inversion import Inversion, around_images, invert, neighbour_images
 from synthgen.models.classifier import SmallCNN
 from synthgen.models.latent import latent_space
 from synthgen.sample.around import variations_per_image
-from synthgen.sample.inversion import Inversion, around_images, invert, neighbour_images
 from synthgen.sample.plan import allocate_counts, resolve_class_weights
 
 

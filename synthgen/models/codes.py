@@ -138,7 +138,7 @@ def code_slices(codes: Sequence[Any]) -> list[slice]:
 
 
 def code_sizes(codes: Sequence[Any]) -> list[int]:
-    """Per code: its number of categories, 0 for a continuous code (``synthgen.sample.latents.codes_for``)."""
+    """Per code: its number of categories, 0 for a continuous code (``synthgen.draws.codes_for``)."""
     return [c.size if c.kind == "categorical" else 0 for c in codes]
 
 

@@ -13,7 +13,7 @@ The label enters at the head because a conditional generator reads the class fro
 the same pixels under another label call for another latent. Unconditional generators ignore labels,
 and so, after training, does the encoder (the embedding then carries no information).
 
-Pure ``nn.Module``: no file or Ray code here (``synthgen.sample.encoder`` trains, saves and loads it).
+Pure ``nn.Module``: no file or Ray code here (``synthgen.invert.encoder`` trains, saves and loads it).
 """
 
 from __future__ import annotations

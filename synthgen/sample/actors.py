@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from synthgen.draws import labels_for, locate
 from synthgen.models.latent import latent_space
 from synthgen.pixels import to_uint8
-from synthgen.sample.latents import labels_for, locate
 from synthgen.sample.plan import SamplePlan
 from synthgen.sample.prior import prior_images
 from synthgen.sample.writer import write_shard
@@ -181,7 +181,7 @@ class SamplerActor(LoadsOnFirstCall):
         """--around: sample id -> (real image i, variation j) -> G(z_i + sigma * scale * eps(seed, i, j), y_i)."""
         import torch
 
-        from synthgen.sample.inversion import around_images
+        from synthgen.invert.inversion import around_images
 
         p, a = self.plan, self.around
         start, end = int(ids[0]), int(ids[-1]) + 1

@@ -2,7 +2,7 @@
 
 Sample ids list the real set's images in its fixed order, each followed by its variations:
 real image ``i`` owns ids ``[offset_i, offset_i + v_i)`` and id ``offset_i + j`` is
-``G(z_i + sigma * eps(seed, i, j), y_i)`` (``synthgen.sample.inversion.neighbour_latents``).
+``G(z_i + sigma * eps(seed, i, j), y_i)`` (``synthgen.invert.inversion.neighbour_latents``).
 
 Variations per image (``v_i``): the per-class totals ``T_c`` are exact. By default (``class_weights=auto``
 or ``data``) ``T_c = per_image * n_c`` for the ``n_c`` real images of class c; with ``uniform`` or a weights
@@ -111,7 +111,7 @@ def load_run_encoder(cfg: SampleConfig) -> tuple[Any, dict[str, Any]]:
     none = {"used": False, "path": "", "digest": ""}
     if cfg.encoder == "none":
         return None, none
-    from synthgen.sample.encoder import load_encoder
+    from synthgen.invert.encoder import load_encoder
 
     path = cfg.checkpoint if cfg.encoder == "auto" else cfg.encoder
     loaded = load_encoder(path)
@@ -194,13 +194,13 @@ class InverterActor(LoadsOnFirstCall):
         self._ensure_loaded(box)
         if 0 <= self.fail_after <= self.chunks:
             os.kill(os.getpid(), signal.SIGKILL)  # a real kill -9, mid-run
-        from synthgen.sample.inversion import invert
+        from synthgen.invert.inversion import invert
 
         s = self.plan.inversion
         images, labels = np.array(images), np.array(labels)  # writable copies of Ray's read-only buffers (torch)
         kwargs: dict[str, Any] = {}
         if self.encoder is not None:
-            from synthgen.sample.encoder import encode
+            from synthgen.invert.encoder import encode
 
             kwargs["init"] = encode(self.encoder, images, labels)  # [n, dim]: the encoder's start
         # One batch per chunk: the chunk (fixed by the plan) is the canonical batch of its images.

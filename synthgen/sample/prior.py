@@ -1,6 +1,6 @@
 """The one path from a prior sample to its pixels: (seed, id, candidate) -> latent and InfoGAN codes -> image.
 
-``latents_for`` and ``codes_for`` (``synthgen.sample.latents``, counter-based) give sample ``i``'s z and code
+``latents_for`` and ``codes_for`` (``synthgen.draws``, counter-based) give sample ``i``'s z and code
 values, ``--code`` values replace the drawn ones, and ``images_from_z`` (``synthgen.models.latent``) maps them
 through the generator's own latent space, truncated there. The sampling fleet, judge filtering, the
 evaluation's generated sources and the report's code grids all call ``prior_images``.
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synthgen.draws import codes_for, latents_for
 from synthgen.errors import ConfigError
-from synthgen.sample.latents import codes_for, latents_for
 
 if TYPE_CHECKING:  # torch is imported inside the functions: plans and configs must not pay for it
     import torch

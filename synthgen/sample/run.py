@@ -26,7 +26,7 @@ from synthgen.ray_init import init_ray
 from synthgen.sample.around import INVERSION_DIR
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.fleet import FleetStats, run_fleet
-from synthgen.sample.manifest import build_manifest, read_plan, write_plan
+from synthgen.sample.out_files import build_manifest, read_plan, write_plan
 from synthgen.sample.plan import SamplePlan, make_plan
 from synthgen.shards import (
     HANDLERS,

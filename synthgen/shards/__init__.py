@@ -3,7 +3,7 @@
 ``synthgen.sample`` writes datasets through it and ``synthgen.data`` / ``synthgen.evaluate`` read
 them through it, so the on-disk contract has one home::
 
-    OUT/plan.json                        written first (synthgen.sample.manifest)
+    OUT/plan.json                        written first (synthgen.sample.out_files)
     OUT/parquet/shard-NNNNNN.parquet     sample_id, label, label_name, image{bytes (PNG), path}
     OUT/png/<label dir>/<id:012d>.png    an ImageFolder tree, listed per shard by
     OUT/png_index/shard-NNNNNN.json      the shard's PNG index (written after its files)

@@ -1,7 +1,7 @@
 """``manifest.json``: written last by ``synthgen sample``, read by every consumer; one reader, one type.
 
 The manifest is the source of truth for which shards exist and for the class order; a folder
-without one is an interrupted run and is refused. Its keys (``synthgen.sample.manifest`` fills them):
+without one is an interrupted run and is refused. Its keys (``synthgen.sample.out_files`` fills them):
 
     manifest_version, synthgen_version, created (UTC ISO 8601)
     total                  N, the number of samples (sample_ids 0..N-1)
@@ -14,7 +14,7 @@ without one is an interrupted run and is refused. Its keys (``synthgen.sample.ma
     shards                 [{index, file, rows, sample_id_start, sample_id_end, bytes, sha256,
                              png_index?: {file, bytes, sha256}, filter?}] -- ``file`` is the primary
                            handler's (the Parquet shard, or the PNG index when format is png)
-    checkpoint, seed, plan_digest, plan, config, filter?   (see synthgen.sample.manifest)
+    checkpoint, seed, plan_digest, plan, config, filter?   (see synthgen.sample.out_files)
 """
 
 from __future__ import annotations

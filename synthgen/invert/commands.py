@@ -13,7 +13,7 @@ from typing import Any
 
 from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path, flag_values
 from synthgen.config import apply_overrides, config_data, dump_yaml, from_dict
-from synthgen.sample.encoder import EncoderConfig
+from synthgen.invert.encoder import EncoderConfig
 
 TRAIN_ENCODER_EPILOG = (
     """\
@@ -100,7 +100,7 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
     if args.dry_run:
         return _dry_run(cfg)
-    from synthgen.sample.encoder_train import train_encoder
+    from synthgen.invert.encoder_train import train_encoder
 
     info = train_encoder(cfg)
     print(f"encoder: {info.path} (for generator step {info.generator_step}, sha256 {info.generator_digest[:16]}...)")
@@ -110,7 +110,7 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
 
 def _dry_run(cfg: EncoderConfig) -> int:
     """Print the resolved config and the target folder; read the checkpoint, write nothing."""
-    from synthgen.sample.encoder import target_for
+    from synthgen.invert.encoder import target_for
 
     print("# resolved train-encoder config")
     print(dump_yaml(cfg), end="")

@@ -6,7 +6,7 @@ invert image ``i`` into the latent ``z_i`` whose image is closest to it, then dr
 The results keep the real image's class and rough layout and vary it the way the generator learned images
 of the whole set vary (a learned augmentation, in the spirit of DAGAN, Antoniou et al. 2017).
 
-Every random number is counter-based (``synthgen.sample.latents``): restart ``r`` of image ``i`` and the noise of
+Every random number is counter-based (``synthgen.draws``): restart ``r`` of image ``i`` and the noise of
 variation ``j`` of image ``i`` are pure functions of (seed, i, r or j), where ``i`` is the image's index in its
 real set. So an image's inversion and its variations do not depend on which actor, batch or chunk computes them;
 the uplift metric's pool and ``synthgen sample --around`` (``synthgen.sample.around``) share this code.
@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthgen.draws import around_noise, restart_latents
 from synthgen.errors import ConfigError
 from synthgen.models.latent import latent_space
 from synthgen.pixels import to_float, to_uint8
-from synthgen.sample.latents import around_noise, restart_latents
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def invert(
         image_ids: int64 [N] index of each image in its real set (default 0..N-1): keys its restarts, so
             image i starts from the same draws whichever chunk of the set it is inverted in.
         init: optional start latents [N, dim] in the generator's latent space (e.g.
-            ``synthgen.sample.encoder.encode``): the optimisation starts from them instead of the best restart
+            ``synthgen.invert.encoder.encode``): the optimisation starts from them instead of the best restart
             (no restarts are tried; ``start_mse`` is the error at ``init``, and ``steps=0`` returns ``init``).
 
     Returns:
@@ -140,7 +140,7 @@ def _start_latents(
     if tuple(init.shape) != (len(ids), space.dim):
         raise ConfigError(
             f"invert: init must be [N, dim] = [{len(ids)}, {space.dim}] ({space.name} space), got "
-            f"{tuple(init.shape)}; pass one latent per image (synthgen.sample.encoder.encode)"
+            f"{tuple(init.shape)}; pass one latent per image (synthgen.invert.encoder.encode)"
         )
     return init.detach().to(device="cpu", dtype=torch.float32)[None]
 

@@ -13,7 +13,7 @@ The number is the generator checkpoint's step; ``model.pt`` records that checkpo
 after the run was retrained under the same name. The folder is written under a temporary name and
 renamed when complete, so a crash never leaves a half-written encoder.
 
-Training: ``synthgen.sample.encoder_train`` (``synthgen train-encoder``).
+Training: ``synthgen.invert.encoder_train`` (``synthgen train-encoder``).
 """
 
 from __future__ import annotations

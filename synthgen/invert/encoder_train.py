@@ -10,7 +10,7 @@ the prior penalty ``invert`` uses. The latent term alone would regress to the po
 directions barely change the image); the pixel terms make the prediction reconstruct, which is what a
 short refinement by ``invert`` needs.
 
-File format, ``load_encoder`` and ``encode``: ``synthgen.sample.encoder``.
+File format, ``load_encoder`` and ``encode``: ``synthgen.invert.encoder``.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from torch import nn
 
 from synthgen.checkpoint import CheckpointInfo
 from synthgen.errors import CheckpointError, DataError, TrainingDivergedError
+from synthgen.invert.encoder import EncoderConfig, EncoderInfo, encode, load_encoder, save_encoder, target_for
 from synthgen.log import get_logger
 from synthgen.models.encoder import LatentEncoder, encoder_for
 from synthgen.models.latent import latent_space
 from synthgen.pixels import to_float, to_uint8
-from synthgen.sample.encoder import EncoderConfig, EncoderInfo, encode, load_encoder, save_encoder, target_for
 
 
 def train_encoder(cfg: EncoderConfig) -> EncoderInfo:
