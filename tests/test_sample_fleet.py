@@ -166,6 +166,15 @@ def test_rerun_of_a_complete_dataset_writes_nothing(reference, checkpoint, tmp_p
     assert (result.shards_written, result.shards_reused) == (0, 3) and _snapshot(out) == before
 
 
+def test_a_relative_out_lands_where_the_driver_is_whatever_the_workers_cwd(
+    reference, checkpoint, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # the shared cluster's workers keep their own working directory
+    result = run_sample(_cfg(checkpoint, "relative_out"))
+    assert result.out == str(tmp_path / "relative_out") and verify_output(result.out).ok
+    assert _shard_shas(result.manifest) == _shard_shas(reference[1].manifest)
+
+
 def test_killed_actor_is_restarted_and_output_is_exact(reference, checkpoint, tmp_path, inject_faults):
     out = str(tmp_path / "killed")
     inject_faults("sample.fail_after_batches=1")  # the actor kill -9s itself in batch 2 of 3

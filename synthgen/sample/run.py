@@ -14,6 +14,8 @@ Order of writes into OUT, which is what makes it safe to kill and re-run:
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -228,6 +230,8 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
         ShardError: OUT conflicts with the request (without ``overwrite``) or a shard keeps failing.
     """
     cfg.validate()
+    if not is_uri(cfg.out):  # actors of a joined cluster run in Ray's session folder: give them the driver's OUT
+        cfg = dataclasses.replace(cfg, out=os.path.abspath(os.path.expanduser(cfg.out)))
     out = Location(cfg.out)
     check_out_is_folder(out)  # before loading the checkpoint: a wrong --out fails fast
     plan, info, spec = load_for_sampling(cfg)
