@@ -90,8 +90,8 @@ class PeakMemory:
 def bare_loop(checkpoint: str, n: int, batch_size: int, threads: int, seed: int = 0) -> float:
     """Images/s of latents + forward + uint8 + PNG encode in this process (no Ray, no files)."""
     from synthgen.checkpoint import load_generator
-    from synthgen.pixels import to_uint8
     from synthgen.draws import labels_for, latents_for
+    from synthgen.pixels import to_uint8
     from synthgen.shards import encode_batch
 
     torch.set_num_threads(threads)

@@ -18,8 +18,16 @@ from synthgen.errors import ConfigError, DataError
 
 SPLITS = ("train", "test")
 
-__all__ = ["SOURCES", "SPLITS", "ImageData", "get_source", "load_images", "register_source", "stratified_subset",
-           "whole_split"]
+__all__ = [
+    "SOURCES",
+    "SPLITS",
+    "ImageData",
+    "get_source",
+    "load_images",
+    "register_source",
+    "stratified_subset",
+    "whole_split",
+]
 
 
 def load_images(cfg: DataConfig, split: str = "train") -> ImageData:
@@ -74,8 +82,10 @@ def _check_contract(data: ImageData, cfg: DataConfig, split: str) -> None:
     elif len(data) and (data.labels.min() < 0 or data.labels.max() >= data.num_classes):
         problems.append(f"labels outside [0, {data.num_classes})")
     if problems:
-        raise DataError(f"source {cfg.source!r} ({split}) returned bad data: {'; '.join(problems)}; "
-                        f"this is a bug in the source's loader")
+        raise DataError(
+            f"source {cfg.source!r} ({split}) returned bad data: {'; '.join(problems)}; "
+            f"this is a bug in the source's loader"
+        )
 
 
 # Consumer-side loaders import torch / ray: resolve them lazily so `import synthgen.data` stays light.

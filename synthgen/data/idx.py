@@ -31,7 +31,16 @@ from synthgen.errors import DataError
 
 # The class names of the built-in data sets (label index -> name): the one place they are written.
 FASHION_MNIST_CLASSES: tuple[str, ...] = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 MNIST_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 NUM_CLASSES = 10
@@ -153,10 +162,11 @@ def resize_gray(images: np.ndarray, resolution: int) -> np.ndarray:
     out = np.empty((images.shape[0], resolution, resolution), dtype=np.uint8)
     chunk = 8192  # bounds the float32 working set (chunk * R * R * 4 bytes)
     for start in range(0, images.shape[0], chunk):
-        x = torch.from_numpy(images[start:start + chunk].astype(np.float32))[:, None]  # [n, 1, S, S]
-        y = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False,
-                          antialias=resolution < side)  # [n, 1, R, R]
-        out[start:start + chunk] = y[:, 0].round_().clamp_(0, 255).to(torch.uint8).numpy()
+        x = torch.from_numpy(images[start : start + chunk].astype(np.float32))[:, None]  # [n, 1, S, S]
+        y = F.interpolate(
+            x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=resolution < side
+        )  # [n, 1, R, R]
+        out[start : start + chunk] = y[:, 0].round_().clamp_(0, 255).to(torch.uint8).numpy()
     return out
 
 
@@ -175,8 +185,9 @@ def _download(name: str, root: str) -> None:
         ) from exc
 
 
-def load_idx_source(name: str, class_names: tuple[str, ...], default_root: str, tv_folder: str,
-                    cfg: DataConfig, split: str) -> ImageData:
+def load_idx_source(
+    name: str, class_names: tuple[str, ...], default_root: str, tv_folder: str, cfg: DataConfig, split: str
+) -> ImageData:
     """Load one split of an IDX data set at ``cfg.resolution`` / ``cfg.channels``.
 
     Raises:
@@ -206,8 +217,9 @@ def load_idx_source(name: str, class_names: tuple[str, ...], default_root: str, 
 @register_source("fashion-mnist")
 def load_fashion_mnist(cfg: DataConfig, split: str) -> ImageData:
     """Fashion-MNIST (Zalando): 60k train / 10k test 28x28 gray clothing images, 10 classes."""
-    return load_idx_source("fashion-mnist", FASHION_MNIST_CLASSES, "/usr/share/datasets/fashion-mnist",
-                           "FashionMNIST", cfg, split)
+    return load_idx_source(
+        "fashion-mnist", FASHION_MNIST_CLASSES, "/usr/share/datasets/fashion-mnist", "FashionMNIST", cfg, split
+    )
 
 
 @register_source("mnist")

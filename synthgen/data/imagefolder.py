@@ -50,26 +50,34 @@ def _split_dir(root: str, split: str) -> str:
         DataError: missing root; only one of train/ and test/; split "test" without a test/ folder.
     """
     if not os.path.isdir(root):
-        raise DataError(f"imagefolder root {root!r} does not exist or is not a folder; set data.root to a "
-                        f"folder holding one subfolder of images per class")
+        raise DataError(
+            f"imagefolder root {root!r} does not exist or is not a folder; set data.root to a "
+            f"folder holding one subfolder of images per class"
+        )
     has = {s: os.path.isdir(os.path.join(root, s)) for s in ("train", "test")}
     if has["train"] and has["test"]:
         train, test = (_class_names(os.path.join(root, s)) for s in ("train", "test"))
         if train != test:
-            raise DataError(f"imagefolder {root!r}: train/ and test/ have different class folders "
-                            f"(only in train: {sorted(set(train) - set(test))}, only in test: "
-                            f"{sorted(set(test) - set(train))}); give both the same class subfolders")
+            raise DataError(
+                f"imagefolder {root!r}: train/ and test/ have different class folders "
+                f"(only in train: {sorted(set(train) - set(test))}, only in test: "
+                f"{sorted(set(test) - set(train))}); give both the same class subfolders"
+            )
         return os.path.join(root, split)
     if has["train"] or has["test"]:
         present, absent = ("train", "test") if has["train"] else ("test", "train")
-        raise DataError(f"imagefolder root {root!r} has a {present}/ folder but no {absent}/ folder; add "
-                        f"{os.path.join(root, absent)!r} (with the same class subfolders) or move the "
-                        f"class folders up into {root!r}")
+        raise DataError(
+            f"imagefolder root {root!r} has a {present}/ folder but no {absent}/ folder; add "
+            f"{os.path.join(root, absent)!r} (with the same class subfolders) or move the "
+            f"class folders up into {root!r}"
+        )
     if split == "test":
-        raise DataError(f"imagefolder root {root!r} has no test split: it holds class folders directly, "
-                        f"which form the train split. To evaluate on held-out images, add "
-                        f"{os.path.join(root, 'train')!r} and {os.path.join(root, 'test')!r}, each with one "
-                        f"subfolder per class")
+        raise DataError(
+            f"imagefolder root {root!r} has no test split: it holds class folders directly, "
+            f"which form the train split. To evaluate on held-out images, add "
+            f"{os.path.join(root, 'train')!r} and {os.path.join(root, 'test')!r}, each with one "
+            f"subfolder per class"
+        )
     return root
 
 
@@ -81,19 +89,26 @@ def _class_files(split_dir: str) -> tuple[tuple[str, ...], list[tuple[str, int]]
     """
     classes = _class_names(split_dir)
     if not classes:
-        raise DataError(f"{split_dir!r} has no class subfolders; put each class's images in its own "
-                        f"subfolder, e.g. {os.path.join(split_dir, 'cat', '0001.png')!r}")
+        raise DataError(
+            f"{split_dir!r} has no class subfolders; put each class's images in its own "
+            f"subfolder, e.g. {os.path.join(split_dir, 'cat', '0001.png')!r}"
+        )
     files: list[tuple[str, int]] = []
     for label, name in enumerate(classes):
         class_dir = os.path.join(split_dir, name)
         found = []
         for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
             dirnames[:] = sorted(d for d in dirnames if _visible(d))  # prune hidden, walk in order
-            found.extend(os.path.join(dirpath, f) for f in sorted(filenames)
-                         if _visible(f) and f.lower().endswith(IMAGE_EXTENSIONS))
+            found.extend(
+                os.path.join(dirpath, f)
+                for f in sorted(filenames)
+                if _visible(f) and f.lower().endswith(IMAGE_EXTENSIONS)
+            )
         if not found:
-            raise DataError(f"class folder {class_dir!r} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); "
-                            f"add images to it or remove the folder")
+            raise DataError(
+                f"class folder {class_dir!r} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); "
+                f"add images to it or remove the folder"
+            )
         files.extend((path, label) for path in found)
     return classes, files
 
@@ -195,24 +210,33 @@ def load_imagefolder(cfg: DataConfig, split: str) -> ImageData:
     for (path, label), result in zip(files, results):
         if isinstance(result, Exception):
             if not cfg.skip_bad_files:
-                raise DataError(f"cannot read image {path!r} ({type(result).__name__}: {result}); delete or "
-                                f"replace the file, or set data.skip_bad_files=true to skip unreadable "
-                                f"files") from result
+                raise DataError(
+                    f"cannot read image {path!r} ({type(result).__name__}: {result}); delete or "
+                    f"replace the file, or set data.skip_bad_files=true to skip unreadable "
+                    f"files"
+                ) from result
             skipped.append(path)
             continue
         images.append(result)
         labels.append(label)
     if skipped:
-        log.warning("imagefolder %s: skipped %d unreadable file(s) (data.skip_bad_files=true), e.g. %s",
-                    split_dir, len(skipped), skipped[0])
+        log.warning(
+            "imagefolder %s: skipped %d unreadable file(s) (data.skip_bad_files=true), e.g. %s",
+            split_dir,
+            len(skipped),
+            skipped[0],
+        )
     if not images:
-        raise DataError(f"no readable images in {split_dir!r} ({len(skipped)} unreadable skipped); "
-                        f"add valid image files")
+        raise DataError(
+            f"no readable images in {split_dir!r} ({len(skipped)} unreadable skipped); add valid image files"
+        )
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
     if (counts == 0).any():
         empty = [os.path.join(split_dir, classes[i]) for i in np.flatnonzero(counts == 0)]
-        raise DataError(f"class folder(s) {empty} hold no readable images (all skipped as unreadable); "
-                        f"add valid images or remove the folder(s)")
+        raise DataError(
+            f"class folder(s) {empty} hold no readable images (all skipped as unreadable); "
+            f"add valid images or remove the folder(s)"
+        )
     return ImageData(
         name="imagefolder",
         images=np.stack(images),  # [N, C, R, R] uint8

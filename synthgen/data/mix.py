@@ -29,7 +29,8 @@ synthetic label to the real index of the same name. Any other difference is an e
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -207,8 +208,10 @@ def synthetic_per_batch(batch_size: int, synthetic_fraction: float) -> int:
         ConfigError: ``batch_size`` < 1 or the fraction outside [0, 1].
     """
     if batch_size < 1 or not 0.0 <= synthetic_fraction <= 1.0:
-        raise ConfigError(f"batch_size={batch_size}, synthetic_fraction={synthetic_fraction} is invalid: "
-                          "need batch_size >= 1 and a fraction in [0, 1], e.g. 0.25")
+        raise ConfigError(
+            f"batch_size={batch_size}, synthetic_fraction={synthetic_fraction} is invalid: "
+            "need batch_size >= 1 and a fraction in [0, 1], e.g. 0.25"
+        )
     n = round(synthetic_fraction * batch_size)
     if 0.0 < synthetic_fraction < 1.0 and batch_size >= 2:
         n = min(batch_size - 1, max(1, n))
@@ -252,14 +255,18 @@ def _real_labels(mixed: MixedDataset) -> np.ndarray:
     """
     targets = getattr(mixed.real, "targets", None)
     if targets is None:
-        raise ConfigError("class_balanced=True needs the real part's labels: give the real dataset a .targets "
-                          "array (ImageDataset and torchvision's datasets have one), or pass class_balanced=False")
+        raise ConfigError(
+            "class_balanced=True needs the real part's labels: give the real dataset a .targets "
+            "array (ImageDataset and torchvision's datasets have one), or pass class_balanced=False"
+        )
     return np.asarray(targets, dtype=np.int64)
 
 
 def _check_replicas(num_replicas: int, rank: int) -> None:
     if num_replicas < 1 or not 0 <= rank < num_replicas:
-        raise ConfigError(f"num_replicas={num_replicas}, rank={rank} is invalid: need num_replicas >= 1, 0 <= rank < num_replicas")
+        raise ConfigError(
+            f"num_replicas={num_replicas}, rank={rank} is invalid: need num_replicas >= 1, 0 <= rank < num_replicas"
+        )
 
 
 class MixedSampler(torch.utils.data.Sampler[int]):
@@ -380,8 +387,11 @@ class MixedBatchSampler(torch.utils.data.Sampler[list[int]]):
         rng = np.random.default_rng([self.seed, epoch])
         b = self.num_batches * self.num_replicas
         n_real = b * self.real_per_batch
-        real = (_draw_balanced(rng, self.real_labels, n_real) if self.real_labels is not None
-                else _draw(rng, self.mixed.num_real, n_real, "real")).reshape(b, self.real_per_batch)
+        real = (
+            _draw_balanced(rng, self.real_labels, n_real)
+            if self.real_labels is not None
+            else _draw(rng, self.mixed.num_real, n_real, "real")
+        ).reshape(b, self.real_per_batch)
         synth = _draw(rng, self.mixed.num_synthetic, b * self.synthetic_per_batch, "synthetic")
         synth = synth.reshape(b, self.synthetic_per_batch) + self.mixed.num_real
         batches = np.concatenate([real, synth], axis=1)  # [B, batch_size]

@@ -69,7 +69,8 @@ def read_synthetic(
 ) -> ray.data.Dataset:
     """Lazily read a shard folder as a Ray Dataset with columns ``sample_id``, ``label``, ``image``.
 
-    Row order is not guaranteed (use ``sample_id``); class names are ``synthgen.shards.read_manifest(root).class_names``.
+    Row order is not guaranteed (use ``sample_id``); class names are
+    ``synthgen.shards.read_manifest(root).class_names``.
 
     Args:
         root: shard folder or pyarrow URI (``s3://``, ``gs://``, ``file://``).

@@ -17,7 +17,8 @@ read) and ``synthgen sample --around`` (``synthgen.sample.realset``) both subset
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -83,8 +84,9 @@ def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return _pick(labels, class_quotas(labels, n), seed)
 
 
-def class_count_subset(labels: np.ndarray, counts: Sequence[int], seed: int,
-                       class_names: Sequence[str] | None = None) -> np.ndarray:
+def class_count_subset(
+    labels: np.ndarray, counts: Sequence[int], seed: int, class_names: Sequence[str] | None = None
+) -> np.ndarray:
     """Indices of a reproducible subset with exactly ``counts[c]`` items of class ``c`` (``data.class_counts``).
 
     Args:
@@ -105,15 +107,19 @@ def class_count_subset(labels: np.ndarray, counts: Sequence[int], seed: int,
     names = list(class_names) if class_names is not None else [str(c) for c in range(int(labels.max(initial=-1)) + 1)]
     counts = [int(n) for n in counts]
     if len(counts) != len(names):
-        raise ConfigError(f"data.class_counts has {len(counts)} counts but the data set has {len(names)} classes "
-                          f"{names}; give one count per class, in that order")
+        raise ConfigError(
+            f"data.class_counts has {len(counts)} counts but the data set has {len(names)} classes "
+            f"{names}; give one count per class, in that order"
+        )
     have = np.bincount(labels, minlength=len(names))  # [K] items per class
     for c, (want, name) in enumerate(zip(counts, names)):
         if want < 1:
             raise ConfigError(f"data.class_counts[{c}]={want} ({name!r}) is invalid: every class needs >= 1 image")
         if want > have[c]:
-            raise ConfigError(f"data.class_counts[{c}]={want} asks for more {name!r} images than the split has "
-                              f"({int(have[c])}); lower it to at most {int(have[c])}")
+            raise ConfigError(
+                f"data.class_counts[{c}]={want} asks for more {name!r} images than the split has "
+                f"({int(have[c])}); lower it to at most {int(have[c])}"
+            )
     return _pick(labels, dict(enumerate(counts)), seed)
 
 
