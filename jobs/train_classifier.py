@@ -11,11 +11,13 @@ Options: --config (default jobs/configs/train_classifier.yaml), --set key=value 
 --dry-run (print the resolved config, read nothing), --smoke-test (the config's X_smoke.yaml sibling).
 
 What it shows a classifier author: the shards load through the public torch dataset
-(``synthgen.data.SyntheticShardDataset``, local folder or pyarrow URI), their labels are checked against
-the real class order (``MixedDataset``: a mismatch is an error, never a silent relabel), and mixing is a
-per-batch ratio (``MixedBatchSampler`` in a plain ``DataLoader``; the uplift metric mixes the same way).
-``real`` and ``real+synthetic`` train for the same number of steps, so their accuracies compare at equal
-compute. The model is synthgen's SmallCNN (the evaluation judge's architecture); swap in your own.
+(``synthgen.data.SyntheticShardDataset``, local folder or pyarrow URI) and their labels are checked against
+the real class order (``MixedDataset``: a mismatch is an error, never a silent relabel). Training is
+``synthgen.classify``, the very code of the uplift metric's arms: a per-batch mixing ratio (``MixedBatchSampler``
+in a plain ``DataLoader``), the same seeded SmallCNN recipe and the same honest filter, so this job and the metric
+give the same accuracy for the same images, settings and seed. ``real`` and ``real+synthetic`` train for the same
+number of steps, so their accuracies compare at equal compute. The model is synthgen's SmallCNN (the evaluation
+judge's architecture); swap in your own.
 
 A long tail (the uplift metric's ``uplift.setting=long_tail``): ``data.class_counts`` picks the same seeded
 per-class subset the honest generator trained on, ``class_balanced=true`` draws the real rows of every batch
@@ -30,6 +32,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -39,8 +42,12 @@ import numpy as np  # noqa: E402
 
 from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path, run_guarded  # noqa: E402
 from synthgen.config import DataConfig, dump_yaml, load_config, to_dict  # noqa: E402
+from synthgen.data import ImageData  # noqa: E402
 from synthgen.errors import ConfigError, ShardError  # noqa: E402
 from synthgen.log import get_logger, setup_logging  # noqa: E402
+
+if TYPE_CHECKING:  # synthgen.classify imports torch: loaded when the job trains, not for --help / --dry-run
+    from synthgen.classify import ClassifierSettings
 
 DEFAULT_CONFIG = os.path.join("jobs", "configs", "train_classifier.yaml")
 SMOKE_TRAIN_CONFIG = os.path.join(ROOT, "jobs", "configs", "fashion_mnist_smoke.yaml")
@@ -127,7 +134,7 @@ def load_synthetic(cfg: ClassifierJobConfig, real_classes, image_shape):
     """
     import torch
 
-    from synthgen.data import ImageData, ImageDataset, MixedDataset, SyntheticShardDataset
+    from synthgen.data import ImageDataset, MixedDataset, SyntheticShardDataset
 
     shards = SyntheticShardDataset(cfg.shards, output="tensor")
     if tuple(shards.manifest.image_shape) != tuple(image_shape):
@@ -143,134 +150,101 @@ def load_synthetic(cfg: ClassifierJobConfig, real_classes, image_shape):
     )
 
 
-def batches(cfg: ClassifierJobConfig, real_train, synthetic, empty) -> tuple:
-    """The training batches of ``cfg.train_on``: one mixing path (``synthgen.data.mix``) for all three.
+def as_image_data(synthetic, class_names: tuple[str, ...]) -> ImageData:
+    """The rows of a torch dataset of ``(uint8 image tensor [C, H, W], label)`` in memory (``synthgen.classify``'s
+    input), read through a plain ``DataLoader``; an ``ImageData`` is returned as it is.
 
-    ``real`` has no synthetic rows per batch, ``synthetic`` no real ones, ``real+synthetic`` a
-    ``synthetic_fraction`` share of every batch. All steps form one sampler epoch, so each part is walked
-    in shuffled passes, every image once before any repeats (``class_balanced``: the real rows draw their
-    classes uniformly, then an image of that class).
+    Args:
+        synthetic: e.g. ``load_synthetic``'s dataset, labels already in the real class order.
+        class_names: the real class names.
 
     Returns:
-        (DataLoader of uint8 images [B, C, H, W] and labels [B], steps, batch size).
+        ImageData "synthetic": images uint8 [N, C, H, W], labels int64 [N], in the dataset's order.
     """
     import torch
 
-    from synthgen.data import ImageDataset, MixedBatchSampler, MixedDataset
-    from synthgen.data.mix import synthetic_per_batch
-
-    real = ImageDataset(real_train if cfg.train_on != "synthetic" else empty, output="tensor")
-    syn = synthetic if cfg.train_on != "real" else ImageDataset(empty, output="tensor")
-    mixed = MixedDataset(real, syn)  # both parts already follow the real class order
-    primary = len(syn) if cfg.train_on == "synthetic" else len(real)
-    batch = cfg.batch_size if cfg.train_on == "real+synthetic" else min(cfg.batch_size, primary)
-    steps = cfg.steps or max(1, cfg.epochs * (primary // batch))  # same steps for real and real+synthetic
-    if cfg.train_on == "real+synthetic":
-        k = synthetic_per_batch(batch, cfg.synthetic_fraction)  # synthetic rows per batch
-    else:
-        k = batch if cfg.train_on == "synthetic" else 0
-    sampler = MixedBatchSampler(mixed, batch, k, num_batches=steps, seed=cfg.seed, class_balanced=cfg.class_balanced)
-    return torch.utils.data.DataLoader(mixed, batch_sampler=sampler), steps, batch
+    if isinstance(synthetic, ImageData):
+        return synthetic
+    parts = list(torch.utils.data.DataLoader(synthetic, batch_size=1000))  # [(uint8 [b, C, H, W], [b]), ...]
+    if not parts:
+        raise ShardError("the synthetic data set holds no image")
+    images = torch.cat([x for x, _ in parts]).numpy()  # [N, C, H, W]
+    labels = torch.cat([torch.as_tensor(y) for _, y in parts]).numpy().astype(np.int64)  # [N]
+    return ImageData("synthetic", images, labels, tuple(class_names))
 
 
-def fit_classifier(cfg: ClassifierJobConfig, real_train, synthetic, real_test, progress: bool = True) -> tuple:
-    """A SmallCNN trained as ``cfg.train_on`` says (``batches``), seeded by ``cfg.seed``.
-
-    Returns:
-        (the trained model, steps, batch size).
-    """
-    import torch
-
-    from synthgen.data import ImageData
-    from synthgen.judge.classifier import fit
-    from synthgen.models.classifier import SmallCNN
-
-    empty = ImageData("none", real_test.images[:0], real_test.labels[:0], real_test.class_names)
-    loader, steps, batch = batches(cfg, real_train, synthetic, empty)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    c, h, _ = real_test.image_shape
-    torch.manual_seed(cfg.seed)  # weight init
-    model = SmallCNN(c, len(real_test.class_names), h, width=cfg.width)
-    fit(
-        model,
-        loader,
-        steps=steps,
-        lr=cfg.lr,
-        seed=cfg.seed,
-        augment=cfg.augment,
-        progress=progress,
-        desc=f"classifier on {cfg.train_on}",
-    )
-    return model, steps, batch
+def _parts(cfg: ClassifierJobConfig, real_train: ImageData | None, synthetic, class_names) -> tuple:
+    """(real, synthetic) as ``cfg.train_on`` uses them: ImageData, or None for a part it does not train on."""
+    real = real_train if cfg.train_on != "synthetic" else None
+    syn = as_image_data(synthetic, tuple(class_names)) if cfg.train_on != "real" and synthetic is not None else None
+    return real, syn
 
 
-def filter_synthetic(cfg: ClassifierJobConfig, real_train, synthetic, real_test, progress: bool = True) -> tuple:
-    """Keep the synthetic images that a classifier of the real images alone calls their label.
+def settings_of(
+    cfg: ClassifierJobConfig, real_train: ImageData | None, synthetic: ImageData | None
+) -> ClassifierSettings:
+    """The classifier recipe of ``cfg`` (``synthgen.classify``; the uplift metric's arms take the same).
 
-    The filter is ``cfg``'s own recipe trained with ``train_on=real`` (so it is exactly the real-only arm: same
-    steps, seed, batches), and it sees nothing beyond the real subset, so filtering stays honest. A synthetic
-    row is kept when that classifier's softmax probability of its label is >= ``cfg.filter_threshold``.
-
-    Returns:
-        (the kept rows, a dataset like ``synthetic``; {"filter_threshold", "synthetic_before_filter",
-        "synthetic_kept_per_class", "real_only_accuracy"}).
-
-    Raises:
-        ConfigError: the threshold keeps no synthetic image.
-    """
-    import dataclasses
-
-    import torch
-
-    from synthgen.data import ImageData, ImageDataset, MixedDataset
-    from synthgen.judge.classifier import label_probability, predict_logits
-
-    real_cfg = dataclasses.replace(cfg, train_on="real")
-    model, _, _ = fit_classifier(real_cfg, real_train, None, real_test, progress)
-    model.eval()
-    rows = [synthetic[i] for i in range(len(synthetic))]
-    images = torch.stack([img for img, _ in rows])  # uint8 [N, C, H, W]
-    labels = torch.tensor([int(y) for _, y in rows], dtype=torch.int64)  # [N], real class order
-    with torch.inference_mode():  # the same p(label | image) as sampling's judge filter, 1000 images at a time
-        prob = torch.cat(
-            [label_probability(model, images[i : i + 1000], labels[i : i + 1000]) for i in range(0, len(labels), 1000)]
-        ).numpy()  # [N]
-    labels = labels.numpy()
-    keep = np.flatnonzero(prob >= cfg.filter_threshold)
-    if len(keep) == 0:
-        raise ConfigError(
-            f"filter_threshold={cfg.filter_threshold} keeps none of the {len(labels)} synthetic images "
-            f"(the highest p(label) is {prob.max():.3f}); lower it"
-        )
-    test_acc = float((predict_logits(model, real_test.images).argmax(axis=1) == real_test.labels).mean())
-    names = tuple(real_test.class_names)
-    none = ImageData("none", real_test.images[:0], real_test.labels[:0], names)
-    kept = MixedDataset(
-        ImageDataset(none, output="tensor"), torch.utils.data.Subset(synthetic, keep.tolist()), synthetic_classes=names
-    )  # labels are already in the real order
-    info = {
-        "filter_threshold": cfg.filter_threshold,
-        "synthetic_before_filter": len(labels),
-        "synthetic_kept_per_class": dict(zip(names, np.bincount(labels[keep], minlength=len(names)).tolist())),
-        "real_only_accuracy": test_acc,
-    }
-    get_logger().info(
-        f"filter {cfg.filter_threshold}: kept {len(keep)} of {len(labels)} synthetic images "
-        f"(real-only classifier: test accuracy {test_acc:.4f})"
-    )
-    return kept, info
-
-
-def train_and_test(cfg: ClassifierJobConfig, real_train, synthetic, real_test, progress: bool = True) -> dict:
-    """Train a SmallCNN as ``cfg.train_on`` says and test it on ``real_test``.
+    ``steps`` = ``cfg.steps``, else ``cfg.epochs`` passes over the real images (synthetic: over the synthetic ones),
+    at least one step per epoch; real and real+synthetic runs get the same number.
 
     Args:
         cfg: the job config.
-        real_train: ImageData of real training images (None when train_on=synthetic).
-        synthetic: torch dataset of (uint8 image tensor, label in the real class order), e.g.
+        real_train: the real training images (None when train_on=synthetic).
+        synthetic: the synthetic images (None when train_on=real).
+
+    Returns:
+        The settings ``synthgen.classify`` trains with.
+    """
+    from synthgen.classify import ClassifierSettings
+
+    primary = synthetic if cfg.train_on == "synthetic" else real_train
+    batch = min(cfg.batch_size, len(primary)) if primary is not None and len(primary) else cfg.batch_size
+    per_epoch = max(1, len(primary) // batch) if primary is not None else 1
+    return ClassifierSettings(
+        steps=cfg.steps or cfg.epochs * per_epoch,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        width=cfg.width,
+        augment=cfg.augment,
+        synthetic_fraction=cfg.synthetic_fraction,
+        class_balanced=cfg.class_balanced,
+        filter_threshold=cfg.filter_threshold,
+        seed=cfg.seed,
+        num_threads=cfg.num_threads,
+    )
+
+
+def batches(cfg: ClassifierJobConfig, real_train: ImageData | None, synthetic, empty: ImageData) -> tuple:
+    """The training batches of ``cfg.train_on``: ``synthgen.classify.arm_batches`` of the parts it trains on.
+
+    Args:
+        cfg: the job config.
+        real_train: the real training images (None when train_on=synthetic).
+        synthetic: ImageData or a torch dataset of the synthetic images (None when train_on=real).
+        empty: an image set with no rows (its class names are the real ones).
+
+    Returns:
+        (DataLoader of uint8 images [B, C, H, W] and labels [B], steps, batch size B).
+    """
+    from synthgen import classify
+
+    real, syn = _parts(cfg, real_train, synthetic, empty.class_names)
+    settings = settings_of(cfg, real, syn)
+    return classify.arm_batches(real, syn, settings), settings.steps, classify.arm_batch_size(real, syn, settings)
+
+
+def train_and_test(
+    cfg: ClassifierJobConfig, real_train: ImageData | None, synthetic, real_test: ImageData, progress: bool = True
+) -> dict:
+    """Train a SmallCNN as ``cfg.train_on`` says (``synthgen.classify.train_and_score``) and test it on ``real_test``.
+
+    Args:
+        cfg: the job config.
+        real_train: real training images (None when train_on=synthetic).
+        synthetic: synthetic images, labels in the real class order: ImageData or a torch dataset such as
             ``load_synthetic``'s (None when train_on=real).
-        real_test: ImageData of the real test split.
+        real_test: the real test split.
         progress: log a progress line every ~10 s.
 
     Returns:
@@ -279,60 +253,62 @@ def train_and_test(cfg: ClassifierJobConfig, real_train, synthetic, real_test, p
         (their mean test accuracy) are None when the real training classes are balanced (or ``rare_classes`` is
         not fewer than the classes).
     """
-    from synthgen.data.subset import rarest_classes
-    from synthgen.evaluate.uplift import rare_accuracy
-    from synthgen.judge.classifier import per_class_accuracy, predict_logits
+    from synthgen import classify
 
     t0 = time.time()
-    model, steps, batch = fit_classifier(cfg, real_train, synthetic, real_test, progress)
-    pred = predict_logits(model, real_test.images).argmax(axis=1)  # [N_test]
-    per_class = per_class_accuracy(pred, real_test.labels, real_test.class_names)
+    real, syn = _parts(cfg, real_train, synthetic, real_test.class_names)
+    settings = settings_of(cfg, real, syn)
+    arm = classify.train_and_score(
+        real, syn, real_test, settings, progress=progress, desc=f"classifier on {cfg.train_on}"
+    )
     names = tuple(real_test.class_names)
     counts = (
         np.bincount(real_train.labels, minlength=len(names)).tolist()
         if real_train is not None
         else list(cfg.data.class_counts) or None
     )  # real training images per class
-    rare = (
-        rarest_classes(counts, cfg.rare_classes)
-        if counts and min(counts) < max(counts) and cfg.rare_classes < len(names)
-        else None
-    )
+    rare = classify.rare_classes(counts, cfg.rare_classes)
     return {
-        "accuracy": float((pred == real_test.labels).mean()),
-        "per_class_accuracy": per_class,
+        "accuracy": arm.score.accuracy,
+        "per_class_accuracy": arm.score.per_class,
         "rare_classes": [names[c] for c in rare] if rare else None,
-        "rare_accuracy": rare_accuracy(per_class, names, rare) if rare else None,
+        "rare_accuracy": classify.rare_accuracy(arm.score.per_class, names, rare) if rare else None,
         "real_class_counts": counts,
         "class_balanced": cfg.class_balanced,
         "train_on": cfg.train_on,
-        "num_real": 0 if real_train is None or cfg.train_on == "synthetic" else len(real_train),
-        "num_synthetic": 0 if synthetic is None or cfg.train_on == "real" else len(synthetic),
+        "num_real": 0 if real is None else len(real),
+        "num_synthetic": 0 if syn is None else len(syn),
         "synthetic_fraction": cfg.synthetic_fraction if cfg.train_on == "real+synthetic" else None,
         "num_test": len(real_test),
-        "steps": steps,
-        "batch_size": batch,
+        "steps": settings.steps,
+        "batch_size": classify.arm_batch_size(real, syn, settings),
         "seconds": round(time.time() - t0, 2),
     }
 
 
 def run(cfg: ClassifierJobConfig, progress: bool = True) -> dict:
-    """Load the data ``cfg`` names, train, test; write ``cfg.out`` when set. Returns the result dict.
+    """Load the data ``cfg`` names, filter (``filter_threshold``), train, test; write ``cfg.out`` when set.
+
+    Returns:
+        The result dict (``train_and_test``'s, plus the filter's counts, ``shards`` and ``config``).
 
     Raises:
         ConfigError / DataError / ShardError: bad config, real data or shards (nothing is written).
     """
+    from synthgen import classify
     from synthgen.data import load_images, whole_split
 
     cfg.validate()
     real_test = load_images(whole_split(cfg.data), "test")
     real_train = load_images(cfg.data, "train") if cfg.train_on != "synthetic" else None
     synthetic = None
-    if cfg.train_on != "real":
-        synthetic = load_synthetic(cfg, real_test.class_names, real_test.image_shape)
+    if cfg.train_on != "real":  # the public loader, then in memory: synthgen.classify's input
+        shards = load_synthetic(cfg, real_test.class_names, real_test.image_shape)
+        synthetic = as_image_data(shards, real_test.class_names)
     filter_info: dict = {}
-    if cfg.filter_threshold > 0.0:
-        synthetic, filter_info = filter_synthetic(cfg, real_train, synthetic, real_test, progress)
+    if cfg.filter_threshold > 0.0:  # validate: only with train_on=real+synthetic, so both parts are loaded
+        settings = settings_of(cfg, real_train, synthetic)
+        synthetic, filter_info = classify.honest_filter(real_train, synthetic, real_test, settings, progress=progress)
     result = train_and_test(cfg, real_train, synthetic, real_test, progress=progress)
     result.update(filter_info)
     result["shards"] = cfg.shards if cfg.train_on != "real" else ""

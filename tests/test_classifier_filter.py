@@ -1,5 +1,6 @@
-"""jobs/train_classifier.py's ``filter_threshold``: synthetic rows are kept only when a real-only classifier of
-the same recipe gives their label enough probability (honest: it sees only the real subset)."""
+"""jobs/train_classifier.py's ``filter_threshold`` (``synthgen.classify.honest_filter``): synthetic rows are kept
+only when a real-only classifier of the same recipe gives their label enough probability (honest: it sees only the
+real subset)."""
 
 from __future__ import annotations
 
@@ -29,12 +30,16 @@ def parts(fashion_mnist_root):
 
 
 def _synthetic(images: np.ndarray, labels: np.ndarray, names):
-    from synthgen.data import ImageData, ImageDataset, MixedDataset
+    from synthgen.data import ImageData
 
-    none = ImageData("none", images[:0], labels[:0], names)
-    return MixedDataset(
-        ImageDataset(none, output="tensor"), ImageDataset(ImageData("syn", images, labels, names), output="tensor")
-    )
+    return ImageData("syn", images, labels, tuple(names))
+
+
+def _filter(cfg, real, synthetic, test):
+    """The job's filter step: ``synthgen.classify.honest_filter`` with the job's settings."""
+    from synthgen.classify import honest_filter
+
+    return honest_filter(real, synthetic, test, tc.settings_of(cfg, real, synthetic), progress=False)
 
 
 def _cfg(data: DataConfig, **kw) -> tc.ClassifierJobConfig:
@@ -55,10 +60,9 @@ def test_the_filter_keeps_rows_of_their_label_and_drops_mislabelled_ones(parts):
     data, real, images, labels, test = parts
     wrong = (labels + 1 + np.random.default_rng(1).integers(0, 9, len(labels))) % 10  # every label changed
     both = _synthetic(np.concatenate([images, images]), np.concatenate([labels, wrong]), test.class_names)
-    kept, info = tc.filter_synthetic(_cfg(data), real, both, test, progress=False)
-    rows = [kept[i] for i in range(len(kept))]
-    kept_images = np.stack([x.numpy() for x, _ in rows])
-    kept_labels = np.array([int(y) for _, y in rows])
+    kept, info = _filter(_cfg(data), real, both, test)
+    kept_images, kept_labels = kept.images, kept.labels
+    rows = kept_labels
     source = {
         (img.tobytes(), int(y)) for img, y in zip(np.concatenate([images, images]), np.concatenate([labels, wrong]))
     }
@@ -73,7 +77,7 @@ def test_the_filter_keeps_rows_of_their_label_and_drops_mislabelled_ones(parts):
 
 def test_the_filter_is_the_real_only_arm(parts):
     data, real, images, labels, test = parts
-    _, info = tc.filter_synthetic(_cfg(data), real, _synthetic(images, labels, test.class_names), test, progress=False)
+    _, info = _filter(_cfg(data), real, _synthetic(images, labels, test.class_names), test)
     real_arm = tc.train_and_test(_cfg(data, train_on="real", filter_threshold=0.0), real, None, test, progress=False)
     assert info["real_only_accuracy"] == real_arm["accuracy"]
 
@@ -81,12 +85,11 @@ def test_the_filter_is_the_real_only_arm(parts):
 def test_a_threshold_that_keeps_nothing_is_a_config_error(parts):
     data, real, images, labels, test = parts
     with pytest.raises(ConfigError, match="keeps none.*lower it"):  # one step of a tiny net: p(label) ~ 0.1
-        tc.filter_synthetic(
+        _filter(
             _cfg(data, steps=1, width=1, filter_threshold=0.99),
             real,
             _synthetic(images, labels, test.class_names),
             test,
-            progress=False,
         )
 
 

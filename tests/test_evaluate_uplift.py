@@ -115,16 +115,16 @@ def test_long_tail_class_counts_that_do_not_fit_are_refused_naming_the_metric_ke
 
 
 def test_long_tail_arms_draw_real_rows_class_balanced_and_few_labels_do_not(data_cfg, tmp_path, monkeypatch):
-    import synthgen.evaluate.uplift as uplift_mod
+    import synthgen.classify.batches as batches_mod
 
     seen = []
 
-    class Recording(uplift_mod.MixedBatchSampler):
+    class Recording(batches_mod.MixedBatchSampler):
         def __init__(self, *args, **kwargs):
             seen.append(kwargs["class_balanced"])
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(uplift_mod, "MixedBatchSampler", Recording)
+    monkeypatch.setattr(batches_mod, "MixedBatchSampler", Recording)
     train = load_images(data_cfg, "train")
     _long_tail(data_cfg, tmp_path, train, seeds=1)
     assert seen == [True, True]  # both arms
@@ -134,16 +134,14 @@ def test_long_tail_arms_draw_real_rows_class_balanced_and_few_labels_do_not(data
 
 
 def test_class_balanced_batches_draw_every_class_equally_often():
-    from types import SimpleNamespace
-
-    from synthgen.evaluate.uplift import arm_batches
+    from synthgen.classify import ClassifierSettings, arm_batches
 
     names = ("a", "b", "c")
     labels = np.repeat([0, 1, 2], [90, 9, 3])
     real = ImageData("real", np.arange(102, dtype=np.uint8).reshape(102, 1, 1, 1), labels, names)  # pixel = index
     syn = ImageData("syn", np.full((20, 1, 1, 1), 255, np.uint8), np.zeros(20, np.int64), names)
-    u = SimpleNamespace(batch_size=12, synthetic_fraction=0.25, steps=30)
-    rows = [(x.flatten().numpy(), y.numpy()) for x, y in arm_batches(real, None, u, seed=0, class_balanced=True)]
+    balanced = ClassifierSettings(batch_size=12, synthetic_fraction=0.25, steps=30, seed=0, class_balanced=True)
+    rows = [(x.flatten().numpy(), y.numpy()) for x, y in arm_batches(real, None, balanced)]
     counts = np.bincount(np.concatenate([y for _, y in rows]), minlength=3)
     assert counts.sum() == 360 and counts.tolist() == [120, 120, 120]  # classes in shuffled passes: exact
     uses = np.bincount(np.concatenate([x for x, _ in rows]), minlength=102)  # draws of each real image
@@ -151,9 +149,10 @@ def test_class_balanced_batches_draw_every_class_equally_often():
     for c in range(3):
         assert uses[labels == c].max() - uses[labels == c].min() <= 1
     assert uses[labels == 2].tolist() == [40, 40, 40]
-    plain = np.concatenate([y.numpy() for _, y in arm_batches(real, None, u, seed=0)])
-    assert np.bincount(plain, minlength=3)[0] > 300  # unbalanced without it: the real class mix
-    mixed = list(arm_batches(real, syn, u, seed=0, class_balanced=True))
+    plain = dataclasses.replace(balanced, class_balanced=False)
+    plain_labels = np.concatenate([y.numpy() for _, y in arm_batches(real, None, plain)])
+    assert np.bincount(plain_labels, minlength=3)[0] > 300  # unbalanced without it: the real class mix
+    mixed = list(arm_batches(real, syn, balanced))
     real_rows = np.concatenate([y.numpy()[x.flatten().numpy() != 255] for x, y in mixed])
     assert len(real_rows) == 30 * 9 and np.bincount(real_rows, minlength=3).tolist() == [90, 90, 90]
     assert all(int((x.flatten() == 255).sum()) == 3 for x, _ in mixed)  # the synthetic share is untouched
@@ -398,15 +397,16 @@ def test_classifier_job_long_tail_json_has_the_rare_accuracy(tmp_path, fashion_m
 
 
 def test_classifier_job_draws_real_rows_class_balanced_when_asked():
+    from synthgen.classify import arm_batches
+
     tc = _classifier_job()
     names = tuple(f"c{i}" for i in range(10))
     labels = np.repeat(np.arange(10), TAIL)
     real = ImageData("real", np.zeros((len(labels), 1, 4, 4), np.uint8), labels, names)
-    empty = ImageData("none", real.images[:0], real.labels[:0], names)
     cfg = tc.ClassifierJobConfig(shards="unused", train_on="real", batch_size=50, steps=8, class_balanced=True)
-    loader, _, _ = tc.batches(cfg, real, None, empty)
+    loader = arm_batches(real, None, tc.settings_of(cfg, real, None))
     assert np.bincount(np.concatenate([y.numpy() for _, y in loader]), minlength=10).tolist() == [40] * 10
-    loader, _, _ = tc.batches(dataclasses.replace(cfg, class_balanced=False), real, None, empty)
+    loader = arm_batches(real, None, tc.settings_of(dataclasses.replace(cfg, class_balanced=False), real, None))
     assert np.bincount(np.concatenate([y.numpy() for _, y in loader]), minlength=10)[0] > 100  # the real mix
 
 

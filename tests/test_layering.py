@@ -76,6 +76,7 @@ FORBIDDEN = {
         "synthgen.pipeline",
     ),
     "draws": ("synthgen.",),
+    "classify": ("synthgen.train", "synthgen.sample", "synthgen.evaluate", "synthgen.cli", "synthgen.pipeline"),
     "evaluate": ("synthgen.cli", "synthgen.pipeline"),
 }
 

@@ -11,12 +11,13 @@ Two classifiers with the same recipe and the same number of steps are tested on 
     real only       batches drawn from the subset
     real+synthetic  a ``synthetic_fraction`` share of every batch drawn from a synthetic pool
 
-Both arms draw their batches through ``synthgen.data.mix`` (the real-only arm with no synthetic rows), each
-part walked in shuffled passes; in the long-tail setting both arms draw their real rows class-balanced
-(every class equally often: the strongest cheap baseline), and the pool fills the rare classes (its
-``class_weights``, ``uniform`` by default: as many synthetic images per class, so many variations of each
-rare image). The pool (``synthgen.evaluate.uplift_pool``) is drawn around the subset's own images by
-default: each real image is inverted into the generator and varied in latent space, so the pool varies
+Both arms are trained and scored by ``synthgen.classify`` (the code ``jobs/train_classifier.py`` runs too, so the
+same images, settings and seed give the same accuracy there): batches through ``synthgen.data.mix`` (the
+real-only arm with no synthetic rows), each part walked in shuffled passes; in the long-tail setting both arms
+draw their real rows class-balanced (every class equally often: the strongest cheap baseline), and the pool
+fills the rare classes (its ``class_weights``, ``uniform`` by default: as many synthetic images per class, so
+many variations of each rare image). The pool (``synthgen.evaluate.uplift_pool``) is drawn around the subset's
+own images by default: each real image is inverted into the generator and varied in latent space, so the pool varies
 images the classifier has, rather than adding prior draws of a generator that saw only those same images
 (``uplift.pool=prior``). Results per seed and over seeds (mean, std, standard error, seeds > 0); the long
 tail adds the mean test accuracy of the ``uplift.rare_classes`` rarest classes. Measured uplifts: README.
@@ -40,15 +41,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from synthgen.classify import ClassifierSettings, rare_accuracy, train_and_score
 from synthgen.config import ExperimentConfig, apply_overrides, from_dict, to_dict, upgrade_legacy_config
-from synthgen.data import ImageData, load_images
-from synthgen.data.mix import ImageDataset, MixedBatchSampler, MixedDataset, synthetic_per_batch
+from synthgen.data import load_images
 from synthgen.data.subset import class_count_subset, rarest_classes
-from synthgen.errors import ConfigError, DataError
+from synthgen.errors import ConfigError
 from synthgen.evaluate.context import EvalContext, MetricOutput
 from synthgen.evaluate.uplift_pool import pool_weights, synthetic_pool
-from synthgen.judge.classifier import fit, per_class_accuracy, predict_logits
-from synthgen.models.classifier import SmallCNN
 
 # The configs are typed Any here: this module runs the "uplift" metric, and the evaluation config asks
 # the metric registry for its names, so importing synthgen.evaluate.config here would close a cycle.
@@ -243,53 +242,28 @@ def _same_recipe(stored_yaml: str, cfg: ExperimentConfig) -> bool:
     return with_absolute_data_root(saved) == with_absolute_data_root(as_stored)
 
 
-def arm_batches(real: ImageData, syn: ImageData | None, u: Any, seed: int, class_balanced: bool = False) -> Any:
-    """The ``u.steps`` batches of one arm: a DataLoader over ``synthgen.data.mix`` (real only: no synthetic rows).
+def arm_settings(cfg: Any, seed: int) -> ClassifierSettings:
+    """The classifier recipe of both arms of one seed (``synthgen.classify``, as ``jobs/train_classifier.py``).
 
-    All steps form one sampler epoch, so each part is walked in shuffled passes (every image once before
-    any repeats), as a real-only or a mixed training run of that many steps would see them;
-    ``class_balanced`` draws the real rows class-balanced (``MixedBatchSampler``).
+    Args:
+        cfg: the EvalConfig (``uplift.steps``, ``batch_size``, ``lr``, ``augment``, ``synthetic_fraction``,
+            ``setting``; ``judge.width``).
+        seed: the uplift seed: weight init, batch order and augmentation shifts.
+
+    Returns:
+        The settings; the long tail draws real rows class-balanced; torch's thread count is left as it is.
     """
-    import torch
-
-    empty = ImageData(name="none", images=real.images[:0], labels=real.labels[:0], class_names=real.class_names)
-    mixed = MixedDataset(
-        ImageDataset(real, output="tensor"), ImageDataset(syn if syn is not None else empty, output="tensor")
-    )
-    k = synthetic_per_batch(u.batch_size, u.synthetic_fraction) if syn is not None else 0
-    sampler = MixedBatchSampler(mixed, u.batch_size, k, num_batches=u.steps, seed=seed, class_balanced=class_balanced)
-    return torch.utils.data.DataLoader(mixed, batch_sampler=sampler)
-
-
-def _train_arm(real: ImageData, syn: ImageData | None, cfg: Any, seed: int, desc: str, progress: bool) -> SmallCNN:
-    import torch
-
     u = cfg.uplift
-    torch.manual_seed(seed)  # same initial weights for both arms of a seed
-    model = SmallCNN(real.images.shape[1], real.num_classes, real.images.shape[2], width=cfg.judge.width)
-    batches = arm_batches(real, syn, u, seed, class_balanced=u.setting == LONG_TAIL)
-    return fit(model, batches, steps=u.steps, lr=u.lr, seed=seed, augment=u.augment, progress=progress, desc=desc)
-
-
-def _score(model: SmallCNN, test: ImageData) -> tuple[float, dict[str, float | None]]:
-    """(accuracy, {class name: accuracy}) of ``model`` on the real test split."""
-    pred = predict_logits(model, test.images).argmax(axis=1)  # [N_test]
-    return float((pred == test.labels).mean()), per_class_accuracy(pred, test.labels, test.class_names)
-
-
-def rare_accuracy(per_class: dict[str, float | None], class_names: tuple[str, ...], rare: list[int]) -> float:
-    """Mean of the per-class accuracies of classes ``rare``.
-
-    Raises:
-        DataError: the test split has no image of one of them.
-    """
-    values = [per_class[class_names[c]] for c in rare]
-    if any(v is None for v in values):
-        raise DataError(
-            f"the real test split has no image of a rare class {[class_names[c] for c in rare]}: "
-            "the rare accuracy needs every rare class in the test split"
-        )
-    return float(np.mean(values))
+    return ClassifierSettings(
+        steps=u.steps,
+        batch_size=u.batch_size,
+        lr=u.lr,
+        width=cfg.judge.width,
+        augment=u.augment,
+        synthetic_fraction=u.synthetic_fraction,
+        class_balanced=u.setting == LONG_TAIL,
+        seed=seed,
+    )
 
 
 def check_uplift_possible(cfg: Any, has_experiment: bool, has_generator: bool) -> None:
@@ -363,8 +337,9 @@ def _measure(ctx: EvalContext, tag: str, subset: dict[str, Any], storage: str) -
         generators.append(path or ctx.source.identity.get("path", ""))
         real = load_images(subset_cfg, "train")
         desc = f"uplift {tag} seed {seed}"
-        real_only = _train_arm(real, None, cfg, seed, f"{desc} real", ctx.progress)
-        syn, inv = synthetic_pool(ctx, path, seed, real, real_only)
+        settings = arm_settings(cfg, seed)  # both arms: same init, same real batch order
+        real_only = train_and_score(real, None, test, settings, progress=ctx.progress, desc=f"{desc} real")
+        syn, inv = synthetic_pool(ctx, path, seed, real, real_only.model)
         if inv is not None:
             log.info(
                 "%s: inverted %d real images, pixel mse %.4f -> %.4f", desc, len(inv.labels), inv.start_mse, inv.mse
@@ -373,11 +348,10 @@ def _measure(ctx: EvalContext, tag: str, subset: dict[str, Any], storage: str) -
             start_mse.append(inv.start_mse)
         pool_counts.append(np.bincount(syn.labels, minlength=len(names)).tolist())
         log.info("%s: %d real images, %d synthetic", desc, len(real), len(syn))
-        mixed = _train_arm(real, syn, cfg, seed, f"{desc} real+syn", ctx.progress)
-        for arm, model in (("real_only", real_only), ("real_plus_synthetic", mixed)):
-            a, pc = _score(model, test)
-            acc[arm].append(a)
-            per_class[arm].append(pc)
+        mixed = train_and_score(real, syn, test, settings, progress=ctx.progress, desc=f"{desc} real+syn")
+        for arm, result in (("real_only", real_only), ("real_plus_synthetic", mixed)):
+            acc[arm].append(result.score.accuracy)
+            per_class[arm].append(result.score.per_class)
         log.info("%s: real only %.4f, real+synthetic %.4f", desc, acc["real_only"][-1], acc["real_plus_synthetic"][-1])
     entry: dict[str, Any] = {
         "num_real": len(real),
