@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
 
 from synthgen.config import DataConfig
 from synthgen.data import load_images
 from synthgen.data.pairs import edge_pairs
-from synthgen.models.cyclegan import CycleGAN, CycleGANOptions, ImagePool, lsgan
-from synthgen.models.pix2pix import Pix2Pix, Pix2PixOptions
+from synthgen.models import cyclegan, pix2pix
+from synthgen.models.cyclegan import CycleGANOptions, ImagePool, build_cyclegan, lsgan
+from synthgen.models.pix2pix import Pix2PixOptions, build_pix2pix
 
 
 def test_lsgan_is_the_squared_distance_to_the_target():
@@ -42,16 +42,17 @@ def test_cyclegan_identity_terms_apply_only_between_alike_channels():
     torch.manual_seed(0)
     small = CycleGANOptions(g_channels=8, g_blocks=1, d_channels=8)
     a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
-    model = CycleGAN(small, (3, 3), 32)
-    with_id = model.g_loss(a, b)[0]
-    model.opts = dataclasses.replace(small, identity_weight=0.0)
-    assert model.g_loss(a, b)[0] < with_id  # the identity L1 adds to the loss
-    gray_to_rgb = CycleGAN(small, (1, 3), 32)
-    loss, fake_b, fake_a = gray_to_rgb.g_loss(a[:, :1], b)
-    gray_to_rgb.opts = dataclasses.replace(small, identity_weight=0.0)
-    assert torch.isclose(gray_to_rgb.g_loss(a[:, :1], b)[0], loss)  # no identity term across channel counts
-    assert fake_b.shape == (2, 3, 32, 32) and fake_a.shape == (2, 1, 32, 32)
-    assert torch.isfinite(gray_to_rgb.d_loss(a[:, :1], b, fake_a, fake_b))
+    G, D = build_cyclegan(small, (3, 32, 32), (3, 32, 32))
+    out = G(a, b)
+    assert {"idt_a", "idt_b"} <= set(out)
+    with_id = cyclegan.g_loss(D, a, b, out, small)
+    assert cyclegan.g_loss(D, a, b, out, dataclasses.replace(small, identity_weight=0.0)) < with_id
+    G, D = build_cyclegan(small, (1, 32, 32), (3, 32, 32))  # gray -> RGB: no identity pass at all
+    out = G(a[:, :1], b)
+    assert not {"idt_a", "idt_b"} & set(out)
+    assert out["fake_b"].shape == (2, 3, 32, 32) and out["fake_a"].shape == (2, 1, 32, 32)
+    assert out["rec_a"].shape == (2, 1, 32, 32) and torch.equal(G.translate(a[:, :1]), out["fake_b"])
+    assert torch.isfinite(cyclegan.d_loss(D, a[:, :1], b, out["fake_a"], out["fake_b"]))
 
 
 @pytest.fixture(scope="module")
@@ -67,38 +68,41 @@ def test_pix2pix_learns_to_render_outlines(outline_pairs):
     and below what the best constant image achieves, while D's loss stays finite."""
     torch.manual_seed(0)
     a, b, y = outline_pairs
-    model = Pix2Pix(Pix2PixOptions(g_channels=16, d_channels=16), 1, 1, 32)
-    opt_g = torch.optim.Adam(model.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(model.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    model.G.eval()
+    G, D = build_pix2pix(Pix2PixOptions(g_channels=16, d_channels=16), (1, 32, 32), (1, 32, 32), 10)
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    G.eval()
     with torch.no_grad():
-        start = (model.G(a) - b).abs().mean().item()
-    model.G.train()
+        start = (G(a, y) - b).abs().mean().item()
+    G.train()
     gen = torch.Generator().manual_seed(0)
     for _ in range(200):
         idx = torch.randint(len(a), (16,), generator=gen)
-        fake = model.G(a[idx])
-        d_loss = model.d_loss(a[idx], b[idx], fake)
+        fake = G(a[idx], y[idx])
+        d_loss = pix2pix.d_loss(D, a[idx], b[idx], fake, y[idx])
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
-        g_loss = model.g_loss(a[idx], b[idx], fake)
+        g_loss = pix2pix.g_loss(D, a[idx], b[idx], fake, y[idx], l1_weight=100.0)
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
-    model.G.eval()
+    G.eval()
     with torch.no_grad():
-        end = (model.G(a) - b).abs().mean().item()
+        end = (G(a, y) - b).abs().mean().item()
     constant = (b - b.median()).abs().mean().item()  # the best constant image's L1
     assert torch.isfinite(d_loss) and end < 0.5 * start and end < 0.7 * constant
 
 
 def test_class_conditioning_reaches_both_networks(outline_pairs):
+    torch.manual_seed(0)
     a, b, y = outline_pairs
-    model = Pix2Pix(Pix2PixOptions(g_channels=8, d_channels=8, class_conditional=True), 1, 1, 32, num_classes=10)
-    assert model.G.conditional and model.D.conditional
-    fake = model.G(a[:4], y[:4])
-    assert torch.isfinite(model.d_loss(a[:4], b[:4], fake, y[:4])) and torch.isfinite(
-        model.g_loss(a[:4], b[:4], fake, y[:4])
-    )
-    assert np.isfinite(fake.detach().numpy()).all()
+    opts = Pix2PixOptions(g_channels=8, d_channels=8, class_conditional=True)
+    G, D = build_pix2pix(opts, (1, 32, 32), (1, 32, 32), 10)
+    G.eval()
+    other = (y[:4] + 1) % 10
+    assert not torch.allclose(G(a[:4], y[:4]), G(a[:4], other)) and G.conditional
+    assert not torch.allclose(D(a[:4], b[:4], y[:4]), D(a[:4], b[:4], other))
+    plain_G, plain_D = build_pix2pix(Pix2PixOptions(g_channels=8, d_channels=8), (1, 32, 32), (1, 32, 32), 10)
+    plain_G.eval()
+    assert torch.equal(plain_G(a[:4], y[:4]), plain_G(a[:4], other))  # labels ignored unless class_conditional

@@ -5,6 +5,9 @@ G_ab, G_ba = ResNet-block generators; D_a, D_b = PatchGANs on one domain each; l
 ``cycle_weight`` (10) x L1 of both round trips and ``identity_weight`` (0.5) x ``cycle_weight`` x L1 of each
 generator on its own output domain (it must leave such images alone); D sees fakes from an ``ImagePool`` of 50
 earlier fakes (Shrivastava et al. 2017), which damps oscillation. Pure: no I/O, no Ray.
+
+The two generators are one module whose ``forward(a, b)`` runs every generator pass of a step (so a DDP wrapper
+sees all of them in one call) and whose ``translate(a)`` is A -> B; likewise the two discriminators.
 """
 
 from __future__ import annotations
@@ -29,44 +32,72 @@ class CycleGANOptions:
     pool_size: int = 50  # earlier fakes D draws from (0 = none)
 
 
-class CycleGAN(nn.Module):
-    """CycleGAN's two generators and two discriminators between A (``channels[0]``) and B (``channels[1]``)."""
+class CycleGenerators(nn.Module):
+    """G_ab and G_ba. ``forward(a, b)`` -> dict of fake_b, fake_a, rec_a, rec_b (+ idt_b, idt_a when the domains
+    have the same channels); ``translate(a, labels)`` -> G_ab(a) (labels unused: CycleGAN never sees them)."""
+
+    def __init__(self, opts: CycleGANOptions, channels: tuple[int, int]):
+        super().__init__()
+        c_a, c_b = channels
+        self.G_ab = ResnetGenerator(c_a, c_b, opts.g_channels, opts.g_blocks)
+        self.G_ba = ResnetGenerator(c_b, c_a, opts.g_channels, opts.g_blocks)
+        self.identity = opts.identity_weight > 0 and c_a == c_b  # an RGB image cannot pass a gray -> RGB G unchanged
+        self.num_classes, self.conditional = 0, False
+
+    def forward(self, a: Tensor, b: Tensor) -> dict[str, Tensor]:
+        fake_b, fake_a = self.G_ab(a), self.G_ba(b)  # [N, C_b, H, W], [N, C_a, H, W]
+        out = {"fake_b": fake_b, "fake_a": fake_a, "rec_a": self.G_ba(fake_b), "rec_b": self.G_ab(fake_a)}
+        if self.identity:
+            out.update(idt_b=self.G_ab(b), idt_a=self.G_ba(a))
+        return out
+
+    def translate(self, a: Tensor, labels: Tensor | None = None) -> Tensor:
+        """A -> B, what sampling calls."""
+        return self.G_ab(a)
+
+
+class CycleDiscriminators(nn.Module):
+    """D_a and D_b: ``forward(a, b) -> (D_a(a), D_b(b))`` patch logits."""
 
     def __init__(self, opts: CycleGANOptions, channels: tuple[int, int], side: int):
         super().__init__()
-        c_a, c_b = channels
         layers = opts.d_layers or patch_layers(side)
-        self.G_ab = ResnetGenerator(c_a, c_b, opts.g_channels, opts.g_blocks)
-        self.G_ba = ResnetGenerator(c_b, c_a, opts.g_channels, opts.g_blocks)
-        self.D_a = PatchDiscriminator(c_a, opts.d_channels, layers)
-        self.D_b = PatchDiscriminator(c_b, opts.d_channels, layers)
-        self.opts = opts
+        self.D_a = PatchDiscriminator(channels[0], opts.d_channels, layers)
+        self.D_b = PatchDiscriminator(channels[1], opts.d_channels, layers)
 
-    def g_loss(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """G's loss on a batch of A and one of B (unpaired); returns (loss, fake_b, fake_a) for D's step.
+    def forward(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        return self.D_a(a), self.D_b(b)
 
-        Identity terms apply only where the two domains have the same channels (an RGB image cannot pass
-        through a gray-to-RGB generator unchanged).
-        """
-        o = self.opts
-        fake_b, fake_a = self.G_ab(a), self.G_ba(b)  # [N, C_b, H, W], [N, C_a, H, W]
-        loss = lsgan(self.D_b(fake_b), True) + lsgan(self.D_a(fake_a), True)
-        loss = loss + o.cycle_weight * (F.l1_loss(self.G_ba(fake_b), a) + F.l1_loss(self.G_ab(fake_a), b))
-        if o.identity_weight > 0 and a.shape[1] == b.shape[1]:
-            identity = F.l1_loss(self.G_ab(b), b) + F.l1_loss(self.G_ba(a), a)
-            loss = loss + o.identity_weight * o.cycle_weight * identity
-        return loss, fake_b, fake_a
 
-    def d_loss(self, a: Tensor, b: Tensor, fake_a: Tensor, fake_b: Tensor) -> Tensor:
-        """Both D's least-squares losses (each halved, as in the reference) on real images and (pooled) fakes."""
-        loss_a = 0.5 * (lsgan(self.D_a(a), True) + lsgan(self.D_a(fake_a.detach()), False))
-        loss_b = 0.5 * (lsgan(self.D_b(b), True) + lsgan(self.D_b(fake_b.detach()), False))
-        return loss_a + loss_b
+def build_cyclegan(
+    opts: CycleGANOptions, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int], num_classes: int = 0
+) -> tuple[CycleGenerators, CycleDiscriminators]:
+    """Fresh (generators, discriminators) between images of ``in_shape`` (A) and ``out_shape`` (B)."""
+    channels = (in_shape[0], out_shape[0])
+    return CycleGenerators(opts, channels), CycleDiscriminators(opts, channels, in_shape[-1])
 
 
 def lsgan(logits: Tensor, real: bool) -> Tensor:
     """Least-squares GAN loss (Mao et al. 2017): mean (D(x) - target)^2 with target 1 for real, 0 for fake."""
     return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
+
+
+def g_loss(D: nn.Module, a: Tensor, b: Tensor, out: dict[str, Tensor], opts: CycleGANOptions) -> Tensor:
+    """Both generators' loss from their outputs ``out`` (``CycleGenerators.forward``), D frozen by the caller."""
+    d_fake_a, d_fake_b = D(out["fake_a"], out["fake_b"])
+    loss = lsgan(d_fake_b, True) + lsgan(d_fake_a, True)
+    loss = loss + opts.cycle_weight * (F.l1_loss(out["rec_a"], a) + F.l1_loss(out["rec_b"], b))
+    if "idt_b" in out:
+        identity = F.l1_loss(out["idt_b"], b) + F.l1_loss(out["idt_a"], a)
+        loss = loss + opts.identity_weight * opts.cycle_weight * identity
+    return loss
+
+
+def d_loss(D: nn.Module, a: Tensor, b: Tensor, fake_a: Tensor, fake_b: Tensor) -> Tensor:
+    """Both discriminators' least-squares losses (each halved, as in the reference) on real images and fakes."""
+    real_a, real_b = D(a, b)
+    pooled_a, pooled_b = D(fake_a.detach(), fake_b.detach())
+    return 0.5 * (lsgan(real_a, True) + lsgan(pooled_a, False)) + 0.5 * (lsgan(real_b, True) + lsgan(pooled_b, False))
 
 
 class ImagePool:
