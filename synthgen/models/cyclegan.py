@@ -127,3 +127,24 @@ class ImagePool:
             else:
                 out.append(image)
         return torch.stack(out)  # [N, C, H, W]
+
+
+class CycleGANObjective:
+    """What a training step asks of cyclegan: unpaired batches; every generator pass in one call; D's losses on
+    fakes drawn through two image pools (seeded by ``seed``, so a run repeats); G's loss."""
+
+    paired = False  # a and b are independent draws of the two domains
+
+    def __init__(self, opts: CycleGANOptions, seed: int = 0) -> None:
+        self.opts = opts
+        self.pool_a = ImagePool(opts.pool_size, torch.Generator().manual_seed(seed))
+        self.pool_b = ImagePool(opts.pool_size, torch.Generator().manual_seed(seed + 1))
+
+    def generate(self, G: nn.Module, a: Tensor, b: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        return G(a, b)
+
+    def d_loss(self, D: nn.Module, a: Tensor, b: Tensor, labels: Tensor, out: dict[str, Tensor]) -> Tensor:
+        return d_loss(D, a, b, self.pool_a.query(out["fake_a"]), self.pool_b.query(out["fake_b"]))
+
+    def g_loss(self, D: nn.Module, a: Tensor, b: Tensor, labels: Tensor, out: dict[str, Tensor]) -> Tensor:
+        return g_loss(D, a, b, out, self.opts)

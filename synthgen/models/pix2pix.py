@@ -84,3 +84,21 @@ def g_loss(D: nn.Module, a: Tensor, b: Tensor, fake_b: Tensor, labels: Tensor, l
     """G's loss: fool D on ``(a, fake_b)`` plus ``l1_weight`` x L1 to the real ``b``."""
     fake = D(a, fake_b, labels)
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake)) + l1_weight * F.l1_loss(fake_b, b)
+
+
+class Pix2PixObjective:
+    """What a training step asks of pix2pix: its batches are paired; one generator pass; D's and G's losses."""
+
+    paired = True  # row i of b is the translation of row i of a
+
+    def __init__(self, opts: Pix2PixOptions, seed: int = 0) -> None:
+        self.opts = opts
+
+    def generate(self, G: nn.Module, a: Tensor, b: Tensor, labels: Tensor) -> Tensor:
+        return G(a, labels)  # [N, C_b, H, W]
+
+    def d_loss(self, D: nn.Module, a: Tensor, b: Tensor, labels: Tensor, fake_b: Tensor) -> Tensor:
+        return d_loss(D, a, b, fake_b, labels)
+
+    def g_loss(self, D: nn.Module, a: Tensor, b: Tensor, labels: Tensor, fake_b: Tensor) -> Tensor:
+        return g_loss(D, a, b, fake_b, labels, self.opts.l1_weight)

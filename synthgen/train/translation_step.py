@@ -1,0 +1,66 @@
+"""One optimisation step of an image-to-image model (pix2pix, cyclegan): D, then G, like ``GANStep``.
+
+The batch is ``(a [B, C_a, H, W], b [B, C_b, H, W], labels [B])`` in [-1, 1]: a paired batch for pix2pix (row i
+of ``b`` is the translation of row i of ``a``), two independent draws for cyclegan (its labels unused).
+The generator runs once per step (under its DDP wrapper, so every generator pass is in one synced forward); D's
+update runs under D's wrapper on the detached fakes (cyclegan: drawn through the image pool), then G's update
+runs on the bare, frozen D, so DDP syncs only the gradients of the network being trained. The EMA of the
+generator is what gets sampled, as for the noise models. Plain fp32 (the device fast paths of ``GANStep`` are
+not wired here yet).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from synthgen.checkpoint import TrainingState
+from synthgen.config import ExperimentConfig
+from synthgen.train.fast_paths import make_adam
+
+
+class TranslationStep:
+    """Holds (G, D), their optimisers, G's EMA and the model's objective; ``step(a, b, labels, step)``.
+
+    ``objective`` (the model module's ``*Objective``) says whether batches are paired and computes the generator
+    passes and both losses; this class only orders the updates, so it never branches on the model.
+    """
+
+    def __init__(
+        self, cfg: ExperimentConfig, G: nn.Module, D: nn.Module, G_train: nn.Module, D_train: nn.Module, objective
+    ) -> None:
+        """Args: the resolved config; the bare networks; their DDP wrappers (or themselves with one worker);
+        the model's objective."""
+        from synthgen.models import EMA
+
+        t, m = cfg.train, cfg.model
+        self.cfg, self.G, self.D, self.G_train, self.D_train = cfg, G, D, G_train, D_train
+        self.objective, self.paired = objective, objective.paired
+        self.opt_g = make_adam(G.parameters(), t.lr_g, (t.beta1, t.beta2), fused=False)
+        self.opt_d = make_adam(D.parameters(), t.lr_d, (t.beta1, t.beta2), fused=False)
+        self.ema = EMA(G, decay=m.ema_decay, start=m.ema_start)
+        self.nan_at_step = -1  # test-only fault (synthgen.faults): the D loss becomes NaN at this step
+
+    def training_state(self) -> TrainingState:
+        """What a checkpoint saves and a restart restores (the bare networks; an image pool is not kept)."""
+        return TrainingState(self.G, self.D, self.ema.module, self.opt_g, self.opt_d)
+
+    def __call__(
+        self, a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One D update and one G update on the batch; returns the detached (d_loss, g_loss)."""
+        out = self.objective.generate(self.G_train, a, b, labels)  # the step's generator passes, one DDP forward
+        d_loss = self.objective.d_loss(self.D_train, a, b, labels, out)
+        if self.nan_at_step == step:
+            d_loss = d_loss * float("nan")
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        self.D.requires_grad_(False)
+        g_loss = self.objective.g_loss(self.D, a, b, labels, out)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        self.D.requires_grad_(True)
+        self.ema.update(self.G, step)
+        return d_loss.detach(), g_loss.detach()
