@@ -18,11 +18,10 @@ import sys
 from collections.abc import Callable, Sequence
 
 from synthgen import __version__
-from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path, run_guarded
+from synthgen.cli_args import EXIT_CODES_HELP, add_command, add_config_arguments, config_path, run_guarded
 from synthgen.log import setup_logging
 
-TRAIN_EPILOG = (
-    """\
+TRAIN_EPILOG = """\
 examples:
   synthgen train --config jobs/configs/fashion_mnist.yaml
   synthgen train --config jobs/configs/fashion_mnist.yaml --set train.num_workers=4 --set train.steps=20000
@@ -35,8 +34,6 @@ tensorboard/ (loss curves, img/s and sample grids: tensorboard --logdir <run fol
 Every config key is listed by --dry-run; override any of them with --set section.key=value.
 
 """
-    + EXIT_CODES_HELP
-)
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -54,14 +51,14 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _register_train(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "train",
-        help="train a GAN on real images with Ray Train DDP workers",
-        description="Train a (class-conditional) GAN with Ray Train distributed data-parallel workers. "
+        "train a GAN on real images with Ray Train DDP workers",
+        "Train a (class-conditional) GAN with Ray Train distributed data-parallel workers. "
         "Checkpoints every train.checkpoint_every steps; a killed worker is replaced and training "
         "continues from the latest checkpoint.",
-        epilog=TRAIN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        TRAIN_EPILOG,
     )
     add_config_arguments(parser)
     parser.add_argument(

@@ -37,6 +37,27 @@ exit codes:
 """
 
 
+def add_command(
+    subparsers: Any, name: str, summary: str, description: str, epilog: str = ""
+) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` and return its parser.
+
+    Args:
+        subparsers: the ``synthgen`` parser's subparsers.
+        name: the subcommand, e.g. "sample".
+        summary: its line in ``synthgen --help``.
+        description: what ``synthgen NAME --help`` says first.
+        epilog: what it says after the options, printed as written (layouts, examples); the exit codes follow.
+    """
+    return subparsers.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=epilog + EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def add_config_arguments(
     parser: argparse.ArgumentParser,
     *,

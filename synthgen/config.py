@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 from synthgen.config_io import (  # re-exported: configs and their machinery load from here
     _deepcopy_dict,
     apply_overrides,
+    check_minimums,
+    check_ranges,
     config_data,
     dump_yaml,
     from_dict,
@@ -38,6 +40,8 @@ __all__ = [
     "model_options_dict",
     "upgrade_legacy_config",
     "apply_overrides",
+    "check_minimums",
+    "check_ranges",
     "config_data",
     "dump_yaml",
     "from_dict",
@@ -198,6 +202,27 @@ class RunConfig:
     ray_address: str = ""  # "" = join RAY_ADDRESS if set, else start a local Ray instance
 
 
+# dotted key -> its smallest allowed value (and what that value means), checked by ExperimentConfig.validate
+EXPERIMENT_MINIMUMS: dict[str, int | tuple[int, str]] = {
+    "model.z_dim": 1,
+    "model.lecam_weight": (0, " (0 = off)"),
+    "model.r1_gamma": (0, " (0 = off)"),
+    "model.r1_interval": 1,
+    "model.info_weight": (0, ", e.g. 1.0 (used only with model.codes)"),
+    "model.aux_weight": (0, ", e.g. 0.5 (0 = no auxiliary classifier)"),
+    "model.mode_seeking_weight": (0, ", e.g. 0.1 (0 = off)"),
+    "train.num_workers": 1,
+    "train.batch_size": 1,
+    "train.steps": 1,
+    "train.max_minutes": (0, " (0 = no time budget)"),
+    "train.checkpoint_every": 1,
+    "train.sample_every": 1,
+    "train.log_every": 1,
+    "train.num_to_keep": 1,
+    "train.max_failures": 0,
+}
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)  # real images to learn from
@@ -213,47 +238,26 @@ class ExperimentConfig:
         """
         d, m, t = self.data, self.model, self.train
         d.validate()
-        checks = [
-            (
-                d.resolution >= 4 and d.resolution % 4 == 0,
-                "data.resolution",
-                d.resolution,
-                "a multiple of 4, e.g. 28 or 32",
-            ),
-            (d.channels in (1, 3), "data.channels", d.channels, "1 or 3"),
-            (m.z_dim >= 1, "model.z_dim", m.z_dim, ">= 1"),
-            (0.0 <= m.ema_decay < 1.0, "model.ema_decay", m.ema_decay, "in [0, 1)"),
-            (m.lecam_weight >= 0.0, "model.lecam_weight", m.lecam_weight, ">= 0 (0 = off)"),
-            (m.r1_gamma >= 0.0, "model.r1_gamma", m.r1_gamma, ">= 0 (0 = off)"),
-            (m.r1_interval >= 1, "model.r1_interval", m.r1_interval, ">= 1"),
-            (m.info_weight >= 0.0, "model.info_weight", m.info_weight, ">= 0, e.g. 1.0 (used only with model.codes)"),
-            (m.aux_weight >= 0.0, "model.aux_weight", m.aux_weight, ">= 0, e.g. 0.5 (0 = no auxiliary classifier)"),
-            (
-                m.mode_seeking_weight >= 0.0,
-                "model.mode_seeking_weight",
-                m.mode_seeking_weight,
-                ">= 0, e.g. 0.1 (0 = off)",
-            ),
-            (t.num_workers >= 1, "train.num_workers", t.num_workers, ">= 1"),
-            (t.batch_size >= 1, "train.batch_size", t.batch_size, ">= 1"),
-            (t.steps >= 1, "train.steps", t.steps, ">= 1"),
-            (t.max_minutes >= 0, "train.max_minutes", t.max_minutes, ">= 0 (0 = no time budget)"),
-            (t.checkpoint_every >= 1, "train.checkpoint_every", t.checkpoint_every, ">= 1"),
-            (t.sample_every >= 1, "train.sample_every", t.sample_every, ">= 1"),
-            (t.log_every >= 1, "train.log_every", t.log_every, ">= 1"),
-            (t.num_to_keep >= 1, "train.num_to_keep", t.num_to_keep, ">= 1"),
-            (t.max_failures >= 0, "train.max_failures", t.max_failures, ">= 0"),
-            (t.cpus_per_worker > 0, "train.cpus_per_worker", t.cpus_per_worker, "> 0"),
-            (
-                self.run.name.strip() != "" and "/" not in self.run.name,
-                "run.name",
-                self.run.name,
-                "a non-empty name without '/'",
-            ),
-        ]
-        for ok, key, value, allowed in checks:
-            if not ok:
-                raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
+        check_ranges(
+            [
+                (
+                    d.resolution >= 4 and d.resolution % 4 == 0,
+                    "data.resolution",
+                    d.resolution,
+                    "a multiple of 4, e.g. 28 or 32",
+                ),
+                (d.channels in (1, 3), "data.channels", d.channels, "1 or 3"),
+                (0.0 <= m.ema_decay < 1.0, "model.ema_decay", m.ema_decay, "in [0, 1)"),
+                (t.cpus_per_worker > 0, "train.cpus_per_worker", t.cpus_per_worker, "> 0"),
+                (
+                    self.run.name.strip() != "" and "/" not in self.run.name,
+                    "run.name",
+                    self.run.name,
+                    "a non-empty name without '/'",
+                ),
+            ]
+        )
+        check_minimums(self, EXPERIMENT_MINIMUMS)
         from synthgen.models.registry import get_model_spec
 
         options = get_model_spec(m.name).options(**m.arch)

@@ -8,9 +8,11 @@ YAML is read with ``yaml.safe_load``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import types
 import typing
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import yaml
@@ -120,6 +122,34 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def check_ranges(checks: Iterable[tuple[bool, str, Any, str]]) -> None:
+    """Raise on the first ``(holds, key, value, what is allowed)`` check that does not hold.
+
+    Raises:
+        ConfigError: ``"{key}={value!r} is invalid: must be {allowed}"``.
+    """
+    for ok, key, value, allowed in checks:
+        if not ok:
+            raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
+
+
+def check_minimums(cfg: Any, minimums: Mapping[str, int | tuple[int, str]]) -> None:
+    """Check that each dotted key of ``cfg`` is at least its minimum, in table order.
+
+    Args:
+        cfg: a config dataclass.
+        minimums: dotted key -> its smallest allowed value, or (that value, what the message adds after
+            ``>= N``, e.g. ``" (0 = off)"`` or ``", e.g. 16"``).
+
+    Raises:
+        ConfigError: as ``check_ranges``, e.g. ``train.steps=0 is invalid: must be >= 1``.
+    """
+    for key, bound in minimums.items():
+        minimum, note = bound if isinstance(bound, tuple) else (bound, "")
+        value = functools.reduce(getattr, key.split("."), cfg)
+        check_ranges([(value >= minimum, key, value, f">= {minimum}{note}")])
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 LOGGER_NAME = "synthgen"
 
@@ -65,3 +66,12 @@ def setup_logging(level: int | str = logging.INFO, propagate: bool = True) -> lo
     logger.setLevel(level)
     logger.propagate = propagate
     return logger
+
+
+def image_bar(total: int, desc: str, enabled: bool = True) -> Any:
+    """A tqdm bar on stderr counting ``total`` images of stage ``desc`` (the sampling fleet's, the inversion's)."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, unit="img", desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True, smoothing=0.1
+    )

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path
+from synthgen.cli_args import add_command, add_config_arguments, config_path
 from synthgen.config import DataConfig, ExperimentConfig, ModelConfig, RunConfig, TrainConfig, dump_yaml, load_config
 from synthgen.errors import ConfigError, ShardError
 from synthgen.evaluate.config import EvalConfig
@@ -279,8 +279,7 @@ def run_pipeline(cfg: PipelineConfig, resume: bool = False) -> PipelineResult:
     )
 
 
-PIPELINE_EPILOG = (
-    """\
+PIPELINE_EPILOG = """\
 outputs (run folder = <run.storage_path>/<run.name>):
   checkpoint-NNNNNN/  metrics.jsonl  grids/    training
   eval/metrics.jsonl  eval/report.html         evaluation of the final checkpoint (evaluate.out)
@@ -293,20 +292,18 @@ examples:
   python jobs/pipeline.py --config jobs/configs/pipeline.yaml --smoke-test
 
 """
-    + EXIT_CODES_HELP
-)
 
 
 def register(subparsers: Any) -> None:
     """Add the ``pipeline`` subcommand (``synthgen.cli`` calls this with its subparsers)."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "pipeline",
-        help="train -> evaluate -> sample -> verify in one run (one Ray job)",
-        description="Train a GAN with Ray Train, evaluate its final checkpoint, sample it into verified "
+        "train -> evaluate -> sample -> verify in one run (one Ray job)",
+        "Train a GAN with Ray Train, evaluate its final checkpoint, sample it into verified "
         "Parquet/PNG shards. Sections data/model/train/run are `synthgen train`'s, evaluate.* is "
         "`synthgen evaluate`'s and sample.* is `synthgen sample`'s; the checkpoint joining them is filled in.",
-        epilog=PIPELINE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        PIPELINE_EPILOG,
     )
     add_config_arguments(
         p,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthgen.config import DataConfig
-from synthgen.errors import ConfigError
+from synthgen.registries import lookup, register
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,7 @@ SOURCES: dict[str, SourceLoader] = {}
 def register_source(name: str) -> Callable[[SourceLoader], SourceLoader]:
     """Register a loader ``fn(cfg, split) -> ImageData`` under ``name``."""
 
-    def wrap(fn: SourceLoader) -> SourceLoader:
-        if name in SOURCES:
-            raise ValueError(f"data source {name!r} registered twice")
-        SOURCES[name] = fn
-        return fn
-
-    return wrap
+    return lambda fn: register(SOURCES, name, fn, "data source")
 
 
 def get_source(name: str) -> SourceLoader:
@@ -57,6 +51,4 @@ def get_source(name: str) -> SourceLoader:
     """
     # No import of synthgen.data here (that would be a cycle): importing this module runs the
     # package's __init__ first, which imports every source module and so fills SOURCES.
-    if name not in SOURCES:
-        raise ConfigError(f"data.source={name!r} is not a registered source; choose one of {sorted(SOURCES)}")
-    return SOURCES[name]
+    return lookup(SOURCES, name, "data.source", "source")

@@ -37,7 +37,7 @@ import torch
 from PIL import Image
 
 from synthgen.data.base import ImageData
-from synthgen.data.shard_dataset import OUTPUTS
+from synthgen.data.shard_dataset import OUTPUTS, transformed
 from synthgen.errors import ConfigError, ShardError
 
 
@@ -85,12 +85,7 @@ class ImageDataset(torch.utils.data.Dataset):
             image = Image.fromarray(chw[0], mode="L")
         else:
             image = Image.fromarray(np.ascontiguousarray(chw.transpose(1, 2, 0)), mode="RGB")
-        label: Any = int(self.targets[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
+        return transformed(self, image, int(self.targets[index]))
 
 
 def class_mapping(

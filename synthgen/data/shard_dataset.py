@@ -41,6 +41,13 @@ OUTPUTS = ("pil", "tensor")  # SyntheticShardDataset(output=...)
 __all__ = ["OUTPUTS", "SyntheticShardDataset", "load_shard_arrays", "load_source_ids"]
 
 
+def transformed(dataset: Any, image: Any, label: int) -> tuple[Any, Any]:
+    """``(image, label)`` through the dataset's ``transform`` and ``target_transform`` (torchvision's: None = as is)."""
+    if dataset.transform is not None:
+        image = dataset.transform(image)
+    return image, (label if dataset.target_transform is None else dataset.target_transform(label))
+
+
 class SyntheticShardDataset(torch.utils.data.Dataset):
     """Map-style dataset over a synthgen shard folder, returning ``(image, label)`` like torchvision.
 
@@ -109,12 +116,7 @@ class SyntheticShardDataset(torch.utils.data.Dataset):
             raise IndexError(f"index {index} out of range for {n} samples")
         img = self._image(index)
         image: Any = img if self.output == "pil" else torch.from_numpy(pil_to_chw(img))  # [C, H, W]
-        label: Any = int(self.targets[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
+        return transformed(self, image, int(self.targets[index]))
 
     def _image(self, index: int) -> Image.Image:
         where = f"{self.root} sample_id={int(self.sample_ids[index])}"

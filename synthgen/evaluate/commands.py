@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from synthgen.cli_args import (
-    EXIT_CODES_HELP,
+    add_command,
     add_config_arguments,
     config_path,
     flag_values,
@@ -49,19 +49,18 @@ examples:
   python jobs/evaluate.py --config jobs/configs/evaluate.yaml --smoke-test   # the Ray job, tiny sizes
 
 """
-    + EXIT_CODES_HELP
 )
 
 
 def register(subparsers: Any) -> None:
     """Add the ``evaluate`` subcommand to an argparse subparsers object."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "evaluate",
-        help="measure a generator or shard dataset: FD/KID/PR/DC, label accuracy, CAS, augmentation uplift",
-        description="Evaluate a trained generator (--checkpoint) or an existing shard dataset (--shards) "
+        "measure a generator or shard dataset: FD/KID/PR/DC, label accuracy, CAS, augmentation uplift",
+        "Evaluate a trained generator (--checkpoint) or an existing shard dataset (--shards) "
         "against the real test split, append the results to OUT/metrics.jsonl and write OUT/report.html.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        EPILOG,
     )
     add_config_arguments(
         p,

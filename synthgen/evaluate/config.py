@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from synthgen.config import DataConfig
+from synthgen.config import DataConfig, check_minimums, check_ranges
 from synthgen.errors import ConfigError
 from synthgen.judge.config import FilterSpec, JudgeConfig
 
@@ -152,9 +152,8 @@ class EvalConfig:
         if len(set(self.metrics)) != len(self.metrics):
             raise ConfigError(f"metrics={list(self.metrics)!r} lists a metric twice")
         self._check_combinations()
-        for ok, key, value, allowed in self._range_checks():
-            if not ok:
-                raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
+        check_ranges(self._range_checks())
+        check_minimums(self, EVAL_MINIMUMS)
 
     def _check_combinations(self) -> None:
         """Options that only mean something together with another (a filter without the pool it judges)."""
@@ -175,21 +174,9 @@ class EvalConfig:
             )
 
     def _range_checks(self) -> list[tuple[bool, str, Any, str]]:
-        """(holds, key, value, what is allowed) for each single-key bound."""
+        """(holds, key, value, what is allowed) for each bound that is not a plain minimum (``EVAL_MINIMUMS``)."""
         u = self.uplift
         return [
-            (self.filter_max_candidates >= 1, "filter_max_candidates", self.filter_max_candidates, ">= 1, e.g. 16"),
-            (self.num_samples >= 10, "num_samples", self.num_samples, ">= 10"),
-            (self.batch_size >= 1, "batch_size", self.batch_size, ">= 1"),
-            (self.kid_subsets >= 1, "kid_subsets", self.kid_subsets, ">= 1"),
-            (self.kid_subset_size >= 2, "kid_subset_size", self.kid_subset_size, ">= 2"),
-            (self.pr_k >= 1, "pr_k", self.pr_k, ">= 1"),
-            (self.dc_k >= 1, "dc_k", self.dc_k, ">= 1"),
-            (self.judge.epochs >= 1, "judge.epochs", self.judge.epochs, ">= 1"),
-            (self.judge.max_train_images >= 0, "judge.max_train_images", self.judge.max_train_images, ">= 0"),
-            (self.judge.width >= 1, "judge.width", self.judge.width, ">= 1"),
-            (self.cas.num_train >= 0, "cas.num_train", self.cas.num_train, ">= 0 (0 = the real training split's size)"),
-            (self.cas.epochs >= 1, "cas.epochs", self.cas.epochs, ">= 1"),
             (u.setting in UPLIFT_SETTINGS, "uplift.setting", u.setting, f"one of {list(UPLIFT_SETTINGS)}"),
             (
                 len(u.fractions) >= 1 and all(0 < f <= 1 for f in u.fractions),
@@ -215,17 +202,34 @@ class EvalConfig:
                 u.class_weights,
                 "auto, data, uniform or a YAML/JSON file of {class name: weight}",
             ),
-            (u.seeds >= 1, "uplift.seeds", u.seeds, ">= 1"),
             (u.generator in UPLIFT_GENERATORS, "uplift.generator", u.generator, f"one of {list(UPLIFT_GENERATORS)}"),
-            (u.num_synthetic >= 1, "uplift.num_synthetic", u.num_synthetic, ">= 1"),
             (u.pool in UPLIFT_POOLS, "uplift.pool", u.pool, f"one of {list(UPLIFT_POOLS)}"),
-            (u.inversion_sigma >= 0, "uplift.inversion_sigma", u.inversion_sigma, ">= 0, e.g. 0.7"),
-            (u.inversion_steps >= 0, "uplift.inversion_steps", u.inversion_steps, ">= 0, e.g. 300"),
             (0 < u.synthetic_fraction < 1, "uplift.synthetic_fraction", u.synthetic_fraction, "in (0, 1), e.g. 0.5"),
-            (u.steps >= 1, "uplift.steps", u.steps, ">= 1"),
-            (u.generator_steps >= 1, "uplift.generator_steps", u.generator_steps, ">= 1"),
-            (u.filter_max_candidates >= 1, "uplift.filter_max_candidates", u.filter_max_candidates, ">= 1"),
-            (self.report.samples_per_class >= 1, "report.samples_per_class", self.report.samples_per_class, ">= 1"),
-            (self.report.nearest_k >= 1, "report.nearest_k", self.report.nearest_k, ">= 1"),
-            (self.report.max_grids >= 1, "report.max_grids", self.report.max_grids, ">= 1"),
         ]
+
+
+# dotted key -> its smallest allowed value (and what that value means), checked by EvalConfig.validate
+EVAL_MINIMUMS: dict[str, int | tuple[int, str]] = {
+    "filter_max_candidates": (1, ", e.g. 16"),
+    "num_samples": 10,
+    "batch_size": 1,
+    "kid_subsets": 1,
+    "kid_subset_size": 2,
+    "pr_k": 1,
+    "dc_k": 1,
+    "judge.epochs": 1,
+    "judge.max_train_images": 0,
+    "judge.width": 1,
+    "cas.num_train": (0, " (0 = the real training split's size)"),
+    "cas.epochs": 1,
+    "uplift.seeds": 1,
+    "uplift.num_synthetic": 1,
+    "uplift.inversion_sigma": (0, ", e.g. 0.7"),
+    "uplift.inversion_steps": (0, ", e.g. 300"),
+    "uplift.steps": 1,
+    "uplift.generator_steps": 1,
+    "uplift.filter_max_candidates": 1,
+    "report.samples_per_class": 1,
+    "report.nearest_k": 1,
+    "report.max_grids": 1,
+}

@@ -89,35 +89,36 @@ def per_class_values(
 
 
 def knn_manifold_metric(
-    ctx: EvalContext, measure: Callable[..., tuple[float, float]], k: int, names: tuple[str, str]
-) -> MetricOutput:
-    """A pair of k-NN manifold scores (P/R or D/C) of the generated set and of the real-train anchor.
+    name: str, names: tuple[str, str], measure: Callable[..., tuple[float, float]], k_key: str, **metric: Any
+) -> Metric:
+    """The metric of a pair of k-NN manifold scores (P/R, D/C): the generated set's, beside the real-train anchor's.
 
     Args:
-        ctx: the evaluation context (real test features are the reference manifold).
+        name: the metric's name, e.g. "pr".
+        names: its two result names, e.g. ("precision", "recall").
         measure: ``features.precision_recall`` or ``features.density_coverage``.
-        k: neighbours that size each real test point's ball.
-        names: the two result names, e.g. ("precision", "recall").
+        k_key: the EvalConfig key of k, the neighbours that size each real test point's ball (the reference
+            manifold is the real test set's).
+        metric: the other ``Metric`` fields (order, description).
     """
-    first, second = measure(ctx.test_features(), ctx.gen_features(), k, ctx.test_radii(k))
-    anchor_first, anchor_second = measure(ctx.test_features(), ctx.anchor_features(), k, ctx.test_radii(k))
-    results = {
-        names[0]: first,
-        names[1]: second,
-        f"anchor_{names[0]}": anchor_first,
-        f"anchor_{names[1]}": anchor_second,
-    }
-    return MetricOutput(results=results, settings={"k": k}, counts=ctx.counts())
 
-
-def knn_manifold_summary(names: tuple[str, str]) -> Callable[[dict[str, Any], dict[str, Any]], list[ReportLine]]:
-    """The report lines of ``knn_manifold_metric``: each score beside its real-train anchor."""
+    def compute(ctx: EvalContext) -> MetricOutput:
+        k = getattr(ctx.cfg, k_key)
+        first, second = measure(ctx.test_features(), ctx.gen_features(), k, ctx.test_radii(k))
+        anchor_first, anchor_second = measure(ctx.test_features(), ctx.anchor_features(), k, ctx.test_radii(k))
+        results = {
+            names[0]: first,
+            names[1]: second,
+            f"anchor_{names[0]}": anchor_first,
+            f"anchor_{names[1]}": anchor_second,
+        }
+        return MetricOutput(results=results, settings={"k": k}, counts=ctx.counts())
 
     def summary(r: dict[str, Any], settings: dict[str, Any]) -> list[ReportLine]:
         k = f"k={settings.get('k', '?')}"
         return [ReportLine(n, fmt(r[n], 3), f"real train {fmt(r[f'anchor_{n}'], 3)}", k) for n in names]
 
-    return summary
+    return Metric(name=name, compute=compute, summary=summary, **metric)
 
 
 @dataclass

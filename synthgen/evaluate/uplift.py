@@ -406,7 +406,7 @@ def uplift(ctx: EvalContext) -> MetricOutput:
         results["by_fraction"] = measured
     return MetricOutput(
         results=results,
-        settings=dataclasses.asdict(u)
+        settings=to_dict(u)
         | {"storage": storage, "classifier_width": cfg.judge.width, "class_weights_resolved": pool_weights(u)},
         counts={"real_test": len(ctx.real_test), "synthetic_per_run": u.num_synthetic},
     )

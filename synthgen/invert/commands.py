@@ -11,12 +11,11 @@ import argparse
 import os
 from typing import Any
 
-from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path, flag_values
+from synthgen.cli_args import add_command, add_config_arguments, config_path, flag_values
 from synthgen.config import apply_overrides, config_data, dump_yaml, from_dict
 from synthgen.invert.encoder import EncoderConfig
 
-TRAIN_ENCODER_EPILOG = (
-    """\
+TRAIN_ENCODER_EPILOG = """\
 what it writes (beside the run's checkpoints; the number is the generator checkpoint's step):
   <run>/encoder/encoder-000500/model.pt      encoder weights, the generator checkpoint's sha256 and step,
                                              image shape, z_dim, class names, config, final losses
@@ -32,20 +31,18 @@ examples:
   python benchmarks/bench_invert.py --checkpoint runs/fashion_mnist     # optimisation vs encoder + k steps
 
 """
-    + EXIT_CODES_HELP
-)
 
 
 def register(subparsers: Any) -> None:
     """Add the ``train-encoder`` subcommand to an argparse subparsers object."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "train-encoder",
-        help="train an encoder E(image, label) -> z against a checkpoint's generator (fast inversion)",
-        description="Train a latent encoder for a trained generator checkpoint (the generator stays frozen) on "
+        "train an encoder E(image, label) -> z against a checkpoint's generator (fast inversion)",
+        "Train a latent encoder for a trained generator checkpoint (the generator stays frozen) on "
         "the generator's own samples and the checkpoint's real training images, and write it into the run "
         "folder. Inversions then start from E(x) and need a few optimisation steps instead of hundreds.",
-        epilog=TRAIN_ENCODER_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        TRAIN_ENCODER_EPILOG,
     )
     add_config_arguments(
         p,

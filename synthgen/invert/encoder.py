@@ -30,7 +30,7 @@ from torch import nn
 
 import synthgen
 from synthgen.checkpoint import MODEL_FILE, CheckpointInfo, load_generator, resolve_checkpoint
-from synthgen.config import from_dict, to_dict
+from synthgen.config import check_ranges, from_dict, to_dict
 from synthgen.errors import CheckpointError, ConfigError
 from synthgen.log import get_logger
 from synthgen.models.encoder import LatentEncoder
@@ -90,9 +90,7 @@ class EncoderConfig:
             (self.num_threads >= 0, "num_threads", self.num_threads, ">= 0 (0 = torch's default)"),
             (self.log_every >= 1, "log_every", self.log_every, ">= 1"),
         ]
-        for ok, key, value, allowed in checks:
-            if not ok:
-                raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
+        check_ranges(checks)
 
 
 @dataclass(frozen=True)

@@ -210,18 +210,7 @@ def _train_judge(
             "training the judge on %d real images (%d epochs); cached in %s", len(images), judge_cfg.epochs, folder
         )
     start = time.time()
-    model = train_classifier(
-        images,
-        labels,
-        train.num_classes,
-        epochs=judge_cfg.epochs,
-        batch_size=judge_cfg.batch_size,
-        lr=judge_cfg.lr,
-        seed=judge_cfg.seed,
-        augment=judge_cfg.augment,
-        width=judge_cfg.width,
-        progress=progress,
-    )
+    model = train_classifier(images, labels, train.num_classes, **judge_cfg.fit_kwargs(), progress=progress)
     meta = {
         "key": key,
         "arch_version": ARCH_VERSION,

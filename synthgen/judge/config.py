@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from synthgen.errors import ConfigError
 
@@ -20,6 +21,10 @@ class JudgeConfig:
     seed: int = 0  # weight init and batch order
     max_train_images: int = 0  # 0 = the whole training split; N = a stratified subset (tests, smoke runs)
     cache_dir: str = ""  # "" = ~/.cache/synthgen/judges; trained judges are reused per dataset + config
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        """The ``train_classifier`` keyword arguments of this recipe: epochs, batch_size, lr, augment, seed, width."""
+        return {name: getattr(self, name) for name in ("epochs", "batch_size", "lr", "augment", "seed", "width")}
 
 
 @dataclass(frozen=True)

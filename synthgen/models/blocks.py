@@ -20,6 +20,7 @@ instead of 9 for nearest-upsample + 3x3 conv, which matters when a worker has on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -157,6 +158,31 @@ def sn_linear(in_features: int, out_features: int) -> nn.Module:
 def sn_embedding(num_classes: int, dim: int) -> nn.Module:
     """A spectrally normalised class embedding (the projection discriminator's ``V``)."""
     return spectral_norm(nn.Embedding(num_classes, dim))
+
+
+def down_features(
+    image_shape: tuple[int, int, int], base: int, conv: Callable[..., nn.Module], slope: float
+) -> tuple[nn.Sequential, int]:
+    """The conv discriminators' feature stack: n x (conv 4x4 s2 + LeakyReLU) down to the start grid, then a
+    stride-1 conv 3x3 + LeakyReLU there (cheap at that size, and it lets each cell see its neighbours).
+
+    Args:
+        image_shape: (C, H, W) of the input images.
+        base: the discriminator's base width (see the width rule).
+        conv: the layer maker, ``conv(in, out, kernel, stride, padding)``: ``nn.Conv2d`` or ``sn_conv``.
+        slope: the LeakyReLU slope.
+
+    Returns:
+        (the stack, the size of its flattened output ``C_last * s * s``, e.g. 128 * 7 * 7 = 6272).
+    """
+    c, size, _ = image_shape
+    sides = level_sides(size)[::-1][1:]  # below the image, finest first, e.g. [14, 7]
+    chans = [c] + [width(base, size, s) for s in sides]  # e.g. [1, 64, 128]
+    layers: list[nn.Module] = []
+    for i in range(len(sides)):
+        layers += [conv(chans[i], chans[i + 1], 4, 2, 1), nn.LeakyReLU(slope, inplace=True)]
+    layers += [conv(chans[-1], chans[-1], 3, 1, 1), nn.LeakyReLU(slope, inplace=True)]
+    return nn.Sequential(*layers), chans[-1] * sides[-1] * sides[-1]
 
 
 def dcgan_init(module: nn.Module) -> None:

@@ -34,7 +34,7 @@ from synthgen.models.blocks import (
     ConditionalBatchNorm2d,
     ConvWidths,
     UpBlock,
-    check_shape,
+    down_features,
     level_sides,
     require_labels,
     sn_conv,
@@ -92,17 +92,8 @@ class ProjectionDiscriminator(nn.Module):
 
     def __init__(self, image_shape: tuple[int, int, int], num_classes: int, base: int, out_codes: int = 0) -> None:
         super().__init__()
-        c, size, _ = image_shape
         self.num_classes, self.image_shape = num_classes, tuple(image_shape)
-        sides = level_sides(size)[::-1][1:]  # below the image, finest first, e.g. [14, 7]
-        chans = [c] + [width(base, size, s) for s in sides]  # e.g. [1, 64, 128]
-        layers: list[nn.Module] = []
-        for i in range(len(sides)):
-            layers += [sn_conv(chans[i], chans[i + 1], 4, 2, 1), nn.LeakyReLU(0.1, inplace=True)]
-        # a stride-1 conv at the start grid: cheap there, and it lets phi see across neighbouring cells
-        layers += [sn_conv(chans[-1], chans[-1], 3, 1, 1), nn.LeakyReLU(0.1, inplace=True)]
-        self.features = nn.Sequential(*layers)
-        self.feature_dim = chans[-1] * sides[-1] * sides[-1]  # e.g. 128 * 7 * 7 = 6272
+        self.features, self.feature_dim = down_features(image_shape, base, sn_conv, slope=0.1)  # phi: e.g. 6272
         self.linear = sn_linear(self.feature_dim, 1)
         self.embed = sn_embedding(num_classes, self.feature_dim)
         if out_codes:  # created last: without codes the parameters (and their init draws) are unchanged
@@ -136,11 +127,7 @@ def build(
 
     ``codes`` (InfoGAN, ``synthgen.models.codes``): extra G inputs and a Q head on D; () = none.
     ``aux_classes``: class logits appended to the Q head's outputs (the auxiliary classifier); 0 = none.
-
-    Raises:
-        ConfigError: unsupported image shape or fewer than one class.
     """
-    check_shape(image_shape, num_classes, conditional=True)
     g = CondGenerator(z_dim, image_shape, num_classes, opts.g_channels, codes)
     d = ProjectionDiscriminator(image_shape, num_classes, opts.d_channels, code_dim(codes) + aux_classes)
     return g, d

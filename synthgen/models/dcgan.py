@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from synthgen.models.blocks import ConvWidths, UpBlock, check_shape, dcgan_init, level_sides, width
+from synthgen.models.blocks import ConvWidths, UpBlock, dcgan_init, down_features, level_sides, width
 from synthgen.models.registry import register_model
 
 
@@ -51,17 +51,10 @@ class DCDiscriminator(nn.Module):
 
     def __init__(self, image_shape: tuple[int, int, int], num_classes: int, base: int) -> None:
         super().__init__()
-        c, size, _ = image_shape
         self.num_classes, self.image_shape = num_classes, tuple(image_shape)
-        sides = level_sides(size)[::-1][1:]  # below the image, finest first, e.g. [14, 7]
-        chans = [c] + [width(base, size, s) for s in sides]  # e.g. [1, 64, 128]
-        layers: list[nn.Module] = []
-        for i in range(len(sides)):
-            layers += [nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
-        layers += [nn.Conv2d(chans[-1], chans[-1], 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)]
-        self.features = nn.Sequential(*layers)
+        self.features, feature_dim = down_features(image_shape, base, nn.Conv2d, slope=0.2)
         # the classic final layer: one filter spanning the whole start grid == a linear map on it
-        self.out = nn.Linear(chans[-1] * sides[-1] * sides[-1], 1)
+        self.out = nn.Linear(feature_dim, 1)
         dcgan_init(self)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -78,12 +71,7 @@ class DCGANOptions(ConvWidths):
 def build(
     opts: DCGANOptions, z_dim: int, image_shape: tuple[int, int, int], num_classes: int
 ) -> tuple[nn.Module, nn.Module]:
-    """Build the unconditional DCGAN (G, D) pair for ``image_shape`` (C, H, W).
-
-    Raises:
-        ConfigError: unsupported image shape.
-    """
-    check_shape(image_shape, num_classes, conditional=False)
+    """Build the unconditional DCGAN (G, D) pair for ``image_shape`` (C, H, W)."""
     g = DCGenerator(z_dim, image_shape, num_classes, opts.g_channels)
     d = DCDiscriminator(image_shape, num_classes, opts.d_channels)
     return g, d

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from synthgen.errors import ConfigError
+from synthgen.registries import lookup, register
 
 
 class GANLoss:
@@ -60,10 +60,8 @@ def register_loss(name: str) -> Callable[[type[GANLoss]], type[GANLoss]]:
     """Register a ``GANLoss`` subclass under ``name``."""
 
     def wrap(cls: type[GANLoss]) -> type[GANLoss]:
-        if name in LOSSES:
-            raise ValueError(f"loss {name!r} registered twice")
+        register(LOSSES, name, cls, "loss")
         cls.name = name
-        LOSSES[name] = cls
         return cls
 
     return wrap
@@ -75,9 +73,7 @@ def get_loss(name: str) -> GANLoss:
     Raises:
         ConfigError: unknown name; the message lists the registered ones.
     """
-    if name not in LOSSES:
-        raise ConfigError(f"model.loss={name!r} is not a registered loss; choose one of {sorted(LOSSES)}")
-    return LOSSES[name]()
+    return lookup(LOSSES, name, "model.loss", "loss")()
 
 
 @register_loss("bce")

@@ -31,6 +31,8 @@ from typing import Any, Protocol
 from torch import nn
 
 from synthgen.errors import ConfigError
+from synthgen.models.blocks import check_shape
+from synthgen.registries import lookup, register
 
 # (the model's options, z_dim, image shape (C, H, W), number of classes) -> (generator, discriminator)
 Builder = Callable[[Any, int, tuple[int, int, int], int], tuple[nn.Module, nn.Module]]
@@ -61,6 +63,9 @@ MODELS: dict[str, ModelSpec] = {}
 def register_model(name: str, conditional: bool, options: type, codes: bool = False) -> Callable[[Builder], Builder]:
     """Register ``build(options, z_dim, image_shape, num_classes) -> (G, D)`` under ``name``.
 
+    ``build_models`` checks the image shape (and, for a conditional model, that there are classes) before it
+    calls the builder, so builders only check what is particular to them.
+
     Args:
         name: the ``model.name`` users select it by.
         conditional: whether G draws the requested class.
@@ -81,9 +86,8 @@ def register_model(name: str, conditional: bool, options: type, codes: bool = Fa
         raise ValueError(f"model {name!r}: options {options.__name__} fields {missing} need a default")
 
     def wrap(build: Builder) -> Builder:
-        if name in MODELS:
-            raise ValueError(f"model {name!r} registered twice")
-        MODELS[name] = ModelSpec(name=name, build=build, conditional=conditional, options=options, codes=codes)
+        spec = ModelSpec(name=name, build=build, conditional=conditional, options=options, codes=codes)
+        register(MODELS, name, spec, "model")
         return build
 
     return wrap
@@ -97,9 +101,7 @@ def get_model_spec(name: str) -> ModelSpec:
     """
     # No import of synthgen.models here (that would be a cycle): importing this module runs the
     # package's __init__ first, which imports every model module and so fills MODELS.
-    if name not in MODELS:
-        raise ConfigError(f"model.name={name!r} is not a registered model; choose one of {sorted(MODELS)}")
-    return MODELS[name]
+    return lookup(MODELS, name, "model.name", "model")
 
 
 def q_head_models() -> list[str]:
@@ -116,14 +118,11 @@ def build_models(cfg: ModelChoice, image_shape: tuple[int, int, int], num_classe
         num_classes: number of labels (conditional models need >= 1).
 
     Raises:
-        ConfigError: unknown model name, unknown ``arch`` keys or an unsupported image shape.
+        ConfigError: unknown model name, an unsupported image shape (or no classes for a conditional model),
+            unknown ``arch`` keys.
     """
-    c, h, w = image_shape
-    if h != w or h % 4 != 0 or c not in (1, 3):
-        raise ConfigError(
-            f"image shape {image_shape} unsupported: need square sides that are a multiple of 4 and 1 or 3 channels"
-        )
     spec = get_model_spec(cfg.name)
+    check_shape(image_shape, num_classes, spec.conditional)  # here once, for every builder
     valid = {f.name for f in dataclasses.fields(spec.options)}
     unknown = sorted(set(cfg.arch) - valid)
     if unknown:

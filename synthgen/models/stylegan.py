@@ -62,7 +62,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from synthgen.errors import ConfigError
-from synthgen.models.blocks import check_shape, require_labels
+from synthgen.models.blocks import require_labels
 from synthgen.models.codes import QHead, code_dim
 from synthgen.models.registry import register_model
 from synthgen.models.stylegan_layers import (
@@ -366,9 +366,8 @@ def build(
     ``aux_classes``: class logits appended to the Q head's outputs (the auxiliary classifier); 0 = none.
 
     Raises:
-        ConfigError: a side other than 32, 64 or 128, channels other than 1/3, or fewer than one class.
+        ConfigError: a side other than 32, 64 or 128.
     """
-    check_shape(image_shape, num_classes, conditional=True)
     size = image_shape[1]
     if size not in SUPPORTED_RESOLUTIONS:
         raise ConfigError(

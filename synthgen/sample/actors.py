@@ -151,18 +151,7 @@ class SamplerActor(LoadsOnFirstCall):
                     below.append(prob[lo:hi] < self.threshold)
                 else:
                     y = torch.from_numpy(span_labels).to(self.device)  # [k]
-                    images = to_uint8(
-                        prior_images(
-                            self.generator,
-                            span_ids,
-                            y,
-                            p.seed,
-                            truncation=p.truncation,
-                            fixed_codes=p.codes,
-                            space=self.space,
-                            device=self.device,
-                        )
-                    )  # [k, C, H, W] uint8
+                    images = to_uint8(prior_images(self.generator, span_ids, y, p.seed, **self._draw_options()))
                     drawn.append(np.ones(hi - lo, dtype=np.int64))
                     below.append(np.zeros(hi - lo, dtype=bool))
                 pieces.append(images[lo:hi].cpu().numpy())
@@ -212,11 +201,13 @@ class SamplerActor(LoadsOnFirstCall):
             seed=p.seed,
             threshold=self.threshold,
             max_candidates=p.filter_max_candidates,
-            truncation=p.truncation,
-            device=self.device,
-            fixed_codes=p.codes,
-            space=self.space,
+            **self._draw_options(),
         )
+
+    def _draw_options(self) -> dict[str, Any]:
+        """How every prior draw of this plan is made: the keyword arguments of ``prior_images``."""
+        p = self.plan
+        return {"truncation": p.truncation, "fixed_codes": p.codes, "space": self.space, "device": self.device}
 
 
 def encode_task(batch: tuple[np.ndarray, ...], level: int) -> tuple[Any, ...]:

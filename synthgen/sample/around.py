@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,7 @@ import numpy as np
 
 from synthgen import faults
 from synthgen.errors import ConfigError, ShardError
+from synthgen.log import image_bar
 from synthgen.sample.actors import LoadsOnFirstCall, actor_setup, box_spec
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.plan import AroundSpec, allocate_counts, resolve_class_weights, resolve_classes
@@ -323,8 +323,6 @@ def prepare_around(cfg: SampleConfig, plan: Any, spec: dict[str, Any], out: Loca
         ConfigError: unschedulable resources.
         ShardError: a chunk kept failing (finished chunks are kept: re-run).
     """
-    from tqdm import tqdm
-
     from synthgen.ray_init import init_ray
 
     real: RealSet = spec["real"]
@@ -334,15 +332,7 @@ def prepare_around(cfg: SampleConfig, plan: Any, spec: dict[str, Any], out: Loca
     if todo:
         init_ray(cfg.ray_address)
         inv_spec = {k: spec[k] for k in ("model", "image_shape", "state", "encoder")}
-        with tqdm(
-            total=sum(len(chunks[k]) for k in todo),
-            unit="img",
-            desc="invert",
-            disable=not cfg.progress,
-            file=sys.stderr,
-            dynamic_ncols=True,
-            smoothing=0.1,
-        ) as bar:
+        with image_bar(sum(len(chunks[k]) for k in todo), "invert", cfg.progress) as bar:
             run_inversion(cfg, plan, inv_spec, real, chunks, todo, on_progress=bar.update)
     inv = gather_inversion(out, plan, real, chunks)
     used = variations > 0

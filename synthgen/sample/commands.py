@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from synthgen.cli_args import (
-    EXIT_CODES_HELP,
+    add_command,
     add_config_arguments,
     config_path,
     flag_values,
@@ -24,8 +24,7 @@ from synthgen.errors import ShardError
 from synthgen.log import get_logger
 from synthgen.sample.config import FORMATS, SampleConfig
 
-SAMPLE_EPILOG = (
-    """\
+SAMPLE_EPILOG = """\
 output layout (OUT):
   parquet/shard-000000.parquet   sample_id int64, label int64, label_name string,
                                  image struct<bytes: PNG, path: "<sample_id:012d>.png">
@@ -69,8 +68,6 @@ examples:
   python jobs/sample.py --config jobs/configs/sample.yaml --smoke-test     # the Ray job: sample, then verify
 
 """
-    + EXIT_CODES_HELP
-)
 
 
 def register(subparsers: Any) -> None:
@@ -80,13 +77,13 @@ def register(subparsers: Any) -> None:
 
 
 def _register_sample(subparsers: Any) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "sample",
-        help="sample a trained generator into Parquet/PNG shards with a fleet of Ray actors",
-        description="Sample N labelled images from a trained checkpoint into sharded Parquet and/or PNG "
+        "sample a trained generator into Parquet/PNG shards with a fleet of Ray actors",
+        "Sample N labelled images from a trained checkpoint into sharded Parquet and/or PNG "
         "files, with a fleet of Ray inference actors. Exactly reproducible, safe to kill and re-run.",
-        epilog=SAMPLE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        SAMPLE_EPILOG,
     )
     add_config_arguments(
         p,
@@ -224,14 +221,13 @@ def _add_run_arguments(p: argparse._ArgumentGroup) -> None:
 
 
 def _register_verify(subparsers: Any) -> None:
-    v = subparsers.add_parser(
+    v = add_command(
+        subparsers,
         "verify",
-        help="re-read a sampled dataset and check counts, checksums, sample ids and PNG decodability",
-        description="Check every shard of OUT against OUT/manifest.json: sizes and sha256, sample_ids exactly "
+        "re-read a sampled dataset and check counts, checksums, sample ids and PNG decodability",
+        "Check every shard of OUT against OUT/manifest.json: sizes and sha256, sample_ids exactly "
         "0..N-1 in shard order, labels and names, per-class counts, and that every PNG decodes. Exits 1 and "
         "lists each problem (with its fix) when anything is wrong.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     v.add_argument("out", metavar="OUT", help="dataset folder or URI (the --out of `synthgen sample`)")
     v.add_argument("--no-decode", dest="decode", action="store_false", help="skip decoding PNGs (checksums only)")

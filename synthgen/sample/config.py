@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from synthgen.config import check_ranges
 from synthgen.errors import ConfigError
 from synthgen.judge.config import FilterSpec
 from synthgen.shards.formats import FORMATS  # derived from the format handler table
@@ -133,9 +134,7 @@ class SampleConfig:
             (self.max_actor_restarts >= 0, "max_actor_restarts", self.max_actor_restarts, ">= 0"),
             (self.max_shard_retries >= 0, "max_shard_retries", self.max_shard_retries, ">= 0"),
         ]
-        for ok, key, value, allowed in checks + self._around_checks():
-            if not ok:
-                raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
+        check_ranges(checks + self._around_checks())
         parse_code_values(self.codes)
         self._check_around_mode()
 

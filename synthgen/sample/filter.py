@@ -92,82 +92,53 @@ def generate_filtered(
     """
     import torch
 
-    if max_candidates < 1:
-        raise ConfigError(f"filter max_candidates={max_candidates} is invalid: must be >= 1, e.g. 16")
-    with torch.inference_mode():
-        return _rejection_sample(
-            generator,
-            judge_model,
-            np.asarray(ids, dtype=np.int64),
-            labels,
-            seed,
-            threshold,
-            max_candidates,
-            truncation,
-            device,
-            fixed_codes,
-            space,
-        )
-
-
-def _rejection_sample(
-    generator: nn.Module,
-    judge_model: nn.Module,
-    ids: np.ndarray,
-    labels: np.ndarray,
-    seed: int,
-    threshold: float,
-    max_candidates: int,
-    truncation: float,
-    device: torch.device | str,
-    fixed_codes: dict[str, Any] | None,
-    space: Any,
-) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    import torch
-
     from synthgen.judge.classifier import label_probability
     from synthgen.models.latent import latent_space
     from synthgen.pixels import to_uint8
 
-    space = space if space is not None else latent_space(generator)
-    y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)  # [n]
-    n = len(ids)
-    if n == 0:
-        c, h, w = generator.image_shape
-        return torch.zeros((0, c, h, w), dtype=torch.uint8), np.zeros(0, np.int64), np.zeros(0, np.float32)
-    best_img: torch.Tensor | None = None  # [n, C, H, W] uint8
-    best_p = torch.full((n,), -1.0, device=device)  # [n]
-    drawn = np.zeros(n, dtype=np.int64)
-    pending = np.arange(n)  # rows still without an accepted image
-    for candidate in range(max_candidates):
-        if len(pending) == 0:
-            break
-        y = y_all[pending]  # [m]
-        img = to_uint8(
-            prior_images(
-                generator,
-                ids[pending],
-                y,
-                seed,
-                truncation=truncation,
-                candidate=candidate,
-                fixed_codes=_rows(fixed_codes, pending),
-                space=space,
-                device=device,
-            )
-        )  # [m, C, H, W]
-        p = label_probability(judge_model, img, y)  # [m]
-        if best_img is None:
-            best_img = torch.zeros((n, *img.shape[1:]), dtype=torch.uint8, device=device)
-        rows = torch.from_numpy(pending).to(device)
-        better = p > best_p[rows]  # strictly better: ties keep the earlier candidate
-        best_img[rows[better]] = img[better]
-        best_p[rows[better]] = p[better]
-        drawn[pending] += 1
-        accepted = (p >= threshold).cpu().numpy()
-        pending = pending[~accepted]
-    assert best_img is not None  # n > 0 and max_candidates >= 1: the loop ran at least once
-    return best_img.cpu(), drawn, best_p.float().cpu().numpy()
+    if max_candidates < 1:
+        raise ConfigError(f"filter max_candidates={max_candidates} is invalid: must be >= 1, e.g. 16")
+    ids = np.asarray(ids, dtype=np.int64)
+    with torch.inference_mode():
+        space = space if space is not None else latent_space(generator)
+        y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)  # [n]
+        n = len(ids)
+        if n == 0:
+            c, h, w = generator.image_shape
+            return torch.zeros((0, c, h, w), dtype=torch.uint8), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        best_img: torch.Tensor | None = None  # [n, C, H, W] uint8
+        best_p = torch.full((n,), -1.0, device=device)  # [n]
+        drawn = np.zeros(n, dtype=np.int64)
+        pending = np.arange(n)  # rows still without an accepted image
+        for candidate in range(max_candidates):
+            if len(pending) == 0:
+                break
+            y = y_all[pending]  # [m]
+            img = to_uint8(
+                prior_images(
+                    generator,
+                    ids[pending],
+                    y,
+                    seed,
+                    truncation=truncation,
+                    candidate=candidate,
+                    fixed_codes=_rows(fixed_codes, pending),
+                    space=space,
+                    device=device,
+                )
+            )  # [m, C, H, W]
+            p = label_probability(judge_model, img, y)  # [m]
+            if best_img is None:
+                best_img = torch.zeros((n, *img.shape[1:]), dtype=torch.uint8, device=device)
+            rows = torch.from_numpy(pending).to(device)
+            better = p > best_p[rows]  # strictly better: ties keep the earlier candidate
+            best_img[rows[better]] = img[better]
+            best_p[rows[better]] = p[better]
+            drawn[pending] += 1
+            accepted = (p >= threshold).cpu().numpy()
+            pending = pending[~accepted]
+        assert best_img is not None  # n > 0 and max_candidates >= 1: the loop ran at least once
+        return best_img.cpu(), drawn, best_p.float().cpu().numpy()
 
 
 def _rows(fixed_codes: dict[str, Any] | None, rows: np.ndarray) -> dict[str, Any] | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import synthgen
 from synthgen.config import to_dict
 from synthgen.errors import CheckpointError, ConfigError, ShardError, SynthgenError
+from synthgen.log import image_bar
 from synthgen.ray_init import init_ray
 from synthgen.sample.around import INVERSION_DIR
 from synthgen.sample.config import SampleConfig
@@ -275,18 +275,8 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
 
 
 def _run_with_progress(cfg: SampleConfig, plan: SamplePlan, spec: dict[str, Any], missing: list[Shard]) -> FleetStats:
-    from tqdm import tqdm
-
     total = sum(s.rows for s in missing)
-    with tqdm(
-        total=total,
-        unit="img",
-        desc="sample",
-        disable=not cfg.progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        smoothing=0.1,
-    ) as bar:
+    with image_bar(total, "sample", cfg.progress) as bar:
         t0 = time.perf_counter()
         stats = run_fleet(cfg, plan, spec, missing, synthgen.__version__, on_progress=bar.update)
         bar.set_postfix_str(f"{total / max(time.perf_counter() - t0, 1e-9):.0f} img/s overall")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from synthgen.errors import ShardError
 from synthgen.sample.plan import SamplePlan
 from synthgen.shards import FORMATS, HANDLERS, MANIFEST_FILE, ShardManifest, handlers_for, read_manifest
-from synthgen.shards.integrity import REWRITE, check_file
+from synthgen.shards.integrity import REWRITE, ShardCheck, check_file
 from synthgen.shards.parquet import open_parquet
 from synthgen.shards.png import PngFormat, read_png_sources
 from synthgen.storage import TEMP_RE, Location
@@ -60,21 +60,23 @@ def verify_output(out: str, decode: bool = True) -> VerifyReport:
             "nothing can be verified against it; re-run `synthgen sample` into this folder"
         )
     plan = SamplePlan.from_dict(manifest.raw["plan"])
-    problems: list[str] = []
+    check = ShardCheck(decode)
+    problems = check.problems
     if [(s.sample_id_start, s.sample_id_end) for s in manifest.shards] != [(s.start, s.end) for s in plan.shards()]:
         problems.append(f"manifest: shard ranges do not tile sample_ids [0, {plan.num_samples}) as planned")
     handlers = handlers_for(manifest.format)
     counts: Counter = Counter()
-    decoded = total = 0
+    total = 0
     for shard in manifest.shards:
         total += shard.rows
-        for handler in handlers:  # the primary handler (last) counts the labels
+        for handler in handlers:
             data, problem = check_file(o, shard.part(handler.name), handler.what)
             if problem:
                 problems.append(problem)
                 continue
-            primary = handler is handlers[-1]
-            decoded += handler.verify(o, manifest, shard, data, decode, counts if primary else None, problems)
+            labels = handler.verify(o, manifest, shard, data, check)
+            if handler is handlers[-1]:  # the primary handler (last) counts the labels
+                counts.update(labels)
     if total != manifest.total or total != plan.num_samples:
         problems.append(f"manifest: shards hold {total} rows, manifest total is {manifest.total}")
     found = {name: counts.get(c, 0) for c, name in enumerate(manifest.class_names)}
@@ -88,7 +90,7 @@ def verify_output(out: str, decode: bool = True) -> VerifyReport:
             kind = "leftover temp file" if TEMP_RE.match(rel.rsplit("/", 1)[-1]) else "file not in the manifest"
             problems.append(f"{rel}: {kind} (readers globbing the folder would pick it up); delete it")
     return VerifyReport(
-        out=out, total=total, shards=len(manifest.shards), images_decoded=decoded, problems=tuple(problems)
+        out=out, total=total, shards=len(manifest.shards), images_decoded=check.decoded, problems=tuple(problems)
     )
 
 

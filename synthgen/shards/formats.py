@@ -11,11 +11,11 @@ Adding a format = one handler module (``name``, ``record_key``, ``what``, ``fold
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from synthgen.errors import ConfigError
+from synthgen.shards.integrity import ShardCheck
 from synthgen.shards.layout import Shard
 from synthgen.shards.parquet import ParquetFormat
 from synthgen.shards.png import PngFormat
@@ -43,15 +43,8 @@ class FormatHandler(Protocol):
     ) -> dict[int, dict[str, Any]]: ...
 
     def verify(
-        self,
-        out: Location,
-        manifest: ShardManifest,
-        shard: ShardInfo,
-        data: bytes,
-        decode: bool,
-        counts: Counter | None,
-        problems: list[str],
-    ) -> int: ...
+        self, out: Location, manifest: ShardManifest, shard: ShardInfo, data: bytes, check: ShardCheck
+    ) -> list[int]: ...
 
 
 HANDLERS: dict[str, FormatHandler] = {"parquet": ParquetFormat(), "png": PngFormat()}

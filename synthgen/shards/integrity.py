@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pyarrow.fs as pafs
 
 from synthgen.errors import ShardError
+from synthgen.shards.codec import png_problem
 from synthgen.shards.layout import RERUN
 from synthgen.shards.types import FileRef, ShardManifest
 from synthgen.storage import Location, sha256_hex
 
 REWRITE = "delete it and re-run the same `synthgen sample` command to rewrite it"
+
+
+@dataclass
+class ShardCheck:
+    """What ``synthgen verify`` gathers while each format handler checks the contents of its shard files."""
+
+    decode: bool  # also decode every PNG (catches corrupted images inside valid files)
+    problems: list[str] = field(default_factory=list)  # one line per problem, each with its fix
+    decoded: int = 0  # PNGs decoded so far
+
+    def png(self, data: bytes, image_shape: tuple[int, int, int], where: str) -> None:
+        """With ``decode``: decode one PNG and note ``"{where}: {why}; {REWRITE}"`` when it is broken."""
+        if self.decode:
+            self.decoded += 1
+            if (why := png_problem(data, image_shape)) is not None:
+                self.problems.append(f"{where}: {why}; {REWRITE}")
 
 
 def check_file(out: Location, ref: FileRef, what: str) -> tuple[bytes | None, str | None]:

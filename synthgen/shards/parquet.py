@@ -14,7 +14,6 @@ so the bytes stay reproducible.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,8 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synthgen.errors import ShardError
-from synthgen.shards.codec import png_problem
-from synthgen.shards.integrity import REWRITE
+from synthgen.shards.integrity import REWRITE, ShardCheck
 from synthgen.shards.layout import RERUN, Shard, png_name, shard_name
 from synthgen.shards.types import DatasetSpec, FileRef, ShardInfo, ShardManifest, ShardRows
 from synthgen.storage import Location, sha256_hex
@@ -184,22 +182,15 @@ class ParquetFormat:
         return part
 
     def verify(
-        self,
-        out: Location,
-        manifest: ShardManifest,
-        shard: ShardInfo,
-        data: bytes,
-        decode: bool,
-        counts: Counter | None,
-        problems: list[str],
-    ) -> int:
-        """Check one shard's rows (ids, labels, names, paths, PNGs); return the number of PNGs decoded."""
-        rel = shard.part(self.name).file
+        self, out: Location, manifest: ShardManifest, shard: ShardInfo, data: bytes, check: ShardCheck
+    ) -> list[int]:
+        """Check one shard's rows (ids, labels, names, paths, PNGs); return the labels of its well-labelled rows."""
+        rel, problems = shard.part(self.name).file, check.problems
         try:
             table = pq.read_table(pa.BufferReader(data))
         except (pa.ArrowException, OSError) as exc:
             problems.append(f"shard {rel}: unreadable Parquet ({exc}); {REWRITE}")
-            return 0
+            return []
         ids = table.column("sample_id").to_pylist()
         if ids != list(range(shard.sample_id_start, shard.sample_id_end)):
             problems.append(
@@ -210,24 +201,20 @@ class ParquetFormat:
         images = table.column("image").combine_chunks()
         pngs, paths = images.field("bytes").to_pylist(), images.field("path").to_pylist()
         _check_provenance(table, rel, "around" in manifest.raw, problems)
-        classes, decoded = manifest.class_names, 0
+        classes, found = manifest.class_names, []
         for sample_id, label, name, png, path in zip(ids, labels, names, pngs, paths):
             if not 0 <= label < len(classes) or classes[label] != name:
                 problems.append(
                     f"shard {rel}: sample {sample_id} has label {label} with label_name {name!r}; {REWRITE}"
                 )
                 continue
-            if counts is not None:
-                counts[label] += 1
+            found.append(label)
             if path != png_name(sample_id):
                 problems.append(
                     f"shard {rel}: sample {sample_id} has image path {path!r}, expected {png_name(sample_id)!r}"
                 )
-            if decode:
-                decoded += 1
-                if (why := png_problem(png, manifest.image_shape)) is not None:
-                    problems.append(f"shard {rel}: sample {sample_id}: {why}; {REWRITE}")
-        return decoded
+            check.png(png, manifest.image_shape, f"shard {rel}: sample {sample_id}")
+        return found
 
 
 def _check_provenance(table: pa.Table, rel: str, expected: bool, problems: list[str]) -> None:

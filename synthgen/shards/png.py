@@ -10,7 +10,6 @@ in sample_id order), for judge-filtered shards ``filter``, and for datasets samp
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,8 +18,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from synthgen.errors import ShardError
-from synthgen.shards.codec import png_problem
-from synthgen.shards.integrity import REWRITE, check_file
+from synthgen.shards.integrity import REWRITE, ShardCheck, check_file
 from synthgen.shards.layout import RERUN, Shard, is_relative, parse_png_path, png_name, png_path, shard_name
 from synthgen.shards.types import DatasetSpec, FileRef, ShardInfo, ShardManifest, ShardRows
 from synthgen.storage import Location, sha256_hex
@@ -181,23 +179,16 @@ class PngFormat:
         return done
 
     def verify(
-        self,
-        out: Location,
-        manifest: ShardManifest,
-        shard: ShardInfo,
-        data: bytes,
-        decode: bool,
-        counts: Counter | None,
-        problems: list[str],
-    ) -> int:
-        """Check the PNG files one shard index lists; return the number decoded."""
-        rel = shard.part(self.name).file
+        self, out: Location, manifest: ShardManifest, shard: ShardInfo, data: bytes, check: ShardCheck
+    ) -> list[int]:
+        """Check the PNG files one shard index lists; return the label of each file found intact."""
+        rel, problems = shard.part(self.name).file, check.problems
         try:
             index = json.loads(data)
             files = index["files"]
         except (ValueError, KeyError) as exc:
             problems.append(f"png index {rel}: unreadable ({exc}); {REWRITE}")
-            return 0
+            return []
         sources = index.get("sources")
         if ("around" in manifest.raw) != (sources is not None) or (sources is not None and len(sources) != len(files)):
             problems.append(
@@ -206,7 +197,7 @@ class PngFormat:
             )
         expected_ids = list(range(shard.sample_id_start, shard.sample_id_end))
         by_dir = {manifest.label_dirs[name]: c for c, name in enumerate(manifest.class_names)}
-        decoded = 0
+        found = []
         for sample_id, (path, size, sha) in zip(expected_ids, files):
             folder = path.split("/")[1] if path.count("/") == 2 else ""
             if path != f"png/{folder}/{png_name(sample_id)}" or folder not in by_dir:
@@ -216,12 +207,8 @@ class PngFormat:
             if problem:
                 problems.append(problem)
                 continue
-            if counts is not None:
-                counts[by_dir[folder]] += 1
-            if decode:
-                decoded += 1
-                if (why := png_problem(png, manifest.image_shape)) is not None:
-                    problems.append(f"png {path}: {why}; {REWRITE}")
+            found.append(by_dir[folder])
+            check.png(png, manifest.image_shape, f"png {path}")
         if len(files) != len(expected_ids):
             problems.append(f"png index {rel}: lists {len(files)} files, expected {len(expected_ids)}; {REWRITE}")
-        return decoded
+        return found

@@ -8,6 +8,7 @@ per data set and recipe, and *is* the judge when the recipes match), and the gap
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -22,20 +23,10 @@ BEST_PUBLISHED = "best found (GaFi, 2023)"
 
 
 def anchor_recipe(ctx: EvalContext, num_real: int) -> Any:
-    """The judge recipe (a JudgeConfig) equal to the CAS recipe, trained on ``num_real`` real images."""
-    from synthgen.judge.config import JudgeConfig
-
-    c, j = ctx.cfg.cas, ctx.cfg.judge
-    return JudgeConfig(
-        epochs=c.epochs,
-        batch_size=c.batch_size,
-        lr=c.lr,
-        width=j.width,
-        augment=c.augment,
-        seed=c.seed,
-        max_train_images=0 if num_real >= len(ctx.real_train) else num_real,
-        cache_dir=j.cache_dir,
-    )
+    """The judge recipe (a JudgeConfig) with the CAS training settings, trained on ``num_real`` real images."""
+    cas = {key: getattr(ctx.cfg.cas, key) for key in ("epochs", "batch_size", "lr", "augment", "seed")}
+    subset = 0 if num_real >= len(ctx.real_train) else num_real
+    return dataclasses.replace(ctx.cfg.judge, **cas, max_train_images=subset)
 
 
 def compute(ctx: EvalContext) -> MetricOutput:
@@ -47,22 +38,12 @@ def compute(ctx: EvalContext) -> MetricOutput:
     wanted = c.num_train or len(ctx.real_train)
     syn = ctx.source.images(wanted)
     log.info("cas: training a classifier on %d synthetic images (%d epochs)", len(syn), c.epochs)
-    model = train_classifier(
-        syn.images,
-        syn.labels,
-        len(ctx.source.class_names),
-        epochs=c.epochs,
-        batch_size=c.batch_size,
-        lr=c.lr,
-        seed=c.seed,
-        augment=c.augment,
-        width=ctx.cfg.judge.width,
-        progress=ctx.progress,
-    )
+    recipe = anchor_recipe(ctx, min(len(syn), len(ctx.real_train)))  # the CAS recipe, on real images
+    fit = recipe.fit_kwargs()
+    model = train_classifier(syn.images, syn.labels, len(ctx.source.class_names), **fit, progress=ctx.progress)
     test = ctx.real_test
     pred = predict_logits(model, test.images).argmax(axis=1)  # [N_test]
     cas = float((pred == test.labels).mean())
-    recipe = anchor_recipe(ctx, min(len(syn), len(ctx.real_train)))
     anchor = (
         ctx.judge
         if recipe == ctx.cfg.judge
@@ -80,16 +61,7 @@ def compute(ctx: EvalContext) -> MetricOutput:
             "gap_minus_best_published": gap - PUBLISHED_GAPS[BEST_PUBLISHED],
             "per_class": per_class_accuracy(pred, test.labels, ctx.source.class_names),
         },
-        settings={
-            "epochs": c.epochs,
-            "batch_size": c.batch_size,
-            "lr": c.lr,
-            "augment": c.augment,
-            "seed": c.seed,
-            "width": ctx.cfg.judge.width,
-            "real_anchor": anchor.key,
-            "published_gaps": PUBLISHED_GAPS,
-        },
+        settings={**fit, "real_anchor": anchor.key, "published_gaps": PUBLISHED_GAPS},
         counts={
             "synthetic_train": len(syn),
             "real_train_anchor": int(anchor.meta["data"]["num_train"]),

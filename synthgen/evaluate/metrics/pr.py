@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from synthgen.evaluate import features as F
-from synthgen.evaluate.context import EvalContext, Metric, MetricOutput, knn_manifold_metric, knn_manifold_summary
+from synthgen.evaluate.context import knn_manifold_metric
 
-NAMES = ("precision", "recall")
-
-
-def compute(ctx: EvalContext) -> MetricOutput:
-    """Precision and recall of the generated set and of the real-train anchor against the real test set."""
-    return knn_manifold_metric(ctx, F.precision_recall, ctx.cfg.pr_k, NAMES)
-
-
-METRIC = Metric(
-    name="pr",
+METRIC = knn_manifold_metric(
+    "pr",
+    ("precision", "recall"),
+    F.precision_recall,
+    "pr_k",
     order=30,
-    compute=compute,
-    summary=knn_manifold_summary(NAMES),
     description="improved precision / recall, k = pr_k (3)",
 )

@@ -29,38 +29,24 @@ def _spread(u: dict[str, Any], honest: bool) -> str:
     return text + ("" if honest else " (not honest: evaluated generator, not one per subset)")
 
 
+def _line(title: str, arms: dict[str, Any], real_only: str, honest: bool) -> ReportLine:
+    """One row of the table: both arms' mean accuracy and the uplift between them."""
+    mixed, real = fmt(arms["real_plus_synthetic"]["mean"], 4), fmt(arms["real_only"]["mean"], 4)
+    return ReportLine(title, mixed, f"{real_only} {real}", _spread(arms["uplift_points"], honest))
+
+
 def summary(r: dict[str, Any], settings: dict[str, Any]) -> list[ReportLine]:
-    out = []
     honest = bool(r.get("honest"))
-    for tag, f in r.get("by_fraction", {}).items():
-        out.append(
-            ReportLine(
-                f"uplift at {tag} real ({f['num_real']} img)",
-                fmt(f["real_plus_synthetic"]["mean"], 4),
-                f"real only {fmt(f['real_only']['mean'], 4)}",
-                _spread(f["uplift_points"], honest),
-            )
-        )
+    out = [
+        _line(f"uplift at {tag} real ({f['num_real']} img)", f, "real only", honest)
+        for tag, f in r.get("by_fraction", {}).items()
+    ]
     lt = r.get("long_tail")
     if lt:
-        counts = lt["class_counts"]
-        out.append(
-            ReportLine(
-                f"uplift long tail ({lt['num_real']} img, {max(counts)}:{min(counts)})",
-                fmt(lt["real_plus_synthetic"]["mean"], 4),
-                f"real only, class-balanced {fmt(lt['real_only']['mean'], 4)}",
-                _spread(lt["uplift_points"], honest),
-            )
-        )
-        rare = lt["rare"]
-        out.append(
-            ReportLine(
-                f"uplift long tail, {len(lt['rare_classes'])} rarest ({', '.join(lt['rare_classes'])})",
-                fmt(rare["real_plus_synthetic"]["mean"], 4),
-                f"real only, class-balanced {fmt(rare['real_only']['mean'], 4)}",
-                _spread(rare["uplift_points"], honest),
-            )
-        )
+        counts, rare = lt["class_counts"], lt["rare_classes"]
+        balanced = "real only, class-balanced"
+        out.append(_line(f"uplift long tail ({lt['num_real']} img, {max(counts)}:{min(counts)})", lt, balanced, honest))
+        out.append(_line(f"uplift long tail, {len(rare)} rarest ({', '.join(rare)})", lt["rare"], balanced, honest))
     return out
 
 
