@@ -25,6 +25,7 @@ import sys
 import tempfile
 import textwrap
 import tokenize
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,6 +102,9 @@ def field_docs(cls: type) -> list[FieldDoc]:
             default = dataclasses.MISSING
         nested, many = None, False
         hint = hints.get(f.name)
+        optional = [a for a in typing.get_args(hint) if a is not type(None)]  # ``X | None``: a section that may be off
+        if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(optional) == 1:
+            hint = optional[0]
         if dataclasses.is_dataclass(hint):
             nested = hint
         elif typing.get_origin(hint) is tuple:
@@ -145,6 +149,7 @@ class Table:
     intro: str = ""  # one line under the heading
     # nested sections documented in another table: dataclass -> (its key prefix, its heading's anchor)
     elsewhere: dict[type, tuple[str, str]] = field(default_factory=dict)
+    same_as: str = ""  # a section with another section's keys (data_b: data's): its title, instead of rows
 
 
 def anchor(title: str) -> str:
@@ -158,6 +163,8 @@ def render_table(table: Table) -> list[str]:
     lines = [f"### {table.title}", ""]
     if table.intro:
         lines += [table.intro, ""]
+    if table.same_as:
+        return lines + [f"The keys of [{table.same_as}]({anchor(table.same_as)}), under `{table.prefix}`.", ""]
     docs = field_docs(table.cls)
     if not docs:
         return lines + ["No options.", ""]
@@ -255,8 +262,9 @@ def chapters() -> list[tuple[str, str, list[Table]]]:
     training: list[Table] = []
     experiment_sections: dict[type, tuple[str, str]] = {}
     for doc in field_docs(ExperimentConfig):
-        training.append(Table(doc.name, f"{doc.name}.", doc.nested, sentence(doc.comment)))
-        experiment_sections[doc.nested] = (f"{doc.name}.", anchor(doc.name))
+        same = experiment_sections.get(doc.nested, ("", ""))[0].rstrip(".")  # data_b: data's keys again
+        training.append(Table(doc.name, f"{doc.name}.", doc.nested, sentence(doc.comment), same_as=same))
+        experiment_sections.setdefault(doc.nested, (f"{doc.name}.", anchor(doc.name)))
         if doc.nested is ModelConfig:
             training += [codes, *arch]
     # the evaluation config: its top-level keys, then each nested section but the shared data section

@@ -65,6 +65,11 @@ class DataConfig:
     # training images per class, in class order, e.g. [4000, 2000, ..., 40] for a long tail: a reproducible
     # subset (synthgen.data.subset) picked by subset_seed; [] = none. Exclusive with max_images (it fixes the size)
     class_counts: tuple[int, ...] = ()
+    # image -> image models (pix2pix): "edges" = pairs derived from these images (A = their outlines, B = the
+    # images; synthgen.data.pairs); "" = none (a second domain comes from data_b:)
+    pairs: str = ""
+
+    PAIR_KINDS: ClassVar[tuple[str, ...]] = ("", "edges")
 
     def validate(self) -> None:
         """Check what types alone cannot express (what needs the data itself: ``synthgen.data.subset``).
@@ -84,6 +89,11 @@ class DataConfig:
                 f"data.class_counts={list(self.class_counts)} and data.max_images={self.max_images} "
                 "both pick a subset: class_counts fixes every class's count (the size is their sum); "
                 "set data.max_images=0, or data.class_counts=[]"
+            )
+        if self.pairs not in self.PAIR_KINDS:
+            raise ConfigError(
+                f"data.pairs={self.pairs!r} is invalid: must be one of {list(self.PAIR_KINDS)} "
+                "(edges: pairs of each image's outline and the image)"
             )
 
 
@@ -229,6 +239,9 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)  # networks, loss, EMA, augmentation
     train: TrainConfig = field(default_factory=TrainConfig)  # distributed training loop
     run: RunConfig = field(default_factory=RunConfig)  # where outputs go
+    # image -> image models (pix2pix, cyclegan): domain B, the images data: is translated into (the same keys
+    # as data:); null = none (noise models, or pix2pix with data.pairs)
+    data_b: DataConfig | None = None
 
     def validate(self) -> None:
         """Check value ranges that types alone cannot express.
@@ -260,9 +273,34 @@ class ExperimentConfig:
         check_minimums(self, EXPERIMENT_MINIMUMS)
         from synthgen.models.registry import get_model_spec
 
-        options = get_model_spec(m.name).options(**m.arch)
+        spec = get_model_spec(m.name)
+        options = spec.options(**m.arch)
         if hasattr(options, "check_with_train"):  # the model's own checks that need the train section too
             options.check_with_train(t)
+        self._check_domains(spec)
+
+    def _check_domains(self, spec: Any) -> None:
+        """A translation model has a second domain (``data_b`` or ``data.pairs``); a noise model has none."""
+        d, b, name = self.data, self.data_b, self.model.name
+        if not spec.translation:
+            if d.pairs or b is not None:
+                raise ConfigError(
+                    f"data.pairs / data_b are for models that translate images (pix2pix, cyclegan); "
+                    f"model.name={name!r} draws from noise: drop them or choose such a model"
+                )
+            return
+        if b is None and not (d.pairs and spec.paired):
+            need = "data_b: (B's images) or data.pairs=edges" if spec.paired else "data_b: (B's images)"
+            raise ConfigError(f"model.name={name!r} translates domain A (data:) into domain B: set {need}")
+        if b is not None and d.pairs:
+            raise ConfigError("data.pairs derives domain B from data:, so data_b must not be set too; drop one")
+        if b is not None:
+            b.validate()
+            if spec.paired and (d.source, b.source) != ("imagefolder", "imagefolder"):
+                raise ConfigError(
+                    f"model.name={name!r} trains on pairs: data: and data_b: must both be imagefolders whose files "
+                    "match by relative path (or set data.pairs=edges and drop data_b)"
+                )
 
 
 def model_options_dict(name: str, arch: Any) -> dict[str, Any]:

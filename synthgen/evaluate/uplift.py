@@ -169,6 +169,8 @@ KEYS_ADDED_LATER = (
     ("train", "max_minutes"),
     ("model", "aux_weight"),
     ("model", "mode_seeking_weight"),
+    ("data", "pairs"),
+    (None, "data_b"),  # a whole section, None for the noise models the honest generators are
 )
 
 
@@ -183,8 +185,9 @@ def _without_later_keys_at_default(recipe: dict) -> dict:
     defaults = json.loads(json.dumps(to_dict(ExperimentConfig())))
     out = json.loads(json.dumps(recipe))  # a deep copy, tuples as lists like the defaults
     for section, key in KEYS_ADDED_LATER:
-        if key in out.get(section, {}) and out[section][key] == defaults[section][key]:
-            del out[section][key]
+        where, default = (out, defaults) if section is None else (out.get(section, {}), defaults[section])
+        if key in where and where[key] == default[key]:
+            del where[key]
     for (section, key), value in KEYS_RETIRED.items():
         out.setdefault(section, {})[key] = value
     return out

@@ -7,11 +7,19 @@ loss = get_loss(cfg.model.loss)  # .d_loss / .g_loss / .penalty
 lecam = LeCam(cfg.model.lecam_weight)  # optional D regulariser: lecam(d_real, d_fake) -> scalar
 """
 
-from synthgen.models import cdcgan, dcgan, mlp, stylegan  # noqa: F401  (registration side effect)
+from synthgen.models import cdcgan, cyclegan, dcgan, mlp, pix2pix, stylegan  # noqa: F401  (registration side effect)
 from synthgen.models.augment import AUGMENTS, diff_augment, parse_policy
 from synthgen.models.ema import EMA, unwrap
 from synthgen.models.losses import LOSSES, GANLoss, LeCam, get_loss, register_loss
-from synthgen.models.registry import MODELS, ModelSpec, build_models, get_model_spec, register_model
+from synthgen.models.registry import (
+    MODELS,
+    ModelSpec,
+    build_models,
+    build_translation_models,
+    get_model_spec,
+    register_model,
+    register_translation_model,
+)
 
 __all__ = [
     "AUGMENTS",
@@ -22,11 +30,13 @@ __all__ = [
     "MODELS",
     "ModelSpec",
     "build_models",
+    "build_translation_models",
     "diff_augment",
     "get_loss",
     "get_model_spec",
     "parse_policy",
     "register_loss",
     "register_model",
+    "register_translation_model",
     "unwrap",
 ]

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from synthgen.models.image_blocks import PatchDiscriminator, ResnetGenerator, patch_layers
+from synthgen.models.registry import register_translation_model
 
 
 @dataclass(frozen=True)
@@ -148,3 +149,6 @@ class CycleGANObjective:
 
     def g_loss(self, D: nn.Module, a: Tensor, b: Tensor, labels: Tensor, out: dict[str, Tensor]) -> Tensor:
         return g_loss(D, a, b, out, self.opts)
+
+
+register_translation_model("cyclegan", CycleGANOptions, CycleGANObjective, paired=False)(build_cyclegan)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from synthgen.models.image_blocks import PatchDiscriminator, UNetGenerator, patch_layers
+from synthgen.models.registry import register_translation_model
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,6 @@ class Pix2PixObjective:
 
     def g_loss(self, D: nn.Module, a: Tensor, b: Tensor, labels: Tensor, fake_b: Tensor) -> Tensor:
         return g_loss(D, a, b, fake_b, labels, self.opts.l1_weight)
+
+
+register_translation_model("pix2pix", Pix2PixOptions, Pix2PixObjective, paired=True)(build_pix2pix)

@@ -55,6 +55,11 @@ class ModelSpec:
     conditional: bool  # whether G draws the requested class
     options: type  # frozen dataclass of this model's ``model.arch`` options (defaults = the documented ones)
     codes: bool = False  # whether D has a Q head: the builder takes InfoGAN ``codes=`` and ``aux_classes=``
+    # image -> image (pix2pix, cyclegan): the builder takes (options, in_shape, out_shape, num_classes) and
+    # ``objective(options, seed)`` is what a training step asks of the model (synthgen.train.translation_step)
+    translation: bool = False
+    paired: bool = False  # translation trained on pairs (row i of B is row i of A translated)
+    objective: Callable[..., Any] | None = None
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -93,6 +98,28 @@ def register_model(name: str, conditional: bool, options: type, codes: bool = Fa
     return wrap
 
 
+def register_translation_model(
+    name: str, options: type, objective: Callable[..., Any], paired: bool
+) -> Callable[[Callable[..., tuple[nn.Module, nn.Module]]], Callable[..., tuple[nn.Module, nn.Module]]]:
+    """Register an image -> image model: ``build(options, in_shape, out_shape, num_classes) -> (G, D)``, where
+    ``G.translate(a, labels)`` maps domain A's images to B's, and its training ``objective(options, seed)``.
+
+    Args:
+        name: the ``model.name`` users select it by.
+        options: a frozen dataclass whose every field has a default; ``model.arch`` fills it.
+        objective: builds what the training step calls (paired or not, generator passes, both losses).
+        paired: whether it trains on pairs (``data.pairs`` or two folders matched by path) or unpaired domains.
+    """
+    noise_wrap = register_model(name, conditional=False, options=options)
+
+    def wrap(build: Callable[..., tuple[nn.Module, nn.Module]]) -> Callable[..., tuple[nn.Module, nn.Module]]:
+        noise_wrap(build)
+        MODELS[name] = dataclasses.replace(MODELS[name], translation=True, paired=paired, objective=objective)
+        return build
+
+    return wrap
+
+
 def get_model_spec(name: str) -> ModelSpec:
     """Return the registered spec for ``name``.
 
@@ -122,13 +149,14 @@ def build_models(cfg: ModelChoice, image_shape: tuple[int, int, int], num_classe
             unknown ``arch`` keys.
     """
     spec = get_model_spec(cfg.name)
-    check_shape(image_shape, num_classes, spec.conditional)  # here once, for every builder
-    valid = {f.name for f in dataclasses.fields(spec.options)}
-    unknown = sorted(set(cfg.arch) - valid)
-    if unknown:
+    if spec.translation:
         raise ConfigError(
-            f"model.arch: unknown key(s) {unknown} for model {cfg.name!r}; valid keys are: {sorted(valid)}"
+            f"model.name={cfg.name!r} translates images (A -> B), it does not draw them from noise: train it "
+            "with data_b: or data.pairs=edges; sampling or evaluating its checkpoints (synthgen sample "
+            "--translate) is not built yet"
         )
+    check_shape(image_shape, num_classes, spec.conditional)  # here once, for every builder
+    _check_arch(spec, cfg)
     codes = tuple(getattr(cfg, "codes", ()) or ())
     aux_classes = num_classes if getattr(cfg, "aux_weight", 0.0) > 0.0 else 0
     if codes or aux_classes:  # only then: a model without a Q head is built by exactly the call it always was
@@ -139,3 +167,36 @@ def build_models(cfg: ModelChoice, image_shape: tuple[int, int, int], num_classe
             spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes, codes=codes, aux_classes=aux_classes
         )
     return spec.build(spec.options(**cfg.arch), cfg.z_dim, image_shape, num_classes)
+
+
+def _check_arch(spec: ModelSpec, cfg: ModelChoice) -> None:
+    valid = {f.name for f in dataclasses.fields(spec.options)}
+    unknown = sorted(set(cfg.arch) - valid)
+    if unknown:
+        raise ConfigError(
+            f"model.arch: unknown key(s) {unknown} for model {cfg.name!r}; valid keys are: {sorted(valid)}"
+        )
+
+
+def build_translation_models(
+    cfg: ModelChoice, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int], num_classes: int
+) -> tuple[nn.Module, nn.Module]:
+    """Build a fresh (G, D) of the image -> image model ``cfg.name`` from domain A's ``in_shape`` to B's.
+
+    Raises:
+        ConfigError: not an image -> image model; sides that differ, are not a power of two >= 16, or channels
+            other than 1 and 3; unknown ``arch`` keys.
+    """
+    spec = get_model_spec(cfg.name)
+    if not spec.translation:
+        raise ConfigError(f"model.name={cfg.name!r} draws images from noise: it has no domain B to translate into")
+    side = in_shape[-1]
+    if in_shape[1:] != out_shape[1:] or in_shape[1] != side or side < 16 or side & (side - 1):
+        raise ConfigError(
+            f"{cfg.name} translates square images of one power-of-two side >= 16 (16, 32, 64, 128, 256), got "
+            f"A {tuple(in_shape)} and B {tuple(out_shape)}: set data.resolution and data_b.resolution to one such side"
+        )
+    if in_shape[0] not in (1, 3) or out_shape[0] not in (1, 3):
+        raise ConfigError(f"{cfg.name}: channels must be 1 or 3, got A {in_shape[0]} and B {out_shape[0]}")
+    _check_arch(spec, cfg)
+    return spec.build(spec.options(**cfg.arch), tuple(in_shape), tuple(out_shape), num_classes)

@@ -16,7 +16,6 @@ import tempfile
 import time
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -24,18 +23,13 @@ from synthgen import checkpoint as ckpt
 from synthgen.config import ExperimentConfig, TrainConfig, from_dict
 from synthgen.faults import Faults
 from synthgen.log import get_logger, setup_logging
-from synthgen.pixels import to_float
 from synthgen.storage import atomic_write_text, is_uri
+from synthgen.train.families import family_of
 from synthgen.train.progress import ProgressLog, upload_logs
-from synthgen.train.step import GANStep, build_gan_step
+from synthgen.train.step import GANStep
+from synthgen.train.translation_step import TranslationStep
 
 DIVERGED_FILE = "diverged.json"  # written by rank 0 when a loss turns NaN/inf
-
-
-def _batch_indices(num_images: int, batch_size: int, seed: int, rank: int, step: int) -> torch.Tensor:
-    """Random batch indices that depend only on (seed, rank, step), so a resumed run draws the same data."""
-    gen = torch.Generator().manual_seed((seed * 1_000_003 + rank) * 1_000_033 + step)
-    return torch.randint(num_images, (batch_size,), generator=gen)
 
 
 def _maybe_inject_fault(
@@ -79,7 +73,7 @@ def _wait_until_registered(storage_run_dir: str, name: str, timeout_s: float = 6
     get_logger().warning(f"fault injection: {name} was not registered by Ray Train within {timeout_s:.0f} s")
 
 
-def _resume(gan_step: GANStep, rank: int) -> tuple[int, float]:
+def _resume(gan_step: GANStep | TranslationStep, rank: int) -> tuple[int, float]:
     """Restore the latest checkpoint Ray Train hands this worker group (after a restart).
 
     Returns:
@@ -139,26 +133,19 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
-    from synthgen.data import load_images
-
     setup_logging(propagate=False)  # Ray gives the worker's root logger a console handler: avoid each line twice
     cfg = from_dict(ExperimentConfig, loop_config["experiment"])
     run_dir: str = loop_config["run_dir"]  # local folder for logs and grids
     storage_run_dir: str = loop_config.get("storage_run_dir", run_dir)  # the run folder in storage (maybe a URI)
-    t_cfg, m_cfg = cfg.train, cfg.model
+    t_cfg = cfg.train
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.set_num_threads(t_cfg.num_threads or max(1, int(t_cfg.cpus_per_worker)))
     device = ray.train.torch.get_device() if t_cfg.use_gpu else torch.device("cpu")
     torch.manual_seed(t_cfg.seed + rank)
 
-    data = load_images(cfg.data, "train")
-    images_u8 = torch.from_numpy(np.ascontiguousarray(data.images))  # [N, C, H, W] uint8
-    labels_all = torch.from_numpy(data.labels.astype(np.int64))  # [N]
-
-    gan_step = build_gan_step(
-        cfg, data.image_shape, data.num_classes, device, distributed=world > 1, announce=rank == 0
-    )  # one fast-path line per run
+    family = family_of(cfg)(cfg, device, rank, world)  # data, networks, step and grids of this kind of model
+    gan_step = family.step
     fault = Faults(**loop_config.get("faults", {}))
     gan_step.nan_at_step = fault.train_nan_at_step
     start_step, spent_s = _resume(gan_step, rank)
@@ -173,18 +160,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     )
     if log is not None:
         log.truncate_after(start_step)
-    grid_z, grid_y, grid_cols = _grid_latents(data.num_classes, m_cfg.z_dim, device)
-
-    bs = t_cfg.batch_size
     sums = torch.zeros(3, dtype=torch.float64)  # d_loss, g_loss, steps since last log
 
     for step in range(start_step + 1, t_cfg.steps + 1):
         _maybe_inject_fault(cfg, fault.train_fail_at_step, run_dir, storage_run_dir, step, rank, world)
-        idx = _batch_indices(len(data), bs, t_cfg.seed, rank, step)
-        real = to_float(images_u8[idx]).to(device)  # [B, C, H, W] in [-1, 1]
-        y_real = labels_all[idx].to(device)  # [B]
-
-        d_loss, g_loss = gan_step(real, y_real, step)
+        d_loss, g_loss = family.train(step, rank)
         if log is not None and step == start_step + 1:
             log.mark_first_step(step)
 
@@ -206,24 +186,13 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             # G's running BN stats don't fit the averaged weights: recompute them before anyone samples.
             gan_step.ema.recalibrate_bn()
         if rank == 0 and is_grid:
-            log.save_grid(step, gan_step.ema.module, grid_z, grid_y, grid_cols)
+            family.save_grid(log, step)
         if rank == 0 and is_ckpt and storage_run_dir != run_dir:
             upload_logs(run_dir, storage_run_dir)
         if is_ckpt:
-            _report_checkpoint(cfg, data.class_names, data.image_shape, step, gan_step, rank, budget.spent_s())
+            _report_checkpoint(cfg, family.class_names, family.image_shape, step, gan_step, rank, budget.spent_s())
         if out_of_time:
             return
-
-
-def _grid_latents(num_classes: int, z_dim: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The per-class grid's latents: fixed by a seed of their own, so grids compare over a run (and resumes).
-
-    Returns:
-        (z [K*cols, z_dim], labels [K*cols], cols): class k fills row k.
-    """
-    cols = 8
-    z = torch.randn(num_classes * cols, z_dim, generator=torch.Generator().manual_seed(12345))  # [K*8, z]
-    return z.to(device), torch.arange(num_classes).repeat_interleave(cols).to(device), cols
 
 
 def _out_of_time(step: int, t_cfg: TrainConfig, budget: TimeBudget, rank: int) -> bool:
@@ -256,7 +225,7 @@ def _report_checkpoint(
     class_names: tuple[str, ...],
     image_shape: tuple[int, int, int],
     step: int,
-    gan_step: GANStep,
+    gan_step: GANStep | TranslationStep,
     rank: int,
     train_seconds: float,
 ) -> None:

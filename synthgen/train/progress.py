@@ -122,7 +122,23 @@ class ProgressLog:
             The PNG's path.
         """
         path = os.path.join(self.run_dir, "grids", f"grid-{step:06d}.png")
-        pixels = np.asarray(save_grid(generator, z, labels, cols, path))  # [H, W] (grayscale) or [H, W, C] uint8
+        return self._save(step, path, save_grid(generator, z, labels, cols, path))
+
+    def save_image_rows(self, step: int, rows: list[torch.Tensor]) -> str:
+        """Write ``grids/grid-NNNNNN.png`` and the TensorBoard image from ``rows`` of images [k, C, H, W] in [-1, 1]
+        (one grid row each, e.g. a translation model's inputs, outputs and targets).
+
+        Returns:
+            The PNG's path.
+        """
+        path = os.path.join(self.run_dir, "grids", f"grid-{step:06d}.png")
+        cols = rows[0].shape[0]
+        image = _canvas(to_uint8(torch.cat(rows).float()).cpu().numpy(), cols)
+        _write_png(image, path)
+        return self._save(step, path, image)
+
+    def _save(self, step: int, path: str, image: Image.Image) -> str:
+        pixels = np.asarray(image)  # [H, W] (grayscale) or [H, W, C] uint8
         writer = self.tensorboard()
         writer.add_image(GRID_TAG, pixels, step, dataformats="HW" if pixels.ndim == 2 else "HWC")
         writer.flush()
@@ -136,7 +152,11 @@ def render_grid(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor, col
     generator.eval()
     images = generator(z, labels).float()  # [K*cols, C, H, W] in [-1, 1]
     generator.train(was_training)
-    pixels = to_uint8(images).cpu().numpy()
+    return _canvas(to_uint8(images).cpu().numpy(), cols)
+
+
+def _canvas(pixels: np.ndarray, cols: int) -> Image.Image:
+    """uint8 images [n, C, H, W] laid out ``cols`` to a row with 2-px gaps."""
     n, c, h, w = pixels.shape
     rows = n // cols
     pad = 2
@@ -151,11 +171,15 @@ def render_grid(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor, col
 def save_grid(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor, cols: int, path: str) -> Image.Image:
     """Render a per-class grid, write it atomically as PNG and return it."""
     image = render_grid(generator, z, labels, cols)
+    _write_png(image, path)
+    return image
+
+
+def _write_png(image: Image.Image, path: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
     image.save(tmp, format="PNG")
     os.replace(tmp, path)
-    return image
 
 
 def upload_logs(local_dir: str, remote_dir: str) -> None:

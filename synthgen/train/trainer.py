@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from synthgen import checkpoint as ckpt
 from synthgen import faults
-from synthgen.config import ExperimentConfig, dump_yaml, to_dict
+from synthgen.config import DataConfig, ExperimentConfig, dump_yaml, to_dict
 from synthgen.errors import ConfigError, TrainingDivergedError, TrainingFailedError
 from synthgen.log import get_logger
 from synthgen.ray_init import init_ray
@@ -120,10 +120,15 @@ def with_absolute_data_root(cfg: ExperimentConfig) -> ExperimentConfig:
     Workers of a joined cluster (``ray start``, ``ray job submit``) run in Ray's session folder, where
     ``data/my_images`` names nothing; the checkpoint's config then also points at the real folder.
     """
-    root = cfg.data.root
-    if not root or is_uri(root) or os.path.isabs(os.path.expanduser(root)):
-        return cfg
-    return replace(cfg, data=replace(cfg.data, root=os.path.abspath(root)))
+
+    def absolute(data: DataConfig) -> DataConfig:
+        root = data.root
+        if not root or is_uri(root) or os.path.isabs(os.path.expanduser(root)):
+            return data
+        return replace(data, root=os.path.abspath(root))
+
+    data_b = absolute(cfg.data_b) if cfg.data_b is not None else None
+    return replace(cfg, data=absolute(cfg.data), data_b=data_b)
 
 
 def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
@@ -143,13 +148,11 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
     """
     check_run_folder(cfg, resume)
     cfg = with_absolute_data_root(cfg)
-    from synthgen.data import load_images
+    from synthgen.train.families import family_of
 
-    data = load_images(cfg.data, "train")  # fail fast on the driver with a clear data error
-    from synthgen.models import build_models
-
-    # and with a clear config error (exit 2) when the model refuses the data's shape, not inside a worker
-    build_models(cfg.model, tuple(data.images.shape[1:]), len(data.class_names))
+    # fail fast on the driver with a clear data error, and with a clear config error (exit 2) when the model
+    # refuses the data's shape, not inside a worker
+    family_of(cfg).preflight(cfg)
     run_dir = run_dir_of(cfg)
     log_dir = local_log_dir(cfg)
     os.makedirs(log_dir, exist_ok=True)

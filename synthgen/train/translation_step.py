@@ -64,3 +64,37 @@ class TranslationStep:
         self.D.requires_grad_(True)
         self.ema.update(self.G, step)
         return d_loss.detach(), g_loss.detach()
+
+
+def build_translation_step(
+    cfg: ExperimentConfig,
+    in_shape: tuple[int, int, int],
+    out_shape: tuple[int, int, int],
+    num_classes: int,
+    device: torch.device,
+    distributed: bool = False,
+) -> TranslationStep:
+    """Build fresh networks of the image-to-image model ``cfg.model`` on ``device`` and the step that trains them.
+
+    Args:
+        cfg: the resolved experiment config.
+        in_shape, out_shape: (C, H, W) of domain A's and domain B's images.
+        num_classes: A's labels (class-conditional models use them).
+        device: where the networks live.
+        distributed: wrap G and D in DDP (inside a Ray Train worker's process group).
+
+    Raises:
+        ConfigError: not an image-to-image model, or shapes it cannot take.
+    """
+    from synthgen.models import build_translation_models, get_model_spec
+
+    spec = get_model_spec(cfg.model.name)
+    opts = spec.options(**cfg.model.arch)
+    G, D = build_translation_models(cfg.model, in_shape, out_shape, num_classes)
+    G, D = G.to(device), D.to(device)
+    G_train, D_train = G, D
+    if distributed:  # one wrapper per network, as in GANStep
+        ddp_kwargs = {"device_ids": [device.index]} if device.type == "cuda" else {}
+        G_train = nn.parallel.DistributedDataParallel(G, **ddp_kwargs)
+        D_train = nn.parallel.DistributedDataParallel(D, **ddp_kwargs)
+    return TranslationStep(cfg, G, D, G_train, D_train, spec.objective(opts, cfg.train.seed))

@@ -1,0 +1,74 @@
+"""The two domains an image-to-image model trains on: A (``data:``, labelled) and B.
+
+- ``data.pairs: edges``: pairs derived from ``data:``'s images (A = their outlines, B = the images), paired.
+- ``data_b:`` with a paired model (pix2pix): two ImageFolders whose files match by relative path, paired.
+- ``data_b:`` with an unpaired model (cyclegan): B loaded on its own; its labels are never used.
+
+A subset of ``data:`` (``max_images`` / ``class_counts``) picks the same rows of both domains when they are paired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from synthgen.config import ExperimentConfig
+from synthgen.data import ImageData, load_images
+from synthgen.data.pairs import edge_pairs, folder_pairs
+from synthgen.data.subset import names_a_subset, subset_indices
+from synthgen.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Domains:
+    a: ImageData  # domain A: the inputs, whose labels every batch carries
+    b: ImageData  # domain B: the targets (row-aligned with ``a`` when paired)
+    paired: bool  # row i of b is the translation of row i of a
+
+
+def load_domains(cfg: ExperimentConfig, split: str = "train", paired: bool | None = None) -> Domains:
+    """Load the domains of ``cfg`` for ``split`` (the subset of ``cfg.data`` applies to the train split).
+
+    Args:
+        cfg: the resolved config (its ``data``, ``data_b`` and model).
+        split: "train" or "test".
+        paired: whether the model trains on pairs; None = ask the model registry.
+
+    Raises:
+        ConfigError: neither ``data.pairs`` nor ``data_b`` is set, or a paired model's ``data_b`` is not an
+            imagefolder matching ``data``.
+        DataError: unreadable data, files without a partner, domains with other classes.
+    """
+    if paired is None:
+        from synthgen.models import get_model_spec
+
+        paired = get_model_spec(cfg.model.name).paired
+    if cfg.data.pairs:
+        return Domains(*_edges(cfg, split), paired=True)
+    if cfg.data_b is None:
+        raise ConfigError(
+            f"model.name={cfg.model.name!r} translates domain A (data:) into domain B: set data_b: (B's images) "
+            "or, for pairs derived from data:, data.pairs=edges"
+        )
+    if not paired:
+        return Domains(load_images(cfg.data, split), load_images(cfg.data_b, split), paired=False)
+    if cfg.data.source != "imagefolder" or cfg.data_b.source != "imagefolder":
+        raise ConfigError(
+            f"model.name={cfg.model.name!r} trains on pairs: data: and data_b: must both be imagefolders whose "
+            "files match by relative path (or set data.pairs=edges)"
+        )
+    pairs = folder_pairs(
+        cfg.data.root, cfg.data_b.root, split, cfg.data.resolution, (cfg.data.channels, cfg.data_b.channels)
+    )
+    if split != "train" or not names_a_subset(cfg.data):
+        return Domains(pairs.a, pairs.b, paired=True)
+    keep = subset_indices(pairs.a.labels, cfg.data, pairs.a.class_names)  # sorted [M]
+    return Domains(_rows(pairs.a, keep), _rows(pairs.b, keep), paired=True)
+
+
+def _edges(cfg: ExperimentConfig, split: str) -> tuple[ImageData, ImageData]:
+    pairs = edge_pairs(load_images(cfg.data, split))
+    return pairs.a, pairs.b
+
+
+def _rows(data: ImageData, keep) -> ImageData:
+    return ImageData(name=data.name, images=data.images[keep], labels=data.labels[keep], class_names=data.class_names)
