@@ -16,7 +16,7 @@ from synthgen.models import MODELS, build_models, get_model_spec, register_model
 from synthgen.models.blocks import level_sides, plan_resolution, width
 
 NUM_CLASSES = 10
-MODEL_NAMES = sorted(MODELS)
+MODEL_NAMES = sorted(n for n, s in MODELS.items() if not s.translation)  # noise + class -> image (this contract)
 
 
 def _build(name: str, shape: tuple[int, int, int], **kw) -> tuple[nn.Module, nn.Module]:
@@ -28,6 +28,10 @@ def _build(name: str, shape: tuple[int, int, int], **kw) -> tuple[nn.Module, nn.
 
 def test_registry_holds_every_model() -> None:
     assert MODEL_NAMES == ["cdcgan", "dcgan", "mlp", "stylegan"]
+    assert {n: (s.translation, s.paired) for n, s in MODELS.items() if s.translation} == {
+        "cyclegan": (True, False),
+        "pix2pix": (True, True),
+    }
     assert get_model_spec("stylegan").conditional is True
     assert get_model_spec("cdcgan").conditional is True
     assert get_model_spec("dcgan").conditional is False

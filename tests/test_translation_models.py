@@ -106,3 +106,20 @@ def test_class_conditioning_reaches_both_networks(outline_pairs):
     plain_G, plain_D = build_pix2pix(Pix2PixOptions(g_channels=8, d_channels=8), (1, 32, 32), (1, 32, 32), 10)
     plain_G.eval()
     assert torch.equal(plain_G(a[:4], y[:4]), plain_G(a[:4], other))  # labels ignored unless class_conditional
+
+
+def test_the_registry_builds_translation_models_only_for_shapes_they_take():
+    from synthgen.config import ModelConfig
+    from synthgen.errors import ConfigError
+    from synthgen.models import build_models, build_translation_models
+
+    G, D = build_translation_models(ModelConfig(name="pix2pix", arch={"g_channels": 8}), (1, 32, 32), (3, 32, 32), 10)
+    assert G.translate(torch.zeros(2, 1, 32, 32), torch.zeros(2, dtype=torch.long)).shape == (2, 3, 32, 32)
+    with pytest.raises(ConfigError, match="power-of-two side"):
+        build_translation_models(ModelConfig(name="cyclegan"), (1, 28, 28), (3, 28, 28), 10)
+    with pytest.raises(ConfigError, match="power-of-two side"):
+        build_translation_models(ModelConfig(name="cyclegan"), (1, 32, 32), (3, 64, 64), 10)
+    with pytest.raises(ConfigError, match="draws images from noise"):
+        build_translation_models(ModelConfig(name="cdcgan"), (1, 32, 32), (1, 32, 32), 10)
+    with pytest.raises(ConfigError, match="translates images"):
+        build_models(ModelConfig(name="pix2pix"), (1, 32, 32), 10)
