@@ -204,27 +204,15 @@ def _missing_comments(tables: list[Table]) -> list[str]:
 # --- what is documented ---------------------------------------------------------------------------------
 
 
-def _first_attr(candidates: list[str], name: str) -> type:
-    """``name`` from the first importable module of ``candidates`` (modules move; the reference follows)."""
-    for module in candidates:
-        try:
-            found = getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-        if found is not None:
-            return found
-    raise SystemExit(f"{SCRIPT}: cannot find {name} in any of {candidates}; update the script")
+def _kind(spec: Any) -> str:
+    """What a registered model makes, for its options table's intro."""
+    if spec.translation:
+        return "image -> image, " + ("on pairs" if spec.paired else "unpaired domains")
+    return "class-conditional" if spec.conditional else "unconditional"
 
 
 def _classifier_job_config() -> type:
     """jobs/train_classifier.py's ClassifierJobConfig (a script, not a package: loaded from its file)."""
-    for module in ("synthgen.classify.config", "synthgen.classify"):
-        try:
-            found = getattr(importlib.import_module(module), "ClassifierJobConfig", None)
-        except ImportError:
-            found = None
-        if found is not None:
-            return found
     key = "job_train_classifier"
     if key not in sys.modules:
         spec = importlib.util.spec_from_file_location(key, os.path.join(REPO, "jobs", "train_classifier.py"))
@@ -238,13 +226,11 @@ def chapters() -> list[tuple[str, str, list[Table]]]:
     """(chapter heading, intro paragraph, tables) in page order."""
     from synthgen.config import CodeConfig, DataConfig, ExperimentConfig, ModelConfig
     from synthgen.evaluate.config import EvalConfig
+    from synthgen.invert.encoder import EncoderConfig as encoder_config
     from synthgen.models.registry import MODELS
     from synthgen.pipeline import PipelineConfig
     from synthgen.sample.config import SampleConfig
 
-    encoder_config = _first_attr(
-        ["synthgen.invert.encoder", "synthgen.invert", "synthgen.invert.encoder"], "EncoderConfig"
-    )
     job_config = _classifier_job_config()
 
     arch = [
@@ -252,7 +238,7 @@ def chapters() -> list[tuple[str, str, list[Table]]]:
             f"model.arch of {name}",
             "model.arch.",
             spec.options,
-            f"With `model.name: {name}` ({'class-conditional' if spec.conditional else 'unconditional'}"
+            f"With `model.name: {name}` ({_kind(spec)}"
             f"{', InfoGAN codes and the auxiliary classifier supported' if spec.codes else ''}).",
         )
         for name, spec in sorted(MODELS.items())

@@ -41,9 +41,9 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 
 from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path, run_guarded  # noqa: E402
-from synthgen.config import DataConfig, dump_yaml, load_config, to_dict  # noqa: E402
+from synthgen.config import DataConfig, check_ranges, dump_yaml, load_config, to_dict  # noqa: E402
 from synthgen.data import ImageData  # noqa: E402
-from synthgen.errors import ConfigError, ShardError  # noqa: E402
+from synthgen.errors import ShardError  # noqa: E402
 from synthgen.log import get_logger, setup_logging  # noqa: E402
 
 if TYPE_CHECKING:  # synthgen.classify imports torch: loaded when the job trains, not for --help / --dry-run
@@ -116,9 +116,7 @@ class ClassifierJobConfig:
             ),
         ]
         self.data.validate()
-        for ok, key, value, allowed in checks:
-            if not ok:
-                raise ConfigError(f"{key}={value!r} is invalid: must be {allowed}")
+        check_ranges(checks)
 
 
 def load_synthetic(cfg: ClassifierJobConfig, real_classes, image_shape):
@@ -173,7 +171,7 @@ def as_image_data(synthetic, class_names: tuple[str, ...]) -> ImageData:
     return ImageData("synthetic", images, labels, tuple(class_names))
 
 
-def _parts(cfg: ClassifierJobConfig, real_train: ImageData | None, synthetic, class_names) -> tuple:
+def training_parts(cfg: ClassifierJobConfig, real_train: ImageData | None, synthetic, class_names) -> tuple:
     """(real, synthetic) as ``cfg.train_on`` uses them: ImageData, or None for a part it does not train on."""
     real = real_train if cfg.train_on != "synthetic" else None
     syn = as_image_data(synthetic, tuple(class_names)) if cfg.train_on != "real" and synthetic is not None else None
@@ -215,25 +213,6 @@ def settings_of(
     )
 
 
-def batches(cfg: ClassifierJobConfig, real_train: ImageData | None, synthetic, empty: ImageData) -> tuple:
-    """The training batches of ``cfg.train_on``: ``synthgen.classify.arm_batches`` of the parts it trains on.
-
-    Args:
-        cfg: the job config.
-        real_train: the real training images (None when train_on=synthetic).
-        synthetic: ImageData or a torch dataset of the synthetic images (None when train_on=real).
-        empty: an image set with no rows (its class names are the real ones).
-
-    Returns:
-        (DataLoader of uint8 images [B, C, H, W] and labels [B], steps, batch size B).
-    """
-    from synthgen import classify
-
-    real, syn = _parts(cfg, real_train, synthetic, empty.class_names)
-    settings = settings_of(cfg, real, syn)
-    return classify.arm_batches(real, syn, settings), settings.steps, classify.arm_batch_size(real, syn, settings)
-
-
 def train_and_test(
     cfg: ClassifierJobConfig, real_train: ImageData | None, synthetic, real_test: ImageData, progress: bool = True
 ) -> dict:
@@ -256,7 +235,7 @@ def train_and_test(
     from synthgen import classify
 
     t0 = time.time()
-    real, syn = _parts(cfg, real_train, synthetic, real_test.class_names)
+    real, syn = training_parts(cfg, real_train, synthetic, real_test.class_names)
     settings = settings_of(cfg, real, syn)
     arm = classify.train_and_score(
         real, syn, real_test, settings, progress=progress, desc=f"classifier on {cfg.train_on}"

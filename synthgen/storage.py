@@ -30,6 +30,17 @@ def is_uri(path: str | os.PathLike[str]) -> bool:
     return "://" in os.fspath(path)
 
 
+def driver_path(path: str) -> str:
+    """A local path as the driver means it (``~`` expanded, made absolute); URIs and ``""`` unchanged.
+
+    Workers and actors of a joined cluster (``ray start``, ``ray job submit``) run in Ray's session folder, where
+    a relative path names nothing (or another folder): paths handed to them are resolved on the driver first.
+    """
+    if not path or is_uri(path):
+        return path
+    return os.path.abspath(os.path.expanduser(path))
+
+
 def open_location(path: str | os.PathLike[str]) -> tuple[pafs.FileSystem, str]:
     """Map a local folder or pyarrow URI to ``(filesystem, base path without a trailing /)``.
 

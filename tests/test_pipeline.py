@@ -253,17 +253,18 @@ def test_classifier_job_rejects_bad_values(override, key):
 
 
 def test_every_batch_holds_the_chosen_share_of_synthetic_images():
+    from synthgen.classify import arm_batch_size, arm_batches
     from synthgen.data import ImageData, ImageDataset
 
     names = tuple(FASHION_CLASSES)
     real = ImageData("real", np.zeros((100, 1, 4, 4), np.uint8), np.zeros(100, np.int64), names)  # black, label 0
     syn = ImageData("syn", np.full((30, 1, 4, 4), 255, np.uint8), np.ones(30, np.int64), names)  # white, label 1
-    empty = ImageData("none", real.images[:0], real.labels[:0], names)
     cfg = tc.ClassifierJobConfig(shards="unused", synthetic_fraction=0.25, batch_size=64, steps=5)
     for train_on, share in (("real+synthetic", 16), ("real", 0), ("synthetic", None)):
-        loader, steps, batch = tc.batches(
-            dataclasses.replace(cfg, train_on=train_on), real, ImageDataset(syn, output="tensor"), empty
-        )
+        job = dataclasses.replace(cfg, train_on=train_on)
+        parts = tc.training_parts(job, real, ImageDataset(syn, output="tensor"), names)
+        settings = tc.settings_of(job, *parts)
+        loader, steps, batch = arm_batches(*parts, settings), settings.steps, arm_batch_size(*parts, settings)
         got = list(loader)
         assert steps == len(got) == 5 and batch == (30 if train_on == "synthetic" else 64)  # synthetic: 30 images
         for x, y in got:

@@ -172,3 +172,14 @@ def test_default_resources_fit_two_cpus_and_greedy_ones_are_refused():
     check_resources(SampleConfig(checkpoint="x", out="y"), {"CPU": 2.0})
     with pytest.raises(ConfigError, match="would hang"):
         check_resources(SampleConfig(checkpoint="x", out="y", cpus_per_actor=1.0), {"CPU": 2.0})
+
+
+def test_driver_path_resolves_local_paths_and_leaves_uris(tmp_path, monkeypatch):
+    from synthgen.storage import driver_path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert driver_path("out/x") == str(tmp_path / "out" / "x")
+    assert driver_path("~/data") == str(tmp_path / "home" / "data")
+    assert driver_path("/abs/y") == "/abs/y"
+    assert driver_path("s3://bucket/out") == "s3://bucket/out" and driver_path("") == ""

@@ -41,7 +41,7 @@ from synthgen.shards import (
     write_manifest,
 )
 from synthgen.shards.formats import shard_record
-from synthgen.storage import TEMP_RE, Location, is_uri
+from synthgen.storage import TEMP_RE, Location, driver_path, is_uri
 
 # What --overwrite may delete in OUT: every handler's folders, the plan and the manifest.
 OWNED = (*dict.fromkeys(f for h in HANDLERS.values() for f in h.folders), INVERSION_DIR, PLAN_FILE, MANIFEST_FILE)
@@ -143,7 +143,6 @@ def check_out_is_folder(out: Location) -> None:
     Raises:
         ConfigError: OUT, or a folder above it, is an existing file.
     """
-    import os
 
     import pyarrow.fs as pafs
 
@@ -230,8 +229,7 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
         ShardError: OUT conflicts with the request (without ``overwrite``) or a shard keeps failing.
     """
     cfg.validate()
-    if not is_uri(cfg.out):  # actors of a joined cluster run in Ray's session folder: give them the driver's OUT
-        cfg = dataclasses.replace(cfg, out=os.path.abspath(os.path.expanduser(cfg.out)))
+    cfg = dataclasses.replace(cfg, out=driver_path(cfg.out))  # the actors write where the driver means
     out = Location(cfg.out)
     check_out_is_folder(out)  # before loading the checkpoint: a wrong --out fails fast
     plan, info, spec = load_for_sampling(cfg)

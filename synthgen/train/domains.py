@@ -25,25 +25,24 @@ class Domains:
     paired: bool  # row i of b is the translation of row i of a
 
 
-def load_domains(cfg: ExperimentConfig, split: str = "train", paired: bool | None = None) -> Domains:
+def load_domains(cfg: ExperimentConfig, split: str = "train") -> Domains:
     """Load the domains of ``cfg`` for ``split`` (the subset of ``cfg.data`` applies to the train split).
 
     Args:
         cfg: the resolved config (its ``data``, ``data_b`` and model).
         split: "train" or "test".
-        paired: whether the model trains on pairs; None = ask the model registry.
 
     Raises:
         ConfigError: neither ``data.pairs`` nor ``data_b`` is set, or a paired model's ``data_b`` is not an
             imagefolder matching ``data``.
         DataError: unreadable data, files without a partner, domains with other classes.
     """
-    if paired is None:
-        from synthgen.models import get_model_spec
+    from synthgen.models import get_model_spec
 
-        paired = get_model_spec(cfg.model.name).paired
+    paired = get_model_spec(cfg.model.name).paired  # whether the model trains on pairs
     if cfg.data.pairs:
-        return Domains(*_edges(cfg, split), paired=True)
+        pairs = edge_pairs(load_images(cfg.data, split))
+        return Domains(pairs.a, pairs.b, paired=True)
     if cfg.data_b is None:
         raise ConfigError(
             f"model.name={cfg.model.name!r} translates domain A (data:) into domain B: set data_b: (B's images) "
@@ -63,11 +62,6 @@ def load_domains(cfg: ExperimentConfig, split: str = "train", paired: bool | Non
         return Domains(pairs.a, pairs.b, paired=True)
     keep = subset_indices(pairs.a.labels, cfg.data, pairs.a.class_names)  # sorted [M]
     return Domains(_rows(pairs.a, keep), _rows(pairs.b, keep), paired=True)
-
-
-def _edges(cfg: ExperimentConfig, split: str) -> tuple[ImageData, ImageData]:
-    pairs = edge_pairs(load_images(cfg.data, split))
-    return pairs.a, pairs.b
 
 
 def _rows(data: ImageData, keep) -> ImageData:

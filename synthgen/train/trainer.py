@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 
 from synthgen import checkpoint as ckpt
 from synthgen import faults
-from synthgen.config import DataConfig, ExperimentConfig, dump_yaml, to_dict
+from synthgen.config import ExperimentConfig, dump_yaml, to_dict
 from synthgen.errors import ConfigError, TrainingDivergedError, TrainingFailedError
 from synthgen.log import get_logger
 from synthgen.ray_init import init_ray
-from synthgen.storage import atomic_write_text, is_uri
+from synthgen.storage import atomic_write_text, driver_path, is_uri
 from synthgen.train.loop import DIVERGED_FILE, train_loop_per_worker
 
 
@@ -115,20 +115,11 @@ def finished_checkpoint(cfg: ExperimentConfig, run_dir: str) -> tuple[int, str] 
 
 
 def with_absolute_data_root(cfg: ExperimentConfig) -> ExperimentConfig:
-    """``cfg`` with a relative local ``data.root`` made absolute against the driver's working directory.
-
-    Workers of a joined cluster (``ray start``, ``ray job submit``) run in Ray's session folder, where
-    ``data/my_images`` names nothing; the checkpoint's config then also points at the real folder.
+    """``cfg`` with the local ``data.root`` (and ``data_b.root``) as the driver means them (``storage.driver_path``);
+    the checkpoint's config then also points at the real folders.
     """
-
-    def absolute(data: DataConfig) -> DataConfig:
-        root = data.root
-        if not root or is_uri(root) or os.path.isabs(os.path.expanduser(root)):
-            return data
-        return replace(data, root=os.path.abspath(root))
-
-    data_b = absolute(cfg.data_b) if cfg.data_b is not None else None
-    return replace(cfg, data=absolute(cfg.data), data_b=data_b)
+    data_b = replace(cfg.data_b, root=driver_path(cfg.data_b.root)) if cfg.data_b is not None else None
+    return replace(cfg, data=replace(cfg.data, root=driver_path(cfg.data.root)), data_b=data_b)
 
 
 def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
