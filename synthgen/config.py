@@ -68,8 +68,13 @@ class DataConfig:
     # image -> image models (pix2pix): "edges" = pairs derived from these images (A = their outlines, B = the
     # images; synthgen.data.pairs); "" = none (a second domain comes from data_b:)
     pairs: str = ""
+    # "" = every image; "even" / "odd" = the training images whose item index is even / odd (the IDX index, or an
+    # imagefolder file's integer name as jobs/make_rgb_dataset.py writes them): two disjoint halves of one set
+    # of items, e.g. a translator's B images and the A images it translates (applied before max_images)
+    index_half: str = ""
 
     PAIR_KINDS: ClassVar[tuple[str, ...]] = ("", "edges")
+    INDEX_HALVES: ClassVar[tuple[str, ...]] = ("", "even", "odd")
 
     def validate(self) -> None:
         """Check what types alone cannot express (what needs the data itself: ``synthgen.data.subset``).
@@ -94,6 +99,11 @@ class DataConfig:
             raise ConfigError(
                 f"data.pairs={self.pairs!r} is invalid: must be one of {list(self.PAIR_KINDS)} "
                 "(edges: pairs of each image's outline and the image)"
+            )
+        if self.index_half not in self.INDEX_HALVES:
+            raise ConfigError(
+                f"data.index_half={self.index_half!r} is invalid: must be one of {list(self.INDEX_HALVES)} "
+                "('' = every image; even / odd = the images whose item index is even / odd)"
             )
 
 

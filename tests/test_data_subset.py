@@ -4,6 +4,7 @@ class_counts / contract checks)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -226,3 +227,26 @@ def test_around_train_varies_exactly_the_checkpoints_class_counts_subset(tmp_pat
         SimpleNamespace(**{**vars(info), "config": ExperimentConfig(data=dataclasses.replace(data, subset_seed=2))}),
     )
     assert not np.array_equal(other.images, real.images)  # another seed, other images
+
+
+def test_index_halves_are_disjoint_items_matched_across_sources(fashion_mnist_root, tmp_path):
+    from PIL import Image
+
+    full = load_images(DataConfig(root=fashion_mnist_root), "train")
+    odd = load_images(DataConfig(root=fashion_mnist_root, index_half="odd", max_images=100, subset_seed=1))
+    np.testing.assert_array_equal(odd.images, full.images[1::2][stratified_subset(full.labels[1::2], 100, 1)])
+    # an imagefolder splits on its files' integer names (jobs/make_rgb_dataset.py's <index>.png), not on order
+    for split in ("train", "test"):
+        os.makedirs(tmp_path / split / "c")
+        for index in (3, 10, 4, 7):
+            Image.fromarray(np.full((8, 8), index, dtype=np.uint8)).save(tmp_path / split / "c" / f"{index}.png")
+    folder = DataConfig(source="imagefolder", root=str(tmp_path), resolution=8)
+    even = load_images(dataclasses.replace(folder, index_half="even"))
+    assert sorted(even.images[:, 0, 0, 0].tolist()) == [4, 10]
+    assert sorted(load_images(dataclasses.replace(folder, index_half="odd")).images[:, 0, 0, 0].tolist()) == [3, 7]
+    assert len(load_images(dataclasses.replace(folder, index_half="odd"), "test")) == 4  # test stays whole
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "train" / "c" / "cover.png")
+    with pytest.raises(ConfigError, match="named by their item index"):
+        load_images(dataclasses.replace(folder, index_half="even"))
+    with pytest.raises(ConfigError, match="index_half='first' is invalid"):
+        DataConfig(index_half="first").validate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -20,6 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "jobs" / "make_rgb_dataset.py"
 PER_CLASS = 3
 K = 10
+# sha256 of the raw RGB pixels of tint's renders of train items 0-4 at 32 px, seed 0, as they were before
+# --recipe existed (numpy 2.4, Pillow 13): tint must keep rebuilding the existing data sets byte for byte
+TINT_PIXELS_SHA256 = "18517c88f33d5df510083dd96334609cada23b1815dbb3f075b00647664caae6"
 
 
 def _job():
@@ -47,6 +51,13 @@ def built(tmp_path_factory, fashion_mnist_root) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def scene_built(tmp_path_factory, fashion_mnist_root) -> Path:
+    out = tmp_path_factory.mktemp("scene") / "set32"
+    assert _make(out, "--source-root", fashion_mnist_root, "--recipe", "scene") == 0
+    return out
+
+
 def test_layout_counts_mode_and_size(built: Path) -> None:
     for split in ("train", "test"):
         folders = sorted(p.name for p in (built / split).iterdir())
@@ -69,7 +80,7 @@ def test_layout_counts_mode_and_size(built: Path) -> None:
                 assert img.mode == "RGB" and img.size == (32, 32) and img.format == "PNG"
     manifest = json.loads((built / "dataset.json").read_text())
     assert manifest["counts"] == {"train": [PER_CLASS] * K, "test": [PER_CLASS] * K}
-    assert manifest["resolution"] == 32 and manifest["seed"] == 0
+    assert manifest["resolution"] == 32 and manifest["seed"] == 0 and manifest["recipe"] == "tint"
     assert not [p for p in built.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
@@ -145,6 +156,70 @@ def test_backgrounds_are_solid_two_tone_or_smooth_and_all_differ() -> None:
     assert len(seen) == 60
 
 
+def test_tint_is_the_default_and_renders_as_before_recipes(built: Path, tmp_path: Path, fashion_mnist_root) -> None:
+    explicit = tmp_path / "tint"
+    assert _make(explicit, "--source-root", fashion_mnist_root, "--recipe", "tint") == 0
+    assert _files(explicit) == _files(built)
+    assert json.loads((explicit / "dataset.json").read_text())["recipe"] == "tint"
+    items = load_images(DataConfig(source="fashion-mnist", root=fashion_mnist_root), "train").images[:5, 0]
+    digest = hashlib.sha256()
+    for index, item in enumerate(items):
+        digest.update(JOB.render(item, JOB.item_rng(0, "train", index), 32)[0].tobytes())
+    assert digest.hexdigest() == TINT_PIXELS_SHA256, "tint's pixels changed (or numpy/Pillow render differently)"
+
+
+def test_scene_differs_from_tint_same_seed_same_bytes_and_no_dependence_on_other_items(
+    built: Path, scene_built: Path, tmp_path: Path, fashion_mnist_root
+) -> None:
+    manifest = json.loads((scene_built / "dataset.json").read_text())
+    assert manifest["recipe"] == "scene" and manifest["counts"] == {"train": [PER_CLASS] * K, "test": [PER_CLASS] * K}
+    tint, scene = _files(built), _files(scene_built)
+    assert scene.keys() == tint.keys()  # the same items in the same layout ...
+    assert all(scene[k] != tint[k] for k in tint)  # ... rendered otherwise
+    again, bigger = tmp_path / "again", tmp_path / "bigger"
+    assert _make(again, "--source-root", fashion_mnist_root, "--recipe", "scene") == 0
+    assert _files(again) == scene
+    assert (
+        JOB.main(
+            [
+                "--out",
+                str(bigger),
+                "--max-per-class",
+                str(PER_CLASS + 2),
+                "--no-progress",
+                "--source-root",
+                fashion_mnist_root,
+                "--recipe",
+                "scene",
+            ]
+        )
+        == 0
+    )
+    large = _files(bigger)
+    assert set(scene) < set(large) and all(large[k] == v for k, v in scene.items())
+    with Image.open(next(iter(scene_built.rglob("*.png")))) as img:
+        assert img.mode == "RGB" and img.size == (32, 32)
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_scene_shows_the_item(size: int, fashion_mnist_root) -> None:
+    items = load_images(DataConfig(source="fashion-mnist", root=fashion_mnist_root), "train").images[:20, 0]
+    for index, item in enumerate(items):
+        image, alpha = JOB.render_scene(item, JOB.item_rng(0, "train", index, "scene"), size)
+        # a blank item gets the same draws: the same backdrop, finish and noise, without the item and its shadow
+        backdrop, no_alpha = JOB.render_scene(np.zeros_like(item), JOB.item_rng(0, "train", index, "scene"), size)
+        assert image.shape == (size, size, 3) and image.dtype == np.uint8 and not no_alpha.any()
+        covered = alpha > 0.5
+        assert covered.sum() > 0.05 * size * size  # the item covers a good part of the image (sandals: little)
+        diff = np.abs(image.astype(int) - backdrop).sum(axis=2)  # [R, R], 0..765
+        assert diff[covered].mean() > 80, index  # the item stands out from what lies behind it
+        assert diff[covered].mean() > 2 * diff[~covered].mean(), index  # and more than its shadow does
+    # scene's stream is its own: the same (seed, split, index) gives tint another image
+    tint, _ = JOB.render(items[0], JOB.item_rng(0, "train", 0), size)
+    scene, _ = JOB.render_scene(items[0], JOB.item_rng(0, "train", 0, "scene"), size)
+    assert np.abs(tint.astype(int) - scene).mean() > 10
+
+
 def test_64_px(tmp_path: Path, fashion_mnist_root) -> None:
     out = tmp_path / "set64"
     assert (
@@ -189,7 +264,7 @@ def test_missing_idx_files_exit_1_and_leave_nothing(tmp_path: Path, capsys) -> N
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_help_explains_and_bad_resolution_is_a_usage_error() -> None:
+def test_help_explains_and_bad_resolution_or_recipe_is_a_usage_error() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     def run(*a: str) -> subprocess.CompletedProcess:
@@ -197,7 +272,11 @@ def test_help_explains_and_bad_resolution_is_a_usage_error() -> None:
 
     proc = run("--help")
     assert proc.returncode == 0
-    for text in ("--resolution", "--max-per-class", "--overwrite", "exit codes", "OUT/train/"):
+    for text in ("--resolution", "--max-per-class", "--overwrite", "exit codes", "OUT/train/", "--recipe"):
+        assert text in proc.stdout
+    for text in ("tint", "scene", "drop shadow", "texture"):  # both recipes are explained
         assert text in proc.stdout
     proc = run("--out", "x", "--resolution", "48")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+    proc = run("--out", "x", "--recipe", "watercolour")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr and "scene" in proc.stderr

@@ -49,10 +49,10 @@ def test_pix2pix_trains_on_outlines_checkpoints_and_resumes(ray_cluster, tmp_pat
     grid = np.asarray(Image.open(os.path.join(second.run_dir, "grids", "grid-000006.png")))
     # three rows (outlines, translations, targets) of 8 images of 32 px with 2 px gaps
     assert grid.shape[:2] == (3 * 34 + 2, 8 * 34 + 2)
-    # sampling a translation checkpoint is not built yet: a usage error that says so, nothing written
+    # sampling a translation checkpoint from noise: a usage error that names --translate, nothing written
     out = tmp_path / "never"
     assert cli_main(["sample", "--checkpoint", second.run_dir, "--num-samples", "4", "--out", str(out)]) == 2
-    assert "not built yet" in capsys.readouterr().err and not out.exists()
+    assert "--translate DATA" in capsys.readouterr().err and not out.exists()
 
 
 @pytest.mark.ray

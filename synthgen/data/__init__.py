@@ -13,7 +13,7 @@ from synthgen.config import DataConfig
 from synthgen.data import idx as _idx  # noqa: F401  (registers fashion-mnist, mnist)
 from synthgen.data import imagefolder as _imagefolder  # noqa: F401  (registers imagefolder)
 from synthgen.data.base import SOURCES, ImageData, get_source, register_source
-from synthgen.data.subset import names_a_subset, stratified_subset, subset_indices, whole_split
+from synthgen.data.subset import item_keys, names_a_subset, stratified_subset, subset_indices, whole_split
 from synthgen.errors import ConfigError, DataError
 
 SPLITS = ("train", "test")
@@ -60,7 +60,8 @@ def load_images(cfg: DataConfig, split: str = "train") -> ImageData:
     _check_contract(data, cfg, split)
     if split != "train" or not names_a_subset(cfg):
         return data
-    keep = subset_indices(data.labels, cfg, data.class_names)  # sorted [M]
+    keys = item_keys(cfg, split, data) if cfg.index_half else None  # [N] item indices the halves split on
+    keep = subset_indices(data.labels, cfg, data.class_names, keys)  # sorted [M]
     return ImageData(
         name=data.name,
         images=data.images[keep],  # [M, C, R, R]

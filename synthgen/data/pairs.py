@@ -66,24 +66,45 @@ def elastic_variations(
 ) -> np.ndarray:
     """``variations`` elastic deformations of each uint8 image [N, C, H, W]: uint8 [N, variations, C, H, W].
 
-    Variation j of image ``image_ids[i]`` warps it by a displacement field drawn from Philox at counter
-    ``(0, image_ids[i], j, 0)`` under ``(seed, ELASTIC_DOMAIN)``, Gaussian-blurred (sigma ``smooth`` pixels) and
-    scaled to ``alpha`` (in grid units of [-1, 1], so 0.6 moves a pixel ~1 px on 28 px after the blur) --
-    torchvision's ``elastic`` with our own field, so the result depends on nothing but (seed, id, j).
+    Variation j of image ``image_ids[i]`` is ``elastic_rows``' warp ``(image_ids[i], j)``.
+    """
+    n, c, h, w = images.shape
+    ids = np.repeat(np.asarray(image_ids, dtype=np.int64), variations)  # [N * V]
+    js = np.tile(np.arange(variations, dtype=np.int64), n)  # [N * V]
+    rows = np.repeat(np.ascontiguousarray(images), variations, axis=0)  # [N * V, C, H, W]
+    return elastic_rows(rows, ids, js, seed, alpha, smooth).reshape(n, variations, c, h, w)
+
+
+def elastic_rows(
+    images: np.ndarray,
+    image_ids: np.ndarray,
+    variation_ids: np.ndarray,
+    seed: int,
+    alpha: float = 0.6,
+    smooth: float = 3.0,
+) -> np.ndarray:
+    """One elastic deformation per uint8 row [N, C, H, W]: row k warped by variation ``variation_ids[k]`` of image
+    ``image_ids[k]``; uint8 [N, C, H, W].
+
+    The displacement field is drawn from Philox at counter ``(0, image_id, j, 0)`` under ``(seed, ELASTIC_DOMAIN)``,
+    Gaussian-blurred (sigma ``smooth`` pixels) and scaled to ``alpha`` (in grid units of [-1, 1], so 0.6 moves a pixel
+    ~1 px on 28 px after the blur) -- torchvision's ``elastic`` with our own field. Every row is warped on its own,
+    so a row depends on nothing but (its pixels, seed, image id, j), never on the batch it came in.
     """
     import torch
     from torchvision.transforms.v2 import functional as TF
 
     n, c, h, w = images.shape
-    ids = np.repeat(np.asarray(image_ids, dtype=np.int64), variations)  # [N * V]
-    js = np.tile(np.arange(variations, dtype=np.int64), n)  # [N * V]
+    ids, js = np.asarray(image_ids, dtype=np.int64), np.asarray(variation_ids, dtype=np.int64)
     noise = torch.from_numpy(philox_normals(ids, js, seed, ELASTIC_DOMAIN, 2 * h * w)).view(-1, 2, h, w)
     kernel = 2 * int(3 * smooth) + 1
-    field = TF.gaussian_blur(noise, [kernel, kernel], [smooth, smooth])  # [N*V, 2, H, W], smooth
-    field = field / field.flatten(1).std(dim=1).clamp_min(1e-8)[:, None, None, None] * (alpha / max(h, w))
-    x = torch.from_numpy(np.ascontiguousarray(images)).repeat_interleave(variations, dim=0)  # [N*V, C, H, W]
-    out = torch.stack([TF.elastic(x[k], field[k].permute(1, 2, 0)[None], fill=0.0) for k in range(len(x))])
-    return out.view(n, variations, c, h, w).numpy()
+    x = torch.from_numpy(np.ascontiguousarray(images))  # [N, C, H, W] uint8
+    out = []
+    for k in range(n):
+        field = TF.gaussian_blur(noise[k : k + 1], [kernel, kernel], [smooth, smooth])  # [1, 2, H, W], smooth
+        field = field / field.flatten(1).std(dim=1).clamp_min(1e-8)[:, None, None, None] * (alpha / max(h, w))
+        out.append(TF.elastic(x[k], field[0].permute(1, 2, 0)[None], fill=0.0))
+    return torch.stack(out).numpy() if out else np.zeros_like(images)
 
 
 def folder_pairs(root_a: str, root_b: str, split: str, resolution: int, channels: tuple[int, int]) -> PairedData:

@@ -17,6 +17,7 @@ read) and ``synthgen sample --around`` (``synthgen.sample.realset``) both subset
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,17 +125,59 @@ def class_count_subset(
 
 
 def names_a_subset(cfg: Any) -> bool:
-    """Whether data config ``cfg`` asks for a training subset (``max_images`` or ``class_counts``)."""
-    return bool(cfg.max_images or cfg.class_counts)
+    """Whether data config ``cfg`` asks for a training subset (``index_half``, ``max_images`` or ``class_counts``)."""
+    return bool(cfg.max_images or cfg.class_counts or getattr(cfg, "index_half", ""))
 
 
-def subset_indices(labels: np.ndarray, cfg: Any, class_names: Sequence[str]) -> np.ndarray:
-    """The training images data config ``cfg`` keeps: its ``max_images`` or ``class_counts`` subset.
+def item_keys(cfg: Any, split: str, data: Any) -> np.ndarray:
+    """Each image's item index (int64 [N]), what ``data.index_half`` splits on.
+
+    The IDX sources: the image's index in its split file. An imagefolder: its file's name as an integer
+    (``<index>.png``, as ``jobs/make_rgb_dataset.py`` writes them), so two folders built from one set of items
+    split the same way.
+
+    Args:
+        cfg: the DataConfig ``data`` was loaded with (its whole split, in the loader's order).
+        split: "train" or "test".
+        data: the ImageData loaded for ``cfg`` (its ``skipped_files`` are left out of the listing).
+
+    Raises:
+        ConfigError: an imagefolder file whose name is not an integer.
+    """
+    n = len(data.labels)
+    if cfg.source != "imagefolder":
+        return np.arange(n, dtype=np.int64)
+    from synthgen.data.imagefolder import _class_files, _split_dir  # noqa: PLC2701 (the loader's own listing)
+
+    root = os.path.abspath(os.path.expanduser(cfg.root))
+    dropped = set(data.skipped_files)
+    paths = [path for path, _ in _class_files(_split_dir(root, split))[1] if path not in dropped]
+    keys = []
+    for path in paths:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if not stem.isdigit():
+            raise ConfigError(
+                f"data.index_half={cfg.index_half!r} needs files named by their item index (e.g. 123.png, as "
+                f"jobs/make_rgb_dataset.py writes them), but {path!r} is not; rename the files, or drop index_half "
+                "and pick a subset with max_images / subset_seed"
+            )
+        keys.append(int(stem))
+    if len(keys) != n:  # the listing rule changed under us: never split on wrong keys
+        raise ConfigError(f"data.index_half: {len(keys)} files listed but {n} images loaded from {root!r}")
+    return np.asarray(keys, dtype=np.int64)
+
+
+def subset_indices(
+    labels: np.ndarray, cfg: Any, class_names: Sequence[str], keys: np.ndarray | None = None
+) -> np.ndarray:
+    """The training images data config ``cfg`` keeps: its ``index_half``, then its ``max_images`` or
+    ``class_counts`` subset of that half.
 
     Args:
         labels: int64 [N] labels of the whole training split.
-        cfg: a DataConfig (max_images, class_counts, subset_seed).
+        cfg: a DataConfig (index_half, max_images, class_counts, subset_seed).
         class_names: the split's K class names.
+        keys: int64 [N] item indices (``item_keys``); needed when ``cfg.index_half`` is set.
 
     Returns:
         int64 [M] sorted indices into the split (every index when ``cfg`` names no subset).
@@ -143,16 +186,23 @@ def subset_indices(labels: np.ndarray, cfg: Any, class_names: Sequence[str]) -> 
         ConfigError: ``cfg`` is invalid (``DataConfig.validate``), or its subset does not fit the split.
     """
     cfg.validate()
+    half = np.arange(len(labels), dtype=np.int64)  # [N]
+    if getattr(cfg, "index_half", ""):
+        if keys is None:
+            raise ValueError("data.index_half needs the images' item keys (synthgen.data.subset.item_keys)")
+        half = np.flatnonzero(np.asarray(keys) % 2 == (0 if cfg.index_half == "even" else 1)).astype(np.int64)
+    sub = labels[half]  # [H]
     if cfg.class_counts:
-        return class_count_subset(labels, cfg.class_counts, cfg.subset_seed, class_names)
+        return half[class_count_subset(sub, cfg.class_counts, cfg.subset_seed, class_names)]
     if cfg.max_images:
-        return stratified_subset(labels, cfg.max_images, cfg.subset_seed)
-    return np.arange(len(labels), dtype=np.int64)
+        return half[stratified_subset(sub, cfg.max_images, cfg.subset_seed)]
+    return half
 
 
 def whole_split(cfg: Any) -> Any:
-    """``cfg`` without its subset (max_images 0, no class_counts): the whole training split."""
-    return dataclasses.replace(cfg, max_images=0, class_counts=())
+    """``cfg`` without its subset (no index_half, max_images 0, no class_counts): the whole training split."""
+    extra = {"index_half": ""} if hasattr(cfg, "index_half") else {}
+    return dataclasses.replace(cfg, max_images=0, class_counts=(), **extra)
 
 
 def rarest_classes(counts: Sequence[int], k: int) -> list[int]:

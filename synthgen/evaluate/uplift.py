@@ -170,6 +170,7 @@ KEYS_ADDED_LATER = (
     ("model", "aux_weight"),
     ("model", "mode_seeking_weight"),
     ("data", "pairs"),
+    ("data", "index_half"),
     (None, "data_b"),  # a whole section, None for the noise models the honest generators are
 )
 

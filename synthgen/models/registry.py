@@ -152,8 +152,8 @@ def build_models(cfg: ModelChoice, image_shape: tuple[int, int, int], num_classe
     if spec.translation:
         raise ConfigError(
             f"model.name={cfg.name!r} translates images (A -> B), it does not draw them from noise: train it "
-            "with data_b: or data.pairs=edges; sampling or evaluating its checkpoints (synthgen sample "
-            "--translate) is not built yet"
+            "with data_b: or data.pairs=edges; sample its checkpoints with `synthgen sample --translate DATA` "
+            "and evaluate them with `synthgen evaluate --metrics transfer`"
         )
     check_shape(image_shape, num_classes, spec.conditional)  # here once, for every builder
     _check_arch(spec, cfg)

@@ -35,11 +35,16 @@ def reconstructed() -> bool:
 
 
 def build_generator(gen_spec: dict[str, Any], num_classes: int, device: Any) -> Any:
-    """The generator of ``gen_spec`` ({"model", "image_shape", "state"}) on ``device``, in eval mode."""
+    """The generator of ``gen_spec`` ({"model", "image_shape", "state"}; a translator's also "input_shape") on
+    ``device``, in eval mode."""
     from synthgen.config import ModelConfig, from_dict
-    from synthgen.models import build_models
+    from synthgen.models import build_models, build_translation_models
 
-    g, _ = build_models(from_dict(ModelConfig, gen_spec["model"]), tuple(gen_spec["image_shape"]), num_classes)
+    model, shape = from_dict(ModelConfig, gen_spec["model"]), tuple(gen_spec["image_shape"])
+    if "input_shape" in gen_spec:  # an image -> image model (--translate)
+        g, _ = build_translation_models(model, tuple(gen_spec["input_shape"]), shape, num_classes)
+    else:
+        g, _ = build_models(model, shape, num_classes)
     g.load_state_dict(gen_spec["state"])
     return g.to(device).eval()
 
@@ -100,6 +105,10 @@ class SamplerActor(LoadsOnFirstCall):
         import torch
 
         self.plan, self.device, self.generator = actor_setup(gen_spec, plan, self.threads, self.device_name)
+        self.translate = gen_spec.get("translate")  # --translate: {inputs [N, C_in, H, W], labels [N], sources [N]}
+        self.batches = 0
+        if self.translate is not None:
+            return
         self.space = latent_space(self.generator)  # where truncation and --around variations happen
         self.around = gen_spec.get(
             "around"
@@ -116,7 +125,6 @@ class SamplerActor(LoadsOnFirstCall):
 
             self.judge = build_judge_model(gen_spec["judge"], self.device)
             self.threshold = self.plan.filter.threshold
-        self.batches = 0
 
     def generate(self, box: list[Any], start: int, end: int) -> tuple[np.ndarray, ...]:
         """Images of sample_ids [start, end) (``box``: :func:`box_spec`'s, loaded on the first call).
@@ -134,6 +142,8 @@ class SamplerActor(LoadsOnFirstCall):
 
         p = self.plan
         ids = np.arange(start, end, dtype=np.int64)  # [n]
+        if self.translate is not None:
+            return self._generate_translated(ids)
         if self.around is not None:
             return self._generate_around(ids)
         labels = labels_for(ids, p.class_counts, p.seed)  # [n]
@@ -189,6 +199,29 @@ class SamplerActor(LoadsOnFirstCall):
         ones, zeros = np.ones(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
         return ids, a["labels"][rows], np.concatenate(pieces), ones, zeros, (rows, [a["sources"][r] for r in rows])
 
+    def _generate_translated(self, ids: np.ndarray) -> tuple[Any, ...]:
+        """--translate: sample id i * K + j -> variation j of input image i (``synthgen.translation``)."""
+        from synthgen.translation import translate_rows
+
+        p, t = self.plan, self.translate
+        start, end = int(ids[0]), int(ids[-1]) + 1
+        images = translate_rows(
+            self.generator,
+            t["inputs"],
+            t["labels"],
+            start,
+            end,
+            per_image=p.per_image,
+            seed=p.seed,
+            variation=p.variation,
+            chunk_size=p.chunk_size,
+            device=self.device,
+        )  # [n, C, H, W] uint8
+        rows = ids // p.per_image  # [n] source_id of every row
+        self.batches += 1
+        ones, zeros = np.ones(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
+        return ids, t["labels"][rows], images, ones, zeros, (rows, [t["sources"][r] for r in rows])
+
     def _filtered(self, span_ids: np.ndarray, span_labels: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
         from synthgen.sample.filter import generate_filtered
 
@@ -229,6 +262,6 @@ def write_task(out: Location, plan: dict[str, Any], index: int, version: str, *b
             "below_threshold": int(sum(int(b[4].sum()) for b in batches)),
         }
     provenance = None
-    if p.around:  # --around: source_id and source string of every row
+    if p.provenance:  # --around / --translate: source_id and source string of every row
         provenance = (np.concatenate([b[5][0] for b in batches]), [src for b in batches for src in b[5][1]])
     return write_shard(out, p, p.shard(index), ids, labels, pngs, version, stats, provenance)

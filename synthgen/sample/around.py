@@ -66,10 +66,10 @@ def around_counts(cfg: SampleConfig, class_names: Sequence[str], class_images: S
     used = sum(n for c, n in enumerate(class_images) if weights[c] > 0)
     if used == 0:
         raise ConfigError(f"classes={cfg.classes!r} / class_weights={cfg.class_weights!r} select no real image")
-    total = cfg.per_image * used
+    total = cfg.variations * used
     if cfg.num_samples and cfg.num_samples != total:
         raise ConfigError(
-            f"num_samples={cfg.num_samples} but --around makes per_image={cfg.per_image} x {used} real "
+            f"num_samples={cfg.num_samples} but --around makes per_image={cfg.variations} x {used} real "
             f"images = {total}; drop --num-samples (or set num_samples=0), or change --per-image"
         )
     return allocate_counts(total, weights)
@@ -338,7 +338,7 @@ def prepare_around(cfg: SampleConfig, plan: Any, spec: dict[str, Any], out: Loca
     used = variations > 0
     describe = {
         "real": real.describe,
-        "per_image": cfg.per_image,
+        "per_image": cfg.variations,
         "sigma": plan.sigma,
         "class_weights": cfg.class_weights,
         "class_images": dict(zip(plan.class_names, plan.around_class_images)),

@@ -52,6 +52,17 @@ sampling around real images (--around):
   (kind, root, split, digest), the inversion settings and the mean reconstruction error. Inverted chunks
   are kept under OUT/inversion/, so a killed run loses at most the chunks in flight.
 
+translating images (--translate DATA, a pix2pix or cyclegan checkpoint):
+  every image of DATA becomes --per-image K translations into the checkpoint's domain B, keeping its label:
+  sample id i * K + j is variation j of input image i. DATA: train / test (that split of the checkpoint's
+  domain A data), a data-config YAML (DataConfig keys, optional split: train | test), an ImageFolder root
+  (its files must already have the checkpoint's input size and channels; a YAML with resolution / channels
+  converts them), or a synthgen dataset folder. pix2pix varies by its decoder dropout (masks seeded per
+  chunk of sample ids); on outlines (data.pairs: edges) DATA's images are outlined first and variation
+  j >= 1 deforms the outline elastically, so one outline renders K shapes; cyclegan is deterministic
+  (K = 1). Rows gain source_id and source as with --around; manifest.json's "translate" records the input
+  set and the domains. Images of another shape, or (class-conditional pix2pix) other classes: exit 2.
+
 Image i is a pure function of (checkpoint, seed, filter, i): the bytes do not depend on --num-actors,
 --batch-size or retries. With --filter judge:T, image i is the first of its candidate latents the
 judge accepts (manifest.json's "filter" records the acceptance rate). Re-running the same command into
@@ -64,6 +75,8 @@ examples:
   synthgen sample --checkpoint runs/fashion_mnist --around train --per-image 8 --sigma 0.7 \\
       --out synthetic/fm-around --format both
   synthgen sample --checkpoint runs/fashion_mnist --around data.yaml --class-weights uniform --dry-run
+  synthgen sample --checkpoint runs/cyclegan_rgb --translate train --out synthetic/fm-as-rgb --format both
+  synthgen sample --checkpoint runs/pix2pix_edges --translate test --per-image 4 --out synthetic/outlines
   synthgen verify synthetic/fm
   python jobs/sample.py --config jobs/configs/sample.yaml --smoke-test     # the Ray job: sample, then verify
 
@@ -95,6 +108,7 @@ def _register_sample(subparsers: Any) -> None:
     _add_output_arguments(p.add_argument_group("what to sample and where"))
     _add_latent_arguments(p.add_argument_group("how latents are drawn and kept"))
     _add_around_arguments(p.add_argument_group("sampling around real images (--around)"))
+    _add_translate_arguments(p.add_argument_group("translating images (--translate)"))
     _add_run_arguments(p.add_argument_group("execution"))
     p.set_defaults(func=cmd_sample)
 
@@ -171,7 +185,12 @@ def _add_around_arguments(p: argparse._ArgumentGroup) -> None:
         help="sample around real images instead of the prior: train "
         "(the checkpoint's own training images) or a data-config YAML; see 'sampling around real images'",
     )
-    p.add_argument("--per-image", type=int, metavar="K", help="--around: variations per real image (default 8)")
+    p.add_argument(
+        "--per-image",
+        type=int,
+        metavar="K",
+        help="variations per real image (--around, default 8) or per input image (--translate, default 1)",
+    )
     p.add_argument(
         "--sigma",
         type=float,
@@ -190,6 +209,17 @@ def _add_around_arguments(p: argparse._ArgumentGroup) -> None:
         help="--around: start inversions from the run's encoder "
         "(auto, the default, when it has one; then --set encoder_steps=20 steps at --set encoder_lr=0.01 "
         "follow), none = optimisation only, or an encoder folder",
+    )
+
+
+def _add_translate_arguments(p: argparse._ArgumentGroup) -> None:
+    """Translating images with a pix2pix / cyclegan checkpoint."""
+    p.add_argument(
+        "--translate",
+        metavar="DATA",
+        help="translate every image of DATA with a pix2pix / cyclegan checkpoint instead of drawing from noise: "
+        "train / test (the checkpoint's domain A split), a data-config YAML, an ImageFolder root, or a synthgen "
+        "dataset folder; see 'translating images'",
     )
 
 
@@ -280,6 +310,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if result.stale_removed:
         print(f"removed {len(result.stale_removed)} stale temp file(s) of an interrupted run")
     print(f"per class: {m['per_class']}")
+    t = m.get("translate")
+    if t:
+        print(
+            f"translated {t['input']['size']} input images ({t['input']['kind']} {t['input']['spec']}) with "
+            f"{t['model']}, {t['per_image']} variation(s) each"
+        )
     a = m.get("around")
     if a:
         print(
@@ -340,6 +376,8 @@ def _dry_run(cfg: SampleConfig, smoke_test: bool = False) -> int:
     print(f"per class: {dict(zip(plan.class_names, plan.class_counts))}")
     if plan.around:
         _print_around_plan(cfg, plan, spec)
+    if plan.translate:
+        _print_translate_plan(plan, spec)
     if plan.codes:
         print(f"codes fixed for every sample: {plan.codes}")
     if plan.filter:
@@ -380,6 +418,26 @@ def _print_around_plan(cfg: SampleConfig, plan: object, spec: dict) -> None:
     print(
         f"inversion: {int((v > 0).sum())} images in {len(inversion_chunks(v, plan.inversion_chunk))} chunks of "
         f"{plan.inversion_chunk}; {how}, lr {inv['lr']:g}, prior weight {inv['prior_weight']:g}"
+    )
+
+
+def _print_translate_plan(plan: object, spec: dict) -> None:
+    """The --translate part of the dry-run plan: the input set, the translator's domains and the variations."""
+    data, info = spec["input"], spec["translator"]
+    d = data.describe
+    print(
+        f"translate: {d['kind']} {d['spec']} (split {d['split']}): {len(data)} input images "
+        f"{list(info.source_shape)}, sha256 {d['digest'][:16]}..."
+    )
+    print(f"input images per class: {dict(zip(plan.class_names, data.class_images()))}")
+    how = {
+        "none": "one deterministic translation each",
+        "dropout": "dropout masks seeded per chunk of sample ids",
+        "edges+dropout": "variation 0 renders the outline, j >= 1 an elastic deformation of it; dropout on",
+    }[plan.variation]
+    print(
+        f"{info.config.model.name}: {list(info.input_shape)} -> {list(info.output_shape)}; {plan.per_image} "
+        f"variation(s) per image ({how})"
     )
 
 

@@ -69,7 +69,7 @@ class SampleConfig:
     progress: bool = True  # tqdm progress bar (images/s, ETA) on the driver
     # --- around real images (synthgen.sample.around): image (i, j) = G(z_i + sigma * eps(seed, i, j), y_i) ---
     around: str = ""  # "" = prior draws; "train" = the checkpoint's own training images; or a data-config YAML
-    per_image: int = 8  # variations per real image (their total is num_samples; --class-weights rebalances)
+    per_image: int = 0  # variations per real / input image; 0 = auto: 8 with --around, 1 with --translate
     sigma: float = 0.7  # latent noise around each inverted image (0 = the reconstructions themselves)
     inversion_steps: int = 300  # Adam steps per real image after the best prior restart (no encoder)
     inversion_lr: float = 0.05  # Adam learning rate on z
@@ -81,6 +81,8 @@ class SampleConfig:
     # Adam learning rate of those steps: smaller than inversion_lr, which is sized to travel from a random
     # restart; from the encoder's start, large steps first throw away what it predicted
     encoder_lr: float = 0.01
+    # --- translating images with a pix2pix / cyclegan checkpoint (synthgen.sample.translate) ---
+    translate: str = ""  # "" = off | train | test (domain A's split) | data-config YAML | ImageFolder | synthgen dataset
 
     def validate(self) -> None:
         """Check value ranges that types alone cannot express.
@@ -137,10 +139,11 @@ class SampleConfig:
         check_ranges(checks + self._around_checks())
         parse_code_values(self.codes)
         self._check_around_mode()
+        self._check_translate_mode()
 
     def _around_checks(self) -> list[tuple[bool, str, object, str]]:
         return [
-            (self.per_image >= 1, "per_image", self.per_image, ">= 1, e.g. 8"),
+            (self.per_image >= 0, "per_image", self.per_image, ">= 1, e.g. 8 (0 = auto)"),
             (self.sigma >= 0, "sigma", self.sigma, ">= 0, e.g. 0.7 (0 = the reconstructions)"),
             (self.inversion_steps >= 0, "inversion_steps", self.inversion_steps, ">= 0, e.g. 300"),
             (self.inversion_lr > 0, "inversion_lr", self.inversion_lr, "> 0, e.g. 0.05"),
@@ -185,6 +188,36 @@ class SampleConfig:
                 f"truncation={self.truncation!r} applies to prior draws only; with --around, "
                 "--sigma sets how far variations go: drop --truncation"
             )
+
+    def _check_translate_mode(self) -> None:
+        """Refuse ``translate`` values and combinations that make no sense (before any loading).
+
+        Raises:
+            ConfigError: a missing DATA path, or an option of noise sampling or of --around.
+        """
+        if not self.translate:
+            return
+        if self.translate not in ("train", "test") and not os.path.exists(self.translate):
+            raise ConfigError(
+                f"translate={self.translate!r} is neither train / test (the checkpoint's domain A data) nor an "
+                "existing data-config YAML, ImageFolder root or synthgen dataset folder"
+            )
+        others = [
+            (self.around, f"around={self.around!r}", "--around varies a noise generator's inversions"),
+            (self.filter, f"filter={self.filter}", "the judge filters draws from noise"),
+            (self.codes, f"codes={list(self.codes)}", "InfoGAN codes belong to noise generators"),
+            (self.truncation != 1.0, f"truncation={self.truncation!r}", "truncation applies to prior draws"),
+            (self.classes != "all", f"classes={self.classes!r}", "every input image is translated"),
+            (self.class_weights != "auto", f"class_weights={self.class_weights!r}", "each row keeps its input's label"),
+        ]
+        for is_set, text, why in others:
+            if is_set:
+                raise ConfigError(f"{text} cannot be combined with --translate ({why}); drop it")
+
+    @property
+    def variations(self) -> int:
+        """per_image resolved: 0 = auto = 8 with --around, 1 with --translate."""
+        return self.per_image or (1 if self.translate else 8)
 
     @property
     def prior_num_samples(self) -> int:

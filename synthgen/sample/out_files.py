@@ -20,6 +20,9 @@ the sampler knows:
                            images_varied, inversion: {steps, lr, restarts, prior_weight, encoder: {used,
                            path, digest}, chunk, chunks}, reconstruction_mse (mean pixel mse of G(z_i, y_i)
                            vs image i, pixels in [-1, 1]), start_mse (the same before optimising)}
+    translate              --translate datasets only: {input: {kind (imagefolder | idx | synthgen), spec, split,
+                           size, digest, data}, per_image, variation, model, input_shape, source_shape,
+                           output_shape}
 """
 
 from __future__ import annotations
@@ -74,14 +77,16 @@ def build_manifest(
     train_config: dict[str, Any],
     judge: dict[str, Any] | None = None,
     around: dict[str, Any] | None = None,
+    translate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the manifest of a complete dataset (``records`` sorted by shard index).
 
     ``judge`` (the filtering judge's description) is required for a filtered plan, ``around`` (the real set,
-    inversion settings and reconstruction error: ``synthgen.sample.around.prepare_around``) for an --around plan.
+    inversion settings and reconstruction error: ``synthgen.sample.around.prepare_around``) for an --around plan,
+    ``translate`` (the input set and the translator's domains) for a --translate plan.
 
     Raises:
-        ValueError: an --around plan without its ``around`` description (a bug upstream).
+        ValueError: an --around or --translate plan without its description (a bug upstream).
     """
     manifest = {
         "manifest_version": MANIFEST_VERSION,
@@ -118,6 +123,10 @@ def build_manifest(
         if around is None:
             raise ValueError("an --around plan needs its around description for the manifest")
         manifest["around"] = around
+    if plan.translate:
+        if translate is None:
+            raise ValueError("a --translate plan needs its translate description for the manifest")
+        manifest["translate"] = translate
     return manifest
 
 

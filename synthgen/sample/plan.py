@@ -29,6 +29,7 @@ from synthgen.shards.layout import Shard, safe_label_dirs
 
 PLAN_VERSION = 1
 AROUND_KEYS = ("around", "around_class_images", "sigma", "inversion", "inversion_chunk")
+TRANSLATE_KEYS = ("translate", "translate_size", "per_image", "variation")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,16 @@ class AroundSpec:
     class_images: tuple[int, ...]  # real images per label index
     class_counts: tuple[int, ...]  # exact samples per label index (sum = num_samples)
     inversion: dict[str, Any]  # resolved inversion settings (enter the plan digest)
+
+
+@dataclass(frozen=True)
+class TranslateSpec:
+    """What ``--translate`` adds to a plan (built by ``synthgen.sample.translate.translate_spec``)."""
+
+    digest: str  # sha256 of the input images and labels
+    class_images: tuple[int, ...]  # input images per label index
+    per_image: int  # variations of every input image
+    variation: str  # synthgen.translation.VARIATION_KINDS
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,15 @@ class SamplePlan:
     inversion: dict[str, Any] = field(default_factory=dict)  # --around: steps, lr, restarts, prior_weight, encoder ...
     inversion_chunk: int = 0  # --around: real images per inversion call / OUT/inversion file
     codes: dict[str, float] = field(default_factory=dict)  # --code: InfoGAN code name -> value fixed for every sample
+    translate: str = ""  # --translate: sha256 of the input images and labels; "" = not a translation
+    translate_size: int = 0  # --translate: input images (num_samples = translate_size x per_image)
+    per_image: int = 0  # --translate: variations of every input image (sample id i * per_image + j)
+    variation: str = ""  # --translate: how variations differ (synthgen.translation.VARIATION_KINDS)
+
+    @property
+    def provenance(self) -> bool:
+        """Whether every row names the real / input image it came from (source_id, source)."""
+        return bool(self.around or self.translate)
 
     @property
     def num_shards(self) -> int:
@@ -91,6 +111,9 @@ class SamplePlan:
                 data.pop(key)
         if not self.codes:  # plans without --code keep the digest they had before codes existed
             data.pop("codes")
+        if not self.translate:  # plans without --translate keep the digest they had before it existed
+            for key in TRANSLATE_KEYS:
+                data.pop(key)
         data["plan_version"] = PLAN_VERSION
         return data
 
@@ -247,6 +270,7 @@ def make_plan(
     train_config: Any = None,
     judge_key: str = "",
     around: AroundSpec | None = None,
+    translate: TranslateSpec | None = None,
 ) -> SamplePlan:
     """Resolve classes and weights into exact counts and build the plan.
 
@@ -260,6 +284,8 @@ def make_plan(
         raise ConfigError(f"around={cfg.around!r} needs its real set: load it first (synthgen.sample.run does)")
     if around is not None:
         counts = list(around.class_counts)
+    elif translate is not None:
+        counts = [translate.per_image * n for n in translate.class_images]
     else:
         selected = set(resolve_classes(cfg.classes, class_names))
         weights = resolve_class_weights(cfg.class_weights, class_names, train_config)
@@ -295,6 +321,10 @@ def make_plan(
         inversion=dict(around.inversion) if around else {},
         inversion_chunk=cfg.inversion_chunk if around else 0,
         codes=codes,
+        translate=translate.digest if translate else "",
+        translate_size=sum(translate.class_images) if translate else 0,
+        per_image=translate.per_image if translate else 0,
+        variation=translate.variation if translate else "",
     )
 
 

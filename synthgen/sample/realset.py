@@ -111,7 +111,7 @@ def load_real_set(spec: str, info: Any) -> RealSet:
         DataError: the real images cannot be read.
     """
     from synthgen.data import load_images
-    from synthgen.data.subset import subset_indices, whole_split
+    from synthgen.data.subset import item_keys, subset_indices, whole_split
 
     cfg, split = around_data_config(spec, info.config.data)
     cfg.validate()
@@ -128,7 +128,8 @@ def load_real_set(spec: str, info: Any) -> RealSet:
             f"{list(info.image_shape)}; set resolution / channels to the checkpoint's"
         )
     # The same subset load_images(cfg, "train") returns (it subsets the whole split the same way).
-    keep = subset_indices(full.labels, cfg, full.class_names)  # [N] indices into the whole split
+    keys = item_keys(cfg, split, full) if cfg.index_half else None
+    keep = subset_indices(full.labels, cfg, full.class_names, keys)  # [N] indices into the whole split
     images, labels = full.images[keep], full.labels[keep]  # [N, C, H, W], [N]
     names = _source_names(cfg, split, len(full), full.skipped_files)
     sources = tuple(names[k] for k in keep.tolist())

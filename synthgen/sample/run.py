@@ -71,6 +71,8 @@ def load_for_sampling(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
         ConfigError: bad classes / class_weights; a refused real set (test split, other classes).
         DataError: the real set's images cannot be read.
     """
+    if cfg.translate:
+        return _load_translation(cfg)
     from synthgen.checkpoint import load_generator
 
     try:
@@ -107,6 +109,38 @@ def load_for_sampling(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
     )
     if judge is not None:
         spec["judge"] = judge
+    return plan, info, spec
+
+
+def _load_translation(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any]]:
+    """``load_for_sampling`` of ``--translate``: the translator, its input images and the plan.
+
+    The spec's "translate" entry ({inputs [N, C_in, H, W] uint8, labels [N], sources [N]}) is what the actors
+    translate; "input" (the RealSet) stays on the driver for the manifest and the dry run.
+    """
+    from synthgen.sample.translate import load_translate_input, translate_spec, translator_inputs
+    from synthgen.translation import load_translator
+
+    G, info = load_translator(cfg.checkpoint, use_ema=cfg.use_ema, device="cpu")
+    data = load_translate_input(cfg.translate, info)
+    spec: dict[str, Any] = {
+        "model": to_dict(info.config.model),
+        "image_shape": list(info.output_shape),
+        "input_shape": list(info.input_shape),
+        "state": {k: v.detach().clone() for k, v in G.state_dict().items()},
+        "translate": {"inputs": translator_inputs(data, info), "labels": data.labels, "sources": data.sources},
+        "input": data,
+        "translator": info,
+    }
+    plan = make_plan(
+        cfg,
+        info.digest,
+        data.class_names,
+        info.output_shape,
+        0,
+        info.config,
+        translate=translate_spec(cfg, data, info),
+    )
     return plan, info, spec
 
 
@@ -245,7 +279,9 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
             return SampleResult(cfg.out, manifest, 0, len(done), stale)
     out.delete(MANIFEST_FILE)  # the dataset is incomplete until the new manifest lands
     stats, around = None, None
-    fleet_spec = {k: spec[k] for k in ("model", "image_shape", "state", "judge") if k in spec}
+    fleet_spec = {
+        k: spec[k] for k in ("model", "image_shape", "input_shape", "state", "judge", "translate") if k in spec
+    }
     if plan.around:
         from synthgen.sample.around import prepare_around
 
@@ -267,9 +303,24 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
         train_config=to_dict(info.config),
         judge=spec["judge"]["describe"] if "judge" in spec else None,
         around=around.describe if around is not None else None,
+        translate=_describe_translation(cfg, plan, spec) if plan.translate else None,
     )
     write_manifest(out, manifest)
     return SampleResult(cfg.out, manifest, len(missing), plan.num_shards - len(missing), stale, stats)
+
+
+def _describe_translation(cfg: SampleConfig, plan: SamplePlan, spec: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's "translate" entry: the input set, the translator's domains and how variations differ."""
+    info, data = spec["translator"], spec["input"]
+    return {
+        "input": data.describe,
+        "per_image": plan.per_image,
+        "variation": plan.variation,
+        "model": info.config.model.name,
+        "input_shape": list(info.input_shape),
+        "source_shape": list(info.source_shape),
+        "output_shape": list(info.output_shape),
+    }
 
 
 def _run_with_progress(cfg: SampleConfig, plan: SamplePlan, spec: dict[str, Any], missing: list[Shard]) -> FleetStats:

@@ -82,7 +82,7 @@ def verify_output(out: str, decode: bool = True) -> VerifyReport:
     found = {name: counts.get(c, 0) for c, name in enumerate(manifest.class_names)}
     if not problems and found != manifest.per_class:
         problems.append(f"per-class counts {found} differ from the manifest's {manifest.per_class}")
-    if "around" in manifest.raw and not problems:
+    if manifest.source_set is not None and not problems:
         _check_sources(o, manifest, problems)
     known = {ref.file for s in manifest.shards for ref in s.parts.values()}
     for rel in [r for h in HANDLERS.values() for r in o.list_files(h.folder)]:
@@ -108,13 +108,15 @@ def _check_sources(o: Location, manifest: ShardManifest, problems: list[str]) ->
         else:
             found = read_png_sources(o, manifest, shard)
             if found is None:
-                problems.append(f"png index {shard.part('png').file}: no sources in an --around dataset; {REWRITE}")
+                problems.append(
+                    f"png index {shard.part('png').file}: no sources in an --around / --translate dataset; {REWRITE}"
+                )
                 return
             ids.append(found[0])
             labels.append(PngFormat().read(o, manifest, shard).labels)
             names += found[1]
     source_ids, labels_all = np.concatenate(ids).astype(np.int64), np.concatenate(labels).astype(np.int64)
-    size = int(manifest.raw["around"]["real"]["size"])
+    size = int(manifest.source_set["size"])
     if len(source_ids) and (source_ids.min() < 0 or source_ids.max() >= size):
         problems.append(f"source_id outside [0, {size}) (the real set's size); {REWRITE}")
     if (np.diff(source_ids) < 0).any():

@@ -66,7 +66,7 @@ def write_shard(
         version: synthgen version for the metadata.
         filter_stats: judge-filtered shards: {"candidates", "below_threshold"}, kept in the shard's
             files (so a resumed run can still total them) and in its record.
-        provenance: --around: (source_ids int64 [rows], source strings [rows]); None for prior draws
+        provenance: --around / --translate: (source_ids int64 [rows], source strings [rows]); None for prior draws
             (the shard then has no provenance columns: the pre---around schema).
 
     Returns:
@@ -77,8 +77,10 @@ def write_shard(
     """
     if ids.tolist() != list(range(shard.start, shard.end)) or len(labels) != shard.rows or len(pngs) != shard.rows:
         raise ValueError(f"{shard.name}: got {len(ids)} rows that are not sample_ids [{shard.start}, {shard.end})")
-    if bool(plan.around) != (provenance is not None) or (provenance and len(provenance[0]) != shard.rows):
-        raise ValueError(f"{shard.name}: provenance must be given for every row exactly when sampling --around")
+    if plan.provenance != (provenance is not None) or (provenance and len(provenance[0]) != shard.rows):
+        raise ValueError(
+            f"{shard.name}: provenance must be given for every row exactly when sampling --around / --translate"
+        )
     source_ids, sources = provenance if provenance is not None else (None, None)
     rows = ShardRows(
         shard.index,

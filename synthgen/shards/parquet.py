@@ -200,7 +200,7 @@ class ParquetFormat:
         labels, names = table.column("label").to_pylist(), table.column("label_name").to_pylist()
         images = table.column("image").combine_chunks()
         pngs, paths = images.field("bytes").to_pylist(), images.field("path").to_pylist()
-        _check_provenance(table, rel, "around" in manifest.raw, problems)
+        _check_provenance(table, rel, manifest.source_set is not None, problems)
         classes, found = manifest.class_names, []
         for sample_id, label, name, png, path in zip(ids, labels, names, pngs, paths):
             if not 0 <= label < len(classes) or classes[label] != name:
@@ -218,7 +218,8 @@ class ParquetFormat:
 
 
 def _check_provenance(table: pa.Table, rel: str, expected: bool, problems: list[str]) -> None:
-    """Provenance columns exist exactly for --around datasets, with a source_id >= 0 and a source on every row."""
+    """Provenance columns exist exactly for --around / --translate datasets, with a source_id >= 0 and a source on
+    every row."""
     present = [c for c in PROVENANCE_COLUMNS if c in table.column_names]
     if not expected:
         if present:
@@ -228,7 +229,8 @@ def _check_provenance(table: pa.Table, rel: str, expected: bool, problems: list[
         return
     if len(present) != len(PROVENANCE_COLUMNS):
         problems.append(
-            f"shard {rel}: lacks the provenance columns {list(PROVENANCE_COLUMNS)} of an --around dataset; {REWRITE}"
+            f"shard {rel}: lacks the provenance columns {list(PROVENANCE_COLUMNS)} of an --around / --translate "
+            f"dataset; {REWRITE}"
         )
         return
     ids, sources = table.column("source_id"), table.column("source")

@@ -190,10 +190,12 @@ class PngFormat:
             problems.append(f"png index {rel}: unreadable ({exc}); {REWRITE}")
             return []
         sources = index.get("sources")
-        if ("around" in manifest.raw) != (sources is not None) or (sources is not None and len(sources) != len(files)):
+        if (manifest.source_set is not None) != (sources is not None) or (
+            sources is not None and len(sources) != len(files)
+        ):
             problems.append(
                 f"png index {rel}: its sources list does not match the manifest (one [source_id, source] "
-                f"per file exactly for --around datasets); {REWRITE}"
+                f"per file exactly for --around / --translate datasets); {REWRITE}"
             )
         expected_ids = list(range(shard.sample_id_start, shard.sample_id_end))
         by_dir = {manifest.label_dirs[name]: c for c, name in enumerate(manifest.class_names)}

@@ -89,6 +89,16 @@ class ShardManifest:
     def has_parquet(self) -> bool:
         return "parquet" in self.parts
 
+    @property
+    def source_set(self) -> dict[str, Any] | None:
+        """The set every row's source_id indexes (``--around``: the real set; ``--translate``: the input set), as
+        the manifest describes it ({kind, spec, split, size, digest, ...}); None without provenance columns."""
+        if "around" in self.raw:
+            return self.raw["around"]["real"]
+        if "translate" in self.raw:
+            return self.raw["translate"]["input"]
+        return None
+
     def spec(self) -> DatasetSpec:
         """The DatasetSpec of this dataset (label_dirs in label order)."""
         dirs = tuple(self.label_dirs.get(name, "") for name in self.class_names)

@@ -55,6 +55,11 @@ def load_domains(cfg: ExperimentConfig, split: str = "train") -> Domains:
             f"model.name={cfg.model.name!r} trains on pairs: data: and data_b: must both be imagefolders whose "
             "files match by relative path (or set data.pairs=edges)"
         )
+    if cfg.data.index_half:
+        raise ConfigError(
+            f"data.index_half={cfg.data.index_half!r} splits one set of items in two, but paired folders already "
+            "match A and B by path: drop index_half, or pick the pairs' subset with max_images / subset_seed"
+        )
     pairs = folder_pairs(
         cfg.data.root, cfg.data_b.root, split, cfg.data.resolution, (cfg.data.channels, cfg.data_b.channels)
     )

@@ -37,16 +37,24 @@ def write_random_checkpoint(
         The checkpoint folder.
     """
     from synthgen.checkpoint import TrainingState, checkpoint_name, make_payload, write_checkpoint_dir
-    from synthgen.models import build_models
+    from synthgen.models import build_models, build_translation_models, get_model_spec
+    from synthgen.translation import input_channels
 
     config = config or ExperimentConfig()
-    shape = (config.data.channels, config.data.resolution, config.data.resolution)
+    side = config.data.resolution
+    shape = (config.data.channels, side, side)
     torch.manual_seed(seed)
-    generator, discriminator = build_models(config.model, shape, len(class_names))
-    # BatchNorm running stats start at (0, 1); one train-mode forward gives them realistic values.
-    with torch.no_grad():
-        generator.train()
-        generator(torch.randn(64, config.model.z_dim), torch.arange(64) % len(class_names))
+    if get_model_spec(config.model.name).translation:  # an image -> image model: domain A -> domain B
+        b = config.data_b if config.data_b is not None else config.data  # data.pairs=edges: B = data's images
+        shape = (b.channels, side, side)
+        in_shape = (input_channels(config.data), side, side)
+        generator, discriminator = build_translation_models(config.model, in_shape, shape, len(class_names))
+    else:
+        generator, discriminator = build_models(config.model, shape, len(class_names))
+        # BatchNorm running stats start at (0, 1); one train-mode forward gives them realistic values.
+        with torch.no_grad():
+            generator.train()
+            generator(torch.randn(64, config.model.z_dim), torch.arange(64) % len(class_names))
     generator_ema = copy.deepcopy(generator)
     state = TrainingState(
         generator=generator,
