@@ -1,15 +1,21 @@
 """Cost per image of training and sampling, per model and image size: predict the bill before renting GPUs.
 
-    python benchmarks/bench_cost.py                                   # cdcgan and stylegan at 32, 64, 128 px RGB
+    python benchmarks/bench_cost.py                                   # 4 models at 32, 64, 128 px RGB
     python benchmarks/bench_cost.py --models stylegan --sizes 64 --threads 4 --steps 20
+    python benchmarks/bench_cost.py --models pix2pix,cyclegan         # the image -> image models only
     python benchmarks/bench_cost.py --smoke-test                      # seconds: tiny sizes and step counts
 
 For each (model, size) it builds the offline RGB benchmark set (``jobs/make_rgb_dataset.py``, a few images
-per class: only their shape matters here) and an untrained checkpoint, then measures with the two existing
-benchmarks' single-process loops, in this one process:
-* training: ``bench_train.plain_pytorch_img_per_s``, the GAN train step (the same ``GANStep`` the Ray Train
-  workers run) on the config's global batch;
-* sampling: ``bench_sample.bare_loop``, latents + generator forward + uint8 + PNG encode.
+per class: only their shape matters here) and measures, in this one process:
+* noise models (cdcgan, stylegan), with the two existing benchmarks' single-process loops on an untrained
+  checkpoint: training = ``bench_train.plain_pytorch_img_per_s``, the GAN train step (the same ``GANStep`` the
+  Ray Train workers run) on the config's global batch; sampling = ``bench_sample.bare_loop``, latents +
+  generator forward + uint8 + PNG encode;
+* image -> image models (pix2pix: 1-channel outlines -> RGB, as ``data.pairs: edges``; cyclegan: gray -> RGB,
+  as jobs/configs/cyclegan_rgb.yaml), on fresh networks: training = ``TranslationStep`` (the step the Ray
+  Train workers run) on random batches in [-1, 1] of the same global batch; sampling = ``translate_rows``
+  (the fleet's ``--translate`` call, one output per input) + PNG encode. A cyclegan step translates the batch
+  both ways (A -> B and B -> A, plus the round trips); it counts as one image per A input.
 It prints images/s and thread-ms per image (wall time x torch threads: the CPU cost when the machine is
 otherwise idle) for both, and each model's cost relative to the first model at the same size. Multiply
 thread-ms per image by the images you need for a CPU bill; for GPU figures run
@@ -33,15 +39,25 @@ BENCHMARKS = os.path.dirname(os.path.abspath(__file__))  # the sibling benchmark
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # run from a checkout without installing
 
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
 from synthgen.cli_args import EXIT_CODES_HELP, run_guarded  # noqa: E402
+from synthgen.config import ExperimentConfig  # noqa: E402
 from synthgen.errors import ConfigError  # noqa: E402
 from synthgen.log import get_logger, setup_logging  # noqa: E402
 
-# The widths measured: cdcgan's config default and stylegan's defaults (its CPU-sized ones).
+# The widths measured: those the repo's configs train. cdcgan: its config default; stylegan: its defaults (the
+# CPU-sized ones); pix2pix: jobs/configs/pix2pix_edges.yaml (default widths, class-conditional outlines);
+# cyclegan: jobs/configs/cyclegan_rgb.yaml (half the reference's width, 4 blocks).
 MODEL_ARCH = {
     "cdcgan": {"g_channels": 32, "d_channels": 32},
     "stylegan": {"channel_base": 512, "channel_max": 128, "w_dim": 256},
+    "pix2pix": {"class_conditional": True},
+    "cyclegan": {"g_channels": 32, "g_blocks": 4, "d_channels": 32},
 }
+NUM_CLASSES = 10  # the RGB benchmark set's classes (Fashion-MNIST's)
+SAMPLE_BATCH = 64  # forward batch of both sampling loops (translate_rows' chunk_size: the same)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,35 +67,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--models", default="cdcgan,stylegan", help="comma list of registered conditional models")
+    p.add_argument(
+        "--models",
+        default="cdcgan,stylegan,pix2pix,cyclegan",
+        help="comma list of noise and image -> image models (default cdcgan,stylegan,pix2pix,cyclegan)",
+    )
     p.add_argument("--sizes", default="32,64,128", help="comma list of image sides (32, 64, 128)")
     p.add_argument("--batch-size", type=int, default=32, help="global training batch (default 32)")
     p.add_argument("--steps", type=int, default=10, help="timed training steps per point (default 10)")
     p.add_argument("--samples", type=int, default=256, help="images sampled per point (default 256)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--smoke-test", action="store_true", help="32 px only, 2 steps, 32 samples")
+    p.add_argument("--smoke-test", action="store_true", help="32 px only, batch 8, 2 steps, 32 samples")
     return p.parse_args(argv)
 
 
-def _point(model: str, size: int, args: argparse.Namespace, work: str) -> dict:
-    """Train and sample throughput of one (model, size)."""
-    for folder in (JOBS, BENCHMARKS):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
+def _rgb_set(size: int, work: str) -> str:
+    """The offline RGB benchmark set at ``size`` px (built once per run)."""
+    if JOBS not in sys.path:
+        sys.path.insert(0, JOBS)
     import make_rgb_dataset
-    from bench_sample import bare_loop
-    from bench_train import plain_pytorch_img_per_s
-
-    from synthgen.config import ExperimentConfig, from_dict
-    from synthgen.train.untrained import write_random_checkpoint
 
     data = os.path.join(work, f"rgb{size}")
     if not os.path.isdir(data):
         make_rgb_dataset.main(["--out", data, "--resolution", str(size), "--max-per-class", "4", "--no-progress"])
+    return data
+
+
+def _noise_point(model: str, size: int, args: argparse.Namespace, work: str) -> tuple[float, float]:
+    """(train img/s, sample img/s) of a noise model, with bench_train's and bench_sample's loops."""
+    if BENCHMARKS not in sys.path:
+        sys.path.insert(0, BENCHMARKS)
+    from bench_sample import bare_loop
+    from bench_train import plain_pytorch_img_per_s
+
+    from synthgen.config import from_dict
+    from synthgen.train.untrained import write_random_checkpoint
+
     cfg = from_dict(
         ExperimentConfig,
         {
-            "data": {"source": "imagefolder", "root": data, "channels": 3, "resolution": size},
+            "data": {"source": "imagefolder", "root": _rgb_set(size, work), "channels": 3, "resolution": size},
             "model": {
                 "name": model,
                 "arch": MODEL_ARCH.get(model, {}),
@@ -90,9 +117,109 @@ def _point(model: str, size: int, args: argparse.Namespace, work: str) -> dict:
     )
     train = plain_pytorch_img_per_s(cfg, steps=args.steps, warmup=2, threads=args.threads)
     run = write_random_checkpoint(
-        os.path.join(work, f"{model}{size}"), cfg, class_names=tuple(f"c{k}" for k in range(10))
+        os.path.join(work, f"{model}{size}"), cfg, class_names=tuple(f"c{k}" for k in range(NUM_CLASSES))
     )
-    sample = bare_loop(run, args.samples, batch_size=64, threads=args.threads)
+    return train, bare_loop(run, args.samples, batch_size=SAMPLE_BATCH, threads=args.threads)
+
+
+def translation_config(model: str, size: int, batch_size: int, rgb_root: str) -> ExperimentConfig:
+    """The validated config of an image -> image model on the RGB set: pix2pix on its outlines (A, 1 channel)
+    -> the images (B, RGB); cyclegan from the set in grayscale (A) -> the set in RGB (B)."""
+    from synthgen.config import load_config
+
+    data = ["data.source=imagefolder", f"data.root={rgb_root}", f"data.resolution={size}"]
+    if model == "pix2pix":
+        domains = [*data, "data.channels=3", "data.pairs=edges"]
+    else:  # a second domain from data_b, as jobs/configs/cyclegan_rgb.yaml (its A: Fashion-MNIST, gray)
+        data_b = ["data_b.source=imagefolder", f"data_b.root={rgb_root}", f"data_b.resolution={size}"]
+        domains = [*data, "data.channels=1", *data_b, "data_b.channels=3"]
+    arch = [f"model.arch.{k}={json.dumps(v)}" for k, v in MODEL_ARCH.get(model, {}).items()]
+    train = ["train.num_workers=1", f"train.batch_size={batch_size}"]
+    return load_config(ExperimentConfig, None, [f"model.name={model}", *domains, *arch, *train])
+
+
+def translation_shapes(cfg: ExperimentConfig) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(A's shape as G takes it, B's shape), as ``write_random_checkpoint`` derives them."""
+    from synthgen.translation import input_channels
+
+    side = cfg.data.resolution
+    b = cfg.data_b if cfg.data_b is not None else cfg.data  # data.pairs=edges: B = data's images
+    return (input_channels(cfg.data), side, side), (b.channels, side, side)
+
+
+def translation_train_img_per_s(cfg: ExperimentConfig, steps: int, warmup: int, threads: int) -> float:
+    """Images/s of one process running ``TranslationStep`` on random batches of the global batch.
+
+    A cyclegan step translates the batch both ways; it counts one image per A input, like a pix2pix step.
+    """
+    from synthgen.train.translation_step import build_translation_step
+
+    torch.set_num_threads(threads)
+    in_shape, out_shape = translation_shapes(cfg)
+    step_fn = build_translation_step(cfg, in_shape, out_shape, NUM_CLASSES, torch.device("cpu"))
+    batch = cfg.train.batch_size * cfg.train.num_workers
+    gen = torch.Generator().manual_seed(0)
+    start = 0.0
+    for step in range(1, warmup + steps + 1):
+        if step == warmup + 1:
+            start = time.perf_counter()
+        # drawn inside the clock, as bench_train indexes and converts its batch there (both cost about nothing)
+        a = torch.rand((batch, *in_shape), generator=gen) * 2 - 1  # [B, C_a, H, W] in [-1, 1]
+        b = torch.rand((batch, *out_shape), generator=gen) * 2 - 1  # [B, C_b, H, W]
+        labels = torch.randint(NUM_CLASSES, (batch,), generator=gen)  # [B]
+        step_fn(a, b, labels, step)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def translation_sample_img_per_s(cfg: ExperimentConfig, n: int, batch_size: int, threads: int, seed: int = 0) -> float:
+    """Images/s of ``translate_rows`` (one output per input) + PNG encode in this process (no Ray, no files).
+
+    The counterpart of ``bench_sample.bare_loop``: the forward batch, uint8 and the PNG encode are the same; the
+    input images are made before the clock, as the fleet loads them (and draws pix2pix's outlines) before its
+    actors translate.
+    """
+    from synthgen.models import build_translation_models
+    from synthgen.shards import encode_batch
+    from synthgen.translation import translate_rows, variation_kind
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    in_shape, out_shape = translation_shapes(cfg)
+    generator = build_translation_models(cfg.model, in_shape, out_shape, NUM_CLASSES)[0].eval()
+    rng = np.random.default_rng(seed)
+    inputs = rng.integers(0, 256, (n, *in_shape), dtype=np.uint8)  # [n, C_a, H, W]: the speed ignores the pixels
+    labels = rng.integers(0, NUM_CLASSES, n, dtype=np.int64)  # [n]
+    variation = variation_kind(cfg.model.name, cfg.data)  # pix2pix: dropout on, as sampled
+    # translate_rows computes whole chunks (padding rows of a short last one are dropped, as in the fleet):
+    # no chunk larger than n, and the default n (256) is a whole number of chunks, so nothing extra is timed
+    batch_size = min(batch_size, n)
+    t0 = time.perf_counter()
+    for start in range(0, n, batch_size):
+        rows = translate_rows(
+            generator,
+            inputs,
+            labels,
+            start,
+            min(start + batch_size, n),
+            per_image=1,
+            seed=seed,
+            variation=variation,
+            chunk_size=batch_size,
+        )  # [b, C_b, H, W] uint8
+        encode_batch(rows)  # b PNGs
+    return n / (time.perf_counter() - t0)
+
+
+def _point(model: str, size: int, args: argparse.Namespace, work: str) -> dict:
+    """Train and sample throughput of one (model, size)."""
+    from synthgen.models import get_model_spec
+
+    if get_model_spec(model).translation:
+        cfg = translation_config(model, size, args.batch_size, _rgb_set(size, work))
+        train = translation_train_img_per_s(cfg, steps=args.steps, warmup=2, threads=args.threads)
+        sample = translation_sample_img_per_s(cfg, args.samples, batch_size=SAMPLE_BATCH, threads=args.threads)
+    else:
+        train, sample = _noise_point(model, size, args, work)
     return {
         "model": model,
         "size": size,
@@ -140,6 +267,8 @@ def bench(args: argparse.Namespace) -> int:
             f"{r['sample_cost_vs_first']:>14.2f}x"
         )
     print(f"ms/img = wall ms per image x {args.threads} torch thread(s); training batch {args.batch_size}")
+    if any(r["model"] == "cyclegan" for r in rows):
+        print("cyclegan train: one image per A input (a step translates the batch both ways)")
     for r in rows:
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}))
     return 0

@@ -106,3 +106,19 @@ def write_shards(
     return WrittenShards(
         root, images, labels, np.arange(n, dtype=np.int64), tuple(class_names), tuple(r["file"] for r in records)
     )
+
+
+def provenance_rows(out: str) -> dict[int, tuple]:
+    """{sample_id: (label, source_id, source, png bytes)} of a dataset with provenance columns (--around /
+    --translate), read from its Parquet shards."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(os.path.join(out, "parquet"))
+    pngs = table.column("image").combine_chunks().field("bytes").to_pylist()
+    cols = [table.column(c).to_pylist() for c in ("sample_id", "label", "source_id", "source")]
+    return {i: (label, sid, src, png) for i, label, sid, src, png in zip(*cols, pngs)}
+
+
+def shard_shas(manifest: dict) -> list[tuple[str, str]]:
+    """(file, sha256) of every shard a manifest lists: equal lists mean byte-identical datasets."""
+    return [(s["file"], s["sha256"]) for s in manifest["shards"]]

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image
+from shard_data import provenance_rows, shard_shas
 
 from synthgen.checkpoint import load_generator
 from synthgen.cli import main as cli_main
@@ -81,21 +82,10 @@ def reference(ray_cluster, setup, tmp_path_factory):
     return str(out), run_sample(_cfg(setup, out))
 
 
-def _rows(out: str) -> dict[int, tuple]:
-    table = pq.read_table(os.path.join(out, "parquet"))
-    pngs = table.column("image").combine_chunks().field("bytes").to_pylist()
-    cols = [table.column(c).to_pylist() for c in ("sample_id", "label", "source_id", "source")]
-    return {i: (label, sid, src, png) for i, label, sid, src, png in zip(*cols, pngs)}
-
-
-def _shas(manifest) -> list[tuple[str, str]]:
-    return [(s["file"], s["sha256"]) for s in manifest["shards"]]
-
-
 @pytest.mark.ray
 def test_provenance_columns_manifest_and_loaders(reference, setup):
     out, result = reference
-    rows, m = _rows(out), result.manifest
+    rows, m = provenance_rows(out), result.manifest
     assert list(rows) == list(range(40)) and m["per_class"] == {"a": 20, "b": 12, "c": 8}
     # real images in order (a/0..a/4, b/0.., c/0..), PER_IMAGE consecutive variations each
     expect = [f"{c}/{k}.png" for c, n in zip(CLASSES, SIZES) for k in range(n)]
@@ -129,7 +119,7 @@ def test_provenance_columns_manifest_and_loaders(reference, setup):
 def test_bytes_do_not_depend_on_actors_batch_or_shard_size(reference, setup, tmp_path):
     out = tmp_path / "other"
     run_sample(_cfg(setup, out, num_actors=1, batch_size=128, images_per_shard=24, format="parquet"))
-    assert _rows(str(out)) == _rows(reference[0])
+    assert provenance_rows(str(out)) == provenance_rows(reference[0])
 
 
 @pytest.mark.ray
@@ -139,13 +129,13 @@ def test_killed_actors_and_a_resume_give_the_identical_dataset(reference, setup,
     inject_faults("sample.fail_after_batches=1")
     result = run_sample(_cfg(setup, out, num_actors=1, batch_size=64, images_per_shard=16))
     inject_faults("")
-    assert result.stats.actor_restarts >= 1 and _shas(result.manifest) == _shas(reference[1].manifest)
+    assert result.stats.actor_restarts >= 1 and shard_shas(result.manifest) == shard_shas(reference[1].manifest)
     # a killed driver: a shard, an inversion chunk and the manifest gone -> only those are redone
     for rel in ("manifest.json", "parquet/shard-000001.parquet", "png_index/shard-000001.json", chunk_file(2)):
         os.remove(os.path.join(out, rel))
     again = run_sample(_cfg(setup, out))
     assert (again.shards_written, again.shards_reused) == (1, 2) and os.path.exists(os.path.join(out, chunk_file(2)))
-    assert _shas(again.manifest) == _shas(reference[1].manifest) and verify_output(str(out)).ok
+    assert shard_shas(again.manifest) == shard_shas(reference[1].manifest) and verify_output(str(out)).ok
     # the restartable actors take nothing from the object store in their constructors (Ray logs an error
     # line for that, ray#53727): what they load comes with their calls
     assert "constructor arguments in the object store" not in capfd.readouterr().err

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 from PIL import Image
+from shard_data import provenance_rows, shard_shas
 
 from synthgen.cli import main as cli_main
 from synthgen.config import ExperimentConfig, from_dict
@@ -89,21 +89,10 @@ def reference(ray_cluster, setup, tmp_path_factory):
     return str(out), run_sample(_cfg(setup[0], setup[2], out))
 
 
-def _rows(out: str) -> dict[int, tuple]:
-    table = pq.read_table(os.path.join(out, "parquet"))
-    pngs = table.column("image").combine_chunks().field("bytes").to_pylist()
-    cols = [table.column(c).to_pylist() for c in ("sample_id", "label", "source_id", "source")]
-    return {i: (label, sid, src, png) for i, label, sid, src, png in zip(*cols, pngs)}
-
-
-def _shas(manifest) -> list[tuple[str, str]]:
-    return [(s["file"], s["sha256"]) for s in manifest["shards"]]
-
-
 @pytest.mark.ray
 def test_rows_are_the_translators_output_with_their_inputs_provenance(reference, setup):
     out, result = reference
-    rows, m = _rows(out), result.manifest
+    rows, m = provenance_rows(out), result.manifest
     n = sum(SIZES) * PER_IMAGE
     assert list(rows) == list(range(n)) and m["per_class"] == {"a": 12, "b": 9, "c": 6}
     files = [f"{c}/{k}.png" for c, size in zip(CLASSES, SIZES) for k in range(size)]
@@ -132,7 +121,7 @@ def test_rows_are_the_translators_output_with_their_inputs_provenance(reference,
 def test_bytes_do_not_depend_on_actors_batch_or_shard_size(reference, setup, tmp_path):
     out = tmp_path / "other"
     run_sample(_cfg(setup[0], setup[2], out, num_actors=1, batch_size=16, images_per_shard=7, format="parquet"))
-    assert _rows(str(out)) == _rows(reference[0])
+    assert provenance_rows(str(out)) == provenance_rows(reference[0])
 
 
 @pytest.mark.ray
@@ -141,22 +130,22 @@ def test_killed_actor_and_driver_finish_the_identical_dataset(reference, setup, 
     inject_faults("sample.fail_after_batches=1")  # actor 0 kill -9s itself after one call
     result = run_sample(_cfg(setup[0], setup[2], out, num_actors=1, batch_size=8))
     inject_faults("")
-    assert result.stats.actor_restarts >= 1 and _shas(result.manifest) == _shas(reference[1].manifest)
+    assert result.stats.actor_restarts >= 1 and shard_shas(result.manifest) == shard_shas(reference[1].manifest)
     for rel in ("manifest.json", "parquet/shard-000001.parquet", "png_index/shard-000001.json"):
         os.remove(os.path.join(out, rel))  # what a killed driver leaves: a shard and the manifest missing
     again = run_sample(_cfg(setup[0], setup[2], out))
     assert (again.shards_written, again.shards_reused) == (1, 2)
-    assert _shas(again.manifest) == _shas(reference[1].manifest) and verify_output(str(out)).ok
+    assert shard_shas(again.manifest) == shard_shas(reference[1].manifest) and verify_output(str(out)).ok
 
 
 @pytest.mark.ray
 def test_a_synthgen_dataset_translates_row_by_row(reference, setup, tmp_path):
     out = tmp_path / "rgb"
     result = run_sample(_cfg(setup[1], reference[0], out, per_image=1, format="parquet"))
-    rows = _rows(str(out))
+    rows = provenance_rows(str(out))
     assert result.manifest["translate"]["input"]["kind"] == "synthgen" and len(rows) == 27
     assert [rows[i][2] for i in range(27)] == [f"sample:{i}" for i in range(27)]
-    assert [rows[i][0] for i in range(27)] == [r[0] for r in _rows(reference[0]).values()]  # labels kept
+    assert [rows[i][0] for i in range(27)] == [r[0] for r in provenance_rows(reference[0]).values()]  # labels kept
     assert SyntheticShardDataset(str(out), output="tensor")[0][0].shape == (3, 32, 32)
 
 

@@ -96,14 +96,33 @@ def test_stylegan_trains_samples_verifies_and_evaluates_rgb(size, tmp_path, ray_
     assert rows[0]["results"]["fd"] > 0 and 0 <= rows[1]["results"]["label_acc"] <= 1
 
 
-def test_bench_cost_smoke_prints_both_models(capsys):
+def test_bench_cost_smoke_prints_every_model(capsys):
     bench_cost = load_job("bench_cost", "benchmarks")
     assert bench_cost.main(["--smoke-test"]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert [(r["model"], r["size"]) for r in rows] == [("cdcgan", 32), ("stylegan", 32)]
+    out = capsys.readouterr().out
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    models = ["cdcgan", "stylegan", "pix2pix", "cyclegan"]  # the noise models, then the image -> image ones
+    assert [(r["model"], r["size"]) for r in rows] == [(m, 32) for m in models]
     for r in rows:
         assert r["train_img_per_s"] > 0 and r["sample_img_per_s"] > 0
         assert r["train_thread_ms_per_img"] == pytest.approx(1000 / r["train_img_per_s"], rel=1e-3)
-    assert rows[1]["train_cost_vs_first"] == pytest.approx(
-        rows[1]["train_thread_ms_per_img"] / rows[0]["train_thread_ms_per_img"], rel=1e-3
-    )
+        assert r["train_cost_vs_first"] == pytest.approx(
+            r["train_thread_ms_per_img"] / rows[0]["train_thread_ms_per_img"], rel=1e-3
+        )
+    assert "cyclegan train: one image per A input" in out
+
+
+def test_bench_cost_translates_outlines_and_gray_into_rgb(tmp_path):
+    bench_cost = load_job("bench_cost", "benchmarks")
+    pix2pix = bench_cost.translation_config("pix2pix", 64, 8, str(tmp_path))
+    cyclegan = bench_cost.translation_config("cyclegan", 64, 8, str(tmp_path))
+    assert bench_cost.translation_shapes(pix2pix) == ((1, 64, 64), (3, 64, 64))  # outlines -> the RGB images
+    assert bench_cost.translation_shapes(cyclegan) == ((1, 64, 64), (3, 64, 64))  # gray -> RGB
+    assert pix2pix.data.pairs == "edges" and pix2pix.model.arch["class_conditional"] is True  # pix2pix_edges.yaml's
+    assert pix2pix.model.arch["g_channels"] == 64  # the default width, as pix2pix_edges.yaml trains
+    assert {k: cyclegan.model.arch[k] for k in ("g_channels", "g_blocks", "d_channels")} == {
+        "g_channels": 32,
+        "g_blocks": 4,
+        "d_channels": 32,
+    }  # cyclegan_rgb.yaml's
+    assert pix2pix.train.batch_size == cyclegan.train.batch_size == 8
