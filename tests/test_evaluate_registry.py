@@ -119,6 +119,8 @@ def test_every_registered_metric_describes_itself_runs_and_renders_its_rows(data
     for name in registry.ALL_METRICS:
         metric = registry.get_metric(name)
         assert metric.name == name and metric.description.strip() and "\n" not in metric.description
+        if metric.translator:  # needs a translation checkpoint: tests/test_evaluate_transfer.py runs it
+            continue
         row = stored(name, metric.compute(ctx))
         lines = summary_rows([row])
         assert lines and all(isinstance(line, ReportLine) and line.value for line in lines), name

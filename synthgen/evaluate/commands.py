@@ -46,6 +46,7 @@ examples:
   synthgen evaluate --config jobs/configs/evaluate.yaml --set uplift.seeds=5 --set uplift.fractions=[0.01,0.1]
   synthgen evaluate --checkpoint runs/fashion_mnist --metrics cas --filter judge:0.9
   synthgen evaluate --checkpoint runs/fashion_mnist --dry-run      # print the resolved config and plan
+  synthgen evaluate --checkpoint runs/cyclegan_rgb --metrics transfer --set transfer.seeds=[0,1,2]   # a translator
   python jobs/evaluate.py --config jobs/configs/evaluate.yaml --smoke-test   # the Ray job, tiny sizes
 
 """
@@ -57,7 +58,8 @@ def register(subparsers: Any) -> None:
     p = add_command(
         subparsers,
         "evaluate",
-        "measure a generator or shard dataset: FD/KID/PR/DC, label accuracy, CAS, augmentation uplift",
+        "measure a generator or shard dataset: FD/KID/PR/DC, label accuracy, CAS, augmentation uplift; "
+        "a translator: transfer",
         "Evaluate a trained generator (--checkpoint) or an existing shard dataset (--shards) "
         "against the real test split, append the results to OUT/metrics.jsonl and write OUT/report.html.",
         EPILOG,
@@ -77,7 +79,12 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--shards", metavar="OUT", help="shard folder or URI written by `synthgen sample` (instead of --checkpoint)"
     )
-    p.add_argument("--metrics", metavar="LIST", help=f"comma list of {','.join(metric_names())} or 'all' (default all)")
+    p.add_argument(
+        "--metrics",
+        metavar="LIST",
+        help=f"comma list of {','.join(metric_names())} or 'all' (default all: every metric that fits the "
+        "checkpoint, i.e. transfer for a translator, the others for a generator or shards)",
+    )
     p.add_argument(
         "--num-samples",
         type=int,
@@ -143,12 +150,21 @@ def resolve_config(args: argparse.Namespace) -> EvalConfig:
 
 def plan_text(cfg: EvalConfig) -> str:
     """What an evaluation will do (for --dry-run); opens the source to check it, writes nothing."""
-    from synthgen.evaluate.run import open_source, resolve_out_dir
+    from synthgen.evaluate.run import is_translator, metrics_for_source, open_source, resolve_out_dir
     from synthgen.evaluate.uplift import check_uplift_possible, run_name, subsets
 
     source = open_source(cfg)
+    cfg = metrics_for_source(cfg, source)
     check_uplift_possible(cfg, source.experiment is not None, source.generator is not None)
     out = resolve_out_dir(cfg, source)
+    if is_translator(source):
+        return "\n".join(
+            [
+                f"source: translation checkpoint {source.path} {source.identity.get('step', '')}",
+                f"out: {out}",
+                *transfer_plan(cfg, source),
+            ]
+        )
     lines = [
         f"source: {source.kind} {source.path} {source.identity.get('step', '')}".rstrip(),
         f"real data: {source.data_cfg.source} (root {source.data_cfg.root or 'default'}), full train/test splits",
@@ -193,6 +209,22 @@ def plan_text(cfg: EvalConfig) -> str:
                     f"{n} real images, {u.generator_steps} steps each (reused when already trained)"
                 )
     return "\n".join(lines)
+
+
+def transfer_plan(cfg: EvalConfig, source: Any) -> list[str]:
+    """The --dry-run lines of the transfer metric: its halves, sizes and arms."""
+    from synthgen.evaluate.transfer import ARMS, describe, few_count, halves
+
+    t, h = cfg.transfer, halves(source.experiment)
+    return [
+        f"metrics: {', '.join(cfg.metrics)}",
+        f"transfer: {len(t.seeds)} seeds {list(t.seeds)}, {len(ARMS)} classifiers each ({', '.join(ARMS)}), "
+        f"{t.steps} steps per classifier",
+        f"  A: {t.num_source} images of {describe(h.a)} on the {h.a.index_half} half (the translator's "
+        f"B images are the {h.b.index_half} half), translated and as they are; {t.generic_copies} generic copies each",
+        f"  B: {t.num_oracle} labelled images of {describe(h.b)} (oracle), "
+        f"{few_count(t, len(source.class_names))} of them (few_b); tested on B's whole test split",
+    ]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

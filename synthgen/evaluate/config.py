@@ -97,6 +97,31 @@ class UpliftConfig:
 
 
 @dataclass(frozen=True)
+class TransferConfig:
+    # seed s picks the A and B subsets (subset_seed), the classifier's init and batch order, the generic
+    # augmentation and a noisy translator's dropout masks; every arm of one seed shares them
+    seeds: tuple[int, ...] = (0, 1, 2)
+    # seeds these settings (or the translator's recipe) were chosen on: the other seeds are also summarised
+    # alone, the confirmation that counts (as experiments/uplift_table.py --choosing); () = none chosen on
+    choosing_seeds: tuple[int, ...] = ()
+    num_source: int = 20000  # A images per seed (the half the translator's B images are not): source arms, translated
+    num_oracle: int = 20000  # B images with their labels: the oracle arm
+    label_fraction: float = 0.01  # few_b arms: this share of num_oracle B labels (0.01 -> 200), >= 1 per class
+    synthetic_fraction: float = 0.5  # few_b_plus_*: share of every batch drawn from the translated / augmented A
+    steps: int = 2400  # classifier Adam steps, the same for every arm
+    batch_size: int = 64  # images per classifier step
+    lr: float = 1e-3  # classifier Adam learning rate
+    augment: bool = True  # random 2-px shifts on every batch of every arm
+    num_threads: int = 0  # torch CPU threads while training and scoring each classifier; 0 = leave torch's setting
+    generic_copies: int = 3  # generic augmentation: augmented copies of each A image (pool = num_source x this)
+    generic_jitter: float = 0.4  # generic: ColorJitter brightness, contrast and saturation factors in [1-j, 1+j]
+    generic_hue: float = 0.1  # generic: ColorJitter hue shift in [-h, h] (at most 0.5)
+    generic_dark: float = 0.2  # generic: pixels darker than this (in [0, 1], soft ramp) take the background colour
+    generic_noise: float = 0.05  # generic: std of the added Gaussian pixel noise, in [0, 1] pixel units
+    chunk_size: int = 64  # translation forward batch: a noisy translator's dropout masks are drawn per chunk
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     enabled: bool = True  # write report.html beside metrics.jsonl
     samples_per_class: int = 10  # columns of the per-class sample grid
@@ -130,6 +155,7 @@ class EvalConfig:
     uplift: UpliftConfig = field(
         default_factory=UpliftConfig
     )  # augmentation uplift on small or long-tailed real subsets
+    transfer: TransferConfig = field(default_factory=TransferConfig)  # translation checkpoints: A -> B vs B's labels
     report: ReportConfig = field(default_factory=ReportConfig)  # report.html contents
 
     def validate(self) -> None:
@@ -205,6 +231,37 @@ class EvalConfig:
             (u.generator in UPLIFT_GENERATORS, "uplift.generator", u.generator, f"one of {list(UPLIFT_GENERATORS)}"),
             (u.pool in UPLIFT_POOLS, "uplift.pool", u.pool, f"one of {list(UPLIFT_POOLS)}"),
             (0 < u.synthetic_fraction < 1, "uplift.synthetic_fraction", u.synthetic_fraction, "in (0, 1), e.g. 0.5"),
+            *self._transfer_checks(),
+        ]
+
+    def _transfer_checks(self) -> list[tuple[bool, str, Any, str]]:
+        """The bounds of the transfer section that are not plain minimums."""
+        t = self.transfer
+        return [
+            (
+                len(t.seeds) >= 1 and len(set(t.seeds)) == len(t.seeds) and all(s >= 0 for s in t.seeds),
+                "transfer.seeds",
+                list(t.seeds),
+                "a non-empty list of distinct seeds >= 0, e.g. [0, 1, 2]",
+            ),
+            (
+                set(t.choosing_seeds) <= set(t.seeds),
+                "transfer.choosing_seeds",
+                list(t.choosing_seeds),
+                f"a subset of transfer.seeds={list(t.seeds)} (the seeds settings were chosen on), or []",
+            ),
+            (0 < t.label_fraction <= 1, "transfer.label_fraction", t.label_fraction, "in (0, 1], e.g. 0.01"),
+            (
+                0 < t.synthetic_fraction < 1,
+                "transfer.synthetic_fraction",
+                t.synthetic_fraction,
+                "in (0, 1), e.g. 0.5",
+            ),
+            (t.lr > 0, "transfer.lr", t.lr, "> 0, e.g. 0.001"),
+            (0 <= t.generic_jitter < 1, "transfer.generic_jitter", t.generic_jitter, "in [0, 1), e.g. 0.4"),
+            (0 <= t.generic_hue <= 0.5, "transfer.generic_hue", t.generic_hue, "in [0, 0.5], e.g. 0.1"),
+            (0 < t.generic_dark <= 1, "transfer.generic_dark", t.generic_dark, "in (0, 1], e.g. 0.2"),
+            (t.generic_noise >= 0, "transfer.generic_noise", t.generic_noise, ">= 0 (0 = no noise), e.g. 0.05"),
         ]
 
 
@@ -229,6 +286,13 @@ EVAL_MINIMUMS: dict[str, int | tuple[int, str]] = {
     "uplift.steps": 1,
     "uplift.generator_steps": 1,
     "uplift.filter_max_candidates": 1,
+    "transfer.num_source": 1,
+    "transfer.num_oracle": 1,
+    "transfer.steps": 1,
+    "transfer.batch_size": (2, ", e.g. 64"),
+    "transfer.num_threads": (0, " (0 = torch's setting)"),
+    "transfer.generic_copies": (1, ", e.g. 3"),
+    "transfer.chunk_size": (1, ", e.g. 64"),
     "report.samples_per_class": 1,
     "report.nearest_k": 1,
     "report.max_grids": 1,

@@ -63,6 +63,9 @@ class Metric:
     order: int = 50  # position in the default metric list: cheap metrics first, so a slow one that fails
     # later keeps the earlier results (each row is appended as soon as its metric finishes)
     details: str = ""  # extra --help lines (settings worth knowing), "" = none
+    # what it measures: False = a generator that draws from noise (or its shards), True = a translation
+    # (image -> image) checkpoint; `--metrics all` (the default) runs the metrics of the source's kind
+    translator: bool = False
 
 
 def fmt(v: Any, digits: int = 4) -> str:
@@ -127,9 +130,9 @@ class EvalContext:
 
     cfg: Any  # the EvalConfig (typed loosely: see the module docstring)
     source: Source
-    judge: Judge
-    real_train: ImageData  # whole real training split
-    real_test: ImageData  # whole real test split
+    judge: Judge | None  # None for a translation checkpoint (its metric trains its own classifiers)
+    real_train: ImageData  # whole real training split (a translator: domain B's)
+    real_test: ImageData  # whole real test split (a translator: domain B's)
     out_dir: str  # where metrics.jsonl / report.html go
     progress: bool = True  # show classifier training progress (log lines go to the "synthgen" logger)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -8,6 +8,7 @@ in a later (slower) metric keeps the earlier results.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from typing import Any
 import synthgen
 from synthgen.config import dump_yaml, to_dict
 from synthgen.errors import ConfigError
-from synthgen.evaluate.config import EvalConfig
+from synthgen.evaluate.config import EvalConfig, registered_metrics
 from synthgen.evaluate.context import EvalContext, timed
 from synthgen.evaluate.metrics import get_metric
 from synthgen.evaluate.sources import JudgeFilter, Source, open_checkpoint, open_shards
@@ -39,10 +40,46 @@ def open_source(cfg: EvalConfig) -> Source:
         CheckpointError / ShardError: nothing loadable there.
     """
     if cfg.checkpoint:
+        from synthgen.evaluate.transfer import is_translation_checkpoint, open_translator
+
+        if is_translation_checkpoint(cfg.checkpoint):
+            return open_translator(cfg)
         return open_checkpoint(
             cfg.checkpoint, cfg.data, cfg.data_from_checkpoint, cfg.seed, cfg.use_ema, cfg.batch_size
         )
     return open_shards(cfg.shards, cfg.data, cfg.data_from_checkpoint)
+
+
+def is_translator(source: Source) -> bool:
+    """Whether ``source`` is a translation (image -> image) checkpoint rather than a noise generator or shards."""
+    return bool(source.identity.get("translation"))
+
+
+def metrics_for_source(cfg: EvalConfig, source: Source) -> EvalConfig:
+    """``cfg`` with the metrics that fit ``source``: every registered metric (the default, ``--metrics all``)
+    means every metric of the source's kind (``Metric.translator``).
+
+    Raises:
+        ConfigError: a listed metric measures the other kind of checkpoint.
+    """
+    translator = is_translator(source)
+    fits = tuple(m for m in cfg.metrics if get_metric(m).translator == translator)
+    if tuple(cfg.metrics) == registered_metrics():
+        return dataclasses.replace(cfg, metrics=fits)
+    wrong = [m for m in cfg.metrics if m not in fits]
+    if wrong and translator:
+        raise ConfigError(
+            f"{source.path!r} is a translation checkpoint ({source.identity.get('model')}: images -> images); "
+            f"{wrong} measure generators that draw images from noise. transfer is the metric for translators: "
+            "pass --metrics transfer"
+        )
+    if wrong:
+        raise ConfigError(
+            f"{wrong} measure a translation checkpoint (pix2pix, cyclegan), and {source.path!r} is a "
+            f"{'noise generator' if source.kind == 'checkpoint' else 'shard dataset'}: pass --checkpoint of a "
+            "translator run, or drop them from --metrics"
+        )
+    return cfg
 
 
 def resolve_out_dir(cfg: EvalConfig, source: Source) -> str:
@@ -96,7 +133,7 @@ def _metric_row(name: str, out: Any, seconds: float, ctx: EvalContext) -> dict[s
             "num_samples": cfg.num_samples,
             "seed": cfg.seed,
             "source": source.identity,
-            "judge": ctx.judge.describe(),
+            "judge": ctx.judge.describe() if ctx.judge is not None else None,
             "data": to_dict(source.data_cfg),
             "seconds": round(seconds, 2),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -133,18 +170,23 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
     """
     cfg.validate()
     source = open_source(cfg)
+    cfg = metrics_for_source(cfg, source)
     check_uplift_possible(cfg, source.experiment is not None, source.generator is not None)
     out_dir = resolve_out_dir(cfg, source)
     metric_fns = [(name, get_metric(name).compute) for name in cfg.metrics]
-    real_train, real_test = real_splits(source.data_cfg)
-    if tuple(real_train.class_names) != tuple(source.class_names):
+    real_train, real_test = real_splits(source.data_cfg)  # a translator: domain B's (it maps classes by index)
+    if not is_translator(source) and tuple(real_train.class_names) != tuple(source.class_names):
         raise ConfigError(
             f"the generator's classes {list(source.class_names)} differ from the real data's "
             f"{list(real_train.class_names)}; set data.* to the data set it was trained on"
         )
-    judge = load_or_train_judge(source.data_cfg, judge_cfg=cfg.judge, real=(real_train, real_test), progress=progress)
-    spec = cfg.filter
-    if spec is not None:  # the same rejection sampling as `synthgen sample --filter`, with this judge
+    judge = None  # a translator's metric trains its own classifiers: no judge features
+    if not is_translator(source):
+        judge = load_or_train_judge(
+            source.data_cfg, judge_cfg=cfg.judge, real=(real_train, real_test), progress=progress
+        )
+    spec = cfg.filter  # a translator refuses a filter (open_translator): there is a judge whenever there is one
+    if spec is not None and judge is not None:  # the same rejection sampling as `synthgen sample --filter`
         source.judge_filter = JudgeFilter(judge.model, spec.threshold, cfg.filter_max_candidates)
         source.identity["filter"] = {
             "spec": spec.to_text(),
@@ -160,6 +202,10 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
         out_dir=out_dir,
         progress=progress,
     )
+    if "transfer" in cfg.metrics:
+        from synthgen.evaluate.transfer import check_transfer_possible
+
+        check_transfer_possible(ctx)  # A's half, class pairing and every seed's subsets, before anything is written
 
     os.makedirs(out_dir, exist_ok=True)  # nothing is written before every check above has passed
     write_text(os.path.join(out_dir, CONFIG_FILE), dump_yaml(cfg))
@@ -172,7 +218,11 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
         append_jsonl(metrics_path, row)
         rows.append(row)
         log.info("metric %s done in %.1fs", name, seconds)
-    if cfg.report.enabled:
+    if cfg.report.enabled and judge is None:
+        log.info(
+            "report.html is not written for a translation checkpoint (no generated set to show): see metrics.jsonl"
+        )
+    elif cfg.report.enabled:
         from synthgen.evaluate.report import read_jsonl, render_report
 
         page = render_report(ctx, rows, read_jsonl(metrics_path))

@@ -82,7 +82,7 @@ class SampleConfig:
     # restart; from the encoder's start, large steps first throw away what it predicted
     encoder_lr: float = 0.01
     # --- translating images with a pix2pix / cyclegan checkpoint (synthgen.sample.translate) ---
-    translate: str = ""  # "" = off | train | test (domain A's split) | data-config YAML | ImageFolder | synthgen dataset
+    translate: str = ""  # "" = off | train | test (domain A split) | data-config YAML | ImageFolder | synthgen dataset
 
     def validate(self) -> None:
         """Check value ranges that types alone cannot express.

@@ -1,0 +1,431 @@
+"""Transfer: is a translator's A -> B worth B's labels? (the "transfer" metric of a pix2pix / cyclegan checkpoint)
+
+A classifier (``synthgen.classify``, one SmallCNN recipe, the same steps for every arm) is tested on B's real test
+split after training on, per seed s:
+
+    source_only             A's images as the translator takes them (gray replicated to B's channels; a pix2pix
+                            on data.pairs=edges: their outlines), A's labels
+    source_generic_aug      A's images through a generic augmentation that does not know how B was made
+    translated              A's images translated into B (``synthgen.translation.translate_rows``), A's labels
+    oracle                  B's own images and labels (``num_oracle``): the ceiling
+    few_b                   ``label_fraction`` of the oracle's count of B labels alone
+    few_b_plus_translated   those few B labels + the translated A (``synthetic_fraction`` of every batch)
+    few_b_plus_generic      those few B labels + the generic augmentation pool (the same share)
+
+Halves: A's images come from the item indices the translator's B images do not (``index_half`` opposite to B's),
+so no A image translated here is an item whose B image the translator saw; B's labelled images come from B's own
+half. Both are class-stratified subsets picked by ``subset_seed = s`` (exactly ``load_images``' subset). The
+generic pool holds ``generic_copies`` augmented copies of each A image, each seeded by (s, its item index, copy):
+the item is tinted by a random colour, its dark pixels take a random background colour, then ColorJitter and
+Gaussian noise (torchvision.transforms.v2). The summaries over the seeds (and the issue's targets) are made by the
+metric's module, ``synthgen.evaluate.metrics.transfer``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from synthgen.config import DataConfig, to_dict
+from synthgen.data import ImageData, load_images, whole_split
+from synthgen.data.subset import item_keys, subset_indices
+from synthgen.errors import ConfigError, DataError
+from synthgen.evaluate.context import EvalContext, MetricOutput
+
+log = logging.getLogger("synthgen")
+
+ARMS = (
+    "source_only",
+    "source_generic_aug",
+    "translated",
+    "oracle",
+    "few_b",
+    "few_b_plus_translated",
+    "few_b_plus_generic",
+)
+OTHER_HALF = {"even": "odd", "odd": "even"}
+GENERIC_DOMAIN = 0x47454E45524943  # "GENERIC": the seed word of the generic augmentation's item seeds
+
+
+def is_translation_checkpoint(path: str) -> bool:
+    """Whether the checkpoint at ``path`` holds an image -> image model (pix2pix, cyclegan).
+
+    Raises:
+        CheckpointError: nothing loadable at ``path``.
+    """
+    from synthgen.checkpoint import load_payload
+    from synthgen.models import get_model_spec
+
+    return bool(get_model_spec(load_payload(path)["config"]["model"]["name"]).translation)
+
+
+@dataclass(frozen=True)
+class Halves:
+    """The data of a translator's transfer study, from its run's config."""
+
+    a: DataConfig  # domain A on the half of the item indices B's is not (whole: no max_images)
+    b: DataConfig  # domain B on its own half (the translator's): the labelled B images (edges: data:'s own images)
+
+
+def halves(config: Any) -> Halves:
+    """Domain A's and B's data configs of the translator run ``config`` (an ExperimentConfig).
+
+    Raises:
+        ConfigError: B has no ``index_half`` (A's images could be items whose B image the translator saw), or
+            the translator trained on folder pairs (matched by path, they cannot be split in halves).
+    """
+    from synthgen.models import get_model_spec
+
+    edges = config.data.pairs == "edges"
+    if not edges and get_model_spec(config.model.name).paired:
+        raise ConfigError(
+            f"transfer cannot keep A's images apart from the B images a {config.model.name} trained on folder pairs "
+            "saw (pairs match by path, not by item index): evaluate a cyclegan trained with data_b.index_half, or a "
+            "pix2pix on data.pairs=edges with data.index_half"
+        )
+    b = dataclasses.replace(config.data, pairs="") if edges else config.data_b
+    key = "data.index_half" if edges else "data_b.index_half"
+    if b is None or not b.index_half:
+        raise ConfigError(
+            f"transfer needs the translator's B images to be one half of the item indices, but its {key} is '': "
+            "the A images it measures could be items whose B image the translator saw; train the translator "
+            f"with {key}=even (or odd), e.g. jobs/configs/cyclegan_rgb.yaml"
+        )
+    a = dataclasses.replace(config.data, index_half=OTHER_HALF[b.index_half], max_images=0, class_counts=())
+    return Halves(a=a, b=dataclasses.replace(b, max_images=0, class_counts=()))
+
+
+def open_translator(cfg: Any) -> Any:
+    """A translation checkpoint as the evaluation's Source: B's data, the run's identity, no noise generator.
+
+    Raises:
+        CheckpointError: no loadable translation checkpoint at ``cfg.checkpoint``.
+        ConfigError: options that only mean something for a noise generator; see ``halves``.
+    """
+    from synthgen.evaluate.sources import Source, run_dir_of_checkpoint
+    from synthgen.translation import load_translator
+
+    if cfg.filter is not None or not cfg.data_from_checkpoint:
+        raise ConfigError(
+            "filter and data_from_checkpoint=false apply to generators that draw from noise; a translation "
+            "checkpoint's domains are its run's data: and data_b: (drop those options)"
+        )
+    _, info = load_translator(cfg.checkpoint, use_ema=cfg.use_ema)
+    h = halves(info.config)
+    return Source(
+        kind="checkpoint",
+        path=cfg.checkpoint,
+        class_names=info.class_names,
+        image_shape=info.output_shape,
+        data_cfg=whole_split(h.b),
+        identity={
+            "kind": "checkpoint",
+            "path": cfg.checkpoint,
+            "resolved_path": info.path,
+            "digest": info.digest,
+            "step": info.step,
+            "use_ema": cfg.use_ema,
+            "translation": True,  # what `--metrics all` and the metric checks read
+            "model": info.config.model.name,
+            "variation": info.variation,
+        },
+        run_dir=run_dir_of_checkpoint(info, cfg.checkpoint),  # type: ignore[arg-type]
+        experiment=info.config,
+    )
+
+
+def describe(cfg: DataConfig) -> str:
+    """A data config in a few words, e.g. ``imagefolder data/fmnist_rgb32`` or ``fashion-mnist``."""
+    return f"{cfg.source} {cfg.root}" if cfg.root else cfg.source
+
+
+def to_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 [N, C, H, W] -> uint8 [N, channels, H, W]: gray replicated, or RGB averaged to gray."""
+    if images.shape[1] == channels:
+        return images
+    if channels == 3:
+        return np.repeat(images, 3, axis=1)
+    return images.astype(np.float32).mean(axis=1, keepdims=True).round().astype(np.uint8)
+
+
+def _item_seed(seed: int, key: int, copy: int) -> int:
+    """The torch seed of copy ``copy`` of item ``key``'s generic augmentation."""
+    return int(np.random.SeedSequence([int(seed), GENERIC_DOMAIN, int(key), int(copy)]).generate_state(1)[0])
+
+
+def generic_augment(images: np.ndarray, keys: np.ndarray, seed: int, t: Any, channels: int = 3) -> np.ndarray:
+    """The generic augmentation pool of A's images: uint8 [N * copies, channels, H, W], row i * copies + j = copy j
+    of image i, each a function of (its pixels, seed, ``keys[i]``, j) alone.
+
+    Each copy (torchvision.transforms.v2 on floats in [0, 1]): gray -> RGB; the item multiplied by a random
+    colour (tint in [0.3, 1] per channel); pixels darker than ``t.generic_dark`` (soft ramp) replaced by a random
+    background colour; ``ColorJitter(t.generic_jitter x3, t.generic_hue)``; ``GaussianNoise(t.generic_noise)``.
+
+    Args:
+        images: uint8 [N, C, H, W] A's images.
+        keys: int64 [N] their item indices.
+        seed: the transfer seed.
+        t: the TransferConfig (generic_*).
+        channels: B's channels (RGB results averaged back to gray for a gray B).
+    """
+    import torch
+    from torchvision.transforms import v2
+
+    jitter = v2.ColorJitter(
+        brightness=t.generic_jitter, contrast=t.generic_jitter, saturation=t.generic_jitter, hue=t.generic_hue
+    )
+    noise = v2.GaussianNoise(sigma=t.generic_noise, clip=True) if t.generic_noise > 0 else v2.Identity()
+    x = torch.from_numpy(to_channels(np.ascontiguousarray(images), 3)).float() / 255.0  # [N, 3, H, W]
+    out = torch.empty((len(x) * t.generic_copies, *x.shape[1:]))  # [N * copies, 3, H, W]
+    cpu = torch.random.default_generator
+    with torch.random.fork_rng(devices=[]):  # the global RNG v2 draws from, seeded per item and restored after
+        for i in range(len(x)):
+            alpha = (x[i].mean(dim=0, keepdim=True) / t.generic_dark).clamp(max=1.0)  # [1, H, W] 0 = background
+            for j in range(t.generic_copies):
+                cpu.manual_seed(_item_seed(seed, keys[i], j))  # the CPU generator only: 50x faster
+                tint, background = 0.3 + 0.7 * torch.rand(3, 1, 1), torch.rand(3, 1, 1)  # [3, 1, 1] each
+                y = alpha * x[i] * tint + (1 - alpha) * background  # [3, H, W]
+                out[i * t.generic_copies + j] = noise(jitter(y.clamp(0, 1)))
+    pool = (out.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return to_channels(pool, channels)
+
+
+@dataclass(frozen=True)
+class TransferData:
+    """Every image the study draws from, loaded once."""
+
+    halves: Halves
+    a_all: ImageData  # domain A's whole training split
+    a_keys: np.ndarray  # int64 [N_a] item index of each row of a_all
+    b_all: ImageData  # domain B's whole training split
+    b_keys: np.ndarray  # int64 [N_b] item index of each row of b_all
+    test: ImageData  # domain B's test split
+
+    def translator_b_keys(self) -> np.ndarray:
+        """int64 item indices of B's half: every B image the translator may have seen."""
+        return self.b_keys[self.b_keys % 2 == (0 if self.halves.b.index_half == "even" else 1)]
+
+
+@dataclass(frozen=True)
+class SeedSets:
+    """One seed's images: class-stratified subsets (``subset_seed`` = the seed) of each half."""
+
+    source: ImageData  # A's images [num_source] with labels (in B's class order)
+    source_keys: np.ndarray  # int64 [num_source] their item indices
+    oracle: ImageData  # B's labelled images [num_oracle]
+    oracle_keys: np.ndarray  # int64 [num_oracle]
+    few: ImageData  # B's few labelled images [label_fraction * num_oracle]
+    few_keys: np.ndarray  # int64
+
+
+def load_transfer_data(h: Halves, b_all: ImageData, test: ImageData) -> TransferData:
+    """Load A's whole training split and key both splits by item index (``b_all``: B's, already loaded)."""
+    a_all = load_images(whole_split(h.a), "train")
+    return TransferData(
+        halves=h,
+        a_all=a_all,
+        a_keys=item_keys(whole_split(h.a), "train", a_all),
+        b_all=b_all,
+        b_keys=item_keys(whole_split(h.b), "train", b_all),
+        test=test,
+    )
+
+
+def _subset(data: ImageData, keys: np.ndarray, cfg: DataConfig, n: int, seed: int, key: str) -> np.ndarray:
+    """``load_images``' rows of ``cfg`` (its half) with ``max_images = n``, ``subset_seed = seed``: sorted int64 [n].
+
+    Raises:
+        ConfigError: ``n`` is more than the half holds (named by the transfer key ``key``).
+    """
+    size = int((keys % 2 == (0 if cfg.index_half == "even" else 1)).sum())
+    if n > size:
+        raise ConfigError(
+            f"{key}={n} is more than the {size} training images of {describe(cfg)} on its {cfg.index_half} half; "
+            f"lower it to at most {size}"
+        )
+    return subset_indices(data.labels, dataclasses.replace(cfg, max_images=n, subset_seed=seed), data.class_names, keys)
+
+
+def _rows(data: ImageData, rows: np.ndarray, names: tuple[str, ...]) -> ImageData:
+    return ImageData(data.name, data.images[rows], data.labels[rows], names)
+
+
+def few_count(t: Any, num_classes: int) -> int:
+    """B labels of the few_b arms: ``label_fraction * num_oracle``, rounded, at least one per class."""
+    return max(num_classes, round(t.label_fraction * t.num_oracle))
+
+
+def seed_sets(data: TransferData, t: Any, seed: int) -> SeedSets:
+    """The A and B subsets of ``seed``.
+
+    Raises:
+        ConfigError: a size larger than its half; A's and B's classes do not pair up.
+        DataError: an A item index inside B's half (never, unless the halves are broken).
+    """
+    names = tuple(data.test.class_names)
+    if len(data.a_all.class_names) != len(names):
+        raise ConfigError(
+            f"domain A has {len(data.a_all.class_names)} classes {list(data.a_all.class_names)} but B has "
+            f"{len(names)} {list(names)}: transfer pairs them by label index; use a B with A's classes in A's order"
+        )
+    h = data.halves
+    a = _subset(data.a_all, data.a_keys, h.a, t.num_source, seed, "transfer.num_source")
+    oracle = _subset(data.b_all, data.b_keys, h.b, t.num_oracle, seed, "transfer.num_oracle")
+    few = _subset(data.b_all, data.b_keys, h.b, few_count(t, len(names)), seed, "transfer.label_fraction x num_oracle")
+    overlap = np.intersect1d(data.a_keys[a], data.translator_b_keys())
+    if len(overlap):
+        raise DataError(f"transfer: {len(overlap)} A images are items of the translator's B half, e.g. {overlap[:5]}")
+    return SeedSets(
+        source=_rows(data.a_all, a, names),
+        source_keys=data.a_keys[a],
+        oracle=_rows(data.b_all, oracle, names),
+        oracle_keys=data.b_keys[oracle],
+        few=_rows(data.b_all, few, names),
+        few_keys=data.b_keys[few],
+    )
+
+
+def transfer_data(ctx: EvalContext, config: Any) -> TransferData:
+    """The study's data for the translator run ``config``, loaded once per evaluation (kept in ``ctx``)."""
+    return ctx._cached("transfer_data", lambda: load_transfer_data(halves(config), ctx.real_train, ctx.real_test))
+
+
+def check_transfer_possible(ctx: EvalContext) -> None:
+    """Fail before any work: a source that is no translator, halves that cannot be kept apart, sizes that do not
+    fit a half, classes that do not pair up, a translator that does not make B's images.
+
+    Raises:
+        ConfigError: naming the problem and the fix.
+    """
+    source = ctx.source
+    if not source.identity.get("translation"):
+        raise ConfigError(
+            "transfer measures a translation checkpoint (pix2pix, cyclegan): pass --checkpoint of such a run; "
+            f"{source.path!r} draws images from noise (use the other metrics)"
+        )
+    data = transfer_data(ctx, source.experiment)
+    if tuple(source.image_shape) != data.test.image_shape:
+        raise ConfigError(
+            f"the translator makes {tuple(source.image_shape)} images but B's test split holds {data.test.image_shape}"
+        )
+    for seed in ctx.cfg.transfer.seeds:
+        seed_sets(data, ctx.cfg.transfer, seed)
+
+
+def translate(G: Any, info: Any, source: ImageData, seed: int, t: Any) -> tuple[ImageData, ImageData]:
+    """(A as the translator takes it, its translation into B): images [N, C_in | C_out, H, W], A's labels.
+
+    Raises:
+        ConfigError: A's or B's images do not have the shapes the translator was trained on.
+    """
+    from synthgen.data.pairs import edge_maps
+    from synthgen.translation import translate_rows
+
+    inputs = edge_maps(source.images) if info.config.data.pairs == "edges" else source.images  # [N, C_in, H, W]
+    if tuple(inputs.shape[1:]) != tuple(info.input_shape):
+        raise ConfigError(f"A's images are {tuple(inputs.shape[1:])} but the translator takes {info.input_shape}")
+    out = translate_rows(
+        G,
+        inputs,
+        source.labels,
+        0,
+        len(inputs),
+        per_image=1,
+        seed=seed,
+        variation=info.variation,
+        chunk_size=t.chunk_size,
+    )  # [N, C_out, H, W]
+    as_is = ImageData("a", inputs, source.labels, source.class_names)
+    return as_is, ImageData("translated", out, source.labels, source.class_names)
+
+
+def _keys_digest(keys: np.ndarray) -> str:
+    return hashlib.sha256(np.sort(keys).astype("<i8").tobytes()).hexdigest()[:16]
+
+
+def transfer(ctx: EvalContext) -> MetricOutput:
+    """Every arm of the module docstring over ``transfer.seeds``: each arm's test accuracy per seed, overall and per
+    class, and what the halves were (the "transfer" metric adds the summaries over seeds).
+
+    Raises:
+        ConfigError: not a translation checkpoint; see ``halves`` and ``seed_sets``; shapes that do not fit.
+    """
+    from synthgen.classify import ClassifierSettings, train_and_score
+    from synthgen.translation import load_translator
+
+    cfg, t = ctx.cfg, ctx.cfg.transfer
+    check_transfer_possible(ctx)
+    G, info = load_translator(ctx.source.identity["resolved_path"], use_ema=cfg.use_ema)
+    data = transfer_data(ctx, info.config)
+    names, channels = tuple(data.test.class_names), data.test.image_shape[0]
+    acc: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    per_class: dict[str, list[dict]] = {arm: [] for arm in ARMS}
+    parity, overlap, digests = [], [], []
+    for seed in t.seeds:
+        sets = seed_sets(data, t, seed)
+        as_is, translated = translate(G, info, sets.source, seed, t)
+        source_arm = ImageData("a", to_channels(as_is.images, channels), as_is.labels, names)
+        generic = generic_augment(as_is.images, sets.source_keys, seed, t, channels)  # [N * copies, C, H, W]
+        generic_arm = ImageData("generic", generic, np.repeat(as_is.labels, t.generic_copies), names)
+        parts = {
+            "source_only": (source_arm, None),
+            "source_generic_aug": (generic_arm, None),
+            "translated": (translated, None),
+            "oracle": (sets.oracle, None),
+            "few_b": (sets.few, None),
+            "few_b_plus_translated": (sets.few, translated),
+            "few_b_plus_generic": (sets.few, generic_arm),
+        }
+        settings = ClassifierSettings(
+            steps=t.steps,
+            batch_size=t.batch_size,
+            lr=t.lr,
+            width=cfg.judge.width,
+            augment=t.augment,
+            synthetic_fraction=t.synthetic_fraction,
+            seed=seed,
+            num_threads=t.num_threads,
+        )
+        for arm, (first, second) in parts.items():
+            result = train_and_score(
+                first, second, data.test, settings, progress=ctx.progress, desc=f"transfer {arm} seed {seed}"
+            )
+            acc[arm].append(result.score.accuracy)
+            per_class[arm].append(result.score.per_class)
+        log.info("transfer seed %d: %s", seed, ", ".join(f"{arm} {acc[arm][-1]:.4f}" for arm in ARMS))
+        keys = sets.source_keys
+        parity.append({"even": int((keys % 2 == 0).sum()), "odd": int((keys % 2 == 1).sum())})
+        overlap.append(int(len(np.intersect1d(keys, data.translator_b_keys()))))
+        digests.append(_keys_digest(keys))
+    results = {
+        "seeds": list(t.seeds),
+        "choosing_seeds": list(t.choosing_seeds),
+        "accuracy": acc,  # arm -> test accuracy per seed (summarised by synthgen.evaluate.metrics.transfer)
+        "per_class": per_class,  # arm -> per seed: class name -> test accuracy
+        "class_map": dict(zip(data.a_all.class_names, names)),
+        "halves": {
+            "source": data.halves.a.index_half,
+            "translator_b": data.halves.b.index_half,
+            "source_parity": parity,
+            "overlap_with_translator_b": overlap,
+            "source_keys_sha256": digests,
+        },
+        "translator": {"model": info.config.model.name, "variation": info.variation, "step": info.step},
+    }
+    n_few = few_count(t, len(names))
+    return MetricOutput(
+        results=results,
+        settings=to_dict(t) | {"classifier_width": cfg.judge.width, "source_data": to_dict(data.halves.a)},
+        counts={
+            "source": t.num_source,
+            "generic_pool": t.num_source * t.generic_copies,
+            "oracle": t.num_oracle,
+            "few_b": n_few,
+            "b_test": len(data.test),
+        },
+    )
