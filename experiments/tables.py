@@ -4,8 +4,8 @@
     python experiments/tables.py --check    # exit 1 naming the blocks that differ from what the JSON gives
 
 A block is the text between ``<!-- begin: table NAME -->`` and ``<!-- end: table NAME -->``, NAME a table of
-experiments/tables.yaml (kinds ``seeds``, ``arms``, ``runs``, ``headline``: the classes below). Only blocks are
-rewritten. Result files and their layout: experiments/README.md. Statistics: ``uplift_table.summarise``.
+experiments/tables.yaml (kinds ``seeds``, ``arms``, ``runs``, ``headline``, ``transfer``: the classes below). Only
+blocks are rewritten. Result files and their layout: experiments/README.md. Statistics: ``uplift_table.summarise``.
 """
 
 from __future__ import annotations
@@ -70,6 +70,26 @@ class Runs:
 
     columns: tuple[tuple[str, int, str, str], ...]
     rows: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """The transfer study of one domain pair: a row per arm (accuracy per seed and over seeds), then the derived
+    figures the issue's targets name (``synthgen.evaluate.metrics.transfer``), from ``folder/seedNN.json``."""
+
+    folder: str
+    choosing: tuple[int, ...] = ()  # seeds the settings were chosen on; the others confirm
+
+
+TRANSFER_ARMS = (
+    ("source_only", "A as it is"),
+    ("source_generic_aug", "A + generic augmentation"),
+    ("translated", "A translated into B"),
+    ("oracle", "B's own labels (oracle)"),
+    ("few_b", "1% of B's labels"),
+    ("few_b_plus_translated", "1% of B's labels + translated A"),
+    ("few_b_plus_generic", "1% of B's labels + generic-augmented A"),
+)
 
 
 @dataclass(frozen=True)
@@ -225,6 +245,51 @@ def render_runs(spec: Runs, root: Path) -> str:
     return "\n".join(lines)
 
 
+def transfer_derived(acc: dict[str, float]) -> dict[str, float]:
+    """The target figures of one seed: gap closed (fraction), and three differences in points."""
+    gap = acc["oracle"] - acc["source_only"]
+    return {
+        "gap closed by translated A (target >= 0.8)": (acc["translated"] - acc["source_only"]) / gap if gap else 0.0,
+        "translated - generic augmentation, points (target >= +10)": 100
+        * (acc["translated"] - acc["source_generic_aug"]),
+        "1% B + translated A - 1% B alone, points": 100 * (acc["few_b_plus_translated"] - acc["few_b"]),
+        "oracle - (1% B + translated A), points (target <= 5)": 100 * (acc["oracle"] - acc["few_b_plus_translated"]),
+    }
+
+
+def render_transfer(spec: Transfer, root: Path) -> str:
+    from synthgen.evaluate.uplift import stats
+
+    runs = load_arm(root, spec.folder)
+    seeds = sorted(runs)
+    for run in runs.values():
+        if not isinstance(run["accuracy"], dict) or any(arm not in run["accuracy"] for arm, _ in TRANSFER_ARMS):
+            raise TableError(f"{run['_path']}: accuracy must hold every arm: {[a for a, _ in TRANSFER_ARMS]}")
+    head = "| | " + " | ".join(f"seed {s}" + (" (choosing)" if s in spec.choosing else "") for s in seeds)
+    lines = [head + " | mean ± std (SE) |", "|---" * (len(seeds) + 2) + "|"]
+
+    def row(label: str, values: list[float], fmt: str, signed: bool) -> str:
+        st = stats(values, signed)
+        se = "n/a" if st["se"] is None else format(st["se"], fmt)
+        pos = f", {st['positive']}/{len(values)} > 0" if signed else ""
+        cells = " | ".join(format(v, fmt) for v in values)
+        return f"| {label} | {cells} | {format(st['mean'], fmt)} ± {format(st['std'], fmt)} (SE {se}){pos} |"
+
+    for arm, label in TRANSFER_ARMS:
+        lines.append(row(label, [runs[s]["accuracy"][arm] for s in seeds], ".4f", False))
+    derived = [transfer_derived(runs[s]["accuracy"]) for s in seeds]
+    for key in derived[0]:
+        lines.append(row(key, [d[key] for d in derived], ".3f" if key.startswith("gap") else "+.2f", True))
+    confirm = [s for s in seeds if s not in spec.choosing]
+    if spec.choosing and confirm:
+        lines.append("")
+        lines.append(f"- Confirmation seeds {_seed_list(confirm)} alone:")
+        for key in derived[0]:
+            st = stats([transfer_derived(runs[s]["accuracy"])[key] for s in confirm], True)
+            lines.append(f"  {key}: {st['mean']:+.3f} ± {st['std']:.3f}, {st['positive']}/{len(confirm)} > 0")
+    return "\n".join(lines)
+
+
 def render_headline(spec: Headline, root: Path, md_dir: Path, tables: dict[str, Spec]) -> str:
     lines = [
         "| setting | synthetic recipe | uplift (points): mean ± std | SE | positive / seeds | confirmation seeds |",
@@ -250,8 +315,8 @@ def render_headline(spec: Headline, root: Path, md_dir: Path, tables: dict[str, 
     return "\n".join(lines)
 
 
-Spec = Seeds | Arms | Runs | Headline
-KINDS = {"seeds": Seeds, "arms": Arms, "runs": Runs, "headline": Headline}
+Spec = Seeds | Arms | Runs | Headline | Transfer
+KINDS = {"seeds": Seeds, "arms": Arms, "runs": Runs, "headline": Headline, "transfer": Transfer}
 
 
 def parse_specs(raw: dict[str, Any]) -> dict[str, Spec]:
@@ -271,6 +336,8 @@ def parse_specs(raw: dict[str, Any]) -> dict[str, Spec]:
                         for r in options
                     )
                 )
+            elif kind == "transfer":
+                out[name] = Transfer(options["folder"], tuple(options.get("choosing", ())))
             elif kind == "runs":
                 columns = tuple(tuple(c) for c in options["columns"])
                 out[name] = Runs(columns, tuple((label, tuple(files)) for label, files in options["rows"]))
@@ -293,7 +360,7 @@ def render(name: str, tables: dict[str, Spec], root: Path = RESULTS, md_dir: Pat
     spec = tables[name]
     if isinstance(spec, Headline):
         return render_headline(spec, root, md_dir, tables)
-    renderers = {Seeds: render_seeds, Arms: render_arms, Runs: render_runs}
+    renderers = {Seeds: render_seeds, Arms: render_arms, Runs: render_runs, Transfer: render_transfer}
     return renderers[type(spec)](spec, root)
 
 
