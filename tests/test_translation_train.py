@@ -3,6 +3,7 @@ grids of input | output rows, and the config errors that stop a run before anyth
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -105,3 +106,16 @@ def test_a_translation_model_without_its_second_domain_is_refused_before_anythin
     with pytest.raises(ConfigError, match="for models that translate images"):
         load_config(ExperimentConfig, None, ["data.pairs=edges"]).validate()  # cdcgan draws from noise
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_killed_translation_worker_is_replaced_and_continues_from_the_latest_checkpoint(
+    ray_cluster, tmp_path, inject_faults
+):
+    inject_faults("train.fail_at_step=5")  # worker 0 kill -9s itself at step 5, after checkpoint 3
+    result = train(tiny(tmp_path, "killed", "train.max_failures=1"))
+    assert os.path.exists(tmp_path / "killed" / ".fault-injected")  # the worker really died
+    assert result.final_step == 6 and [s for s, _ in ckpt.list_checkpoints(result.run_dir)] == [3, 6]
+    rows = [json.loads(line)["step"] for line in open(os.path.join(result.run_dir, "metrics.jsonl"))]
+    assert rows == [3, 6]  # each step logged once: the killed attempt's rows after 3 were dropped
