@@ -76,6 +76,15 @@ FORBIDDEN = {
         "synthgen.pipeline",
     ),
     "draws": ("synthgen.",),
+    "translation": (
+        "synthgen.train",
+        "synthgen.sample",
+        "synthgen.evaluate",
+        "synthgen.judge",
+        "synthgen.cli",
+        "synthgen.pipeline",
+        "ray",
+    ),
     "classify": ("synthgen.train", "synthgen.sample", "synthgen.evaluate", "synthgen.cli", "synthgen.pipeline"),
     "evaluate": ("synthgen.cli", "synthgen.pipeline"),
 }
