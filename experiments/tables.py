@@ -253,6 +253,7 @@ def transfer_derived(acc: dict[str, float]) -> dict[str, float]:
         "translated - generic augmentation, points (target >= +10)": 100
         * (acc["translated"] - acc["source_generic_aug"]),
         "1% B + translated A - 1% B alone, points": 100 * (acc["few_b_plus_translated"] - acc["few_b"]),
+        "1% B + generic A - 1% B alone, points": 100 * (acc["few_b_plus_generic"] - acc["few_b"]),
         "oracle - (1% B + translated A), points (target <= 5)": 100 * (acc["oracle"] - acc["few_b_plus_translated"]),
     }
 
@@ -273,7 +274,8 @@ def render_transfer(spec: Transfer, root: Path) -> str:
         se = "n/a" if st["se"] is None else format(st["se"], fmt)
         pos = f", {st['positive']}/{len(values)} > 0" if signed else ""
         cells = " | ".join(format(v, fmt) for v in values)
-        return f"| {label} | {cells} | {format(st['mean'], fmt)} ± {format(st['std'], fmt)} (SE {se}){pos} |"
+        spread = format(st["std"], fmt.lstrip("+"))
+        return f"| {label} | {cells} | {format(st['mean'], fmt)} ± {spread} (SE {se.lstrip('+')}){pos} |"
 
     for arm, label in TRANSFER_ARMS:
         lines.append(row(label, [runs[s]["accuracy"][arm] for s in seeds], ".4f", False))
