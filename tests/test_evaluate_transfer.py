@@ -20,9 +20,10 @@ from synthgen.config import DataConfig, ExperimentConfig, from_dict, load_config
 from synthgen.data import load_images
 from synthgen.errors import ConfigError
 from synthgen.evaluate.config import EvalConfig, TransferConfig
+from synthgen.evaluate.generic_augment import generic_augment
 from synthgen.evaluate.report import format_table
 from synthgen.evaluate.run import evaluate, metrics_for_source, open_source
-from synthgen.evaluate.transfer import ARMS, generic_augment, halves, load_transfer_data, seed_sets
+from synthgen.evaluate.transfer import ARMS, halves, load_transfer_data, seed_sets
 from synthgen.train.untrained import write_random_checkpoint
 
 SIDE = 16  # the smallest side a translator takes
