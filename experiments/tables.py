@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 HERE = Path(__file__).resolve().parent
@@ -245,21 +246,35 @@ def render_runs(spec: Runs, root: Path) -> str:
     return "\n".join(lines)
 
 
-def transfer_derived(acc: dict[str, float]) -> dict[str, float]:
-    """The target figures of one seed: gap closed (fraction), and three differences in points."""
-    gap = acc["oracle"] - acc["source_only"]
-    return {
-        "gap closed by translated A (target >= 0.8)": (acc["translated"] - acc["source_only"]) / gap if gap else 0.0,
-        "translated - generic augmentation, points (target >= +10)": 100
-        * (acc["translated"] - acc["source_generic_aug"]),
-        "1% B + translated A - 1% B alone, points": 100 * (acc["few_b_plus_translated"] - acc["few_b"]),
-        "1% B + generic A - 1% B alone, points": 100 * (acc["few_b_plus_generic"] - acc["few_b"]),
-        "oracle - (1% B + translated A), points (target <= 5)": 100 * (acc["oracle"] - acc["few_b_plus_translated"]),
-    }
+# the transfer metric's comparisons (synthgen.evaluate.metrics.transfer.derived) and their labels, in table order;
+# None: a comparison only the table shows, 100 x (first arm - second arm)
+TRANSFER_DERIVED = (
+    ("gap_closure", "gap closed by translated A (target >= 0.8)", None),
+    ("translated_minus_generic_points", "translated - generic augmentation, points (target >= +10)", None),
+    ("few_b_plus_translated_minus_few_b_points", "1% B + translated A - 1% B alone, points", None),
+    ("", "1% B + generic A - 1% B alone, points", ("few_b_plus_generic", "few_b")),
+    ("oracle_minus_few_b_plus_translated_points", "oracle - (1% B + translated A), points (target <= 5)", None),
+)
+
+
+def transfer_rows(acc: dict[str, list[float]], idx: list[int]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, stats over the seeds at positions ``idx``) of every comparison of TRANSFER_DERIVED."""
+    from synthgen.evaluate.metrics.transfer import derived
+    from synthgen.evaluate.stats import stats
+
+    metric = derived(acc, idx)
+    out = []
+    for key, label, arms in TRANSFER_DERIVED:
+        if arms is None:
+            out.append((label, metric[key]))
+        else:
+            first, second = (np.asarray(acc[a], dtype=np.float64)[idx] for a in arms)
+            out.append((label, stats((100 * (first - second)).tolist(), True)))
+    return out
 
 
 def render_transfer(spec: Transfer, root: Path) -> str:
-    from synthgen.evaluate.uplift import stats
+    from synthgen.evaluate.stats import stats
 
     runs = load_arm(root, spec.folder)
     seeds = sorted(runs)
@@ -269,26 +284,24 @@ def render_transfer(spec: Transfer, root: Path) -> str:
     head = "| | " + " | ".join(f"seed {s}" + (" (choosing)" if s in spec.choosing else "") for s in seeds)
     lines = [head + " | mean ± std (SE) |", "|---" * (len(seeds) + 2) + "|"]
 
-    def row(label: str, values: list[float], fmt: str, signed: bool) -> str:
-        st = stats(values, signed)
-        se = "n/a" if st["se"] is None else format(st["se"], fmt)
-        pos = f", {st['positive']}/{len(values)} > 0" if signed else ""
-        cells = " | ".join(format(v, fmt) for v in values)
-        spread = format(st["std"], fmt.lstrip("+"))
-        return f"| {label} | {cells} | {format(st['mean'], fmt)} ± {spread} (SE {se.lstrip('+')}){pos} |"
+    def row(label: str, st: dict[str, Any], fmt: str) -> str:
+        se = "n/a" if st["se"] is None else format(st["se"], fmt.lstrip("+"))
+        pos = f", {st['positive']}/{len(st['values'])} > 0" if "positive" in st else ""
+        cells = " | ".join(format(v, fmt) for v in st["values"])
+        return (
+            f"| {label} | {cells} | {format(st['mean'], fmt)} ± {format(st['std'], fmt.lstrip('+'))} (SE {se}){pos} |"
+        )
 
+    acc = {arm: [runs[s]["accuracy"][arm] for s in seeds] for arm, _ in TRANSFER_ARMS}
     for arm, label in TRANSFER_ARMS:
-        lines.append(row(label, [runs[s]["accuracy"][arm] for s in seeds], ".4f", False))
-    derived = [transfer_derived(runs[s]["accuracy"]) for s in seeds]
-    for key in derived[0]:
-        lines.append(row(key, [d[key] for d in derived], ".3f" if key.startswith("gap") else "+.2f", True))
-    confirm = [s for s in seeds if s not in spec.choosing]
+        lines.append(row(label, stats(acc[arm]), ".4f"))
+    for label, st in transfer_rows(acc, list(range(len(seeds)))):
+        lines.append(row(label, st, ".3f" if label.startswith("gap") else "+.2f"))
+    confirm = [k for k, s in enumerate(seeds) if s not in spec.choosing]
     if spec.choosing and confirm:
-        lines.append("")
-        lines.append(f"- Confirmation seeds {_seed_list(confirm)} alone:")
-        for key in derived[0]:
-            st = stats([transfer_derived(runs[s]["accuracy"])[key] for s in confirm], True)
-            lines.append(f"  {key}: {st['mean']:+.3f} ± {st['std']:.3f}, {st['positive']}/{len(confirm)} > 0")
+        lines += ["", f"- Confirmation seeds {_seed_list([seeds[k] for k in confirm])} alone:"]
+        for label, st in transfer_rows(acc, confirm):
+            lines.append(f"  {label}: {st['mean']:+.3f} ± {st['std']:.3f}, {st['positive']}/{len(confirm)} > 0")
     return "\n".join(lines)
 
 

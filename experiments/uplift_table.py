@@ -167,7 +167,7 @@ def seed_rows(real_pattern: str | None, arm_pattern: str, seeds: list[int]) -> l
 def summarise(rows: list[dict[str, Any]], choosing: list[int]) -> dict[str, Any]:
     """Mean, std, standard error and positive seeds of the uplift over all seeds and over the seeds not in
     ``choosing`` (the confirmation)."""
-    from synthgen.evaluate.uplift import stats
+    from synthgen.evaluate.stats import stats
 
     out: dict[str, Any] = {"seeds": [r["seed"] for r in rows], "rows": rows}
     groups = {"all": rows}

@@ -42,7 +42,11 @@ class TranslatorInfo:
     output_shape: tuple[int, int, int]  # (C, H, W) it makes (domain B)
     variation: str  # one of VARIATION_KINDS
     conditional: bool  # the generator reads the input's label
-    outlines: bool  # trained on data.pairs=edges: it renders the outlines (synthgen.data.pairs.edge_maps) of images
+
+    @property
+    def outlines(self) -> bool:
+        """Trained on data.pairs=edges: it renders the outlines (``synthgen.data.pairs.edge_maps``) of images."""
+        return self.variation == "edges+dropout"
 
 
 def input_channels(data_cfg: Any) -> int:
@@ -98,9 +102,18 @@ def load_translator(path: str, use_ema: bool = True, device: str = "cpu") -> tup
         output_shape=out_shape,  # type: ignore[arg-type]
         variation=variation_kind(config.model.name, config.data),
         conditional=bool(getattr(G, "conditional", False)),
-        outlines=config.data.pairs == "edges",
     )
     return G, info
+
+
+def translator_inputs(images: np.ndarray, info: TranslatorInfo) -> np.ndarray:
+    """What the generator takes for uint8 ``images`` [N, C, H, W] of its source shape: their outlines
+    ([N, 1, H, W], computed once on the whole set) for an ``edges`` pix2pix, else the images themselves."""
+    if not info.outlines:
+        return images
+    from synthgen.data.pairs import edge_maps
+
+    return edge_maps(images)
 
 
 def check_per_image(per_image: int, variation: str) -> None:
@@ -155,27 +168,27 @@ def translate_rows(
     from synthgen.pixels import to_float, to_uint8
 
     total = len(inputs) * per_image
-    first = start // chunk_size * chunk_size
     pieces = []
-    dropout = [m for m in G.modules() if isinstance(m, nn.Dropout)]
-    with torch.inference_mode():
-        for s in range(first, end, chunk_size):
-            ids = np.minimum(np.arange(s, s + chunk_size, dtype=np.int64), total - 1)  # [k] padding rows: dropped
-            rows, js = ids // per_image, ids % per_image  # [k], [k]
-            x = inputs[rows]  # [k, C_in, H, W] uint8
-            if variation == "edges+dropout":
-                warp = js > 0  # variation 0 renders the outline itself
+    dropout = [m for m in G.modules() if isinstance(m, nn.Dropout)] if variation != "none" else []
+    for m in dropout:
+        m.train()  # pix2pix's noise: dropout on at test time (switched back below, whatever happens)
+    try:
+        with torch.inference_mode():
+            for s in range(start // chunk_size * chunk_size, end, chunk_size):
+                ids = np.minimum(np.arange(s, s + chunk_size, dtype=np.int64), total - 1)  # [k] padding rows: dropped
+                rows, js = ids // per_image, ids % per_image  # [k], [k]
+                x = inputs[rows]  # [k, C_in, H, W] uint8
+                warp = js > 0 if variation == "edges+dropout" else np.zeros(len(js), dtype=bool)  # variation 0: as is
                 if warp.any():
                     x = x.copy()
                     x[warp] = elastic_rows(x[warp], rows[warp], js[warp], seed)
-            y = torch.from_numpy(np.asarray(labels)[rows]).to(device)  # [k]
-            if dropout and variation != "none":
-                for m in dropout:
-                    m.train()  # pix2pix's noise: dropout on at test time
-                torch.manual_seed(chunk_seed(seed, s))
-            out = G.translate(to_float(x).to(device), y)  # [k, C_out, H, W] in [-1, 1]
-            for m in dropout:
-                m.eval()
-            lo, hi = max(start, s) - s, min(end, s + chunk_size) - s
-            pieces.append(to_uint8(out[lo:hi]).cpu().numpy())
+                if dropout:
+                    torch.manual_seed(chunk_seed(seed, s))
+                y = torch.from_numpy(np.asarray(labels)[rows]).to(device)  # [k]
+                out = G.translate(to_float(x).to(device), y)  # [k, C_out, H, W] in [-1, 1]
+                lo, hi = max(start, s) - s, min(end, s + chunk_size) - s
+                pieces.append(to_uint8(out[lo:hi]).cpu().numpy())
+    finally:
+        for m in dropout:
+            m.eval()
     return np.concatenate(pieces) if pieces else np.zeros((0, *inputs.shape[1:]), dtype=np.uint8)

@@ -113,6 +113,18 @@ def _class_files(split_dir: str) -> tuple[tuple[str, ...], list[tuple[str, int]]
     return classes, files
 
 
+def listed_files(root: str, split: str, skipped: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The image files the loader reads for ``split`` under ``root``, in its order (the order of the images it
+    returns), without the ``skipped`` ones it could not decode: what names or keys an image by its file.
+
+    Raises:
+        DataError: see ``_split_dir`` and ``_class_files``.
+    """
+    dropped = set(skipped)
+    _, files = _class_files(_split_dir(os.path.abspath(os.path.expanduser(root)), split))
+    return [path for path, _ in files if path not in dropped]
+
+
 def _to_mode(img: Image.Image, channels: int) -> Image.Image:
     """Convert any PIL mode to "L" (channels 1) or "RGB" (channels 3), flattening alpha onto white."""
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):

@@ -126,7 +126,7 @@ def class_count_subset(
 
 def names_a_subset(cfg: Any) -> bool:
     """Whether data config ``cfg`` asks for a training subset (``index_half``, ``max_images`` or ``class_counts``)."""
-    return bool(cfg.max_images or cfg.class_counts or getattr(cfg, "index_half", ""))
+    return bool(cfg.max_images or cfg.class_counts or cfg.index_half)
 
 
 def item_keys(cfg: Any, split: str, data: Any) -> np.ndarray:
@@ -147,11 +147,9 @@ def item_keys(cfg: Any, split: str, data: Any) -> np.ndarray:
     n = len(data.labels)
     if cfg.source != "imagefolder":
         return np.arange(n, dtype=np.int64)
-    from synthgen.data.imagefolder import _class_files, _split_dir  # noqa: PLC2701 (the loader's own listing)
+    from synthgen.data.imagefolder import listed_files
 
-    root = os.path.abspath(os.path.expanduser(cfg.root))
-    dropped = set(data.skipped_files)
-    paths = [path for path, _ in _class_files(_split_dir(root, split))[1] if path not in dropped]
+    paths = listed_files(cfg.root, split, data.skipped_files)
     keys = []
     for path in paths:
         stem = os.path.splitext(os.path.basename(path))[0]
@@ -163,8 +161,13 @@ def item_keys(cfg: Any, split: str, data: Any) -> np.ndarray:
             )
         keys.append(int(stem))
     if len(keys) != n:  # the listing rule changed under us: never split on wrong keys
-        raise ConfigError(f"data.index_half: {len(keys)} files listed but {n} images loaded from {root!r}")
+        raise ConfigError(f"data.index_half: {len(keys)} files listed but {n} images loaded from {cfg.root!r}")
     return np.asarray(keys, dtype=np.int64)
+
+
+def in_half(keys: np.ndarray, half: str) -> np.ndarray:
+    """bool [N]: which item indices ``keys`` lie in ``data.index_half`` ``half`` ("even" or "odd")."""
+    return np.asarray(keys) % 2 == (0 if half == "even" else 1)
 
 
 def subset_indices(
@@ -187,10 +190,10 @@ def subset_indices(
     """
     cfg.validate()
     half = np.arange(len(labels), dtype=np.int64)  # [N]
-    if getattr(cfg, "index_half", ""):
+    if cfg.index_half:
         if keys is None:
             raise ValueError("data.index_half needs the images' item keys (synthgen.data.subset.item_keys)")
-        half = np.flatnonzero(np.asarray(keys) % 2 == (0 if cfg.index_half == "even" else 1)).astype(np.int64)
+        half = np.flatnonzero(in_half(keys, cfg.index_half)).astype(np.int64)
     sub = labels[half]  # [H]
     if cfg.class_counts:
         return half[class_count_subset(sub, cfg.class_counts, cfg.subset_seed, class_names)]
@@ -201,8 +204,7 @@ def subset_indices(
 
 def whole_split(cfg: Any) -> Any:
     """``cfg`` without its subset (no index_half, max_images 0, no class_counts): the whole training split."""
-    extra = {"index_half": ""} if hasattr(cfg, "index_half") else {}
-    return dataclasses.replace(cfg, max_images=0, class_counts=(), **extra)
+    return dataclasses.replace(cfg, max_images=0, class_counts=(), index_half="")
 
 
 def rarest_classes(counts: Sequence[int], k: int) -> list[int]:

@@ -150,6 +150,7 @@ class Source:
     run_dir: str | None = None  # run folder with metrics.jsonl / grids/, when known
     experiment: ExperimentConfig | None = None  # the training config (checkpoints; shards when recorded)
     generator: nn.Module | None = None  # checkpoints only
+    translator: tuple[nn.Module, Any] | None = None  # translation checkpoints: (G, its TranslatorInfo), loaded once
     seed: int = 0  # latent seed
     batch_size: int = 500  # generator batch size
     judge_filter: JudgeFilter | None = None  # checkpoints only: keep images the judge accepts (set by evaluate)

@@ -33,7 +33,7 @@ import numpy as np
 
 from synthgen.config import DataConfig, to_dict
 from synthgen.data import ImageData, load_images, whole_split
-from synthgen.data.subset import item_keys, subset_indices
+from synthgen.data.subset import in_half, item_keys, subset_indices
 from synthgen.errors import ConfigError, DataError
 from synthgen.evaluate.context import EvalContext, MetricOutput
 from synthgen.evaluate.generic_augment import generic_augment, to_channels
@@ -115,7 +115,7 @@ def open_translator(cfg: Any) -> Any:
             "filter and data_from_checkpoint=false apply to generators that draw from noise; a translation "
             "checkpoint's domains are its run's data: and data_b: (drop those options)"
         )
-    _, info = load_translator(cfg.checkpoint, use_ema=cfg.use_ema)
+    G, info = load_translator(cfg.checkpoint, use_ema=cfg.use_ema)
     h = halves(info.config)
     return Source(
         kind="checkpoint",
@@ -136,6 +136,7 @@ def open_translator(cfg: Any) -> Any:
         },
         run_dir=run_dir_of_checkpoint(info, cfg.checkpoint),  # type: ignore[arg-type]
         experiment=info.config,
+        translator=(G, info),
     )
 
 
@@ -157,7 +158,7 @@ class TransferData:
 
     def translator_b_keys(self) -> np.ndarray:
         """int64 item indices of B's half: every B image the translator may have seen."""
-        return self.b_keys[self.b_keys % 2 == (0 if self.halves.b.index_half == "even" else 1)]
+        return self.b_keys[in_half(self.b_keys, self.halves.b.index_half)]
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ def _subset(data: ImageData, keys: np.ndarray, cfg: DataConfig, n: int, seed: in
     Raises:
         ConfigError: ``n`` is more than the half holds (named by the transfer key ``key``).
     """
-    size = int((keys % 2 == (0 if cfg.index_half == "even" else 1)).sum())
+    size = int(in_half(keys, cfg.index_half).sum())
     if n > size:
         raise ConfigError(
             f"{key}={n} is more than the {size} training images of {describe(cfg)} on its {cfg.index_half} half; "
@@ -272,10 +273,9 @@ def translate(G: Any, info: Any, source: ImageData, seed: int, t: Any) -> tuple[
     Raises:
         ConfigError: A's or B's images do not have the shapes the translator was trained on.
     """
-    from synthgen.data.pairs import edge_maps
-    from synthgen.translation import translate_rows
+    from synthgen.translation import translate_rows, translator_inputs
 
-    inputs = edge_maps(source.images) if info.config.data.pairs == "edges" else source.images  # [N, C_in, H, W]
+    inputs = translator_inputs(source.images, info)  # [N, C_in, H, W]
     if tuple(inputs.shape[1:]) != tuple(info.input_shape):
         raise ConfigError(f"A's images are {tuple(inputs.shape[1:])} but the translator takes {info.input_shape}")
     out = translate_rows(
@@ -305,11 +305,10 @@ def transfer(ctx: EvalContext) -> MetricOutput:
         ConfigError: not a translation checkpoint; see ``halves`` and ``seed_sets``; shapes that do not fit.
     """
     from synthgen.classify import ClassifierSettings, train_and_score
-    from synthgen.translation import load_translator
 
     cfg, t = ctx.cfg, ctx.cfg.transfer
     check_transfer_possible(ctx)
-    G, info = load_translator(ctx.source.identity["resolved_path"], use_ema=cfg.use_ema)
+    G, info = ctx.source.translator  # loaded by open_translator
     data = transfer_data(ctx, info.config)
     names, channels = tuple(data.test.class_names), data.test.image_shape[0]
     acc: dict[str, list[float]] = {arm: [] for arm in ARMS}

@@ -47,6 +47,7 @@ from synthgen.data import load_images
 from synthgen.data.subset import class_count_subset, rarest_classes
 from synthgen.errors import ConfigError
 from synthgen.evaluate.context import EvalContext, MetricOutput
+from synthgen.evaluate.stats import stats
 from synthgen.evaluate.uplift_pool import pool_weights, synthetic_pool
 
 # The configs are typed Any here: this module runs the "uplift" metric, and the evaluation config asks
@@ -295,22 +296,6 @@ def check_uplift_possible(cfg: Any, has_experiment: bool, has_generator: bool) -
             "sample`); otherwise pass --set uplift.generator=evaluated (an upper bound: those "
             "images may come from a generator that saw the whole training split)"
         )
-
-
-def stats(values: list[float], signed: bool = False) -> dict[str, Any]:
-    """Over seeds: mean, std (population), se (sample std / sqrt(n); None for one seed), the values in seed
-    order, and for a difference (``signed``) how many seeds are > 0."""
-    arr = np.asarray(values, dtype=np.float64)
-    se = float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else None
-    out: dict[str, Any] = {
-        "mean": float(arr.mean()),
-        "std": float(arr.std()),
-        "se": se,
-        "values": [float(v) for v in arr],
-    }
-    if signed:
-        out["positive"] = int((arr > 0).sum())
-    return out
 
 
 def _arms(real_only: list[float], mixed: list[float]) -> dict[str, Any]:

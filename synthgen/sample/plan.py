@@ -29,7 +29,7 @@ from synthgen.shards.layout import Shard, safe_label_dirs
 
 PLAN_VERSION = 1
 AROUND_KEYS = ("around", "around_class_images", "sigma", "inversion", "inversion_chunk")
-TRANSLATE_KEYS = ("translate", "translate_size", "per_image", "variation")
+TRANSLATE_KEYS = ("translate", "per_image", "variation")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,6 @@ class SamplePlan:
     inversion_chunk: int = 0  # --around: real images per inversion call / OUT/inversion file
     codes: dict[str, float] = field(default_factory=dict)  # --code: InfoGAN code name -> value fixed for every sample
     translate: str = ""  # --translate: sha256 of the input images and labels; "" = not a translation
-    translate_size: int = 0  # --translate: input images (num_samples = translate_size x per_image)
     per_image: int = 0  # --translate: variations of every input image (sample id i * per_image + j)
     variation: str = ""  # --translate: how variations differ (synthgen.translation.VARIATION_KINDS)
 
@@ -322,7 +321,6 @@ def make_plan(
         inversion_chunk=cfg.inversion_chunk if around else 0,
         codes=codes,
         translate=translate.digest if translate else "",
-        translate_size=sum(translate.class_images) if translate else 0,
         per_image=translate.per_image if translate else 0,
         variation=translate.variation if translate else "",
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,19 +75,13 @@ def around_data_config(spec: str, train_data: DataConfig) -> tuple[DataConfig, s
         )
     if spec == "train":
         return train_data, "train"
-    raw = read_yaml(spec)
-    if isinstance(raw.get("data"), dict):  # a training config: take its data section (and a top-level split)
-        raw = {**raw["data"], **({SPLIT_KEY: raw[SPLIT_KEY]} if SPLIT_KEY in raw else {})}
-    split = str(raw.pop(SPLIT_KEY, "train"))
+    # The images must match the generator: missing resolution / channels default to the checkpoint's.
+    cfg, split = data_config_file(spec, train_data.channels, train_data.resolution, "--around")
     if split != "train":
         raise ConfigError(
             f"--around {spec}: split={split!r} is refused: only the train split may be varied (the "
             "test split would leak evaluation data into training data); set split: train or drop it"
         )
-    # The images must match the generator: missing resolution / channels default to the checkpoint's.
-    raw.setdefault("resolution", train_data.resolution)
-    raw.setdefault("channels", train_data.channels)
-    cfg = from_dict(DataConfig, raw, f"--around {spec}")
     if cfg.source == "imagefolder" and os.path.basename(os.path.normpath(cfg.root or ".")) == "test":
         raise ConfigError(
             f"--around {spec}: root={cfg.root!r} is a test folder; varying test images would leak "
@@ -94,6 +89,63 @@ def around_data_config(spec: str, train_data: DataConfig) -> tuple[DataConfig, s
             "folder holding train/ and test/, whose train/ is then used)"
         )
     return cfg, split
+
+
+def data_config_file(spec: str, channels: int, resolution: int, flag: str) -> tuple[DataConfig, str]:
+    """A data-config YAML (DataConfig keys, flat or under ``data:``) and its ``split`` (default train); missing
+    ``channels`` / ``resolution`` take the given ones (the checkpoint's).
+
+    Raises:
+        ConfigError: an unreadable file or unknown keys (named with ``flag``, e.g. "--around").
+    """
+    raw = read_yaml(spec)
+    if isinstance(raw.get("data"), dict):  # a training config: take its data section (and a top-level split)
+        raw = {**raw["data"], **({SPLIT_KEY: raw[SPLIT_KEY]} if SPLIT_KEY in raw else {})}
+    split = str(raw.pop(SPLIT_KEY, "train"))
+    raw.setdefault("resolution", resolution)
+    raw.setdefault("channels", channels)
+    return from_dict(DataConfig, raw, f"{flag} {spec}"), split
+
+
+def named_set(spec: str, cfg: DataConfig, split: str, check: Callable[[Any], None] = lambda full: None) -> RealSet:
+    """The images of data config ``cfg``'s ``split`` (train: the subset ``load_images`` returns), each named by its
+    ``source`` and indexed by its ``source_id``, with the set's digest and description.
+
+    Args:
+        spec: what the user gave (recorded in the description).
+        cfg, split: the data and the split.
+        check: called with the whole split (an ImageData) before subsetting: refusals that need the images.
+
+    Raises:
+        ConfigError: an invalid config, ``check``'s refusals, a subset that does not fit.
+        DataError: the images cannot be read.
+    """
+    from synthgen.data import load_images
+    from synthgen.data.subset import item_keys, subset_indices, whole_split
+
+    cfg.validate()
+    full = load_images(whole_split(cfg), split)  # the whole split, to name each image
+    check(full)
+    keep = np.arange(len(full.labels), dtype=np.int64)  # [N] indices into the whole split
+    if split == "train":  # the same subset load_images(cfg, "train") returns (it subsets the whole split the same way)
+        keys = item_keys(cfg, split, full) if cfg.index_half else None
+        keep = subset_indices(full.labels, cfg, full.class_names, keys)
+    images, labels = full.images[keep], full.labels[keep]  # [N, C, H, W], [N]
+    names = _source_names(cfg, split, len(full), full.skipped_files)
+    describe = {
+        "kind": "imagefolder" if cfg.source == "imagefolder" else "idx",
+        "spec": spec,
+        "source": cfg.source,
+        "root": cfg.root,
+        "split": split,
+        "max_images": cfg.max_images,
+        "subset_seed": cfg.subset_seed,
+        "class_counts": list(cfg.class_counts),
+        "size": int(len(labels)),
+        "digest": _digest(images, labels),
+        "data": to_dict(cfg),
+    }
+    return RealSet(images, labels, tuple(full.class_names), tuple(names[k] for k in keep.tolist()), describe)
 
 
 def load_real_set(spec: str, info: Any) -> RealSet:
@@ -110,57 +162,32 @@ def load_real_set(spec: str, info: Any) -> RealSet:
         ConfigError: refused split or folder, class names or image shape that differ from the checkpoint's.
         DataError: the real images cannot be read.
     """
-    from synthgen.data import load_images
-    from synthgen.data.subset import item_keys, subset_indices, whole_split
-
     cfg, split = around_data_config(spec, info.config.data)
-    cfg.validate()
-    full = load_images(whole_split(cfg), split)  # the whole split, to name each image
-    if tuple(full.class_names) != tuple(info.class_names):
-        raise ConfigError(
-            f"--around {spec}: the real set's classes {list(full.class_names)} differ from the "
-            f"checkpoint's {list(info.class_names)}; use a data source with the same classes in the "
-            "same order (imagefolder: one subfolder per class, sorted by name)"
-        )
-    if full.image_shape != tuple(info.image_shape):
-        raise ConfigError(
-            f"--around {spec}: images are {list(full.image_shape)} but the generator makes "
-            f"{list(info.image_shape)}; set resolution / channels to the checkpoint's"
-        )
-    # The same subset load_images(cfg, "train") returns (it subsets the whole split the same way).
-    keys = item_keys(cfg, split, full) if cfg.index_half else None
-    keep = subset_indices(full.labels, cfg, full.class_names, keys)  # [N] indices into the whole split
-    images, labels = full.images[keep], full.labels[keep]  # [N, C, H, W], [N]
-    names = _source_names(cfg, split, len(full), full.skipped_files)
-    sources = tuple(names[k] for k in keep.tolist())
-    digest = _digest(images, labels)
-    describe = {
-        "kind": "imagefolder" if cfg.source == "imagefolder" else "idx",
-        "spec": spec,
-        "source": cfg.source,
-        "root": cfg.root,
-        "split": split,
-        "max_images": cfg.max_images,
-        "subset_seed": cfg.subset_seed,
-        "class_counts": list(cfg.class_counts),
-        "size": int(len(labels)),
-        "digest": digest,
-        "data": to_dict(cfg),
-    }
-    return RealSet(images, labels, tuple(full.class_names), sources, describe)
+
+    def fits(full: Any) -> None:
+        if tuple(full.class_names) != tuple(info.class_names):
+            raise ConfigError(
+                f"--around {spec}: the real set's classes {list(full.class_names)} differ from the "
+                f"checkpoint's {list(info.class_names)}; use a data source with the same classes in the "
+                "same order (imagefolder: one subfolder per class, sorted by name)"
+            )
+        if full.image_shape != tuple(info.image_shape):
+            raise ConfigError(
+                f"--around {spec}: images are {list(full.image_shape)} but the generator makes "
+                f"{list(info.image_shape)}; set resolution / channels to the checkpoint's"
+            )
+
+    return named_set(spec, cfg, split, fits)
 
 
 def _source_names(cfg: DataConfig, split: str, n: int, skipped: tuple[str, ...]) -> list[str]:
     """One name per image of the whole ``n``-image split, in ``load_images`` order."""
     if cfg.source != "imagefolder":
         return [f"{split}:{k}" for k in range(n)]
-    # The loader's own listing (same order as the images it decoded), minus the files it skipped.
-    from synthgen.data.imagefolder import _class_files, _split_dir  # noqa: PLC2701 (one listing rule, one home)
+    from synthgen.data.imagefolder import listed_files
 
     root = os.path.abspath(os.path.expanduser(cfg.root))
-    _, files = _class_files(_split_dir(root, split))
-    dropped = set(skipped)
-    names = [os.path.relpath(path, root).replace(os.sep, "/") for path, _ in files if path not in dropped]
+    names = [os.path.relpath(path, root).replace(os.sep, "/") for path in listed_files(root, split, skipped)]
     if len(names) != n:  # the listing rule changed under us: never attach wrong names
         raise ConfigError(f"--around: {len(names)} files listed but {n} images loaded from {root!r}; report this bug")
     return names

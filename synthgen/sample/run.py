@@ -118,8 +118,8 @@ def _load_translation(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
     The spec's "translate" entry ({inputs [N, C_in, H, W] uint8, labels [N], sources [N]}) is what the actors
     translate; "input" (the RealSet) stays on the driver for the manifest and the dry run.
     """
-    from synthgen.sample.translate import load_translate_input, translate_spec, translator_inputs
-    from synthgen.translation import load_translator
+    from synthgen.sample.translate import load_translate_input, translate_spec
+    from synthgen.translation import load_translator, translator_inputs
 
     G, info = load_translator(cfg.checkpoint, use_ema=cfg.use_ema, device="cpu")
     data = load_translate_input(cfg.translate, info)
@@ -128,7 +128,7 @@ def _load_translation(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
         "image_shape": list(info.output_shape),
         "input_shape": list(info.input_shape),
         "state": {k: v.detach().clone() for k, v in G.state_dict().items()},
-        "translate": {"inputs": translator_inputs(data, info), "labels": data.labels, "sources": data.sources},
+        "translate": {"inputs": translator_inputs(data.images, info), "labels": data.labels, "sources": data.sources},
         "input": data,
         "translator": info,
     }
@@ -303,13 +303,13 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
         train_config=to_dict(info.config),
         judge=spec["judge"]["describe"] if "judge" in spec else None,
         around=around.describe if around is not None else None,
-        translate=_describe_translation(cfg, plan, spec) if plan.translate else None,
+        translate=_describe_translation(plan, spec) if plan.translate else None,
     )
     write_manifest(out, manifest)
     return SampleResult(cfg.out, manifest, len(missing), plan.num_shards - len(missing), stale, stats)
 
 
-def _describe_translation(cfg: SampleConfig, plan: SamplePlan, spec: dict[str, Any]) -> dict[str, Any]:
+def _describe_translation(plan: SamplePlan, spec: dict[str, Any]) -> dict[str, Any]:
     """The manifest's "translate" entry: the input set, the translator's domains and how variations differ."""
     info, data = spec["translator"], spec["input"]
     return {

@@ -23,16 +23,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
-
-from synthgen.config import DataConfig, from_dict, read_yaml, to_dict
+from synthgen.config import DataConfig
+from synthgen.data import SPLITS
 from synthgen.errors import ConfigError
 from synthgen.log import get_logger
 from synthgen.sample.plan import TranslateSpec
-from synthgen.sample.realset import RealSet, _digest, _source_names  # noqa: PLC2701 (one rule each, one home)
+from synthgen.sample.realset import RealSet, _digest, data_config_file, named_set  # noqa: PLC2701 (one home)
 from synthgen.translation import TranslatorInfo, check_per_image
-
-SPLITS = ("train", "test")
 
 
 def load_translate_input(spec: str, info: TranslatorInfo) -> RealSet:
@@ -51,7 +48,7 @@ def load_translate_input(spec: str, info: TranslatorInfo) -> RealSet:
         cfg, split = _data_config(spec, info)
         if cfg.source == "imagefolder":
             _check_folder_files(cfg, split, info)
-        data = _from_data_config(spec, cfg, split)
+        data = named_set(spec, cfg, split)
     if data.images.shape[1:] != info.source_shape:
         raise ConfigError(
             f"--translate {spec}: images are {list(data.images.shape[1:])} (C, H, W) but the checkpoint translates "
@@ -87,32 +84,17 @@ def translate_spec(cfg: Any, data: RealSet, info: TranslatorInfo) -> TranslateSp
     return TranslateSpec(data.digest, data.class_images(), cfg.variations, info.variation)
 
 
-def translator_inputs(data: RealSet, info: TranslatorInfo) -> np.ndarray:
-    """What the generator takes for each input image: its outline for an ``edges`` pix2pix, else the image."""
-    if not info.outlines:
-        return data.images
-    from synthgen.data.pairs import edge_maps
-
-    return edge_maps(data.images)  # [N, 1, H, W]: once, on the whole set, so every actor sees the same outlines
-
-
 def _data_config(spec: str, info: TranslatorInfo) -> tuple[DataConfig, str]:
     """The DataConfig and split of a non-dataset spec (train / test, a YAML, or an ImageFolder root)."""
-    home = info.config.data
     if spec in SPLITS:
-        return home, spec
+        return info.config.data, spec
     c, h, _ = info.source_shape
     if os.path.isdir(spec):  # an ImageFolder root at the checkpoint's input size
         return DataConfig(source="imagefolder", root=spec, resolution=h, channels=c), "train"
-    raw = read_yaml(spec)
-    if isinstance(raw.get("data"), dict):
-        raw = {**raw["data"], **({"split": raw["split"]} if "split" in raw else {})}
-    split = str(raw.pop("split", "train"))
+    cfg, split = data_config_file(spec, c, h, "--translate")
     if split not in SPLITS:
         raise ConfigError(f"--translate {spec}: split={split!r} is invalid: must be one of {list(SPLITS)}")
-    raw.setdefault("resolution", h)
-    raw.setdefault("channels", c)
-    return from_dict(DataConfig, raw, f"--translate {spec}"), split
+    return cfg, split
 
 
 def _check_folder_files(cfg: DataConfig, split: str, info: TranslatorInfo) -> None:
@@ -120,12 +102,11 @@ def _check_folder_files(cfg: DataConfig, split: str, info: TranslatorInfo) -> No
     size other than the checkpoint's input, unless a data-config YAML asked for the conversion explicitly."""
     from PIL import Image
 
-    from synthgen.data.imagefolder import _class_files, _split_dir  # noqa: PLC2701 (the loader's own listing)
+    from synthgen.data.imagefolder import listed_files
 
-    root = os.path.abspath(os.path.expanduser(cfg.root))
-    _, files = _class_files(_split_dir(root, split))
+    files = listed_files(cfg.root, split)
     c, h, w = info.source_shape
-    for path, _ in files[:: max(1, len(files) // 16)][:16]:  # a sample of files across the classes
+    for path in files[:: max(1, len(files) // 16)][:16]:  # a sample of files across the classes
         with Image.open(path) as img:
             channels = len(img.getbands()) - (1 if img.mode in ("RGBA", "LA") else 0)
             if channels != c or img.size != (w, h):
@@ -136,37 +117,11 @@ def _check_folder_files(cfg: DataConfig, split: str, info: TranslatorInfo) -> No
                 )
 
 
-def _from_data_config(spec: str, cfg: DataConfig, split: str) -> RealSet:
-    from synthgen.data import load_images
-    from synthgen.data.subset import item_keys, subset_indices, whole_split
-
-    cfg.validate()
-    full = load_images(whole_split(cfg), split)
-    keep = np.arange(len(full.labels), dtype=np.int64)
-    if split == "train":  # the same subset load_images(cfg, "train") returns
-        keys = item_keys(cfg, split, full) if cfg.index_half else None
-        keep = subset_indices(full.labels, cfg, full.class_names, keys)
-    names = _source_names(cfg, split, len(full), full.skipped_files)
-    images, labels = full.images[keep], full.labels[keep]
-    describe = {
-        "kind": "imagefolder" if cfg.source == "imagefolder" else "idx",
-        "spec": spec,
-        "split": split,
-        "size": int(len(labels)),
-        "digest": _digest(images, labels),
-        "data": to_dict(cfg),
-    }
-    return RealSet(images, labels, tuple(full.class_names), tuple(names[k] for k in keep.tolist()), describe)
-
-
 def _from_shards(root: str) -> RealSet:
     from synthgen.data.shard_dataset import load_shard_arrays
-    from synthgen.shards import read_manifest
 
-    data = load_shard_arrays(root)
-    shards = read_manifest(root).shards
-    first = shards[0].sample_id_start if shards else 0
-    sources = tuple(f"sample:{first + k}" for k in range(len(data.labels)))
+    data = load_shard_arrays(root)  # rows in sample id order: ids 0..N-1 (synthgen verify checks it)
+    sources = tuple(f"sample:{k}" for k in range(len(data.labels)))
     describe = {
         "kind": "synthgen",
         "spec": root,

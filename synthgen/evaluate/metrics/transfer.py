@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from synthgen.evaluate.context import EvalContext, Metric, MetricOutput, PerClassColumn, ReportLine, fmt
+from synthgen.evaluate.stats import stats
 
 ARM_TITLES = {  # results key -> what the arm trains on
     "source_only": "A as it is",
@@ -41,20 +42,6 @@ TARGETS = (
         5.0,
     ),
 )
-
-
-def stats(values: list[float], signed: bool = False) -> dict[str, Any]:
-    """Over seeds: mean, std, standard error, values and (``signed``) seeds > 0, as the uplift metric's."""
-    arr = np.asarray(values, dtype=np.float64)
-    out: dict[str, Any] = {
-        "mean": float(arr.mean()),
-        "std": float(arr.std()),
-        "se": float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else None,
-        "values": [float(v) for v in arr],
-    }
-    if signed:
-        out["positive"] = int((arr > 0).sum())
-    return out
 
 
 def derived(acc: dict[str, list[float]], idx: list[int]) -> dict[str, Any]:
