@@ -168,3 +168,70 @@ def test_renders_of_held_out_outlines_keep_their_labels(fashion_mnist_root):
     before, _ = accuracy(untrained)
     moved = np.abs(renders.astype(np.float64) - outlines).mean()  # mean |render - outline| in pixel levels
     assert rendered > 0.35 and rendered > before + 0.15 and moved > 20, (rendered, before, moved)
+
+
+class BrightSide(torch.nn.Module):
+    """A fixed classifier of 1-channel images: class 0 when the left half is brighter, class 1 the right."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = x.shape[-1] // 2
+        return 10 * torch.stack([x[..., :w].mean((1, 2, 3)), x[..., w:].mean((1, 2, 3))], dim=1)  # [N, 2]
+
+
+def halves(labels: torch.Tensor, channels: int, side: int = 16) -> torch.Tensor:
+    """[N, channels, side, side] images at -1, with the half their label names at +1."""
+    x = -torch.ones(len(labels), channels, side, side)
+    for i, y in enumerate(labels.tolist()):
+        x[i, :, :, y * side // 2 : (y + 1) * side // 2] = 1.0
+    return x
+
+
+def test_as_channels_averages_rgb_to_gray_and_replicates_gray():
+    rgb = torch.stack([torch.full((2, 2), v) for v in (-1.0, 0.0, 0.4)]).unsqueeze(0)  # [1, 3, 2, 2]
+    assert torch.allclose(cyclegan.as_channels(rgb, 1), torch.full((1, 1, 2, 2), -0.2))
+    gray = torch.rand(2, 1, 4, 4)
+    assert torch.equal(cyclegan.as_channels(gray, 3), gray.repeat(1, 3, 1, 1))
+    assert cyclegan.as_channels(rgb, 3) is rgb
+
+
+def test_semantic_loss_is_near_zero_for_label_keeping_translations_and_large_for_label_changing_ones():
+    y_a, y_b = torch.tensor([0, 1, 1, 0]), torch.tensor([1, 0, 1, 1])
+    a, b = halves(y_a, 1), halves(y_b, 3)
+    keep = {"fake_b": halves(y_a, 3), "fake_a": halves(y_b, 1)}
+    flip = {"fake_b": halves(1 - y_a, 3), "fake_a": halves(1 - y_b, 1)}
+    assert cyclegan.semantic_loss(BrightSide(), a, b, keep).item() < 1e-3
+    assert cyclegan.semantic_loss(BrightSide(), a, b, flip).item() > 30  # 20 per direction
+    only_a = {"fake_b": halves(y_a, 3), "fake_a": halves(1 - y_b, 1)}  # each direction counts on its own
+    assert 15 < cyclegan.semantic_loss(BrightSide(), a, b, only_a).item() < 25
+
+
+def test_semantic_weight_needs_a_classifier_and_steers_g_ab_to_keep_labels():
+    from synthgen.config import ExperimentConfig
+    from synthgen.train.translation_step import TranslationStep
+
+    def agreement(semantic_weight: float) -> float:
+        torch.manual_seed(0)
+        opts = CycleGANOptions(g_channels=8, g_blocks=1, d_channels=8, pool_size=0, semantic_weight=semantic_weight)
+        G, D = build_cyclegan(opts, (1, 16, 16), (3, 16, 16))
+        objective = cyclegan.CycleGANObjective(opts)
+        assert objective.needs_classifier == (semantic_weight > 0)
+        objective.classifier = BrightSide()
+        step = TranslationStep(ExperimentConfig(), G, D, G, D, objective)
+        gen = torch.Generator().manual_seed(1)
+        for k in range(40):
+            y_a, y_b = torch.randint(2, (8,), generator=gen), torch.randint(2, (8,), generator=gen)
+            # B's images: a half lit in a random colour, so gray(b) keeps b's side
+            b = halves(y_b, 3) * torch.rand(8, 3, 1, 1, generator=gen)
+            step(halves(y_a, 1), b, y_a, k)
+        y = torch.arange(64) % 2
+        with torch.no_grad():
+            pred = BrightSide()(cyclegan.as_channels(G.translate(halves(y, 1)), 1)).argmax(dim=1)
+        return (pred == y).float().mean().item()
+
+    assert agreement(10.0) > 0.95
+    assert agreement(10.0) > agreement(0.0)
+    opts = CycleGANOptions(g_channels=4, g_blocks=1, d_channels=4, semantic_weight=1.0)
+    G, D = build_cyclegan(opts, (1, 16, 16), (3, 16, 16))
+    a, b = halves(torch.tensor([0, 1]), 1), halves(torch.tensor([1, 0]), 3)
+    with pytest.raises(RuntimeError, match="no classifier"):
+        cyclegan.CycleGANObjective(opts).g_loss(D, a, b, torch.tensor([0, 1]), G(a, b))

@@ -56,16 +56,19 @@ def test_pix2pix_trains_on_outlines_checkpoints_and_resumes(ray_cluster, tmp_pat
     assert "--translate DATA" in capsys.readouterr().err and not out.exists()
 
 
-@pytest.mark.ray
-@pytest.mark.slow
-def test_cyclegan_trains_between_gray_and_rgb_folders(ray_cluster, tmp_path):
-    rgb = tmp_path / "rgb"
-    for k in range(2):  # domain B: 2 classes of RGB images (their labels are never used)
-        os.makedirs(rgb / f"c{k}")
+def rgb_folder(root) -> str:
+    """Domain B: 2 classes of 6 flat RGB images of 32 px (their labels are never used)."""
+    for k in range(2):
+        os.makedirs(root / f"c{k}")
         for i in range(6):
             color = np.full((32, 32, 3), 40 * i + 20 * k, dtype=np.uint8)
-            Image.fromarray(color).save(rgb / f"c{k}" / f"{i}.png")
-    cfg = load_config(
+            Image.fromarray(color).save(root / f"c{k}" / f"{i}.png")
+    return str(root)
+
+
+def cycle_config(tmp_path, b_root: str, *overrides: str) -> ExperimentConfig:
+    """A 2-step cyclegan run of tiny networks from 40 Fashion-MNIST images (A) to ``b_root``'s RGB images."""
+    return load_config(
         ExperimentConfig,
         None,
         [
@@ -74,7 +77,7 @@ def test_cyclegan_trains_between_gray_and_rgb_folders(ray_cluster, tmp_path):
             "data.resolution=32",
             "data.max_images=40",
             "data_b.source=imagefolder",
-            f"data_b.root={rgb}",
+            f"data_b.root={b_root}",
             "data_b.channels=3",
             "data_b.resolution=32",
             "model.name=cyclegan",
@@ -88,14 +91,54 @@ def test_cyclegan_trains_between_gray_and_rgb_folders(ray_cluster, tmp_path):
             "train.checkpoint_every=2",
             "train.sample_every=2",
             "train.log_every=1",
+            *overrides,
         ],
     )
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_cyclegan_trains_between_gray_and_rgb_folders(ray_cluster, tmp_path):
+    cfg = cycle_config(tmp_path, rgb_folder(tmp_path / "rgb"))
     result = train(cfg)
     payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
     assert payload["image_shape"] == [3, 32, 32]
     assert {k.split(".")[0] for k in payload["generator_ema"]} == {"G_ab", "G_ba"}
     grid = np.asarray(Image.open(os.path.join(result.run_dir, "grids", "grid-000002.png")))
     assert grid.shape == (2 * 34 + 2, 8 * 34 + 2, 3)  # unpaired: inputs and translations only
+
+
+def gray_halves_folder(root, splits: tuple[str, ...] = ("train", "test")) -> str:
+    """Domain A: gray 32 px images, class "left" lit on its left half, "right" on its right, 8 per class and split
+    (``splits=("",)``: class folders right under ``root``, a train split only)."""
+    for split in splits:
+        for k, name in enumerate(("left", "right")):
+            os.makedirs(root / split / name)
+            for i in range(8):
+                x = np.full((32, 32), 10 * i, dtype=np.uint8)
+                x[:, k * 16 : (k + 1) * 16] = 200 + 5 * i
+                Image.fromarray(x).save(root / split / name / f"{i}.png")
+    return str(root)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_cyclegan_with_semantic_consistency_trains_with_domain_a_judge(ray_cluster, tmp_path):
+    a_root = gray_halves_folder(tmp_path / "gray")
+    sources = ["data.source=imagefolder", f"data.root={a_root}", "data.channels=1", "data.max_images=0"]
+    cfg = cycle_config(tmp_path, rgb_folder(tmp_path / "rgb"), *sources, "model.arch.semantic_weight=1.0")
+    result = train(cfg)
+    payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
+    assert payload["config"]["model"]["arch"]["semantic_weight"] == 1.0 and result.final_step == 2
+
+
+def test_semantic_consistency_without_a_classifiable_domain_a_is_refused_before_anything_is_written(tmp_path):
+    a_root = gray_halves_folder(tmp_path / "gray", splits=("",))  # no test split: its judge cannot be scored
+    sources = ["data.source=imagefolder", f"data.root={a_root}", "data.channels=1", "data.max_images=0"]
+    cfg = cycle_config(tmp_path / "runs", rgb_folder(tmp_path / "rgb"), *sources, "model.arch.semantic_weight=1.0")
+    with pytest.raises(ConfigError, match=r"semantic_weight=1.0 needs a classifier of domain A.*no test split"):
+        train(cfg)
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_translation_model_without_its_second_domain_is_refused_before_anything_is_written(tmp_path):

@@ -6,6 +6,11 @@ G_ab, G_ba = ResNet-block generators; D_a, D_b = PatchGANs on one domain each; l
 generator on its own output domain (it must leave such images alone); D sees fakes from an ``ImagePool`` of 50
 earlier fakes (Shrivastava et al. 2017), which damps oscillation. Pure: no I/O, no Ray.
 
+``semantic_weight`` > 0 adds CyCADA's semantic consistency (Hoffman et al. 2018): a frozen classifier ``f`` trained
+on A's labels (the training loop hands it over; the objective never loads anything) must give G_ab(a) the label it
+gives a, and G_ba(b) the label it gives b: cross-entropy against f's own argmax on the inputs, as in CyCADA. f
+takes A's channels, so B images (real or translated) reach it averaged to gray (or a gray B replicated to RGB).
+
 The two generators are one module whose ``forward(a, b)`` runs every generator pass of a step (so a DDP wrapper
 sees all of them in one call) and whose ``translate(a)`` is A -> B; likewise the two discriminators.
 """
@@ -31,6 +36,9 @@ class CycleGANOptions:
     cycle_weight: float = 10.0  # weight of the round-trip L1 losses (lambda_A = lambda_B)
     identity_weight: float = 0.5  # identity L1 weight, as a fraction of cycle_weight (lambda_identity)
     pool_size: int = 50  # earlier fakes D draws from (0 = none)
+    # CyCADA's semantic consistency: weight of the cross-entropy that keeps a frozen classifier of domain A (its judge)
+    # giving G_ab(a) the label it gives a, and G_ba(b) the one it gives b (0 = off; CyCADA uses 1)
+    semantic_weight: float = 0.0
 
 
 class CycleGenerators(nn.Module):
@@ -101,6 +109,28 @@ def d_loss(D: nn.Module, a: Tensor, b: Tensor, fake_a: Tensor, fake_b: Tensor) -
     return 0.5 * (lsgan(real_a, True) + lsgan(pooled_a, False)) + 0.5 * (lsgan(real_b, True) + lsgan(pooled_b, False))
 
 
+def as_channels(x: Tensor, channels: int) -> Tensor:
+    """Images [N, C, H, W] as [N, channels, H, W]: gray replicated, or RGB averaged to gray (the transfer metric's
+    ``to_channels`` rule, on tensors, so gradients pass)."""
+    if x.shape[1] == channels:
+        return x
+    if channels == 1:
+        return x.mean(dim=1, keepdim=True)
+    return x.expand(-1, channels, -1, -1)
+
+
+def semantic_loss(classifier: nn.Module, a: Tensor, b: Tensor, out: dict[str, Tensor]) -> Tensor:
+    """CyCADA's semantic consistency: CE(f(G_ab(a)), argmax f(a)) + CE(f(G_ba(b)), argmax f(b)), f frozen, taking
+    A's channels. Gradients reach the generators through ``out`` only."""
+    c_a = a.shape[1]
+    with torch.no_grad():
+        label_a = classifier(a).argmax(dim=1)  # [N]
+        label_b = classifier(as_channels(b, c_a)).argmax(dim=1)  # [N]
+    keep_a = F.cross_entropy(classifier(as_channels(out["fake_b"], c_a)), label_a)
+    keep_b = F.cross_entropy(classifier(out["fake_a"]), label_b)
+    return keep_a + keep_b
+
+
 class ImagePool:
     """A buffer of up to ``size`` earlier fakes (CycleGAN's history of generated images).
 
@@ -132,12 +162,15 @@ class ImagePool:
 
 class CycleGANObjective:
     """What a training step asks of cyclegan: unpaired batches; every generator pass in one call; D's losses on
-    fakes drawn through two image pools (seeded by ``seed``, so a run repeats); G's loss."""
+    fakes drawn through two image pools (seeded by ``seed``, so a run repeats); G's loss (+ the semantic term, with
+    the frozen A-classifier the training loop sets as ``classifier`` when ``needs_classifier``)."""
 
     paired = False  # a and b are independent draws of the two domains
 
     def __init__(self, opts: CycleGANOptions, seed: int = 0) -> None:
         self.opts = opts
+        self.needs_classifier = opts.semantic_weight > 0  # the loop must set ``classifier`` before a step
+        self.classifier: nn.Module | None = None
         self.pool_a = ImagePool(opts.pool_size, torch.Generator().manual_seed(seed))
         self.pool_b = ImagePool(opts.pool_size, torch.Generator().manual_seed(seed + 1))
 
@@ -148,7 +181,12 @@ class CycleGANObjective:
         return d_loss(D, a, b, self.pool_a.query(out["fake_a"]), self.pool_b.query(out["fake_b"]))
 
     def g_loss(self, D: nn.Module, a: Tensor, b: Tensor, labels: Tensor, out: dict[str, Tensor]) -> Tensor:
-        return g_loss(D, a, b, out, self.opts)
+        loss = g_loss(D, a, b, out, self.opts)
+        if self.needs_classifier:
+            if self.classifier is None:
+                raise RuntimeError("semantic_weight > 0 but no classifier was set on the objective")
+            loss = loss + self.opts.semantic_weight * semantic_loss(self.classifier, a, b, out)
+        return loss
 
 
 register_translation_model("cyclegan", CycleGANOptions, CycleGANObjective, paired=False)(build_cyclegan)

@@ -94,6 +94,7 @@ class Pix2PixObjective:
 
     def __init__(self, opts: Pix2PixOptions, seed: int = 0) -> None:
         self.opts = opts
+        self.needs_classifier = False  # no loss of pix2pix asks for a domain classifier
 
     def generate(self, G: nn.Module, a: Tensor, b: Tensor, labels: Tensor) -> Tensor:
         return G(a, labels)  # [N, C_b, H, W]

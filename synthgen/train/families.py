@@ -92,9 +92,12 @@ class TranslationFamily:
         """On the driver, before any worker starts: load both domains and build the networks once."""
         from synthgen.models import build_translation_models
         from synthgen.train.domains import load_domains
+        from synthgen.train.translation_step import domain_classifier, needs_domain_classifier
 
         domains = load_domains(cfg, "train")
         build_translation_models(cfg.model, domains.a.image_shape, domains.b.image_shape, domains.a.num_classes)
+        if needs_domain_classifier(cfg):  # train and cache A's judge here, once, with a clear error if it fails
+            domain_classifier(cfg, domains.a.num_classes, torch.device("cpu"), progress=True)
 
     def train(self, step: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step on this rank's batch of ``step``; returns (d_loss, g_loss)."""

@@ -16,6 +16,7 @@ from torch import nn
 
 from synthgen.checkpoint import TrainingState
 from synthgen.config import ExperimentConfig
+from synthgen.errors import ConfigError
 from synthgen.train.fast_paths import make_adam
 
 
@@ -97,4 +98,44 @@ def build_translation_step(
         ddp_kwargs = {"device_ids": [device.index]} if device.type == "cuda" else {}
         G_train = nn.parallel.DistributedDataParallel(G, **ddp_kwargs)
         D_train = nn.parallel.DistributedDataParallel(D, **ddp_kwargs)
-    return TranslationStep(cfg, G, D, G_train, D_train, spec.objective(opts, cfg.train.seed))
+    objective = spec.objective(opts, cfg.train.seed)
+    if objective.needs_classifier:
+        objective.classifier = domain_classifier(cfg, num_classes, device)
+    return TranslationStep(cfg, G, D, G_train, D_train, objective)
+
+
+def needs_domain_classifier(cfg: ExperimentConfig) -> bool:
+    """Whether the objective of ``cfg.model`` asks for domain A's frozen classifier (cyclegan's semantic_weight)."""
+    from synthgen.models import get_model_spec
+
+    spec = get_model_spec(cfg.model.name)
+    return bool(spec.objective(spec.options(**cfg.model.arch)).needs_classifier)
+
+
+def domain_classifier(
+    cfg: ExperimentConfig, num_classes: int, device: torch.device, progress: bool = False
+) -> nn.Module:
+    """Domain A's judge (a SmallCNN trained on ``cfg.data``'s whole labelled training split, cached per data set),
+    frozen in eval mode on ``device``: the classifier of CyCADA's semantic consistency.
+
+    The driver's preflight trains and caches it; a worker on the same machine loads it from the cache.
+
+    Raises:
+        ConfigError: the judge cannot be trained or loaded, or its classes are not A's.
+    """
+    from synthgen.errors import SynthgenError
+    from synthgen.judge.cache import load_or_train_judge
+
+    try:
+        judge = load_or_train_judge(cfg.data, progress=progress)
+    except SynthgenError as exc:
+        raise ConfigError(
+            f"model.arch.semantic_weight={cfg.model.arch.get('semantic_weight')} needs a classifier of domain A "
+            f"(data:), its judge, which could not be trained or loaded: {exc}. Fix data: or set semantic_weight=0"
+        ) from exc
+    if len(judge.class_names) != num_classes:
+        raise ConfigError(
+            f"domain A's judge has {len(judge.class_names)} classes but data: has {num_classes}; "
+            f"delete the judge cache folder {judge.path} and train again"
+        )
+    return judge.model.to(device).eval().requires_grad_(False)
