@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))  # the sibling store_result, imported when run from a checkout
+from store_result import head_commit, write_atomic  # noqa: E402
+
 RESULTS = HERE / "results" / "transfer"
 
 
@@ -46,22 +47,6 @@ def seed_results(row: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-
-
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.write("\n")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("metrics", help="a metrics.jsonl written by synthgen evaluate --metrics transfer")
@@ -76,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print(f"{args.metrics}: no transfer rows", file=sys.stderr)
         return 2
-    commit = _commit()
+    commit = head_commit()
     for row in rows:
         for result in seed_results(row):
             path = RESULTS / args.name / f"seed{result['config']['seed']:02d}.json"

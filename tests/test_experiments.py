@@ -11,6 +11,7 @@ import pytest
 from tests.job_module import load_job
 
 tables = load_job("tables", "experiments")
+store_result = load_job("store_result", "experiments")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,7 +41,8 @@ def test_every_result_file_names_its_origin_and_transcribed_ones_agree_with_thei
     for path in files:
         result = json.loads(path.read_text())
         if not result.get("transcribed"):  # measured here: the command that produced it and the commit it ran at
-            assert result["command"].startswith("synthgen ") and len(result["commit"]) == 40, path
+            assert result["command"].split()[0] in ("synthgen", "python"), path
+            assert len(result["commit"]) == 40, path
             continue
         assert result["transcribed_from"].endswith("README.md"), path
         if result.get("uplift_points") is not None and result.get("accuracy") is not None:
@@ -157,3 +159,25 @@ def test_check_exits_1_naming_the_stale_block(fake, monkeypatch, capsys):
     assert tables.main(["--check"]) == 1
     assert f"stale: {page}: t" in capsys.readouterr().err
     assert tables.main([]) == 0 and tables.main(["--check"]) == 0
+
+
+def test_store_result_flattens_the_latest_metric_rows_and_never_rewrites_a_result(tmp_path, capsys):
+    rows = [
+        {"metric": "fd", "results": {"fd": 9.0, "fd_ratio": 3.0, "per_class": {"a": 1}}, "counts": {"generated": 5}},
+        {"metric": "fd", "results": {"fd": 4.0, "fd_ratio": 2.0, "per_class": {"a": 1}}, "counts": {"generated": 9}},
+        {"metric": "label_acc", "results": {"label_acc": 0.75, "per_class": {"a": 0.5}}, "counts": {"generated": 9}},
+    ]
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    dest = tmp_path / "results" / "study" / "seed00.json"
+    argv = [str(metrics), str(dest), "--metrics", "fd,label_acc", "--command", "synthgen evaluate --shards X"]
+    assert store_result.main(argv) == 0
+    stored = json.loads(dest.read_text())
+    assert (stored["fd"], stored["fd_ratio"], stored["label_acc"]) == (4.0, 2.0, 0.75)  # the later fd row wins
+    assert "per_class" not in stored and stored["counts_fd"] == {"generated": 9}
+    assert stored["command"] == "synthgen evaluate --shards X"
+    before = dest.read_text()
+    assert store_result.main([str(metrics), str(dest), "--metrics", "fd", "--command", "again"]) == 2
+    assert "exists" in capsys.readouterr().err and dest.read_text() == before
+    assert store_result.main([str(metrics), str(tmp_path / "x.json"), "--metrics", "kid", "--command", "c"]) == 2
+    assert "no 'kid' row" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
