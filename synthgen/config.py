@@ -65,15 +65,16 @@ class DataConfig:
     # training images per class, in class order, e.g. [4000, 2000, ..., 40] for a long tail: a reproducible
     # subset (synthgen.data.subset) picked by subset_seed; [] = none. Exclusive with max_images (it fixes the size)
     class_counts: tuple[int, ...] = ()
-    # image -> image models (pix2pix): "edges" = pairs derived from these images (A = their outlines, B = the
-    # images; synthgen.data.pairs); "" = none (a second domain comes from data_b:)
+    # image -> image models: pairs derived from these images (synthgen.data.pairs): "edges" = A their outlines,
+    # B the images (pix2pix); "downsample" = A their antialiased downsample by model.arch.factor, B the images
+    # (srgan); "" = none (a second domain comes from data_b:)
     pairs: str = ""
     # "" = every image; "even" / "odd" = the training images whose item index is even / odd (the IDX index, or an
     # imagefolder file's integer name as jobs/make_rgb_dataset.py writes them): two disjoint halves of one set
     # of items, e.g. a translator's B images and the A images it translates (applied before max_images)
     index_half: str = ""
 
-    PAIR_KINDS: ClassVar[tuple[str, ...]] = ("", "edges")
+    PAIR_KINDS: ClassVar[tuple[str, ...]] = ("", "edges", "downsample")
     INDEX_HALVES: ClassVar[tuple[str, ...]] = ("", "even", "odd")
 
     def validate(self) -> None:
@@ -98,7 +99,7 @@ class DataConfig:
         if self.pairs not in self.PAIR_KINDS:
             raise ConfigError(
                 f"data.pairs={self.pairs!r} is invalid: must be one of {list(self.PAIR_KINDS)} "
-                "(edges: pairs of each image's outline and the image)"
+                "(edges: pairs of each image's outline and the image; downsample: of its downsample and the image)"
             )
         if self.index_half not in self.INDEX_HALVES:
             raise ConfigError(
@@ -299,6 +300,15 @@ class ExperimentConfig:
                     f"model.name={name!r} draws from noise: drop them or choose such a model"
                 )
             return
+        factor = int(getattr(spec.options(**self.model.arch), "factor", 1))  # an upscaler's B side / A side
+        if (d.pairs == "downsample") != (factor > 1):
+            raise ConfigError(
+                f"data.pairs=downsample pairs each image with its downsample, for an upscaler: model.name={name!r} "
+                "is not one (use model.name=srgan)"
+                if factor == 1
+                else f"model.name={name!r} upscales by model.arch.factor={factor}: set data.pairs=downsample (pairs "
+                "of each image of data: and its downsample)"
+            )
         if b is None and not (d.pairs and spec.paired):
             need = "data_b: (B's images) or data.pairs=edges" if spec.paired else "data_b: (B's images)"
             raise ConfigError(f"model.name={name!r} translates domain A (data:) into domain B: set {need}")

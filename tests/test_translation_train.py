@@ -108,6 +108,25 @@ def test_cyclegan_trains_between_gray_and_rgb_folders(ray_cluster, tmp_path):
     assert grid.shape == (2 * 34 + 2, 8 * 34 + 2, 3)  # unpaired: inputs and translations only
 
 
+@pytest.mark.ray
+@pytest.mark.slow
+def test_srgan_trains_on_downsample_pairs_and_grids_show_low_res_bicubic_upscaled_and_real(ray_cluster, tmp_path):
+    cfg = tiny(
+        tmp_path,
+        "sr",
+        "model.name=srgan",
+        "data.pairs=downsample",
+        "model.arch={factor: 4, g_channels: 8, g_blocks: 1, d_channels: 8, feature_weight: 0.0, degrade_noise: 0.05}",
+        "train.num_workers=1",
+    )
+    result = train(cfg)
+    payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
+    assert payload["image_shape"] == [1, 32, 32] and payload["config"]["data"]["pairs"] == "downsample"
+    assert any(k.startswith("tail.") for k in payload["generator_ema"])
+    grid = np.asarray(Image.open(os.path.join(result.run_dir, "grids", "grid-000006.png")))
+    assert grid.shape[:2] == (4 * 34 + 2, 8 * 34 + 2)  # low-res (pixel-repeated) | bicubic | upscaled | real
+
+
 def gray_halves_folder(root, splits: tuple[str, ...] = ("train", "test")) -> str:
     """Domain A: gray 32 px images, class "left" lit on its left half, "right" on its right, 8 per class and split
     (``splits=("",)``: class folders right under ``root``, a train split only)."""

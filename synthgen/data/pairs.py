@@ -1,8 +1,10 @@
-"""Paired images for pix2pix: domain A (the inputs) and domain B (the targets), row for row, with A's labels.
+"""Paired images for pix2pix and srgan: domain A (the inputs) and domain B (the targets), row for row, with A's labels.
 
-Two ways to have pairs:
+Three ways to have pairs:
 - ``edges``: derived from one labelled set by a deterministic transform: A = each image's outline (Canny edges,
   ``kornia.filters.canny``), B = the image itself ("an outline of a bag converted to a bag image").
+- ``downsample``: derived the same way for an upscaler: A = each image shrunk by a factor (antialiased bicubic),
+  B = the image itself.
 - two ImageFolders whose files match by relative path (``<class>/<name>`` under each split folder): row i of A
   and of B are the two files with one relative path; the labels are A's class folders.
 
@@ -57,6 +59,31 @@ def edge_pairs(data: ImageData) -> PairedData:
     """``edges`` pairs of one labelled set: A = ``edge_maps(data.images)``, B = ``data``."""
     a = ImageData(
         name=f"{data.name}:edges", images=edge_maps(data.images), labels=data.labels, class_names=data.class_names
+    )
+    return PairedData(a=a, b=data)
+
+
+def downsample(images: np.ndarray, factor: int) -> np.ndarray:
+    """uint8 ``images`` [N, C, H, W] shrunk by ``factor``: uint8 [N, C, H/factor, W/factor], antialiased bicubic
+    (``torch.nn.functional.interpolate(..., antialias=True)``, PIL's filter on tensors), rounded; deterministic."""
+    import torch
+    import torch.nn.functional as F
+
+    n, c, h, w = images.shape
+    if factor < 1 or h % factor or w % factor:
+        raise DataError(f"cannot downsample {h}x{w} images by {factor}: the side must be a multiple of the factor")
+    x = torch.from_numpy(np.ascontiguousarray(images)).float()  # [N, C, H, W] in [0, 255]
+    out = F.interpolate(x, size=(h // factor, w // factor), mode="bicubic", antialias=True, align_corners=False)
+    return out.round_().clamp_(0, 255).to(torch.uint8).numpy()  # [N, C, H/f, W/f]
+
+
+def downsample_pairs(data: ImageData, factor: int) -> PairedData:
+    """``downsample`` pairs of one labelled set: A = ``downsample(data.images, factor)``, B = ``data``."""
+    a = ImageData(
+        name=f"{data.name}:x{factor}",
+        images=downsample(data.images, factor),
+        labels=data.labels,
+        class_names=data.class_names,
     )
     return PairedData(a=a, b=data)
 

@@ -174,7 +174,9 @@ class CycleGANObjective:
         self.pool_a = ImagePool(opts.pool_size, torch.Generator().manual_seed(seed))
         self.pool_b = ImagePool(opts.pool_size, torch.Generator().manual_seed(seed + 1))
 
-    def generate(self, G: nn.Module, a: Tensor, b: Tensor, labels: Tensor) -> dict[str, Tensor]:
+    def generate(
+        self, G: nn.Module, a: Tensor, b: Tensor, labels: Tensor, gen: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
         return G(a, b)
 
     def d_loss(self, D: nn.Module, a: Tensor, b: Tensor, labels: Tensor, out: dict[str, Tensor]) -> Tensor:

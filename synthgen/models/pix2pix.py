@@ -96,7 +96,9 @@ class Pix2PixObjective:
         self.opts = opts
         self.needs_classifier = False  # no loss of pix2pix asks for a domain classifier
 
-    def generate(self, G: nn.Module, a: Tensor, b: Tensor, labels: Tensor) -> Tensor:
+    def generate(
+        self, G: nn.Module, a: Tensor, b: Tensor, labels: Tensor, gen: torch.Generator | None = None
+    ) -> Tensor:
         return G(a, labels)  # [N, C_b, H, W]
 
     def d_loss(self, D: nn.Module, a: Tensor, b: Tensor, labels: Tensor, fake_b: Tensor) -> Tensor:

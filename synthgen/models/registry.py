@@ -184,19 +184,28 @@ def build_translation_models(
     """Build a fresh (G, D) of the image -> image model ``cfg.name`` from domain A's ``in_shape`` to B's.
 
     Raises:
-        ConfigError: not an image -> image model; sides that differ, are not a power of two >= 16, or channels
-            other than 1 and 3; unknown ``arch`` keys.
+        ConfigError: not an image -> image model; B's side not a power of two >= 16, A's not B's / the model's
+            ``factor`` (1 unless its options have one: an upscaler), channels other than 1 and 3; unknown ``arch`` keys.
     """
     spec = get_model_spec(cfg.name)
     if not spec.translation:
         raise ConfigError(f"model.name={cfg.name!r} draws images from noise: it has no domain B to translate into")
-    side = in_shape[-1]
-    if in_shape[1:] != out_shape[1:] or in_shape[1] != side or side < 16 or side & (side - 1):
+    _check_arch(spec, cfg)
+    factor = int(getattr(spec.options(**cfg.arch), "factor", 1))  # an upscaler's B side / A side
+    side = out_shape[-1]
+    want_a = (side // factor, side // factor)
+    if out_shape[1] != side or side < 16 or side & (side - 1) or tuple(in_shape[1:]) != want_a:
+        if factor == 1:
+            raise ConfigError(
+                f"{cfg.name} translates square images of one power-of-two side >= 16 (16, 32, 64, 128, 256), got "
+                f"A {tuple(in_shape)} and B {tuple(out_shape)}: set data.resolution and data_b.resolution to one "
+                "such side"
+            )
         raise ConfigError(
-            f"{cfg.name} translates square images of one power-of-two side >= 16 (16, 32, 64, 128, 256), got "
-            f"A {tuple(in_shape)} and B {tuple(out_shape)}: set data.resolution and data_b.resolution to one such side"
+            f"{cfg.name} x{factor} upscales A images of side s to B images of side {factor}s, B's a power of two >= 16 "
+            f"(16, 32, 64, 128, 256), got A {tuple(in_shape)} and B {tuple(out_shape)}: set data.resolution to B's "
+            f"side (data.pairs=downsample derives A) or model.arch.factor to B's side / A's"
         )
     if in_shape[0] not in (1, 3) or out_shape[0] not in (1, 3):
         raise ConfigError(f"{cfg.name}: channels must be 1 or 3, got A {in_shape[0]} and B {out_shape[0]}")
-    _check_arch(spec, cfg)
     return spec.build(spec.options(**cfg.arch), tuple(in_shape), tuple(out_shape), num_classes)

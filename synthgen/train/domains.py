@@ -1,6 +1,7 @@
 """The two domains an image-to-image model trains on: A (``data:``, labelled) and B.
 
 - ``data.pairs: edges``: pairs derived from ``data:``'s images (A = their outlines, B = the images), paired.
+- ``data.pairs: downsample``: the same for an upscaler (A = the images shrunk by ``model.arch.factor``).
 - ``data_b:`` with a paired model (pix2pix): two ImageFolders whose files match by relative path, paired.
 - ``data_b:`` with an unpaired model (cyclegan): B loaded on its own; its labels are never used.
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 from synthgen.config import ExperimentConfig
 from synthgen.data import ImageData, load_images
-from synthgen.data.pairs import edge_pairs, folder_pairs
+from synthgen.data.pairs import downsample_pairs, edge_pairs, folder_pairs
 from synthgen.data.subset import names_a_subset, subset_indices
 from synthgen.errors import ConfigError
 
@@ -40,8 +41,12 @@ def load_domains(cfg: ExperimentConfig, split: str = "train") -> Domains:
     from synthgen.models import get_model_spec
 
     paired = get_model_spec(cfg.model.name).paired  # whether the model trains on pairs
-    if cfg.data.pairs:
+    if cfg.data.pairs == "edges":
         pairs = edge_pairs(load_images(cfg.data, split))
+        return Domains(pairs.a, pairs.b, paired=True)
+    if cfg.data.pairs == "downsample":  # ExperimentConfig.validate: only for an upscaler, whose options have a factor
+        factor = int(get_model_spec(cfg.model.name).options(**cfg.model.arch).factor)
+        pairs = downsample_pairs(load_images(cfg.data, split), factor)
         return Domains(pairs.a, pairs.b, paired=True)
     if cfg.data_b is None:
         raise ConfigError(

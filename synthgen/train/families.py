@@ -19,13 +19,18 @@ from synthgen.pixels import to_float
 from synthgen.train.progress import ProgressLog
 
 
-def batch_indices(num_images: int, batch_size: int, seed: int, rank: int, step: int, stream: int = 0) -> torch.Tensor:
-    """Random batch indices that depend only on (seed, rank, step, stream), so a resumed run draws the same data.
+def step_generator(seed: int, rank: int, step: int, stream: int = 0) -> torch.Generator:
+    """A torch generator seeded by (seed, rank, step, stream) alone, so a resumed run draws the same.
 
-    ``stream`` 0 is the one a noise model has always drawn (its runs repeat as before); 1 is domain B's own draw.
+    ``stream`` 0 is the batch a noise model has always drawn (its runs repeat as before); 1 is domain B's own
+    batch; 2 a translation step's own draws (srgan's input degradation).
     """
-    gen = torch.Generator().manual_seed((seed * 1_000_003 + rank) * 1_000_033 + step + stream * 7_919_000_017)
-    return torch.randint(num_images, (batch_size,), generator=gen)
+    return torch.Generator().manual_seed((seed * 1_000_003 + rank) * 1_000_033 + step + stream * 7_919_000_017)
+
+
+def batch_indices(num_images: int, batch_size: int, seed: int, rank: int, step: int, stream: int = 0) -> torch.Tensor:
+    """Random batch indices that depend only on (seed, rank, step, stream) (``step_generator``)."""
+    return torch.randint(num_images, (batch_size,), generator=step_generator(seed, rank, step, stream))
 
 
 class NoiseFamily:
@@ -107,14 +112,24 @@ class TranslationFamily:
         idx_b = idx_a if self.domains.paired else batch_indices(len(self.b_u8), t.batch_size, t.seed, rank, step, 1)
         a = to_float(self.a_u8[idx_a]).to(self.device)  # [B, C_a, H, W] in [-1, 1]
         b = to_float(self.b_u8[idx_b]).to(self.device)  # [B, C_b, H, W]
-        return self.step(a, b, self.labels[idx_a].to(self.device), step)
+        return self.step(a, b, self.labels[idx_a].to(self.device), step, step_generator(t.seed, rank, step, 2))
 
     @torch.no_grad()
     def save_grid(self, log: ProgressLog, step: int) -> None:
-        """Rows: A's first images, the EMA generator's translations (dropout off) and, when paired, the targets."""
+        """Rows: A's first images, the EMA generator's translations (dropout off) and, when paired, the targets.
+        An upscaler's smaller inputs are shown pixel-repeated to B's side, then bicubic-upscaled, the baseline."""
+        import torch.nn.functional as F
+
         G: nn.Module = self.step.ema.module
         out = G.translate(self.grid_a, self.grid_y).float()  # [k, C_b, H, W]
-        rows = [self.grid_a, out] + ([self.grid_b] if self.grid_b is not None else [])
+        inputs = [self.grid_a]
+        factor = out.shape[-1] // self.grid_a.shape[-1]
+        if factor > 1:  # low-res | bicubic | upscaled | real
+            inputs = [
+                F.interpolate(self.grid_a, scale_factor=factor, mode="nearest"),
+                F.interpolate(self.grid_a, scale_factor=factor, mode="bicubic").clamp(-1, 1),
+            ]
+        rows = [*inputs, out] + ([self.grid_b] if self.grid_b is not None else [])
         channels = max(r.shape[1] for r in rows)
         log.save_image_rows(step, [r.expand(-1, channels, -1, -1) if r.shape[1] == 1 else r for r in rows])
 

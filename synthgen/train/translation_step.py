@@ -47,10 +47,11 @@ class TranslationStep:
         return TrainingState(self.G, self.D, self.ema.module, self.opt_g, self.opt_d)
 
     def __call__(
-        self, a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, step: int
+        self, a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, step: int, gen: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One D update and one G update on the batch; returns the detached (d_loss, g_loss)."""
-        out = self.objective.generate(self.G_train, a, b, labels)  # the step's generator passes, one DDP forward
+        """One D update and one G update on the batch; returns the detached (d_loss, g_loss). ``gen``: the step's
+        own random draws (e.g. srgan's input degradation), seeded by the caller from (seed, rank, step)."""
+        out = self.objective.generate(self.G_train, a, b, labels, gen)  # the step's generator passes, one DDP forward
         d_loss = self.objective.d_loss(self.D_train, a, b, labels, out)
         if self.nan_at_step == step:
             d_loss = d_loss * float("nan")
