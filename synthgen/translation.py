@@ -1,4 +1,4 @@
-"""Running a trained image -> image model (pix2pix, cyclegan): the one home of how inputs become outputs.
+"""Running a trained image -> image model (pix2pix, cyclegan, srgan): the one home of how inputs become outputs.
 
 ``synthgen sample --translate`` (the fleet's actors) and ``synthgen evaluate --metrics transfer`` both call
 :func:`translate_rows`, so a sampled dataset and the metric see the same translations.
@@ -11,7 +11,10 @@ Sample ids of a translated dataset list the input images in order, each followed
   depends on its id only, never on the actor or batch it was made in;
 * ``edges+dropout`` (pix2pix on ``data.pairs: edges``): as above, and variation ``j >= 1`` first deforms the
   outline elastically (``synthgen.data.pairs.elastic_rows``, keyed by (seed, i, j)): one outline renders K shapes;
-* ``none`` (cyclegan): a deterministic map, one output per input (K must be 1).
+* ``none`` (cyclegan, srgan): a deterministic map, one output per input (K must be 1).
+
+An upscaler (srgan, on ``data.pairs: downsample``) takes images ``factor`` times smaller than the ones it makes:
+its input and source shapes are the low-resolution ones.
 """
 
 from __future__ import annotations
@@ -54,11 +57,23 @@ def input_channels(data_cfg: Any) -> int:
     return 1 if data_cfg.pairs == "edges" else int(data_cfg.channels)
 
 
-def variation_kind(model_name: str, data_cfg: Any) -> str:
-    """How a model's variations differ (see the module docstring)."""
-    if model_name == "cyclegan":
+def variation_kind(G: Any, data_cfg: Any) -> str:
+    """How the variations of generator ``G`` differ (see the module docstring): by its dropout, if it has any."""
+    from torch import nn
+
+    if not any(isinstance(m, nn.Dropout) for m in G.modules()):
         return "none"
     return "edges+dropout" if data_cfg.pairs == "edges" else "dropout"
+
+
+def translator_shapes(config: Any, out_shape: tuple[int, int, int]) -> tuple[tuple[int, int, int], ...]:
+    """(input, source) (C, H, W) of a translator run ``config`` that makes ``out_shape`` images: what G takes (outlines:
+    1 channel; an upscaler: B's side / its factor) and what one gives it (edges: the images before outlining)."""
+    from synthgen.models import get_model_spec
+
+    spec = get_model_spec(config.model.name)
+    side = out_shape[-1] // int(getattr(spec.options(**config.model.arch), "factor", 1))
+    return (input_channels(config.data), side, side), (int(config.data.channels), side, side)
 
 
 def load_translator(path: str, use_ema: bool = True, device: str = "cpu") -> tuple[Any, TranslatorInfo]:
@@ -77,11 +92,10 @@ def load_translator(path: str, use_ema: bool = True, device: str = "cpu") -> tup
     if not get_model_spec(config.model.name).translation:
         raise ConfigError(
             f"checkpoint {path!r} is a {config.model.name!r} run, which draws images from noise; --translate needs "
-            "a pix2pix or cyclegan run (sample this one without --translate)"
+            "a pix2pix, cyclegan or srgan run (sample this one without --translate)"
         )
     out_shape = tuple(int(s) for s in payload["image_shape"])
-    side = out_shape[-1]
-    in_shape = (input_channels(config.data), side, side)
+    in_shape, source_shape = translator_shapes(config, out_shape)  # type: ignore[arg-type]
     names = tuple(payload["class_names"])
     G, _ = build_translation_models(config.model, in_shape, out_shape, len(names))
     try:
@@ -98,9 +112,9 @@ def load_translator(path: str, use_ema: bool = True, device: str = "cpu") -> tup
         config=config,
         class_names=names,
         input_shape=in_shape,
-        source_shape=(int(config.data.channels), side, side),
+        source_shape=source_shape,
         output_shape=out_shape,  # type: ignore[arg-type]
-        variation=variation_kind(config.model.name, config.data),
+        variation=variation_kind(G, config.data),
         conditional=bool(getattr(G, "conditional", False)),
     )
     return G, info
@@ -124,8 +138,8 @@ def check_per_image(per_image: int, variation: str) -> None:
     """
     if per_image > 1 and variation == "none":
         raise ConfigError(
-            f"per_image={per_image}: a cyclegan translator is deterministic (one output per input image), so its "
-            "variations would be copies; use --per-image 1"
+            f"per_image={per_image}: this translator (cyclegan, srgan) is deterministic (one output per input "
+            "image), so its variations would be copies; use --per-image 1"
         )
 
 
@@ -191,4 +205,4 @@ def translate_rows(
     finally:
         for m in dropout:
             m.eval()
-    return np.concatenate(pieces) if pieces else np.zeros((0, *inputs.shape[1:]), dtype=np.uint8)
+    return np.concatenate(pieces) if pieces else np.zeros((0, *inputs.shape[1:]), dtype=np.uint8)  # G made none

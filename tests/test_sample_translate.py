@@ -188,3 +188,57 @@ def test_dry_run_shows_the_plan_and_writes_nothing(setup, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "9 input images [1, 32, 32]" in text and "27 in all" in text and "elastic deformation" in text
     assert "pix2pix: [1, 32, 32] -> [1, 32, 32]" in text and not out.exists()
+
+
+@pytest.fixture(scope="module")
+def upscaler(tmp_path_factory):
+    """(an untrained srgan x4 checkpoint 8 -> 32 px, gray: exactly bicubic; a 9-image 8 px gray folder)."""
+    base = tmp_path_factory.mktemp("upscale")
+    rng = np.random.default_rng(1)
+    for name, n in zip(CLASSES, SIZES):
+        os.makedirs(base / "small" / name)
+        for k in range(n):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(base / "small" / name / f"{k}.png")
+    cfg = from_dict(
+        ExperimentConfig,
+        {
+            "data": {"source": "imagefolder", "root": str(base / "small"), "resolution": 32, "pairs": "downsample"},
+            "model": {"name": "srgan", "arch": {"g_channels": 4, "g_blocks": 1, "d_channels": 4}},
+        },
+    )
+    return write_random_checkpoint(str(base / "sr"), cfg, class_names=CLASSES), str(base / "small")
+
+
+@pytest.mark.ray
+def test_upscale_from_writes_each_input_upscaled_with_its_label_and_provenance(ray_cluster, upscaler, tmp_path):
+    import torch
+
+    from synthgen.models.srgan import bicubic
+    from synthgen.pixels import to_float, to_uint8
+
+    checkpoint, folder = upscaler
+    out = tmp_path / "up"
+    argv = ["sample", "--checkpoint", checkpoint, "--upscale-from", folder, "--out", str(out), "--no-progress"]
+    assert cli_main([*argv, "--format", "parquet", "--num-actors", "1"]) == 0
+    rows = provenance_rows(str(out))
+    files = [f"{c}/{k}.png" for c, size in zip(CLASSES, SIZES) for k in range(size)]
+    assert [rows[i][2] for i in range(9)] == files and [rows[i][1] for i in range(9)] == list(range(9))
+    images = np.stack([np.asarray(Image.open(os.path.join(folder, f)))[None] for f in files])  # [9, 1, 8, 8]
+    expect = to_uint8(bicubic(to_float(torch.from_numpy(images)), 4).clamp(-1, 1)).numpy()  # untrained G = bicubic
+    ds = SyntheticShardDataset(str(out), output="tensor")
+    got = np.stack([ds[i][0].numpy() for i in range(9)])
+    assert got.shape == (9, 1, 32, 32) and np.abs(got.astype(int) - expect.astype(int)).max() <= 1
+    assert verify_output(str(out)).ok
+
+
+@pytest.mark.parametrize(
+    "what, expect",
+    [("full_size", "is 32x32 with 1 channel(s) but the checkpoint translates 8x8"), ("k2", "deterministic")],
+)
+def test_upscale_from_refuses_images_of_the_output_size_and_variations(upscaler, setup, tmp_path, capsys, what, expect):
+    checkpoint, folder = upscaler
+    data, extra = (setup[2], []) if what == "full_size" else (folder, ["--per-image", "2"])
+    out = tmp_path / "never"
+    argv = ["sample", "--checkpoint", checkpoint, "--upscale-from", data, "--out", str(out), "--no-progress"]
+    assert cli_main([*argv, *extra]) == 2
+    assert expect in capsys.readouterr().err and not out.exists()

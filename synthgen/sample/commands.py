@@ -51,16 +51,17 @@ sampling around real images (--around):
   (kind, root, split, digest), the inversion settings and the mean reconstruction error. Inverted chunks
   are kept under OUT/inversion/, so a killed run loses at most the chunks in flight.
 
-translating images (--translate DATA, a pix2pix or cyclegan checkpoint):
+translating images (--translate DATA, a pix2pix, cyclegan or srgan checkpoint; --upscale-from DATA for srgan):
   every image of DATA becomes --per-image K translations into the checkpoint's domain B, keeping its label:
   sample id i * K + j is variation j of input image i. DATA: train / test (that split of the checkpoint's
   domain A data), a data-config YAML (DataConfig keys, optional split: train | test), an ImageFolder root
   (its files must already have the checkpoint's input size and channels; a YAML with resolution / channels
   converts them), or a synthgen dataset folder. pix2pix varies by its decoder dropout (masks seeded per
   chunk of sample ids); on outlines (data.pairs: edges) DATA's images are outlined first and variation
-  j >= 1 deforms the outline elastically, so one outline renders K shapes; cyclegan is deterministic
-  (K = 1). Rows gain source_id and source as with --around; manifest.json's "translate" records the input
-  set and the domains. Images of another shape, or (class-conditional pix2pix) other classes: exit 2.
+  j >= 1 deforms the outline elastically, so one outline renders K shapes; cyclegan and srgan are
+  deterministic (K = 1). An srgan checkpoint upscales DATA's images, which must have its low resolution.
+  Rows gain source_id and source as with --around; manifest.json's "translate" records the input set and
+  the domains. Images of another shape, or (class-conditional pix2pix) other classes: exit 2.
 
 Image i is a pure function of (checkpoint, seed, filter, i): the bytes do not depend on --num-actors,
 --batch-size or retries. With --filter judge:T, image i is the first of its candidate latents the
@@ -76,6 +77,7 @@ examples:
   synthgen sample --checkpoint runs/fashion_mnist --around data.yaml --class-weights uniform --dry-run
   synthgen sample --checkpoint runs/cyclegan_rgb --translate train --out synthetic/fm-as-rgb --format both
   synthgen sample --checkpoint runs/pix2pix_edges --translate test --per-image 4 --out synthetic/outlines
+  synthgen sample --checkpoint runs/srgan_rgb128 --upscale-from synthetic/fm-rgb32 --out synthetic/fm-rgb128
   synthgen verify synthetic/fm
   python jobs/sample.py --config jobs/configs/sample.yaml --smoke-test     # the Ray job: sample, then verify
 
@@ -212,13 +214,21 @@ def _add_around_arguments(p: argparse._ArgumentGroup) -> None:
 
 
 def _add_translate_arguments(p: argparse._ArgumentGroup) -> None:
-    """Translating images with a pix2pix / cyclegan checkpoint."""
+    """Translating images with a pix2pix / cyclegan / srgan checkpoint."""
     p.add_argument(
         "--translate",
         metavar="DATA",
         help="translate every image of DATA with a pix2pix / cyclegan checkpoint instead of drawing from noise: "
         "train / test (the checkpoint's domain A split), a data-config YAML, an ImageFolder root, or a synthgen "
         "dataset folder; see 'translating images'",
+    )
+    p.add_argument(
+        "--upscale-from",
+        metavar="DATA",
+        dest="translate",
+        help="upscale every image of DATA with an srgan checkpoint (--translate under the name an upscaler's user "
+        "looks for): DATA as for --translate, at the checkpoint's low resolution (train / test: its own images "
+        "shrunk to it)",
     )
 
 

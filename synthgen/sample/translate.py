@@ -20,6 +20,7 @@ other than the checkpoint's.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -86,9 +87,9 @@ def translate_spec(cfg: Any, data: RealSet, info: TranslatorInfo) -> TranslateSp
 
 def _data_config(spec: str, info: TranslatorInfo) -> tuple[DataConfig, str]:
     """The DataConfig and split of a non-dataset spec (train / test, a YAML, or an ImageFolder root)."""
-    if spec in SPLITS:
-        return info.config.data, spec
     c, h, _ = info.source_shape
+    if spec in SPLITS:  # an upscaler's own split: its images at the low resolution it takes
+        return dataclasses.replace(info.config.data, resolution=h), spec
     if os.path.isdir(spec):  # an ImageFolder root at the checkpoint's input size
         return DataConfig(source="imagefolder", root=spec, resolution=h, channels=c), "train"
     cfg, split = data_config_file(spec, c, h, "--translate")

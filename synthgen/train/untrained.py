@@ -38,7 +38,7 @@ def write_random_checkpoint(
     """
     from synthgen.checkpoint import TrainingState, checkpoint_name, make_payload, write_checkpoint_dir
     from synthgen.models import build_models, build_translation_models, get_model_spec
-    from synthgen.translation import input_channels
+    from synthgen.translation import translator_shapes
 
     config = config or ExperimentConfig()
     side = config.data.resolution
@@ -47,7 +47,7 @@ def write_random_checkpoint(
     if get_model_spec(config.model.name).translation:  # an image -> image model: domain A -> domain B
         b = config.data_b if config.data_b is not None else config.data  # data.pairs=edges: B = data's images
         shape = (b.channels, side, side)
-        in_shape = (input_channels(config.data), side, side)
+        in_shape, _ = translator_shapes(config, shape)
         generator, discriminator = build_translation_models(config.model, in_shape, shape, len(class_names))
     else:
         generator, discriminator = build_models(config.model, shape, len(class_names))
