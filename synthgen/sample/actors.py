@@ -109,6 +109,9 @@ class SamplerActor(LoadsOnFirstCall):
         self.batches = 0
         if self.translate is not None:
             return
+        self.upscaler = None  # --upscale: the srgan generator every span's images go through
+        if gen_spec.get("upscale") is not None:
+            self.upscaler = build_generator(gen_spec["upscale"], len(self.plan.class_names), self.device)
         self.space = latent_space(self.generator)  # where truncation and --around variations happen
         self.around = gen_spec.get(
             "around"
@@ -164,9 +167,18 @@ class SamplerActor(LoadsOnFirstCall):
                     images = to_uint8(prior_images(self.generator, span_ids, y, p.seed, **self._draw_options()))
                     drawn.append(np.ones(hi - lo, dtype=np.int64))
                     below.append(np.zeros(hi - lo, dtype=bool))
-                pieces.append(images[lo:hi].cpu().numpy())
+                pieces.append(self._upscaled(images)[lo:hi].cpu().numpy())
         self.batches += 1
         return ids, labels, np.concatenate(pieces), np.concatenate(drawn), np.concatenate(below), None
+
+    def _upscaled(self, images: Any) -> Any:
+        """--upscale: a span's uint8 images [k, C, h, w] through the upscaler -> uint8 [k, C, f*h, f*w] (the same
+        call as ``--upscale-from`` makes on a sampled dataset's rows); the images themselves without one."""
+        if self.upscaler is None:
+            return images
+        from synthgen.pixels import to_float
+
+        return to_uint8(self.upscaler.translate(to_float(images).to(self.device)))
 
     def _spans(self, start: int, end: int) -> list[tuple[int, int]]:
         """Forward spans [s, e). On the CPU, canonical chunks aligned to sample ids: the forward always sees the
@@ -193,7 +205,7 @@ class SamplerActor(LoadsOnFirstCall):
                     self.space, a["latents"], rows, rows, var, a["labels"][rows], p.sigma, p.seed, self.device
                 )  # [k, C, H, W] uint8
                 lo, hi = max(start, s) - s, min(end, e) - s
-                pieces.append(images[lo:hi].cpu().numpy())
+                pieces.append(self._upscaled(images)[lo:hi].cpu().numpy())
         rows, _ = locate(a["offsets"], ids)  # [n] source_id of every row
         self.batches += 1
         ones, zeros = np.ones(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)

@@ -78,6 +78,7 @@ examples:
   synthgen sample --checkpoint runs/cyclegan_rgb --translate train --out synthetic/fm-as-rgb --format both
   synthgen sample --checkpoint runs/pix2pix_edges --translate test --per-image 4 --out synthetic/outlines
   synthgen sample --checkpoint runs/srgan_rgb128 --upscale-from synthetic/fm-rgb32 --out synthetic/fm-rgb128
+  synthgen sample --checkpoint runs/rgb32 --upscale runs/srgan_rgb128 --num-samples 10000 --out synthetic/rgb128
   synthgen verify synthetic/fm
   python jobs/sample.py --config jobs/configs/sample.yaml --smoke-test     # the Ray job: sample, then verify
 
@@ -109,7 +110,7 @@ def _register_sample(subparsers: Any) -> None:
     _add_output_arguments(p.add_argument_group("what to sample and where"))
     _add_latent_arguments(p.add_argument_group("how latents are drawn and kept"))
     _add_around_arguments(p.add_argument_group("sampling around real images (--around)"))
-    _add_translate_arguments(p.add_argument_group("translating images (--translate)"))
+    _add_translate_arguments(p.add_argument_group("translating and upscaling images (--translate, --upscale)"))
     _add_run_arguments(p.add_argument_group("execution"))
     p.set_defaults(func=cmd_sample)
 
@@ -229,6 +230,12 @@ def _add_translate_arguments(p: argparse._ArgumentGroup) -> None:
         help="upscale every image of DATA with an srgan checkpoint (--translate under the name an upscaler's user "
         "looks for): DATA as for --translate, at the checkpoint's low resolution (train / test: its own images "
         "shrunk to it)",
+    )
+    p.add_argument(
+        "--upscale",
+        metavar="SR_RUN",
+        help="noise sampling: upscale every image the --checkpoint generator makes with this srgan run in the same "
+        "actor call (the cascade: a small class GAN + one upscaler); its input must be the generator's image shape",
     )
 
 

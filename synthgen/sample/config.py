@@ -83,6 +83,9 @@ class SampleConfig:
     encoder_lr: float = 0.01
     # --- translating images with a pix2pix / cyclegan checkpoint (synthgen.sample.translate) ---
     translate: str = ""  # "" = off | train | test (domain A split) | data-config YAML | ImageFolder | synthgen dataset
+    # an srgan run / checkpoint: every image the noise generator makes is upscaled by it in the same actor call
+    # (the cascade: a small class GAN + one upscaler); "" = off
+    upscale: str = ""
 
     def validate(self) -> None:
         """Check value ranges that types alone cannot express.
@@ -197,6 +200,11 @@ class SampleConfig:
         """
         if not self.translate:
             return
+        if self.upscale:
+            raise ConfigError(
+                f"upscale={self.upscale!r} cannot be combined with --translate: --upscale upscales what a noise "
+                "generator draws; to upscale existing images give the srgan checkpoint with --upscale-from DATA"
+            )
         if self.translate not in ("train", "test") and not os.path.exists(self.translate):
             raise ConfigError(
                 f"translate={self.translate!r} is neither train / test (the checkpoint's domain A data) nor an "

@@ -34,6 +34,12 @@ def print_dry_run(cfg: SampleConfig, smoke_test: bool = False) -> int:
         _print_around_plan(cfg, plan, spec)
     if plan.translate:
         _print_translate_plan(plan, spec)
+    if plan.upscale:
+        up = spec["upscaler"]
+        print(
+            f"upscale: {up.path} (step {up.step}, sha256 {up.digest[:16]}...): {up.config.model.name} "
+            f"{list(plan.generated_shape)} -> {list(plan.image_shape)} in the same actor call"
+        )
     if plan.codes:
         print(f"codes fixed for every sample: {plan.codes}")
     if plan.filter:

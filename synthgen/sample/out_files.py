@@ -78,15 +78,17 @@ def build_manifest(
     judge: dict[str, Any] | None = None,
     around: dict[str, Any] | None = None,
     translate: dict[str, Any] | None = None,
+    upscale: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the manifest of a complete dataset (``records`` sorted by shard index).
 
-    ``judge`` (the filtering judge's description) is required for a filtered plan, ``around`` (the real set,
-    inversion settings and reconstruction error: ``synthgen.sample.around.prepare_around``) for an --around plan,
-    ``translate`` (the input set and the translator's domains) for a --translate plan.
+        ``judge`` (the filtering judge's description) is required for a filtered plan, ``around`` (the real set,
+        inversion settings and reconstruction error: ``synthgen.sample.around.prepare_around``) for an --around plan,
+        ``translate`` (the input set and the translator's domains) for a --translate plan, ``upscale`` (the upscaler
+    checkpoint and its shapes) for an --upscale plan.
 
-    Raises:
-        ValueError: an --around or --translate plan without its description (a bug upstream).
+        Raises:
+            ValueError: an --around or --translate plan without its description (a bug upstream).
     """
     manifest = {
         "manifest_version": MANIFEST_VERSION,
@@ -127,6 +129,10 @@ def build_manifest(
         if translate is None:
             raise ValueError("a --translate plan needs its translate description for the manifest")
         manifest["translate"] = translate
+    if plan.upscale:
+        if upscale is None:
+            raise ValueError("an --upscale plan needs its upscale description for the manifest")
+        manifest["upscale"] = upscale
     return manifest
 
 

@@ -30,6 +30,7 @@ from synthgen.shards.layout import Shard, safe_label_dirs
 PLAN_VERSION = 1
 AROUND_KEYS = ("around", "around_class_images", "sigma", "inversion", "inversion_chunk")
 TRANSLATE_KEYS = ("translate", "per_image", "variation")
+UPSCALE_KEYS = ("upscale", "generated_shape")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class SamplePlan:
     translate: str = ""  # --translate: sha256 of the input images and labels; "" = not a translation
     per_image: int = 0  # --translate: variations of every input image (sample id i * per_image + j)
     variation: str = ""  # --translate: how variations differ (synthgen.translation.VARIATION_KINDS)
+    upscale: str = ""  # --upscale: sha256 of the upscaler's model.pt; "" = images as the generator makes them
+    generated_shape: tuple[int, ...] = ()  # --upscale: (C, H, W) the generator makes, before upscaling
 
     @property
     def provenance(self) -> bool:
@@ -113,6 +116,9 @@ class SamplePlan:
         if not self.translate:  # plans without --translate keep the digest they had before it existed
             for key in TRANSLATE_KEYS:
                 data.pop(key)
+        if not self.upscale:  # plans without --upscale keep the digest they had before it existed
+            for key in UPSCALE_KEYS:
+                data.pop(key)
         data["plan_version"] = PLAN_VERSION
         return data
 
@@ -120,7 +126,14 @@ class SamplePlan:
     def from_dict(cls, data: dict[str, Any]) -> SamplePlan:
         data = {k: v for k, v in data.items() if k != "plan_version"}
         data["filter"] = FilterSpec.from_text(data.get("filter", ""))
-        for key in ("class_names", "label_dirs", "class_counts", "image_shape", "around_class_images"):
+        for key in (
+            "class_names",
+            "label_dirs",
+            "class_counts",
+            "image_shape",
+            "around_class_images",
+            "generated_shape",
+        ):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
@@ -270,11 +283,13 @@ def make_plan(
     judge_key: str = "",
     around: AroundSpec | None = None,
     translate: TranslateSpec | None = None,
+    upscale: tuple[str, tuple[int, int, int]] | None = None,
 ) -> SamplePlan:
     """Resolve classes and weights into exact counts and build the plan.
 
     ``judge_key`` is the cache key of the filtering judge (needed when ``cfg.filter`` is set); ``around``
-    the real set and its exact per-class counts (needed when ``cfg.around`` is set).
+    the real set and its exact per-class counts (needed when ``cfg.around`` is set); ``upscale`` the upscaler's
+    (digest, output shape) with ``cfg.upscale`` (``image_shape`` stays what the generator makes).
 
     Raises:
         ConfigError: bad classes / class_weights, or a selected class set whose weights are all 0.
@@ -290,7 +305,8 @@ def make_plan(
         weights = resolve_class_weights(cfg.class_weights, class_names, train_config)
         weights = [w if c in selected else 0.0 for c, w in enumerate(weights)]
         counts = allocate_counts(cfg.prior_num_samples, weights)
-    c, h, w = (int(s) for s in image_shape)
+    generated_shape = tuple(int(s) for s in image_shape)
+    c, h, w = upscale[1] if upscale else generated_shape
     codes = resolve_fixed_codes(cfg.codes, train_config)
     spec = cfg.filter
     if spec and not judge_key:
@@ -323,6 +339,8 @@ def make_plan(
         translate=translate.digest if translate else "",
         per_image=translate.per_image if translate else 0,
         variation=translate.variation if translate else "",
+        upscale=upscale[0] if upscale else "",
+        generated_shape=generated_shape if upscale else (),
     )
 
 

@@ -30,6 +30,7 @@ from synthgen.sample.config import SampleConfig
 from synthgen.sample.fleet import FleetStats, run_fleet
 from synthgen.sample.out_files import build_manifest, read_plan, write_plan
 from synthgen.sample.plan import SamplePlan, make_plan
+from synthgen.sample.upscale import describe_upscaler
 from synthgen.shards import (
     HANDLERS,
     MANIFEST_FILE,
@@ -97,6 +98,12 @@ def load_for_sampling(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
         encoder, encoder_info = load_run_encoder(cfg)
         around = around_spec(cfg, real, info.class_names, encoder_info)
         spec.update(real=real, encoder=encoder, encoder_info=encoder_info)
+    upscale = None
+    if cfg.upscale:
+        from synthgen.sample.upscale import load_upscaler
+
+        spec["upscale"], spec["upscaler"] = load_upscaler(cfg.upscale, info.image_shape)
+        upscale = (spec["upscaler"].digest, spec["upscaler"].output_shape)
     plan = make_plan(
         cfg,
         info.digest,
@@ -106,6 +113,7 @@ def load_for_sampling(cfg: SampleConfig) -> tuple[SamplePlan, Any, dict[str, Any
         info.config,
         judge_key=judge["key"] if judge else "",
         around=around,
+        upscale=upscale,
     )
     if judge is not None:
         spec["judge"] = judge
@@ -280,7 +288,9 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
     out.delete(MANIFEST_FILE)  # the dataset is incomplete until the new manifest lands
     stats, around = None, None
     fleet_spec = {
-        k: spec[k] for k in ("model", "image_shape", "input_shape", "state", "judge", "translate") if k in spec
+        k: spec[k]
+        for k in ("model", "image_shape", "input_shape", "state", "judge", "translate", "upscale")
+        if k in spec
     }
     if plan.around:
         from synthgen.sample.around import prepare_around
@@ -304,6 +314,7 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
         judge=spec["judge"]["describe"] if "judge" in spec else None,
         around=around.describe if around is not None else None,
         translate=_describe_translation(plan, spec) if plan.translate else None,
+        upscale=describe_upscaler(cfg.upscale, spec["upscaler"]) if plan.upscale else None,
     )
     write_manifest(out, manifest)
     return SampleResult(cfg.out, manifest, len(missing), plan.num_shards - len(missing), stale, stats)
