@@ -150,7 +150,7 @@ def resolve_config(args: argparse.Namespace) -> EvalConfig:
 
 def plan_text(cfg: EvalConfig) -> str:
     """What an evaluation will do (for --dry-run); opens the source to check it, writes nothing."""
-    from synthgen.evaluate.run import is_translator, metrics_for_source, open_source, resolve_out_dir
+    from synthgen.evaluate.run import is_translator, metrics_for_source, open_source, resolve_out_dir, source_measures
     from synthgen.evaluate.uplift import check_uplift_possible, run_name, subsets
 
     source = open_source(cfg)
@@ -163,6 +163,17 @@ def plan_text(cfg: EvalConfig) -> str:
                 f"source: translation checkpoint {source.path} {source.identity.get('step', '')}",
                 f"out: {out}",
                 *transfer_plan(cfg, source),
+            ]
+        )
+    if source_measures(source) == "upscaler":
+        return "\n".join(
+            [
+                f"source: upscaler checkpoint {source.path} (x{source.identity['factor']}, step "
+                f"{source.identity.get('step', '')})",
+                f"real data: {source.data_cfg.source} (root {source.data_cfg.root or 'default'}), test split",
+                f"out: {out}",
+                f"metrics: {', '.join(cfg.metrics)} on the first {cfg.num_samples} real test images, shrunk and "
+                "upscaled (and bicubic beside)",
             ]
         )
     lines = [

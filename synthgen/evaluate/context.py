@@ -63,9 +63,10 @@ class Metric:
     order: int = 50  # position in the default metric list: cheap metrics first, so a slow one that fails
     # later keeps the earlier results (each row is appended as soon as its metric finishes)
     details: str = ""  # extra --help lines (settings worth knowing), "" = none
-    # what it measures: False = a generator that draws from noise (or its shards), True = a translation
-    # (image -> image) checkpoint; `--metrics all` (the default) runs the metrics of the source's kind
-    translator: bool = False
+    # what it measures: "generator" = a generator that draws from noise (or its shards), "translator" = an
+    # image -> image checkpoint (pix2pix, cyclegan), "upscaler" = an srgan checkpoint; `--metrics all` (the
+    # default) runs the metrics of the source's kind (``synthgen.evaluate.run.source_measures``)
+    measures: str = "generator"
 
 
 def fmt(v: Any, digits: int = 4) -> str:

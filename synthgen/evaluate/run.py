@@ -41,43 +41,52 @@ def open_source(cfg: EvalConfig) -> Source:
     """
     if cfg.checkpoint:
         from synthgen.evaluate.transfer import is_translation_checkpoint, open_translator
+        from synthgen.evaluate.upscale import is_upscaler_checkpoint, open_upscaler
 
         if is_translation_checkpoint(cfg.checkpoint):
-            return open_translator(cfg)
+            return open_upscaler(cfg) if is_upscaler_checkpoint(cfg.checkpoint) else open_translator(cfg)
         return open_checkpoint(
             cfg.checkpoint, cfg.data, cfg.data_from_checkpoint, cfg.seed, cfg.use_ema, cfg.batch_size
         )
     return open_shards(cfg.shards, cfg.data, cfg.data_from_checkpoint)
 
 
+SOURCE_KINDS = {  # Metric.measures -> what such a source is, in words
+    "generator": "a generator that draws images from noise, or its shards",
+    "translator": "a translation checkpoint (pix2pix, cyclegan: images -> images)",
+    "upscaler": "an upscaler checkpoint (srgan)",
+}
+
+
+def source_measures(source: Source) -> str:
+    """What kind of source ``source`` is, in ``Metric.measures`` terms: generator, translator or upscaler."""
+    return str(source.identity.get("measures", "generator"))
+
+
 def is_translator(source: Source) -> bool:
-    """Whether ``source`` is a translation (image -> image) checkpoint rather than a noise generator or shards."""
-    return bool(source.identity.get("translation"))
+    """Whether ``source`` is a translation (image -> image, not upscaling) checkpoint: its metric trains its own
+    classifiers and needs no judge."""
+    return source_measures(source) == "translator"
 
 
 def metrics_for_source(cfg: EvalConfig, source: Source) -> EvalConfig:
     """``cfg`` with the metrics that fit ``source``: every registered metric (the default, ``--metrics all``)
-    means every metric of the source's kind (``Metric.translator``).
+    means every metric of the source's kind (``Metric.measures``).
 
     Raises:
-        ConfigError: a listed metric measures the other kind of checkpoint.
+        ConfigError: a listed metric measures another kind of source.
     """
-    translator = is_translator(source)
-    fits = tuple(m for m in cfg.metrics if get_metric(m).translator == translator)
+    kind = source_measures(source)
+    fits = tuple(m for m in cfg.metrics if get_metric(m).measures == kind)
     if tuple(cfg.metrics) == registered_metrics():
         return dataclasses.replace(cfg, metrics=fits)
     wrong = [m for m in cfg.metrics if m not in fits]
-    if wrong and translator:
-        raise ConfigError(
-            f"{source.path!r} is a translation checkpoint ({source.identity.get('model')}: images -> images); "
-            f"{wrong} measure generators that draw images from noise. transfer is the metric for translators: "
-            "pass --metrics transfer"
-        )
     if wrong:
+        theirs = sorted({get_metric(m).measures for m in wrong})
+        mine = [name for name in registered_metrics() if get_metric(name).measures == kind]
         raise ConfigError(
-            f"{wrong} measure a translation checkpoint (pix2pix, cyclegan), and {source.path!r} is a "
-            f"{'noise generator' if source.kind == 'checkpoint' else 'shard dataset'}: pass --checkpoint of a "
-            "translator run, or drop them from --metrics"
+            f"{source.path!r} is {SOURCE_KINDS[kind]}; {wrong} measure {' / '.join(SOURCE_KINDS[t] for t in theirs)}. "
+            f"The metrics for this source: {mine} (pass --metrics {','.join(mine)}, or another source)"
         )
     return cfg
 
@@ -175,7 +184,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
     out_dir = resolve_out_dir(cfg, source)
     metric_fns = [(name, get_metric(name).compute) for name in cfg.metrics]
     real_train, real_test = real_splits(source.data_cfg)  # a translator: domain B's (it maps classes by index)
-    if not is_translator(source) and tuple(real_train.class_names) != tuple(source.class_names):
+    if source_measures(source) == "generator" and tuple(real_train.class_names) != tuple(source.class_names):
         raise ConfigError(
             f"the generator's classes {list(source.class_names)} differ from the real data's "
             f"{list(real_train.class_names)}; set data.* to the data set it was trained on"
@@ -218,9 +227,10 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
         append_jsonl(metrics_path, row)
         rows.append(row)
         log.info("metric %s done in %.1fs", name, seconds)
-    if cfg.report.enabled and judge is None:
+    if cfg.report.enabled and source_measures(source) != "generator":
         log.info(
-            "report.html is not written for a translation checkpoint (no generated set to show): see metrics.jsonl"
+            "report.html is not written for a translation or upscaler checkpoint (no generated set to show): see "
+            "metrics.jsonl"
         )
     elif cfg.report.enabled:
         from synthgen.evaluate.report import read_jsonl, render_report

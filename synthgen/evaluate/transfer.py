@@ -130,7 +130,8 @@ def open_translator(cfg: Any) -> Any:
             "digest": info.digest,
             "step": info.step,
             "use_ema": cfg.use_ema,
-            "translation": True,  # what `--metrics all` and the metric checks read
+            "translation": True,
+            "measures": "translator",  # what `--metrics all` and the metric checks read
             "model": info.config.model.name,
             "variation": info.variation,
         },

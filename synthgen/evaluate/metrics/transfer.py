@@ -181,7 +181,7 @@ METRIC = Metric(
     compute=compute,
     summary=summary,
     per_class=per_class,
-    translator=True,
+    measures="translator",
     description="translators: a classifier on A translated into B vs A as it is, generic augmentation, B's labels",
     details="""tested on B's real test split, over transfer.seeds seeds, the same classifier steps
 for every arm. A's images (transfer.num_source) come from the item indices the
