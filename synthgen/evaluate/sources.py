@@ -274,3 +274,33 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
         run_dir=run_dir or (parent if parent and os.path.isfile(os.path.join(parent, "metrics.jsonl")) else None),
         experiment=experiment,
     )
+
+
+def translator_source(
+    cfg: Any, G: nn.Module, info: Any, data_cfg: DataConfig, measures: str, **identity: Any
+) -> Source:
+    """An image -> image checkpoint (``synthgen.translation.load_translator``'s ``G, info``) as the evaluation's
+    Source: compared with ``data_cfg``'s real images, no noise generator, ``measures`` = "translator" or
+    "upscaler" (what ``--metrics all`` and the metric checks read), plus the extra ``identity`` entries."""
+    return Source(
+        kind="checkpoint",
+        path=cfg.checkpoint,
+        class_names=info.class_names,
+        image_shape=info.output_shape,
+        data_cfg=data_cfg,
+        identity={
+            "kind": "checkpoint",
+            "path": cfg.checkpoint,
+            "resolved_path": info.path,
+            "digest": info.digest,
+            "step": info.step,
+            "use_ema": cfg.use_ema,
+            "translation": True,
+            "measures": measures,
+            "model": info.config.model.name,
+            **identity,
+        },
+        run_dir=run_dir_of_checkpoint(info, cfg.checkpoint),
+        experiment=info.config,
+        translator=(G, info),
+    )

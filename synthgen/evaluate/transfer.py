@@ -107,7 +107,7 @@ def open_translator(cfg: Any) -> Any:
         CheckpointError: no loadable translation checkpoint at ``cfg.checkpoint``.
         ConfigError: options that only mean something for a noise generator; see ``halves``.
     """
-    from synthgen.evaluate.sources import Source, run_dir_of_checkpoint
+    from synthgen.evaluate.sources import translator_source
     from synthgen.translation import load_translator
 
     if cfg.filter is not None or not cfg.data_from_checkpoint:
@@ -117,28 +117,7 @@ def open_translator(cfg: Any) -> Any:
         )
     G, info = load_translator(cfg.checkpoint, use_ema=cfg.use_ema)
     h = halves(info.config)
-    return Source(
-        kind="checkpoint",
-        path=cfg.checkpoint,
-        class_names=info.class_names,
-        image_shape=info.output_shape,
-        data_cfg=whole_split(h.b),
-        identity={
-            "kind": "checkpoint",
-            "path": cfg.checkpoint,
-            "resolved_path": info.path,
-            "digest": info.digest,
-            "step": info.step,
-            "use_ema": cfg.use_ema,
-            "translation": True,
-            "measures": "translator",  # what `--metrics all` and the metric checks read
-            "model": info.config.model.name,
-            "variation": info.variation,
-        },
-        run_dir=run_dir_of_checkpoint(info, cfg.checkpoint),  # type: ignore[arg-type]
-        experiment=info.config,
-        translator=(G, info),
-    )
+    return translator_source(cfg, G, info, whole_split(h.b), "translator", variation=info.variation)
 
 
 def describe(cfg: DataConfig) -> str:

@@ -42,7 +42,7 @@ def open_upscaler(cfg: Any) -> Any:
         ConfigError: options that only mean something for a noise generator.
     """
     from synthgen.data.subset import whole_split
-    from synthgen.evaluate.sources import Source, run_dir_of_checkpoint
+    from synthgen.evaluate.sources import translator_source
     from synthgen.translation import load_translator
 
     if cfg.filter is not None or not cfg.data_from_checkpoint:
@@ -51,28 +51,8 @@ def open_upscaler(cfg: Any) -> Any:
             "measured on its run's own data: (drop those options)"
         )
     G, info = load_translator(cfg.checkpoint, use_ema=cfg.use_ema)
-    return Source(
-        kind="checkpoint",
-        path=cfg.checkpoint,
-        class_names=info.class_names,
-        image_shape=info.output_shape,
-        data_cfg=whole_split(info.config.data),
-        identity={
-            "kind": "checkpoint",
-            "path": cfg.checkpoint,
-            "resolved_path": info.path,
-            "digest": info.digest,
-            "step": info.step,
-            "use_ema": cfg.use_ema,
-            "translation": True,
-            "measures": "upscaler",  # what `--metrics all` and the metric checks read
-            "model": info.config.model.name,
-            "factor": info.output_shape[-1] // info.input_shape[-1],
-        },
-        run_dir=run_dir_of_checkpoint(info, cfg.checkpoint),  # type: ignore[arg-type]
-        experiment=info.config,
-        translator=(G, info),
-    )
+    factor = info.output_shape[-1] // info.input_shape[-1]
+    return translator_source(cfg, G, info, whole_split(info.config.data), "upscaler", factor=factor)
 
 
 def image_scores(images: np.ndarray, reference: np.ndarray) -> dict[str, float]:
