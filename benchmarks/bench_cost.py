@@ -3,6 +3,7 @@
     python benchmarks/bench_cost.py                                   # 4 models at 32, 64, 128 px RGB
     python benchmarks/bench_cost.py --models stylegan --sizes 64 --threads 4 --steps 20
     python benchmarks/bench_cost.py --models pix2pix,cyclegan         # the image -> image models only
+    python benchmarks/bench_cost.py --models srgan_x2,srgan           # the upscalers, x2 and x4 (size = output side)
     python benchmarks/bench_cost.py --smoke-test                      # seconds: tiny sizes and step counts
 
 For each (model, size) it builds the offline RGB benchmark set (``jobs/make_rgb_dataset.py``, a few images
@@ -15,7 +16,10 @@ per class: only their shape matters here) and measures, in this one process:
   as jobs/configs/cyclegan_rgb.yaml), on fresh networks: training = ``TranslationStep`` (the step the Ray
   Train workers run) on random batches in [-1, 1] of the same global batch; sampling = ``translate_rows``
   (the fleet's ``--translate`` call, one output per input) + PNG encode. A cyclegan step translates the batch
-  both ways (A -> B and B -> A, plus the round trips); it counts as one image per A input.
+  both ways (A -> B and B -> A, plus the round trips); it counts as one image per A input;
+* upscalers (``srgan`` x4, ``srgan_x2``; the size is the output side, the input is size / factor), the same
+  way as the image -> image models, with srgan's default losses (L1 + the feature loss through an untrained
+  judge-sized SmallCNN + adversarial).
 It prints images/s and thread-ms per image (wall time x torch threads: the CPU cost when the machine is
 otherwise idle) for both, and each model's cost relative to the first model at the same size. Multiply
 thread-ms per image by the images you need for a CPU bill; for GPU figures run
@@ -55,7 +59,17 @@ MODEL_ARCH = {
     "stylegan": {"channel_base": 512, "channel_max": 128, "w_dim": 256},
     "pix2pix": {"class_conditional": True},
     "cyclegan": {"g_channels": 32, "g_blocks": 4, "d_channels": 32},
+    # srgan: jobs/configs/srgan_rgb128.yaml (8 blocks of 64); srgan_x2 the same network upscaling by 2
+    "srgan": {"factor": 4, "g_channels": 64, "g_blocks": 8, "d_channels": 32},
+    "srgan_x2": {"factor": 2, "g_channels": 64, "g_blocks": 8, "d_channels": 32},
 }
+
+
+def model_name(token: str) -> str:
+    """The registered model of a ``--models`` token (``srgan_x2`` -> ``srgan``)."""
+    return token.split("_x")[0]
+
+
 NUM_CLASSES = 10  # the RGB benchmark set's classes (Fashion-MNIST's)
 SAMPLE_BATCH = 64  # forward batch of both sampling loops (translate_rows' chunk_size: the same)
 
@@ -130,21 +144,24 @@ def translation_config(model: str, size: int, batch_size: int, rgb_root: str) ->
     data = ["data.source=imagefolder", f"data.root={rgb_root}", f"data.resolution={size}"]
     if model == "pix2pix":
         domains = [*data, "data.channels=3", "data.pairs=edges"]
+    elif model_name(model) == "srgan":  # B: the RGB set at `size`; A: its downsample by the factor
+        domains = [*data, "data.channels=3", "data.pairs=downsample"]
     else:  # a second domain from data_b, as jobs/configs/cyclegan_rgb.yaml (its A: Fashion-MNIST, gray)
         data_b = ["data_b.source=imagefolder", f"data_b.root={rgb_root}", f"data_b.resolution={size}"]
         domains = [*data, "data.channels=1", *data_b, "data_b.channels=3"]
     arch = [f"model.arch.{k}={json.dumps(v)}" for k, v in MODEL_ARCH.get(model, {}).items()]
     train = ["train.num_workers=1", f"train.batch_size={batch_size}"]
-    return load_config(ExperimentConfig, None, [f"model.name={model}", *domains, *arch, *train])
+    return load_config(ExperimentConfig, None, [f"model.name={model_name(model)}", *domains, *arch, *train])
 
 
 def translation_shapes(cfg: ExperimentConfig) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """(A's shape as G takes it, B's shape), as ``write_random_checkpoint`` derives them."""
-    from synthgen.translation import input_channels
+    from synthgen.translation import translator_shapes
 
     side = cfg.data.resolution
-    b = cfg.data_b if cfg.data_b is not None else cfg.data  # data.pairs=edges: B = data's images
-    return (input_channels(cfg.data), side, side), (b.channels, side, side)
+    b = cfg.data_b if cfg.data_b is not None else cfg.data  # data.pairs=edges / downsample: B = data's images
+    out_shape = (b.channels, side, side)
+    return translator_shapes(cfg, out_shape)[0], out_shape
 
 
 def translation_train_img_per_s(cfg: ExperimentConfig, steps: int, warmup: int, threads: int) -> float:
@@ -152,11 +169,14 @@ def translation_train_img_per_s(cfg: ExperimentConfig, steps: int, warmup: int, 
 
     A cyclegan step translates the batch both ways; it counts one image per A input, like a pix2pix step.
     """
+    from synthgen.models.classifier import SmallCNN
     from synthgen.train.translation_step import build_translation_step
 
     torch.set_num_threads(threads)
     in_shape, out_shape = translation_shapes(cfg)
-    step_fn = build_translation_step(cfg, in_shape, out_shape, NUM_CLASSES, torch.device("cpu"))
+    # srgan's feature loss runs a judge-sized SmallCNN; an untrained one costs what the trained judge does
+    judge = SmallCNN(out_shape[0], NUM_CLASSES, out_shape[-1]).eval().requires_grad_(False)
+    step_fn = build_translation_step(cfg, in_shape, out_shape, NUM_CLASSES, torch.device("cpu"), classifier=judge)
     batch = cfg.train.batch_size * cfg.train.num_workers
     gen = torch.Generator().manual_seed(0)
     start = 0.0
@@ -167,7 +187,7 @@ def translation_train_img_per_s(cfg: ExperimentConfig, steps: int, warmup: int, 
         a = torch.rand((batch, *in_shape), generator=gen) * 2 - 1  # [B, C_a, H, W] in [-1, 1]
         b = torch.rand((batch, *out_shape), generator=gen) * 2 - 1  # [B, C_b, H, W]
         labels = torch.randint(NUM_CLASSES, (batch,), generator=gen)  # [B]
-        step_fn(a, b, labels, step)
+        step_fn(a, b, labels, step, torch.Generator().manual_seed(step))
     return steps * batch / (time.perf_counter() - start)
 
 
@@ -189,7 +209,7 @@ def translation_sample_img_per_s(cfg: ExperimentConfig, n: int, batch_size: int,
     rng = np.random.default_rng(seed)
     inputs = rng.integers(0, 256, (n, *in_shape), dtype=np.uint8)  # [n, C_a, H, W]: the speed ignores the pixels
     labels = rng.integers(0, NUM_CLASSES, n, dtype=np.int64)  # [n]
-    variation = variation_kind(cfg.model.name, cfg.data)  # pix2pix: dropout on, as sampled
+    variation = variation_kind(generator, cfg.data)  # pix2pix: dropout on, as sampled
     # translate_rows computes whole chunks (padding rows of a short last one are dropped, as in the fleet):
     # no chunk larger than n, and the default n (256) is a whole number of chunks, so nothing extra is timed
     batch_size = min(batch_size, n)
@@ -214,7 +234,7 @@ def _point(model: str, size: int, args: argparse.Namespace, work: str) -> dict:
     """Train and sample throughput of one (model, size)."""
     from synthgen.models import get_model_spec
 
-    if get_model_spec(model).translation:
+    if get_model_spec(model_name(model)).translation:
         cfg = translation_config(model, size, args.batch_size, _rgb_set(size, work))
         train = translation_train_img_per_s(cfg, steps=args.steps, warmup=2, threads=args.threads)
         sample = translation_sample_img_per_s(cfg, args.samples, batch_size=SAMPLE_BATCH, threads=args.threads)

@@ -75,6 +75,7 @@ def build_translation_step(
     num_classes: int,
     device: torch.device,
     distributed: bool = False,
+    classifier: nn.Module | None = None,
 ) -> TranslationStep:
     """Build fresh networks of the image-to-image model ``cfg.model`` on ``device`` and the step that trains them.
 
@@ -84,6 +85,8 @@ def build_translation_step(
         num_classes: A's labels (class-conditional models use them).
         device: where the networks live.
         distributed: wrap G and D in DDP (inside a Ray Train worker's process group).
+        classifier: the frozen classifier an objective that ``needs_classifier`` uses; None = ``data:``'s judge
+            (``domain_classifier``). Benchmarks pass an untrained one (the speed does not depend on its weights).
 
     Raises:
         ConfigError: not an image-to-image model, or shapes it cannot take.
@@ -101,7 +104,7 @@ def build_translation_step(
         D_train = nn.parallel.DistributedDataParallel(D, **ddp_kwargs)
     objective = spec.objective(opts, cfg.train.seed)
     if objective.needs_classifier:
-        objective.classifier = domain_classifier(cfg, num_classes, device)
+        objective.classifier = classifier if classifier is not None else domain_classifier(cfg, num_classes, device)
     return TranslationStep(cfg, G, D, G_train, D_train, objective)
 
 
