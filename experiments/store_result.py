@@ -25,8 +25,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def metric_results(path: Path, metrics: list[str]) -> dict[str, Any]:
-    """The ``results`` of the latest row of each of ``metrics`` in a metrics.jsonl, merged (``per_class`` dropped),
-    plus each metric's ``counts`` under ``counts_<metric>``.
+    """The ``results`` of the latest row of each of ``metrics`` in a metrics.jsonl, merged (``per_class`` dropped,
+    a nested dict flattened to dotted keys, e.g. ``upscaled.psnr``), plus each metric's ``counts`` under
+    ``counts_<metric>``.
 
     Raises:
         ValueError: a metric has no row in the file.
@@ -40,7 +41,13 @@ def metric_results(path: Path, metrics: list[str]) -> dict[str, Any]:
     for name in metrics:
         if name not in rows:
             raise ValueError(f"{path} has no {name!r} row (it has {sorted(rows)})")
-        out.update({k: v for k, v in rows[name]["results"].items() if k != "per_class"})
+        for key, value in rows[name]["results"].items():
+            if key == "per_class":
+                continue
+            if isinstance(value, dict):  # one level: what a table's column names
+                out.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                out[key] = value
         out[f"counts_{name}"] = rows[name].get("counts", {})
     return out
 

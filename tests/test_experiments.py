@@ -166,6 +166,7 @@ def test_store_result_flattens_the_latest_metric_rows_and_never_rewrites_a_resul
         {"metric": "fd", "results": {"fd": 9.0, "fd_ratio": 3.0, "per_class": {"a": 1}}, "counts": {"generated": 5}},
         {"metric": "fd", "results": {"fd": 4.0, "fd_ratio": 2.0, "per_class": {"a": 1}}, "counts": {"generated": 9}},
         {"metric": "label_acc", "results": {"label_acc": 0.75, "per_class": {"a": 0.5}}, "counts": {"generated": 9}},
+        {"metric": "upscale", "results": {"factor": 4, "upscaled": {"psnr": 25.0}, "bicubic": {"psnr": 23.5}}},
     ]
     metrics = tmp_path / "metrics.jsonl"
     metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -175,6 +176,8 @@ def test_store_result_flattens_the_latest_metric_rows_and_never_rewrites_a_resul
     stored = json.loads(dest.read_text())
     assert (stored["fd"], stored["fd_ratio"], stored["label_acc"]) == (4.0, 2.0, 0.75)  # the later fd row wins
     assert "per_class" not in stored and stored["counts_fd"] == {"generated": 9}
+    nested = store_result.metric_results(metrics, ["upscale"])
+    assert (nested["factor"], nested["upscaled.psnr"], nested["bicubic.psnr"]) == (4, 25.0, 23.5)
     assert stored["command"] == "synthgen evaluate --shards X"
     before = dest.read_text()
     assert store_result.main([str(metrics), str(dest), "--metrics", "fd", "--command", "again"]) == 2
