@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from synthgen.config import ExperimentConfig, from_dict  # noqa: E402
+from synthgen.ray_init import init_ray  # noqa: E402
 from synthgen.sample.config import SampleConfig  # noqa: E402
 
 
@@ -114,7 +115,7 @@ def fleet_run(cfg: SampleConfig) -> tuple[float, float, PeakMemory]:
     from synthgen.sample.run import run_sample
 
     # A fresh instance per size: both runs start from the same state (no idle workers left over).
-    ray.init(address=os.environ.get("RAY_ADDRESS") or None, configure_logging=False, log_to_driver=False)
+    init_ray(os.environ.get("RAY_ADDRESS", ""), log_to_driver=False)
     try:
         with PeakMemory() as mem:
             t0 = time.perf_counter()

@@ -220,7 +220,9 @@ class TrainConfig:
 class RunConfig:
     name: str = "fashion_mnist"  # run name: its folder is <storage_path>/<name>
     storage_path: str = "runs"  # local or shared folder, or s3:// / gs:// URI, holding run folders
-    ray_address: str = ""  # "" = join RAY_ADDRESS if set, else start a local Ray instance
+    # "" = join RAY_ADDRESS if set, else start a fresh local Ray instance (never the cluster a `ray start` here left
+    # in /tmp/ray/ray_current_cluster: ask for it with "auto"); "auto" / "host:port" = join, failing fast if dead
+    ray_address: str = ""
 
 
 # dotted key -> its smallest allowed value (and what that value means), checked by ExperimentConfig.validate

@@ -88,7 +88,7 @@ def test_cli_defaults_run_on_a_two_cpu_local_ray(checkpoint, tmp_path):
     """Default resource requests on a fresh local Ray sized like this machine (2 CPUs) must not hang."""
     out = str(tmp_path / "out")
     script = (
-        "import ray, sys; ray.init(num_cpus=2, include_dashboard=False, configure_logging=False); "
+        "import ray, sys; ray.init(address='local', num_cpus=2, include_dashboard=False, configure_logging=False); "
         "from synthgen.cli import main; "
         f"sys.exit(main(['sample', '--checkpoint', {checkpoint!r}, '--out', {out!r}, '--num-samples', '300', "
         "'--images-per-shard', '100', '--no-progress']))"

@@ -65,7 +65,9 @@ class SampleConfig:
     max_actor_restarts: int = 3  # Ray restarts of a crashed actor (its calls are retried on the new one)
     max_shard_retries: int = 2  # extra attempts of a failed shard before the job fails loudly
     overwrite: bool = False  # allow replacing a dataset made with a different config in OUT
-    ray_address: str = ""  # "" = join RAY_ADDRESS if set, else start a local Ray instance
+    # "" = join RAY_ADDRESS if set, else start a fresh local Ray instance (never the cluster a `ray start` here left
+    # in /tmp/ray/ray_current_cluster: ask for it with "auto"); "auto" / "host:port" = join, failing fast if dead
+    ray_address: str = ""
     progress: bool = True  # tqdm progress bar (images/s, ETA) on the driver
     # --- around real images (synthgen.sample.around): image (i, j) = G(z_i + sigma * eps(seed, i, j), y_i) ---
     around: str = ""  # "" = prior draws; "train" = the checkpoint's own training images; or a data-config YAML

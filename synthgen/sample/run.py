@@ -24,7 +24,7 @@ import synthgen
 from synthgen.config import to_dict
 from synthgen.errors import CheckpointError, ConfigError, ShardError, SynthgenError
 from synthgen.log import image_bar
-from synthgen.ray_init import init_ray
+from synthgen.ray_init import check_ray_address, init_ray
 from synthgen.sample.around import INVERSION_DIR
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.fleet import FleetStats, run_fleet
@@ -274,6 +274,7 @@ def run_sample(cfg: SampleConfig) -> SampleResult:
     cfg = dataclasses.replace(cfg, out=driver_path(cfg.out))  # the actors write where the driver means
     out = Location(cfg.out)
     check_out_is_folder(out)  # before loading the checkpoint: a wrong --out fails fast
+    check_ray_address(cfg.ray_address)  # a dead cluster to join fails in seconds, before anything is written
     plan, info, spec = load_for_sampling(cfg)
     resuming = check_output(out, plan, cfg.overwrite)
     stale = tuple(out.clean_stale_temps())

@@ -12,7 +12,7 @@ from synthgen import faults
 from synthgen.config import ExperimentConfig, dump_yaml, to_dict
 from synthgen.errors import ConfigError, TrainingDivergedError, TrainingFailedError
 from synthgen.log import get_logger
-from synthgen.ray_init import init_ray
+from synthgen.ray_init import check_ray_address, init_ray
 from synthgen.storage import atomic_write_text, driver_path, is_uri
 from synthgen.train.loop import DIVERGED_FILE, train_loop_per_worker
 
@@ -138,6 +138,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
         SynthgenError / RuntimeError: training failed more than ``train.max_failures`` times.
     """
     check_run_folder(cfg, resume)
+    check_ray_address(cfg.run.ray_address)  # a dead cluster to join fails in seconds, before anything is written
     cfg = with_absolute_data_root(cfg)
     from synthgen.train.families import family_of
 

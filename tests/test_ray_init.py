@@ -1,0 +1,97 @@
+"""synthgen.ray_init: no address starts a local Ray (never a stale current-cluster file's), and an address to join
+that nothing answers at fails at once, naming itself and the fix."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from synthgen import ray_init
+from synthgen.ray_init import RayAddressError, check_reachable
+from synthgen.train.untrained import write_random_checkpoint
+
+
+def dead_address() -> str:
+    """A localhost port nothing listens on (bound once to pick it, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"127.0.0.1:{port}"
+
+
+def test_auto_without_a_cluster_file_names_ray_start(tmp_path, monkeypatch):
+    monkeypatch.setattr(ray_init, "current_cluster_file", lambda: str(tmp_path / "ray_current_cluster"))
+    with pytest.raises(RayAddressError, match=r"there is none .*ray start --head.*leave the address empty"):
+        check_reachable("auto")
+
+
+def test_a_stale_cluster_file_fails_at_once_naming_the_dead_address_and_ray_stop(tmp_path, monkeypatch):
+    stale, address = tmp_path / "ray_current_cluster", dead_address()
+    stale.write_text(address)
+    monkeypatch.setattr(ray_init, "current_cluster_file", lambda: str(stale))
+    with pytest.raises(RayAddressError, match=rf"from {stale}\): nothing answers at {address}.*run `ray stop`"):
+        check_reachable("auto")
+    with pytest.raises(RayAddressError, match=rf"ray_address='{address}': nothing answers.*ray status"):
+        check_reachable(address)
+
+
+def test_a_listening_address_and_client_addresses_pass():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        check_reachable(f"127.0.0.1:{server.getsockname()[1]}")
+    check_reachable("ray://head:10001")  # left to Ray's client
+
+
+@pytest.fixture
+def stale_cluster_file():
+    """Ray's real current-cluster file naming a dead head, as `ray start` leaves it when the head dies; restored."""
+    from ray._private.utils import get_ray_address_file
+
+    path = get_ray_address_file(None)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    before = open(path).read() if os.path.isfile(path) else None
+    with open(path, "w") as fh:
+        fh.write(dead_address())
+    yield path
+    if before is None:
+        os.remove(path)
+    else:
+        with open(path, "w") as fh:
+            fh.write(before)
+
+
+def test_the_cli_without_an_address_starts_its_own_ray_beside_a_stale_cluster_file(stale_cluster_file, tmp_path):
+    checkpoint = write_random_checkpoint(str(tmp_path / "run"))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    argv = [sys.executable, "-m", "synthgen.cli", "sample", "--checkpoint", checkpoint, "--num-samples", "20"]
+    done = subprocess.run(
+        [*argv, "--out", str(tmp_path / "out"), "--no-progress"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "sampled 20 images" in done.stdout
+    joined = subprocess.run(
+        [*argv, "--out", str(tmp_path / "out2"), "--ray-address", "auto", "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert joined.returncode == 1 and "run `ray stop`" in joined.stderr and stale_cluster_file in joined.stderr
+    assert not (tmp_path / "out2").exists()
+
+
+def test_training_with_a_dead_address_fails_before_its_run_folder_exists(tmp_path):
+    address = dead_address()
+    argv = ["train", "--config", "jobs/configs/fashion_mnist_smoke.yaml", "--set", f"run.storage_path={tmp_path}"]
+    script = (
+        f"import sys; from synthgen.cli import main; sys.exit(main({[*argv, '--set', f'run.ray_address={address}']!r}))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and f"nothing answers at {address}" in done.stderr, done.stderr[-2000:]
+    assert os.listdir(tmp_path) == []
