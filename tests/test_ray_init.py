@@ -4,9 +4,11 @@ that nothing answers at fails at once, naming itself and the fix."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -49,25 +51,22 @@ def test_a_listening_address_and_client_addresses_pass():
 
 @pytest.fixture
 def stale_cluster_file():
-    """Ray's real current-cluster file naming a dead head, as `ray start` leaves it when the head dies; restored."""
-    from ray._private.utils import get_ray_address_file
-
-    path = get_ray_address_file(None)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    before = open(path).read() if os.path.isfile(path) else None
+    """A Ray temp dir (``RAY_TMPDIR``, short: Ray's socket paths must fit) whose current-cluster file names a dead
+    head, as `ray start` leaves it when the head dies. Only the subprocesses given ``RAY_TMPDIR`` see it, so no other
+    Ray on this machine reads the dead address. Yields (the file, the environment for the subprocesses)."""
+    root = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    path = os.path.join(root, "ray", "ray_current_cluster")
+    os.makedirs(os.path.dirname(path))
     with open(path, "w") as fh:
         fh.write(dead_address())
-    yield path
-    if before is None:
-        os.remove(path)
-    else:
-        with open(path, "w") as fh:
-            fh.write(before)
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "TMPDIR")}
+    yield path, {**env, "RAY_TMPDIR": root}
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_cli_without_an_address_starts_its_own_ray_beside_a_stale_cluster_file(stale_cluster_file, tmp_path):
+    stale_file, env = stale_cluster_file
     checkpoint = write_random_checkpoint(str(tmp_path / "run"))
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     argv = [sys.executable, "-m", "synthgen.cli", "sample", "--checkpoint", checkpoint, "--num-samples", "20"]
     done = subprocess.run(
         [*argv, "--out", str(tmp_path / "out"), "--no-progress"], env=env, capture_output=True, text=True, timeout=300
@@ -81,7 +80,7 @@ def test_the_cli_without_an_address_starts_its_own_ray_beside_a_stale_cluster_fi
         text=True,
         timeout=300,
     )
-    assert joined.returncode == 1 and "run `ray stop`" in joined.stderr and stale_cluster_file in joined.stderr
+    assert joined.returncode == 1 and "run `ray stop`" in joined.stderr and stale_file in joined.stderr
     assert not (tmp_path / "out2").exists()
 
 
