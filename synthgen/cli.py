@@ -41,7 +41,16 @@ def _run_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(ExperimentConfig, config_path(args), args.overrides)
     if args.dry_run:
+        from synthgen.train.layout import resolve_layout, this_machine
+
         print(dump_yaml(cfg), end="")
+        t = cfg.train
+        layout = resolve_layout(t.num_workers, t.cpus_per_worker, t.use_gpu, this_machine())
+        print(
+            f"# layout on this machine: {layout.num_workers} worker(s) x {layout.cpus_per_worker:g} CPU(s) "
+            f"(global batch {t.batch_size * layout.num_workers}): {layout.reason}. A joined cluster is laid out "
+            "from its own nodes at launch."
+        )
         return 0
     from synthgen.train.trainer import train
 

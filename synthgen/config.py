@@ -162,9 +162,13 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    num_workers: int = 2  # Ray Train DDP workers
+    # Ray Train DDP workers; 0 = auto (synthgen.train.layout): one per CPU node using all its cores, or one per GPU
+    # with use_gpu. The global batch grows with them: pin it to keep a recipe's batch on any cluster
+    num_workers: int = 0
     use_gpu: bool = False  # one GPU per worker, nccl backend; the fast paths below turn on by themselves there
-    cpus_per_worker: float = 1.0  # CPUs reserved per worker (fractional is fine on small machines)
+    # CPUs reserved per worker (fractional is fine on small machines); 0 = auto: a whole node's CPUs with the auto
+    # layout, the node's CPUs shared by the workers placed on it when num_workers is pinned
+    cpus_per_worker: float = 0.0
     batch_size: int = 64  # images per worker per step (global batch = batch_size * num_workers)
     steps: int = 5000  # optimizer steps to train (the run ends at exactly this step)
     lr_g: float = 4e-4  # generator Adam learning rate
@@ -234,7 +238,7 @@ EXPERIMENT_MINIMUMS: dict[str, int | tuple[int, str]] = {
     "model.info_weight": (0, ", e.g. 1.0 (used only with model.codes)"),
     "model.aux_weight": (0, ", e.g. 0.5 (0 = no auxiliary classifier)"),
     "model.mode_seeking_weight": (0, ", e.g. 0.1 (0 = off)"),
-    "train.num_workers": 1,
+    "train.num_workers": (0, " (0 = auto: one per CPU node, or one per GPU)"),
     "train.batch_size": 1,
     "train.steps": 1,
     "train.max_minutes": (0, " (0 = no time budget)"),
@@ -274,7 +278,7 @@ class ExperimentConfig:
                 ),
                 (d.channels in (1, 3), "data.channels", d.channels, "1 or 3"),
                 (0.0 <= m.ema_decay < 1.0, "model.ema_decay", m.ema_decay, "in [0, 1)"),
-                (t.cpus_per_worker > 0, "train.cpus_per_worker", t.cpus_per_worker, "> 0"),
+                (t.cpus_per_worker >= 0, "train.cpus_per_worker", t.cpus_per_worker, ">= 0 (0 = auto)"),
                 (
                     self.run.name.strip() != "" and "/" not in self.run.name,
                     "run.name",

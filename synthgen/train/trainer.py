@@ -14,6 +14,7 @@ from synthgen.errors import ConfigError, TrainingDivergedError, TrainingFailedEr
 from synthgen.log import get_logger
 from synthgen.ray_init import check_ray_address, init_ray
 from synthgen.storage import atomic_write_text, driver_path, is_uri
+from synthgen.train.layout import cluster_nodes, resolve_layout
 from synthgen.train.loop import DIVERGED_FILE, train_loop_per_worker
 
 
@@ -62,6 +63,19 @@ def check_run_folder(cfg: ExperimentConfig, resume: bool) -> None:
         raise ConfigError(f"--resume: run folder {run_dir} does not exist; start the run without --resume first")
 
 
+def with_layout(cfg: ExperimentConfig, nodes: list[tuple[float, float]]) -> ExperimentConfig:
+    """``cfg`` with its worker layout resolved for ``nodes`` (``synthgen.train.layout``), logged with the reason.
+
+    Raises:
+        ConfigError: use_gpu without a GPU in the cluster.
+    """
+    t = cfg.train
+    layout = resolve_layout(t.num_workers, t.cpus_per_worker, t.use_gpu, nodes)
+    get_logger().info(f"layout: {layout.num_workers} worker(s) x {layout.cpus_per_worker:g} CPU(s): {layout.reason}")
+    train_cfg = replace(t, num_workers=layout.num_workers, cpus_per_worker=layout.cpus_per_worker)
+    return replace(cfg, train=train_cfg)
+
+
 def build_trainer(cfg: ExperimentConfig):
     """Return the configured ``TorchTrainer`` for ``cfg`` (not started)."""
     import ray.train
@@ -84,7 +98,11 @@ def build_trainer(cfg: ExperimentConfig):
         },
         torch_config=TorchConfig(backend="nccl" if t.use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(
-            num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker=resources
+            num_workers=t.num_workers,
+            use_gpu=t.use_gpu,
+            resources_per_worker=resources,
+            # one worker per node when each reserves a whole node (the automatic CPU layout)
+            placement_strategy="SPREAD" if t.num_workers > 1 and not t.use_gpu else "PACK",
         ),
         run_config=ray.train.RunConfig(
             name=cfg.run.name,
@@ -145,12 +163,13 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
     # fail fast on the driver with a clear data error, and with a clear config error (exit 2) when the model
     # refuses the data's shape, not inside a worker
     family_of(cfg).preflight(cfg)
+    init_ray(cfg.run.ray_address)
+    cfg = with_layout(cfg, cluster_nodes())  # the worker layout for this cluster (train.num_workers 0 = auto)
     run_dir = run_dir_of(cfg)
     log_dir = local_log_dir(cfg)
     os.makedirs(log_dir, exist_ok=True)
     atomic_write_text(os.path.join(log_dir, ckpt.CONFIG_FILE), dump_yaml(cfg))
     get_logger().info(f"run folder: {run_dir}")
-    init_ray(cfg.run.ray_address)
     marker = os.path.join(log_dir, DIVERGED_FILE)
     if os.path.exists(marker):
         os.unlink(marker)  # from an earlier attempt that the user is now resuming
