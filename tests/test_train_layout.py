@@ -10,9 +10,9 @@ from synthgen.train.layout import resolve_layout
 
 def test_cpu_nodes_get_one_worker_each_using_the_smallest_node_s_cores():
     one = resolve_layout(0, 0, False, [(2.0, 0.0)])
-    assert (one.num_workers, one.cpus_per_worker, one.spread) == (1, 2.0, False)
+    assert (one.num_workers, one.cpus_per_worker) == (1, 2.0)
     many = resolve_layout(0, 0, False, [(8.0, 0.0), (4.0, 0.0), (4.0, 0.0)])
-    assert (many.num_workers, many.cpus_per_worker, many.spread) == (3, 4.0, True)
+    assert (many.num_workers, many.cpus_per_worker) == (3, 4.0)
     assert "one worker per node" in many.reason and "pin with train.num_workers" in many.reason
 
 

@@ -22,7 +22,6 @@ from synthgen.errors import ConfigError
 class Layout:
     num_workers: int  # Ray Train workers
     cpus_per_worker: float  # CPUs each reserves (its torch threads, unless train.num_threads pins them)
-    spread: bool  # place the workers on different nodes (one per node)
     reason: str  # why, in words (--dry-run and the log print it)
 
 
@@ -41,7 +40,7 @@ def resolve_layout(
         ConfigError: use_gpu without a GPU, or no node with a CPU.
     """
     if num_workers > 0 and cpus_per_worker > 0:
-        return Layout(num_workers, cpus_per_worker, False, "pinned by train.num_workers and train.cpus_per_worker")
+        return Layout(num_workers, cpus_per_worker, "pinned by train.num_workers and train.cpus_per_worker")
     pin = "; pin with train.num_workers / train.cpus_per_worker"
     if use_gpu:
         gpu_nodes = [(c, int(g)) for c, g in nodes if g >= 1]
@@ -54,7 +53,7 @@ def resolve_layout(
         workers = num_workers or gpus
         cpus = cpus_per_worker or max(1.0, float(min(math.floor(c / g) for c, g in gpu_nodes)))
         why = f"auto: {len(gpu_nodes)} GPU node(s), {gpus} GPU(s) -> one worker per GPU with {cpus:g} CPU(s) each"
-        return Layout(workers, cpus, False, why + pin)
+        return Layout(workers, cpus, why + pin)
     cpu_nodes = [c for c, _ in nodes if c >= 1]
     if not cpu_nodes:
         raise ConfigError("no node of the cluster has a CPU to train on; check `ray status`")
@@ -64,12 +63,12 @@ def resolve_layout(
             f"auto: {len(cpu_nodes)} CPU node(s) ({', '.join(f'{c:g}' for c in cpu_nodes)} CPUs) -> one worker per "
             f"node using {cpus:g} core(s) as torch threads (faster than several workers on one node's cores)"
         )
-        return Layout(len(cpu_nodes), cpus, len(cpu_nodes) > 1, why + pin)
+        return Layout(len(cpu_nodes), cpus, why + pin)
     per_node = math.ceil(num_workers / len(cpu_nodes))  # pinned workers, spread as evenly as the nodes allow
     cpus = min(cpu_nodes) / per_node
     cpus = float(math.floor(cpus)) if cpus >= 1 else round(cpus, 2)
     why = f"train.num_workers={num_workers} pinned on {len(cpu_nodes)} CPU node(s) -> {cpus:g} CPU(s) per worker"
-    return Layout(num_workers, cpus, False, why + "; pin train.cpus_per_worker too")
+    return Layout(num_workers, cpus, why + "; pin train.cpus_per_worker too")
 
 
 def cluster_nodes() -> list[tuple[float, float]]:

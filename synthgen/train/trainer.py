@@ -101,7 +101,7 @@ def build_trainer(cfg: ExperimentConfig):
             num_workers=t.num_workers,
             use_gpu=t.use_gpu,
             resources_per_worker=resources,
-            # one worker per node when each reserves a whole node (the automatic CPU layout)
+            # prefer other nodes for each worker (the automatic CPU layout reserves a whole node per worker)
             placement_strategy="SPREAD" if t.num_workers > 1 and not t.use_gpu else "PACK",
         ),
         run_config=ray.train.RunConfig(
