@@ -205,4 +205,4 @@ def translate_rows(
     finally:
         for m in dropout:
             m.eval()
-    return np.concatenate(pieces) if pieces else np.zeros((0, *inputs.shape[1:]), dtype=np.uint8)  # G made none
+    return np.concatenate(pieces) if pieces else np.zeros((0, *inputs.shape[1:]), dtype=np.uint8)
