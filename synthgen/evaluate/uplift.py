@@ -134,6 +134,10 @@ def subset_generator_config(
         log_every=min(d["train"]["log_every"], steps),
         seed=seed,
     )
+    # An unresolved (automatic) layout gets the one the honest recipes were measured with, 2 workers x 1 CPU: a
+    # recipe (its global batch, its folder's digest) must not depend on the machine that trains it
+    d["train"]["num_workers"] = d["train"]["num_workers"] or 2
+    d["train"]["cpus_per_worker"] = d["train"]["cpus_per_worker"] or 1.0
     d["run"].update(name="", storage_path=storage)
     d = apply_overrides(d, list(u.generator_overrides))
     # The folder name carries a digest of the whole recipe: another recipe trains into another folder,
