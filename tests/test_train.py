@@ -78,13 +78,16 @@ def test_existing_run_without_resume_is_refused(ray_cluster, tmp_path):
     assert sorted(os.listdir(tmp_path / "again")) == before
 
 
-def test_resume_continues_to_exact_step_count(ray_cluster, tmp_path):
+def test_resume_continues_to_exact_step_count_under_another_layout(ray_cluster, tmp_path):
     first = train(tiny_config(tmp_path, "resumed", "train.steps=6", "model.lecam_weight=0.3"))
-    assert first.final_step == 6
+    assert first.final_step == 6 and payload_layout(first.checkpoint_path) == (2, 0.5)  # the smoke config's
     lecam_at_6 = torch.load(os.path.join(first.checkpoint_path, "model.pt"), weights_only=True)["lecam"]
     assert lecam_at_6["ema_real"].item() != 0.0  # LeCam's running averages are part of the checkpoint
-    second = train(tiny_config(tmp_path, "resumed", "train.steps=12", "model.lecam_weight=0.3"), resume=True)
-    assert second.final_step == 12
+    # resumed with the automatic layout: the shared test cluster is one node, so one worker using its cores
+    auto = ("train.steps=12", "model.lecam_weight=0.3", "train.num_workers=0", "train.cpus_per_worker=0")
+    second = train(tiny_config(tmp_path, "resumed", *auto), resume=True)
+    workers, cpus = payload_layout(second.checkpoint_path)
+    assert second.final_step == 12 and workers == 1 and cpus >= 1
     assert [s for s, _ in ckpt.list_checkpoints(second.run_dir)] == [6, 12]
     rows = [json.loads(line)["step"] for line in open(os.path.join(second.run_dir, "metrics.jsonl"))]
     assert rows == [3, 6, 9, 12]
@@ -167,18 +170,6 @@ def test_relative_data_root_is_made_absolute_for_workers_of_a_joined_cluster(tmp
     for root in ("", "/abs/images", "s3://bucket/images"):  # default, absolute and URI roots stay as given
         same = load_config(ExperimentConfig, None, ["data.source=imagefolder", f"data.root={root}"])
         assert with_absolute_data_root(same).data.root == root
-
-
-def test_a_two_worker_run_resumes_with_one_worker_and_the_automatic_layout(ray_cluster, tmp_path):
-    first = train(tiny_config(tmp_path, "relaid", "train.steps=6"))  # the smoke config's 2 workers x 0.5 CPU
-    assert payload_layout(first.checkpoint_path) == (2, 0.5)
-    auto = ("train.steps=12", "train.num_workers=0", "train.cpus_per_worker=0")
-    second = train(tiny_config(tmp_path, "relaid", *auto), resume=True)
-    assert second.final_step == 12 and first_step_of_last_attempt(second.run_dir) == 7  # from checkpoint 6
-    workers, cpus = payload_layout(second.checkpoint_path)
-    assert workers == 1 and cpus >= 1  # the shared test cluster is one node: one worker using its cores
-    rows = [json.loads(line)["step"] for line in open(os.path.join(second.run_dir, "metrics.jsonl"))]
-    assert rows == [3, 6, 9, 12]
 
 
 def payload_layout(checkpoint_path: str) -> tuple[int, float]:
