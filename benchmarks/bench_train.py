@@ -30,6 +30,8 @@ import torch  # noqa: E402
 from synthgen.cli_args import EXIT_CODES_HELP, add_config_arguments, config_path, run_guarded  # noqa: E402
 from synthgen.config import ExperimentConfig, dump_yaml, load_config  # noqa: E402
 from synthgen.log import setup_logging  # noqa: E402
+from synthgen.train.layout import this_machine  # noqa: E402
+from synthgen.train.trainer import with_layout  # noqa: E402
 
 
 def plain_pytorch_img_per_s(cfg: ExperimentConfig, steps: int, warmup: int, threads: int) -> float:
@@ -135,6 +137,9 @@ def _bench(args: argparse.Namespace) -> int:
             f"run.name=bench-{int(time.time())}",
         ],
     )
+    # an automatic layout (train.num_workers / cpus_per_worker 0), resolved for this machine as `synthgen train`
+    # resolves it for its cluster, so both sides get the same workers, batch and cores
+    cfg = with_layout(cfg, this_machine())
     if args.dry_run:
         print(dump_yaml(cfg), end="")
         return 0
