@@ -306,7 +306,9 @@ class ExperimentConfig:
                     f"model.name={name!r} draws from noise: drop them or choose such a model"
                 )
             return
-        factor = int(getattr(spec.options(**self.model.arch), "factor", 1))  # an upscaler's B side / A side
+        from synthgen.models.registry import upscale_factor
+
+        factor = upscale_factor(name, self.model.arch)
         if (d.pairs == "downsample") != (factor > 1):
             raise ConfigError(
                 f"data.pairs=downsample pairs each image with its downsample, for an upscaler: model.name={name!r} "

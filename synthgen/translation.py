@@ -47,6 +47,11 @@ class TranslatorInfo:
     conditional: bool  # the generator reads the input's label
 
     @property
+    def factor(self) -> int:
+        """How many times larger than its input an output is: > 1 for an upscaler, 1 for a translator."""
+        return self.output_shape[-1] // self.input_shape[-1]
+
+    @property
     def outlines(self) -> bool:
         """Trained on data.pairs=edges: it renders the outlines (``synthgen.data.pairs.edge_maps``) of images."""
         return self.variation == "edges+dropout"
@@ -69,10 +74,9 @@ def variation_kind(G: Any, data_cfg: Any) -> str:
 def translator_shapes(config: Any, out_shape: tuple[int, int, int]) -> tuple[tuple[int, int, int], ...]:
     """(input, source) (C, H, W) of a translator run ``config`` that makes ``out_shape`` images: what G takes (outlines:
     1 channel; an upscaler: B's side / its factor) and what one gives it (edges: the images before outlining)."""
-    from synthgen.models import get_model_spec
+    from synthgen.models.registry import upscale_factor
 
-    spec = get_model_spec(config.model.name)
-    side = out_shape[-1] // int(getattr(spec.options(**config.model.arch), "factor", 1))
+    side = out_shape[-1] // upscale_factor(config.model.name, config.model.arch)
     return (input_channels(config.data), side, side), (int(config.data.channels), side, side)
 
 

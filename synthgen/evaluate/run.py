@@ -41,10 +41,17 @@ def open_source(cfg: EvalConfig) -> Source:
     """
     if cfg.checkpoint:
         from synthgen.evaluate.transfer import is_translation_checkpoint, open_translator
-        from synthgen.evaluate.upscale import is_upscaler_checkpoint, open_upscaler
+        from synthgen.evaluate.upscale import open_upscaler
+        from synthgen.translation import load_translator
 
         if is_translation_checkpoint(cfg.checkpoint):
-            return open_upscaler(cfg) if is_upscaler_checkpoint(cfg.checkpoint) else open_translator(cfg)
+            if cfg.filter is not None or not cfg.data_from_checkpoint:
+                raise ConfigError(
+                    "filter and data_from_checkpoint=false apply to generators that draw from noise; a translation "
+                    "or upscaler checkpoint is measured on its run's own data: and data_b: (drop those options)"
+                )
+            G, info = load_translator(cfg.checkpoint, use_ema=cfg.use_ema)  # loaded once, for either kind
+            return (open_upscaler if info.factor > 1 else open_translator)(cfg, G, info)
         return open_checkpoint(
             cfg.checkpoint, cfg.data, cfg.data_from_checkpoint, cfg.seed, cfg.use_ema, cfg.batch_size
         )

@@ -100,22 +100,15 @@ def halves(config: Any) -> Halves:
     return Halves(a=a, b=dataclasses.replace(b, max_images=0, class_counts=()))
 
 
-def open_translator(cfg: Any) -> Any:
-    """A translation checkpoint as the evaluation's Source: B's data, the run's identity, no noise generator.
+def open_translator(cfg: Any, G: Any, info: Any) -> Any:
+    """A translation checkpoint (``load_translator``'s ``G, info``) as the evaluation's Source: B's data, the run's
+    identity, no noise generator.
 
     Raises:
-        CheckpointError: no loadable translation checkpoint at ``cfg.checkpoint``.
-        ConfigError: options that only mean something for a noise generator; see ``halves``.
+        ConfigError: see ``halves``.
     """
     from synthgen.evaluate.sources import translator_source
-    from synthgen.translation import load_translator
 
-    if cfg.filter is not None or not cfg.data_from_checkpoint:
-        raise ConfigError(
-            "filter and data_from_checkpoint=false apply to generators that draw from noise; a translation "
-            "checkpoint's domains are its run's data: and data_b: (drop those options)"
-        )
-    G, info = load_translator(cfg.checkpoint, use_ema=cfg.use_ema)
     h = halves(info.config)
     return translator_source(cfg, G, info, whole_split(h.b), "translator", variation=info.variation)
 

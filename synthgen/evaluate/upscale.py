@@ -14,45 +14,20 @@ from typing import Any
 
 import numpy as np
 
-from synthgen.errors import ConfigError
 from synthgen.evaluate.context import EvalContext, MetricOutput
 
 CHUNK = 64  # rows per upscaler forward: the fleet's default canonical chunk
 
 
-def is_upscaler_checkpoint(path: str) -> bool:
-    """Whether the checkpoint at ``path`` is an upscaler (an image -> image model whose options have a factor > 1).
+def open_upscaler(cfg: Any, G: Any, info: Any) -> Any:
+    """An upscaler checkpoint (``load_translator``'s ``G, info``) as the evaluation's Source: its run's data (the
+    full-size images), no noise generator.
 
-    Raises:
-        CheckpointError: nothing loadable at ``path``.
-    """
-    from synthgen.checkpoint import load_payload
-    from synthgen.models import get_model_spec
-
-    model = load_payload(path)["config"]["model"]
-    spec = get_model_spec(model["name"])
-    return spec.translation and int(getattr(spec.options(**(model.get("arch") or {})), "factor", 1)) > 1
-
-
-def open_upscaler(cfg: Any) -> Any:
-    """An upscaler checkpoint as the evaluation's Source: its run's data (the full-size images), no noise generator.
-
-    Raises:
-        CheckpointError: no loadable checkpoint at ``cfg.checkpoint``.
-        ConfigError: options that only mean something for a noise generator.
     """
     from synthgen.data.subset import whole_split
     from synthgen.evaluate.sources import translator_source
-    from synthgen.translation import load_translator
 
-    if cfg.filter is not None or not cfg.data_from_checkpoint:
-        raise ConfigError(
-            "filter and data_from_checkpoint=false apply to generators that draw from noise; an upscaler is "
-            "measured on its run's own data: (drop those options)"
-        )
-    G, info = load_translator(cfg.checkpoint, use_ema=cfg.use_ema)
-    factor = info.output_shape[-1] // info.input_shape[-1]
-    return translator_source(cfg, G, info, whole_split(info.config.data), "upscaler", factor=factor)
+    return translator_source(cfg, G, info, whole_split(info.config.data), "upscaler", factor=info.factor)
 
 
 def image_scores(images: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -78,7 +53,7 @@ def upscaled_and_bicubic(ctx: EvalContext, n: int) -> tuple[np.ndarray, np.ndarr
     from synthgen.translation import translate_rows
 
     G, info = ctx.source.translator
-    factor = info.output_shape[-1] // info.input_shape[-1]
+    factor = info.factor
     real = ctx.real_test.images[:n]  # [n, C, H, W] uint8
     low = downsample(real, factor)  # [n, C, H/f, W/f]: what the upscaler trained on
     labels = ctx.real_test.labels[:n]

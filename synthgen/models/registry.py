@@ -178,6 +178,16 @@ def _check_arch(spec: ModelSpec, cfg: ModelChoice) -> None:
         )
 
 
+def upscale_factor(name: str, arch: Mapping[str, Any]) -> int:
+    """How many times B's side is A's for model ``name`` with options ``arch``: its options' ``factor`` (an upscaler,
+    srgan), else 1 (a translator keeps the size).
+
+    Raises:
+        ConfigError: unknown model name, or options its dataclass refuses.
+    """
+    return int(getattr(get_model_spec(name).options(**arch), "factor", 1))
+
+
 def build_translation_models(
     cfg: ModelChoice, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int], num_classes: int
 ) -> tuple[nn.Module, nn.Module]:
@@ -191,7 +201,7 @@ def build_translation_models(
     if not spec.translation:
         raise ConfigError(f"model.name={cfg.name!r} draws images from noise: it has no domain B to translate into")
     _check_arch(spec, cfg)
-    factor = int(getattr(spec.options(**cfg.arch), "factor", 1))  # an upscaler's B side / A side
+    factor = upscale_factor(cfg.name, cfg.arch)
     side = out_shape[-1]
     want_a = (side // factor, side // factor)
     if out_shape[1] != side or side < 16 or side & (side - 1) or tuple(in_shape[1:]) != want_a:

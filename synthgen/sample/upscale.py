@@ -32,7 +32,7 @@ def load_upscaler(spec: str, generated_shape: tuple[int, int, int]) -> tuple[dic
         G, info = load_translator(spec, use_ema=True, device="cpu")
     except ConfigError as exc:
         raise ConfigError(f"--upscale {spec}: {exc}") from exc
-    if info.output_shape[-1] <= info.input_shape[-1]:
+    if info.factor == 1:
         raise ConfigError(
             f"--upscale {spec}: a {info.config.model.name} checkpoint does not upscale ({list(info.input_shape)} -> "
             f"{list(info.output_shape)}); give an srgan run"

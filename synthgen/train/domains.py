@@ -17,6 +17,7 @@ from synthgen.data import ImageData, load_images
 from synthgen.data.pairs import downsample_pairs, edge_pairs, folder_pairs
 from synthgen.data.subset import names_a_subset, subset_indices
 from synthgen.errors import ConfigError
+from synthgen.models.registry import upscale_factor
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,7 @@ def load_domains(cfg: ExperimentConfig, split: str = "train") -> Domains:
         pairs = edge_pairs(load_images(cfg.data, split))
         return Domains(pairs.a, pairs.b, paired=True)
     if cfg.data.pairs == "downsample":  # ExperimentConfig.validate: only for an upscaler, whose options have a factor
-        factor = int(get_model_spec(cfg.model.name).options(**cfg.model.arch).factor)
-        pairs = downsample_pairs(load_images(cfg.data, split), factor)
+        pairs = downsample_pairs(load_images(cfg.data, split), upscale_factor(cfg.model.name, cfg.model.arch))
         return Domains(pairs.a, pairs.b, paired=True)
     if cfg.data_b is None:
         raise ConfigError(
