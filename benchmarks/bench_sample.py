@@ -8,10 +8,13 @@ Prints (numbers, not asserts):
   with torch using every core and with one thread (the better one is the baseline);
 * fleet: ``run_sample`` into Parquet+PNG shards on the same cores, at N and 10 N images:
   end-to-end images/s (actor start-up included) and steady images/s (after every actor loaded);
-* ratio fleet/bare (goal >= 0.95) and peak memory of the fleet at N vs 10 N (goal: flat within 10%).
+* ratio fleet/bare (goal >= 0.95) and peak memory of the fleet at N vs 10 N (goal: flat within 10%), both runs
+  with the same images per shard (what the sampler holds in flight scales with the shard, not with N).
 
 Memory is the peak of the summed RSS of this driver and every process it started (the local Ray
-instance: GCS, raylet, actors, encode/write workers), sampled every 50 ms from /proc (Linux). With
+instance: GCS, raylet, actors, encode/write workers), sampled every 50 ms from /proc (Linux), and the
+peak of their summed private memory (RssAnon: RSS counts each shared object-store page once in every
+process that touched it, so it grows as more of the store has been used, without any more being held). With
 RAY_ADDRESS set (an existing cluster) only the driver is visible, so start the benchmark locally.
 Without ``--checkpoint`` an untrained checkpoint is written (speed does not depend on the weights).
 """
@@ -37,10 +40,13 @@ from synthgen.ray_init import init_ray  # noqa: E402
 from synthgen.sample.config import SampleConfig  # noqa: E402
 
 
-def _rss_tree_bytes(root_pid: int) -> tuple[int, int]:
-    """(summed RSS of ``root_pid`` and all its descendants, of those the Ray workers/actors), from /proc."""
+def _rss_tree_bytes(root_pid: int) -> tuple[int, int, int]:
+    """(summed RSS of ``root_pid`` and all its descendants, of those the Ray workers/actors, and the private part
+    of the sum: RssAnon, which leaves out the shared object-store pages every process that touched them counts
+    again), from /proc."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    anon: dict[int, int] = {}
     worker: set[int] = set()
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -48,35 +54,41 @@ def _rss_tree_bytes(root_pid: int) -> tuple[int, int]:
         try:
             with open(f"/proc/{name}/stat") as fh:
                 ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{name}/statm") as fh:
-                rss[int(name)] = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{name}/status") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+            rss[int(name)] = int(fields["VmRSS"].split()[0]) * 1024
+            anon[int(name)] = int(fields["RssAnon"].split()[0]) * 1024
             with open(f"/proc/{name}/cmdline", "rb") as fh:
                 if fh.read(5) == b"ray::":  # Ray renames worker processes ray::<actor or task>
                     worker.add(int(name))
-        except (OSError, ValueError, IndexError):
+        except (OSError, ValueError, IndexError, KeyError):
             continue
         children.setdefault(ppid, []).append(int(name))
-    total = workers = 0
+    total = workers = private = 0
     stack = [root_pid]
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
+        private += anon.get(pid, 0)
         workers += rss.get(pid, 0) if pid in worker else 0
         stack.extend(children.get(pid, []))
-    return total, workers
+    return total, workers, private
 
 
 class PeakMemory:
-    """Background sampler of the process tree's summed RSS: ``peak`` and ``peak_workers`` in bytes."""
+    """Background sampler of the process tree's memory: ``peak`` (summed RSS), ``peak_workers`` (of the Ray
+    workers/actors) and ``peak_private`` (summed RssAnon), in bytes."""
 
     def __init__(self, interval: float = 0.05) -> None:
-        self.interval, self.peak, self.peak_workers, self._stop = interval, 0, 0, threading.Event()
+        self.interval, self.peak, self.peak_workers, self.peak_private = interval, 0, 0, 0
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            total, workers = _rss_tree_bytes(os.getpid())
+            total, workers, private = _rss_tree_bytes(os.getpid())
             self.peak, self.peak_workers = max(self.peak, total), max(self.peak_workers, workers)
+            self.peak_private = max(self.peak_private, private)
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
@@ -136,8 +148,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-actors", type=int, default=0, help="generator actors (default: one per CPU)")
     parser.add_argument("--batch-size", type=int, default=256, help="ids per actor call / bare-loop batch")
     parser.add_argument("--use-gpu", action="store_true", help="GPU actors and a GPU bare loop")
+    parser.add_argument(
+        "--images-per-shard",
+        type=int,
+        default=0,
+        help="rows per shard of both fleet runs (default: the sampler's 10000, or N // 8 when that is smaller, so "
+        "the N run has several shards); one value for both sizes, because a shard's encoded images wait in the "
+        "object store until its write task runs: memory in flight grows with the shard, not with N",
+    )
+    parser.add_argument(
+        "--bare-images",
+        type=int,
+        default=0,
+        help="images of each bare-loop measurement (default min(10 N, 50000): its rate does not depend on N)",
+    )
     args = parser.parse_args(argv)
     n = args.num_samples or (200 if args.smoke_test else 2000)
+    per_shard = args.images_per_shard or max(64, min(SampleConfig.images_per_shard, n // 8))
+    bare_n = args.bare_images or min(10 * n, 50_000)
     cpus = os.cpu_count() or 1
 
     checkpoint = args.checkpoint
@@ -158,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             out=out,
             num_samples=num,
             format="both",
-            images_per_shard=max(64, num // 8),
+            images_per_shard=per_shard,
             num_actors=actors,
             batch_size=args.batch_size,
             cpus_per_actor=min(share, 1.0),
@@ -168,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Torch threads = every core is the natural bare loop, but on a busy machine one thread can be faster:
     # measure both and compare the fleet with the better one.
-    bares = {t: bare_loop(checkpoint, 10 * n, args.batch_size, t) for t in sorted({1, cpus})}
+    bares = {t: bare_loop(checkpoint, bare_n, args.batch_size, t) for t in sorted({1, cpus})}
     bare = max(bares.values())
     with tempfile.TemporaryDirectory(prefix="bench-out-") as tmp:
         e2e_small, steady_small, mem_small = fleet_run(cfg(n, os.path.join(tmp, "small")))
@@ -176,15 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     mib = 1 / 2**20
     print(
         f"bench_sample: checkpoint {checkpoint}, {cpus} CPUs, {actors} actors x {min(share, 1.0)} CPU, "
-        f"batch {args.batch_size}, format both"
+        f"batch {args.batch_size}, format both, {per_shard} images per shard"
     )
     for threads, rate in bares.items():
-        print(f"bare loop (in-process, no Ray, no files, {threads} torch thread(s)), {10 * n} images: {rate:.1f} img/s")
+        print(f"bare loop (in-process, no Ray, no files, {threads} torch thread(s)), {bare_n} images: {rate:.1f} img/s")
     for num, e2e, steady, mem in ((n, e2e_small, steady_small, mem_small), (10 * n, e2e_big, steady_big, mem_big)):
         print(
             f"fleet {num} images: end-to-end {e2e:.1f} img/s, steady {steady:.1f} img/s; peak memory "
-            f"{mem.peak * mib:.0f} MiB (driver + local Ray), "
-            f"of which Ray workers/actors {mem.peak_workers * mib:.0f} MiB"
+            f"{mem.peak * mib:.0f} MiB RSS (driver + local Ray), of which Ray workers/actors "
+            f"{mem.peak_workers * mib:.0f} MiB; private (RssAnon, no shared object-store pages) "
+            f"{mem.peak_private * mib:.0f} MiB"
         )
     print(
         f"ratio fleet/best bare loop ({10 * n} images): steady {steady_big / bare:.2f}, "
@@ -193,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"peak memory 10x run / 1x run: total {mem_big.peak / max(mem_small.peak, 1):.3f}, workers "
-        f"{mem_big.peak_workers / max(mem_small.peak_workers, 1):.3f} (goal: within 1.10)"
+        f"{mem_big.peak_workers / max(mem_small.peak_workers, 1):.3f}, private "
+        f"{mem_big.peak_private / max(mem_small.peak_private, 1):.3f} (goal: within 1.10)"
     )
     return 0
 

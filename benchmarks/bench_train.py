@@ -6,7 +6,8 @@
 Both sides run the same model, the same global batch (train.batch_size x train.num_workers), the same
 GANStep code and the same total cores (the baseline gets num_workers x cpus_per_worker torch threads),
 in this one run on this machine. Prints images/s of each, their ratio (goal >= 0.95) and the seconds
-from launch to the first Ray Train step. Nothing is asserted: this is a measurement.
+from launch to the first Ray Train step,
+phase by phase (``timing.json``). Nothing is asserted: this is a measurement.
 
 The train step's fast paths (train.channels_last, precision, tf32, fused_adam, compile) are config options
 like any other: pass them with --set (e.g. --set train.precision=bf16); the output names them as set and
@@ -76,21 +77,44 @@ def fast_paths_line(cfg: ExperimentConfig) -> str:
     return line
 
 
-def ray_train_img_per_s(cfg: ExperimentConfig) -> tuple[float, float]:
-    """(images/s over the logged steady state, seconds from launch to the first step) of a real run."""
+# start-up phases in timing.json (the driver's, then rank 0's), in order, and what happens before each
+STARTUP_PHASES = (
+    ("preflight_time", "config + data checks on the driver (preflight)"),
+    ("ray_ready_time", "Ray start (or join) + worker layout"),
+    ("fit_time", "run folder + config written"),
+    ("worker_start_time", "Ray Train controller, worker group, process group"),
+    ("built_time", "data load + networks + step built on the worker"),
+    ("first_step_time", "first training step"),
+)
+
+
+def startup_lines(timing: dict[str, float], launch: float) -> list[str]:
+    """One line per start-up phase: seconds since the previous phase (``timing.json``'s wall times)."""
+    lines, last = [], launch
+    for key, what in STARTUP_PHASES:
+        if key in timing:
+            lines.append(f"  {what:<52} {timing[key] - last:7.2f} s")
+            last = timing[key]
+    return lines
+
+
+def ray_train_img_per_s(cfg: ExperimentConfig) -> tuple[float, float, list[str]]:
+    """(images/s over the logged steady state, seconds from launch to the first step, start-up phase lines) of a
+    real run."""
     from synthgen.train.progress import METRICS_FILE, TIMING_FILE
     from synthgen.train.trainer import train
 
     launch = time.time()
     result = train(cfg)
     with open(os.path.join(result.run_dir, TIMING_FILE), encoding="utf-8") as fh:
-        first_step_time = json.load(fh)["first_step_time"]
+        timing = json.load(fh)
+    first_step_time = timing["first_step_time"]
     with open(os.path.join(result.run_dir, METRICS_FILE), encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
     first, last = rows[0], rows[-1]  # the first row's interval holds the warm-up; measure after it
     global_batch = cfg.train.batch_size * cfg.train.num_workers
     img_per_s = (last["step"] - first["step"]) * global_batch / (last["time"] - first["time"])
-    return img_per_s, first_step_time - launch
+    return img_per_s, first_step_time - launch, startup_lines(timing, launch)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,14 +178,15 @@ def _bench(args: argparse.Namespace) -> int:
     # Same total cores as the workers; 1 thread too, because on a small busy machine torch's own
     # threading can be slower than one thread — the ratio is taken against the faster baseline.
     baselines = {n: plain_pytorch_img_per_s(cfg, steps, args.warmup, n) for n in sorted({1, cores})}
-    ray_ips, to_first_step = ray_train_img_per_s(cfg)
+    ray_ips, to_first_step, phases = ray_train_img_per_s(cfg)
     best = max(baselines.values())
     print()
     for n, ips in baselines.items():
         print(f"{f'plain PyTorch (1 process, {n} thread(s))':<44} {ips:10.1f} img/s")
     print(f"{f'Ray Train DDP ({t.num_workers} workers)':<44} {ray_ips:10.1f} img/s")
     print(f"{'ratio Ray / best plain (goal >= 0.95)':<44} {ray_ips / best:10.2f}")
-    print(f"{'launch -> first Ray Train step':<44} {to_first_step:10.1f} s")
+    print(f"{'launch -> first Ray Train step':<44} {to_first_step:10.1f} s, of which:")
+    print("\n".join(phases))
     return 0
 
 

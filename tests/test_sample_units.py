@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -149,6 +150,28 @@ def test_output_dir_writes_atomically_and_cleans_only_temp_files(tmp_path):
     (tmp_path / "o" / "parquet" / "notes.tmp").write_bytes(b"keep")
     assert out.clean_stale_temps() == ["parquet/.b.parquet.tmp-0123456789ab"]
     assert out.list_files() == ["parquet/a.parquet", "parquet/notes.tmp"]
+
+
+@pytest.mark.parametrize("scheme", ["", "file://"])
+def test_local_writes_survive_a_removed_folder_and_leave_nothing_when_they_fail(tmp_path, scheme):
+    # local folders take the os fast path, which remembers the folders it made: an --overwrite that deletes one
+    # must not break the next write, and a failed write leaves neither the file nor its temp
+    out = Location(f"{scheme}{tmp_path / 'o'}")
+    assert out.local
+    out.write_bytes("png/0-a/000000000000.png", b"one")
+    shutil.rmtree(tmp_path / "o" / "png")
+    out.write_bytes("png/0-a/000000000001.png", b"two")
+    assert out.list_files() == ["png/0-a/000000000001.png"] and out.read_bytes("png/0-a/000000000001.png") == b"two"
+    with pytest.raises(TypeError):
+        out.write_bytes("png/0-a/000000000002.png", "not bytes")  # type: ignore[arg-type]
+    assert out.list_files() == ["png/0-a/000000000001.png"]
+    assert oct(os.stat(tmp_path / "o" / "png" / "0-a" / "000000000001.png").st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_sample_config_loads_yaml_with_overrides(tmp_path):

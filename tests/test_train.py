@@ -64,6 +64,11 @@ def test_two_worker_run_writes_reloadable_checkpoint_and_keeps_the_newest(ray_cl
     assert [r["step"] for r in rows] == [3, 6, 9, 12]
     assert all(r["img_per_s"] > 0 and "d_loss" in r and "g_loss" in r for r in rows)
     assert sorted(os.listdir(os.path.join(result.run_dir, "grids"))) == ["grid-000006.png", "grid-000012.png"]
+    with open(os.path.join(result.run_dir, "timing.json"), encoding="utf-8") as fh:
+        timing = json.load(fh)  # the driver's start-up phases, then rank 0's, in the order they happen
+    phases = ["launch", "preflight", "ray_ready", "fit", "worker_start", "built", "first_step"]
+    times = [timing[f"{p}_time"] for p in phases]
+    assert times == sorted(times) and times[-1] - times[0] < 600 and timing["first_step"] == 1
     generator, info = ckpt.load_generator(result.run_dir)
     images = generator(torch.randn(4, generator.z_dim), torch.arange(4))
     assert images.shape == (4, 1, 28, 28) and info.step == 12 and len(info.class_names) == 10

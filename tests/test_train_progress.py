@@ -10,7 +10,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from synthgen.train.progress import GRID_TAG, TENSORBOARD_DIR, ProgressLog
+from synthgen.train.progress import GRID_TAG, TENSORBOARD_DIR, TIMING_FILE, ProgressLog, record_timing
 
 
 class TinyGenerator(torch.nn.Module):
@@ -69,3 +69,13 @@ def test_eta_is_capped_by_the_time_budget_left(tmp_path, caplog):
         log.record(3, d_loss=1.0, g_loss=1.0)
     log.close()
     assert "eta   1.5 min" in caplog.text
+
+
+def test_start_up_phases_merge_into_one_timing_file(tmp_path):
+    # the driver writes its phases before the workers start; rank 0 adds its own without dropping them
+    record_timing(str(tmp_path), launch_time=1.0, fit_time=2.0)
+    ProgressLog(str(tmp_path), total_steps=4, global_batch=2).mark_first_step(3, built_time=2.5)
+    timing = json.loads((tmp_path / TIMING_FILE).read_text())
+    assert set(timing) == {"launch_time", "fit_time", "built_time", "first_step", "first_step_time"}
+    assert timing["launch_time"] == 1.0 and timing["built_time"] == 2.5 and timing["first_step"] == 3
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # written through a temp file, moved

@@ -133,6 +133,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
+    worker_start_time = time.time()  # start-up phases for timing.json (bench_train prints them)
     setup_logging(propagate=False)  # Ray gives the worker's root logger a console handler: avoid each line twice
     cfg = from_dict(ExperimentConfig, loop_config["experiment"])
     run_dir: str = loop_config["run_dir"]  # local folder for logs and grids
@@ -150,6 +151,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     gan_step.nan_at_step = fault.train_nan_at_step
     start_step, spent_s = _resume(gan_step, rank)
     budget = TimeBudget(t_cfg.max_minutes, spent_s, world)
+    built_time = time.time()  # data loaded, networks built, checkpoint restored
 
     log = (
         ProgressLog(
@@ -166,7 +168,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         _maybe_inject_fault(cfg, fault.train_fail_at_step, run_dir, storage_run_dir, step, rank, world)
         d_loss, g_loss = family.train(step, rank)
         if log is not None and step == start_step + 1:
-            log.mark_first_step(step)
+            log.mark_first_step(step, worker_start_time=worker_start_time, built_time=built_time)
 
         sums += torch.tensor([d_loss.item(), g_loss.item(), 1.0], dtype=torch.float64)
         out_of_time = _out_of_time(step, t_cfg, budget, rank)

@@ -30,6 +30,22 @@ TENSORBOARD_DIR = "tensorboard"
 GRID_TAG = "samples"  # TensorBoard image tag of the per-class grids
 
 
+def record_timing(run_dir: str, **times: float) -> None:
+    """Merge ``times`` (start-up phases: name -> ``time.time()``) into ``<run_dir>/timing.json``, atomically.
+
+    The driver writes its phases (launch, Ray ready, fit) before the workers start; rank 0 adds its own when the
+    first step is done. A worker whose run folder is on another node starts a file of its own there.
+    """
+    path = os.path.join(run_dir, TIMING_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            timing = json.load(fh)
+    except (OSError, ValueError):
+        timing = {}
+    timing.update(times)
+    atomic_write_text(path, json.dumps(timing))
+
+
 class ProgressLog:
     """Rank 0's log: per ``record`` a log line, a JSON row in ``<run_dir>/metrics.jsonl`` and TensorBoard
     scalars; per ``save_grid`` a PNG in ``<run_dir>/grids/`` and a TensorBoard image."""
@@ -61,10 +77,10 @@ class ProgressLog:
             rows = [line for line in fh if line.strip() and json.loads(line).get("step", 0) <= step]
         atomic_write_text(self.path, "".join(rows))
 
-    def mark_first_step(self, step: int) -> None:
-        """Write ``timing.json`` with the wall time of the first step (launch-to-first-step benchmarks)."""
-        timing = {"first_step": step, "first_step_time": time.time()}
-        atomic_write_text(os.path.join(os.path.dirname(self.path), TIMING_FILE), json.dumps(timing))
+    def mark_first_step(self, step: int, **phases: float) -> None:
+        """Add the wall time of the first step (and the worker's earlier ``phases``: name -> ``time.time()``) to
+        ``timing.json`` (launch-to-first-step benchmarks)."""
+        record_timing(os.path.dirname(self.path), first_step=step, first_step_time=time.time(), **phases)
 
     def tensorboard(self) -> Any:
         """The run's ``SummaryWriter`` on ``<run_dir>/tensorboard``, opened once.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from dataclasses import dataclass, replace
 
 from synthgen import checkpoint as ckpt
@@ -16,6 +17,7 @@ from synthgen.ray_init import check_ray_address, init_ray
 from synthgen.storage import atomic_write_text, driver_path, is_uri
 from synthgen.train.layout import cluster_nodes, resolve_layout
 from synthgen.train.loop import DIVERGED_FILE, train_loop_per_worker
+from synthgen.train.progress import record_timing
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
         TrainingDivergedError: a loss became NaN/inf; the last good checkpoint stays the latest.
         SynthgenError / RuntimeError: training failed more than ``train.max_failures`` times.
     """
+    launch_time = time.time()  # start-up phases for timing.json (bench_train prints them)
     check_run_folder(cfg, resume)
     check_ray_address(cfg.run.ray_address)  # a dead cluster to join fails in seconds, before anything is written
     cfg = with_absolute_data_root(cfg)
@@ -163,8 +166,10 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
     # fail fast on the driver with a clear data error, and with a clear config error (exit 2) when the model
     # refuses the data's shape, not inside a worker
     family_of(cfg).preflight(cfg)
+    preflight_time = time.time()
     init_ray(cfg.run.ray_address)
     cfg = with_layout(cfg, cluster_nodes())  # the worker layout for this cluster (train.num_workers 0 = auto)
+    ray_ready_time = time.time()
     run_dir = run_dir_of(cfg)
     log_dir = local_log_dir(cfg)
     os.makedirs(log_dir, exist_ok=True)
@@ -173,6 +178,13 @@ def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
     marker = os.path.join(log_dir, DIVERGED_FILE)
     if os.path.exists(marker):
         os.unlink(marker)  # from an earlier attempt that the user is now resuming
+    record_timing(
+        log_dir,
+        launch_time=launch_time,
+        preflight_time=preflight_time,
+        ray_ready_time=ray_ready_time,
+        fit_time=time.time(),
+    )
     result = build_trainer(cfg).fit()
     if result.error is not None:
         raise TrainingFailedError(
