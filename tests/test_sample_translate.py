@@ -15,9 +15,10 @@ from PIL import Image
 from shard_data import provenance_rows, shard_shas
 
 from synthgen.cli import main as cli_main
-from synthgen.config import ExperimentConfig, from_dict
+from synthgen.config import DataConfig, ExperimentConfig, from_dict
 from synthgen.data.pairs import edge_maps
 from synthgen.data.shard_dataset import SyntheticShardDataset
+from synthgen.evaluate.sources import open_shards
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.run import run_sample
 from synthgen.sample.verify import verify_output
@@ -147,6 +148,9 @@ def test_a_synthgen_dataset_translates_row_by_row(reference, setup, tmp_path):
     assert [rows[i][2] for i in range(27)] == [f"sample:{i}" for i in range(27)]
     assert [rows[i][0] for i in range(27)] == [r[0] for r in provenance_rows(reference[0]).values()]  # labels kept
     assert SyntheticShardDataset(str(out), output="tensor")[0][0].shape == (3, 32, 32)
+    # `synthgen evaluate --shards` compares translated images with domain B (data_b: 3 channels), not with A
+    source = open_shards(str(out), DataConfig(), data_from_checkpoint=True)
+    assert source.data_cfg.channels == 3 and source.image_shape == (3, 32, 32)
 
 
 @pytest.mark.parametrize(

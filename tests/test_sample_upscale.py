@@ -7,7 +7,9 @@ Tiny untrained checkpoints (an 8 px cdcgan, an srgan x4 8 -> 32 px with perturbe
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -15,8 +17,10 @@ import torch
 from shard_data import shard_shas
 
 from synthgen.cli import main as cli_main
-from synthgen.config import ExperimentConfig, from_dict
+from synthgen.config import DataConfig, ExperimentConfig, from_dict
 from synthgen.data.shard_dataset import SyntheticShardDataset
+from synthgen.errors import ShardError
+from synthgen.evaluate.sources import open_shards
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.run import run_sample
 from synthgen.sample.verify import verify_output
@@ -134,3 +138,19 @@ def test_dry_run_shows_the_cascade_and_writes_nothing(checkpoints, tmp_path, cap
     text = capsys.readouterr().out
     assert "upscale:" in text and "srgan [1, 8, 8] -> [1, 32, 32] in the same actor call" in text
     assert "image shape [1, 32, 32]" in text and not out.exists()
+
+
+@pytest.mark.ray
+def test_evaluating_cascade_shards_compares_them_with_the_upscalers_full_size_data(reference, tmp_path):
+    # the manifest's training config is the 8 px generator's; the images are 32 px like the upscaler's data
+    out, result = reference
+    source = open_shards(out, DataConfig(resolution=8), data_from_checkpoint=True)
+    assert source.image_shape == (1, 32, 32) and source.data_cfg.resolution == 32
+    assert source.data_cfg.source == "fashion-mnist" and source.experiment is None  # no 8 px honest uplift
+    legacy = tmp_path / "legacy"  # a cascade written before the upscaler's data was recorded
+    shutil.copytree(out, legacy)
+    manifest = json.loads((legacy / "manifest.json").read_text())
+    del manifest["upscale"]["data"]
+    (legacy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ShardError, match="data_from_checkpoint=false"):
+        open_shards(str(legacy), DataConfig(), data_from_checkpoint=True)

@@ -244,7 +244,9 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
                 "pass --set data_from_checkpoint=false and the real data with --set data.*"
             ) from exc
         if data_from_checkpoint:
-            data_cfg = experiment.data
+            data_cfg = _output_domain(raw, experiment)
+        if isinstance(raw.get("upscale"), dict):
+            experiment = None  # honest uplift would retrain the cascade's low-resolution generator alone
     want = (data_cfg.channels, data_cfg.resolution, data_cfg.resolution)
     if tuple(manifest.image_shape) != want:
         raise ConfigError(
@@ -274,6 +276,27 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
         run_dir=run_dir or (parent if parent and os.path.isfile(os.path.join(parent, "metrics.jsonl")) else None),
         experiment=experiment,
     )
+
+
+def _output_domain(raw: dict[str, Any], experiment: ExperimentConfig) -> DataConfig:
+    """The real images a shard dataset's images should look like: the upscaler's full-size set for a cascade
+    (``sample --upscale``, whose manifest names its data), domain B for a ``--translate`` dataset of a
+    translator with ``data_b``, else the training run's ``data:``.
+
+    Raises:
+        ShardError: a cascade's manifest from before its upscaler's data was recorded.
+    """
+    upscale = raw.get("upscale")
+    if isinstance(upscale, dict):
+        if not isinstance(upscale.get("data"), dict):
+            raise ShardError(
+                "the manifest's upscale entry does not name the upscaler's data (written by an older synthgen): pass "
+                "--set data_from_checkpoint=false and the real full-size data with --set data.*"
+            )
+        return from_dict(DataConfig, upscale["data"])
+    if raw.get("translate") and experiment.data_b is not None:
+        return experiment.data_b
+    return experiment.data
 
 
 def translator_source(

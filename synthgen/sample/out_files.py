@@ -23,6 +23,8 @@ the sampler knows:
     translate              --translate datasets only: {input: {kind (imagefolder | idx | synthgen), spec, split,
                            size, digest, data}, per_image, variation, model, input_shape, source_shape,
                            output_shape}
+    upscale                --upscale datasets only: {checkpoint: {path, resolved_path, digest, step}, model, data (the
+                           upscaler's training data: its full-size images), input_shape, output_shape}
 """
 
 from __future__ import annotations

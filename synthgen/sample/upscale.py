@@ -53,10 +53,12 @@ def load_upscaler(spec: str, generated_shape: tuple[int, int, int]) -> tuple[dic
 
 
 def describe_upscaler(spec: str, info: Any) -> dict[str, Any]:
-    """The manifest's "upscale" entry: the upscaler checkpoint (path, digest, step) and its shapes."""
+    """The manifest's "upscale" entry: the upscaler checkpoint (path, digest, step), its shapes, and the data it
+    learned to upscale to (what ``synthgen evaluate --shards`` compares the cascade's images with)."""
     return {
         "checkpoint": {"path": spec, "resolved_path": info.path, "digest": info.digest, "step": info.step},
         "model": info.config.model.name,
+        "data": to_dict(info.config.data),
         "input_shape": list(info.input_shape),
         "output_shape": list(info.output_shape),
     }
