@@ -21,6 +21,7 @@ from synthgen.evaluate import metrics as registry
 from synthgen.evaluate.config import EvalConfig
 from synthgen.evaluate.context import EvalContext, Metric, MetricOutput, ReportLine
 from synthgen.evaluate.report import format_table, summary_rows
+from synthgen.evaluate.run import check_classes
 from synthgen.evaluate.sources import Source
 from synthgen.judge.config import JudgeConfig
 
@@ -213,3 +214,21 @@ def test_registering_a_name_twice_is_refused(dummy_metric):
         registry.register_metric(DUMMY)
     with pytest.raises(ConfigError, match="not registered"):
         registry.get_metric("fid")
+
+
+@pytest.mark.parametrize(
+    "names, by_index, ok",
+    [
+        (("a", "b"), False, True),
+        (("0-a", "1-b"), False, False),  # another data set's classes
+        (("0-a", "1-b"), True, True),  # a translation into B, whose folders name the same classes their own way
+        (("0-a", "1-b", "2-c"), True, False),  # by index, but B has another number of classes
+    ],
+)
+def test_generated_classes_must_be_the_real_ones_by_name_or_for_translations_by_index(names, by_index, ok):
+    source = Source("shards", "x", ("a", "b"), (1, 8, 8), DataConfig(), {}, classes_by_index=by_index)
+    if ok:
+        check_classes(source, names)
+    else:
+        with pytest.raises(ConfigError, match="differ from the real data's"):
+            check_classes(source, names)

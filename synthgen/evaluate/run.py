@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import synthgen
@@ -74,6 +75,25 @@ def is_translator(source: Source) -> bool:
     """Whether ``source`` is a translation (image -> image, not upscaling) checkpoint: its metric trains its own
     classifiers and needs no judge."""
     return source_measures(source) == "translator"
+
+
+def check_classes(source: Source, real_names: Sequence[str]) -> None:
+    """The generated labels must be the real data's classes: by name, or by index for a translation into a domain
+    whose folders name them their own way (``Source.classes_by_index``).
+
+    Raises:
+        ConfigError: other classes (another data set than the generator's).
+    """
+    same = (
+        len(real_names) == len(source.class_names)
+        if source.classes_by_index
+        else tuple(real_names) == tuple(source.class_names)
+    )
+    if not same:
+        raise ConfigError(
+            f"the generator's classes {list(source.class_names)} differ from the real data's "
+            f"{list(real_names)}; set data.* to the data set it was trained on"
+        )
 
 
 def metrics_for_source(cfg: EvalConfig, source: Source) -> EvalConfig:
@@ -191,11 +211,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[dict[str, Any]]:
     out_dir = resolve_out_dir(cfg, source)
     metric_fns = [(name, get_metric(name).compute) for name in cfg.metrics]
     real_train, real_test = real_splits(source.data_cfg)  # a translator: domain B's (it maps classes by index)
-    if source_measures(source) == "generator" and tuple(real_train.class_names) != tuple(source.class_names):
-        raise ConfigError(
-            f"the generator's classes {list(source.class_names)} differ from the real data's "
-            f"{list(real_train.class_names)}; set data.* to the data set it was trained on"
-        )
+    if source_measures(source) == "generator":
+        check_classes(source, real_train.class_names)
     judge = None  # a translator's metric trains its own classifiers: no judge features
     if not is_translator(source):
         judge = load_or_train_judge(

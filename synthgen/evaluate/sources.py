@@ -154,6 +154,9 @@ class Source:
     seed: int = 0  # latent seed
     batch_size: int = 500  # generator batch size
     judge_filter: JudgeFilter | None = None  # checkpoints only: keep images the judge accepts (set by evaluate)
+    # label k is the real data's class k whatever the names: a translation into domain B, whose folders name the
+    # classes their own way (the transfer metric maps them the same way)
+    classes_by_index: bool = False
     _cache: ImageData | None = field(default=None, repr=False)
 
     def images(self, n: int) -> ImageData:
@@ -233,7 +236,7 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
 
     manifest = read_manifest(path)
     raw = manifest.raw
-    data_cfg, experiment = data, None
+    data_cfg, experiment, by_index = data, None, False
     train_cfg = (raw.get("config") or {}).get("train")
     if isinstance(train_cfg, dict) and "data" in train_cfg:
         try:
@@ -245,6 +248,7 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
             ) from exc
         if data_from_checkpoint:
             data_cfg = _output_domain(raw, experiment)
+            by_index = data_cfg is experiment.data_b
         if isinstance(raw.get("upscale"), dict):
             experiment = None  # honest uplift would retrain the cascade's low-resolution generator alone
     want = (data_cfg.channels, data_cfg.resolution, data_cfg.resolution)
@@ -275,6 +279,7 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
         },
         run_dir=run_dir or (parent if parent and os.path.isfile(os.path.join(parent, "metrics.jsonl")) else None),
         experiment=experiment,
+        classes_by_index=by_index,
     )
 
 
