@@ -237,11 +237,23 @@ def render_arms(spec: Arms, root: Path) -> str:
     return "\n".join(lines)
 
 
+def lookup(run: dict[str, Any], key: str) -> Any:
+    """``run[key]``; else a dotted ``key`` walked into nested dicts (``cascade.steady_img_per_s``); None if absent."""
+    if key in run:
+        return run[key]
+    value: Any = run
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
 def render_runs(spec: Runs, root: Path) -> str:
     lines = ["| " + " | ".join(["run"] + [c[0] for c in spec.columns]) + " |", "|---" * (len(spec.columns) + 1) + "|"]
     for label, files in spec.rows:
         runs = [read_json(root / f"{name}.json") for name in files]
-        cells = [_num(runs[i].get(key), fmt) if i < len(runs) else "" for _, i, key, fmt in spec.columns]
+        cells = [_num(lookup(runs[i], key), fmt) if i < len(runs) else "" for _, i, key, fmt in spec.columns]
         lines.append("| " + " | ".join([label] + cells) + " |")
     return "\n".join(lines)
 

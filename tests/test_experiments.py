@@ -94,6 +94,16 @@ def test_arms_rows_quoted_uplifts_and_differences(fake):
     assert lines[3] == "| d | 0, 1 | +0.90, +0.30 | +0.60 ± 0.30 (SE 0.30), 2/2 positive |"
 
 
+def test_runs_rows_read_flat_and_dotted_nested_keys(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "a.json").write_text(json.dumps({"fd.ratio": 3.0, "speed": {"steady": 12.5}}))
+    spec = tables.Runs(
+        (("FD", 0, "fd.ratio", ".1f"), ("img/s", 0, "speed.steady", ".0f"), ("x", 0, "no.such", ".1f")),
+        (("a", ("r/a",)),),
+    )
+    assert tables.render("t", {"t": spec}, tmp_path).splitlines()[-1] == "| a | 3.0 | 12 |  |"  # absent: blank
+
+
 def test_a_block_is_rewritten_and_nothing_else(fake):
     page = fake / "page.md"
     page.write_text("intro\n<!-- begin: table t -->\nold\n<!-- end: table t -->\noutro\n")
