@@ -152,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         "--images-per-shard",
         type=int,
         default=0,
-        help="rows per shard of both fleet runs (default: the sampler's 10000, or N // 8 when that is smaller, so "
-        "the N run has several shards); one value for both sizes, because a shard's encoded images wait in the "
-        "object store until its write task runs: memory in flight grows with the shard, not with N",
+        help="rows per shard of both fleet runs (default: the sampler's default, 10000); one value for both sizes, "
+        "because a shard's encoded images wait in the object store until its write task runs: memory in flight grows "
+        "with the shard, not with N. Small shards cost a write task, a Parquet file and an index each",
     )
     parser.add_argument(
         "--bare-images",
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     n = args.num_samples or (200 if args.smoke_test else 2000)
-    per_shard = args.images_per_shard or max(64, min(SampleConfig.images_per_shard, n // 8))
+    per_shard = args.images_per_shard or SampleConfig.images_per_shard
     bare_n = args.bare_images or min(10 * n, 50_000)
     cpus = os.cpu_count() or 1
 
