@@ -247,8 +247,7 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
                 "pass --set data_from_checkpoint=false and the real data with --set data.*"
             ) from exc
         if data_from_checkpoint:
-            data_cfg = _output_domain(raw, experiment)
-            by_index = data_cfg is experiment.data_b
+            data_cfg, by_index = _output_domain(raw, experiment)
         if isinstance(raw.get("upscale"), dict):
             experiment = None  # honest uplift would retrain the cascade's low-resolution generator alone
     want = (data_cfg.channels, data_cfg.resolution, data_cfg.resolution)
@@ -283,10 +282,10 @@ def open_shards(path: str, data: DataConfig, data_from_checkpoint: bool) -> Sour
     )
 
 
-def _output_domain(raw: dict[str, Any], experiment: ExperimentConfig) -> DataConfig:
-    """The real images a shard dataset's images should look like: the upscaler's full-size set for a cascade
-    (``sample --upscale``, whose manifest names its data), domain B for a ``--translate`` dataset of a
-    translator with ``data_b``, else the training run's ``data:``.
+def _output_domain(raw: dict[str, Any], experiment: ExperimentConfig) -> tuple[DataConfig, bool]:
+    """(the real images a shard dataset's images should look like, whether its labels match their classes by index):
+    the upscaler's full-size set for a cascade (``sample --upscale``, whose manifest names its data), domain B by
+    index for a ``--translate`` dataset of a translator with ``data_b``, else the training run's ``data:``.
 
     Raises:
         ShardError: a cascade's manifest from before its upscaler's data was recorded.
@@ -298,10 +297,10 @@ def _output_domain(raw: dict[str, Any], experiment: ExperimentConfig) -> DataCon
                 "the manifest's upscale entry does not name the upscaler's data (written by an older synthgen): pass "
                 "--set data_from_checkpoint=false and the real full-size data with --set data.*"
             )
-        return from_dict(DataConfig, upscale["data"])
+        return from_dict(DataConfig, upscale["data"]), False
     if raw.get("translate") and experiment.data_b is not None:
-        return experiment.data_b
-    return experiment.data
+        return experiment.data_b, True
+    return experiment.data, False
 
 
 def translator_source(
