@@ -80,6 +80,9 @@ class Transfer:
 
     folder: str
     choosing: tuple[int, ...] = ()  # seeds the settings were chosen on; the others confirm
+    # folders of later runs of some arms on the same seeds and checkpoint (``transfer.arms``): their arms are
+    # added; an arm both hold must agree (the same seed trains an arm the same whatever else runs)
+    more: tuple[str, ...] = ()
 
 
 TRANSFER_ARMS = (
@@ -91,6 +94,8 @@ TRANSFER_ARMS = (
     ("few_b_plus_translated", "1% of B's labels + translated A"),
     ("few_b_plus_generic", "1% of B's labels + generic-augmented A"),
 )
+# arms a folder may lack (measured later with transfer.arms): shown when every seed has them
+OPTIONAL_TRANSFER_ARMS = (("translated_plus_generic", "A translated into B + generic-augmented A"),)
 
 
 @dataclass(frozen=True)
@@ -266,6 +271,7 @@ TRANSFER_DERIVED = (
     ("few_b_plus_translated_minus_few_b_points", "1% B + translated A - 1% B alone, points", None),
     ("", "1% B + generic A - 1% B alone, points", ("few_b_plus_generic", "few_b")),
     ("oracle_minus_few_b_plus_translated_points", "oracle - (1% B + translated A), points (target <= 5)", None),
+    ("translated_plus_generic_minus_generic_points", "(translated + generic A) - generic augmentation, points", None),
 )
 
 
@@ -278,11 +284,31 @@ def transfer_rows(acc: dict[str, list[float]], idx: list[int]) -> list[tuple[str
     out = []
     for key, label, arms in TRANSFER_DERIVED:
         if arms is None:
-            out.append((label, metric[key]))
+            if key in metric:  # a comparison of an optional arm: only where it was measured
+                out.append((label, metric[key]))
         else:
             first, second = (np.asarray(acc[a], dtype=np.float64)[idx] for a in arms)
             out.append((label, stats((100 * (first - second)).tolist(), True)))
     return out
+
+
+def _merge_arms(accuracy: dict[int, dict[str, float]], more: dict[int, dict[str, Any]]) -> None:
+    """Add ``more``'s arms to ``accuracy`` (seed -> arm -> accuracy), seed by seed.
+
+    Raises:
+        TableError: a seed ``accuracy`` lacks, or an arm both hold with different accuracies (not the same
+            checkpoint, seed or settings).
+    """
+    for seed, run in more.items():
+        if seed not in accuracy:
+            raise TableError(f"{run['_path']}: seed {seed} is not in the study's folder")
+        for arm, value in run["accuracy"].items():
+            if arm in accuracy[seed] and abs(accuracy[seed][arm] - value) > 1e-9:
+                raise TableError(
+                    f"{run['_path']}: {arm} is {value} but the study's seed {seed} has {accuracy[seed][arm]}: "
+                    "not the same checkpoint, seed or settings"
+                )
+            accuracy[seed][arm] = value
 
 
 def render_transfer(spec: Transfer, root: Path) -> str:
@@ -293,6 +319,9 @@ def render_transfer(spec: Transfer, root: Path) -> str:
     for run in runs.values():
         if not isinstance(run["accuracy"], dict) or any(arm not in run["accuracy"] for arm, _ in TRANSFER_ARMS):
             raise TableError(f"{run['_path']}: accuracy must hold every arm: {[a for a, _ in TRANSFER_ARMS]}")
+    accuracy = {s: dict(runs[s]["accuracy"]) for s in seeds}
+    for folder in spec.more:
+        _merge_arms(accuracy, load_arm(root, folder))
     head = "| | " + " | ".join(f"seed {s}" + (" (choosing)" if s in spec.choosing else "") for s in seeds)
     lines = [head + " | mean ± std (SE) |", "|---" * (len(seeds) + 2) + "|"]
 
@@ -304,8 +333,9 @@ def render_transfer(spec: Transfer, root: Path) -> str:
             f"| {label} | {cells} | {format(st['mean'], fmt)} ± {format(st['std'], fmt.lstrip('+'))} (SE {se}){pos} |"
         )
 
-    acc = {arm: [runs[s]["accuracy"][arm] for s in seeds] for arm, _ in TRANSFER_ARMS}
-    for arm, label in TRANSFER_ARMS:
+    shown = TRANSFER_ARMS + tuple((a, t) for a, t in OPTIONAL_TRANSFER_ARMS if all(a in accuracy[s] for s in seeds))
+    acc = {arm: [accuracy[s][arm] for s in seeds] for arm, _ in shown}
+    for arm, label in shown:
         lines.append(row(label, stats(acc[arm]), ".4f"))
     for label, st in transfer_rows(acc, list(range(len(seeds)))):
         lines.append(row(label, st, ".3f" if label.startswith("gap") else "+.2f"))
@@ -364,7 +394,9 @@ def parse_specs(raw: dict[str, Any]) -> dict[str, Spec]:
                     )
                 )
             elif kind == "transfer":
-                out[name] = Transfer(options["folder"], tuple(options.get("choosing", ())))
+                out[name] = Transfer(
+                    options["folder"], tuple(options.get("choosing", ())), tuple(options.get("more", ()))
+                )
             elif kind == "runs":
                 columns = tuple(tuple(c) for c in options["columns"])
                 out[name] = Runs(columns, tuple((label, tuple(files)) for label, files in options["rows"]))

@@ -145,6 +145,29 @@ def test_transfer_runs_every_arm_on_the_half_the_translator_never_saw_in_b(domai
     assert not (out / "report.html").exists()  # the report shows generated sets; a translator has none
 
 
+def test_a_subset_of_arms_scores_what_the_full_run_scores_and_compares_only_what_it_ran(domains, tmp_path):
+    a_root, b_root = domains
+    ckpt = translator(str(tmp_path / "run"), a_root, b_root)
+    full = evaluate(
+        transfer_config(ckpt, str(tmp_path / "full"), steps=30, seeds=[0], choosing_seeds=[]), progress=False
+    )
+    picked = ("translated_plus_generic", "source_generic_aug")  # given out of order: run in ARMS' order
+    rows = evaluate(
+        transfer_config(ckpt, str(tmp_path / "sub"), steps=30, seeds=[0], choosing_seeds=[], arms=list(picked)),
+        progress=False,
+    )
+    r, f = rows[0]["results"], full[0]["results"]
+    assert tuple(r["arms"]) == ("source_generic_aug", "translated_plus_generic")
+    for arm in picked:  # the same seed gives an arm the same classifier whichever other arms run
+        assert r["arms"][arm]["values"] == f["arms"][arm]["values"], arm
+    diff = 100 * (r["arms"]["translated_plus_generic"]["mean"] - r["arms"]["source_generic_aug"]["mean"])
+    assert r["translated_plus_generic_minus_generic_points"]["mean"] == pytest.approx(diff)
+    assert "gap_closure" not in r and r["targets"] == {}  # their arms were not run
+    assert "gap_closure" in f and f["translated_plus_generic_minus_generic_points"]["mean"] == pytest.approx(diff)
+    text = format_table(rows)
+    assert "translated A + generic-augmented A" in text and "A translated into B |" not in text
+
+
 def test_the_images_each_seed_uses_are_the_halves_load_images_gives(domains, tmp_path):
     a_root, b_root = domains
     ckpt = translator(str(tmp_path / "run"), a_root, b_root, b_half="odd")
@@ -265,6 +288,8 @@ def test_the_transfer_section_is_validated_and_takes_dotted_overrides():
         "transfer.generic_copies=0": "transfer.generic_copies=0 is invalid: must be >= 1",
         "transfer.batch_size=1": "transfer.batch_size=1 is invalid: must be >= 2",
         "transfer.no_such_key=1": "no_such_key",
+        "transfer.arms=[translated,nope]": r"transfer.arms=\['translated', 'nope'\] is invalid: must be distinct names",
+        "transfer.arms=[oracle,oracle]": "transfer.arms=.* distinct names",
     }
     for override, message in bad.items():
         with pytest.raises(ConfigError, match=message):

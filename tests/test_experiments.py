@@ -104,6 +104,29 @@ def test_runs_rows_read_flat_and_dotted_nested_keys(tmp_path):
     assert tables.render("t", {"t": spec}, tmp_path).splitlines()[-1] == "| a | 3.0 | 12 |  |"  # absent: blank
 
 
+def _transfer_seed(folder: Path, seed: int, accuracy: dict[str, float]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"seed{seed:02d}.json").write_text(json.dumps({"accuracy": accuracy, "config": {"seed": seed}}))
+
+
+def test_a_transfer_table_adds_a_later_arm_and_refuses_one_that_disagrees(tmp_path):
+    core = [arm for arm, _ in tables.TRANSFER_ARMS]
+    for seed in (0, 1):
+        _transfer_seed(tmp_path / "t" / "main", seed, {arm: 0.5 + 0.01 * k + 0.1 * seed for k, arm in enumerate(core)})
+        generic = 0.5 + 0.01 * core.index("source_generic_aug") + 0.1 * seed
+        _transfer_seed(
+            tmp_path / "t" / "later", seed, {"source_generic_aug": generic, "translated_plus_generic": generic + 0.03}
+        )
+    plain = tables.render("x", {"x": tables.Transfer("t/main")}, tmp_path)
+    assert "generic-augmented A |" in plain and "translated into B + generic" not in plain
+    text = tables.render("x", {"x": tables.Transfer("t/main", (), ("t/later",))}, tmp_path)
+    assert "| A translated into B + generic-augmented A | 0.5400 | 0.6400 |" in text
+    assert "| (translated + generic A) - generic augmentation, points | +3.00 | +3.00 |" in text
+    _transfer_seed(tmp_path / "t" / "later", 1, {"source_generic_aug": 0.1, "translated_plus_generic": 0.2})
+    with pytest.raises(tables.TableError, match="source_generic_aug is 0.1 but the study's seed 1 has 0.61"):
+        tables.render("x", {"x": tables.Transfer("t/main", (), ("t/later",))}, tmp_path)
+
+
 def test_a_block_is_rewritten_and_nothing_else(fake):
     page = fake / "page.md"
     page.write_text("intro\n<!-- begin: table t -->\nold\n<!-- end: table t -->\noutro\n")

@@ -224,12 +224,13 @@ def plan_text(cfg: EvalConfig) -> str:
 
 def transfer_plan(cfg: EvalConfig, source: Any) -> list[str]:
     """The --dry-run lines of the transfer metric: its halves, sizes and arms."""
-    from synthgen.evaluate.transfer import ARMS, describe, few_count, halves
+    from synthgen.evaluate.transfer import describe, few_count, halves, selected_arms
 
     t, h = cfg.transfer, halves(source.experiment)
+    arms = selected_arms(t)
     return [
         f"metrics: {', '.join(cfg.metrics)}",
-        f"transfer: {len(t.seeds)} seeds {list(t.seeds)}, {len(ARMS)} classifiers each ({', '.join(ARMS)}), "
+        f"transfer: {len(t.seeds)} seeds {list(t.seeds)}, {len(arms)} classifiers each ({', '.join(arms)}), "
         f"{t.steps} steps per classifier",
         f"  A: {t.num_source} images of {describe(h.a)} on the {h.a.index_half} half (the translator's "
         f"B images are the {h.b.index_half} half), translated and as they are; {t.generic_copies} generic copies each",

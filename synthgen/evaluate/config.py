@@ -118,6 +118,9 @@ class TransferConfig:
     generic_hue: float = 0.1  # generic: ColorJitter hue shift in [-h, h] (at most 0.5)
     generic_dark: float = 0.2  # generic: pixels darker than this (in [0, 1], soft ramp) take the background colour
     generic_noise: float = 0.05  # generic: std of the added Gaussian pixel noise, in [0, 1] pixel units
+    # classifier arms to train (synthgen.evaluate.transfer.ARMS); () = all. A subset measures a new arm without
+    # retraining the others; the summaries and targets then cover the comparisons whose arms were run
+    arms: tuple[str, ...] = ()
     chunk_size: int = 64  # translation forward batch: a noisy translator's dropout masks are drawn per chunk
 
 
@@ -236,8 +239,16 @@ class EvalConfig:
 
     def _transfer_checks(self) -> list[tuple[bool, str, Any, str]]:
         """The bounds of the transfer section that are not plain minimums."""
+        from synthgen.evaluate.transfer import ARMS  # the arms live with the work; imported only to validate
+
         t = self.transfer
         return [
+            (
+                set(t.arms) <= set(ARMS) and len(set(t.arms)) == len(t.arms),
+                "transfer.arms",
+                list(t.arms),
+                f"distinct names out of {list(ARMS)}, or [] for all",
+            ),
             (
                 len(t.seeds) >= 1 and len(set(t.seeds)) == len(t.seeds) and all(s >= 0 for s in t.seeds),
                 "transfer.seeds",

@@ -11,6 +11,10 @@ split after training on, per seed s:
     few_b                   ``label_fraction`` of the oracle's count of B labels alone
     few_b_plus_translated   those few B labels + the translated A (``synthetic_fraction`` of every batch)
     few_b_plus_generic      those few B labels + the generic augmentation pool (the same share)
+    translated_plus_generic the translated A + the generic augmentation pool (``synthetic_fraction`` of every batch
+                            from the pool): does the translation add anything to what generic augmentation gives?
+
+``transfer.arms`` picks a subset (default: all), e.g. one new arm measured against stored results of the others.
 
 Halves: A's images come from the item indices the translator's B images do not (``index_half`` opposite to B's),
 so no A image translated here is an item whose B image the translator saw; B's labelled images come from B's own
@@ -48,6 +52,7 @@ ARMS = (
     "few_b",
     "few_b_plus_translated",
     "few_b_plus_generic",
+    "translated_plus_generic",
 )
 OTHER_HALF = {"even": "odd", "odd": "even"}
 
@@ -266,6 +271,11 @@ def translate(G: Any, info: Any, source: ImageData, seed: int, t: Any) -> tuple[
     return as_is, ImageData("translated", out, source.labels, source.class_names)
 
 
+def selected_arms(t: Any) -> tuple[str, ...]:
+    """The arms ``transfer.arms`` asks for, in ARMS' order (``()`` = all of them)."""
+    return tuple(arm for arm in ARMS if not t.arms or arm in t.arms)
+
+
 def _keys_digest(keys: np.ndarray) -> str:
     return hashlib.sha256(np.sort(keys).astype("<i8").tobytes()).hexdigest()[:16]
 
@@ -284,8 +294,9 @@ def transfer(ctx: EvalContext) -> MetricOutput:
     G, info = ctx.source.translator  # loaded by open_translator
     data = transfer_data(ctx, info.config)
     names, channels = tuple(data.test.class_names), data.test.image_shape[0]
-    acc: dict[str, list[float]] = {arm: [] for arm in ARMS}
-    per_class: dict[str, list[dict]] = {arm: [] for arm in ARMS}
+    arms = selected_arms(t)
+    acc: dict[str, list[float]] = {arm: [] for arm in arms}
+    per_class: dict[str, list[dict]] = {arm: [] for arm in arms}
     parity, overlap, digests = [], [], []
     for seed in t.seeds:
         sets = seed_sets(data, t, seed)
@@ -301,6 +312,7 @@ def transfer(ctx: EvalContext) -> MetricOutput:
             "few_b": (sets.few, None),
             "few_b_plus_translated": (sets.few, translated),
             "few_b_plus_generic": (sets.few, generic_arm),
+            "translated_plus_generic": (translated, generic_arm),
         }
         settings = ClassifierSettings(
             steps=t.steps,
@@ -312,13 +324,14 @@ def transfer(ctx: EvalContext) -> MetricOutput:
             seed=seed,
             num_threads=t.num_threads,
         )
-        for arm, (first, second) in parts.items():
+        for arm in arms:
+            first, second = parts[arm]
             result = train_and_score(
                 first, second, data.test, settings, progress=ctx.progress, desc=f"transfer {arm} seed {seed}"
             )
             acc[arm].append(result.score.accuracy)
             per_class[arm].append(result.score.per_class)
-        log.info("transfer seed %d: %s", seed, ", ".join(f"{arm} {acc[arm][-1]:.4f}" for arm in ARMS))
+        log.info("transfer seed %d: %s", seed, ", ".join(f"{arm} {acc[arm][-1]:.4f}" for arm in arms))
         keys = sets.source_keys
         parity.append({"even": int((keys % 2 == 0).sum()), "odd": int((keys % 2 == 1).sum())})
         overlap.append(int(len(np.intersect1d(keys, data.translator_b_keys()))))

@@ -1,6 +1,6 @@
 """Transfer: a classifier on a translator's A -> B images vs source-only, generic augmentation, B's own labels.
 
-The work (halves, subsets, generic augmentation, the seven classifier arms) is in ``synthgen.evaluate.transfer``;
+The work (halves, subsets, generic augmentation, the classifier arms) is in ``synthgen.evaluate.transfer``;
 this module summarises its accuracies over the seeds (mean, std, standard error, seeds > 0; the confirmation
 seeds apart), judges the issue's targets, registers the metric and says how its rows read.
 """
@@ -22,12 +22,23 @@ ARM_TITLES = {  # results key -> what the arm trains on
     "few_b": "few B labels",
     "few_b_plus_translated": "few B labels + translated A",
     "few_b_plus_generic": "few B labels + generic-augmented A",
+    "translated_plus_generic": "translated A + generic-augmented A",
 }
 DERIVED_TITLES = {  # results key -> (title, unit)
     "gap_closure": ("gap closed: (translated - source) / (oracle - source)", ""),
     "translated_minus_generic_points": ("translated - generic augmentation", " pts"),
     "few_b_plus_translated_minus_few_b_points": ("few B + translated - few B alone", " pts"),
     "oracle_minus_few_b_plus_translated_points": ("oracle - (few B + translated)", " pts"),
+    "translated_plus_generic_minus_generic_points": ("(translated + generic) - generic augmentation", " pts"),
+}
+# results key -> (the arms it compares: first - second in points, or gap closure of "translated"): a comparison is
+# made when every arm it names was run (transfer.arms may pick a subset)
+COMPARISONS = {
+    "gap_closure": ("translated", "source_only", "oracle"),
+    "translated_minus_generic_points": ("translated", "source_generic_aug"),
+    "few_b_plus_translated_minus_few_b_points": ("few_b_plus_translated", "few_b"),
+    "oracle_minus_few_b_plus_translated_points": ("oracle", "few_b_plus_translated"),
+    "translated_plus_generic_minus_generic_points": ("translated_plus_generic", "source_generic_aug"),
 }
 
 
@@ -45,20 +56,20 @@ TARGETS = (
 
 
 def derived(acc: dict[str, list[float]], idx: list[int]) -> dict[str, Any]:
-    """The comparisons over the seeds at positions ``idx``: gap closure (a ratio) and three differences in points."""
+    """The comparisons over the seeds at positions ``idx`` whose arms are in ``acc``: the gap closure (a ratio) and
+    differences in points."""
     a = {arm: np.asarray(values, dtype=np.float64)[idx] for arm, values in acc.items()}
-    gap = a["oracle"] - a["source_only"]  # [S]; a seed without a gap has no closure (nan)
-    closure = np.where(gap != 0, (a["translated"] - a["source_only"]) / np.where(gap != 0, gap, 1.0), np.nan)
-    return {
-        "gap_closure": stats(closure.tolist(), True),
-        "translated_minus_generic_points": stats((100 * (a["translated"] - a["source_generic_aug"])).tolist(), True),
-        "few_b_plus_translated_minus_few_b_points": stats(
-            (100 * (a["few_b_plus_translated"] - a["few_b"])).tolist(), True
-        ),
-        "oracle_minus_few_b_plus_translated_points": stats(
-            (100 * (a["oracle"] - a["few_b_plus_translated"])).tolist(), True
-        ),
-    }
+    out: dict[str, Any] = {}
+    for key, arms in COMPARISONS.items():
+        if not all(arm in a for arm in arms):
+            continue
+        if key == "gap_closure":
+            gap = a["oracle"] - a["source_only"]  # [S]; a seed without a gap has no closure (nan)
+            closure = np.where(gap != 0, (a["translated"] - a["source_only"]) / np.where(gap != 0, gap, 1.0), np.nan)
+            out[key] = stats(closure.tolist(), True)
+        else:
+            out[key] = stats((100 * (a[arms[0]] - a[arms[1]])).tolist(), True)
+    return out
 
 
 def targets(summary: dict[str, Any], confirmation: dict[str, Any] | None) -> dict[str, Any]:
@@ -69,6 +80,8 @@ def targets(summary: dict[str, Any], confirmation: dict[str, Any] | None) -> dic
 
     out = {}
     for key, what, op, threshold in TARGETS:
+        if key not in summary:
+            continue  # its arms were not run (transfer.arms)
         value = summary[key]["mean"]
         entry = {"what": what, "target": f"{op} {threshold:g}", "value": value, "met": met(value, op, threshold)}
         if confirmation is not None:
@@ -123,22 +136,25 @@ def _spread(s: dict[str, Any], unit: str = "", signed: bool = True) -> str:
     return text
 
 
+def _anchor(arm: str, arms: dict[str, Any]) -> str:
+    """What an arm's accuracy reads against: the few-B arms against few B alone, the others against the oracle
+    (plain "B test accuracy" where that arm was not run)."""
+    ref = "few_b" if arm.startswith("few_b_plus_") else "oracle"
+    if arm == "oracle" or ref not in arms:
+        return "B test accuracy"
+    return f"{'few B alone' if ref == 'few_b' else 'oracle'} {fmt(arms[ref]['mean'], 4)}"
+
+
 def summary(r: dict[str, Any], settings: dict[str, Any]) -> list[ReportLine]:
     arms, targets = r.get("arms", {}), r.get("targets", {})
-    if "oracle" not in arms:
-        return []
-    oracle = f"oracle {fmt(arms['oracle']['mean'], 4)}"
-    anchors = {"few_b_plus_translated": "few B alone", "few_b_plus_generic": "few B alone", "oracle": ""}
     out = []
     for arm, title in ARM_TITLES.items():
         if arm not in arms:
             continue
-        ref = anchors.get(arm, "oracle")
-        anchor = (
-            "B test accuracy" if not ref else oracle if ref == "oracle" else f"{ref} {fmt(arms['few_b']['mean'], 4)}"
-        )
         out.append(
-            ReportLine(f"transfer: {title}", fmt(arms[arm]["mean"], 4), anchor, _spread(arms[arm], signed=False))
+            ReportLine(
+                f"transfer: {title}", fmt(arms[arm]["mean"], 4), _anchor(arm, arms), _spread(arms[arm], signed=False)
+            )
         )
     for key, (title, unit) in DERIVED_TITLES.items():
         if key not in r:
@@ -152,6 +168,8 @@ def summary(r: dict[str, Any], settings: dict[str, Any]) -> list[ReportLine]:
     if conf:
         seeds = ",".join(str(s) for s in conf["seeds"])
         for key, (title, unit) in DERIVED_TITLES.items():
+            if key not in conf:
+                continue
             target = targets.get(key, {})
             met = (
                 ""
