@@ -4,6 +4,7 @@
     python benchmarks/bench_cost.py --models stylegan --sizes 64 --threads 4 --steps 20
     python benchmarks/bench_cost.py --models pix2pix,cyclegan         # the image -> image models only
     python benchmarks/bench_cost.py --models srgan_x2,srgan           # the upscalers, x2 and x4 (size = output side)
+    python benchmarks/bench_cost.py --models cdcgan,srgan,srgan_subpixel   # SRResNet's x4 output vs ESPCN's
     python benchmarks/bench_cost.py --smoke-test                      # seconds: tiny sizes and step counts
 
 For each (model, size) it builds the offline RGB benchmark set (``jobs/make_rgb_dataset.py``, a few images
@@ -17,9 +18,9 @@ per class: only their shape matters here) and measures, in this one process:
   Train workers run) on random batches in [-1, 1] of the same global batch; sampling = ``translate_rows``
   (the fleet's ``--translate`` call, one output per input) + PNG encode. A cyclegan step translates the batch
   both ways (A -> B and B -> A, plus the round trips); it counts as one image per A input;
-* upscalers (``srgan`` x4, ``srgan_x2``; the size is the output side, the input is size / factor), the same
-  way as the image -> image models, with srgan's default losses (L1 + the feature loss through an untrained
-  judge-sized SmallCNN + adversarial).
+* upscalers (``srgan`` x4, ``srgan_x2``, ``srgan_subpixel``: x4 with ESPCN's output; the size is the output
+  side, the input is size / factor), the same way as the image -> image models, with srgan's default losses
+  (L1 + the feature loss through an untrained judge-sized SmallCNN + adversarial).
 It prints images/s and thread-ms per image (wall time x torch threads: the CPU cost when the machine is
 otherwise idle) for both, and each model's cost relative to the first model at the same size. Multiply
 thread-ms per image by the images you need for a CPU bill; for GPU figures run
@@ -62,12 +63,15 @@ MODEL_ARCH = {
     # srgan: jobs/configs/srgan_rgb128.yaml (8 blocks of 64); srgan_x2 the same network upscaling by 2
     "srgan": {"factor": 4, "g_channels": 64, "g_blocks": 8, "d_channels": 32},
     "srgan_x2": {"factor": 2, "g_channels": 64, "g_blocks": 8, "d_channels": 32},
+    # the light x4 upscaler: ESPCN's sub-pixel output (no conv at the output side), 4 blocks of 32
+    # (experiments/configs/srgan_rgb32.yaml with the overrides experiments/upscale.md names)
+    "srgan_subpixel": {"factor": 4, "g_channels": 32, "g_blocks": 4, "upsampler": "subpixel", "d_channels": 32},
 }
 
 
 def model_name(token: str) -> str:
-    """The registered model of a ``--models`` token (``srgan_x2`` -> ``srgan``)."""
-    return token.split("_x")[0]
+    """The registered model of a ``--models`` token (``srgan_x2``, ``srgan_subpixel`` -> ``srgan``)."""
+    return token.split("_")[0]
 
 
 NUM_CLASSES = 10  # the RGB benchmark set's classes (Fashion-MNIST's)
@@ -274,7 +278,7 @@ def bench(args: argparse.Namespace) -> int:
                 rows.append(_point(model, size, args, work))
                 rows[-1]["seconds"] = time.perf_counter() - t0
     print(
-        f"{'model':<10}{'px':>5}{'train img/s':>13}{'train ms/img':>14}{'sample img/s':>14}"
+        f"{'model':<15}{'px':>5}{'train img/s':>13}{'train ms/img':>14}{'sample img/s':>14}"
         f"{'sample ms/img':>15}{'train vs 1st':>14}{'sample vs 1st':>15}"
     )
     for r in rows:
@@ -282,7 +286,7 @@ def bench(args: argparse.Namespace) -> int:
         r["train_cost_vs_first"] = r["train_thread_ms_per_img"] / first["train_thread_ms_per_img"]
         r["sample_cost_vs_first"] = r["sample_thread_ms_per_img"] / first["sample_thread_ms_per_img"]
         print(
-            f"{r['model']:<10}{r['size']:>5}{r['train_img_per_s']:>13.1f}{r['train_thread_ms_per_img']:>14.2f}"
+            f"{r['model']:<15}{r['size']:>5}{r['train_img_per_s']:>13.1f}{r['train_thread_ms_per_img']:>14.2f}"
             f"{r['sample_img_per_s']:>14.1f}{r['sample_thread_ms_per_img']:>15.2f}{r['train_cost_vs_first']:>13.2f}x"
             f"{r['sample_cost_vs_first']:>14.2f}x"
         )

@@ -22,15 +22,28 @@ from synthgen.pixels import to_float
 TINY = SRGANOptions(g_channels=8, g_blocks=1, d_channels=8)
 
 
-@pytest.mark.parametrize("factor,channels", [(2, 1), (4, 3)])
-def test_an_untrained_upscaler_is_bicubic_and_has_the_factor_s_shape(factor, channels):
+@pytest.mark.parametrize("factor,channels,upsampler", [(2, 1, "stages"), (4, 3, "stages"), (4, 3, "subpixel")])
+def test_an_untrained_upscaler_is_bicubic_and_has_the_factor_s_shape(factor, channels, upsampler):
     torch.manual_seed(0)
-    G, D = build_srgan(dataclasses.replace(TINY, factor=factor), (channels, 8, 8), (channels, 8 * factor, 8 * factor))
+    opts = dataclasses.replace(TINY, factor=factor, upsampler=upsampler)
+    G, D = build_srgan(opts, (channels, 8, 8), (channels, 8 * factor, 8 * factor))
     a = torch.rand(3, channels, 8, 8) * 1.6 - 0.8
     out = G.translate(a)
     assert out.shape == (3, channels, 8 * factor, 8 * factor)
     assert torch.allclose(out, bicubic(a, factor).clamp(-1, 1))  # the zero-initialised tail adds nothing yet
     assert D(out).shape[:2] == (3, 1)
+
+
+def test_a_subpixel_upscaler_runs_no_conv_at_the_output_side_and_a_bad_upsampler_is_refused():
+    G, _ = build_srgan(dataclasses.replace(TINY, upsampler="subpixel"), (3, 8, 8), (3, 32, 32))
+    seen: list[tuple[int, ...]] = []
+    for m in G.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(lambda _m, inp, _out: seen.append(tuple(inp[0].shape[-2:])))
+    G(torch.zeros(1, 3, 8, 8))
+    assert seen and set(seen) == {(8, 8)}  # every conv reads the 8 px input side; only the shuffle makes 32 px
+    with pytest.raises(ConfigError, match=r"model.arch.upsampler='espcn' is invalid: one of \['stages', 'subpixel'\]"):
+        SRGANOptions(upsampler="espcn")
 
 
 def test_the_registry_refuses_sides_that_do_not_match_the_factor():
@@ -97,12 +110,13 @@ def test_the_feature_loss_needs_the_classifier_and_counts_only_when_weighted():
     assert l1_only.g_loss(D, a, b, None, fake).item() == pytest.approx((fake - b).abs().mean().item())
 
 
-def test_an_l1_trained_upscaler_beats_bicubic_on_held_out_images(fashion_mnist_root):
+@pytest.mark.parametrize("upsampler", ["stages", "subpixel"])
+def test_an_l1_trained_upscaler_beats_bicubic_on_held_out_images(fashion_mnist_root, upsampler):
     cfg = DataConfig(root=fashion_mnist_root, resolution=32)
     train = downsample_pairs(load_images(dataclasses.replace(cfg, max_images=1000), "train"), 4)
     test = downsample_pairs(load_images(dataclasses.replace(cfg, max_images=300), "test"), 4)
     torch.manual_seed(0)
-    opts = SRGANOptions(g_channels=16, g_blocks=2, feature_weight=0.0, adversarial_weight=0.0)
+    opts = SRGANOptions(g_channels=16, g_blocks=2, feature_weight=0.0, adversarial_weight=0.0, upsampler=upsampler)
     G, D = build_srgan(opts, (1, 8, 8), (1, 32, 32))
     objective, opt = SRGANObjective(opts), torch.optim.Adam(G.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)

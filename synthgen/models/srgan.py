@@ -2,7 +2,10 @@
 its side (domain B), trained on pairs of an image and its antialiased downsample (``data.pairs: downsample``).
 
 G = SRResNet: a 9x9 conv, ``g_blocks`` residual blocks with a long skip, ``log2(factor)`` x2 pixel-shuffle stages,
-a 9x9 conv to the image. D = a PatchGAN on B's images (``synthgen.models.image_blocks``). G's loss is
+a 9x9 conv to the image (``upsampler: stages``). ``upsampler: subpixel`` is ESPCN's (Shi et al. 2016) output
+instead: one 3x3 conv at the input side to C x factor^2 channels, shuffled into the image, so no conv runs at the
+output side, where ``stages`` spends most of its time (its second shuffle conv and the 9x9 conv at 128 px).
+D = a PatchGAN on B's images (``synthgen.models.image_blocks``). G's loss is
 ``l1_weight`` x L1(G(a), b) + ``feature_weight`` x the feature loss + ``adversarial_weight`` x the non-saturating
 GAN loss; ``adversarial_weight = feature_weight = 0`` is the L1-trained SRResNet, the paper's PSNR-oriented row.
 
@@ -35,6 +38,10 @@ from synthgen.models.image_blocks import PatchDiscriminator, patch_layers
 from synthgen.models.registry import register_translation_model
 
 FACTORS = (2, 4)  # the upscaling factors G is built for
+UPSAMPLERS = (
+    "stages",
+    "subpixel",
+)  # SRResNet's x2 shuffle stages + 9x9 output conv; ESPCN's one conv at the input side
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,9 @@ class SRGANOptions:
     factor: int = 4  # upscaling factor, 2 or 4: B's side is factor x A's (data.pairs: downsample derives A)
     g_channels: int = 64  # SRResNet width (the paper: 64)
     g_blocks: int = 16  # SRResNet residual blocks (the paper: 16)
+    # how G reaches the output side: "stages" (SRResNet: conv + x2 shuffle per stage, then a 9x9 conv there) or
+    # "subpixel" (ESPCN: one conv to C x factor^2 channels at the input side, one shuffle; far cheaper to sample)
+    upsampler: str = "stages"
     d_channels: int = 64  # PatchGAN base width
     d_layers: int = 0  # PatchGAN stride-2 layers; 0 = about half B's side
     l1_weight: float = 1.0  # pixel L1(G(a), b)
@@ -54,6 +64,11 @@ class SRGANOptions:
     def __post_init__(self) -> None:
         if self.factor not in FACTORS:
             raise ConfigError(f"model.arch.factor={self.factor!r} is invalid: srgan upscales by one of {list(FACTORS)}")
+        if self.upsampler not in UPSAMPLERS:
+            raise ConfigError(
+                f"model.arch.upsampler={self.upsampler!r} is invalid: one of {list(UPSAMPLERS)} "
+                "(subpixel is the cheap one to sample)"
+            )
         if min(self.degrade_blur, self.degrade_noise, self.l1_weight, self.feature_weight, self.adversarial_weight) < 0:
             raise ConfigError("srgan's loss weights and degrade_blur / degrade_noise must be >= 0")
 
@@ -82,18 +97,25 @@ class SRResNet(nn.Module):
         self.body = nn.Sequential(
             *[ResidualBlock(width) for _ in range(opts.g_blocks)], nn.Conv2d(width, width, 3, padding=1)
         )
-        up: list[nn.Module] = []
-        for _ in range(int(math.log2(opts.factor))):  # each stage: 4x the channels, then shuffled into 2x the side
-            up += [nn.Conv2d(width, 4 * width, 3, padding=1), nn.PixelShuffle(2), nn.PReLU(width)]
-        self.up = nn.Sequential(*up)
-        self.tail = nn.Conv2d(width, channels, 9, padding=4)
-        nn.init.zeros_(self.tail.weight)  # an untrained G is bicubic upsampling exactly
-        nn.init.zeros_(self.tail.bias)
+        if opts.upsampler == "subpixel":  # every conv at the input side; the last one's channels become pixels
+            self.up: nn.Module = nn.Identity()
+            self.tail: nn.Module = nn.Sequential(
+                nn.Conv2d(width, channels * opts.factor**2, 3, padding=1), nn.PixelShuffle(opts.factor)
+            )
+            last = self.tail[0]
+        else:
+            up: list[nn.Module] = []
+            for _ in range(int(math.log2(opts.factor))):  # each stage: 4x the channels, shuffled into 2x the side
+                up += [nn.Conv2d(width, 4 * width, 3, padding=1), nn.PixelShuffle(2), nn.PReLU(width)]
+            self.up = nn.Sequential(*up)
+            self.tail = last = nn.Conv2d(width, channels, 9, padding=4)
+        nn.init.zeros_(last.weight)  # an untrained G is bicubic upsampling exactly
+        nn.init.zeros_(last.bias)
         self.num_classes, self.conditional = 0, False
 
     def forward(self, a: Tensor, labels: Tensor | None = None) -> Tensor:
         h = self.head(a)  # [N, width, h, w]
-        h = self.up(h + self.body(h))  # [N, width, factor*h, factor*w]
+        h = self.up(h + self.body(h))  # stages: [N, width, factor*h, factor*w]; subpixel: [N, width, h, w]
         return (bicubic(a, self.factor) + self.tail(h)).clamp(-1.0, 1.0)  # [N, C, factor*h, factor*w]
 
     def translate(self, a: Tensor, labels: Tensor | None = None) -> Tensor:
