@@ -64,7 +64,7 @@ MODEL_ARCH = {
     "srgan": {"factor": 4, "g_channels": 64, "g_blocks": 8, "d_channels": 32},
     "srgan_x2": {"factor": 2, "g_channels": 64, "g_blocks": 8, "d_channels": 32},
     # the light x4 upscaler: ESPCN's sub-pixel output (no conv at the output side), 4 blocks of 32
-    # (experiments/configs/srgan_rgb32.yaml with the overrides experiments/upscale.md names)
+    # (experiments/configs/srgan_rgb32_subpixel.yaml's network)
     "srgan_subpixel": {"factor": 4, "g_channels": 32, "g_blocks": 4, "upsampler": "subpixel", "d_channels": 32},
 }
 

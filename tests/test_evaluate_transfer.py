@@ -168,6 +168,23 @@ def test_a_subset_of_arms_scores_what_the_full_run_scores_and_compares_only_what
     assert "translated A + generic-augmented A" in text and "A translated into B |" not in text
 
 
+def test_a_subset_of_arms_builds_only_the_sets_its_arms_train_on(domains, tmp_path, monkeypatch):
+    import synthgen.evaluate.transfer as transfer_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("built a set no selected arm trains on")
+
+    monkeypatch.setattr(transfer_module, "translate", never)
+    monkeypatch.setattr(transfer_module, "generic_augment", never)
+    a_root, b_root = domains
+    ckpt = translator(str(tmp_path / "run"), a_root, b_root)
+    cfg = transfer_config(ckpt, str(tmp_path / "eval"), seeds=[0], choosing_seeds=[], arms=["oracle", "few_b"])
+    rows = evaluate(cfg, progress=False)
+    assert tuple(rows[0]["results"]["arms"]) == ("oracle", "few_b")
+    with pytest.raises(AssertionError, match="no selected arm"):  # an arm that needs the translation asks for it
+        evaluate(dataclasses.replace(cfg, transfer=dataclasses.replace(cfg.transfer, arms=("translated",))))
+
+
 def test_the_images_each_seed_uses_are_the_halves_load_images_gives(domains, tmp_path):
     a_root, b_root = domains
     ckpt = translator(str(tmp_path / "run"), a_root, b_root, b_half="odd")

@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -44,16 +45,18 @@ from synthgen.evaluate.generic_augment import generic_augment, to_channels
 
 log = logging.getLogger("synthgen")
 
-ARMS = (
-    "source_only",
-    "source_generic_aug",
-    "translated",
-    "oracle",
-    "few_b",
-    "few_b_plus_translated",
-    "few_b_plus_generic",
-    "translated_plus_generic",
-)
+# arm -> (the set it trains on, the set mixed into every batch at synthetic_fraction or ""): _SeedTrainingSets' names
+ARM_PARTS = {
+    "source_only": ("source", ""),
+    "source_generic_aug": ("generic", ""),
+    "translated": ("translated", ""),
+    "oracle": ("oracle", ""),
+    "few_b": ("few", ""),
+    "few_b_plus_translated": ("few", "translated"),
+    "few_b_plus_generic": ("few", "generic"),
+    "translated_plus_generic": ("translated", "generic"),
+}
+ARMS = tuple(ARM_PARTS)  # in the order they run and are reported
 OTHER_HALF = {"even": "odd", "odd": "even"}
 
 
@@ -245,30 +248,76 @@ def check_transfer_possible(ctx: EvalContext) -> None:
         seed_sets(data, ctx.cfg.transfer, seed)
 
 
-def translate(G: Any, info: Any, source: ImageData, seed: int, t: Any) -> tuple[ImageData, ImageData]:
-    """(A as the translator takes it, its translation into B): images [N, C_in | C_out, H, W], A's labels.
+def translator_view(info: Any, source: ImageData) -> ImageData:
+    """A's images as the translator takes them [N, C_in, H, W] (a pix2pix on edges: their outlines), A's labels.
 
     Raises:
-        ConfigError: A's or B's images do not have the shapes the translator was trained on.
+        ConfigError: A's images do not have the shape the translator was trained on.
     """
-    from synthgen.translation import translate_rows, translator_inputs
+    from synthgen.translation import translator_inputs
 
     inputs = translator_inputs(source.images, info)  # [N, C_in, H, W]
     if tuple(inputs.shape[1:]) != tuple(info.input_shape):
         raise ConfigError(f"A's images are {tuple(inputs.shape[1:])} but the translator takes {info.input_shape}")
+    return ImageData("a", inputs, source.labels, source.class_names)
+
+
+def translate(G: Any, info: Any, as_is: ImageData, seed: int, t: Any) -> ImageData:
+    """``as_is`` (``translator_view``) translated into B: images [N, C_out, H, W], A's labels."""
+    from synthgen.translation import translate_rows
+
     out = translate_rows(
         G,
-        inputs,
-        source.labels,
+        as_is.images,
+        as_is.labels,
         0,
-        len(inputs),
+        len(as_is),
         per_image=1,
         seed=seed,
         variation=info.variation,
         chunk_size=t.chunk_size,
     )  # [N, C_out, H, W]
-    as_is = ImageData("a", inputs, source.labels, source.class_names)
-    return as_is, ImageData("translated", out, source.labels, source.class_names)
+    return ImageData("translated", out, as_is.labels, as_is.class_names)
+
+
+@dataclass
+class _SeedTrainingSets:
+    """One seed's training sets, each built on first use and kept for the seed's other arms: a subset of arms
+    (``transfer.arms``) costs only what its arms need (no translation for the oracle alone)."""
+
+    G: Any  # the translator
+    info: Any  # its TranslatorInfo
+    sets: SeedSets
+    seed: int
+    t: Any  # the TransferConfig
+    names: tuple[str, ...]  # B's class names
+    channels: int  # B's channels
+
+    @property
+    def oracle(self) -> ImageData:
+        return self.sets.oracle
+
+    @property
+    def few(self) -> ImageData:
+        return self.sets.few
+
+    @cached_property
+    def as_is(self) -> ImageData:
+        return translator_view(self.info, self.sets.source)
+
+    @cached_property
+    def source(self) -> ImageData:
+        return ImageData("a", to_channels(self.as_is.images, self.channels), self.as_is.labels, self.names)
+
+    @cached_property
+    def translated(self) -> ImageData:
+        return translate(self.G, self.info, self.as_is, self.seed, self.t)
+
+    @cached_property
+    def generic(self) -> ImageData:
+        a, t = self.as_is, self.t
+        pool = generic_augment(a.images, self.sets.source_keys, self.seed, t, self.channels)  # [N * copies, C, H, W]
+        return ImageData("generic", pool, np.repeat(a.labels, t.generic_copies), self.names)
 
 
 def selected_arms(t: Any) -> tuple[str, ...]:
@@ -300,20 +349,7 @@ def transfer(ctx: EvalContext) -> MetricOutput:
     parity, overlap, digests = [], [], []
     for seed in t.seeds:
         sets = seed_sets(data, t, seed)
-        as_is, translated = translate(G, info, sets.source, seed, t)
-        source_arm = ImageData("a", to_channels(as_is.images, channels), as_is.labels, names)
-        generic = generic_augment(as_is.images, sets.source_keys, seed, t, channels)  # [N * copies, C, H, W]
-        generic_arm = ImageData("generic", generic, np.repeat(as_is.labels, t.generic_copies), names)
-        parts = {
-            "source_only": (source_arm, None),
-            "source_generic_aug": (generic_arm, None),
-            "translated": (translated, None),
-            "oracle": (sets.oracle, None),
-            "few_b": (sets.few, None),
-            "few_b_plus_translated": (sets.few, translated),
-            "few_b_plus_generic": (sets.few, generic_arm),
-            "translated_plus_generic": (translated, generic_arm),
-        }
+        built = _SeedTrainingSets(G, info, sets, seed, t, names, channels)
         settings = ClassifierSettings(
             steps=t.steps,
             batch_size=t.batch_size,
@@ -325,7 +361,7 @@ def transfer(ctx: EvalContext) -> MetricOutput:
             num_threads=t.num_threads,
         )
         for arm in arms:
-            first, second = parts[arm]
+            first, second = (getattr(built, part) if part else None for part in ARM_PARTS[arm])
             result = train_and_score(
                 first, second, data.test, settings, progress=ctx.progress, desc=f"transfer {arm} seed {seed}"
             )

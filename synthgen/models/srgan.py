@@ -38,10 +38,8 @@ from synthgen.models.image_blocks import PatchDiscriminator, patch_layers
 from synthgen.models.registry import register_translation_model
 
 FACTORS = (2, 4)  # the upscaling factors G is built for
-UPSAMPLERS = (
-    "stages",
-    "subpixel",
-)  # SRResNet's x2 shuffle stages + 9x9 output conv; ESPCN's one conv at the input side
+# SRResNet's x2 shuffle stages + 9x9 output conv; ESPCN's one conv at the input side, then one shuffle
+UPSAMPLERS = ("stages", "subpixel")
 
 
 @dataclass(frozen=True)
