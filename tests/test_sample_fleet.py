@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import os
 import shutil
 
@@ -277,6 +278,25 @@ def test_png_only_format_with_a_class_subset(ray_cluster, checkpoint, tmp_path):
     assert not os.path.exists(os.path.join(out, "parquet"))
     assert sorted(os.listdir(os.path.join(out, "png"))) == ["Bag", "Coat"]
     assert len(ImageFolder(os.path.join(out, "png"))) == 40 and result.manifest["per_class"]["Bag"] == 20
+    assert verify_output(out).ok
+
+
+def test_png_only_format_streams_the_same_images_the_parquet_shards_hold(reference, checkpoint, tmp_path):
+    # --format png hands its batches' files to the encode tasks and commits index-only shards: the files must be
+    # the images a Parquet run of the same plan stores, each where its index says, and the dataset must verify
+    out = str(tmp_path / "png_only_all")
+    result = run_sample(_cfg(checkpoint, out, format="png", num_actors=2))
+    want = _pngs_by_id(reference[0])
+    got = {}
+    for shard in result.manifest["shards"]:
+        index = json.load(open(os.path.join(out, shard["file"])))
+        assert [int(os.path.basename(f[0])[:-4]) for f in index["files"]] == list(
+            range(shard["sample_id_start"], shard["sample_id_end"])
+        )
+        got.update(
+            {int(os.path.basename(f[0])[:-4]): open(os.path.join(out, f[0]), "rb").read() for f in index["files"]}
+        )
+    assert got == want
     assert verify_output(out).ok
 
 

@@ -26,6 +26,7 @@ from synthgen.shards import (
     read_shard,
     safe_label_dirs,
     write_manifest,
+    write_rows,
     write_shard,
 )
 from synthgen.shards.formats import FORMAT_PARTS
@@ -105,6 +106,29 @@ def test_write_shard_records_every_part_and_read_shard_returns_the_rows(tmp_path
     back = read_shard(out, manifest, manifest.shards[0])
     np.testing.assert_array_equal(back.labels, rows.labels)
     np.testing.assert_array_equal(np.stack([pil_to_chw(decode_png(p, (1, 6, 5))) for p in back.pngs]), images)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_rows_streamed_batch_by_batch_then_committed_give_the_same_files_as_one_write(tmp_path, fmt):
+    spec = DatasetSpec(CLASSES, safe_label_dirs(CLASSES), (1, 6, 5), row_group_size=4)
+    rows, _ = _rows(0, 0, 9)
+    meta = {"plan_digest": "p" * 64, "shard": 0}
+    whole = write_shard(Location(str(tmp_path / "whole")), fmt, rows, spec, meta)
+    out = Location(str(tmp_path / "streamed"))
+    streamed: dict[str, list] = {}
+    for lo, hi in [(0, 4), (4, 9)]:  # two batches, then the commit
+        batch = ShardRows(0, rows.sample_ids[lo:hi], rows.labels[lo:hi], rows.pngs[lo:hi])
+        for name, entries in write_rows(out, fmt, batch, spec).items():
+            streamed.setdefault(name, []).extend(entries)
+    assert sorted(streamed) == sorted(h.name for h in handlers_for(fmt) if h.streams)
+    if "png" in streamed:  # the files exist before the commit; the shard's index does not yet
+        assert len(out.list_files("png")) == 9 and not out.list_files("png_index")
+    bytes_needed = not all(h.streams for h in handlers_for(fmt))
+    committed = ShardRows(0, rows.sample_ids, rows.labels, rows.pngs if bytes_needed else [])
+    record = write_shard(out, fmt, committed, spec, meta, streamed=streamed)
+    assert record == whole  # the same files, sizes and digests, index included
+    for folder in {f for h in handlers_for(fmt) for f in h.folders}:
+        assert out.list_files(folder) == Location(str(tmp_path / "whole")).list_files(folder)
 
 
 def test_parquet_columns_names_and_metadata_are_the_documented_ones(tmp_path):

@@ -18,7 +18,7 @@ from synthgen.models.latent import latent_space
 from synthgen.pixels import to_uint8
 from synthgen.sample.plan import SamplePlan
 from synthgen.sample.prior import prior_images
-from synthgen.sample.writer import write_shard
+from synthgen.sample.writer import needs_bytes_at_commit, write_batch_files, write_shard
 from synthgen.shards import encode_batch
 from synthgen.storage import Location
 
@@ -255,14 +255,27 @@ class SamplerActor(LoadsOnFirstCall):
         return {"truncation": p.truncation, "fixed_codes": p.codes, "space": self.space, "device": self.device}
 
 
-def encode_task(batch: tuple[np.ndarray, ...], level: int) -> tuple[Any, ...]:
-    """Ray task: PNG-encode one generated batch (ids, labels, images, candidates, below)."""
+def encode_task(
+    batch: tuple[np.ndarray, ...], level: int, out: Location | None = None, plan: dict[str, Any] | None = None
+) -> tuple[Any, ...]:
+    """Ray task: PNG-encode one generated batch (ids, labels, images, candidates, below, provenance).
+
+    With ``out`` and ``plan`` (a format with per-row files: the PNG tree) it also writes those files now, so
+    that the shard's write task only commits them, and appends their entries to the batch; the PNG bytes
+    then travel on only when a handler needs them at the shard's end (Parquet).
+    """
     ids, labels, images, *rest = batch
-    return (ids, labels, encode_batch(images, level), *rest)
+    pngs = encode_batch(images, level)
+    if out is None or plan is None:
+        return (ids, labels, pngs, *rest)
+    p = SamplePlan.from_dict(plan)
+    streamed = write_batch_files(out, p, ids, labels, pngs)
+    return (ids, labels, pngs if needs_bytes_at_commit(p) else [], *rest, streamed)
 
 
 def write_task(out: Location, plan: dict[str, Any], index: int, version: str, *batches: Any) -> dict[str, Any]:
-    """Ray task: write one shard from its encoded batches (given in id order)."""
+    """Ray task: write one shard from its encoded batches (given in id order); files the encode tasks wrote
+    already (a 7th entry per batch) are committed, not written again."""
     p = SamplePlan.from_dict(plan)
     ids = np.concatenate([b[0] for b in batches])
     labels = np.concatenate([b[1] for b in batches])
@@ -276,4 +289,7 @@ def write_task(out: Location, plan: dict[str, Any], index: int, version: str, *b
     provenance = None
     if p.provenance:  # --around / --translate: source_id and source string of every row
         provenance = (np.concatenate([b[5][0] for b in batches]), [src for b in batches for src in b[5][1]])
-    return write_shard(out, p, p.shard(index), ids, labels, pngs, version, stats, provenance)
+    streamed = None
+    if all(len(b) > 6 for b in batches):
+        streamed = {name: [e for b in batches for e in b[6][name]] for name in batches[0][6]}
+    return write_shard(out, p, p.shard(index), ids, labels, pngs, version, stats, provenance, streamed)

@@ -39,6 +39,7 @@ from synthgen.errors import ConfigError, ShardError
 from synthgen.sample.actors import SamplerActor, box_spec, encode_task, write_task
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.plan import SamplePlan, split_batches
+from synthgen.sample.writer import streams_rows
 from synthgen.shards import Shard
 from synthgen.storage import Location
 
@@ -133,7 +134,8 @@ def run_fleet(
         fail = fail_after if inject else -1  # test-only fault (synthgen.faults): first actor of slot 0 only
         return actor_cls.remote(cfg.threads, device, fail)
 
-    encode = ray.remote(encode_task).options(num_cpus=cfg.cpus_per_encoder, max_retries=3)
+    # encode tasks also write the batch's PNG files when the format has them: I/O, so retried on OSError too
+    encode = ray.remote(encode_task).options(num_cpus=cfg.cpus_per_encoder, max_retries=3, retry_exceptions=[OSError])
     write = ray.remote(write_task).options(num_cpus=cfg.cpus_per_encoder, max_retries=3, retry_exceptions=[OSError])
 
     actors = [new_actor(slot, inject=slot == 0) for slot in range(cfg.num_actors)]
@@ -153,9 +155,10 @@ def run_fleet(
 class _Dispatcher:
     """Driver-side bookkeeping of one fleet run: which batches and shards are in flight where.
 
-    Per batch: ``actor.generate`` -> ``encode`` task (chained by ref, no driver round trip); per
-    shard: one ``write`` task over its encode refs, submitted with the shard's last batch (Ray
-    starts it once every batch is encoded). The driver only counts and bounds what is in flight.
+    Per batch: ``actor.generate`` -> ``encode`` task (chained by ref, no driver round trip), which also writes
+    the batch's PNG files when the format has them; per shard: one ``write`` task over its encode refs,
+    submitted with the shard's last batch (Ray starts it once every batch is encoded), which writes the Parquet
+    file and commits. The driver only counts and bounds what is in flight.
     """
 
     def __init__(
@@ -174,6 +177,9 @@ class _Dispatcher:
         self.cfg, self.plan, self.box, self.actors, self.new_actor = cfg, plan, box, actors, new_actor
         self.encode, self.write, self.out, self.version, self.on_progress = encode, write, out, version, on_progress
         self.plan_dict = plan.to_dict()
+        # per-row files (the PNG tree) are written by each batch's encode task, so a shard's end only commits
+        # them: the last shard's files are not all written after the last batch is generated
+        self.stream = (out, self.plan_dict) if streams_rows(plan) else ()
         self.active: dict[int, _ShardState] = {}  # shard index -> state of its current attempt
         self.gen_refs: dict[Any, int] = {}  # generate ref -> actor slot
         self.enc_refs: dict[Any, tuple[int, int, int]] = {}  # encode ref -> (shard index, attempt, rows)
@@ -210,7 +216,7 @@ class _Dispatcher:
                 slot = self.load.index(min(self.load))
                 start, end = state.batches.popleft()
                 gen_ref = self.actors[slot].generate.remote(self.box, start, end)
-                enc_ref = self.encode.remote(gen_ref, self.plan.png_compress_level)
+                enc_ref = self.encode.remote(gen_ref, self.plan.png_compress_level, *self.stream)
                 self.gen_refs[gen_ref] = slot
                 self.load[slot] += 1
                 self.enc_refs[enc_ref] = (state.shard.index, state.attempts, end - start)

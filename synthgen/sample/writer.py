@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from synthgen.sample.plan import SamplePlan
-from synthgen.shards import DatasetSpec, Shard, ShardRows
+from synthgen.shards import DatasetSpec, Shard, ShardRows, handlers_for
+from synthgen.shards import write_rows as write_format_rows
 from synthgen.shards import write_shard as write_format_shard
 from synthgen.storage import Location
 
@@ -55,6 +56,7 @@ def write_shard(
     version: str,
     filter_stats: dict[str, int] | None = None,
     provenance: tuple[np.ndarray, Sequence[str]] | None = None,
+    streamed: dict[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
     """Write one complete planned shard in the plan's format, each file atomically.
 
@@ -68,6 +70,9 @@ def write_shard(
             files (so a resumed run can still total them) and in its record.
         provenance: --around / --translate: (source_ids int64 [rows], source strings [rows]); None for prior draws
             (the shard then has no provenance columns: the pre---around schema).
+        streamed: the per-row files the fleet already wrote batch by batch (``write_batch_files``' entries of
+            every row, in id order): they are committed, not written again. ``pngs`` may then be empty when no
+            handler of the format needs the bytes.
 
     Returns:
         The shard's manifest record (file, rows, id range, bytes, sha256, png_index, filter).
@@ -75,7 +80,13 @@ def write_shard(
     Raises:
         ValueError: rows that do not match the shard (a bug upstream, never silently written).
     """
-    if ids.tolist() != list(range(shard.start, shard.end)) or len(labels) != shard.rows or len(pngs) != shard.rows:
+    need_bytes = streamed is None or needs_bytes_at_commit(plan)
+    if (
+        ids.tolist() != list(range(shard.start, shard.end))
+        or len(labels) != shard.rows
+        or (need_bytes and len(pngs) != shard.rows)
+        or any(len(entries) != shard.rows for entries in (streamed or {}).values())
+    ):
         raise ValueError(f"{shard.name}: got {len(ids)} rows that are not sample_ids [{shard.start}, {shard.end})")
     if plan.provenance != (provenance is not None) or (provenance and len(provenance[0]) != shard.rows):
         raise ValueError(
@@ -91,4 +102,27 @@ def write_shard(
         sources,
     )
     meta = shard_metadata(plan, shard, version, filter_stats)
-    return write_format_shard(out, plan.format, rows, dataset_spec(plan), meta)
+    return write_format_shard(out, plan.format, rows, dataset_spec(plan), meta, streamed)
+
+
+def streams_rows(plan: SamplePlan) -> bool:
+    """Whether a handler of the plan's format writes per-row files that the fleet can write batch by batch."""
+    return any(h.streams for h in handlers_for(plan.format))
+
+
+def needs_bytes_at_commit(plan: SamplePlan) -> bool:
+    """Whether a handler of the plan's format needs the shard's PNG bytes when the shard is written (Parquet)."""
+    return not all(h.streams for h in handlers_for(plan.format))
+
+
+def write_batch_files(
+    out: Location, plan: SamplePlan, ids: np.ndarray, labels: np.ndarray, pngs: Sequence[bytes]
+) -> dict[str, list[Any]]:
+    """Write the per-row files of one encoded batch (the PNG tree) now, each atomically, so that a shard's end
+    has only its commit left; returns each streaming handler's entries for ``write_shard(..., streamed=...)``.
+
+    Safe to kill and to repeat: the files carry the rows' final names and bytes, and a shard without its commit
+    (its PNG index) is incomplete, so a re-run writes them again.
+    """
+    rows = ShardRows(-1, np.asarray(ids, dtype=np.int64), np.asarray(labels, dtype=np.int64), pngs)
+    return write_format_rows(out, plan.format, rows, dataset_spec(plan))

@@ -10,13 +10,21 @@ them through it, so the on-disk contract has one home::
     OUT/manifest.json                    written last: total, class_names, image_shape, shards[...]
 
 Modules: ``layout`` (file names), ``codec`` (PNG bytes <-> uint8), ``types``, ``parquet`` and ``png``
-(the format handlers), ``formats`` (the handler table, FORMATS, write_shard / read_shard),
+(the format handlers), ``formats`` (the handler table, FORMATS, write_rows / write_shard / read_shard),
 ``manifest`` (read_manifest / write_manifest), ``integrity`` (checks against the manifest).
 Only storage and errors are imported from synthgen: every stage may import this package.
 """
 
 from synthgen.shards.codec import decode_png, encode_batch, encode_png, pil_to_chw
-from synthgen.shards.formats import FORMATS, HANDLERS, FormatHandler, handlers_for, read_shard, write_shard
+from synthgen.shards.formats import (
+    FORMATS,
+    HANDLERS,
+    FormatHandler,
+    handlers_for,
+    read_shard,
+    write_rows,
+    write_shard,
+)
 from synthgen.shards.layout import MANIFEST_FILE, PLAN_FILE, Shard, png_name, safe_label_dirs
 from synthgen.shards.manifest import read_manifest, write_manifest
 from synthgen.shards.types import DatasetSpec, FileRef, ShardInfo, ShardManifest, ShardRows
@@ -43,5 +51,6 @@ __all__ = [
     "read_shard",
     "safe_label_dirs",
     "write_manifest",
+    "write_rows",
     "write_shard",
 ]

@@ -4,9 +4,13 @@ A format is a list of handlers; each handler writes, reads back, resume-checks a
 files for one shard. The last handler of a format is its *primary* one: its file is the shard
 record's ``file`` and the one readers use; it is also written last, so it commits the shard.
 
-Adding a format = one handler module (``name``, ``record_key``, ``what``, ``folder``, ``folders``,
-``shard_file``, ``write``, ``read``, ``completed``, ``verify``), one line in ``HANDLERS`` (and in
-``FORMAT_PARTS``), and its round-trip test in ``tests/test_shards.py``.
+Adding a format = one handler module (``name``, ``record_key``, ``what``, ``folder``, ``folders``, ``streams``,
+``shard_file``, ``write``, ``read``, ``completed``, ``verify``; with ``streams``, also ``write_rows`` and
+``commit``), one line in ``HANDLERS`` (and in ``FORMAT_PARTS``), and its round-trip test in ``tests/test_shards.py``.
+
+A handler that ``streams`` writes one file per row (the PNG tree): the sampling fleet writes those files batch
+by batch as they are encoded (``write_rows``), so that only the commit is left when a shard's last batch
+arrives; the others (Parquet) write their one file at the shard's end.
 """
 
 from __future__ import annotations
@@ -31,10 +35,16 @@ class FormatHandler(Protocol):
     what: str  # how messages call its committing file ("shard", "png index")
     folder: str  # the folder of its committing files (stray files there are reported by verify)
     folders: tuple[str, ...]  # every top-level folder it writes (``--overwrite`` deletes them)
+    streams: bool  # True: per-row files, written batch by batch (write_rows) and committed by commit
 
     def shard_file(self, index: int) -> str: ...
 
     def write(self, out: Location, rows: ShardRows, spec: DatasetSpec, meta: Mapping[str, Any]) -> FileRef: ...
+
+    # streaming handlers only (``streams``):
+    def write_rows(self, out: Location, rows: ShardRows, spec: DatasetSpec) -> list[Any]: ...
+
+    def commit(self, out: Location, rows: ShardRows, meta: Mapping[str, Any], files: list[Any]) -> FileRef: ...
 
     def read(self, out: Location, manifest: ShardManifest, shard: ShardInfo) -> ShardRows: ...
 
@@ -98,15 +108,38 @@ def shard_record(shard: Shard, parts: Sequence[tuple[FormatHandler, Mapping[str,
     return record
 
 
-def write_shard(out: Location, fmt: str, rows: ShardRows, spec: DatasetSpec, meta: Mapping[str, Any]) -> dict[str, Any]:
+def write_rows(out: Location, fmt: str, rows: ShardRows, spec: DatasetSpec) -> dict[str, list[Any]]:
+    """Write the per-row files of some rows of a shard (one batch) for every streaming handler of ``fmt``.
+
+    Returns:
+        handler name -> its entries for these rows; concatenate a shard's batches in id order and pass them to
+        ``write_shard(..., streamed=...)``, which then commits them instead of writing those files again.
+
+    Raises:
+        ConfigError: unknown format.
+    """
+    return {h.name: h.write_rows(out, rows, spec) for h in handlers_for(fmt) if h.streams}
+
+
+def write_shard(
+    out: Location,
+    fmt: str,
+    rows: ShardRows,
+    spec: DatasetSpec,
+    meta: Mapping[str, Any],
+    streamed: Mapping[str, list[Any]] | None = None,
+) -> dict[str, Any]:
     """Write one complete shard in format ``fmt``, every file atomically, the primary file last.
 
     Args:
         out: the dataset folder.
         fmt: one of FORMATS.
-        rows: the shard's rows in sample_id order (consecutive ids).
+        rows: the shard's rows in sample_id order (consecutive ids); its PNG bytes may be empty when
+            every handler that needs them streamed (``streamed`` holds their entries).
         spec: class names, label folders, image shape, row group size.
         meta: the writer's metadata (plan digest, shard index and id range, ``filter`` statistics ...).
+        streamed: handler name -> the entries ``write_rows`` returned for all of the shard's rows (in id order):
+            those files exist already and the handler only commits them. None: every handler writes everything.
 
     Returns:
         The shard's manifest record (index, rows, id range, file, bytes, sha256, png_index?, filter?).
@@ -118,7 +151,11 @@ def write_shard(out: Location, fmt: str, rows: ShardRows, spec: DatasetSpec, met
     shard = Shard(rows.index, int(ids[0]) if rows.rows else 0, int(ids[-1]) + 1 if rows.rows else 0)
     parts = []
     for handler in handlers_for(fmt):
-        part = handler.write(out, rows, spec, meta).to_record()
+        if streamed is not None and handler.streams:
+            ref = handler.commit(out, rows, meta, streamed[handler.name])
+        else:
+            ref = handler.write(out, rows, spec, meta)
+        part = ref.to_record()
         if meta.get("filter") is not None:
             part["filter"] = meta["filter"]
         parts.append((handler, part))

@@ -111,6 +111,7 @@ class ParquetFormat:
     what = "shard"  # how messages call its file
     folder = "parquet"  # where its committing files live (verify reports strays there)
     folders = ("parquet",)  # everything it writes (what --overwrite deletes)
+    streams = False  # one file per shard: written whole, at the shard's end
 
     def shard_file(self, index: int) -> str:
         """Path relative to OUT of shard ``index``'s Parquet file."""

@@ -97,6 +97,7 @@ class PngFormat:
     what = "png index"  # how messages call its committing file
     folder = "png_index"  # where its committing files live (verify reports strays there)
     folders = ("png", "png_index")  # everything it writes (what --overwrite deletes)
+    streams = True  # its per-row files can be written batch by batch (write_rows) before the commit
 
     def shard_file(self, index: int) -> str:
         """Path relative to OUT of shard ``index``'s PNG index."""
@@ -104,11 +105,21 @@ class PngFormat:
 
     def write(self, out: Location, rows: ShardRows, spec: DatasetSpec, meta: Mapping[str, Any]) -> FileRef:
         """Write the PNG files, then the shard's index listing them (the commit), each atomically."""
+        return self.commit(out, rows, meta, self.write_rows(out, rows, spec))
+
+    def write_rows(self, out: Location, rows: ShardRows, spec: DatasetSpec) -> list[list[Any]]:
+        """Write the PNG files of some of a shard's rows (a batch: the fleet streams them as they are encoded),
+        each atomically; returns their index entries ``[path, bytes, sha256]`` in row order."""
         files = []
         for sample_id, label, data in zip(rows.sample_ids.tolist(), rows.labels.tolist(), rows.pngs):
             rel = png_path(spec.label_dirs[label], sample_id)
             out.write_bytes(rel, data)
             files.append([rel, len(data), sha256_hex(data)])
+        return files
+
+    def commit(self, out: Location, rows: ShardRows, meta: Mapping[str, Any], files: list[list[Any]]) -> FileRef:
+        """Write the shard's index over ``files`` (``write_rows``' entries of every row, in row order), atomically:
+        the shard is complete from here on. ``rows`` gives the ids and provenance; its PNG bytes are not needed."""
         index = {
             "shard": rows.index,
             "sample_id_start": int(rows.sample_ids[0]) if rows.rows else 0,
