@@ -5,11 +5,16 @@
 
 Prints (numbers, not asserts):
 * bare loop: latents + generator forward + uint8 + PNG encode in this process (no Ray, no files),
-  with torch using every core and with one thread (the better one is the baseline);
-* fleet: ``run_sample`` into Parquet+PNG shards on the same cores, at N and 10 N images:
-  end-to-end images/s (actor start-up included) and steady images/s (after every actor loaded);
+  with torch using every core and with one thread, at batch 256 and the sampler's default batch (the best of
+  the four is the baseline);
+* fleet: ``run_sample`` into Parquet+PNG shards on the same cores, at N and 10 N images, at the sampler's
+  default batch: end-to-end images/s (actor start-up included) and steady images/s (after every actor loaded);
 * ratio fleet/bare (goal >= 0.95) and peak memory of the fleet at N vs 10 N (goal: flat within 10%), both runs
   with the same images per shard (what the sampler holds in flight scales with the shard, not with N).
+
+Rounds: the bare loops and the two fleet runs are measured in turn, ``--rounds`` times (3 by default); each
+round's ratio compares the fleet with that round's own best bare loop, and the median over rounds is the
+result. Measured once each, the two sides can land minutes apart on a machine whose speed drifts.
 
 Memory is the peak of the summed RSS of this driver and every process it started (the local Ray
 instance: GCS, raylet, actors, encode/write workers), sampled every 50 ms from /proc (Linux), and the
@@ -27,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -143,13 +149,37 @@ def fleet_run(cfg: SampleConfig) -> tuple[float, float, PeakMemory]:
     return cfg.num_samples / wall, steady, mem
 
 
+def _round(
+    checkpoint: str, cfg: Any, n: int, bare_n: int, batches: list[int], threads: list[int], tmp: str, r: int
+) -> dict[str, Any]:
+    """One round: every bare-loop variant, then the fleet at N and at 10 N images (fresh Ray each)."""
+    bares = {(b, t): bare_loop(checkpoint, bare_n, b, t) for b in batches for t in threads}
+    small = fleet_run(cfg(n, os.path.join(tmp, f"small{r}")))
+    big = fleet_run(cfg(10 * n, os.path.join(tmp, f"big{r}")))
+    return {"bares": bares, "small": small, "big": big}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke-test", action="store_true", help="small model (g_channels 16) and sizes")
+    parser.add_argument("--smoke-test", action="store_true", help="small model (g_channels 16) and sizes, one round")
     parser.add_argument("--checkpoint", default="", help="checkpoint to sample (default: an untrained one)")
     parser.add_argument("--num-samples", type=int, default=0, help="N of the small fleet run (10 N is the big one)")
     parser.add_argument("--num-actors", type=int, default=0, help="generator actors (default: one per CPU)")
-    parser.add_argument("--batch-size", type=int, default=256, help="ids per actor call / bare-loop batch")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=0,
+        help="ids per actor call, and the bare loop's batch (default: the fleet at the sampler's default batch, "
+        f"{SampleConfig.batch_size}; the bare loop at 256 and at {SampleConfig.batch_size}, the better one counts)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help="rounds of (bare loops, fleet N, fleet 10 N), interleaved so that both sides see the same machine; "
+        "ratios are per round, the median is the result (default 3; 1 with --smoke-test). On a shared or "
+        "throttled machine the bare loop's rate moves by a third between minutes, so one round can mislead",
+    )
     parser.add_argument("--use-gpu", action="store_true", help="GPU actors and a GPU bare loop")
     parser.add_argument(
         "--images-per-shard",
@@ -163,13 +193,16 @@ def main(argv: list[str] | None = None) -> int:
         "--bare-images",
         type=int,
         default=0,
-        help="images of each bare-loop measurement (default min(10 N, 50000): its rate does not depend on N)",
+        help="images of each bare-loop measurement (default min(10 N, 20000): its rate does not depend on N)",
     )
     args = parser.parse_args(argv)
     n = args.num_samples or (200 if args.smoke_test else 2000)
     per_shard = args.images_per_shard or SampleConfig.images_per_shard
-    bare_n = args.bare_images or min(10 * n, 50_000)
+    bare_n = args.bare_images or min(10 * n, 20_000)
+    rounds = args.rounds or (1 if args.smoke_test else 3)
     cpus = os.cpu_count() or 1
+    fleet_batch = args.batch_size or SampleConfig.batch_size
+    bare_batches = [args.batch_size] if args.batch_size else sorted({256, SampleConfig.batch_size})
 
     checkpoint = args.checkpoint
     if not checkpoint:
@@ -191,44 +224,78 @@ def main(argv: list[str] | None = None) -> int:
             format="both",
             images_per_shard=per_shard,
             num_actors=actors,
-            batch_size=args.batch_size,
+            batch_size=fleet_batch,
             cpus_per_actor=min(share, 1.0),
             use_gpu=args.use_gpu,
             progress=False,
         )
 
     # Torch threads = every core is the natural bare loop, but on a busy machine one thread can be faster:
-    # measure both and compare the fleet with the better one.
-    bares = {t: bare_loop(checkpoint, bare_n, args.batch_size, t) for t in sorted({1, cpus})}
-    bare = max(bares.values())
+    # measure both (and both batch sizes) and compare the fleet with the best one of the same round.
+    threads = sorted({1, cpus})
     with tempfile.TemporaryDirectory(prefix="bench-out-") as tmp:
-        e2e_small, steady_small, mem_small = fleet_run(cfg(n, os.path.join(tmp, "small")))
-        e2e_big, steady_big, mem_big = fleet_run(cfg(10 * n, os.path.join(tmp, "big")))
+        results = [_round(checkpoint, cfg, n, bare_n, bare_batches, threads, tmp, r) for r in range(rounds)]
+    _report(results, checkpoint, cpus, actors, min(share, 1.0), fleet_batch, per_shard, bare_n, n)
+    return 0
+
+
+def _report(
+    results: list[dict[str, Any]],
+    checkpoint: str,
+    cpus: int,
+    actors: int,
+    share: float,
+    batch: int,
+    per_shard: int,
+    bare_n: int,
+    n: int,
+) -> None:
+    """Print every round's figures, then the medians of the per-round ratios."""
     mib = 1 / 2**20
     print(
-        f"bench_sample: checkpoint {checkpoint}, {cpus} CPUs, {actors} actors x {min(share, 1.0)} CPU, "
-        f"batch {args.batch_size}, format both, {per_shard} images per shard"
+        f"bench_sample: checkpoint {checkpoint}, {cpus} CPUs, {actors} actors x {share} CPU, fleet batch {batch}, "
+        f"format both, {per_shard} images per shard, {len(results)} round(s)"
     )
-    for threads, rate in bares.items():
-        print(f"bare loop (in-process, no Ray, no files, {threads} torch thread(s)), {bare_n} images: {rate:.1f} img/s")
-    for num, e2e, steady, mem in ((n, e2e_small, steady_small, mem_small), (10 * n, e2e_big, steady_big, mem_big)):
-        print(
-            f"fleet {num} images: end-to-end {e2e:.1f} img/s, steady {steady:.1f} img/s; peak memory "
-            f"{mem.peak * mib:.0f} MiB RSS (driver + local Ray), of which Ray workers/actors "
-            f"{mem.peak_workers * mib:.0f} MiB; private (RssAnon, no shared object-store pages) "
-            f"{mem.peak_private * mib:.0f} MiB"
+    steady_ratios, e2e_ratios, mem_ratios = [], [], []
+    for r, res in enumerate(results):
+        for (b, t), rate in res["bares"].items():
+            print(
+                f"round {r}: bare loop (in-process, no Ray, no files, batch {b}, {t} torch thread(s)), {bare_n} "
+                f"images: {rate:.1f} img/s"
+            )
+        bare = max(res["bares"].values())
+        for num, (e2e, steady, mem) in ((n, res["small"]), (10 * n, res["big"])):
+            print(
+                f"round {r}: fleet {num} images: end-to-end {e2e:.1f} img/s, steady {steady:.1f} img/s; peak memory "
+                f"{mem.peak * mib:.0f} MiB RSS (driver + local Ray), of which Ray workers/actors "
+                f"{mem.peak_workers * mib:.0f} MiB; private (RssAnon, no shared object-store pages) "
+                f"{mem.peak_private * mib:.0f} MiB"
+            )
+        e2e_big, steady_big, mem_big = res["big"]
+        mem_small = res["small"][2]
+        steady_ratios.append(steady_big / bare)
+        e2e_ratios.append(e2e_big / bare)
+        mem_ratios.append(
+            (
+                mem_big.peak / max(mem_small.peak, 1),
+                mem_big.peak_workers / max(mem_small.peak_workers, 1),
+                mem_big.peak_private / max(mem_small.peak_private, 1),
+            )
         )
+        print(
+            f"round {r}: ratio fleet/best bare loop ({10 * n} images): steady {steady_ratios[-1]:.2f}, "
+            f"end-to-end {e2e_ratios[-1]:.2f}"
+        )
+    total, workers, private = (float(np.median([m[i] for m in mem_ratios])) for i in range(3))
     print(
-        f"ratio fleet/best bare loop ({10 * n} images): steady {steady_big / bare:.2f}, "
-        f"end-to-end {e2e_big / bare:.2f} "
-        f"(goal >= 0.95)"
+        f"ratio fleet/best bare loop ({10 * n} images), median of {len(results)} round(s): steady "
+        f"{np.median(steady_ratios):.2f}, end-to-end {np.median(e2e_ratios):.2f} (goal >= 0.95); per round: steady "
+        f"{', '.join(f'{x:.2f}' for x in steady_ratios)}; end-to-end {', '.join(f'{x:.2f}' for x in e2e_ratios)}"
     )
     print(
-        f"peak memory 10x run / 1x run: total {mem_big.peak / max(mem_small.peak, 1):.3f}, workers "
-        f"{mem_big.peak_workers / max(mem_small.peak_workers, 1):.3f}, private "
-        f"{mem_big.peak_private / max(mem_small.peak_private, 1):.3f} (goal: within 1.10)"
+        f"peak memory 10x run / 1x run, median: total {total:.3f}, workers {workers:.3f}, private {private:.3f} "
+        "(goal: within 1.10)"
     )
-    return 0
 
 
 if __name__ == "__main__":
