@@ -67,7 +67,9 @@ class Arms:
 
 @dataclass(frozen=True)
 class Runs:
-    """Single runs: a row per (label, result files), a column per (header, file index, key, format)."""
+    """Single runs: a row per (label, result files), a column per (header, file index, key, format). A file index
+    ``mean`` summarises the key over all of the row's files (repeats of one run on several seeds): mean ± std (SE);
+    ``positive``: how many of them are > 0."""
 
     columns: tuple[tuple[str, int, str, str], ...]
     rows: tuple[tuple[str, tuple[str, ...]], ...]
@@ -258,9 +260,26 @@ def render_runs(spec: Runs, root: Path) -> str:
     lines = ["| " + " | ".join(["run"] + [c[0] for c in spec.columns]) + " |", "|---" * (len(spec.columns) + 1) + "|"]
     for label, files in spec.rows:
         runs = [read_json(root / f"{name}.json") for name in files]
-        cells = [_num(lookup(runs[i], key), fmt) if i < len(runs) else "" for _, i, key, fmt in spec.columns]
+        cells = [_runs_cell(runs, i, key, fmt) for _, i, key, fmt in spec.columns]
         lines.append("| " + " | ".join([label] + cells) + " |")
     return "\n".join(lines)
+
+
+def _runs_cell(runs: list[dict[str, Any]], index: int | str, key: str, fmt: str) -> str:
+    """One cell of a Runs table: file ``index``'s value, or (``mean`` / ``positive``) a summary over all files."""
+    from synthgen.evaluate.stats import stats
+
+    if index in ("mean", "positive"):
+        missing = [r["_path"] for r in runs if not isinstance(lookup(r, key), (int, float))]
+        if missing:
+            raise TableError(f"{', '.join(missing)}: no number under {key!r} to summarise over the row's runs")
+    if index == "mean":
+        st = stats([lookup(r, key) for r in runs])
+        se = "" if st["se"] is None else f" (SE {_num(st['se'], fmt.lstrip('+'))})"
+        return f"{_num(st['mean'], fmt)} ± {_num(st['std'], fmt.lstrip('+'))}{se}"
+    if index == "positive":
+        return f"{stats([lookup(r, key) for r in runs], signed=True)['positive']}/{len(runs)} > 0"
+    return _num(lookup(runs[index], key), fmt) if isinstance(index, int) and index < len(runs) else ""
 
 
 # the transfer metric's comparisons (synthgen.evaluate.metrics.transfer.derived) and their labels, in table order;

@@ -104,6 +104,23 @@ def test_runs_rows_read_flat_and_dotted_nested_keys(tmp_path):
     assert tables.render("t", {"t": spec}, tmp_path).splitlines()[-1] == "| a | 3.0 | 12 |  |"  # absent: blank
 
 
+def test_runs_rows_summarise_a_key_over_their_seeds(tmp_path):
+    (tmp_path / "r").mkdir()
+    for name, gain in (("s0", 1.0), ("s1", 2.0), ("s2", -0.5)):
+        (tmp_path / "r" / f"{name}.json").write_text(json.dumps({"gain": gain}))
+    spec = tables.Runs(
+        (("gain", "mean", "gain", "+.2f"), ("> 0", "positive", "gain", ""), ("seed 1", 1, "gain", "+.2f")),
+        (("three seeds", ("r/s0", "r/s1", "r/s2")),),
+    )
+    # mean 0.833, population std 1.027, SE = sample std 1.258 / sqrt(3) = 0.726
+    assert tables.render("t", {"t": spec}, tmp_path).splitlines()[-1] == (
+        "| three seeds | +0.83 ± 1.03 (SE 0.73) | 2/3 > 0 | +2.00 |"
+    )
+    (tmp_path / "r" / "s2.json").write_text(json.dumps({"other": 1}))
+    with pytest.raises(tables.TableError, match="no number under 'gain'"):
+        tables.render("t", {"t": spec}, tmp_path)
+
+
 def _transfer_seed(folder: Path, seed: int, accuracy: dict[str, float]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"seed{seed:02d}.json").write_text(json.dumps({"accuracy": accuracy, "config": {"seed": seed}}))
