@@ -23,7 +23,8 @@ from synthgen.evaluate.config import EvalConfig, TransferConfig
 from synthgen.evaluate.generic_augment import generic_augment
 from synthgen.evaluate.report import format_table
 from synthgen.evaluate.run import evaluate, metrics_for_source, open_source
-from synthgen.evaluate.transfer import ARMS, halves, load_transfer_data, seed_sets
+from synthgen.evaluate.transfer import ARMS
+from synthgen.evaluate.transfer_data import halves, load_transfer_data, seed_sets
 from synthgen.train.untrained import write_random_checkpoint
 
 SIDE = 16  # the smallest side a translator takes

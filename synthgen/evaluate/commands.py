@@ -224,7 +224,8 @@ def plan_text(cfg: EvalConfig) -> str:
 
 def transfer_plan(cfg: EvalConfig, source: Any) -> list[str]:
     """The --dry-run lines of the transfer metric: its halves, sizes and arms."""
-    from synthgen.evaluate.transfer import describe, few_count, halves, selected_arms
+    from synthgen.evaluate.transfer import selected_arms
+    from synthgen.evaluate.transfer_data import describe, few_count, halves
 
     t, h = cfg.transfer, halves(source.experiment)
     arms = selected_arms(t)

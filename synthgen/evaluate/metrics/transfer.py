@@ -1,8 +1,9 @@
 """Transfer: a classifier on a translator's A -> B images vs source-only, generic augmentation, B's own labels.
 
-The work (halves, subsets, generic augmentation, the classifier arms) is in ``synthgen.evaluate.transfer``;
-this module summarises its accuracies over the seeds (mean, std, standard error, seeds > 0; the confirmation
-seeds apart), judges the issue's targets, registers the metric and says how its rows read.
+The work (the classifier arms, generic augmentation) is in ``synthgen.evaluate.transfer``, its data (halves,
+subsets) in ``synthgen.evaluate.transfer_data``; this module summarises its accuracies over the seeds (mean, std,
+standard error, seeds > 0; the confirmation seeds apart), judges the issue's targets, registers the metric and says
+how its rows read.
 """
 
 from __future__ import annotations
