@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -156,6 +157,10 @@ def _round(
     bares = {(b, t): bare_loop(checkpoint, bare_n, b, t) for b in batches for t in threads}
     small = fleet_run(cfg(n, os.path.join(tmp, f"small{r}")))
     big = fleet_run(cfg(10 * n, os.path.join(tmp, f"big{r}")))
+    # Each round starts from the same disk: with earlier rounds' files left behind, later fleets slowed round by
+    # round on the 2-core VM (the kernel still writing them back); deleted, they stayed within the machine's drift
+    for name in (f"small{r}", f"big{r}"):
+        shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
     return {"bares": bares, "small": small, "big": big}
 
 
