@@ -184,6 +184,13 @@ def _seed_list(seeds: list[int]) -> str:
     return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
 
 
+def mean_std_se(st: dict[str, Any], fmt: str) -> str:
+    """``stats`` as ``mean ± std (SE se)`` in ``fmt`` (the spread without a sign; SE ``n/a`` for one value)."""
+    plain = fmt.lstrip("+")
+    se = "n/a" if st["se"] is None else format(st["se"], plain)
+    return f"{format(st['mean'], fmt)} ± {format(st['std'], plain)} (SE {se})"
+
+
 def summary_text(s: dict[str, Any]) -> str:
     """``stats`` as ``+0.51 ± 0.31 (SE 0.11), 8/9 positive``."""
     se = "n/a" if s["se"] is None else f"{s['se']:.2f}"
@@ -274,9 +281,7 @@ def _runs_cell(runs: list[dict[str, Any]], index: int | str, key: str, fmt: str)
         if missing:
             raise TableError(f"{', '.join(missing)}: no number under {key!r} to summarise over the row's runs")
     if index == "mean":
-        st = stats([lookup(r, key) for r in runs])
-        se = "" if st["se"] is None else f" (SE {_num(st['se'], fmt.lstrip('+'))})"
-        return f"{_num(st['mean'], fmt)} ± {_num(st['std'], fmt.lstrip('+'))}{se}"
+        return mean_std_se(stats([lookup(r, key) for r in runs]), fmt)
     if index == "positive":
         return f"{stats([lookup(r, key) for r in runs], signed=True)['positive']}/{len(runs)} > 0"
     return _num(lookup(runs[index], key), fmt) if isinstance(index, int) and index < len(runs) else ""
@@ -345,12 +350,9 @@ def render_transfer(spec: Transfer, root: Path) -> str:
     lines = [head + " | mean ± std (SE) |", "|---" * (len(seeds) + 2) + "|"]
 
     def row(label: str, st: dict[str, Any], fmt: str) -> str:
-        se = "n/a" if st["se"] is None else format(st["se"], fmt.lstrip("+"))
         pos = f", {st['positive']}/{len(st['values'])} > 0" if "positive" in st else ""
         cells = " | ".join(format(v, fmt) for v in st["values"])
-        return (
-            f"| {label} | {cells} | {format(st['mean'], fmt)} ± {format(st['std'], fmt.lstrip('+'))} (SE {se}){pos} |"
-        )
+        return f"| {label} | {cells} | {mean_std_se(st, fmt)}{pos} |"
 
     shown = TRANSFER_ARMS + tuple((a, t) for a, t in OPTIONAL_TRANSFER_ARMS if all(a in accuracy[s] for s in seeds))
     acc = {arm: [accuracy[s][arm] for s in seeds] for arm, _ in shown}

@@ -18,7 +18,7 @@ from synthgen.models.latent import latent_space
 from synthgen.pixels import to_uint8
 from synthgen.sample.plan import SamplePlan
 from synthgen.sample.prior import prior_images
-from synthgen.sample.writer import needs_bytes_at_commit, write_batch_files, write_shard
+from synthgen.sample.writer import needs_bytes_at_commit, streams_rows, write_batch_files, write_shard
 from synthgen.shards import encode_batch
 from synthgen.storage import Location
 
@@ -256,7 +256,7 @@ class SamplerActor(LoadsOnFirstCall):
 
 
 def encode_task(
-    batch: tuple[np.ndarray, ...], level: int, out: Location | None = None, plan: dict[str, Any] | None = None
+    batch: tuple[np.ndarray, ...], level: int, out: Location | None = None, plan: SamplePlan | None = None
 ) -> tuple[Any, ...]:
     """Ray task: PNG-encode one generated batch (ids, labels, images, candidates, below, provenance).
 
@@ -268,14 +268,13 @@ def encode_task(
     pngs = encode_batch(images, level)
     if out is None or plan is None:
         return (ids, labels, pngs, *rest)
-    p = SamplePlan.from_dict(plan)
-    streamed = write_batch_files(out, p, ids, labels, pngs)
-    return (ids, labels, pngs if needs_bytes_at_commit(p) else [], *rest, streamed)
+    streamed = write_batch_files(out, plan, ids, labels, pngs)
+    return (ids, labels, pngs if needs_bytes_at_commit(plan) else [], *rest, streamed)
 
 
 def write_task(out: Location, plan: dict[str, Any], index: int, version: str, *batches: Any) -> dict[str, Any]:
-    """Ray task: write one shard from its encoded batches (given in id order); files the encode tasks wrote
-    already (a 7th entry per batch) are committed, not written again."""
+    """Ray task: write one shard from its encoded batches (given in id order). For a format with per-row files the
+    encode tasks wrote them already (their entries: a 7th item per batch): they are committed, not written again."""
     p = SamplePlan.from_dict(plan)
     ids = np.concatenate([b[0] for b in batches])
     labels = np.concatenate([b[1] for b in batches])
@@ -290,6 +289,6 @@ def write_task(out: Location, plan: dict[str, Any], index: int, version: str, *b
     if p.provenance:  # --around / --translate: source_id and source string of every row
         provenance = (np.concatenate([b[5][0] for b in batches]), [src for b in batches for src in b[5][1]])
     streamed = None
-    if all(len(b) > 6 for b in batches):
+    if streams_rows(p):  # the fleet hands such formats' files to the encode tasks (synthgen.sample.fleet)
         streamed = {name: [e for b in batches for e in b[6][name]] for name in batches[0][6]}
     return write_shard(out, p, p.shard(index), ids, labels, pngs, version, stats, provenance, streamed)

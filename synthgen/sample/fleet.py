@@ -180,9 +180,9 @@ class _Dispatcher:
         self.encode, self.write, self.out, self.version, self.on_progress = encode, write, out, version, on_progress
         self.plan_dict = plan.to_dict()
         # per-row files (the PNG tree) are written by each batch's encode task, so a shard's end only commits
-        # them: the last shard's files are not all written after the last batch is generated. The plan goes into
-        # the object store once (a top-level ref argument: Ray hands every task the value)
-        self.stream = (out, ray.put(self.plan_dict)) if streams_rows(plan) else ()
+        # them: the last shard's files are not all written after the last batch is generated. The plan object goes
+        # into the object store once (a top-level ref argument: Ray hands every task the value, no per-batch parse)
+        self.stream = (out, ray.put(plan)) if streams_rows(plan) else ()
         self.active: dict[int, _ShardState] = {}  # shard index -> state of its current attempt
         self.gen_refs: dict[Any, int] = {}  # generate ref -> actor slot
         self.enc_refs: dict[Any, tuple[int, int, int]] = {}  # encode ref -> (shard index, attempt, rows)
