@@ -85,6 +85,9 @@ class Transfer:
     # folders of later runs of some arms on the same seeds and checkpoint (``transfer.arms``): their arms are
     # added; an arm both hold must agree (the same seed trains an arm the same whatever else runs)
     more: tuple[str, ...] = ()
+    # the folder of another translator's study on the same pair, seeds, halves and settings: the arms that involve no
+    # translator (TRANSLATOR_FREE_ARMS) come from it, so a new translator runs only its own arms; "" = none
+    shared: str = ""
 
 
 TRANSFER_ARMS = (
@@ -98,6 +101,8 @@ TRANSFER_ARMS = (
 )
 # arms a folder may lack (measured later with transfer.arms): shown when every seed has them
 OPTIONAL_TRANSFER_ARMS = (("translated_plus_generic", "A translated into B + generic-augmented A"),)
+# the arms whose training sets hold no translated image: the same for any translator of one pair, seed and settings
+TRANSLATOR_FREE_ARMS = ("source_only", "source_generic_aug", "oracle", "few_b", "few_b_plus_generic")
 
 
 @dataclass(frozen=True)
@@ -335,11 +340,42 @@ def _merge_arms(accuracy: dict[int, dict[str, float]], more: dict[int, dict[str,
             accuracy[seed][arm] = value
 
 
+def _same_study(run: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two seeds' results share halves and metric settings
+    (``transfer.arms`` and ``seeds`` aside: an arm of a seed does not depend on them)."""
+
+    def settings(r: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in r["config"].get("settings", {}).items() if k not in ("arms", "seeds")}
+
+    return run.get("halves") == other.get("halves") and settings(run) == settings(other)
+
+
+def _take_shared_arms(runs: dict[int, dict[str, Any]], shared: dict[int, dict[str, Any]]) -> None:
+    """Fill ``runs``' (seed -> result) translator-free arms from ``shared``'s same seed, in place.
+
+    Raises:
+        TableError: a seed ``shared`` lacks, another study (halves, settings), or an arm both hold that differs.
+    """
+    for seed, run in runs.items():
+        other = shared.get(seed)
+        if other is None:
+            raise TableError(f"{run['_path']}: seed {seed} has no result in the shared folder")
+        if not _same_study(run, other):
+            raise TableError(f"{run['_path']}: not the halves or settings of {other['_path']}; cannot share its arms")
+        run["accuracy"] = dict(run["accuracy"])
+        _merge_arms(
+            {seed: run["accuracy"]},
+            {seed: {**other, "accuracy": {arm: other["accuracy"][arm] for arm in TRANSLATOR_FREE_ARMS}}},
+        )
+
+
 def render_transfer(spec: Transfer, root: Path) -> str:
     from synthgen.evaluate.stats import stats
 
     runs = load_arm(root, spec.folder)
     seeds = sorted(runs)
+    if spec.shared:
+        _take_shared_arms(runs, load_arm(root, spec.shared))
     for run in runs.values():
         if not isinstance(run["accuracy"], dict) or any(arm not in run["accuracy"] for arm, _ in TRANSFER_ARMS):
             raise TableError(f"{run['_path']}: accuracy must hold every arm: {[a for a, _ in TRANSFER_ARMS]}")
@@ -416,7 +452,10 @@ def parse_specs(raw: dict[str, Any]) -> dict[str, Spec]:
                 )
             elif kind == "transfer":
                 out[name] = Transfer(
-                    options["folder"], tuple(options.get("choosing", ())), tuple(options.get("more", ()))
+                    options["folder"],
+                    tuple(options.get("choosing", ())),
+                    tuple(options.get("more", ())),
+                    options.get("shared", ""),
                 )
             elif kind == "runs":
                 columns = tuple(tuple(c) for c in options["columns"])

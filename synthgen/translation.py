@@ -11,6 +11,8 @@ Sample ids of a translated dataset list the input images in order, each followed
   depends on its id only, never on the actor or batch it was made in;
 * ``edges+dropout`` (pix2pix on ``data.pairs: edges``): as above, and variation ``j >= 1`` first deforms the
   outline elastically (``synthgen.data.pairs.elastic_rows``, keyed by (seed, i, j)): one outline renders K shapes;
+* ``noise`` (pixelda): a new noise vector per sample id, drawn from torch's generator seeded per canonical chunk as
+  for the dropout masks (the generator declares ``draws_noise``);
 * ``none`` (cyclegan, srgan): a deterministic map, one output per input (K must be 1).
 
 An upscaler (srgan, on ``data.pairs: downsample``) takes images ``factor`` times smaller than the ones it makes:
@@ -27,7 +29,8 @@ import numpy as np
 
 from synthgen.errors import CheckpointError, ConfigError
 
-VARIATION_KINDS = ("dropout", "edges+dropout", "none")
+VARIATION_KINDS = ("dropout", "edges+dropout", "noise", "none")
+DROPOUT_KINDS = ("dropout", "edges+dropout")  # the kinds whose variations come from the decoder's dropout
 DROPOUT_DOMAIN = 0x44524F504F5554  # "DROPOUT": the seed word of the dropout masks' chunk seeds
 
 
@@ -63,9 +66,12 @@ def input_channels(data_cfg: Any) -> int:
 
 
 def variation_kind(G: Any, data_cfg: Any) -> str:
-    """How the variations of generator ``G`` differ (see the module docstring): by its dropout, if it has any."""
+    """How the variations of generator ``G`` differ (see the module docstring): by its noise input if it declares
+    one, else by its dropout, if it has any."""
     from torch import nn
 
+    if getattr(G, "draws_noise", False):
+        return "noise"
     if not any(isinstance(m, nn.Dropout) for m in G.modules()):
         return "none"
     return "edges+dropout" if data_cfg.pairs == "edges" else "dropout"
@@ -148,7 +154,7 @@ def check_per_image(per_image: int, variation: str) -> None:
 
 
 def chunk_seed(seed: int, chunk_start: int) -> int:
-    """The torch seed of the dropout masks of the canonical chunk starting at sample id ``chunk_start``."""
+    """The torch seed of the dropout masks (or noise) of the canonical chunk starting at sample id ``chunk_start``."""
     state = np.random.SeedSequence([int(seed), DROPOUT_DOMAIN, int(chunk_start)]).generate_state(2, np.uint32)
     return int(state[0]) | (int(state[1] & 0x7FFFFFFF) << 32)
 
@@ -187,7 +193,7 @@ def translate_rows(
 
     total = len(inputs) * per_image
     pieces = []
-    dropout = [m for m in G.modules() if isinstance(m, nn.Dropout)] if variation != "none" else []
+    dropout = [m for m in G.modules() if isinstance(m, nn.Dropout)] if variation in DROPOUT_KINDS else []
     for m in dropout:
         m.train()  # pix2pix's noise: dropout on at test time (switched back below, whatever happens)
     try:
@@ -200,7 +206,7 @@ def translate_rows(
                 if warp.any():
                     x = x.copy()
                     x[warp] = elastic_rows(x[warp], rows[warp], js[warp], seed)
-                if dropout:
+                if variation != "none":  # dropout masks or noise: a row depends on its id only
                     torch.manual_seed(chunk_seed(seed, s))
                 y = torch.from_numpy(np.asarray(labels)[rows]).to(device)  # [k]
                 out = G.translate(to_float(x).to(device), y)  # [k, C_out, H, W] in [-1, 1]

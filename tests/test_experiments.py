@@ -144,6 +144,31 @@ def test_a_transfer_table_adds_a_later_arm_and_refuses_one_that_disagrees(tmp_pa
         tables.render("x", {"x": tables.Transfer("t/main", (), ("t/later",))}, tmp_path)
 
 
+def test_a_second_translator_takes_the_translator_free_arms_from_the_first_and_checks_they_agree(tmp_path):
+    core = [arm for arm, _ in tables.TRANSFER_ARMS]
+    for seed in (0, 1):
+        _transfer_seed(tmp_path / "t" / "first", seed, {arm: 0.5 + 0.01 * k + 0.1 * seed for k, arm in enumerate(core)})
+        generic = 0.5 + 0.01 * core.index("source_generic_aug") + 0.1 * seed
+        own = {"source_generic_aug": generic, "translated": 0.9, "few_b_plus_translated": 0.95}
+        _transfer_seed(tmp_path / "t" / "second", seed, own)
+    spec = tables.Transfer("t/second", shared="t/first")
+    text = tables.render("x", {"x": spec}, tmp_path)
+    assert "| A translated into B | 0.9000 | 0.9000 |" in text  # its own arm, not the first translator's
+    assert "| B's own labels (oracle) | 0.5300 | 0.6300 |" in text  # a translator-free arm, from the first
+    with pytest.raises(tables.TableError, match="accuracy must hold every arm"):  # nothing shared: arms missing
+        tables.render("x", {"x": tables.Transfer("t/second")}, tmp_path)
+    _transfer_seed(tmp_path / "t" / "second", 1, {**own, "source_generic_aug": 0.1})
+    with pytest.raises(tables.TableError, match="source_generic_aug is 0.61 but the study's seed 1 has 0.1"):
+        tables.render("x", {"x": spec}, tmp_path)
+    other_half = json.loads((tmp_path / "t" / "second" / "seed01.json").read_text()) | {"halves": {"source": "even"}}
+    (tmp_path / "t" / "second" / "seed01.json").write_text(json.dumps(other_half))
+    with pytest.raises(tables.TableError, match="not the halves or settings"):
+        tables.render("x", {"x": spec}, tmp_path)
+    (tmp_path / "t" / "first" / "seed01.json").unlink()
+    with pytest.raises(tables.TableError, match="seed 1 has no result in the shared folder"):
+        tables.render("x", {"x": spec}, tmp_path)
+
+
 def test_a_block_is_rewritten_and_nothing_else(fake):
     page = fake / "page.md"
     page.write_text("intro\n<!-- begin: table t -->\nold\n<!-- end: table t -->\noutro\n")

@@ -53,19 +53,25 @@ def setup(tmp_path_factory):
             "model": {"name": "pix2pix", "arch": {"class_conditional": True, "g_channels": 8, "d_channels": 8}},
         },
     )
-    cyc = from_dict(
+    return (
+        write_random_checkpoint(str(base / "pix"), pix, class_names=CLASSES),
+        gray_to_rgb_checkpoint(str(base / "cyc"), folder, "cyclegan"),
+        folder,
+    )
+
+
+def gray_to_rgb_checkpoint(path: str, folder: str, model: str) -> str:
+    """An untrained unpaired translator ``model`` of tiny width from ``folder``'s gray images to RGB ones."""
+    data = {"source": "imagefolder", "root": folder, "resolution": 32, "channels": 1}
+    cfg = from_dict(
         ExperimentConfig,
         {
             "data": data,
             "data_b": {**data, "channels": 3},
-            "model": {"name": "cyclegan", "arch": {"g_channels": 4, "g_blocks": 1, "d_channels": 4}},
+            "model": {"name": model, "arch": {"g_channels": 4, "g_blocks": 1, "d_channels": 4}},
         },
     )
-    return (
-        write_random_checkpoint(str(base / "pix"), pix, class_names=CLASSES),
-        write_random_checkpoint(str(base / "cyc"), cyc, class_names=CLASSES),
-        folder,
-    )
+    return write_random_checkpoint(path, cfg, class_names=CLASSES)
 
 
 def _cfg(checkpoint: str, data: str, out, **kw) -> SampleConfig:

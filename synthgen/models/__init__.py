@@ -7,7 +7,7 @@ loss = get_loss(cfg.model.loss)  # .d_loss / .g_loss / .penalty
 lecam = LeCam(cfg.model.lecam_weight)  # optional D regulariser: lecam(d_real, d_fake) -> scalar
 """
 
-from synthgen.models import cdcgan, cyclegan, dcgan, mlp, pix2pix, srgan, stylegan  # noqa: F401  (registration side effect)
+from synthgen.models import cdcgan, cyclegan, dcgan, mlp, pix2pix, pixelda, srgan, stylegan  # noqa: F401  (registration side effect)
 from synthgen.models.augment import AUGMENTS, diff_augment, parse_policy
 from synthgen.models.ema import EMA, unwrap
 from synthgen.models.losses import LOSSES, GANLoss, LeCam, get_loss, register_loss

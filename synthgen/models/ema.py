@@ -79,8 +79,10 @@ class EMA:
         """
         m = self.module
         bns = [b for b in m.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm) and b.track_running_stats]
-        if not bns:
-            return  # e.g. the mlp generator: nothing to recalibrate
+        if not bns or not hasattr(m, "z_dim"):
+            # the mlp generator: nothing to recalibrate; an image -> image generator's BN (pixelda's task classifier)
+            # sees images, not latents, and keeps the buffers copied from the trained network
+            return
         param = next(m.parameters())
         num_classes = max(int(getattr(m, "num_classes", 1)), 1)
         rng = torch.Generator(device=param.device).manual_seed(seed)

@@ -51,14 +51,15 @@ sampling around real images (--around):
   (kind, root, split, digest), the inversion settings and the mean reconstruction error. Inverted chunks
   are kept under OUT/inversion/, so a killed run loses at most the chunks in flight.
 
-translating images (--translate DATA, a pix2pix, cyclegan or srgan checkpoint; --upscale-from DATA for srgan):
+translating images (--translate DATA, a pix2pix, cyclegan, pixelda or srgan checkpoint; --upscale-from DATA for srgan):
   every image of DATA becomes --per-image K translations into the checkpoint's domain B, keeping its label:
   sample id i * K + j is variation j of input image i. DATA: train / test (that split of the checkpoint's
   domain A data), a data-config YAML (DataConfig keys, optional split: train | test), an ImageFolder root
   (its files must already have the checkpoint's input size and channels; a YAML with resolution / channels
   converts them), or a synthgen dataset folder. pix2pix varies by its decoder dropout (masks seeded per
   chunk of sample ids); on outlines (data.pairs: edges) DATA's images are outlined first and variation
-  j >= 1 deforms the outline elastically, so one outline renders K shapes; cyclegan and srgan are
+  j >= 1 deforms the outline elastically, so one outline renders K shapes; pixelda by its noise input (a
+  new noise vector per sample, seeded per chunk of ids); cyclegan and srgan are
   deterministic (K = 1). An srgan checkpoint upscales DATA's images, which must have its low resolution.
   Rows gain source_id and source as with --around; manifest.json's "translate" records the input set and
   the domains. Images of another shape, or (class-conditional pix2pix) other classes: exit 2.
@@ -219,8 +220,8 @@ def _add_translate_arguments(p: argparse._ArgumentGroup) -> None:
     p.add_argument(
         "--translate",
         metavar="DATA",
-        help="translate every image of DATA with a pix2pix / cyclegan checkpoint instead of drawing from noise: "
-        "train / test (the checkpoint's domain A split), a data-config YAML, an ImageFolder root, or a synthgen "
+        help="translate every image of DATA with a pix2pix / cyclegan / pixelda checkpoint instead of drawing from "
+        "noise: train / test (the checkpoint's domain A split), a data-config YAML, an ImageFolder root, or a synthgen "
         "dataset folder; see 'translating images'",
     )
     p.add_argument(

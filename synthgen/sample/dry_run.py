@@ -95,6 +95,7 @@ def _print_translate_plan(plan: object, spec: dict) -> None:
     how = {
         "none": "one deterministic translation each",
         "dropout": "dropout masks seeded per chunk of sample ids",
+        "noise": "a noise vector per sample, seeded per chunk of sample ids",
         "edges+dropout": "variation 0 renders the outline, j >= 1 an elastic deformation of it; dropout on",
     }[plan.variation]
     print(

@@ -1,0 +1,124 @@
+"""pixelda (synthgen.models.pixelda): the noise-input translator with a task classifier. Its options' refusals, what
+its losses reward, that sampling draws a new, reproducible variation per sample id, a real Ray Train run and the
+fleet's bytes across actor counts."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from shard_data import provenance_rows
+from test_sample_translate import SIZES, _cfg, _folder, gray_to_rgb_checkpoint
+from test_translation_train import cycle_config, rgb_folder
+
+from synthgen.data.shard_dataset import SyntheticShardDataset
+from synthgen.errors import ConfigError
+from synthgen.models.pixelda import PixelDAObjective, PixelDAOptions, build_pixelda
+from synthgen.sample.run import run_sample
+from synthgen.sample.verify import verify_output
+from synthgen.train.trainer import train
+from synthgen.translation import check_per_image, load_translator, translate_rows, variation_kind
+
+SMALL = PixelDAOptions(g_channels=8, g_blocks=1, d_channels=8, classifier_width=4)
+
+
+@pytest.mark.parametrize(
+    "arch, expect",
+    [
+        ({"noise_dim": 0}, "noise_dim"),
+        ({"adversarial_weight": 0.0}, "adversarial_weight"),
+        ({"task_weight": -1.0}, "task_weight"),
+    ],
+)
+def test_options_refuse_settings_that_cannot_train(arch, expect):
+    with pytest.raises(ConfigError, match=expect):
+        PixelDAOptions(**arch)
+
+
+def test_domain_a_without_classes_is_refused():
+    with pytest.raises(ConfigError, match="labels"):
+        build_pixelda(SMALL, (1, 32, 32), (3, 32, 32), num_classes=1)
+
+
+def test_noise_changes_the_translation_and_a_seed_repeats_it():
+    torch.manual_seed(0)
+    G, _ = build_pixelda(SMALL, (1, 32, 32), (3, 32, 32), num_classes=3)
+    G.eval()
+    a = torch.rand(4, 1, 32, 32) * 2 - 1
+    z = torch.rand(4, SMALL.noise_dim) * 2 - 1
+    out = G(a, torch.zeros(4, dtype=torch.long), z)
+    assert out["fake_b"].shape == (4, 3, 32, 32) and out["logits_fake"].shape == out["logits_a"].shape == (4, 3)
+    other = G.generate(a, -z)
+    assert (other - out["fake_b"]).abs().max() > 1e-4  # z reaches the image
+    torch.manual_seed(7)
+    first = G.translate(a)
+    torch.manual_seed(7)
+    assert torch.equal(first, G.translate(a))
+    assert not torch.equal(first, G.translate(a))  # the next draw is another variation
+
+
+def test_the_task_loss_rewards_translations_that_keep_their_labels():
+    torch.manual_seed(0)
+    G, D = build_pixelda(SMALL, (1, 32, 32), (3, 32, 32), num_classes=3)
+    objective = PixelDAObjective(SMALL)
+    a, b, labels = torch.rand(6, 1, 32, 32) * 2 - 1, torch.rand(6, 3, 32, 32) * 2 - 1, torch.arange(6) % 3
+    out = objective.generate(G, a, b, labels, torch.Generator().manual_seed(0))
+    right = {**out, "logits_fake": 20 * torch.nn.functional.one_hot(labels, 3).float()}
+    wrong = {**out, "logits_fake": 20 * torch.nn.functional.one_hot((labels + 1) % 3, 3).float()}
+    assert objective.g_loss(D, a, b, labels, wrong) - objective.g_loss(D, a, b, labels, right) > 1.0
+    off = PixelDAObjective(PixelDAOptions(g_channels=8, g_blocks=1, d_channels=8, task_weight=0.0))
+    assert off.g_loss(D, a, b, labels, wrong).item() == pytest.approx(off.g_loss(D, a, b, labels, right).item())
+
+
+def test_sampling_draws_one_variation_per_id_whatever_the_chunk_start():
+    torch.manual_seed(0)
+    G, _ = build_pixelda(SMALL, (1, 32, 32), (3, 32, 32), num_classes=3)
+    G.eval()
+    assert variation_kind(G, None) == "noise"
+    check_per_image(3, "noise")  # variations allowed
+    inputs = np.random.default_rng(0).integers(0, 255, (5, 1, 32, 32), dtype=np.uint8)
+    labels = np.arange(5) % 3
+    kw = dict(per_image=3, variation="noise", chunk_size=4)
+    whole = translate_rows(G, inputs, labels, 0, 15, seed=1, **kw)
+    parts = np.concatenate([translate_rows(G, inputs, labels, s, min(s + 6, 15), seed=1, **kw) for s in (0, 6, 12)])
+    assert whole.shape == (15, 3, 32, 32) and np.array_equal(whole, parts)
+    assert not np.array_equal(whole[0], whole[1])  # two variations of one input
+    assert not np.array_equal(whole, translate_rows(G, inputs, labels, 0, 15, seed=2, **kw))
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_pixelda_trains_between_gray_and_rgb_folders(ray_cluster, tmp_path):
+    cfg = cycle_config(
+        tmp_path,
+        rgb_folder(tmp_path / "rgb"),
+        "model.name=pixelda",
+        "model.arch={g_channels: 4, g_blocks: 1, d_channels: 4, classifier_width: 4}",
+    )
+    result = train(cfg)
+    payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
+    assert payload["image_shape"] == [3, 32, 32] and payload["step"] == 2
+    assert {k.split(".")[0] for k in payload["generator_ema"]} == {"noise_map", "net", "task"}
+    G, info = load_translator(result.checkpoint_path)
+    assert info.variation == "noise" and info.input_shape == (1, 32, 32)
+
+
+@pytest.fixture(scope="module")
+def pixelda_checkpoint(tmp_path_factory):
+    base = tmp_path_factory.mktemp("pixelda")
+    folder = _folder(base / "gray")
+    return gray_to_rgb_checkpoint(str(base / "pixelda"), folder, "pixelda"), folder
+
+
+@pytest.mark.ray
+def test_the_fleets_variations_do_not_depend_on_actors_or_batches(ray_cluster, pixelda_checkpoint, tmp_path):
+    checkpoint, folder = pixelda_checkpoint
+    one = run_sample(_cfg(checkpoint, folder, tmp_path / "one", num_actors=1, batch_size=16, images_per_shard=7))
+    run_sample(_cfg(checkpoint, folder, tmp_path / "two"))
+    assert provenance_rows(str(tmp_path / "one")) == provenance_rows(str(tmp_path / "two"))
+    assert one.manifest["translate"]["variation"] == "noise" and verify_output(str(tmp_path / "two")).ok
+    ds = SyntheticShardDataset(str(tmp_path / "two"), output="tensor")
+    got = np.stack([ds[i][0].numpy() for i in range(len(ds))])  # [27, 3, 32, 32]
+    assert len(got) == sum(SIZES) * 3 and not np.array_equal(got[0], got[1])
