@@ -293,6 +293,16 @@ def test_cli_bad_input_exits_with_a_clear_error_and_writes_nothing(run_dir, tmp_
     assert not out.exists()
 
 
+def test_cli_no_progress_reaches_the_evaluation(run_dir, tmp_path, monkeypatch):
+    import synthgen.evaluate.run as run
+
+    seen = []
+    monkeypatch.setattr(run, "evaluate", lambda cfg, progress=True: seen.append(progress) or [])
+    assert cli("--checkpoint", run_dir, "--metrics", "fd", "--out", str(tmp_path / "e")) == 0
+    assert cli("--checkpoint", run_dir, "--metrics", "fd", "--out", str(tmp_path / "e"), "--no-progress") == 0
+    assert seen == [True, False]
+
+
 def test_cli_help_documents_every_metric(capsys):
     with pytest.raises(SystemExit):
         cli("--help")

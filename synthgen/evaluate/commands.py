@@ -105,6 +105,13 @@ def register(subparsers: Any) -> None:
         metavar="FOLDER",
         help="folder for metrics.jsonl and report.html (default <run folder>/eval or <shard folder>/eval)",
     )
+    p.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=True,
+        help="no progress bars (for logs: each metric still logs its result lines)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -262,6 +269,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from synthgen.evaluate.report import format_table
     from synthgen.evaluate.run import evaluate
 
-    rows = evaluate(cfg)
+    rows = evaluate(cfg, progress=getattr(args, "progress", True))
     print(format_table(rows))
     return 0
