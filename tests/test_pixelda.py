@@ -30,6 +30,7 @@ SMALL = PixelDAOptions(g_channels=8, g_blocks=1, d_channels=8, classifier_width=
         ({"noise_dim": 0}, "noise_dim"),
         ({"adversarial_weight": 0.0}, "adversarial_weight"),
         ({"task_weight": -1.0}, "task_weight"),
+        ({"g_downsamplings": 4}, "g_downsamplings"),
     ],
 )
 def test_options_refuse_settings_that_cannot_train(arch, expect):
@@ -67,7 +68,9 @@ def test_the_task_loss_rewards_translations_that_keep_their_labels():
     out = objective.generate(G, a, b, labels, torch.Generator().manual_seed(0))
     right = {**out, "logits_fake": 20 * torch.nn.functional.one_hot(labels, 3).float()}
     wrong = {**out, "logits_fake": 20 * torch.nn.functional.one_hot((labels + 1) % 3, 3).float()}
-    assert objective.g_loss(D, a, b, labels, wrong) - objective.g_loss(D, a, b, labels, right) > 1.0
+    # logits 20 apart: cross-entropy ~20 when wrong, ~0 when right; G's loss weighs the mean of T's two terms by 0.1
+    gap = objective.g_loss(D, a, b, labels, wrong) - objective.g_loss(D, a, b, labels, right)
+    assert gap.item() == pytest.approx(0.1 * 0.5 * 20, abs=1e-3)
     off = PixelDAObjective(PixelDAOptions(g_channels=8, g_blocks=1, d_channels=8, task_weight=0.0))
     assert off.g_loss(D, a, b, labels, wrong).item() == pytest.approx(off.g_loss(D, a, b, labels, right).item())
 

@@ -36,6 +36,9 @@ class PixelDAOptions:
     noise_dim: int = 10  # noise numbers per sample, model.z_dim is not used (PixelDA: 10, uniform in [-1, 1])
     g_channels: int = 64  # ResNet generator base width (PixelDA: 64)
     g_blocks: int = 6  # residual blocks (PixelDA: 6)
+    # stride-2 convs before the blocks (PixelDA: 0, every layer at full resolution, so the item's shape passes
+    # through; cyclegan's G has 2, whose transposed convs back up smear a 32 px item)
+    g_downsamplings: int = 0
     d_channels: int = 64  # PatchGAN base width
     d_layers: int = 0  # PatchGAN stride-2 layers; 0 = about half the image side
     classifier_width: int = 32  # task classifier (SmallCNN) first-layer channels
@@ -52,6 +55,8 @@ class PixelDAOptions:
                 f"model.arch.adversarial_weight={self.adversarial_weight}: without the adversarial loss nothing makes "
                 "G's images look like B; set it > 0 (default 1)"
             )
+        if not 0 <= self.g_downsamplings <= 3:
+            raise ConfigError(f"model.arch.g_downsamplings={self.g_downsamplings} must be 0-3 (PixelDA: 0)")
         if self.task_weight < 0:
             raise ConfigError(f"model.arch.task_weight={self.task_weight} must be >= 0 (default 0.1, 0 = no task loss)")
 
@@ -66,7 +71,7 @@ class PixelDAGenerator(nn.Module):
         super().__init__()
         self.noise_dim, self.side, self.out_channels = opts.noise_dim, side, out_channels
         self.noise_map = nn.Linear(opts.noise_dim, side * side)  # z -> one [H, W] channel beside the image
-        self.net = ResnetGenerator(in_channels + 1, out_channels, opts.g_channels, opts.g_blocks)
+        self.net = ResnetGenerator(in_channels + 1, out_channels, opts.g_channels, opts.g_blocks, opts.g_downsamplings)
         self.task = SmallCNN(out_channels, num_classes, side, width=opts.classifier_width)
         self.num_classes, self.conditional = num_classes, False
 
