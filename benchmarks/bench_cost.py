@@ -3,6 +3,7 @@
     python benchmarks/bench_cost.py                                   # 4 models at 32, 64, 128 px RGB
     python benchmarks/bench_cost.py --models stylegan --sizes 64 --threads 4 --steps 20
     python benchmarks/bench_cost.py --models pix2pix,cyclegan         # the image -> image models only
+    python benchmarks/bench_cost.py --models cdcgan,cyclegan,pixelda  # the two unpaired translators
     python benchmarks/bench_cost.py --models srgan_x2,srgan           # the upscalers, x2 and x4 (size = output side)
     python benchmarks/bench_cost.py --models cdcgan,srgan,srgan_subpixel   # SRResNet's x4 output vs ESPCN's
     python benchmarks/bench_cost.py --smoke-test                      # seconds: tiny sizes and step counts
@@ -13,9 +14,9 @@ per class: only their shape matters here) and measures, in this one process:
   checkpoint: training = ``bench_train.plain_pytorch_img_per_s``, the GAN train step (the same ``GANStep`` the
   Ray Train workers run) on the config's global batch; sampling = ``bench_sample.bare_loop``, latents +
   generator forward + uint8 + PNG encode;
-* image -> image models (pix2pix: 1-channel outlines -> RGB, as ``data.pairs: edges``; cyclegan: gray -> RGB,
-  as jobs/configs/cyclegan_rgb.yaml), on fresh networks: training = ``TranslationStep`` (the step the Ray
-  Train workers run) on random batches in [-1, 1] of the same global batch; sampling = ``translate_rows``
+* image -> image models (pix2pix: 1-channel outlines -> RGB, as ``data.pairs: edges``; cyclegan and pixelda:
+  gray -> RGB, as jobs/configs/cyclegan_rgb.yaml / pixelda_rgb.yaml), on fresh networks: training =
+  ``TranslationStep`` (the step the Ray Train workers run) on random batches in [-1, 1] of the same global batch; sampling = ``translate_rows``
   (the fleet's ``--translate`` call, one output per input) + PNG encode. A cyclegan step translates the batch
   both ways (A -> B and B -> A, plus the round trips); it counts as one image per A input;
 * upscalers (``srgan`` x4, ``srgan_x2``, ``srgan_subpixel``: x4 with ESPCN's output; the size is the output
@@ -60,6 +61,8 @@ MODEL_ARCH = {
     "stylegan": {"channel_base": 512, "channel_max": 128, "w_dim": 256},
     "pix2pix": {"class_conditional": True},
     "cyclegan": {"g_channels": 32, "g_blocks": 4, "d_channels": 32},
+    # pixelda: jobs/configs/pixelda_rgb.yaml (cyclegan_rgb's widths, full resolution, the task classifier)
+    "pixelda": {"g_channels": 32, "g_blocks": 4, "d_channels": 32},
     # srgan: jobs/configs/srgan_rgb128.yaml (8 blocks of 64); srgan_x2 the same network upscaling by 2
     "srgan": {"factor": 4, "g_channels": 64, "g_blocks": 8, "d_channels": 32},
     "srgan_x2": {"factor": 2, "g_channels": 64, "g_blocks": 8, "d_channels": 32},

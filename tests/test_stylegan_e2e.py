@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from synthgen.cli import main as cli_main
+from synthgen.config import ExperimentConfig, load_config
 from synthgen.sample.verify import verify_output
 from tests.job_module import load_job
 
@@ -126,3 +127,7 @@ def test_bench_cost_translates_outlines_and_gray_into_rgb(tmp_path):
         "d_channels": 32,
     }  # cyclegan_rgb.yaml's
     assert pix2pix.train.batch_size == cyclegan.train.batch_size == 8
+    pixelda = bench_cost.translation_config("pixelda", 64, 8, str(tmp_path))
+    assert bench_cost.translation_shapes(pixelda) == ((1, 64, 64), (3, 64, 64))  # gray -> RGB
+    trained = load_config(ExperimentConfig, "jobs/configs/pixelda_rgb.yaml", [])
+    assert dict(pixelda.model.arch) == dict(trained.model.arch)  # the widths the study trains
