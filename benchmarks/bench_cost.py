@@ -16,9 +16,9 @@ per class: only their shape matters here) and measures, in this one process:
   generator forward + uint8 + PNG encode;
 * image -> image models (pix2pix: 1-channel outlines -> RGB, as ``data.pairs: edges``; cyclegan and pixelda:
   gray -> RGB, as jobs/configs/cyclegan_rgb.yaml / pixelda_rgb.yaml), on fresh networks: training =
-  ``TranslationStep`` (the step the Ray Train workers run) on random batches in [-1, 1] of the same global batch; sampling = ``translate_rows``
-  (the fleet's ``--translate`` call, one output per input) + PNG encode. A cyclegan step translates the batch
-  both ways (A -> B and B -> A, plus the round trips); it counts as one image per A input;
+  ``TranslationStep`` (the step the Ray Train workers run) on random batches in [-1, 1] of the same global batch;
+  sampling = ``translate_rows`` (the fleet's ``--translate`` call, one output per input) + PNG encode. A cyclegan
+  step translates the batch both ways (A -> B and B -> A, plus the round trips); it counts as one image per A input;
 * upscalers (``srgan`` x4, ``srgan_x2``, ``srgan_subpixel``: x4 with ESPCN's output; the size is the output
   side, the input is size / factor), the same way as the image -> image models, with srgan's default losses
   (L1 + the feature loss through an untrained judge-sized SmallCNN + adversarial).
