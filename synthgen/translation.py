@@ -102,7 +102,7 @@ def load_translator(path: str, use_ema: bool = True, device: str = "cpu") -> tup
     if not get_model_spec(config.model.name).translation:
         raise ConfigError(
             f"checkpoint {path!r} is a {config.model.name!r} run, which draws images from noise; --translate needs "
-            "a pix2pix, cyclegan or srgan run (sample this one without --translate)"
+            "a pix2pix, cyclegan, pixelda or srgan run (sample this one without --translate)"
         )
     out_shape = tuple(int(s) for s in payload["image_shape"])
     in_shape, source_shape = translator_shapes(config, out_shape)  # type: ignore[arg-type]

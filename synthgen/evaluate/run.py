@@ -61,7 +61,7 @@ def open_source(cfg: EvalConfig) -> Source:
 
 SOURCE_KINDS = {  # Metric.measures -> what such a source is, in words
     "generator": "a generator that draws images from noise, or its shards",
-    "translator": "a translation checkpoint (pix2pix, cyclegan: images -> images)",
+    "translator": "a translation checkpoint (pix2pix, cyclegan, pixelda: images -> images)",
     "upscaler": "an upscaler checkpoint (srgan)",
 }
 

@@ -66,7 +66,7 @@ ARMS = tuple(ARM_PARTS)  # in the order they run and are reported
 
 
 def is_translation_checkpoint(path: str) -> bool:
-    """Whether the checkpoint at ``path`` holds an image -> image model (pix2pix, cyclegan).
+    """Whether the checkpoint at ``path`` holds an image -> image model (pix2pix, cyclegan, pixelda).
 
     Raises:
         CheckpointError: nothing loadable at ``path``.
@@ -105,7 +105,7 @@ def check_transfer_possible(ctx: EvalContext) -> None:
     source = ctx.source
     if not source.identity.get("translation"):
         raise ConfigError(
-            "transfer measures a translation checkpoint (pix2pix, cyclegan): pass --checkpoint of such a run; "
+            "transfer measures a translation checkpoint (pix2pix, cyclegan, pixelda): pass --checkpoint of such a run; "
             f"{source.path!r} draws images from noise (use the other metrics)"
         )
     data = transfer_data(ctx, source.experiment)
