@@ -259,3 +259,15 @@ def test_store_result_flattens_the_latest_metric_rows_and_never_rewrites_a_resul
     assert "exists" in capsys.readouterr().err and dest.read_text() == before
     assert store_result.main([str(metrics), str(tmp_path / "x.json"), "--metrics", "kid", "--command", "c"]) == 2
     assert "no 'kid' row" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+
+
+def test_colour_spread_is_zero_for_one_look_and_the_std_of_mean_colours_otherwise():
+    import numpy as np
+
+    spread = load_job("colour_spread", "experiments").colour_spread
+    one_look = np.full((5, 3, 4, 4), 120, dtype=np.uint8)
+    assert spread(one_look) == 0.0
+    looks = np.zeros((2, 3, 4, 4), dtype=np.uint8)
+    looks[1, 0] = 100  # the red channel's image means are 0 and 100 (std 50), the others agree (std 0)
+    looks[1, 1, :2] = 60  # green: half the pixels, means 0 and 30 (std 15)
+    assert spread(looks) == pytest.approx((50 + 15 + 0) / 3)
