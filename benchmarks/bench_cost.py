@@ -3,7 +3,7 @@
     python benchmarks/bench_cost.py                                   # 4 models at 32, 64, 128 px RGB
     python benchmarks/bench_cost.py --models stylegan --sizes 64 --threads 4 --steps 20
     python benchmarks/bench_cost.py --models pix2pix,cyclegan         # the image -> image models only
-    python benchmarks/bench_cost.py --models cdcgan,cyclegan,pixelda  # the two unpaired translators
+    python benchmarks/bench_cost.py --models cdcgan,cyclegan,pixelda,pixelda_ms   # the unpaired translators
     python benchmarks/bench_cost.py --models srgan_x2,srgan           # the upscalers, x2 and x4 (size = output side)
     python benchmarks/bench_cost.py --models cdcgan,srgan,srgan_subpixel   # SRResNet's x4 output vs ESPCN's
     python benchmarks/bench_cost.py --smoke-test                      # seconds: tiny sizes and step counts
@@ -63,6 +63,7 @@ MODEL_ARCH = {
     "cyclegan": {"g_channels": 32, "g_blocks": 4, "d_channels": 32},
     # pixelda: jobs/configs/pixelda_rgb.yaml (cyclegan_rgb's widths, full resolution, the task classifier)
     "pixelda": {"g_channels": 32, "g_blocks": 4, "d_channels": 32},
+    "pixelda_ms": {"g_channels": 32, "g_blocks": 4, "d_channels": 32, "mode_seeking_weight": 1.0},  # + mode seeking
     # srgan: jobs/configs/srgan_rgb128.yaml (8 blocks of 64); srgan_x2 the same network upscaling by 2
     "srgan": {"factor": 4, "g_channels": 64, "g_blocks": 8, "d_channels": 32},
     "srgan_x2": {"factor": 2, "g_channels": 64, "g_blocks": 8, "d_channels": 32},
@@ -73,7 +74,8 @@ MODEL_ARCH = {
 
 
 def model_name(token: str) -> str:
-    """The registered model of a ``--models`` token (``srgan_x2``, ``srgan_subpixel`` -> ``srgan``)."""
+    """The registered model of a ``--models`` token (``srgan_x2``, ``srgan_subpixel`` -> ``srgan``, ``pixelda_ms`` ->
+    ``pixelda``)."""
     return token.split("_")[0]
 
 

@@ -31,6 +31,7 @@ SMALL = PixelDAOptions(g_channels=8, g_blocks=1, d_channels=8, classifier_width=
         ({"adversarial_weight": 0.0}, "adversarial_weight"),
         ({"task_weight": -1.0}, "task_weight"),
         ({"g_downsamplings": 4}, "g_downsamplings"),
+        ({"mode_seeking_weight": -0.1}, "mode_seeking_weight"),
     ],
 )
 def test_options_refuse_settings_that_cannot_train(arch, expect):
@@ -75,6 +76,25 @@ def test_the_task_loss_rewards_translations_that_keep_their_labels():
     assert off.g_loss(D, a, b, labels, wrong).item() == pytest.approx(off.g_loss(D, a, b, labels, right).item())
 
 
+def test_mode_seeking_charges_a_generator_that_ignores_its_noise():
+    torch.manual_seed(0)
+    opts = PixelDAOptions(g_channels=8, g_blocks=1, d_channels=8, classifier_width=4, mode_seeking_weight=1.0)
+    G, D = build_pixelda(opts, (1, 32, 32), (3, 32, 32), num_classes=3)
+    a, b, labels = torch.rand(6, 1, 32, 32) * 2 - 1, torch.rand(6, 3, 32, 32) * 2 - 1, torch.arange(6) % 3
+    objective = PixelDAObjective(opts)
+    out = objective.generate(G, a, b, labels, torch.Generator().manual_seed(0))
+    assert out["fake_again"].shape == (3, 3, 32, 32)  # the first half translated again with fresh noise
+    listening = objective.g_loss(D, a, b, labels, out).item()
+    without = PixelDAObjective(SMALL).g_loss(D, a, b, labels, out).item()  # the same outputs, no mode seeking
+    assert 0 < listening - without < 1e3
+    with torch.no_grad():
+        G.noise_map.weight.zero_()  # now z changes nothing: every pair is identical
+    deaf = objective.generate(G, a, b, labels, torch.Generator().manual_seed(0))
+    assert torch.equal(deaf["fake_b"][:3], deaf["fake_again"])
+    assert objective.g_loss(D, a, b, labels, deaf).item() > 1e4  # 1 / eps
+    assert "fake_again" not in PixelDAObjective(SMALL).generate(G, a, b, labels, torch.Generator().manual_seed(0))
+
+
 def test_sampling_draws_one_variation_per_id_whatever_the_chunk_start():
     torch.manual_seed(0)
     G, _ = build_pixelda(SMALL, (1, 32, 32), (3, 32, 32), num_classes=3)
@@ -98,7 +118,7 @@ def test_pixelda_trains_between_gray_and_rgb_folders(ray_cluster, tmp_path):
         tmp_path,
         rgb_folder(tmp_path / "rgb"),
         "model.name=pixelda",
-        "model.arch={g_channels: 4, g_blocks: 1, d_channels: 4, classifier_width: 4}",
+        "model.arch={g_channels: 4, g_blocks: 1, d_channels: 4, classifier_width: 4, mode_seeking_weight: 1.0}",
     )
     result = train(cfg)
     payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)

@@ -13,7 +13,9 @@ sampling uses only ``translate``, which draws ``z`` from torch's global generato
 ``synthgen.translation``), so the same seed gives the same bytes on any device.
 
 G's loss = ``adversarial_weight`` x LSGAN(D(G(a, z)), real) + ``task_weight`` x mean of T's two cross-entropies; the
-defaults (1, 0.1) are the port's lambda_adv / lambda_task. Pure: no I/O, no Ray.
+defaults (1, 0.1) are the port's lambda_adv / lambda_task. ``mode_seeking_weight`` > 0 adds MSGAN's term (Mao et al.
+2019, who applied it to pix2pix) on pairs G(a, z), G(a, z'): a G that ignores its noise pays for it. Pure: no I/O,
+no Ray.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from synthgen.errors import ConfigError
 from synthgen.models.classifier import SmallCNN
 from synthgen.models.cyclegan import as_channels, lsgan
 from synthgen.models.image_blocks import PatchDiscriminator, ResnetGenerator, patch_layers
+from synthgen.models.losses import mode_seeking_loss
 from synthgen.models.registry import register_translation_model
 
 
@@ -44,6 +47,10 @@ class PixelDAOptions:
     classifier_width: int = 32  # task classifier (SmallCNN) first-layer channels
     adversarial_weight: float = 1.0  # weight of G's least-squares adversarial loss (the port's lambda_adv)
     task_weight: float = 0.1  # weight of T's cross-entropy on G(a, z) and a in G's loss (the port's lambda_task)
+    # MSGAN's mode-seeking term against a G that ignores z: half the batch is translated again with fresh noise and
+    # G pays 1 / (image change / noise change) (0 = off; MSGAN uses 1 for image-to-image; a step costs more:
+    # benchmarks/bench_cost.py --models pixelda,pixelda_ms)
+    mode_seeking_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.noise_dim < 1:
@@ -57,6 +64,8 @@ class PixelDAOptions:
             )
         if not 0 <= self.g_downsamplings <= 3:
             raise ConfigError(f"model.arch.g_downsamplings={self.g_downsamplings} must be 0-3 (PixelDA: 0)")
+        if self.mode_seeking_weight < 0:
+            raise ConfigError(f"model.arch.mode_seeking_weight={self.mode_seeking_weight} must be >= 0 (0 = off)")
         if self.task_weight < 0:
             raise ConfigError(f"model.arch.task_weight={self.task_weight} must be >= 0 (default 0.1, 0 = no task loss)")
 
@@ -80,13 +89,18 @@ class PixelDAGenerator(nn.Module):
         noise = self.noise_map(z).view(-1, 1, self.side, self.side)  # [N, 1, H, W]
         return self.net(torch.cat([a, noise], dim=1))
 
-    def forward(self, a: Tensor, labels: Tensor, z: Tensor) -> dict[str, Tensor]:
+    def forward(self, a: Tensor, labels: Tensor, z: Tensor, z_again: Tensor | None = None) -> dict[str, Tensor]:
+        """Every generator pass of a step in one call (a DDP wrapper syncs them together); ``z_again`` [P, noise_dim]
+        translates the first P inputs once more (mode seeking's pairs)."""
         fake_b = self.generate(a, z)  # [N, C_b, H, W]
-        return {
+        out = {
             "fake_b": fake_b,
             "logits_fake": self.task(fake_b),  # [N, classes]
             "logits_a": self.task(as_channels(a, self.out_channels)),  # [N, classes]
         }
+        if z_again is not None:
+            out["fake_again"] = self.generate(a[: len(z_again)], z_again)  # [P, C_b, H, W]
+        return out
 
     def translate(self, a: Tensor, labels: Tensor | None = None) -> Tensor:
         """A -> B, what sampling calls: one fresh ``z`` per row (the caller seeds torch's global generator)."""
@@ -132,7 +146,10 @@ class PixelDAObjective:
         self, G: nn.Module, a: Tensor, b: Tensor, labels: Tensor, gen: torch.Generator | None = None
     ) -> dict[str, Tensor]:
         z = draw_noise(len(a), self.opts.noise_dim, gen).to(a.device)  # [N, noise_dim]
-        return G(a, labels, z)
+        if self.opts.mode_seeking_weight <= 0:
+            return G(a, labels, z)
+        z_again = draw_noise(len(a) // 2, self.opts.noise_dim, gen).to(a.device)  # [P, noise_dim]
+        return {**G(a, labels, z, z_again), "z": z, "z_again": z_again}
 
     def d_loss(self, D: nn.Module, a: Tensor, b: Tensor, labels: Tensor, out: dict[str, Tensor]) -> Tensor:
         return 0.5 * (lsgan(D(b), True) + lsgan(D(out["fake_b"].detach()), False))
@@ -140,7 +157,12 @@ class PixelDAObjective:
     def g_loss(self, D: nn.Module, a: Tensor, b: Tensor, labels: Tensor, out: dict[str, Tensor]) -> Tensor:
         adversarial = lsgan(D(out["fake_b"]), True)
         task = 0.5 * (F.cross_entropy(out["logits_fake"], labels) + F.cross_entropy(out["logits_a"], labels))
-        return self.opts.adversarial_weight * adversarial + self.opts.task_weight * task
+        loss = self.opts.adversarial_weight * adversarial + self.opts.task_weight * task
+        if "fake_again" in out:
+            p = len(out["z_again"])
+            seeking = mode_seeking_loss(out["fake_b"][:p], out["fake_again"], out["z"][:p], out["z_again"])
+            loss = loss + self.opts.mode_seeking_weight * seeking
+        return loss
 
 
 register_translation_model("pixelda", PixelDAOptions, PixelDAObjective, paired=False)(build_pixelda)
