@@ -31,6 +31,7 @@ def test_registry_holds_every_model() -> None:
     assert {n: (s.translation, s.paired) for n, s in MODELS.items() if s.translation} == {
         "cyclegan": (True, False),
         "pix2pix": (True, True),
+        "pixelda": (True, False),
         "srgan": (True, True),
     }
     assert get_model_spec("stylegan").conditional is True
