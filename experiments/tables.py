@@ -350,23 +350,21 @@ def _same_study(run: dict[str, Any], other: dict[str, Any]) -> bool:
     return run.get("halves") == other.get("halves") and settings(run) == settings(other)
 
 
-def _take_shared_arms(runs: dict[int, dict[str, Any]], shared: dict[int, dict[str, Any]]) -> None:
-    """Fill ``runs``' (seed -> result) translator-free arms from ``shared``'s same seed, in place.
+def _shared_arms(runs: dict[int, dict[str, Any]], shared: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """``shared``'s results (seed -> result) cut to their translator-free arms, for the seeds of ``runs``.
 
     Raises:
-        TableError: a seed ``shared`` lacks, another study (halves, settings), or an arm both hold that differs.
+        TableError: a seed ``shared`` lacks, or another study (halves, settings).
     """
+    out = {}
     for seed, run in runs.items():
         other = shared.get(seed)
         if other is None:
             raise TableError(f"{run['_path']}: seed {seed} has no result in the shared folder")
         if not _same_study(run, other):
             raise TableError(f"{run['_path']}: not the halves or settings of {other['_path']}; cannot share its arms")
-        run["accuracy"] = dict(run["accuracy"])
-        _merge_arms(
-            {seed: run["accuracy"]},
-            {seed: {**other, "accuracy": {arm: other["accuracy"][arm] for arm in TRANSLATOR_FREE_ARMS}}},
-        )
+        out[seed] = {**other, "accuracy": {arm: other["accuracy"][arm] for arm in TRANSLATOR_FREE_ARMS}}
+    return out
 
 
 def render_transfer(spec: Transfer, root: Path) -> str:
@@ -374,12 +372,12 @@ def render_transfer(spec: Transfer, root: Path) -> str:
 
     runs = load_arm(root, spec.folder)
     seeds = sorted(runs)
-    if spec.shared:
-        _take_shared_arms(runs, load_arm(root, spec.shared))
-    for run in runs.values():
-        if not isinstance(run["accuracy"], dict) or any(arm not in run["accuracy"] for arm, _ in TRANSFER_ARMS):
-            raise TableError(f"{run['_path']}: accuracy must hold every arm: {[a for a, _ in TRANSFER_ARMS]}")
-    accuracy = {s: dict(runs[s]["accuracy"]) for s in seeds}
+    accuracy = {s: dict(runs[s]["accuracy"]) if isinstance(runs[s]["accuracy"], dict) else {} for s in seeds}
+    if spec.shared:  # an arm both hold must agree
+        _merge_arms(accuracy, _shared_arms(runs, load_arm(root, spec.shared)))
+    for s in seeds:
+        if any(arm not in accuracy[s] for arm, _ in TRANSFER_ARMS):
+            raise TableError(f"{runs[s]['_path']}: accuracy must hold every arm: {[a for a, _ in TRANSFER_ARMS]}")
     for folder in spec.more:
         _merge_arms(accuracy, load_arm(root, folder))
     head = "| | " + " | ".join(f"seed {s}" + (" (choosing)" if s in spec.choosing else "") for s in seeds)

@@ -96,6 +96,11 @@ def add_config_arguments(
         )
 
 
+def add_no_progress_argument(parser: Any, help_text: str = "no progress bar") -> None:
+    """Add ``--no-progress`` (dest ``progress``: False when given, None when not, so a config's value is kept)."""
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None, help=help_text)
+
+
 def smoke_sibling(config_path: str) -> str:
     """``jobs/configs/x.yaml`` -> ``jobs/configs/x_smoke.yaml`` (the minute-sized sibling).
 

@@ -11,7 +11,9 @@ from synthgen.config import DataConfig
 from synthgen.data import load_images
 from synthgen.data.pairs import edge_pairs
 from synthgen.models import cyclegan, pix2pix
-from synthgen.models.cyclegan import CycleGANOptions, ImagePool, build_cyclegan, lsgan
+from synthgen.models.cyclegan import CycleGANOptions, ImagePool, build_cyclegan
+from synthgen.models.image_blocks import as_channels
+from synthgen.models.losses import lsgan
 from synthgen.models.pix2pix import Pix2PixOptions, build_pix2pix
 
 
@@ -188,10 +190,10 @@ def halves(labels: torch.Tensor, channels: int, side: int = 16) -> torch.Tensor:
 
 def test_as_channels_averages_rgb_to_gray_and_replicates_gray():
     rgb = torch.stack([torch.full((2, 2), v) for v in (-1.0, 0.0, 0.4)]).unsqueeze(0)  # [1, 3, 2, 2]
-    assert torch.allclose(cyclegan.as_channels(rgb, 1), torch.full((1, 1, 2, 2), -0.2))
+    assert torch.allclose(as_channels(rgb, 1), torch.full((1, 1, 2, 2), -0.2))
     gray = torch.rand(2, 1, 4, 4)
-    assert torch.equal(cyclegan.as_channels(gray, 3), gray.repeat(1, 3, 1, 1))
-    assert cyclegan.as_channels(rgb, 3) is rgb
+    assert torch.equal(as_channels(gray, 3), gray.repeat(1, 3, 1, 1))
+    assert as_channels(rgb, 3) is rgb
 
 
 def test_semantic_loss_is_near_zero_for_label_keeping_translations_and_large_for_label_changing_ones():
@@ -225,7 +227,7 @@ def test_semantic_weight_needs_a_classifier_and_steers_g_ab_to_keep_labels():
             step(halves(y_a, 1), b, y_a, k)
         y = torch.arange(64) % 2
         with torch.no_grad():
-            pred = BrightSide()(cyclegan.as_channels(G.translate(halves(y, 1)), 1)).argmax(dim=1)
+            pred = BrightSide()(as_channels(G.translate(halves(y, 1)), 1)).argmax(dim=1)
         return (pred == y).float().mean().item()
 
     assert agreement(10.0) > 0.95

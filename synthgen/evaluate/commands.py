@@ -14,6 +14,7 @@ from typing import Any
 from synthgen.cli_args import (
     add_command,
     add_config_arguments,
+    add_no_progress_argument,
     config_path,
     flag_values,
     plan_skipped,
@@ -105,13 +106,7 @@ def register(subparsers: Any) -> None:
         metavar="FOLDER",
         help="folder for metrics.jsonl and report.html (default <run folder>/eval or <shard folder>/eval)",
     )
-    p.add_argument(
-        "--no-progress",
-        dest="progress",
-        action="store_false",
-        default=True,
-        help="no progress bars (for logs: each metric still logs its result lines)",
-    )
+    add_no_progress_argument(p, "no progress bars (for logs: each metric still logs its result lines)")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -269,6 +264,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from synthgen.evaluate.report import format_table
     from synthgen.evaluate.run import evaluate
 
-    rows = evaluate(cfg, progress=getattr(args, "progress", True))
+    rows = evaluate(cfg, progress=getattr(args, "progress", None) is not False)
     print(format_table(rows))
     return 0

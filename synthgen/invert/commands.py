@@ -11,7 +11,7 @@ import argparse
 import os
 from typing import Any
 
-from synthgen.cli_args import add_command, add_config_arguments, config_path, flag_values
+from synthgen.cli_args import add_command, add_config_arguments, add_no_progress_argument, config_path, flag_values
 from synthgen.config import apply_overrides, config_data, dump_yaml, from_dict
 from synthgen.invert.encoder import EncoderConfig
 
@@ -65,13 +65,7 @@ def register(subparsers: Any) -> None:
         help="replace an existing encoder of the "
         "same checkpoint (without it, re-training is refused and nothing is touched)",
     )
-    p.add_argument(
-        "--no-progress",
-        dest="progress",
-        action="store_false",
-        default=None,
-        help="no progress bar (loss lines in the log instead)",
-    )
+    add_no_progress_argument(p, "no progress bar (loss lines in the log instead)")
     p.set_defaults(func=cmd_train_encoder)
 
 

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from synthgen.models.image_blocks import PatchDiscriminator, ResnetGenerator, patch_layers
+from synthgen.models.image_blocks import PatchDiscriminator, ResnetGenerator, as_channels, patch_layers
+from synthgen.models.losses import lsgan
 from synthgen.models.registry import register_translation_model
 
 
@@ -86,11 +87,6 @@ def build_cyclegan(
     return CycleGenerators(opts, channels), CycleDiscriminators(opts, channels, in_shape[-1])
 
 
-def lsgan(logits: Tensor, real: bool) -> Tensor:
-    """Least-squares GAN loss (Mao et al. 2017): mean (D(x) - target)^2 with target 1 for real, 0 for fake."""
-    return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
-
-
 def g_loss(D: nn.Module, a: Tensor, b: Tensor, out: dict[str, Tensor], opts: CycleGANOptions) -> Tensor:
     """Both generators' loss from their outputs ``out`` (``CycleGenerators.forward``), D frozen by the caller."""
     d_fake_a, d_fake_b = D(out["fake_a"], out["fake_b"])
@@ -107,16 +103,6 @@ def d_loss(D: nn.Module, a: Tensor, b: Tensor, fake_a: Tensor, fake_b: Tensor) -
     real_a, real_b = D(a, b)
     pooled_a, pooled_b = D(fake_a.detach(), fake_b.detach())
     return 0.5 * (lsgan(real_a, True) + lsgan(pooled_a, False)) + 0.5 * (lsgan(real_b, True) + lsgan(pooled_b, False))
-
-
-def as_channels(x: Tensor, channels: int) -> Tensor:
-    """Images [N, C, H, W] as [N, channels, H, W]: gray replicated, or RGB averaged to gray (the transfer metric's
-    ``to_channels`` rule, on tensors, so gradients pass)."""
-    if x.shape[1] == channels:
-        return x
-    if channels == 1:
-        return x.mean(dim=1, keepdim=True)
-    return x.expand(-1, channels, -1, -1)
 
 
 def semantic_loss(classifier: nn.Module, a: Tensor, b: Tensor, out: dict[str, Tensor]) -> Tensor:

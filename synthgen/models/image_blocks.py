@@ -1,5 +1,6 @@
-"""Image-to-image building blocks shared by the translation models (pix2pix, CycleGAN): a U-Net generator, a
-ResNet-block generator and a PatchGAN discriminator, after junyanz/pytorch-CycleGAN-and-pix2pix.
+"""Image-to-image building blocks shared by the translation models (pix2pix, CycleGAN, PixelDA): a U-Net generator,
+a ResNet-block generator and a PatchGAN discriminator, after junyanz/pytorch-CycleGAN-and-pix2pix, and
+``as_channels`` for a network that reads the other domain's channels.
 
 Differences from the reference implementation, and why:
 - Instance norm everywhere (the reference uses batch norm in pix2pix): an image's translation must not depend
@@ -207,3 +208,13 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.net(with_class_map(x, labels, self.class_map))  # [N, 1, h, w]
+
+
+def as_channels(x: Tensor, channels: int) -> Tensor:
+    """Images [N, C, H, W] as [N, channels, H, W]: gray replicated, or RGB averaged to gray (the transfer metric's
+    ``to_channels`` rule, on tensors, so gradients pass)."""
+    if x.shape[1] == channels:
+        return x
+    if channels == 1:
+        return x.mean(dim=1, keepdim=True)
+    return x.expand(-1, channels, -1, -1)

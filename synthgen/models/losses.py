@@ -141,6 +141,11 @@ class WGANGPLoss(GANLoss):
         return weight * ((norms - 1.0) ** 2).mean()
 
 
+def lsgan(logits: Tensor, real: bool) -> Tensor:
+    """Least-squares GAN loss (Mao et al. 2017): mean (D(x) - target)^2 with target 1 for real, 0 for fake."""
+    return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
+
+
 def mode_seeking_loss(fake_a: Tensor, fake_b: Tensor, z_a: Tensor, z_b: Tensor, eps: float = 1e-5) -> Tensor:
     """MSGAN's mode-seeking term (Mao et al. 2019): small when images move as much as their latents do.
 

@@ -28,9 +28,8 @@ from torch import Tensor, nn
 
 from synthgen.errors import ConfigError
 from synthgen.models.classifier import SmallCNN
-from synthgen.models.cyclegan import as_channels, lsgan
-from synthgen.models.image_blocks import PatchDiscriminator, ResnetGenerator, patch_layers
-from synthgen.models.losses import mode_seeking_loss
+from synthgen.models.image_blocks import PatchDiscriminator, ResnetGenerator, as_channels, patch_layers
+from synthgen.models.losses import lsgan, mode_seeking_loss
 from synthgen.models.registry import register_translation_model
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from synthgen.cli_args import (
     add_command,
     add_config_arguments,
+    add_no_progress_argument,
     config_path,
     flag_values,
     smoke_checkpoint,
@@ -257,7 +258,7 @@ def _add_run_arguments(p: argparse._ArgumentGroup) -> None:
         help="replace a dataset made with a different "
         "config in OUT (without it such a run is refused and nothing is touched)",
     )
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
+    add_no_progress_argument(p)
     p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (default: RAY_ADDRESS or a local one)")
     p.add_argument(
         "--verify",
