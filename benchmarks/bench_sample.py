@@ -44,7 +44,7 @@ import torch  # noqa: E402
 
 from synthgen.config import ExperimentConfig, from_dict  # noqa: E402
 from synthgen.ray_init import init_ray  # noqa: E402
-from synthgen.sample.config import SampleConfig  # noqa: E402
+from synthgen.sample.config import ENCODE_PLACES, SampleConfig  # noqa: E402
 
 
 def _rss_tree_bytes(root_pid: int) -> tuple[int, int, int]:
@@ -187,6 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--use-gpu", action="store_true", help="GPU actors and a GPU bare loop")
     parser.add_argument(
+        "--encode-in",
+        choices=ENCODE_PLACES,
+        default="auto",
+        help="where the fleet PNG-encodes a batch: in the generator actor, in a Ray task, or auto (the sampler's "
+        "default: actor on CPU, task with --use-gpu); run it twice to compare the two",
+    )
+    parser.add_argument(
         "--images-per-shard",
         type=int,
         default=0,
@@ -232,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=fleet_batch,
             cpus_per_actor=min(share, 1.0),
             use_gpu=args.use_gpu,
+            encode_in=args.encode_in,
             progress=False,
         )
 
@@ -240,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     threads = sorted({1, cpus})
     with tempfile.TemporaryDirectory(prefix="bench-out-") as tmp:
         results = [_round(checkpoint, cfg, n, bare_n, bare_batches, threads, tmp, r) for r in range(rounds)]
+    where = "actors" if cfg(n, "").encodes_in_actor else "Ray tasks"
+    print(f"bench_sample: the fleet PNG-encodes in the {where} (--encode-in {args.encode_in})")
     _report(results, checkpoint, cpus, actors, min(share, 1.0), fleet_batch, per_shard, bare_n, n)
     return 0
 

@@ -6,6 +6,8 @@ The import graph is read from the source (``ast``), so lazy imports inside funct
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,3 +202,10 @@ def test_the_checker_sees_lazy_imports(tmp_path: Path) -> None:
 def test_the_cycle_finder_finds_cycles() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_the_fleets_encode_and_write_tasks_import_no_torch() -> None:
+    # a fresh Ray worker that only encodes and writes must not spend ~1.5 s importing torch and the networks
+    code = "import sys, synthgen.sample.tasks; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", done.stderr

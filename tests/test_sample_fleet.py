@@ -77,6 +77,16 @@ def _snapshot(root: str) -> dict[str, tuple[int, int, int]]:
     return snap
 
 
+def _snapshot_bytes(root: str, folder: str) -> dict[str, bytes]:
+    """rel path -> bytes of every file under root/folder."""
+    base = os.path.join(root, folder)
+    return {
+        os.path.relpath(os.path.join(d, name), base): open(os.path.join(d, name), "rb").read()
+        for d, _, files in os.walk(base)
+        for name in files
+    }
+
+
 def _shard_shas(manifest) -> list[tuple[str, str]]:
     return [(s["file"], s["sha256"]) for s in manifest["shards"]]
 
@@ -119,10 +129,12 @@ def test_round_trip_manifest_checksums_and_png_tree(reference):
     assert verify_output(out).ok
 
 
-def test_bytes_do_not_depend_on_actor_count_or_batch_size(reference, checkpoint, tmp_path):
+def test_bytes_do_not_depend_on_actor_count_batch_size_or_where_batches_are_encoded(reference, checkpoint, tmp_path):
     out = str(tmp_path / "one_actor")
-    result = run_sample(_cfg(checkpoint, out, batch_size=128))  # 1 actor, batch 128 vs 2 actors, batch 64
+    # 1 actor, batch 128, PNGs encoded in Ray tasks vs 2 actors, batch 64, encoded in the actors (CPU's auto)
+    result = run_sample(_cfg(checkpoint, out, batch_size=128, encode_in="task"))
     assert _shard_shas(result.manifest) == _shard_shas(reference[1].manifest)
+    assert _snapshot_bytes(out, "png") == _snapshot_bytes(reference[0], "png")
 
 
 @pytest.mark.slow

@@ -186,6 +186,14 @@ def test_sample_config_rejects_a_batch_size_off_the_chunk_grid():
         SampleConfig(checkpoint="x", out="y", batch_size=100).validate()
 
 
+def test_encode_place_is_resolved_from_the_device_and_a_typo_is_refused():
+    assert SampleConfig().encodes_in_actor and not SampleConfig(use_gpu=True).encodes_in_actor
+    assert SampleConfig(use_gpu=True, encode_in="actor").encodes_in_actor
+    assert not SampleConfig(encode_in="task").encodes_in_actor
+    with pytest.raises(ConfigError, match="encode_in='actors'.*one of \\['auto', 'actor', 'task'\\]"):
+        SampleConfig(checkpoint="x", out="y", encode_in="actors").validate()
+
+
 def test_shipped_sample_configs_load():
     for name in ("sample.yaml", "sample_smoke.yaml"):
         load_config(SampleConfig, os.path.join("jobs", "configs", name))

@@ -12,8 +12,22 @@ shard format in ``synthgen.shards``), ``actors`` and ``fleet`` (Ray actors), ``r
 (torch, ray) happen inside the functions that need them.
 """
 
-from synthgen.sample.config import SampleConfig
-from synthgen.sample.run import SampleResult, run_sample
-from synthgen.sample.verify import VerifyReport, verify_output
+from importlib import import_module
+from typing import Any
 
-__all__ = ["SampleConfig", "SampleResult", "VerifyReport", "run_sample", "verify_output"]
+# Lazy (PEP 562): a fleet's encode and write tasks import their own light modules of this package, and a Ray
+# worker that runs only those must not pay for torch and the models (about 1.5 s per fresh worker).
+_EXPORTS = {
+    "SampleConfig": "synthgen.sample.config",
+    "SampleResult": "synthgen.sample.run",
+    "run_sample": "synthgen.sample.run",
+    "VerifyReport": "synthgen.sample.verify",
+    "verify_output": "synthgen.sample.verify",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'synthgen.sample' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

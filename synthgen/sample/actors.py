@@ -1,4 +1,4 @@
-"""What runs inside the sampling fleet's Ray workers: the generator actor and the encode/write tasks.
+"""What runs inside the sampling fleet's generator actors (the encode/write tasks: ``synthgen.sample.tasks``).
 
 ``synthgen.sample.fleet`` (the driver side) schedules these; keeping them apart keeps each file to one
 side of the Ray boundary. Every function here is pure in its inputs (a sample_id range, a shard index),
@@ -18,8 +18,7 @@ from synthgen.models.latent import latent_space
 from synthgen.pixels import to_uint8
 from synthgen.sample.plan import SamplePlan
 from synthgen.sample.prior import prior_images
-from synthgen.sample.writer import needs_bytes_at_commit, streams_rows, write_batch_files, write_shard
-from synthgen.shards import encode_batch
+from synthgen.sample.tasks import encode_task
 from synthgen.storage import Location
 
 
@@ -171,6 +170,13 @@ class SamplerActor(LoadsOnFirstCall):
         self.batches += 1
         return ids, labels, np.concatenate(pieces), np.concatenate(drawn), np.concatenate(below), None
 
+    def generate_encoded(
+        self, box: list[Any], start: int, end: int, level: int, out: Location | None = None, plan: Any = None
+    ) -> tuple[Any, ...]:
+        """``generate`` then :func:`encode_task` in this process (``encode_in: actor``): on a CPU node the batch
+        is encoded, and its PNG-tree files written, by the process that made it, with no hand-off to a task."""
+        return encode_task(self.generate(box, start, end), level, out, plan)
+
     def _upscaled(self, images: Any) -> Any:
         """--upscale: a span's uint8 images [k, C, h, w] through the upscaler -> uint8 [k, C, f*h, f*w] (the same
         call as ``--upscale-from`` makes on a sampled dataset's rows); the images themselves without one."""
@@ -253,42 +259,3 @@ class SamplerActor(LoadsOnFirstCall):
         """How every prior draw of this plan is made: the keyword arguments of ``prior_images``."""
         p = self.plan
         return {"truncation": p.truncation, "fixed_codes": p.codes, "space": self.space, "device": self.device}
-
-
-def encode_task(
-    batch: tuple[np.ndarray, ...], level: int, out: Location | None = None, plan: SamplePlan | None = None
-) -> tuple[Any, ...]:
-    """Ray task: PNG-encode one generated batch (ids, labels, images, candidates, below, provenance).
-
-    With ``out`` and ``plan`` (a format with per-row files: the PNG tree) it also writes those files now, so
-    that the shard's write task only commits them, and appends their entries to the batch; the PNG bytes
-    then travel on only when a handler needs them at the shard's end (Parquet).
-    """
-    ids, labels, images, *rest = batch
-    pngs = encode_batch(images, level)
-    if out is None or plan is None:
-        return (ids, labels, pngs, *rest)
-    streamed = write_batch_files(out, plan, ids, labels, pngs)
-    return (ids, labels, pngs if needs_bytes_at_commit(plan) else [], *rest, streamed)
-
-
-def write_task(out: Location, plan: dict[str, Any], index: int, version: str, *batches: Any) -> dict[str, Any]:
-    """Ray task: write one shard from its encoded batches (given in id order). For a format with per-row files the
-    encode tasks wrote them already (their entries: a 7th item per batch): they are committed, not written again."""
-    p = SamplePlan.from_dict(plan)
-    ids = np.concatenate([b[0] for b in batches])
-    labels = np.concatenate([b[1] for b in batches])
-    pngs = [png for b in batches for png in b[2]]
-    stats = None
-    if p.filter:  # per-shard statistics; the manifest sums them
-        stats = {
-            "candidates": int(sum(int(b[3].sum()) for b in batches)),
-            "below_threshold": int(sum(int(b[4].sum()) for b in batches)),
-        }
-    provenance = None
-    if p.provenance:  # --around / --translate: source_id and source string of every row
-        provenance = (np.concatenate([b[5][0] for b in batches]), [src for b in batches for src in b[5][1]])
-    streamed = None
-    if streams_rows(p):  # the fleet hands such formats' files to the encode tasks (synthgen.sample.fleet)
-        streamed = {name: [e for b in batches for e in b[6][name]] for name in batches[0][6]}
-    return write_shard(out, p, p.shard(index), ids, labels, pngs, version, stats, provenance, streamed)

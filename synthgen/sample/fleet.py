@@ -18,8 +18,11 @@ work items, so a small explicit pool gives us, in ~250 lines:
 * loud failures: actors restart (``max_restarts``) and their calls are retried on the replacement
   (``max_task_retries``); a shard that still fails is retried ``max_shard_retries`` times, then
   the job raises ``ShardError``. Nothing is ever dropped;
-* the generator never waits on PNG encoding: encode and write run as separate Ray tasks with their
-  own (fractional) CPU requests, so on a GPU node the CPUs encode while the GPU generates.
+* PNG encoding where it costs least (``encode_in``): on a GPU node encode and write run as separate Ray
+  tasks with their own (fractional) CPU requests, so the CPUs encode while the GPU generates; on a CPU node
+  each actor encodes its own batch right after the forward (and writes its PNG-tree files), because there the
+  hand-off to a task (the batch through the object store, another process woken) costs CPU the cores lack.
+  The shard-write tasks run in light workers (``synthgen.sample.tasks`` imports no torch).
 
 Resource defaults (0.5 CPU per actor, 0.5 per encode/write task) leave room for the tasks on a
 2-CPU machine; ``check_resources`` refuses requests that would leave tasks unschedulable (the
@@ -36,9 +39,10 @@ from typing import Any
 
 from synthgen import faults
 from synthgen.errors import ConfigError, ShardError
-from synthgen.sample.actors import SamplerActor, box_spec, encode_task, write_task
+from synthgen.sample.actors import SamplerActor, box_spec
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.plan import SamplePlan, split_batches
+from synthgen.sample.tasks import encode_task, write_task
 from synthgen.sample.writer import streams_rows
 from synthgen.shards import Shard
 from synthgen.storage import Location
@@ -156,7 +160,7 @@ class _Dispatcher:
     """Driver-side bookkeeping of one fleet run: which batches and shards are in flight where.
 
     Per batch: ``actor.generate`` -> ``encode`` task (chained by ref, no driver round trip), which also writes
-    the batch's PNG files when the format has them; per shard: one ``write`` task over its encode refs,
+    the batch's PNG files when the format has them, or one ``actor.generate_encoded`` call doing both; per shard: one ``write`` task over its encode refs,
     submitted with the shard's last batch (Ray starts it once every batch is encoded), which writes the Parquet
     file and commits. The driver only counts and bounds what is in flight.
     """
@@ -199,7 +203,7 @@ class _Dispatcher:
             while todo and len(self.active) < self.cfg.shards_in_flight:
                 self._start(todo.popleft())
             self._submit()
-            pending = [*self.gen_refs, *self.enc_refs, *self.write_refs]
+            pending = list(dict.fromkeys([*self.gen_refs, *self.enc_refs, *self.write_refs]))  # one ref may be in two
             ray.wait(pending, num_returns=1, fetch_local=False)  # block until something finished ...
             done, _ = ray.wait(pending, num_returns=len(pending), timeout=0, fetch_local=False)  # ... take all
             for ref in done:
@@ -218,8 +222,7 @@ class _Dispatcher:
             ):
                 slot = self.load.index(min(self.load))
                 start, end = state.batches.popleft()
-                gen_ref = self.actors[slot].generate.remote(self.box, start, end)
-                enc_ref = self.encode.remote(gen_ref, self.plan.png_compress_level, *self.stream)
+                gen_ref, enc_ref = self._generate(slot, start, end)
                 self.gen_refs[gen_ref] = slot
                 self.load[slot] += 1
                 self.enc_refs[enc_ref] = (state.shard.index, state.attempts, end - start)
@@ -229,16 +232,28 @@ class _Dispatcher:
                     self.write_refs[ref] = state.shard.index
                     state.encoded = []  # the write task now holds the encoded batches
 
+    def _generate(self, slot: int, start: int, end: int) -> tuple[Any, Any]:
+        """Submit ids [start, end) to actor ``slot``; returns (generate ref, encoded-batch ref): one ref when the
+        actor encodes its own batch (``encode_in``), else a generate call chained by ref into an encode task."""
+        level, actor = self.plan.png_compress_level, self.actors[slot]
+        if self.cfg.encodes_in_actor:
+            ref = actor.generate_encoded.options(retry_exceptions=[OSError]).remote(
+                self.box, start, end, level, *self.stream
+            )
+            return ref, ref
+        gen_ref = actor.generate.remote(self.box, start, end)
+        return gen_ref, self.encode.remote(gen_ref, level, *self.stream)
+
     def _finished(self, ref: Any) -> None:
-        if ref in self.gen_refs:
+        if ref in self.gen_refs:  # (with encode_in actor the same ref is also the batch's encoded ref)
             self.load[self.gen_refs.pop(ref)] -= 1  # errors surface through the shard's write task
-        elif ref in self.enc_refs:
+        if ref in self.enc_refs:
             index, attempt, rows = self.enc_refs.pop(ref)
             state = self.active.get(index)
             if state is not None and state.attempts == attempt:  # ignore batches of a failed attempt
                 state.counted += rows
                 self.on_progress(rows)
-        else:
+        if ref in self.write_refs:
             self._shard_written(ref, self.write_refs.pop(ref))
 
     def _shard_written(self, ref: Any, index: int) -> None:
