@@ -248,28 +248,18 @@ def main(argv: list[str] | None = None) -> int:
     threads = sorted({1, cpus})
     with tempfile.TemporaryDirectory(prefix="bench-out-") as tmp:
         results = [_round(checkpoint, cfg, n, bare_n, bare_batches, threads, tmp, r) for r in range(rounds)]
-    where = "actors" if cfg(n, "").encodes_in_actor else "Ray tasks"
-    print(f"bench_sample: the fleet PNG-encodes in the {where} (--encode-in {args.encode_in})")
-    _report(results, checkpoint, cpus, actors, min(share, 1.0), fleet_batch, per_shard, bare_n, n)
+    _report(results, cfg(10 * n, ""), cpus, bare_n)
     return 0
 
 
-def _report(
-    results: list[dict[str, Any]],
-    checkpoint: str,
-    cpus: int,
-    actors: int,
-    share: float,
-    batch: int,
-    per_shard: int,
-    bare_n: int,
-    n: int,
-) -> None:
-    """Print every round's figures, then the medians of the per-round ratios."""
-    mib = 1 / 2**20
+def _report(results: list[dict[str, Any]], fleet: SampleConfig, cpus: int, bare_n: int) -> None:
+    """Print every round's figures, then the medians of the per-round ratios (``fleet``: the 10 N run's config)."""
+    mib, n = 1 / 2**20, fleet.num_samples // 10
     print(
-        f"bench_sample: checkpoint {checkpoint}, {cpus} CPUs, {actors} actors x {share} CPU, fleet batch {batch}, "
-        f"format both, {per_shard} images per shard, {len(results)} round(s)"
+        f"bench_sample: checkpoint {fleet.checkpoint}, {cpus} CPUs, {fleet.num_actors} actors x {fleet.cpus_per_actor} "
+        f"CPU, fleet batch {fleet.batch_size}, format {fleet.format}, {fleet.images_per_shard} images per shard, PNGs "
+        f"encoded in the {'actors' if fleet.encodes_in_actor else 'Ray tasks'} (encode_in {fleet.encode_in}), "
+        f"{len(results)} round(s)"
     )
     steady_ratios, e2e_ratios, mem_ratios = [], [], []
     for r, res in enumerate(results):
