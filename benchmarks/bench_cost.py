@@ -70,6 +70,9 @@ MODEL_ARCH = {
     # the light x4 upscaler: ESPCN's sub-pixel output (no conv at the output side), 4 blocks of 32
     # (experiments/configs/srgan_rgb32_subpixel.yaml's network)
     "srgan_subpixel": {"factor": 4, "g_channels": 32, "g_blocks": 4, "upsampler": "subpixel", "d_channels": 32},
+    # lighter still, for a cascade at >= 3x a direct 128 px generator's images per second: 4 blocks of 24, 2 of 32
+    "srgan_subpixel_b4c24": {"factor": 4, "g_channels": 24, "g_blocks": 4, "upsampler": "subpixel", "d_channels": 32},
+    "srgan_subpixel_b2c32": {"factor": 4, "g_channels": 32, "g_blocks": 2, "upsampler": "subpixel", "d_channels": 32},
 }
 
 
@@ -239,6 +242,22 @@ def translation_sample_img_per_s(cfg: ExperimentConfig, n: int, batch_size: int,
     return n / (time.perf_counter() - t0)
 
 
+def png_encode_ms(size: int, n: int = 64, channels: int = 3, seed: int = 0) -> float:
+    """Wall ms per image of the PNG encode alone (the fleet's level 6) at ``size`` px: part of every sample row
+    above, the floor under any generator's sampling cost at that size. The pixels: bicubic 4x of noise (about what
+    an upscaler's output costs; raw noise costs about the same)."""
+    import torch.nn.functional as F
+
+    from synthgen.shards import encode_batch
+
+    gen = torch.Generator().manual_seed(seed)
+    small = torch.rand((n, channels, max(size // 4, 1), max(size // 4, 1)), generator=gen) * 255  # [n, C, s/4, s/4]
+    images = F.interpolate(small, size=(size, size), mode="bicubic").clamp(0, 255).to(torch.uint8).numpy()
+    t0 = time.perf_counter()
+    encode_batch(images)  # [n, C, size, size] -> n PNGs
+    return 1000 * (time.perf_counter() - t0) / n
+
+
 def _point(model: str, size: int, args: argparse.Namespace, work: str) -> dict:
     """Train and sample throughput of one (model, size)."""
     from synthgen.models import get_model_spec
@@ -296,6 +315,8 @@ def bench(args: argparse.Namespace) -> int:
             f"{r['sample_cost_vs_first']:>14.2f}x"
         )
     print(f"ms/img = wall ms per image x {args.threads} torch thread(s); training batch {args.batch_size}")
+    for size in sizes:  # what every sample row pays for its PNGs, whatever the network
+        print(f"PNG encode alone (RGB, level 6): {png_encode_ms(size):.2f} ms/img at {size} px")
     if any(r["model"] == "cyclegan" for r in rows):
         print("cyclegan train: one image per A input (a step translates the batch both ways)")
     for r in rows:
