@@ -189,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--encode-in",
         choices=ENCODE_PLACES,
-        default="auto",
-        help="where the fleet PNG-encodes a batch: in the generator actor, in a Ray task, or auto (the sampler's "
-        "default: actor on CPU, task with --use-gpu); run it twice to compare the two",
+        default=SampleConfig.encode_in,
+        help=f"where the fleet PNG-encodes a batch: in a Ray task (the sampler's default, {SampleConfig.encode_in}) "
+        "or in the generator actor; run it twice to compare the two",
     )
     parser.add_argument(
         "--images-per-shard",
@@ -258,7 +258,7 @@ def _report(results: list[dict[str, Any]], fleet: SampleConfig, cpus: int, bare_
     print(
         f"bench_sample: checkpoint {fleet.checkpoint}, {cpus} CPUs, {fleet.num_actors} actors x {fleet.cpus_per_actor} "
         f"CPU, fleet batch {fleet.batch_size}, format {fleet.format}, {fleet.images_per_shard} images per shard, PNGs "
-        f"encoded in the {'actors' if fleet.encodes_in_actor else 'Ray tasks'} (encode_in {fleet.encode_in}), "
+        f"encoded in the {'actors' if fleet.encode_in == 'actor' else 'Ray tasks'} (encode_in {fleet.encode_in}), "
         f"{len(results)} round(s)"
     )
     steady_ratios, e2e_ratios, mem_ratios = [], [], []

@@ -131,8 +131,8 @@ def test_round_trip_manifest_checksums_and_png_tree(reference):
 
 def test_bytes_do_not_depend_on_actor_count_batch_size_or_where_batches_are_encoded(reference, checkpoint, tmp_path):
     out = str(tmp_path / "one_actor")
-    # 1 actor, batch 128, PNGs encoded in Ray tasks vs 2 actors, batch 64, encoded in the actors (CPU's auto)
-    result = run_sample(_cfg(checkpoint, out, batch_size=128, encode_in="task"))
+    # 1 actor, batch 128, PNGs encoded in the actor vs 2 actors, batch 64, encoded in Ray tasks (the default)
+    result = run_sample(_cfg(checkpoint, out, batch_size=128, encode_in="actor"))
     assert _shard_shas(result.manifest) == _shard_shas(reference[1].manifest)
     assert _snapshot_bytes(out, "png") == _snapshot_bytes(reference[0], "png")
 

@@ -186,11 +186,8 @@ def test_sample_config_rejects_a_batch_size_off_the_chunk_grid():
         SampleConfig(checkpoint="x", out="y", batch_size=100).validate()
 
 
-def test_encode_place_is_resolved_from_the_device_and_a_typo_is_refused():
-    assert SampleConfig().encodes_in_actor and not SampleConfig(use_gpu=True).encodes_in_actor
-    assert SampleConfig(use_gpu=True, encode_in="actor").encodes_in_actor
-    assert not SampleConfig(encode_in="task").encodes_in_actor
-    with pytest.raises(ConfigError, match="encode_in='actors'.*one of \\['auto', 'actor', 'task'\\]"):
+def test_a_typo_in_the_encode_place_is_refused_naming_the_choices():
+    with pytest.raises(ConfigError, match="encode_in='actors'.*one of \\['task', 'actor'\\]"):
         SampleConfig(checkpoint="x", out="y", encode_in="actors").validate()
 
 

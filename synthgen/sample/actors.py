@@ -173,8 +173,8 @@ class SamplerActor(LoadsOnFirstCall):
     def generate_encoded(
         self, box: list[Any], start: int, end: int, level: int, out: Location | None = None, plan: Any = None
     ) -> tuple[Any, ...]:
-        """``generate`` then :func:`encode_task` in this process (``encode_in: actor``): on a CPU node the batch
-        is encoded, and its PNG-tree files written, by the process that made it, with no hand-off to a task."""
+        """``generate`` then :func:`encode_task` in this process (``encode_in: actor``): the batch is encoded, and its
+        PNG-tree files written, by the process that made it, with no hand-off to a task."""
         return encode_task(self.generate(box, start, end), level, out, plan)
 
     def _upscaled(self, images: Any) -> Any:

@@ -25,7 +25,7 @@ from synthgen.shards.formats import FORMATS  # derived from the format handler t
 DEFAULT_NUM_SAMPLES = 10000  # num_samples=0 (auto) of prior sampling
 ENCODER_CHOICES = ("auto", "none")  # or a run / encoder folder
 ACTOR_SCHEDULING = ("default", "spread")  # Ray scheduling strategies of the generator actors: DEFAULT, SPREAD
-ENCODE_PLACES = ("auto", "actor", "task")  # where a generated batch is PNG-encoded (synthgen.sample.fleet)
+ENCODE_PLACES = ("task", "actor")  # where a generated batch is PNG-encoded (synthgen.sample.fleet)
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,10 @@ class SampleConfig:
         "default"  # default (Ray's: this node until half busy) | spread (over as many nodes as possible)
     )
     cpus_per_encoder: float = 0.5  # CPUs reserved per PNG-encode / shard-write task (their own pool of workers)
-    # where each batch is PNG-encoded and its PNG-tree files written: actor (right after its forward, in the actor's
-    # process: no hand-off on a CPU node) | task (a Ray task: a GPU actor never waits on encoding) | auto (actor on
-    # CPU, task with use_gpu)
-    encode_in: str = "auto"
+    # where each batch is PNG-encoded and its PNG-tree files written: task (a Ray task beside the actors: on this
+    # 2-core machine 1.3-1.5x the images/s of actor with format parquet, benchmarks/README.md) | actor (right after
+    # the forward, in the actor's process). The bytes are the same either way
+    encode_in: str = "task"
     torch_threads: int = 0  # torch intra-op threads per actor; 0 = max(1, int(cpus_per_actor))
     max_batches_in_flight: int = 0  # generated-but-not-encoded batches held at once; 0 = 4 * num_actors
     max_shards_in_flight: int = 0  # shards started but not yet written; 0 = num_actors + 2
@@ -249,11 +249,6 @@ class SampleConfig:
     def shards_in_flight(self) -> int:
         """Resolved bound on shards started but not yet written."""
         return self.max_shards_in_flight or self.num_actors + 2
-
-    @property
-    def encodes_in_actor(self) -> bool:
-        """``encode_in`` resolved: auto = in the actor on CPU, in a Ray task with use_gpu."""
-        return self.encode_in == "actor" or (self.encode_in == "auto" and not self.use_gpu)
 
     @property
     def threads(self) -> int:

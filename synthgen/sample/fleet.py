@@ -18,11 +18,11 @@ work items, so a small explicit pool gives us, in ~250 lines:
 * loud failures: actors restart (``max_restarts``) and their calls are retried on the replacement
   (``max_task_retries``); a shard that still fails is retried ``max_shard_retries`` times, then
   the job raises ``ShardError``. Nothing is ever dropped;
-* PNG encoding where it costs least (``encode_in``): on a GPU node encode and write run as separate Ray
-  tasks with their own (fractional) CPU requests, so the CPUs encode while the GPU generates; on a CPU node
-  each actor encodes its own batch right after the forward (and writes its PNG-tree files), because there the
-  hand-off to a task (the batch through the object store, another process woken) costs CPU the cores lack.
-  The shard-write tasks run in light workers (``synthgen.sample.tasks`` imports no torch).
+* the generator never waits on PNG encoding: encode and write run as separate Ray tasks with their
+  own (fractional) CPU requests, so on a GPU node the CPUs encode while the GPU generates, and on a CPU node
+  the encoders fill the cores the single-threaded actors leave. ``encode_in: actor`` encodes in the actor
+  instead (measured slower here: benchmarks/README.md). The tasks run in light workers
+  (``synthgen.sample.tasks`` imports no torch).
 
 Resource defaults (0.5 CPU per actor, 0.5 per encode/write task) leave room for the tasks on a
 2-CPU machine; ``check_resources`` refuses requests that would leave tasks unschedulable (the
@@ -160,9 +160,10 @@ class _Dispatcher:
     """Driver-side bookkeeping of one fleet run: which batches and shards are in flight where.
 
     Per batch: ``actor.generate`` -> ``encode`` task (chained by ref, no driver round trip), which also writes
-    the batch's PNG files when the format has them, or one ``actor.generate_encoded`` call doing both; per shard: one ``write`` task over its encode refs,
-    submitted with the shard's last batch (Ray starts it once every batch is encoded), which writes the Parquet
-    file and commits. The driver only counts and bounds what is in flight.
+    the batch's PNG files when the format has them (``encode_in: actor``: one ``actor.generate_encoded`` call
+    doing both); per shard: one ``write`` task over its encode refs, submitted with the shard's last batch (Ray
+    starts it once every batch is encoded), which writes the Parquet file and commits. The driver only counts and
+    bounds what is in flight.
     """
 
     def __init__(
@@ -236,7 +237,7 @@ class _Dispatcher:
         """Submit ids [start, end) to actor ``slot``; returns (generate ref, encoded-batch ref): one ref when the
         actor encodes its own batch (``encode_in``), else a generate call chained by ref into an encode task."""
         level, actor = self.plan.png_compress_level, self.actors[slot]
-        if self.cfg.encodes_in_actor:
+        if self.cfg.encode_in == "actor":
             ref = actor.generate_encoded.options(retry_exceptions=[OSError]).remote(
                 self.box, start, end, level, *self.stream
             )
