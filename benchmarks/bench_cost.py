@@ -244,8 +244,8 @@ def translation_sample_img_per_s(cfg: ExperimentConfig, n: int, batch_size: int,
 
 def png_encode_ms(size: int, n: int = 64, channels: int = 3, seed: int = 0) -> float:
     """Wall ms per image of the PNG encode alone (the fleet's level 6) at ``size`` px: part of every sample row
-    above, the floor under any generator's sampling cost at that size. The pixels: bicubic 4x of noise (about what
-    an upscaler's output costs; raw noise costs about the same)."""
+    above, the floor under any generator's sampling cost at that size. The pixels: bicubic 4x of noise, what an
+    untrained upscaler makes."""
     import torch.nn.functional as F
 
     from synthgen.shards import encode_batch

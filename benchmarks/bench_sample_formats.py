@@ -15,6 +15,7 @@ sampler's batch and shard size; runs go round-robin over the settings, ``--round
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -64,38 +65,37 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smoke_test:
         args.num_samples, args.bare_images = 1000, 2000
-    try:
-        reservations = _reservations(args.reservations)
+    checkpoint = write_random_checkpoint(tempfile.mkdtemp(prefix="bench-ckpt-"), from_dict(ExperimentConfig, {}))
+    try:  # every setting checked before anything is measured: a typo fails now, not after minutes of runs
+        configs = [
+            SampleConfig(
+                checkpoint=checkpoint,
+                out="fleet",  # set per run below
+                num_samples=args.num_samples,
+                format=fmt,
+                num_actors=2,
+                cpus_per_actor=actor_cpus,
+                cpus_per_encoder=encoder_cpus,
+                encode_in=place,
+                progress=False,
+            )
+            for fmt in args.formats.split(",")
+            for place in args.places.split(",")
+            for actor_cpus, encoder_cpus in _reservations(args.reservations)
+        ]
+        for cfg in configs:
+            cfg.validate()
     except ConfigError as exc:
         parser.error(str(exc))
-    settings = [
-        (fmt, place, actor_cpus, encoder_cpus)
-        for fmt in args.formats.split(",")
-        for place in args.places.split(",")
-        for actor_cpus, encoder_cpus in reservations
-    ]
-    checkpoint = write_random_checkpoint(tempfile.mkdtemp(prefix="bench-ckpt-"), from_dict(ExperimentConfig, {}))
     print(f"bare loop (batch 256, 2 threads): {bench_sample.bare_loop(checkpoint, args.bare_images, 256, 2):.0f} img/s")
     with tempfile.TemporaryDirectory(prefix="bench-out-") as tmp:
         for _ in range(args.rounds):
-            for fmt, place, actor_cpus, encoder_cpus in settings:
+            for cfg in configs:
                 out = os.path.join(tmp, "fleet")
-                cfg = SampleConfig(
-                    checkpoint=checkpoint,
-                    out=out,
-                    num_samples=args.num_samples,
-                    format=fmt,
-                    num_actors=2,
-                    cpus_per_actor=actor_cpus,
-                    cpus_per_encoder=encoder_cpus,
-                    encode_in=place,
-                    progress=False,
-                )
-                cfg.validate()
-                e2e, steady, _ = bench_sample.fleet_run(cfg)
+                e2e, steady, _ = bench_sample.fleet_run(dataclasses.replace(cfg, out=out))
                 print(
-                    f"fleet {fmt:<8} PNGs encoded in the {place:<6} actors x {actor_cpus:g} CPU, encoders x "
-                    f"{encoder_cpus:g} CPU: end-to-end {e2e:.0f} img/s, steady {steady:.0f}",
+                    f"fleet {cfg.format:<8} PNGs encoded in the {cfg.encode_in:<6} actors x {cfg.cpus_per_actor:g} "
+                    f"CPU, encoders x {cfg.cpus_per_encoder:g} CPU: end-to-end {e2e:.0f} img/s, steady {steady:.0f}",
                     flush=True,
                 )
                 shutil.rmtree(out)  # the next run starts from the same disk

@@ -171,7 +171,13 @@ class SamplerActor(LoadsOnFirstCall):
         return ids, labels, np.concatenate(pieces), np.concatenate(drawn), np.concatenate(below), None
 
     def generate_encoded(
-        self, box: list[Any], start: int, end: int, level: int, out: Location | None = None, plan: Any = None
+        self,
+        box: list[Any],
+        start: int,
+        end: int,
+        level: int,
+        out: Location | None = None,
+        plan: SamplePlan | None = None,
     ) -> tuple[Any, ...]:
         """``generate`` then :func:`encode_task` in this process (``encode_in: actor``): the batch is encoded, and its
         PNG-tree files written, by the process that made it, with no hand-off to a task."""

@@ -60,9 +60,9 @@ class SampleConfig:
         "default"  # default (Ray's: this node until half busy) | spread (over as many nodes as possible)
     )
     cpus_per_encoder: float = 0.5  # CPUs reserved per PNG-encode / shard-write task (their own pool of workers)
-    # where each batch is PNG-encoded and its PNG-tree files written: task (a Ray task beside the actors: on this
-    # 2-core machine 1.3-1.5x the images/s of actor with format parquet, benchmarks/README.md) | actor (right after
-    # the forward, in the actor's process). The bytes are the same either way
+    # where each batch is PNG-encoded and its PNG-tree files written: task (a Ray task beside the actors; the faster
+    # one on the 2-core benchmark machine, benchmarks/README.md) | actor (right after the forward, in the actor's
+    # process). The bytes are the same either way
     encode_in: str = "task"
     torch_threads: int = 0  # torch intra-op threads per actor; 0 = max(1, int(cpus_per_actor))
     max_batches_in_flight: int = 0  # generated-but-not-encoded batches held at once; 0 = 4 * num_actors
