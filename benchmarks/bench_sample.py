@@ -14,7 +14,9 @@ Prints (numbers, not asserts):
 
 Rounds: the bare loops and the two fleet runs are measured in turn, ``--rounds`` times (3 by default); each
 round's ratio compares the fleet with that round's own best bare loop, and the median over rounds is the
-result. Measured once each, the two sides can land minutes apart on a machine whose speed drifts.
+result. Measured once each, the two sides can land minutes apart on a machine whose speed drifts. Each round's
+output is deleted at its end, and the next round's fleets wait until 35 s after that delete (``wait_out_deletes``:
+on this VM's ext4, files created right after a mass delete cost 10-20x more; the bare loops fill most of the wait).
 
 Memory is the peak of the summed RSS of this driver and every process it started (the local Ray
 instance: GCS, raylet, actors, encode/write workers), sampled every 50 ms from /proc (Linux), and the
@@ -41,6 +43,7 @@ if ROOT not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from bench_file_writes import recently_deleted_window_s  # noqa: E402
 
 from synthgen.config import ExperimentConfig, from_dict  # noqa: E402
 from synthgen.ray_init import init_ray  # noqa: E402
@@ -150,18 +153,47 @@ def fleet_run(cfg: SampleConfig) -> tuple[float, float, PeakMemory]:
     return cfg.num_samples / wall, steady, mem
 
 
+def delete_outputs(paths: list[str]) -> float:
+    """Delete fleet outputs; returns when the deletion ended (``time.perf_counter``)."""
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+    return time.perf_counter()
+
+
+def wait_out_deletes(deleted_at: float | None) -> float:
+    """Sleep until files created now no longer pay for a deletion that ended at ``deleted_at``; returns the wait.
+
+    On ext4 without a journal (this 2-core VM's disk) a new inode skips those deleted in the last 30-35 s, at a cost
+    per skipped inode: a fleet started right after the previous run's 55,000 files were deleted paid 10-20x per PNG
+    file (``bench_file_writes.py``), a cost the bare loop, which writes no files, never sees.
+    """
+    if deleted_at is None:
+        return 0.0
+    wait = max(0.0, deleted_at + recently_deleted_window_s() + 5 - time.perf_counter())  # +5: dirty inode blocks
+    time.sleep(wait)
+    return wait
+
+
 def _round(
-    checkpoint: str, cfg: Any, n: int, bare_n: int, batches: list[int], threads: list[int], tmp: str, r: int
+    checkpoint: str,
+    cfg: Any,
+    n: int,
+    bare_n: int,
+    batches: list[int],
+    threads: list[int],
+    tmp: str,
+    r: int,
+    deleted_at: float | None,
 ) -> dict[str, Any]:
     """One round: every bare-loop variant, then the fleet at N and at 10 N images (fresh Ray each)."""
     bares = {(b, t): bare_loop(checkpoint, bare_n, b, t) for b in batches for t in threads}
+    waited = wait_out_deletes(deleted_at)  # the bare loops above ran meanwhile: they write no files
     small = fleet_run(cfg(n, os.path.join(tmp, f"small{r}")))
     big = fleet_run(cfg(10 * n, os.path.join(tmp, f"big{r}")))
     # Each round starts from the same disk: with earlier rounds' files left behind, later fleets slowed round by
-    # round on the 2-core VM (the kernel still writing them back); deleted, they stayed within the machine's drift
-    for name in (f"small{r}", f"big{r}"):
-        shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
-    return {"bares": bares, "small": small, "big": big}
+    # round on the 2-core VM; deleted, the next round's fleets must wait out the deletion (wait_out_deletes)
+    deleted = delete_outputs([os.path.join(tmp, f"small{r}"), os.path.join(tmp, f"big{r}")])
+    return {"bares": bares, "small": small, "big": big, "waited": waited, "deleted_at": deleted}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,7 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     # measure both (and both batch sizes) and compare the fleet with the best one of the same round.
     threads = sorted({1, cpus})
     with tempfile.TemporaryDirectory(prefix="bench-out-") as tmp:
-        results = [_round(checkpoint, cfg, n, bare_n, bare_batches, threads, tmp, r) for r in range(rounds)]
+        results: list[dict[str, Any]] = []
+        for r in range(rounds):
+            deleted_at = results[-1]["deleted_at"] if results else None
+            results.append(_round(checkpoint, cfg, n, bare_n, bare_batches, threads, tmp, r, deleted_at))
     _report(results, cfg(10 * n, ""), cpus, bare_n)
     return 0
 
@@ -269,6 +304,8 @@ def _report(results: list[dict[str, Any]], fleet: SampleConfig, cpus: int, bare_
                 f"images: {rate:.1f} img/s"
             )
         bare = max(res["bares"].values())
+        if res["waited"]:
+            print(f"round {r}: waited {res['waited']:.1f} s after the bare loops for the last round's deletes to age")
         for num, (e2e, steady, mem) in ((n, res["small"]), (10 * n, res["big"])):
             print(
                 f"round {r}: fleet {num} images: end-to-end {e2e:.1f} img/s, steady {steady:.1f} img/s; peak memory "

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import shutil
 import sys
 import tempfile
 
@@ -89,16 +88,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     print(f"bare loop (batch 256, 2 threads): {bench_sample.bare_loop(checkpoint, args.bare_images, 256, 2):.0f} img/s")
     with tempfile.TemporaryDirectory(prefix="bench-out-") as tmp:
+        deleted_at = None
         for _ in range(args.rounds):
             for cfg in configs:
                 out = os.path.join(tmp, "fleet")
+                bench_sample.wait_out_deletes(deleted_at)  # a fresh PNG tree right after a delete pays per file
                 e2e, steady, _ = bench_sample.fleet_run(dataclasses.replace(cfg, out=out))
                 print(
                     f"fleet {cfg.format:<8} PNGs encoded in the {cfg.encode_in:<6} actors x {cfg.cpus_per_actor:g} "
                     f"CPU, encoders x {cfg.cpus_per_encoder:g} CPU: end-to-end {e2e:.0f} img/s, steady {steady:.0f}",
                     flush=True,
                 )
-                shutil.rmtree(out)  # the next run starts from the same disk
+                deleted_at = bench_sample.delete_outputs([out])  # the next run starts from the same disk
     print(f"bare loop (batch 256, 2 threads): {bench_sample.bare_loop(checkpoint, args.bare_images, 256, 2):.0f} img/s")
     return 0
 
