@@ -292,6 +292,7 @@ def test_a_job_exits_2_on_a_config_error():
         ("pipeline", ["--set", "run.storage_path={tmp}"]),
         ("bench_train", []),
         ("bench_sample", []),
+        ("bench_file_writes", []),
     ],
 )
 def test_job_smoke_tests_that_train_or_benchmark(job, args, tmp_path):
@@ -305,6 +306,8 @@ def test_job_smoke_tests_that_train_or_benchmark(job, args, tmp_path):
         assert [r["metric"] for r in rows] == ["fd", "kid", "pr", "dc", "label_acc", "cas", "uplift"]
     if job == "pipeline":
         assert "[synthgen] pipeline: verify OK: 500 images" in proc.stderr
+    if job == "bench_file_writes":  # every method measured, against the plain write
+        assert "wall / plain: writer" in proc.stdout and all(f": {m} " in proc.stdout for m in ("writer", "rename"))
 
 
 # --- deploy/validate.py ----------------------------------------------------------------------------------
