@@ -5,8 +5,9 @@
 
 Prints (numbers, not asserts):
 * bare loop: latents + generator forward + uint8 + PNG encode in this process (no Ray, no files),
-  with torch using every core and with one thread, at batch 256 and the sampler's default batch (the best of
-  the four is the baseline);
+  with torch using every core and with one thread, at batch 256 and the sampler's default batch, and each of
+  those again in a fresh process with glibc's allocator tuned as the fleet's actors tune theirs
+  (``synthgen.allocator``); the best of the eight is the baseline;
 * fleet: ``run_sample`` into Parquet+PNG shards on the same cores, at N and 10 N images, at the sampler's
   default batch: end-to-end images/s (actor start-up included) and steady images/s (after every actor loaded);
 * ratio fleet/bare (goal >= 0.95) and peak memory of the fleet at N vs 10 N (goal: flat within 10%), both runs
@@ -133,6 +134,22 @@ def bare_loop(checkpoint: str, n: int, batch_size: int, threads: int, seed: int 
     return n / (time.perf_counter() - t0)
 
 
+def bare_loop_tuned(checkpoint: str, n: int, batch_size: int, threads: int) -> float:
+    """``bare_loop`` in a fresh process whose allocator is tuned as the fleet's actors' are
+    (``synthgen.allocator.keep_freed_memory``): the fleet is compared with the best of both."""
+    import subprocess
+
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "from synthgen.allocator import keep_freed_memory; keep_freed_memory()\n"
+        "import bench_sample; print(bench_sample.bare_loop(sys.argv[3], *map(int, sys.argv[4:])))"
+    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    args = [ROOT, here, checkpoint, str(n), str(batch_size), str(threads)]
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    return float(proc.stdout.split()[-1])
+
+
 def fleet_run(cfg: SampleConfig) -> tuple[float, float, PeakMemory]:
     """(end-to-end img/s, steady img/s, memory peaks) of one fleet run in a fresh local Ray instance."""
     import ray
@@ -186,7 +203,8 @@ def _round(
     deleted_at: float | None,
 ) -> dict[str, Any]:
     """One round: every bare-loop variant, then the fleet at N and at 10 N images (fresh Ray each)."""
-    bares = {(b, t): bare_loop(checkpoint, bare_n, b, t) for b in batches for t in threads}
+    bares = {(b, t, "default"): bare_loop(checkpoint, bare_n, b, t) for b in batches for t in threads}
+    bares.update({(b, t, "tuned"): bare_loop_tuned(checkpoint, bare_n, b, t) for b in batches for t in threads})
     waited = wait_out_deletes(deleted_at)  # the bare loops above ran meanwhile: they write no files
     small = fleet_run(cfg(n, os.path.join(tmp, f"small{r}")))
     big = fleet_run(cfg(10 * n, os.path.join(tmp, f"big{r}")))
@@ -298,10 +316,10 @@ def _report(results: list[dict[str, Any]], fleet: SampleConfig, cpus: int, bare_
     )
     steady_ratios, e2e_ratios, mem_ratios = [], [], []
     for r, res in enumerate(results):
-        for (b, t), rate in res["bares"].items():
+        for (b, t, malloc), rate in res["bares"].items():
             print(
-                f"round {r}: bare loop (in-process, no Ray, no files, batch {b}, {t} torch thread(s)), {bare_n} "
-                f"images: {rate:.1f} img/s"
+                f"round {r}: bare loop (in-process, no Ray, no files, batch {b}, {t} torch thread(s), allocator "
+                f"{malloc}), {bare_n} images: {rate:.1f} img/s"
             )
         bare = max(res["bares"].values())
         if res["waited"]:

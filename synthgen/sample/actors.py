@@ -52,6 +52,9 @@ def actor_setup(gen_spec: dict[str, Any], plan: dict[str, Any], threads: int, de
     """What every fleet actor loads once: ``(SamplePlan, torch.device, generator in eval mode)``."""
     import torch
 
+    from synthgen.allocator import keep_freed_memory
+
+    keep_freed_memory()  # each batch's buffers reused, not faulted in again (synthgen.allocator)
     torch.set_num_threads(threads)  # same thread count in every actor: part of CPU determinism
     sample_plan = SamplePlan.from_dict(plan)
     torch_device = torch.device(device)
