@@ -196,8 +196,8 @@ class Location:
             self._put_local(folder, rel, data)
 
     def _put_local(self, folder: str, rel: str, data: bytes) -> None:
-        """A new file unnamed and linked into place where the OS allows (``_link_unnamed``), else a temp file in
-        the final folder and ``os.replace`` (an existing file: a link never replaces one)."""
+        """The file unnamed and linked into place where the OS allows (``_link_unnamed``), else a temp file in the
+        final folder and ``os.replace``."""
         if self._unnamed and self._link_unnamed(folder, rel, data):
             return
         tmp = self.path(_temp_name(folder, rel.rsplit("/", 1)[-1]))
@@ -211,14 +211,15 @@ class Location:
             raise
 
     def _link_unnamed(self, folder: str, rel: str, data: bytes) -> bool:
-        """Write ``data`` into an unnamed file in ``folder`` and link it as ``rel``; False (nothing written) where
-        ``rel`` exists, or where this filesystem or OS has no unnamed files (then never tried again here).
+        """Write ``data`` into an unnamed file in ``folder`` and link it as ``rel`` (over an existing ``rel``: linked
+        under a temp name, then moved); False (nothing written) where this filesystem or OS has no unnamed files
+        (then never tried again here).
 
         Raises:
             FileNotFoundError: the folder is gone. OSError: a write error (e.g. disk full); nothing is left.
         """
         try:
-            fd = os.open(self.path(folder) or ".", _O_TMPFILE | os.O_WRONLY, 0o666)
+            fd = os.open(self.path(folder), _O_TMPFILE | os.O_WRONLY, 0o666)
         except FileNotFoundError:
             raise
         except OSError:  # EOPNOTSUPP / EISDIR / EINVAL: no O_TMPFILE on this filesystem or kernel
@@ -233,8 +234,15 @@ class Location:
                 # call linkat(2) with AT_SYMLINK_FOLLOW, which links the open file (the path is absolute, so
                 # the dir fd itself is ignored)
                 os.link(f"/proc/self/fd/{fd}", self.path(rel), src_dir_fd=fd, follow_symlinks=True)
-            except FileExistsError:
-                return False
+            except FileExistsError:  # a link never replaces: link the written file under a temp name, move it over
+                tmp = self.path(_temp_name(folder, rel.rsplit("/", 1)[-1]))
+                os.link(f"/proc/self/fd/{fd}", tmp, src_dir_fd=fd, follow_symlinks=True)
+                try:
+                    os.replace(tmp, self.path(rel))
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
             except OSError:  # no /proc (some sandboxes): temp name + rename from here on
                 self._unnamed = False
                 return False
