@@ -15,9 +15,13 @@ Prints (numbers, not asserts):
 
 Rounds: the bare loops and the two fleet runs are measured in turn, ``--rounds`` times (3 by default); each
 round's ratio compares the fleet with that round's own best bare loop, and the median over rounds is the
-result. Measured once each, the two sides can land minutes apart on a machine whose speed drifts. Each round's
-output is deleted at its end, and the next round's fleets wait until 35 s after that delete (``wait_out_deletes``:
-on this VM's ext4, files created right after a mass delete cost 10-20x more; the bare loops fill most of the wait).
+result. Measured once each, the two sides can land minutes apart on a machine whose speed drifts. Every round's
+output stays on disk until the benchmark ends: on ext4 without a journal (this VM's disk) a new inode skips those
+deleted in the last 60 s, or 360 s while their inode table block is dirty (``RECENTCY_MIN`` / ``RECENTCY_DIRTY`` in
+the kernel's ``fs/ext4/ialloc.c``), and new files written next to them keep it dirty, so every file created for up to
+six minutes after a mass delete pays for scanning past the deleted inodes (8-20x per file here,
+``bench_file_writes.py``), a cost the bare loop, which writes no files, never sees. The delete at the end has the
+same effect on whatever writes files next.
 
 Memory is the peak of the summed RSS of this driver and every process it started (the local Ray
 instance: GCS, raylet, actors, encode/write workers), sampled every 50 ms from /proc (Linux), and the
@@ -31,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -44,20 +47,17 @@ if ROOT not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bench_file_writes import recently_deleted_window_s  # noqa: E402
 
 from synthgen.config import ExperimentConfig, from_dict  # noqa: E402
 from synthgen.ray_init import init_ray  # noqa: E402
 from synthgen.sample.config import ENCODE_PLACES, SampleConfig  # noqa: E402
 
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
-def _rss_tree_bytes(root_pid: int) -> tuple[int, int, int]:
-    """(summed RSS of ``root_pid`` and all its descendants, of those the Ray workers/actors, and the private part
-    of the sum: RssAnon, which leaves out the shared object-store pages every process that touched them counts
-    again), from /proc."""
+
+def _process_tree(root_pid: int) -> tuple[list[int], set[int]]:
+    """``root_pid`` and all its descendants, and which of them are Ray workers/actors, from a scan of /proc."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    anon: dict[int, int] = {}
     worker: set[int] = set()
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -65,42 +65,57 @@ def _rss_tree_bytes(root_pid: int) -> tuple[int, int, int]:
         try:
             with open(f"/proc/{name}/stat") as fh:
                 ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{name}/status") as fh:  # sampled every 50 ms beside the fleet: read two fields only
-                kib = {
-                    k: int(v.split()[0])
-                    for k, v in (ln.split(":", 1) for ln in fh if ln.startswith(("VmRSS", "RssAnon")))
-                }
-            rss[int(name)] = kib["VmRSS"] * 1024
-            anon[int(name)] = kib["RssAnon"] * 1024
             with open(f"/proc/{name}/cmdline", "rb") as fh:
                 if fh.read(5) == b"ray::":  # Ray renames worker processes ray::<actor or task>
                     worker.add(int(name))
-        except (OSError, ValueError, IndexError, KeyError):
+        except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(int(name))
-    total = workers = private = 0
-    stack = [root_pid]
+    tree, stack = [], [root_pid]
     while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        private += anon.get(pid, 0)
-        workers += rss.get(pid, 0) if pid in worker else 0
-        stack.extend(children.get(pid, []))
+        tree.append(stack.pop())
+        stack.extend(children.get(tree[-1], []))
+    return tree, worker
+
+
+def _memory_bytes(pids: list[int], worker: set[int]) -> tuple[int, int, int]:
+    """(summed RSS of ``pids``, of those the Ray workers/actors, and the private part of the sum: RSS less the
+    shared file and shmem pages (RssAnon), which leaves out the object-store pages every process that touched them
+    counts again), from /proc/<pid>/statm (a process that exited meanwhile counts 0)."""
+    total = workers = private = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                resident, shared = (int(v) * _PAGE_BYTES for v in fh.read().split()[1:3])
+        except (OSError, ValueError):
+            continue
+        total, private = total + resident, private + resident - shared
+        workers += resident if pid in worker else 0
     return total, workers, private
 
 
 class PeakMemory:
     """Background sampler of the process tree's memory: ``peak`` (summed RSS), ``peak_workers`` (of the Ray
-    workers/actors) and ``peak_private`` (summed RssAnon), in bytes."""
+    workers/actors) and ``peak_private`` (summed RssAnon), in bytes.
 
-    def __init__(self, interval: float = 0.05) -> None:
-        self.interval, self.peak, self.peak_workers, self.peak_private = interval, 0, 0, 0
+    Cheap enough to run beside the fleet it measures: a full /proc scan for the process tree once a second
+    (``rescan_s``), then only the tree's statm files every ``interval`` s. Reading every process's status file every
+    50 ms, as it did before, cost about 10 ms of CPU per sample, a fifth of one of the two cores the fleet was
+    being measured on.
+    """
+
+    def __init__(self, interval: float = 0.1, rescan_s: float = 1.0) -> None:
+        self.interval, self.rescan_s, self.peak, self.peak_workers, self.peak_private = interval, rescan_s, 0, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        scanned_at = -float("inf")
         while not self._stop.is_set():
-            total, workers, private = _rss_tree_bytes(os.getpid())
+            if time.perf_counter() - scanned_at >= self.rescan_s:
+                tree, worker = _process_tree(os.getpid())
+                scanned_at = time.perf_counter()
+            total, workers, private = _memory_bytes(tree, worker)
             self.peak, self.peak_workers = max(self.peak, total), max(self.peak_workers, workers)
             self.peak_private = max(self.peak_private, private)
             self._stop.wait(self.interval)
@@ -170,48 +185,16 @@ def fleet_run(cfg: SampleConfig) -> tuple[float, float, PeakMemory]:
     return cfg.num_samples / wall, steady, mem
 
 
-def delete_outputs(paths: list[str]) -> float:
-    """Delete fleet outputs; returns when the deletion ended (``time.perf_counter``)."""
-    for path in paths:
-        shutil.rmtree(path, ignore_errors=True)
-    return time.perf_counter()
-
-
-def wait_out_deletes(deleted_at: float | None) -> float:
-    """Sleep until files created now no longer pay for a deletion that ended at ``deleted_at``; returns the wait.
-
-    On ext4 without a journal (this 2-core VM's disk) a new inode skips those deleted in the last 30-35 s, at a cost
-    per skipped inode: a fleet started right after the previous run's 55,000 files were deleted paid 10-20x per PNG
-    file (``bench_file_writes.py``), a cost the bare loop, which writes no files, never sees.
-    """
-    if deleted_at is None:
-        return 0.0
-    wait = max(0.0, deleted_at + recently_deleted_window_s() + 5 - time.perf_counter())  # +5: dirty inode blocks
-    time.sleep(wait)
-    return wait
-
-
 def _round(
-    checkpoint: str,
-    cfg: Any,
-    n: int,
-    bare_n: int,
-    batches: list[int],
-    threads: list[int],
-    tmp: str,
-    r: int,
-    deleted_at: float | None,
+    checkpoint: str, cfg: Any, n: int, bare_n: int, batches: list[int], threads: list[int], tmp: str, r: int
 ) -> dict[str, Any]:
-    """One round: every bare-loop variant, then the fleet at N and at 10 N images (fresh Ray each)."""
+    """One round: every bare-loop variant, then the fleet at N and at 10 N images (fresh Ray each). The fleets'
+    output stays in ``tmp`` until the benchmark ends (a delete would slow the next round's files: module docstring)."""
     bares = {(b, t, "default"): bare_loop(checkpoint, bare_n, b, t) for b in batches for t in threads}
     bares.update({(b, t, "tuned"): bare_loop_tuned(checkpoint, bare_n, b, t) for b in batches for t in threads})
-    waited = wait_out_deletes(deleted_at)  # the bare loops above ran meanwhile: they write no files
     small = fleet_run(cfg(n, os.path.join(tmp, f"small{r}")))
     big = fleet_run(cfg(10 * n, os.path.join(tmp, f"big{r}")))
-    # Each round starts from the same disk: with earlier rounds' files left behind, later fleets slowed round by
-    # round on the 2-core VM; deleted, the next round's fleets must wait out the deletion (wait_out_deletes)
-    deleted = delete_outputs([os.path.join(tmp, f"small{r}"), os.path.join(tmp, f"big{r}")])
-    return {"bares": bares, "small": small, "big": big, "waited": waited, "deleted_at": deleted}
+    return {"bares": bares, "small": small, "big": big}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,8 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-out-") as tmp:
         results: list[dict[str, Any]] = []
         for r in range(rounds):
-            deleted_at = results[-1]["deleted_at"] if results else None
-            results.append(_round(checkpoint, cfg, n, bare_n, bare_batches, threads, tmp, r, deleted_at))
+            results.append(_round(checkpoint, cfg, n, bare_n, bare_batches, threads, tmp, r))
     _report(results, cfg(10 * n, ""), cpus, bare_n)
     return 0
 
@@ -322,8 +304,6 @@ def _report(results: list[dict[str, Any]], fleet: SampleConfig, cpus: int, bare_
                 f"{malloc}), {bare_n} images: {rate:.1f} img/s"
             )
         bare = max(res["bares"].values())
-        if res["waited"]:
-            print(f"round {r}: waited {res['waited']:.1f} s after the bare loops for the last round's deletes to age")
         for num, (e2e, steady, mem) in ((n, res["small"]), (10 * n, res["big"])):
             print(
                 f"round {r}: fleet {num} images: end-to-end {e2e:.1f} img/s, steady {steady:.1f} img/s; peak memory "

@@ -310,6 +310,12 @@ def test_job_smoke_tests_that_train_or_benchmark(job, args, tmp_path):
         assert "wall / plain: writer" in proc.stdout and all(f": {m} " in proc.stdout for m in ("writer", "rename"))
 
 
+def test_bench_png_encode_smoke_test_finds_our_bytes_identical_to_pillows():
+    proc = run_script("benchmarks/bench_png_encode.py", "--smoke-test", "--sizes", "28,32", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("bytes identical: yes") == 2 and "28 px gray" in proc.stdout and "32 px RGB" in proc.stdout
+
+
 # --- deploy/validate.py ----------------------------------------------------------------------------------
 
 

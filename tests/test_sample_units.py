@@ -20,7 +20,7 @@ from synthgen.pixels import to_uint8
 from synthgen.sample.config import SampleConfig
 from synthgen.sample.fleet import check_resources
 from synthgen.sample.plan import allocate_counts, make_plan, resolve_class_weights, resolve_classes, split_batches
-from synthgen.shards import Shard, encode_png, safe_label_dirs
+from synthgen.shards import Shard, encode_batch, encode_png, safe_label_dirs
 from synthgen.storage import Location
 
 
@@ -140,6 +140,31 @@ def test_png_round_trips_pixels_and_is_deterministic(channels):
     assert np.array_equal(
         decoded if channels == 3 else decoded[None], image.transpose(1, 2, 0) if channels == 3 else image
     )
+
+
+def _pil_save_png(image: np.ndarray, level: int) -> bytes:
+    pixels = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)  # [H, W] or [H, W, 3]
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", compress_level=level, optimize=False)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "shape, level",
+    [((1, 28, 28), 6), ((3, 32, 32), 6), ((3, 32, 32), 1), ((1, 300, 17), 9), ((3, 256, 256), 0)],
+)
+def test_encode_batch_gives_the_bytes_of_pillows_png_save(shape, level):
+    # ((3, 256, 256), 0): incompressible noise stored at level 0 spans four IDAT chunks, split where Pillow splits
+    images = np.random.default_rng(1).integers(0, 256, (4, *shape), dtype=np.uint8)  # [N, C, H, W]
+    pngs = encode_batch(images, level)
+    assert pngs == [_pil_save_png(image, level) for image in images]
+
+
+def test_encode_batch_refuses_what_is_not_uint8_gray_or_rgb():
+    with pytest.raises(ValueError, match=r"uint8 \[N, C, H, W\]"):
+        encode_batch(np.zeros((2, 4, 8, 8), np.uint8))  # RGBA
+    with pytest.raises(ValueError, match=r"uint8 \[N, C, H, W\]"):
+        encode_batch(np.zeros((2, 3, 8, 8), np.float32))
 
 
 def test_output_dir_writes_atomically_and_cleans_only_temp_files(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -10,25 +12,68 @@ from PIL import Image
 from synthgen.errors import ShardError
 from synthgen.shards.layout import RERUN
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PIL_BLOCK = 65536  # Pillow's ImageFile.MAXBLOCK: the most compressed bytes one IDAT chunk gets from its encoder
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 of type + data."""
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
+
+
+_PNG_END = _png_chunk(b"IEND", b"")
+
 
 def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
-    """Encode one uint8 image [C, H, W] (C = 1 -> mode L, C = 3 -> RGB) as PNG.
+    """Encode one uint8 image [C, H, W] (C = 1 -> mode L, C = 3 -> RGB) as PNG (``encode_batch`` of one).
 
     Raises:
         ValueError: not uint8 [C, H, W] with C in (1, 3) (a bug upstream).
     """
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[0] not in (1, 3):
+    if image.ndim != 3:
         raise ValueError(f"expected uint8 [C, H, W] with C in (1, 3), got {image.dtype} {image.shape}")
-    pixels = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)  # [H, W] or [H, W, 3]
-    buf = io.BytesIO()
-    # No optimize pass and no time chunk: same pixels + same zlib -> same bytes.
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", compress_level=compress_level, optimize=False)
-    return buf.getvalue()
+    return encode_batch(image[None], compress_level)[0]
 
 
 def encode_batch(images: np.ndarray, compress_level: int = 6) -> list[bytes]:
-    """Encode uint8 [N, C, H, W] into N PNG byte strings."""
-    return [encode_png(img, compress_level) for img in images]
+    """Encode uint8 [N, C, H, W] (C = 1 -> mode L, C = 3 -> RGB) into N PNG byte strings.
+
+    The bytes are exactly those of ``PIL.Image.save(format="PNG", compress_level=..., optimize=False)``: Pillow's
+    own zlib encoder (adaptive row filters) makes the image data, and the fixed chunks around it are built once
+    per batch. Going through ``Image.save`` per image spent more time in its Python plugin code than in zlib
+    (benchmarks/README.md, "PNG encoding"). No time chunk and no optimize pass: same pixels -> same bytes.
+
+    Raises:
+        ValueError: not uint8 [N, C, H, W] with C in (1, 3) (a bug upstream).
+    """
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected uint8 [N, C, H, W] with C in (1, 3), got {images.dtype} {images.shape}")
+    _, c, h, w = images.shape
+    mode = "L" if c == 1 else "RGB"
+    header = _PNG_SIGNATURE + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0 if c == 1 else 2, 0, 0, 0))
+    pixels = np.ascontiguousarray(images[:, 0] if c == 1 else images.transpose(0, 2, 3, 1))  # [N, H, W(, 3)]
+    block = max(_PIL_BLOCK, w * 4)  # as ImageFile._save sizes it, so the IDAT chunks split where Pillow's do
+    return [header + _image_data(pixels[i], mode, compress_level, block) + _PNG_END for i in range(len(pixels))]
+
+
+def _image_data(pixels: np.ndarray, mode: str, compress_level: int, block: int) -> bytes:
+    """The IDAT chunks of one contiguous [H, W(, 3)] image, from Pillow's zip encoder (what PngImagePlugin uses)."""
+    h, w = pixels.shape[:2]
+    image = Image.frombuffer(mode, (w, h), pixels, "raw", mode, 0, 1)  # shares the array's memory
+    # (mode, rawmode, optimize, compress_level, compress_type, dictionary): PngImagePlugin's encoder config
+    encoder = Image.core.zip_encoder(mode, mode, False, compress_level, -1, b"")
+    try:
+        encoder.setimage(image.im, (0, 0, w, h))
+        chunks = []
+        while True:
+            _, status, data = encoder.encode(block)
+            chunks.append(_png_chunk(b"IDAT", data))
+            if status < 0:
+                raise OSError(f"PNG encoder error {status}")
+            if status:
+                return b"".join(chunks)
+    finally:
+        encoder.cleanup()
 
 
 def decode_png(data: bytes, image_shape: tuple[int, int, int], where: str = "") -> Image.Image:
