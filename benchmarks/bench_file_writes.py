@@ -11,15 +11,17 @@ Methods, each writing ``--files`` files of ``--size`` bytes into ten class folde
 * ``rename``: a temporary name in the same folder, then ``os.replace`` (the writer's fallback);
 * ``plain``: open, write and close under the final name (not atomic: a crash can leave a torn file; the baseline).
 
-Each round measures every method twice: on a quiet disk, and again right after ``--delete`` files (default 50,000:
-one 50k sampling run's PNG tree) were written and deleted. On ext4 without a journal (this VM's root disk), deleted
-inodes are not reused for a while (the allocator's ``recently_deleted`` check, a window of
-``vm.dirty_expire_centisecs``, 30 s by default), and every file created inside that window pays for scanning past
-them. Measured here, it is the folders made first after the delete that pay (likely because ext4 puts a new folder
-in a block group with many free inodes, which is where the delete freed them), so the method measured first in that
-phase pays the most; the order rotates between rounds. Between rounds the benchmark waits that window out, so each
-round starts on a quiet disk again. Prints wall, user and system microseconds per file, and each method's wall time
-over the plain write's in the same phase.
+Every method is measured on a quiet disk in each round, and then, if ``--delete`` is not 0, once per round right
+after ``--delete`` files (default 50,000: one 50k sampling run's PNG tree) were written and deleted. On ext4 without
+a journal (this VM's root disk) the inode allocator skips inodes deleted in the last 60 s, or in the last 360 s while
+their inode table block is dirty (``RECENTCY_MIN`` and ``RECENTCY_DIRTY`` in the kernel's ``fs/ext4/ialloc.c``), and
+pays a buffer lookup for each one it skips; new files written next to them keep that block dirty. So every file
+created for up to six minutes after a mass delete pays for it. Measured here, it is the folders made first after the
+delete that pay most (likely because ext4 puts a new folder in a block group with many free inodes, which is where
+the delete freed them), so the method measured first in a delete phase pays the most; the order rotates between
+rounds. All quiet phases run before the first delete (waiting out six minutes between rounds would be the
+alternative), and each delete phase also sees the earlier rounds' deletes. Prints wall, user and system microseconds
+per file, and each method's wall time over the plain write's in the same phase.
 """
 
 from __future__ import annotations
@@ -38,15 +40,6 @@ if ROOT not in sys.path:
 from synthgen.storage import Location  # noqa: E402
 
 METHODS = ("writer", "rename", "plain")
-
-
-def recently_deleted_window_s() -> float:
-    """Seconds during which ext4 skips a deleted inode when it allocates one (``vm.dirty_expire_centisecs``)."""
-    try:
-        with open("/proc/sys/vm/dirty_expire_centisecs") as fh:
-            return int(fh.read()) / 100
-    except (OSError, ValueError):
-        return 30.0
 
 
 def write_files(method: str, folder: str, files: int, data: bytes) -> tuple[float, float, float]:
@@ -100,18 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     files = args.files or (500 if args.smoke_test else 5000)
     rounds = args.rounds or (1 if args.smoke_test else 3)
     delete = args.delete if args.delete >= 0 else (0 if args.smoke_test else 50_000)
-    window = recently_deleted_window_s()
     data = os.urandom(args.size)
     base = tempfile.mkdtemp(prefix="bench-file-writes-", dir=args.dir or None)
     print(
         f"bench_file_writes: {files} files of {args.size} bytes per measurement in {base}, {rounds} round(s); "
-        f"delete phase: {delete} files; recently-deleted window {window:.0f} s"
+        f"delete phase: {delete} files"
     )
     try:
-        for r in range(rounds):
+        for r in range(rounds):  # before any delete: a delete slows new files for up to six minutes (docstring)
             _phase(f"round {r}, quiet disk", os.path.join(base, f"r{r}-quiet"), list(METHODS), files, data)
-            if not delete:
-                continue
+        for r in range(rounds if delete else 0):
             write_files("plain", os.path.join(base, f"r{r}-bulk"), delete, data)
             t_deleted = time.perf_counter()
             shutil.rmtree(os.path.join(base, f"r{r}-bulk"))
@@ -121,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
             order = list(METHODS[first:] + METHODS[:first])
             _phase(f"round {r}, just after deleting {delete} files", after, order, files, data)
             print(f"round {r}: that phase ended {time.perf_counter() - t_deleted:.1f} s after the delete", flush=True)
-            time.sleep(max(0.0, window + 5 - (time.perf_counter() - t_deleted)))  # the next round on a quiet disk
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0
