@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from synthgen.config import DataConfig
 from synthgen.data import load_images
@@ -211,7 +212,8 @@ def test_semantic_weight_needs_a_classifier_and_steers_g_ab_to_keep_labels():
     from synthgen.config import ExperimentConfig
     from synthgen.train.translation_step import TranslationStep
 
-    def agreement(semantic_weight: float) -> float:
+    def judged(semantic_weight: float) -> tuple[float, float]:
+        """(the classifier's accuracy, its cross-entropy) on G_AB's translations of fresh A images."""
         torch.manual_seed(0)
         opts = CycleGANOptions(g_channels=8, g_blocks=1, d_channels=8, pool_size=0, semantic_weight=semantic_weight)
         G, D = build_cyclegan(opts, (1, 16, 16), (3, 16, 16))
@@ -227,11 +229,16 @@ def test_semantic_weight_needs_a_classifier_and_steers_g_ab_to_keep_labels():
             step(halves(y_a, 1), b, y_a, k)
         y = torch.arange(64) % 2
         with torch.no_grad():
-            pred = BrightSide()(as_channels(G.translate(halves(y, 1)), 1)).argmax(dim=1)
-        return (pred == y).float().mean().item()
+            logits = BrightSide()(as_channels(G.translate(halves(y, 1)), 1))  # [64, 2]
+        return (logits.argmax(dim=1) == y).float().mean().item(), F.cross_entropy(logits, y).item()
 
-    assert agreement(10.0) > 0.95
-    assert agreement(10.0) > agreement(0.0)
+    accuracy, steered = judged(10.0)
+    _, unsteered = judged(0.0)
+    assert accuracy > 0.95
+    # Without the term, G_AB often keeps the lit half anyway (a lucky init, or the thread count, decides how well):
+    # the classifier's confidence, not its accuracy, is what the term reliably moves (measured: 30x-2,000x lower
+    # cross-entropy over 4 seeds x 1 and 2 threads)
+    assert steered * 10 < unsteered
     opts = CycleGANOptions(g_channels=4, g_blocks=1, d_channels=4, semantic_weight=1.0)
     G, D = build_cyclegan(opts, (1, 16, 16), (3, 16, 16))
     a, b = halves(torch.tensor([0, 1]), 1), halves(torch.tensor([1, 0]), 3)
