@@ -21,6 +21,7 @@ import io
 import os
 import sys
 import time
+from collections.abc import Callable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -64,11 +65,14 @@ def sample_images(n: int, size: int, channels: int, seed: int = 0) -> np.ndarray
     return (alpha * tint + (1 - alpha) * background).round().clip(0, 255).astype(np.uint8)  # [n, 3, S, S]
 
 
-def _best_us(encode: object, images: np.ndarray, level: int, rounds: int) -> tuple[float, list[bytes]]:
+def _best_us(
+    encode: Callable[[np.ndarray, int], list[bytes]], images: np.ndarray, level: int, rounds: int
+) -> tuple[float, list[bytes]]:
+    """(best microseconds per image over ``rounds``, the PNGs) of ``encode(images, level)``."""
     best, out = float("inf"), []
     for _ in range(rounds):
         t0 = time.perf_counter()
-        out = encode(images, level)  # type: ignore[operator]
+        out = encode(images, level)
         best = min(best, time.perf_counter() - t0)
     return best / len(images) * 1e6, out
 
