@@ -133,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         dry_run_help="print the resolved config of the Ray Train side and exit",
     )
     parser.add_argument(
-        "--steps", type=int, default=120, help="timed steps on each side (default 120; 30 with --smoke-test)"
+        "--steps", type=int, default=120, help="timed steps on each side (default 120; 8 with --smoke-test)"
     )
-    parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up steps of the baseline")
+    parser.add_argument(
+        "--warmup", type=int, default=10, help="untimed warm-up steps of the baseline (default 10; 2 with --smoke-test)"
+    )
     args = parser.parse_args(argv)
     setup_logging()
     return run_guarded("benchmarks/bench_train.py", lambda: _bench(args))
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 def _bench(args: argparse.Namespace) -> int:
     """The benchmark once the arguments are parsed; typed errors propagate to ``run_guarded``."""
     path = config_path(args)
-    steps = 30 if args.smoke_test else args.steps
+    steps = 8 if args.smoke_test else args.steps
     # Named, not created: training creates it, and a --dry-run leaves nothing behind.
     storage = os.path.join(tempfile.gettempdir(), f"synthgen-bench-{os.getpid()}-{int(time.time())}")
     log_every = max(1, steps // 6)
@@ -177,7 +179,8 @@ def _bench(args: argparse.Namespace) -> int:
     cores = max(1, int(t.num_workers * t.cpus_per_worker))
     # Same total cores as the workers; 1 thread too, because on a small busy machine torch's own
     # threading can be slower than one thread — the ratio is taken against the faster baseline.
-    baselines = {n: plain_pytorch_img_per_s(cfg, steps, args.warmup, n) for n in sorted({1, cores})}
+    warmup = 2 if args.smoke_test else args.warmup
+    baselines = {n: plain_pytorch_img_per_s(cfg, steps, warmup, n) for n in sorted({1, cores})}
     ray_ips, to_first_step, phases = ray_train_img_per_s(cfg)
     best = max(baselines.values())
     print()

@@ -5,6 +5,10 @@ cluster named in Ray's current-cluster file (``/tmp/ray/ray_current_cluster``, w
 died without ``ray stop`` leaves that file behind, and ``ray.init()`` then waits on the dead address for minutes.
 ``auto`` (join the cluster ``ray start`` made here) and ``host:port`` are checked with a short TCP connect first, so
 a dead address fails within seconds, naming itself and the fix.
+
+A fresh local instance starts without Ray's dashboard: it lives only as long as the command, and its processes cost
+about 2 s of start-up and CPU beside the work (set ``SYNTHGEN_RAY_DASHBOARD=1`` to have it). A cluster you join keeps
+whatever dashboard ``ray start`` gave it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from synthgen.errors import SynthgenError
 
 CONNECT_TIMEOUT_S = 5.0  # how long a joined address may take to accept a TCP connection
+DASHBOARD_ENV = "SYNTHGEN_RAY_DASHBOARD"  # "1": a fresh local instance starts Ray's dashboard too
 
 
 class RayAddressError(SynthgenError):
@@ -116,5 +121,8 @@ def init_ray(address: str = "", **ray_kwargs: Any) -> None:
         # Only when joining a running cluster: "local" starts a fresh instance, and turning token mode
         # on after ray was imported makes that new GCS demand a token this driver never sends.
         use_token_auth_if_present()
+    defaults: dict[str, Any] = {"configure_logging": False}
+    if not address:
+        defaults["include_dashboard"] = os.environ.get(DASHBOARD_ENV, "") == "1"
     # "" -> "local": ray.init(None) would join whatever the current-cluster file names, dead or alive
-    ray.init(address=address or "local", **{"configure_logging": False, **ray_kwargs})
+    ray.init(address=address or "local", **{**defaults, **ray_kwargs})

@@ -8,6 +8,11 @@ import pytest
 
 FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
 
+# Ray Train's controller polls its workers every 2 s, so each of the suite's few dozen tiny runs waited on average
+# a second after its last step (and killed-worker tests as long to notice). Set before any Ray starts, so the
+# shared cluster and every subprocess's own Ray inherit it; the runs' contracts do not depend on it.
+os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
+
 
 @pytest.fixture(scope="session")
 def ray_cluster():

@@ -287,7 +287,8 @@ def test_a_job_exits_2_on_a_config_error():
         ("train", ["--set", "run.storage_path={tmp}"]),
         (
             "evaluate",
-            ["--set", "checkpoint={tmp}/no-run", "--set", "out={tmp}/eval", "--set", "uplift.storage={tmp}/uplift"],
+            # the evaluated generator for uplift: training honest generators is test_evaluate_e2e's contract
+            ["--set", "checkpoint={tmp}/no-run", "--set", "out={tmp}/eval", "--set", "uplift.generator=evaluated"],
         ),
         ("pipeline", ["--set", "run.storage_path={tmp}"]),
         ("bench_train", []),

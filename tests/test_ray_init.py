@@ -94,3 +94,26 @@ def test_training_with_a_dead_address_fails_before_its_run_folder_exists(tmp_pat
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and f"nothing answers at {address}" in done.stderr, done.stderr[-2000:]
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "env, address, dashboard",
+    [({}, "", False), ({"SYNTHGEN_RAY_DASHBOARD": "1"}, "", True), ({}, "local", False), ({}, "10.0.0.1:6379", None)],
+)
+def test_a_fresh_local_instance_starts_without_the_dashboard_unless_asked(monkeypatch, env, address, dashboard):
+    import ray
+
+    calls: list[dict] = []
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv(ray_init.DASHBOARD_ENV, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray_init, "check_reachable", lambda address: None)  # no cluster to reach in this test
+    monkeypatch.setattr(ray_init, "use_token_auth_if_present", lambda: None)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    ray_init.init_ray(address, num_cpus=2)
+    assert len(calls) == 1 and calls[0]["num_cpus"] == 2 and calls[0]["configure_logging"] is False
+    # a joined cluster keeps the dashboard `ray start` gave it: the driver asks nothing of it
+    assert calls[0].get("include_dashboard") is dashboard
+    assert calls[0]["address"] == (address if dashboard is None else "local")

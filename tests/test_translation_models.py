@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from synthgen.config import DataConfig
 from synthgen.data import load_images
 from synthgen.data.pairs import edge_pairs
+from synthgen.errors import ConfigError
 from synthgen.models import cyclegan, pix2pix
 from synthgen.models.cyclegan import CycleGANOptions, ImagePool, build_cyclegan
 from synthgen.models.image_blocks import as_channels
@@ -39,6 +40,22 @@ def test_the_pool_fills_first_then_swaps_about_half_and_repeats_under_its_seed()
     assert not all(torch.equal(a, b) for a, b in zip(first, run(1)))
     x = torch.rand(3, 1, 2, 2)
     assert ImagePool(0).query(x) is x
+
+
+@pytest.mark.parametrize("downsamplings, bottleneck", [(2, 8), (1, 16), (0, 32)])
+def test_cyclegan_g_downsamplings_sets_the_side_its_blocks_run_at(downsamplings, bottleneck):
+    opts = CycleGANOptions(g_channels=8, g_blocks=1, d_channels=8, g_downsamplings=downsamplings)
+    G, _ = build_cyclegan(opts, (1, 32, 32), (3, 32, 32))
+    sides = []
+    block = next(m for m in G.G_ab.modules() if m.__class__.__name__ == "ResnetBlock")
+    block.register_forward_hook(lambda module, inputs, output: sides.append(output.shape[-1]))
+    assert G.translate(torch.rand(2, 1, 32, 32)).shape == (2, 3, 32, 32)
+    assert sides == [bottleneck]
+
+
+def test_cyclegan_g_downsamplings_out_of_range_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"g_downsamplings=4 must be 0-3"):
+        CycleGANOptions(g_downsamplings=4)
 
 
 def test_cyclegan_identity_terms_apply_only_between_alike_channels():

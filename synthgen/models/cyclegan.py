@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from synthgen.errors import ConfigError
 from synthgen.models.image_blocks import PatchDiscriminator, ResnetGenerator, as_channels, patch_layers
 from synthgen.models.losses import lsgan
 from synthgen.models.registry import register_translation_model
@@ -32,6 +33,9 @@ from synthgen.models.registry import register_translation_model
 class CycleGANOptions:
     g_channels: int = 64  # ResNet generator base width (ngf)
     g_blocks: int = 6  # residual blocks (the reference: 6 below 256 px, 9 at 256)
+    # stride-2 convs before the blocks (the reference: 2, so its blocks run at 64x64 on 256 px images; at 32 px,
+    # 2 leaves them 8x8 and 1 keeps them at 16x16 for about the same compute)
+    g_downsamplings: int = 2
     d_channels: int = 64  # PatchGAN base width (ndf)
     d_layers: int = 0  # PatchGAN stride-2 layers; 0 = about half the image side
     cycle_weight: float = 10.0  # weight of the round-trip L1 losses (lambda_A = lambda_B)
@@ -41,6 +45,10 @@ class CycleGANOptions:
     # giving G_ab(a) the label it gives a, and G_ba(b) the one it gives b (0 = off; CyCADA uses 1)
     semantic_weight: float = 0.0
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.g_downsamplings <= 3:
+            raise ConfigError(f"model.arch.g_downsamplings={self.g_downsamplings} must be 0-3 (the reference: 2)")
+
 
 class CycleGenerators(nn.Module):
     """G_ab and G_ba. ``forward(a, b)`` -> dict of fake_b, fake_a, rec_a, rec_b (+ idt_b, idt_a when the domains
@@ -49,8 +57,8 @@ class CycleGenerators(nn.Module):
     def __init__(self, opts: CycleGANOptions, channels: tuple[int, int]):
         super().__init__()
         c_a, c_b = channels
-        self.G_ab = ResnetGenerator(c_a, c_b, opts.g_channels, opts.g_blocks)
-        self.G_ba = ResnetGenerator(c_b, c_a, opts.g_channels, opts.g_blocks)
+        self.G_ab = ResnetGenerator(c_a, c_b, opts.g_channels, opts.g_blocks, opts.g_downsamplings)
+        self.G_ba = ResnetGenerator(c_b, c_a, opts.g_channels, opts.g_blocks, opts.g_downsamplings)
         self.identity = opts.identity_weight > 0 and c_a == c_b  # an RGB image cannot pass a gray -> RGB G unchanged
         self.num_classes, self.conditional = 0, False
 
