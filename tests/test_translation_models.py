@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from synthgen.config import DataConfig
 from synthgen.data import load_images
@@ -14,7 +15,7 @@ from synthgen.data.pairs import edge_pairs
 from synthgen.errors import ConfigError
 from synthgen.models import cyclegan, pix2pix
 from synthgen.models.cyclegan import CycleGANOptions, ImagePool, build_cyclegan
-from synthgen.models.image_blocks import as_channels
+from synthgen.models.image_blocks import as_channels, up_layers
 from synthgen.models.losses import lsgan
 from synthgen.models.pix2pix import Pix2PixOptions, build_pix2pix
 
@@ -51,6 +52,28 @@ def test_cyclegan_g_downsamplings_sets_the_side_its_blocks_run_at(downsamplings,
     block.register_forward_hook(lambda module, inputs, output: sides.append(output.shape[-1]))
     assert G.translate(torch.rand(2, 1, 32, 32)).shape == (2, 3, 32, 32)
     assert sides == [bottleneck]
+
+
+def test_resize_upsampling_leaves_no_checkerboard_on_a_flat_input_where_a_transposed_conv_does():
+    torch.manual_seed(0)
+    flat = torch.ones(1, 4, 8, 8)  # [N, C, H, W], every position alike
+    for mode, periodic in (("transpose", True), ("resize", False)):
+        up = nn.Sequential(*up_layers(4, 4, mode))
+        with torch.no_grad():
+            inner = up(flat)[..., 2:-2, 2:-2]  # [1, 4, 12, 12], away from the zero padding
+        assert inner.shape[-1] == 12  # the side doubled either way
+        spread = (inner - inner.mean(dim=(-2, -1), keepdim=True)).abs().amax().item()
+        # a stride-2 transposed conv gives even and odd output pixels different taps: a period-2 pattern
+        assert (spread > 1e-3) if periodic else (spread < 1e-5), (mode, spread)
+
+
+def test_cyclegan_g_upsample_must_be_a_known_mode():
+    with pytest.raises(ConfigError, match=r"g_upsample='bilinear': expected one of transpose, resize"):
+        CycleGANOptions(g_upsample="bilinear")
+    opts = CycleGANOptions(g_channels=8, g_blocks=1, d_channels=8, g_upsample="resize")
+    G, _ = build_cyclegan(opts, (1, 32, 32), (3, 32, 32))
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in G.modules())
+    assert G.translate(torch.rand(2, 1, 32, 32)).shape == (2, 3, 32, 32)
 
 
 def test_cyclegan_g_downsamplings_out_of_range_is_a_config_error():

@@ -24,7 +24,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from synthgen.errors import ConfigError
-from synthgen.models.image_blocks import PatchDiscriminator, ResnetGenerator, as_channels, patch_layers
+from synthgen.models.image_blocks import (
+    UPSAMPLE_MODES,
+    PatchDiscriminator,
+    ResnetGenerator,
+    as_channels,
+    patch_layers,
+)
 from synthgen.models.losses import lsgan
 from synthgen.models.registry import register_translation_model
 
@@ -36,6 +42,9 @@ class CycleGANOptions:
     # stride-2 convs before the blocks (the reference: 2, so its blocks run at 64x64 on 256 px images; at 32 px,
     # 2 leaves them 8x8 and 1 keeps them at 16x16 for about the same compute)
     g_downsamplings: int = 2
+    # how G goes back up: transpose (the reference's stride-2 transposed conv) or resize (nearest x2 + 3x3 conv,
+    # Odena et al. 2016: no checkerboard pattern)
+    g_upsample: str = "transpose"
     d_channels: int = 64  # PatchGAN base width (ndf)
     d_layers: int = 0  # PatchGAN stride-2 layers; 0 = about half the image side
     cycle_weight: float = 10.0  # weight of the round-trip L1 losses (lambda_A = lambda_B)
@@ -48,6 +57,11 @@ class CycleGANOptions:
     def __post_init__(self) -> None:
         if not 0 <= self.g_downsamplings <= 3:
             raise ConfigError(f"model.arch.g_downsamplings={self.g_downsamplings} must be 0-3 (the reference: 2)")
+        if self.g_upsample not in UPSAMPLE_MODES:
+            raise ConfigError(
+                f"model.arch.g_upsample={self.g_upsample!r}: expected one of {', '.join(UPSAMPLE_MODES)} "
+                "(transpose = the reference)"
+            )
 
 
 class CycleGenerators(nn.Module):
@@ -57,8 +71,9 @@ class CycleGenerators(nn.Module):
     def __init__(self, opts: CycleGANOptions, channels: tuple[int, int]):
         super().__init__()
         c_a, c_b = channels
-        self.G_ab = ResnetGenerator(c_a, c_b, opts.g_channels, opts.g_blocks, opts.g_downsamplings)
-        self.G_ba = ResnetGenerator(c_b, c_a, opts.g_channels, opts.g_blocks, opts.g_downsamplings)
+        shape = (opts.g_channels, opts.g_blocks, opts.g_downsamplings)
+        self.G_ab = ResnetGenerator(c_a, c_b, *shape, upsample=opts.g_upsample)
+        self.G_ba = ResnetGenerator(c_b, c_a, *shape, upsample=opts.g_upsample)
         self.identity = opts.identity_weight > 0 and c_a == c_b  # an RGB image cannot pass a gray -> RGB G unchanged
         self.num_classes, self.conditional = 0, False
 

@@ -127,11 +127,23 @@ class ResnetBlock(nn.Module):
         return x + self.body(x)
 
 
+UPSAMPLE_MODES = ("transpose", "resize")
+
+
+def up_layers(in_ch: int, out_ch: int, mode: str) -> list[nn.Module]:
+    """Double the side: ``transpose`` is the CycleGAN reference's 3x3 stride-2 transposed conv; ``resize`` is nearest
+    x2 then a 3x3 conv (Odena et al. 2016), whose kernel overlaps evenly, so it leaves no checkerboard."""
+    if mode == "resize":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False)]
+    return [nn.ConvTranspose2d(in_ch, out_ch, 3, 2, 1, output_padding=1, bias=False)]
+
+
 class ResnetGenerator(nn.Module):
     """CycleGAN's generator: ``forward(x [N, in_channels, H, W], labels [N] | None) -> [N, out_channels, H, W]``.
 
-    A 7x7 stem, ``downsamplings`` stride-2 convs, ``blocks`` residual blocks, as many transposed convs back up
-    and a 7x7 conv to ``out_channels`` with tanh (the reference's resnet_9blocks has 2 downsamplings, 9 blocks).
+    A 7x7 stem, ``downsamplings`` stride-2 convs, ``blocks`` residual blocks, as many ``upsample`` steps back up
+    (``up_layers``) and a 7x7 conv to ``out_channels`` with tanh (the reference's resnet_9blocks has 2
+    downsamplings, 9 blocks).
     """
 
     def __init__(
@@ -142,8 +154,11 @@ class ResnetGenerator(nn.Module):
         blocks: int = 6,
         downsamplings: int = 2,
         num_classes: int = 0,
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
+        if upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample={upsample!r}: expected one of {', '.join(UPSAMPLE_MODES)}")
         self.class_map = ClassMap(num_classes) if num_classes else None
         self.num_classes, self.conditional = num_classes, num_classes > 0
         c_in = in_channels + (CLASS_MAP_CHANNELS if num_classes else 0)
@@ -160,7 +175,7 @@ class ResnetGenerator(nn.Module):
         layers += [ResnetBlock(inner) for _ in range(blocks)]
         for k in reversed(range(downsamplings)):
             c = base * 2**k
-            layers += [nn.ConvTranspose2d(2 * c, c, 3, 2, 1, output_padding=1, bias=False), instance_norm(c), nn.ReLU()]
+            layers += [*up_layers(2 * c, c, upsample), instance_norm(c), nn.ReLU()]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(base, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
