@@ -12,6 +12,7 @@ from synthgen import checkpoint as ckpt
 from synthgen.config import ExperimentConfig, load_config
 from synthgen.errors import ConfigError, TrainingDivergedError
 from synthgen.train.trainer import train
+from synthgen.train.untrained import write_random_checkpoint
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -76,7 +77,7 @@ def test_two_worker_run_writes_reloadable_checkpoint_and_keeps_the_newest(ray_cl
 
 def test_existing_run_without_resume_is_refused(ray_cluster, tmp_path):
     cfg = tiny_config(tmp_path, "again", "train.steps=6")
-    train(cfg)
+    write_random_checkpoint(str(tmp_path / "again"), cfg, step=6)  # a run folder as an earlier run left it
     before = sorted(os.listdir(tmp_path / "again"))
     with pytest.raises(ConfigError, match="--resume"):
         train(cfg)
