@@ -263,7 +263,7 @@ def test_classifier_job_smoke_test_runs_on_untrained_shards(tmp_path):
         ("evaluate", "num_samples: 500\n"),
         ("pipeline", "# run folder:"),
         ("train_classifier", "max_synthetic: 500\n"),
-        ("bench_train", "steps: 35\n"),
+        ("bench_train", "steps: 9\n"),
     ],
 )
 def test_every_config_job_dry_runs_its_smoke_config(job, expected, untrained_run):
