@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 def _bench(args: argparse.Namespace) -> int:
     """The benchmark once the arguments are parsed; typed errors propagate to ``run_guarded``."""
     path = config_path(args)
-    steps = 8 if args.smoke_test else args.steps
+    steps, warmup = (8, 2) if args.smoke_test else (args.steps, args.warmup)
     # Named, not created: training creates it, and a --dry-run leaves nothing behind.
     storage = os.path.join(tempfile.gettempdir(), f"synthgen-bench-{os.getpid()}-{int(time.time())}")
     log_every = max(1, steps // 6)
@@ -179,7 +179,6 @@ def _bench(args: argparse.Namespace) -> int:
     cores = max(1, int(t.num_workers * t.cpus_per_worker))
     # Same total cores as the workers; 1 thread too, because on a small busy machine torch's own
     # threading can be slower than one thread — the ratio is taken against the faster baseline.
-    warmup = 2 if args.smoke_test else args.warmup
     baselines = {n: plain_pytorch_img_per_s(cfg, steps, warmup, n) for n in sorted({1, cores})}
     ray_ips, to_first_step, phases = ray_train_img_per_s(cfg)
     best = max(baselines.values())

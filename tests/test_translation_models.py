@@ -15,7 +15,7 @@ from synthgen.data.pairs import edge_pairs
 from synthgen.errors import ConfigError
 from synthgen.models import cyclegan, pix2pix
 from synthgen.models.cyclegan import CycleGANOptions, ImagePool, build_cyclegan
-from synthgen.models.image_blocks import as_channels, up_layers
+from synthgen.models.image_blocks import ResnetBlock, as_channels, up_layers
 from synthgen.models.losses import lsgan
 from synthgen.models.pix2pix import Pix2PixOptions, build_pix2pix
 
@@ -48,7 +48,7 @@ def test_cyclegan_g_downsamplings_sets_the_side_its_blocks_run_at(downsamplings,
     opts = CycleGANOptions(g_channels=8, g_blocks=1, d_channels=8, g_downsamplings=downsamplings)
     G, _ = build_cyclegan(opts, (1, 32, 32), (3, 32, 32))
     sides = []
-    block = next(m for m in G.G_ab.modules() if m.__class__.__name__ == "ResnetBlock")
+    block = next(m for m in G.G_ab.modules() if isinstance(m, ResnetBlock))
     block.register_forward_hook(lambda module, inputs, output: sides.append(output.shape[-1]))
     assert G.translate(torch.rand(2, 1, 32, 32)).shape == (2, 3, 32, 32)
     assert sides == [bottleneck]
