@@ -238,12 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         "--bare-images",
         type=int,
         default=0,
-        help="images of each bare-loop measurement (default min(10 N, 20000): its rate does not depend on N)",
+        help="images of each bare-loop measurement (default min(10 N, 20000): its rate does not depend on N; "
+        "N with --smoke-test)",
     )
     args = parser.parse_args(argv)
     n = args.num_samples or (200 if args.smoke_test else 2000)
     per_shard = args.images_per_shard or SampleConfig.images_per_shard
-    bare_n = args.bare_images or min(10 * n, 20_000)
+    bare_n = args.bare_images or (n if args.smoke_test else min(10 * n, 20_000))  # smoke: 8 bare loops, kept short
     rounds = args.rounds or (1 if args.smoke_test else 3)
     cpus = os.cpu_count() or 1
     fleet_batch = args.batch_size or SampleConfig.batch_size

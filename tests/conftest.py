@@ -12,6 +12,9 @@ FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
 # a second after its last step (and killed-worker tests as long to notice). Set before any Ray starts, so the
 # shared cluster and every subprocess's own Ray inherit it; the runs' contracts do not depend on it.
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
+# Each Ray Train run starts a PreemptionWatcher actor (spot-instance observability): one more process importing
+# ray.train, about a tenth of a tiny run's CPU on this machine. Nothing here is preempted; users' runs keep it.
+os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
 
 
 @pytest.fixture(scope="session")

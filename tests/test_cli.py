@@ -284,13 +284,13 @@ def test_a_job_exits_2_on_a_config_error():
 @pytest.mark.parametrize(
     "job, args",
     [
-        ("train", ["--set", "run.storage_path={tmp}"]),
+        # `train` and `pipeline` are not here: the README quickstart trains the same smoke config through the same
+        # code (run_job is the CLI's), and test_jobs_submit runs the pipeline smoke job through `ray job submit`
         (
             "evaluate",
-            # the evaluated generator for uplift: training honest generators is test_evaluate_e2e's contract
-            ["--set", "checkpoint={tmp}/no-run", "--set", "out={tmp}/eval", "--set", "uplift.generator=evaluated"],
+            # two metrics: the job's wiring is under test here; every metric's row is test_evaluate_e2e's contract
+            ["--set", "checkpoint={tmp}/no-run", "--set", "out={tmp}/eval", "--set", "metrics=[fd,label_acc]"],
         ),
-        ("pipeline", ["--set", "run.storage_path={tmp}"]),
         ("bench_train", []),
         ("bench_sample", []),
         ("bench_file_writes", []),
@@ -300,13 +300,9 @@ def test_job_smoke_tests_that_train_or_benchmark(job, args, tmp_path):
     script = f"benchmarks/{job}.py" if job.startswith("bench_") else f"jobs/{job}.py"
     proc = run_script(script, "--smoke-test", *[a.replace("{tmp}", str(tmp_path)) for a in args], timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    if job == "train":
-        assert (tmp_path / "fashion_mnist_smoke" / "checkpoint-000040" / "model.pt").is_file()
     if job == "evaluate":
         rows = [json.loads(line) for line in (tmp_path / "eval" / "metrics.jsonl").read_text().splitlines()]
-        assert [r["metric"] for r in rows] == ["fd", "kid", "pr", "dc", "label_acc", "cas", "uplift"]
-    if job == "pipeline":
-        assert "[synthgen] pipeline: verify OK: 500 images" in proc.stderr
+        assert [r["metric"] for r in rows] == ["fd", "label_acc"] and (tmp_path / "eval" / "report.html").is_file()
     if job == "bench_file_writes":  # every method measured, against the plain write
         assert "wall / plain: writer" in proc.stdout and all(f": {m} " in proc.stdout for m in ("writer", "rename"))
 

@@ -1,5 +1,5 @@
-"""Image-to-image models through `synthgen train`: real Ray Train runs of pix2pix (edges) and cyclegan, resume,
-grids of input | output rows, and the config errors that stop a run before anything is written."""
+"""Image-to-image models through `synthgen train`: real Ray Train runs of pix2pix (edges) and cyclegan, resume, a
+killed worker, grids of input | output rows, and the config errors that stop a run before anything is written."""
 
 from __future__ import annotations
 
@@ -37,12 +37,24 @@ def tiny(tmp_path, name: str, *overrides: str) -> ExperimentConfig:
     )
 
 
+@pytest.fixture(scope="module")
+def resumed_p2p(ray_cluster, tmp_path_factory):
+    """A 2-worker pix2pix run to step 3, then resumed to 6 with its last rank kill -9ing itself at step 5 (the
+    replacement group restores checkpoint 3 again): (storage folder, the resumed run's TrainResult)."""
+    from synthgen.faults import ENV_VAR
+
+    storage = tmp_path_factory.mktemp("p2p")
+    first = train(tiny(storage, "p2p", "train.steps=3"))
+    assert first.final_step == 3
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV_VAR, "train.fail_at_step=5")
+        return storage, train(tiny(storage, "p2p", "train.max_failures=1"), resume=True)
+
+
 @pytest.mark.ray
 @pytest.mark.slow
-def test_pix2pix_trains_on_outlines_checkpoints_and_resumes(ray_cluster, tmp_path, capsys):
-    first = train(tiny(tmp_path, "p2p", "train.steps=3"))
-    assert first.final_step == 3
-    second = train(tiny(tmp_path, "p2p"), resume=True)
+def test_pix2pix_trains_on_outlines_checkpoints_and_resumes(resumed_p2p, tmp_path, capsys):
+    _, second = resumed_p2p
     assert second.final_step == 6 and [s for s, _ in ckpt.list_checkpoints(second.run_dir)] == [3, 6]
     payload = torch.load(os.path.join(second.checkpoint_path, "model.pt"), weights_only=True)
     assert payload["image_shape"] == [1, 32, 32] and payload["config"]["data"]["pairs"] == "edges"
@@ -172,12 +184,11 @@ def test_a_translation_model_without_its_second_domain_is_refused_before_anythin
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_a_killed_translation_worker_is_replaced_and_continues_from_the_latest_checkpoint(
-    ray_cluster, tmp_path, inject_faults
-):
-    inject_faults("train.fail_at_step=5")  # worker 0 kill -9s itself at step 5, after checkpoint 3
-    result = train(tiny(tmp_path, "killed", "train.max_failures=1"))
-    assert os.path.exists(tmp_path / "killed" / ".fault-injected")  # the worker really died
+def test_a_killed_translation_worker_is_replaced_and_continues_from_the_latest_checkpoint(resumed_p2p):
+    _, result = resumed_p2p
+    assert os.path.exists(os.path.join(result.run_dir, ".fault-injected"))  # the worker really died (at step 5)
     assert result.final_step == 6 and [s for s, _ in ckpt.list_checkpoints(result.run_dir)] == [3, 6]
+    with open(os.path.join(result.run_dir, "timing.json"), encoding="utf-8") as fh:
+        assert json.load(fh)["first_step"] == 4  # the replacement group restored checkpoint 3, not step 0
     rows = [json.loads(line)["step"] for line in open(os.path.join(result.run_dir, "metrics.jsonl"))]
     assert rows == [3, 6]  # each step logged once: the killed attempt's rows after 3 were dropped
