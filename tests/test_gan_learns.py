@@ -4,7 +4,7 @@ below an untrained generator's.
 
 The per-worker training step (``synthgen.train.step``, the one the Ray Train loop runs) is called directly:
 what is under test is that the networks, losses, EMA and data path learn, not Ray's plumbing (test_train.py
-covers that). Marked slow: about a minute on one idle CPU thread (judge ~20 s, training ~55 s).
+covers that). Marked slow: about a minute on two idle cores (the judge is test_evaluate_sanity's).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from synthgen.train.step import GANStep, build_gan_step
 
 pytestmark = [pytest.mark.slow]
 
-STEPS = 400  # enough for the classes to separate; each step ~0.1 s on one thread at these widths
+STEPS = 400  # enough for the classes to separate; each step ~0.12 s on two cores at these widths
 PER_CLASS = 100  # samples per class that the judge scores
 EXPERIMENT = {
     "data": {"max_images": 5000, "subset_seed": 0},
@@ -63,16 +63,15 @@ def draw(generator: torch.nn.Module, num_classes: int, seed: int) -> tuple[np.nd
     return to_uint8(generator(z, labels)).numpy(), labels.numpy()
 
 
-def test_a_small_conditional_gan_learns_the_classes_and_the_image_distribution(tmp_path, fashion_mnist_root):
-    torch.set_num_threads(1)
+def test_a_small_conditional_gan_learns_the_classes_and_the_image_distribution(tmp_path_factory, fashion_mnist_root):
     cfg = from_dict(ExperimentConfig, {**EXPERIMENT, "data": {**EXPERIMENT["data"], "root": fashion_mnist_root}})
-    judge = load_or_train_judge(
+    judge = load_or_train_judge(  # test_evaluate_sanity's judge (same recipe, same session cache): trained once
         DataConfig(root=fashion_mnist_root),
-        str(tmp_path / "judges"),
+        str(tmp_path_factory.getbasetemp() / "synthgen-judges"),
         progress=False,
-        judge_cfg=JudgeConfig(epochs=2, max_train_images=10000),
+        judge_cfg=JudgeConfig(epochs=1, max_train_images=10000),
     )
-    assert judge.test_accuracy > 0.8  # a judge that cannot tell the classes apart would prove nothing
+    assert judge.test_accuracy > 0.75  # a judge that cannot tell the classes apart would prove nothing
     real = judge.split_features("test")  # [10000, 128]
 
     torch.manual_seed(1)
@@ -86,6 +85,6 @@ def test_a_small_conditional_gan_learns_the_classes_and_the_image_distribution(t
     fd_trained = frechet_distance(judge.features(images), real)
 
     print(f"label accuracy {label_accuracy:.3f}, FD {fd_trained:.1f} (untrained {fd_untrained:.1f})")
-    # at 400 steps: accuracy ~0.95 and FD ~47 against ~630 untrained; the bounds leave room for noise
+    # at 400 steps: accuracy ~0.90-0.93 and FD ~40 against ~620 untrained; the bounds leave room for noise
     assert label_accuracy > 0.7, f"judge label accuracy {label_accuracy:.3f} (chance is 0.1)"
     assert fd_trained < 0.2 * fd_untrained, f"FD {fd_trained:.1f} vs untrained {fd_untrained:.1f}"

@@ -127,7 +127,8 @@ def test_config_error_exits_2_and_writes_nothing(tmp_path, capsys):
 
 # --- the pipeline end to end (real Ray) --------------------------------------------------------------
 
-TINY = [
+TINY = [  # one train worker: DDP is test_train's and test_multinode's contract, the stages' hand-offs are this file's
+    "train.num_workers=1",
     "data.max_images=400",
     "train.steps=4",
     "train.checkpoint_every=2",

@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = """
 model: {name: stylegan, z_dim: 16, loss: bce, r1_gamma: 0.01, r1_interval: 2, ema_start: 0,
         arch: {channel_base: 256, channel_max: 16, w_dim: 32}}
-train: {num_workers: 2, cpus_per_worker: 0.5, batch_size: 4, steps: 4, checkpoint_every: 4, sample_every: 4,
+train: {num_workers: 1, cpus_per_worker: 0.5, batch_size: 4, steps: 4, checkpoint_every: 4, sample_every: 4,
         log_every: 2, max_failures: 0}
 run: {name: sg}
 """

@@ -108,11 +108,21 @@ def cycle_config(tmp_path, b_root: str, *overrides: str) -> ExperimentConfig:
     )
 
 
+@pytest.fixture(scope="module")
+def semantic_cycle(ray_cluster, tmp_path_factory):
+    """A 2-step cyclegan run from gray folder images (A, with a test split for its judge) to flat RGB ones (B),
+    with CyCADA's semantic consistency on: (its config, its TrainResult)."""
+    root = tmp_path_factory.mktemp("cycle")
+    a_root = gray_halves_folder(root / "gray")
+    sources = ["data.source=imagefolder", f"data.root={a_root}", "data.channels=1", "data.max_images=0"]
+    cfg = cycle_config(root, rgb_folder(root / "rgb"), *sources, "model.arch.semantic_weight=1.0")
+    return cfg, train(cfg)
+
+
 @pytest.mark.ray
 @pytest.mark.slow
-def test_cyclegan_trains_between_gray_and_rgb_folders(ray_cluster, tmp_path):
-    cfg = cycle_config(tmp_path, rgb_folder(tmp_path / "rgb"))
-    result = train(cfg)
+def test_cyclegan_trains_between_gray_and_rgb_folders(semantic_cycle):
+    _, result = semantic_cycle
     payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
     assert payload["image_shape"] == [3, 32, 32]
     assert {k.split(".")[0] for k in payload["generator_ema"]} == {"G_ab", "G_ba"}
@@ -154,11 +164,8 @@ def gray_halves_folder(root, splits: tuple[str, ...] = ("train", "test")) -> str
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_cyclegan_with_semantic_consistency_trains_with_domain_a_judge(ray_cluster, tmp_path):
-    a_root = gray_halves_folder(tmp_path / "gray")
-    sources = ["data.source=imagefolder", f"data.root={a_root}", "data.channels=1", "data.max_images=0"]
-    cfg = cycle_config(tmp_path, rgb_folder(tmp_path / "rgb"), *sources, "model.arch.semantic_weight=1.0")
-    result = train(cfg)
+def test_cyclegan_with_semantic_consistency_trains_with_domain_a_judge(semantic_cycle):
+    _, result = semantic_cycle
     payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
     assert payload["config"]["model"]["arch"]["semantic_weight"] == 1.0 and result.final_step == 2
 
