@@ -39,6 +39,20 @@ def ray_cluster():
     ray.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def torch_threads_are_left_as_found():
+    """Fail a test that leaves the process's torch thread count changed: every later in-process test would run
+    on it (one test's ``torch.set_num_threads(1)`` once put the rest of the suite on one of the two cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    after = torch.get_num_threads()
+    if after != before:
+        torch.set_num_threads(before)
+        pytest.fail(f"the test left torch.get_num_threads() at {after} (was {before}): restore it when done")
+
+
 @pytest.fixture(scope="session")
 def fashion_mnist_root() -> str:
     """The real Fashion-MNIST IDX folder installed by Debian's dataset-fashion-mnist."""
