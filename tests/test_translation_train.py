@@ -40,7 +40,7 @@ def tiny(tmp_path, name: str, *overrides: str) -> ExperimentConfig:
 @pytest.fixture(scope="module")
 def resumed_p2p(ray_cluster, tmp_path_factory):
     """A 2-worker pix2pix run to step 3, then resumed to 6 with its last rank kill -9ing itself at step 5 (the
-    replacement group restores checkpoint 3 again): (storage folder, the resumed run's TrainResult)."""
+    replacement group restores checkpoint 3 again): the resumed run's TrainResult."""
     from synthgen.faults import ENV_VAR
 
     storage = tmp_path_factory.mktemp("p2p")
@@ -48,13 +48,13 @@ def resumed_p2p(ray_cluster, tmp_path_factory):
     assert first.final_step == 3
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(ENV_VAR, "train.fail_at_step=5")
-        return storage, train(tiny(storage, "p2p", "train.max_failures=1"), resume=True)
+        return train(tiny(storage, "p2p", "train.max_failures=1"), resume=True)
 
 
 @pytest.mark.ray
 @pytest.mark.slow
 def test_pix2pix_trains_on_outlines_checkpoints_and_resumes(resumed_p2p, tmp_path, capsys):
-    _, second = resumed_p2p
+    second = resumed_p2p
     assert second.final_step == 6 and [s for s, _ in ckpt.list_checkpoints(second.run_dir)] == [3, 6]
     payload = torch.load(os.path.join(second.checkpoint_path, "model.pt"), weights_only=True)
     assert payload["image_shape"] == [1, 32, 32] and payload["config"]["data"]["pairs"] == "edges"
@@ -111,18 +111,17 @@ def cycle_config(tmp_path, b_root: str, *overrides: str) -> ExperimentConfig:
 @pytest.fixture(scope="module")
 def semantic_cycle(ray_cluster, tmp_path_factory):
     """A 2-step cyclegan run from gray folder images (A, with a test split for its judge) to flat RGB ones (B),
-    with CyCADA's semantic consistency on: (its config, its TrainResult)."""
+    with CyCADA's semantic consistency on: its TrainResult."""
     root = tmp_path_factory.mktemp("cycle")
     a_root = gray_halves_folder(root / "gray")
     sources = ["data.source=imagefolder", f"data.root={a_root}", "data.channels=1", "data.max_images=0"]
-    cfg = cycle_config(root, rgb_folder(root / "rgb"), *sources, "model.arch.semantic_weight=1.0")
-    return cfg, train(cfg)
+    return train(cycle_config(root, rgb_folder(root / "rgb"), *sources, "model.arch.semantic_weight=1.0"))
 
 
 @pytest.mark.ray
 @pytest.mark.slow
 def test_cyclegan_trains_between_gray_and_rgb_folders(semantic_cycle):
-    _, result = semantic_cycle
+    result = semantic_cycle
     payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
     assert payload["image_shape"] == [3, 32, 32]
     assert {k.split(".")[0] for k in payload["generator_ema"]} == {"G_ab", "G_ba"}
@@ -165,7 +164,7 @@ def gray_halves_folder(root, splits: tuple[str, ...] = ("train", "test")) -> str
 @pytest.mark.ray
 @pytest.mark.slow
 def test_cyclegan_with_semantic_consistency_trains_with_domain_a_judge(semantic_cycle):
-    _, result = semantic_cycle
+    result = semantic_cycle
     payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
     assert payload["config"]["model"]["arch"]["semantic_weight"] == 1.0 and result.final_step == 2
 
@@ -192,7 +191,7 @@ def test_a_translation_model_without_its_second_domain_is_refused_before_anythin
 @pytest.mark.ray
 @pytest.mark.slow
 def test_a_killed_translation_worker_is_replaced_and_continues_from_the_latest_checkpoint(resumed_p2p):
-    _, result = resumed_p2p
+    result = resumed_p2p
     assert os.path.exists(os.path.join(result.run_dir, ".fault-injected"))  # the worker really died (at step 5)
     assert result.final_step == 6 and [s for s, _ in ckpt.list_checkpoints(result.run_dir)] == [3, 6]
     with open(os.path.join(result.run_dir, "timing.json"), encoding="utf-8") as fh:
