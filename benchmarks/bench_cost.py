@@ -328,7 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 ok, 1 runtime failure, 2 usage error."""
     args = parse_args(argv)
     setup_logging()
-    return run_guarded("benchmarks/bench_cost.py", lambda: bench(args))
+    threads = torch.get_num_threads()
+    try:
+        return run_guarded("benchmarks/bench_cost.py", lambda: bench(args))
+    finally:  # each measurement sets its own thread count; a caller in the same process keeps its own
+        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -15,6 +18,12 @@ os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
 # Each Ray Train run starts a PreemptionWatcher actor (spot-instance observability): one more process importing
 # ray.train, about a tenth of a tiny run's CPU on this machine. Nothing here is preempted; users' runs keep it.
 os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
+# synthgen's cache (the judges, keyed on their recipe and data) lives in a folder of this session, not in the user's
+# ~/.cache: a judge an earlier run left there would let a test pass without the training it needs on a clean machine
+# (and make the suite's time depend on what the machine ran before). Subprocesses and Ray workers inherit it.
+_SESSION_CACHE = tempfile.mkdtemp(prefix="synthgen-test-cache-")
+os.environ["SYNTHGEN_CACHE"] = _SESSION_CACHE
+atexit.register(shutil.rmtree, _SESSION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -231,6 +231,7 @@ def test_every_relative_link_in_the_docs_points_at_a_file_and_heading_that_exist
 # --- 3. the README's quickstart runs ---------------------------------------------------------------------
 
 TINY_TRAIN = [
+    "train.num_workers=1",  # the commands and their hand-offs are under test here; DDP is test_train's contract
     "data.max_images=400",
     "train.steps=4",
     "train.checkpoint_every=2",

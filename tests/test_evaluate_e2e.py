@@ -22,14 +22,15 @@ from synthgen.errors import ConfigError
 from synthgen.evaluate.config import EvalConfig
 from synthgen.evaluate.run import evaluate
 from synthgen.evaluate.sources import generate_images
-from synthgen.judge.cache import load_or_train_judge
+from synthgen.judge.cache import default_cache_dir, load_or_train_judge
 from synthgen.train.untrained import write_random_checkpoint
 
 SMOKE_TRAIN = "jobs/configs/fashion_mnist_smoke.yaml"
-# Small judge; CAS uses the same recipe on as many images, so the judge is also CAS's real anchor.
+# Small judge; CAS uses the same recipe on as many images, so the judge is also CAS's real anchor. The same recipe as
+# test_evaluate_sanity's and test_gan_learns' judge: the session trains it (and its split features) once for all.
 SMALL = {
-    "judge": {"epochs": 1, "max_train_images": 2000},
-    "cas": {"num_train": 2000, "epochs": 1},
+    "judge": {"epochs": 1, "max_train_images": 10000},
+    "cas": {"num_train": 10000, "epochs": 1},
     "num_samples": 200,
     "kid_subsets": 5,
     "kid_subset_size": 100,
@@ -89,8 +90,8 @@ def warm_judge_cache(cache: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def judge_cache(tmp_path_factory, fashion_mnist_root) -> str:
-    return warm_judge_cache(str(tmp_path_factory.getbasetemp() / "synthgen-judges"))
+def judge_cache(fashion_mnist_root) -> str:
+    return warm_judge_cache(default_cache_dir())  # the session's (tests/conftest.py sets SYNTHGEN_CACHE)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_evaluate_appends_one_row_per_metric_and_writes_a_report(run_dir, judge_
     fd = rows[0]
     assert fd["counts"] == {"generated": 200, "real_test": 10000, "real_train_anchor": 200}
     assert fd["results"]["fd"] > fd["results"]["fd_floor"] > 0 and len(fd["results"]["per_class"]) == 10
-    assert rows[5]["counts"]["synthetic_train"] == 2000
+    assert rows[5]["counts"]["synthetic_train"] == 10000
     assert rows[5]["results"]["real_acc"] == rows[0]["judge"]["test_accuracy"]  # judge reused as CAS anchor
     page = open(os.path.join(out, "report.html"), encoding="utf-8").read()
     assert page.count("data:image/png;base64,") >= 10 + 3 * 4 + 2  # samples, nearest neighbours, grids

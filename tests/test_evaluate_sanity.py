@@ -15,7 +15,7 @@ from synthgen.evaluate.config import CasConfig, EvalConfig, JudgeConfig
 from synthgen.evaluate.context import EvalContext
 from synthgen.evaluate.metrics import get_metric
 from synthgen.evaluate.sources import Source
-from synthgen.judge.cache import load_or_train_judge
+from synthgen.judge.cache import default_cache_dir, load_or_train_judge
 
 # The CAS recipe equals the judge's, so the judge doubles as CAS's real-data anchor (no extra training).
 # A judge of >= 5000 images (~80% accuracy) is needed for the noise checks: weaker feature spaces put the
@@ -52,9 +52,9 @@ def real(fashion_mnist_root):
 
 
 @pytest.fixture(scope="module")
-def judge(real, tmp_path_factory):
-    cache = tmp_path_factory.getbasetemp() / "synthgen-judges"  # shared by this session's evaluate tests
-    judge = load_or_train_judge(DataConfig(), str(cache), judge_cfg=JUDGE, real=real, progress=False)
+def judge(real):
+    # the session's cache (tests/conftest.py sets SYNTHGEN_CACHE), shared with the other tests of this recipe
+    judge = load_or_train_judge(DataConfig(), default_cache_dir(), judge_cfg=JUDGE, real=real, progress=False)
     judge.split_features("train"), judge.split_features("test")  # computed once, cached beside the judge
     return judge
 

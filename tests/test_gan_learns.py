@@ -16,14 +16,14 @@ import torch
 from synthgen.config import DataConfig, ExperimentConfig, from_dict
 from synthgen.data import load_images
 from synthgen.evaluate.features import frechet_distance
-from synthgen.judge.cache import load_or_train_judge
+from synthgen.judge.cache import default_cache_dir, load_or_train_judge
 from synthgen.judge.config import JudgeConfig
 from synthgen.pixels import to_float, to_uint8
 from synthgen.train.step import GANStep, build_gan_step
 
 pytestmark = [pytest.mark.slow]
 
-STEPS = 400  # enough for the classes to separate; each step ~0.12 s on two cores at these widths
+STEPS = 300  # enough for the classes to separate; each step ~0.12 s on two cores at these widths
 PER_CLASS = 100  # samples per class that the judge scores
 EXPERIMENT = {
     "data": {"max_images": 5000, "subset_seed": 0},
@@ -63,11 +63,11 @@ def draw(generator: torch.nn.Module, num_classes: int, seed: int) -> tuple[np.nd
     return to_uint8(generator(z, labels)).numpy(), labels.numpy()
 
 
-def test_a_small_conditional_gan_learns_the_classes_and_the_image_distribution(tmp_path_factory, fashion_mnist_root):
+def test_a_small_conditional_gan_learns_the_classes_and_the_image_distribution(fashion_mnist_root):
     cfg = from_dict(ExperimentConfig, {**EXPERIMENT, "data": {**EXPERIMENT["data"], "root": fashion_mnist_root}})
     judge = load_or_train_judge(  # test_evaluate_sanity's judge (same recipe, same session cache): trained once
         DataConfig(root=fashion_mnist_root),
-        str(tmp_path_factory.getbasetemp() / "synthgen-judges"),
+        default_cache_dir(),
         progress=False,
         judge_cfg=JudgeConfig(epochs=1, max_train_images=10000),
     )
@@ -85,6 +85,6 @@ def test_a_small_conditional_gan_learns_the_classes_and_the_image_distribution(t
     fd_trained = frechet_distance(judge.features(images), real)
 
     print(f"label accuracy {label_accuracy:.3f}, FD {fd_trained:.1f} (untrained {fd_untrained:.1f})")
-    # at 400 steps: accuracy ~0.90-0.93 and FD ~40 against ~620 untrained; the bounds leave room for noise
+    # at 300 steps: accuracy ~0.80 and FD ~64 against ~620 untrained (400: ~0.90 and ~40); the bounds leave room
     assert label_accuracy > 0.7, f"judge label accuracy {label_accuracy:.3f} (chance is 0.1)"
     assert fd_trained < 0.2 * fd_untrained, f"FD {fd_trained:.1f} vs untrained {fd_untrained:.1f}"

@@ -17,6 +17,7 @@ from PIL import Image
 from test_evaluate_e2e import eval_config, make_run, warm_judge_cache
 
 from synthgen.evaluate.run import evaluate
+from synthgen.judge.cache import default_cache_dir
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -72,7 +73,7 @@ def rendered(tmp_path_factory, fashion_mnist_root):
         pytest.fail("chromium is not installed: apt-get install chromium (Debian) to run the browser test")
     base = tmp_path_factory.mktemp("browser")
     run = make_run(str(base / "run"))
-    cache = warm_judge_cache(str(tmp_path_factory.getbasetemp() / "synthgen-judges"))
+    cache = warm_judge_cache(default_cache_dir())  # the session's judge (tests/conftest.py sets SYNTHGEN_CACHE)
     evaluate(eval_config(cache, checkpoint=run, metrics=["fd", "pr", "label_acc"]), progress=False)
     page = open(os.path.join(run, "eval", "report.html"), encoding="utf-8").read()
     probe_page = base / "probe.html"

@@ -97,22 +97,6 @@ def test_existing_run_without_resume_is_refused(ray_cluster, tmp_path):
     assert sorted(os.listdir(tmp_path / "again")) == before
 
 
-def test_resume_continues_to_exact_step_count_under_another_layout(ray_cluster, tmp_path):
-    first = train(tiny_config(tmp_path, "resumed", "train.steps=6", "model.lecam_weight=0.3"))
-    assert first.final_step == 6 and payload_layout(first.checkpoint_path) == (2, 0.5)  # the smoke config's
-    lecam_at_6 = torch.load(os.path.join(first.checkpoint_path, "model.pt"), weights_only=True)["lecam"]
-    assert lecam_at_6["ema_real"].item() != 0.0  # LeCam's running averages are part of the checkpoint
-    # resumed with the automatic layout: the shared test cluster is one node, so one worker using its cores
-    auto = ("train.steps=12", "model.lecam_weight=0.3", "train.num_workers=0", "train.cpus_per_worker=0")
-    second = train(tiny_config(tmp_path, "resumed", *auto), resume=True)
-    workers, cpus = payload_layout(second.checkpoint_path)
-    assert second.final_step == 12 and workers == 1 and cpus >= 1
-    assert [s for s, _ in ckpt.list_checkpoints(second.run_dir)] == [6, 12]
-    rows = [json.loads(line)["step"] for line in open(os.path.join(second.run_dir, "metrics.jsonl"))]
-    assert rows == [3, 6, 9, 12]
-    assert first_step_of_last_attempt(second.run_dir) == 7  # continued from checkpoint 6, not from 0
-
-
 def test_killed_worker_is_replaced_and_the_group_continues_from_the_latest_checkpoint(killed_run):
     result = killed_run
     assert os.path.exists(os.path.join(result.run_dir, ".fault-injected"))  # the worker really died (at step 8)
@@ -136,9 +120,13 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(ray_clus
 
 @pytest.fixture(scope="module")
 def spent_budget_run(ray_cluster, tmp_path_factory):
-    """A run whose 1e-6-minute budget is spent by its first step: (storage folder, its TrainResult)."""
+    """A 2-worker run with LeCam whose 1e-6-minute budget is spent by its first step: (storage folder, its
+    TrainResult)."""
     storage = tmp_path_factory.mktemp("budget")
-    return storage, train(tiny_config(storage, "budget", "train.max_minutes=0.000001"))
+    return storage, train(tiny_config(storage, "budget", *BUDGET))
+
+
+BUDGET = ("train.max_minutes=0.000001", "model.lecam_weight=0.3")
 
 
 def test_time_budget_stops_at_the_first_log_step_past_it_and_checkpoints_there(spent_budget_run):
@@ -148,25 +136,33 @@ def test_time_budget_stops_at_the_first_log_step_past_it_and_checkpoints_there(s
     assert [s for s, _ in ckpt.list_checkpoints(result.run_dir)] == [3]
     payload = torch.load(os.path.join(result.checkpoint_path, "model.pt"), weights_only=True)
     assert payload["train_seconds"] > 0
+    assert payload["lecam"]["ema_real"].item() != 0.0  # LeCam's running averages are part of the checkpoint
     assert [json.loads(line)["step"] for line in open(os.path.join(result.run_dir, "metrics.jsonl"))] == [3]
     assert os.listdir(os.path.join(result.run_dir, "grids")) == ["grid-000003.png"]
     # The spent budget marks the run finished (pipeline --resume and uplift skip it); without one it is not.
     from synthgen.train.trainer import finished_checkpoint
 
-    assert finished_checkpoint(tiny_config(storage, "budget", "train.max_minutes=0.000001"), result.run_dir) == (
-        3,
-        result.checkpoint_path,
-    )
-    assert finished_checkpoint(tiny_config(storage, "budget"), result.run_dir) is None
+    assert finished_checkpoint(tiny_config(storage, "budget", *BUDGET), result.run_dir) == (3, result.checkpoint_path)
+    assert finished_checkpoint(tiny_config(storage, "budget", "model.lecam_weight=0.3"), result.run_dir) is None
 
 
-def test_time_budget_is_carried_across_a_resume(spent_budget_run, tmp_path):
+def test_a_resume_under_another_layout_continues_from_the_checkpoint_with_the_budget_carried(
+    spent_budget_run, tmp_path
+):
     _, first = spent_budget_run
+    assert payload_layout(first.checkpoint_path) == (2, 0.5)  # the smoke config's
     shutil.copytree(first.run_dir, tmp_path / "budget")  # resume a copy: the run above stays as it ended
     spent_at_3 = torch.load(os.path.join(first.checkpoint_path, "model.pt"), weights_only=True)["train_seconds"]
+    # resumed with the automatic layout: the shared test cluster is one node, so one worker using its cores
+    auto = ("train.num_workers=0", "train.cpus_per_worker=0")
+    second = train(tiny_config(tmp_path, "budget", *BUDGET, *auto), resume=True)
+    workers, cpus = payload_layout(second.checkpoint_path)
+    assert workers == 1 and cpus >= 1
     # The budget is already spent at the checkpoint: the resumed group stops at its first log step (6).
-    second = train(tiny_config(tmp_path, "budget", "train.max_minutes=0.000001"), resume=True)
     assert second.final_step == 6 and second.run_dir == str(tmp_path / "budget")
+    assert first_step_of_last_attempt(second.run_dir) == 4  # continued from checkpoint 3, not from 0
+    assert [s for s, _ in ckpt.list_checkpoints(second.run_dir)] == [3, 6]
+    assert [json.loads(line)["step"] for line in open(os.path.join(second.run_dir, "metrics.jsonl"))] == [3, 6]
     spent_at_6 = torch.load(os.path.join(second.checkpoint_path, "model.pt"), weights_only=True)["train_seconds"]
     assert spent_at_6 > spent_at_3
 
