@@ -22,7 +22,7 @@ from torch import nn
 import synthgen
 from synthgen.config import ExperimentConfig, dump_yaml, from_dict, to_dict, upgrade_legacy_config
 from synthgen.errors import CheckpointError
-from synthgen.storage import atomic_write_text, file_sha256, is_uri
+from synthgen.storage import atomic_write_text, file_sha256, is_uri, open_location
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
@@ -157,7 +157,15 @@ def write_checkpoint_dir(directory: str, payload: dict[str, Any], config: Experi
 
 
 def list_checkpoints(run_dir: str) -> list[tuple[int, str]]:
-    """Return complete checkpoints in ``run_dir`` as sorted (step, path) pairs."""
+    """Return complete checkpoints in ``run_dir`` (a folder or a URI) as sorted (step, path) pairs; a URI run folder's
+    paths are URIs.
+
+    Raises:
+        StorageError: a URI whose filesystem cannot be opened.
+    """
+    if is_uri(run_dir):
+        fs, root = open_location(run_dir)
+        return [(step, f"{run_dir.rstrip('/')}/{path[len(root) + 1 :]}") for step, path in _uri_checkpoints(fs, root)]
     if not os.path.isdir(run_dir):
         return []
     found = []
@@ -166,6 +174,21 @@ def list_checkpoints(run_dir: str) -> list[tuple[int, str]]:
         path = os.path.join(run_dir, name)
         if match and os.path.isfile(os.path.join(path, MODEL_FILE)):
             found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def _uri_checkpoints(fs: Any, root: str) -> list[tuple[int, str]]:
+    """Sorted (step, path on ``fs``) of the complete checkpoint-NNNNNN folders under ``root`` of a pyarrow
+    filesystem; [] when ``root`` does not exist."""
+    import pyarrow.fs as pafs
+
+    if fs.get_file_info(root).type != pafs.FileType.Directory:
+        return []
+    found = []
+    for entry in fs.get_file_info(pafs.FileSelector(root)):
+        match = _CKPT_RE.match(entry.base_name)
+        if match and fs.get_file_info(f"{entry.path}/{MODEL_FILE}").type == pafs.FileType.File:
+            found.append((int(match.group(1)), entry.path))
     return sorted(found)
 
 
@@ -179,11 +202,7 @@ def _fetch_uri(uri: str) -> str:
         raise CheckpointError(f"checkpoint {uri!r} does not exist; pass a run folder or a checkpoint-NNNNNN folder")
     target = root
     if fs.get_file_info(f"{root}/{MODEL_FILE}").type != pafs.FileType.File:
-        steps = []
-        for entry in fs.get_file_info(pafs.FileSelector(root)):
-            match = _CKPT_RE.match(entry.base_name)
-            if match and fs.get_file_info(f"{entry.path}/{MODEL_FILE}").type == pafs.FileType.File:
-                steps.append((int(match.group(1)), entry.path))
+        steps = _uri_checkpoints(fs, root)
         if not steps:
             raise CheckpointError(f"{uri!r} holds no complete checkpoint-NNNNNN folder with {MODEL_FILE}")
         target = max(steps)[1]

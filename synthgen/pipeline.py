@@ -141,8 +141,8 @@ def _train(cfg: PipelineConfig, resume: bool):
     from synthgen.train.trainer import TrainResult, finished_checkpoint, train
 
     exp, run_dir = cfg.experiment(), cfg.run_dir()
-    if resume and not is_uri(run_dir):
-        done = finished_checkpoint(exp, run_dir)
+    if resume:
+        done = finished_checkpoint(exp, run_dir)  # a local folder or a URI
         if done is not None:  # nothing left to train (steps or time budget reached): do not start a worker group
             _log(f"train: already finished at step {done[0]} ({done[1]}); skipped")
             return TrainResult(run_dir=run_dir, checkpoint_path=done[1], final_step=done[0])

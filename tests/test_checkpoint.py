@@ -122,3 +122,17 @@ def test_checkpoint_with_the_old_flat_model_widths_still_loads(tmp_path, name, a
     generator, info = ckpt.load_generator(folder)
     assert info.config.model.arch == arch and info.step == 2
     assert generator(torch.randn(3, 8), torch.arange(3)).shape == (3, *SHAPE)
+
+
+def test_a_uri_run_folder_lists_the_same_complete_checkpoints_as_its_local_path(tmp_path):
+    from synthgen.train.untrained import write_random_checkpoint
+
+    run = tmp_path / "run"
+    for step in (4, 12):
+        write_random_checkpoint(str(run), step=step, seed=step)
+    os.makedirs(run / "checkpoint-000016")  # an interrupted checkpoint: no model.pt, not listed
+    local = ckpt.list_checkpoints(str(run))
+    uri = ckpt.list_checkpoints(f"file://{run}")
+    assert [s for s, _ in local] == [s for s, _ in uri] == [4, 12]
+    assert [p for _, p in uri] == [f"file://{p}" for _, p in local]  # URIs stay URIs for the later stages
+    assert ckpt.list_checkpoints(f"file://{tmp_path}/none") == []

@@ -265,7 +265,7 @@ def tiny(command: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_the_readme_quickstart_runs_end_to_end(tmp_path):
+def test_the_readme_quickstart_runs_end_to_end(tmp_path, ray_cluster):
     commands = quickstart_commands()
     kinds = [c.split()[0] if c.split()[0] != "synthgen" else " ".join(c.split()[:2]) for c in commands]
     assert kinds == [
@@ -276,10 +276,11 @@ def test_the_readme_quickstart_runs_end_to_end(tmp_path):
     ]  # train -> sample -> verify -> load
     assert "DataLoader" in commands[-1]
     (tmp_path / "jobs").symlink_to(REPO / "jobs")  # the quickstart runs from the repository root
-    # its own local Ray per command, as a user's shell would (tests/test_cli.py runs job scripts the same way)
+    # The commands join the session's shared cluster, as they join a user's `ray start` cluster: a fresh local Ray
+    # per command (~8 s each here) is what test_ray_init's and test_sample_driver's CLI runs start
     env = {
         **os.environ,
-        "RAY_ADDRESS": "local",
+        "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address,
         "PYTHONPATH": str(REPO),
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
     }

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from shard_data import write_shards
 
-from synthgen.config import DataConfig, ExperimentConfig, from_dict, load_config, to_dict
+from synthgen.config import DataConfig, ExperimentConfig, from_dict, load_config
 from synthgen.errors import ConfigError
 from synthgen.evaluate.config import EvalConfig
 from synthgen.evaluate.run import evaluate
@@ -350,15 +350,12 @@ def test_honest_uplift_trains_one_generator_per_subset_with_the_real_driver(ray_
         assert lecam["ema_real"].item() != 0.0  # the regulariser ran in the real Ray Train loop
         assert path.startswith(os.path.join(run_dir, "eval", "uplift"))
     mtimes = [os.path.getmtime(os.path.join(p, "model.pt")) for p in gens]
-    # the same storage folder spelled relative to the working directory finds the same runs
+    # the same storage folder spelled relative to the working directory finds the same runs (the driver's own
+    # train-or-reuse step, with the evaluated run's config as the driver had it)
+    from synthgen.evaluate.uplift import honest_config, train_honest_generator
+
     relative = os.path.relpath(os.path.join(run_dir, "eval", "uplift"))
-    evaluate(
-        eval_config(
-            judge_cache,
-            checkpoint=run_dir,
-            metrics=["uplift"],
-            uplift=to_dict(cfg.uplift) | {"storage": relative},
-        ),
-        progress=False,
-    )
+    evaluated = ckpt.load_generator(run_dir)[1].config
+    again = [train_honest_generator(honest_config(evaluated, 0.01, 600, s, cfg.uplift, relative)) for s in (0, 1)]
+    assert again == gens
     assert [os.path.getmtime(os.path.join(p, "model.pt")) for p in gens] == mtimes  # reused, not retrained

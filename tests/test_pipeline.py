@@ -217,21 +217,20 @@ def test_resume_of_a_finished_pipeline_redoes_nothing(finished):
     metrics = Path(local(first.run_dir), "eval", "metrics.jsonl")  # the copy in the URI run folder
     shards = sorted(Path(local(first.sample_out), "parquet").iterdir())
     before = (ckpt.list_checkpoints(first.run_dir), metrics.read_text(), [p.stat().st_mtime_ns for p in shards])
-    again = run_pipeline(cfg, resume=True)
+    assert [s for s, _ in before[0]] == [2, 4]
+    again = run_pipeline(cfg, resume=True)  # finished: no worker group starts
     assert again.checkpoint_path == first.checkpoint_path and again.eval_rows == ()
     after = (ckpt.list_checkpoints(first.run_dir), metrics.read_text(), [p.stat().st_mtime_ns for p in shards])
     assert after == before
 
 
-def test_rerun_without_resume_is_refused_and_changes_nothing(ray_cluster, tmp_path):
-    from synthgen.train.untrained import write_random_checkpoint
-
-    cfg = load_config(PipelineConfig, SMOKE, [f"run.storage_path={tmp_path}", "run.name=done", *TINY])
-    write_random_checkpoint(str(tmp_path / "done"), cfg.experiment(), step=4)  # a run folder as a first run left it
-    listing = sorted(os.listdir(tmp_path / "done"))
-    with pytest.raises(ConfigError, match="--resume"):
+@pytest.mark.slow
+def test_rerun_without_resume_is_refused_and_changes_nothing(finished):
+    cfg, first = finished
+    listing = sorted(os.listdir(local(first.run_dir)))
+    with pytest.raises(ConfigError, match="--resume"):  # a URI run folder is listed like a local one
         run_pipeline(cfg)
-    assert sorted(os.listdir(tmp_path / "done")) == listing
+    assert sorted(os.listdir(local(first.run_dir))) == listing
 
 
 # --- jobs/train_classifier.py ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Image-to-image models through `synthgen train`: real Ray Train runs of pix2pix (edges) and cyclegan, resume, a
-killed worker, grids of input | output rows, and the config errors that stop a run before anything is written."""
+"""Image-to-image models through `synthgen train`: real Ray Train runs of pix2pix (edges) and cyclegan, a killed
+worker restored from the latest checkpoint, grids of input | output rows, and the config errors that stop a run before
+anything is written."""
 
 from __future__ import annotations
 
@@ -38,23 +39,21 @@ def tiny(tmp_path, name: str, *overrides: str) -> ExperimentConfig:
 
 
 @pytest.fixture(scope="module")
-def resumed_p2p(ray_cluster, tmp_path_factory):
-    """A 2-worker pix2pix run to step 3, then resumed to 6 with its last rank kill -9ing itself at step 5 (the
-    replacement group restores checkpoint 3 again): the resumed run's TrainResult."""
+def killed_p2p(ray_cluster, tmp_path_factory):
+    """A 2-worker pix2pix run to step 6 whose last rank kill -9s itself at step 5: the replacement group restores
+    checkpoint 3 (the restore a ``--resume`` runs too; test_train checks ``--resume`` itself): its TrainResult."""
     from synthgen.faults import ENV_VAR
 
     storage = tmp_path_factory.mktemp("p2p")
-    first = train(tiny(storage, "p2p", "train.steps=3"))
-    assert first.final_step == 3
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(ENV_VAR, "train.fail_at_step=5")
-        return train(tiny(storage, "p2p", "train.max_failures=1"), resume=True)
+        return train(tiny(storage, "p2p", "train.max_failures=1"))
 
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_pix2pix_trains_on_outlines_checkpoints_and_resumes(resumed_p2p, tmp_path, capsys):
-    second = resumed_p2p
+def test_pix2pix_trains_on_outlines_and_checkpoints(killed_p2p, tmp_path, capsys):
+    second = killed_p2p
     assert second.final_step == 6 and [s for s, _ in ckpt.list_checkpoints(second.run_dir)] == [3, 6]
     payload = torch.load(os.path.join(second.checkpoint_path, "model.pt"), weights_only=True)
     assert payload["image_shape"] == [1, 32, 32] and payload["config"]["data"]["pairs"] == "edges"
@@ -190,8 +189,8 @@ def test_a_translation_model_without_its_second_domain_is_refused_before_anythin
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_a_killed_translation_worker_is_replaced_and_continues_from_the_latest_checkpoint(resumed_p2p):
-    result = resumed_p2p
+def test_a_killed_translation_worker_is_replaced_and_continues_from_the_latest_checkpoint(killed_p2p):
+    result = killed_p2p
     assert os.path.exists(os.path.join(result.run_dir, ".fault-injected"))  # the worker really died (at step 5)
     assert result.final_step == 6 and [s for s, _ in ckpt.list_checkpoints(result.run_dir)] == [3, 6]
     with open(os.path.join(result.run_dir, "timing.json"), encoding="utf-8") as fh:

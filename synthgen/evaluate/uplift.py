@@ -49,6 +49,7 @@ from synthgen.errors import ConfigError
 from synthgen.evaluate.context import EvalContext, MetricOutput
 from synthgen.evaluate.stats import stats
 from synthgen.evaluate.uplift_pool import pool_weights, synthetic_pool
+from synthgen.storage import Location
 
 # The configs are typed Any here: this module runs the "uplift" metric, and the evaluation config asks
 # the metric registry for its names, so importing synthgen.evaluate.config here would close a cycle.
@@ -213,10 +214,10 @@ def train_honest_generator(cfg: ExperimentConfig) -> str:
     from synthgen.train.trainer import finished_checkpoint, run_dir_of, train
 
     run_dir = run_dir_of(cfg)
-    existing = ckpt.list_checkpoints(run_dir)
+    existing = ckpt.list_checkpoints(run_dir)  # a local folder or a URI
     if existing:
-        cfg_file = os.path.join(run_dir, ckpt.CONFIG_FILE)
-        same = os.path.isfile(cfg_file) and _same_recipe(open(cfg_file, encoding="utf-8").read(), cfg)
+        folder = Location(run_dir)
+        same = folder.exists(ckpt.CONFIG_FILE) and _same_recipe(folder.read_bytes(ckpt.CONFIG_FILE).decode(), cfg)
         if not same:
             raise ConfigError(
                 f"{run_dir} holds an uplift generator trained with another config; delete that "

@@ -53,15 +53,13 @@ def check_run_folder(cfg: ExperimentConfig, resume: bool) -> None:
             and there is nothing to resume.
     """
     run_dir = run_dir_of(cfg)
-    if is_uri(run_dir):
-        return  # remote: Ray Train's own snapshot decides; we cannot list cheaply here
-    existing = ckpt.list_checkpoints(run_dir)
+    existing = ckpt.list_checkpoints(run_dir)  # a local folder or a URI (one listing of the run folder)
     if existing and not resume:
         raise ConfigError(
             f"run {cfg.run.name!r} already has checkpoints in {run_dir} (latest step {existing[-1][0]}); "
             "pass --resume to continue it, or choose a new run.name (--set run.name=...)"
         )
-    if resume and not os.path.isdir(run_dir):
+    if resume and not is_uri(run_dir) and not os.path.isdir(run_dir):
         raise ConfigError(f"--resume: run folder {run_dir} does not exist; start the run without --resume first")
 
 
