@@ -165,7 +165,7 @@ def list_checkpoints(run_dir: str) -> list[tuple[int, str]]:
     """
     if is_uri(run_dir):
         fs, root = open_location(run_dir)
-        return [(step, f"{run_dir.rstrip('/')}/{path[len(root) + 1 :]}") for step, path in _uri_checkpoints(fs, root)]
+        return [(step, f"{run_dir.rstrip('/')}/{path.rsplit('/', 1)[1]}") for step, path in _uri_checkpoints(fs, root)]
     if not os.path.isdir(run_dir):
         return []
     found = []

@@ -217,12 +217,6 @@ def test_evaluate_runs_for_real_and_writes_metrics_and_report(untrained_run, tmp
         assert line.startswith(label) and label in report  # the same rows in the printed table and the report
 
 
-@pytest.fixture
-def cluster_address(ray_cluster) -> str:
-    """The GCS address of the session's shared Ray cluster, for a job script to join."""
-    return ray_cluster.get_runtime_context().gcs_address
-
-
 def test_sample_job_smoke_test_samples_an_untrained_checkpoint_and_verifies(tmp_path, cluster_address):
     out = tmp_path / "out"
     proc = run_script(

@@ -265,7 +265,7 @@ def tiny(command: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_the_readme_quickstart_runs_end_to_end(tmp_path, ray_cluster):
+def test_the_readme_quickstart_runs_end_to_end(tmp_path, cluster_address):
     commands = quickstart_commands()
     kinds = [c.split()[0] if c.split()[0] != "synthgen" else " ".join(c.split()[:2]) for c in commands]
     assert kinds == [
@@ -280,7 +280,7 @@ def test_the_readme_quickstart_runs_end_to_end(tmp_path, ray_cluster):
     # per command (~8 s each here) is what test_ray_init's and test_sample_driver's CLI runs start
     env = {
         **os.environ,
-        "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address,
+        "RAY_ADDRESS": cluster_address,
         "PYTHONPATH": str(REPO),
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
     }
