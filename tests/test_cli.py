@@ -261,29 +261,59 @@ def test_classifier_job_smoke_test_runs_on_untrained_shards(tmp_path, cluster_ad
     assert f"test accuracy: {stored['accuracy']:.4f}" in proc.stdout
 
 
-@pytest.mark.parametrize(
-    "job, expected",
-    [
-        ("train", "steps: 40\n"),
-        ("sample", "num_samples: 2000\n"),
-        ("evaluate", "num_samples: 500\n"),
-        ("pipeline", "# run folder:"),
-        ("train_classifier", "max_synthetic: 500\n"),
-        ("bench_train", "steps: 9\n"),
-    ],
-)
-def test_every_config_job_dry_runs_its_smoke_config(job, expected, untrained_run):
-    # sample and evaluate check their checkpoint in a dry run: give them one (a fresh checkout has no smoke run)
-    extra = ["--set", f"checkpoint={untrained_run}"] if job in ("sample", "evaluate") else []
-    script = f"benchmarks/{job}.py" if job.startswith("bench_") else f"jobs/{job}.py"
-    proc = run_script(script, "--smoke-test", "--dry-run", *extra, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert expected in proc.stdout  # a value only the _smoke sibling has
+DRY_RUNS = {  # job -> a value only its _smoke sibling config has
+    "train": "steps: 40\n",
+    "sample": "num_samples: 2000\n",
+    "evaluate": "num_samples: 500\n",
+    "pipeline": "# run folder:",
+    "train_classifier": "max_synthetic: 500\n",
+    "bench_train": "steps: 9\n",
+}
+
+# Runs each job script as __main__ in turn in one fresh interpreter (one torch import instead of one per script) and
+# prints {label: [exit code, stdout, stderr]} as JSON
+RUN_SCRIPTS = """
+import contextlib, io, json, runpy, sys
+results = {}
+for label, script, *args in json.loads(sys.argv[1]):
+    sys.argv = [script, *args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            runpy.run_path(script, run_name="__main__")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    results[label] = [code, out.getvalue(), err.getvalue()]
+print(json.dumps(results))
+"""
 
 
-def test_a_job_exits_2_on_a_config_error():
-    proc = run_script("jobs/train.py", "--set", "train.stepz=3", "--dry-run", timeout=120)
-    assert proc.returncode == 2 and "synthgen train: config error:" in proc.stderr and "stepz" in proc.stderr
+@pytest.fixture(scope="module")
+def dry_runs(untrained_run) -> dict[str, tuple[int, str, str]]:
+    """(exit code, stdout, stderr) of each job's ``--smoke-test --dry-run``, and of a config error ("bad_key")."""
+    runs = []
+    for job in DRY_RUNS:
+        # sample and evaluate check their checkpoint in a dry run: give them one (a fresh checkout has no smoke run)
+        extra = ["--set", f"checkpoint={untrained_run}"] if job in ("sample", "evaluate") else []
+        script = f"benchmarks/{job}.py" if job.startswith("bench_") else f"jobs/{job}.py"
+        runs.append([job, script, "--smoke-test", "--dry-run", *extra])
+    runs.append(["bad_key", "jobs/train.py", "--set", "train.stepz=3", "--dry-run"])
+    proc = run_script("-c", RUN_SCRIPTS, json.dumps(runs), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {label: tuple(result) for label, result in json.loads(proc.stdout.splitlines()[-1]).items()}
+
+
+@pytest.mark.parametrize("job", DRY_RUNS)
+def test_every_config_job_dry_runs_its_smoke_config(job, dry_runs):
+    code, out, err = dry_runs[job]
+    assert code == 0, err[-2000:]
+    assert DRY_RUNS[job] in out
+
+
+def test_a_job_exits_2_on_a_config_error(dry_runs):
+    code, _, err = dry_runs["bad_key"]
+    assert code == 2 and "synthgen train: config error:" in err and "stepz" in err
 
 
 @pytest.mark.slow
@@ -324,6 +354,12 @@ def test_job_smoke_tests_that_train_or_benchmark(job, args, tmp_path, request):
     if job == "evaluate":
         rows = [json.loads(line) for line in (tmp_path / "eval" / "metrics.jsonl").read_text().splitlines()]
         assert [r["metric"] for r in rows] == ["fd", "label_acc"] and (tmp_path / "eval" / "report.html").is_file()
+    if job == "bench_sample":  # both fleet sizes measured against the bare loop
+        assert (
+            "ratio fleet/best bare loop (1000 images)" in proc.stdout and "peak memory 10x run / 1x run" in proc.stdout
+        )
+    if job == "bench_train":
+        assert "ratio Ray / best plain" in proc.stdout and "launch -> first Ray Train step" in proc.stdout
     if job == "bench_file_writes":  # every method measured, against the plain write
         assert "wall / plain: writer" in proc.stdout and all(f": {m} " in proc.stdout for m in ("writer", "rename"))
 

@@ -142,58 +142,51 @@ def test_generate_images_is_deterministic_balanced_and_prefix_stable(run_dir):
     assert not np.array_equal(b.images, c.images)
 
 
-def test_uplift_with_the_evaluated_generator_is_flagged_not_honest(run_dir, judge_cache, tmp_path):
-    cfg = eval_config(
-        judge_cache,
-        checkpoint=run_dir,
-        metrics=["uplift"],
-        out=str(tmp_path),
-        uplift={"generator": "evaluated", "seeds": 2, "steps": 5, "num_synthetic": 100, "inversion_steps": 5},
-    )
-    (row,) = evaluate(cfg, progress=False)
-    res = row["results"]
+@pytest.fixture(scope="module")
+def uplift_rows(run_dir, judge_cache, tmp_path_factory) -> dict[str, dict]:
+    """Uplift rows of the evaluated (untrained) generator, one per setting the tests below compare: the default
+    inversion pool over 2 seeds, and the prior pool over seed 0 without and with the judge filter."""
+    out = tmp_path_factory.mktemp("uplift")
+    base = {"generator": "evaluated", "steps": 5, "num_synthetic": 100, "inversion_steps": 5}
+    settings = {
+        "inversion": {"seeds": 2},
+        "prior": {"seeds": 1, "pool": "prior"},
+        "filtered": {"seeds": 1, "pool": "prior", "filter": "judge:0.5", "filter_max_candidates": 4},
+    }
+    return {
+        name: evaluate(
+            eval_config(
+                judge_cache, checkpoint=run_dir, metrics=["uplift"], out=str(out / name), uplift={**base, **extra}
+            ),
+            progress=False,
+        )[0]
+        for name, extra in settings.items()
+    }
+
+
+def test_uplift_with_the_evaluated_generator_is_flagged_not_honest(uplift_rows, run_dir):
+    res = uplift_rows["inversion"]["results"]
     assert res["honest"] is False
     one = res["by_fraction"]["1%"]
     assert one["num_real"] == 600 and len(one["uplift_points"]["values"]) == 2
     assert one["generators"] == [run_dir, run_dir]  # both seeds drew from the evaluated generator itself
 
 
-def test_uplift_pool_changes_only_the_synthetic_arm(run_dir, judge_cache, tmp_path):
-    base = {"generator": "evaluated", "seeds": 1, "steps": 5, "num_synthetic": 100, "inversion_steps": 5}
-    rows = {
-        pool: evaluate(
-            eval_config(
-                judge_cache,
-                checkpoint=run_dir,
-                metrics=["uplift"],
-                out=str(tmp_path / pool),
-                uplift={**base, "pool": pool},
-            ),
-            progress=False,
-        )[0]
-        for pool in ("prior", "inversion")
-    }
-    prior, around = (rows[p]["results"]["by_fraction"]["1%"] for p in ("prior", "inversion"))
-    assert rows["inversion"]["settings"]["pool"] == "inversion" and rows["prior"]["settings"]["pool"] == "prior"
-    assert around["real_only"] == prior["real_only"]  # same subset, init and batches
-    assert around["real_plus_synthetic"]["values"] != prior["real_plus_synthetic"]["values"]
+def test_uplift_pool_changes_only_the_synthetic_arm(uplift_rows):
+    prior, around = (uplift_rows[p]["results"]["by_fraction"]["1%"] for p in ("prior", "inversion"))
+    assert uplift_rows["inversion"]["settings"]["pool"] == "inversion"
+    assert uplift_rows["prior"]["settings"]["pool"] == "prior"
+    # seed 0 of each: the same subset, init and batches; only the synthetic images differ
+    assert around["real_only"]["values"][0] == prior["real_only"]["values"][0]
+    assert around["real_plus_synthetic"]["values"][0] != prior["real_plus_synthetic"]["values"][0]
     assert "inversion_mse" not in prior and "inversion_start_mse" not in prior
     assert around["inversion_mse"]["mean"] < around["inversion_start_mse"]["mean"]  # the inversion optimised
 
 
-def test_uplift_filter_changes_only_the_synthetic_arm(run_dir, judge_cache, tmp_path):
-    base = {"generator": "evaluated", "seeds": 1, "steps": 5, "num_synthetic": 100, "pool": "prior"}
-    rows = [
-        evaluate(
-            eval_config(
-                judge_cache, checkpoint=run_dir, metrics=["uplift"], out=str(tmp_path / name), uplift={**base, **extra}
-            ),
-            progress=False,
-        )[0]
-        for name, extra in (("plain", {}), ("filtered", {"filter": "judge:0.5", "filter_max_candidates": 4}))
-    ]
-    plain, filtered = (r["results"]["by_fraction"]["1%"] for r in rows)
-    assert rows[1]["settings"]["filter"] == "judge:0.5" and rows[0]["settings"]["filter"] is None
+def test_uplift_filter_changes_only_the_synthetic_arm(uplift_rows):
+    plain, filtered = (uplift_rows[name]["results"]["by_fraction"]["1%"] for name in ("prior", "filtered"))
+    assert uplift_rows["filtered"]["settings"]["filter"] == "judge:0.5"
+    assert uplift_rows["prior"]["settings"]["filter"] is None
     assert filtered["real_only"] == plain["real_only"]  # same subset, init and batches
     assert filtered["real_plus_synthetic"]["values"] != plain["real_plus_synthetic"]["values"]
 

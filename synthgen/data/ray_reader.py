@@ -97,11 +97,8 @@ def read_synthetic(
         return ray.data.from_items([])
     label_of_dir = {d: manifest.class_names.index(name) for name, d in manifest.label_dirs.items()}
     if manifest.has_parquet:
-        ds = ray.data.read_parquet(
-            [out.path(s.file) for s in manifest.shards],
-            filesystem=out.fs,
-            num_cpus=num_cpus,
-            override_num_blocks=override_num_blocks,
+        ds = _read_parquet_files(
+            [out.path(s.file) for s in manifest.shards], out.fs, num_cpus, override_num_blocks
         ).select_columns(["sample_id", "label", "image"])  # projection pushed down to the file scan
     else:  # format png: the files the shard indexes list (no bucket listing)
         ds = ray.data.read_binary_files(
@@ -113,3 +110,22 @@ def read_synthetic(
         )
     decoder = _PngDecoder(manifest.image_shape, layout, label_of_dir)
     return ds.map_batches(decoder, batch_format="pyarrow", num_cpus=num_cpus, **map_batches_kwargs)
+
+
+def _read_parquet_files(
+    paths: list[str], fs: Any, num_cpus: float, override_num_blocks: int | None
+) -> ray.data.Dataset:
+    """``ray.data.read_parquet`` of the manifest's shard files through Ray Data's file-based Parquet source.
+
+    Ray Data's default (DataSourceV2) source starts a pool of 32 footer-reading actors for every read, whatever the
+    number of files: 4-5 s per read of a 3-shard dataset on a 2-CPU node, against 0.5 s here. The manifest already
+    names every shard, so nothing needs listing; the switch is scoped to this call (the dataset keeps the plan it was
+    built with).
+    """
+    context = ray.data.DataContext.get_current()
+    previous = context.use_datasource_v2
+    context.use_datasource_v2 = False
+    try:
+        return ray.data.read_parquet(paths, filesystem=fs, num_cpus=num_cpus, override_num_blocks=override_num_blocks)
+    finally:
+        context.use_datasource_v2 = previous
