@@ -21,6 +21,7 @@ from synthgen.cli import main, run_job
 from synthgen.cli_args import EXIT_CODES_HELP, run_guarded, smoke_sibling
 from synthgen.errors import CheckpointError, ConfigError
 from synthgen.log import get_logger, setup_logging
+from tests.job_module import run_scripts
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "jobs" / "configs"
@@ -270,24 +271,6 @@ DRY_RUNS = {  # job -> a value only its _smoke sibling config has
     "bench_train": "steps: 9\n",
 }
 
-# Runs each job script as __main__ in turn in one fresh interpreter (one torch import instead of one per script) and
-# prints {label: [exit code, stdout, stderr]} as JSON
-RUN_SCRIPTS = """
-import contextlib, io, json, runpy, sys
-results = {}
-for label, script, *args in json.loads(sys.argv[1]):
-    sys.argv = [script, *args]
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            runpy.run_path(script, run_name="__main__")
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    results[label] = [code, out.getvalue(), err.getvalue()]
-print(json.dumps(results))
-"""
-
 
 @pytest.fixture(scope="module")
 def dry_runs(untrained_run) -> dict[str, tuple[int, str, str]]:
@@ -299,9 +282,7 @@ def dry_runs(untrained_run) -> dict[str, tuple[int, str, str]]:
         script = f"benchmarks/{job}.py" if job.startswith("bench_") else f"jobs/{job}.py"
         runs.append([job, script, "--smoke-test", "--dry-run", *extra])
     runs.append(["bad_key", "jobs/train.py", "--set", "train.stepz=3", "--dry-run"])
-    proc = run_script("-c", RUN_SCRIPTS, json.dumps(runs), timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return {label: tuple(result) for label, result in json.loads(proc.stdout.splitlines()[-1]).items()}
+    return run_scripts(runs, {**os.environ, "RAY_ADDRESS": "local"})  # one interpreter for all (tests/job_module.py)
 
 
 @pytest.mark.parametrize("job", DRY_RUNS)

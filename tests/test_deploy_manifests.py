@@ -20,7 +20,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -28,6 +27,8 @@ import jsonschema
 import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
+
+from tests.job_module import run_scripts
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -242,18 +243,22 @@ def test_rayjob_entrypoint_names_existing_job_and_config_files(job):
     )
 
 
+@pytest.fixture(scope="module")
+def entrypoint_dry_runs() -> dict[str, tuple[int, str, str]]:
+    """(exit code, stdout, stderr) of each RayJob entrypoint with ``--dry-run``, all in one interpreter."""
+    runs = [[job, *expanded_entrypoint(rayjob(job))[1:], "--dry-run"] for job in JOBS]
+    return run_scripts([r for r in runs if (REPO / r[1]).is_file()], dict(os.environ))
+
+
 @pytest.mark.parametrize("job", JOBS)
-def test_rayjob_entrypoint_overrides_pass_the_jobs_dry_run(job):
+def test_rayjob_entrypoint_overrides_pass_the_jobs_dry_run(job, entrypoint_dry_runs):
     argv = expanded_entrypoint(rayjob(job))
     if not (REPO / argv[1]).is_file():
         pytest.skip(f"{argv[1]} does not exist yet (test_rayjob_entrypoint_names_existing_job_and_config_files fails)")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, *argv[1:], "--dry-run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
-    if proc.returncode == 2 and re.search(r"unrecognized arguments: --dry-run\s*$", proc.stderr):
+    code, _, err = entrypoint_dry_runs[job]
+    if code == 2 and re.search(r"unrecognized arguments: --dry-run\s*$", err):
         pytest.skip(f"{argv[1]} has no --dry-run, so its overrides cannot be checked without running it")
-    assert proc.returncode == 0, f"{' '.join(argv)} --dry-run failed:\n{proc.stderr[-3000:]}"
+    assert code == 0, f"{' '.join(argv)} --dry-run failed:\n{err[-3000:]}"
 
 
 STAGE_CONFIGS = {"train": ("synthgen.config", "ExperimentConfig"), "sample": ("synthgen.sample.config", "SampleConfig")}
