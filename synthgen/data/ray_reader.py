@@ -118,7 +118,7 @@ def _read_parquet_files(
     """``ray.data.read_parquet`` of the manifest's shard files through Ray Data's file-based Parquet source.
 
     Ray Data's default (DataSourceV2) source starts a pool of 32 footer-reading actors for every read, whatever the
-    number of files: 4-5 s per read of a 3-shard dataset on a 2-CPU node, against 0.5 s here. The manifest already
+    number of files: on a small node that takes several times longer than reading a few shards. The manifest already
     names every shard, so nothing needs listing; the switch is scoped to this call (the dataset keeps the plan it was
     built with).
     """
