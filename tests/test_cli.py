@@ -22,6 +22,7 @@ from synthgen.cli_args import EXIT_CODES_HELP, run_guarded, smoke_sibling
 from synthgen.errors import CheckpointError, ConfigError
 from synthgen.log import get_logger, setup_logging
 from tests.job_module import run_scripts
+from tests.judge_recipe import judge_args
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "jobs" / "configs"
@@ -200,8 +201,7 @@ def test_evaluate_runs_for_real_and_writes_metrics_and_report(untrained_run, tmp
             "200",
             "--set",
             "kid_subset_size=100",
-            "--set",
-            "judge.max_train_images=10000",  # the session's shared judge recipe (test_evaluate_e2e's): trained once
+            *judge_args(),  # the session's one judge recipe (tests/judge_recipe.py): trained once
         ]
     )
     printed = capsys.readouterr().out
@@ -314,8 +314,7 @@ def test_a_job_exits_2_on_a_config_error(dry_runs):
                 "out={tmp}/eval",
                 "--set",
                 "metrics=[fd,label_acc]",
-                "--set",
-                "judge.max_train_images=10000",
+                *judge_args(),
             ],
         ),
         # one worker, so one core: the baseline at one thread only (a layout of two doubles the benchmark's runs)

@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from judge_recipe import JUDGE_RECIPE
 from PIL import Image
 from shard_data import write_shards
 
@@ -26,10 +27,10 @@ from synthgen.judge.cache import default_cache_dir, load_or_train_judge
 from synthgen.train.untrained import write_random_checkpoint
 
 SMOKE_TRAIN = "jobs/configs/fashion_mnist_smoke.yaml"
-# Small judge; CAS uses the same recipe on as many images, so the judge is also CAS's real anchor. The same recipe as
-# test_evaluate_sanity's and test_gan_learns' judge: the session trains it (and its split features) once for all.
+# The tests' one judge recipe (tests/judge_recipe.py); CAS uses the same recipe on as many images, so the judge is
+# also CAS's real anchor.
 SMALL = {
-    "judge": {"epochs": 1, "max_train_images": 10000},
+    "judge": dict(JUDGE_RECIPE),
     "cas": {"num_train": 10000, "epochs": 1},
     "num_samples": 200,
     "kid_subsets": 5,

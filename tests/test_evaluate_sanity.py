@@ -7,21 +7,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from judge_recipe import judge_config
 from torch import nn
 
 from synthgen.config import DataConfig
 from synthgen.data import ImageData, load_images, stratified_subset
-from synthgen.evaluate.config import CasConfig, EvalConfig, JudgeConfig
+from synthgen.evaluate.config import CasConfig, EvalConfig
 from synthgen.evaluate.context import EvalContext
 from synthgen.evaluate.metrics import get_metric
 from synthgen.evaluate.sources import Source
 from synthgen.judge.cache import default_cache_dir, load_or_train_judge
 
-# The CAS recipe equals the judge's, so the judge doubles as CAS's real-data anchor (no extra training).
-# A judge of >= 5000 images (~80% accuracy) is needed for the noise checks: weaker feature spaces put the
-# tight cluster of noise features inside the k-NN ball of some real outlier, which lifts precision (the
-# known outlier weakness of k-NN precision that density/coverage were designed to fix).
-JUDGE = JudgeConfig(epochs=1, max_train_images=10000)
+# The CAS recipe equals the judge's, so the judge doubles as CAS's real-data anchor (no extra training). The
+# judge's size matters for the noise checks here (tests/judge_recipe.py says why).
+JUDGE = judge_config()
 CAS = CasConfig(num_train=10000, epochs=1)
 
 

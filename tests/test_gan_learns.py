@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from judge_recipe import judge_config
 
 from synthgen.config import DataConfig, ExperimentConfig, from_dict
 from synthgen.data import load_images
 from synthgen.evaluate.features import frechet_distance
 from synthgen.judge.cache import default_cache_dir, load_or_train_judge
-from synthgen.judge.config import JudgeConfig
 from synthgen.pixels import to_float, to_uint8
 from synthgen.train.step import GANStep, build_gan_step
 
@@ -69,7 +69,7 @@ def test_a_small_conditional_gan_learns_the_classes_and_the_image_distribution(f
         DataConfig(root=fashion_mnist_root),
         default_cache_dir(),
         progress=False,
-        judge_cfg=JudgeConfig(epochs=1, max_train_images=10000),
+        judge_cfg=judge_config(),
     )
     assert judge.test_accuracy > 0.75  # a judge that cannot tell the classes apart would prove nothing
     real = judge.split_features("test")  # [10000, 128]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from judge_recipe import judge_sets
 from raycluster import LocalRayCluster, env_without_auth
 
 from synthgen import checkpoint as ckpt
@@ -64,7 +65,7 @@ def submitted(cluster, tmp_path_factory):
         "sample.actor_scheduling=spread",
         # the session's shared judge recipe: the job finds it in SYNTHGEN_CACHE (tests/conftest.py), which the
         # cluster's processes inherit, instead of training and featurising one of its own
-        "evaluate.judge.max_train_images=10000",
+        *judge_sets("evaluate.judge"),
     ]
     cmd = ["bash", "jobs/submit.sh", "jobs/pipeline.py", "--config", "jobs/configs/pipeline_smoke.yaml"]
     for override in overrides:

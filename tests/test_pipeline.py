@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from job_module import load_job
+from judge_recipe import judge_sets
 from shard_data import FASHION_CLASSES, write_shards
 
 from synthgen.cli import main
@@ -139,7 +140,7 @@ TINY = [  # one train worker: DDP is test_train's and test_jobs_submit's contrac
     "model.arch.g_channels=8",
     "model.arch.d_channels=8",
     "evaluate.metrics=[label_acc]",
-    "evaluate.judge.max_train_images=10000",  # the session's shared judge recipe (test_evaluate_e2e's): trained once
+    *judge_sets("evaluate.judge"),  # the session's one judge recipe (tests/judge_recipe.py): trained once
     "evaluate.num_samples=50",
     "evaluate.report.enabled=false",
     "sample.num_samples=130",
