@@ -165,14 +165,15 @@ def bare_loop_tuned(checkpoint: str, n: int, batch_size: int, threads: int) -> f
     return float(proc.stdout.split()[-1])
 
 
-def fleet_run(cfg: SampleConfig, fresh_ray: bool = True) -> tuple[float, float, PeakMemory]:
-    """(end-to-end img/s, steady img/s, memory peaks) of one fleet run in a fresh local Ray instance
-    (``fresh_ray=False``: in the one already started)."""
+def fleet_run(cfg: SampleConfig) -> tuple[float, float, PeakMemory]:
+    """(end-to-end img/s, steady img/s, memory peaks) of one fleet run in a fresh local Ray instance (in the one
+    already started when there is one: --smoke-test)."""
     import ray
 
     from synthgen.sample.run import run_sample
 
     # A fresh instance per size: both runs start from the same state (no idle workers left over).
+    fresh_ray = not ray.is_initialized()
     if fresh_ray:
         init_ray(os.environ.get("RAY_ADDRESS", ""), log_to_driver=False)
     try:
@@ -189,22 +190,14 @@ def fleet_run(cfg: SampleConfig, fresh_ray: bool = True) -> tuple[float, float, 
 
 
 def _round(
-    checkpoint: str,
-    cfg: Any,
-    n: int,
-    bare_n: int,
-    batches: list[int],
-    threads: list[int],
-    tmp: str,
-    r: int,
-    fresh_ray: bool = True,
+    checkpoint: str, cfg: Any, n: int, bare_n: int, batches: list[int], threads: list[int], tmp: str, r: int
 ) -> dict[str, Any]:
     """One round: every bare-loop variant, then the fleet at N and at 10 N images (fresh Ray each). The fleets'
     output stays in ``tmp`` until the benchmark ends (a delete would slow the next round's files: module docstring)."""
     bares = {(b, t, "default"): bare_loop(checkpoint, bare_n, b, t) for b in batches for t in threads}
     bares.update({(b, t, "tuned"): bare_loop_tuned(checkpoint, bare_n, b, t) for b in batches for t in threads})
-    small = fleet_run(cfg(n, os.path.join(tmp, f"small{r}")), fresh_ray)
-    big = fleet_run(cfg(10 * n, os.path.join(tmp, f"big{r}")), fresh_ray)
+    small = fleet_run(cfg(n, os.path.join(tmp, f"small{r}")))
+    big = fleet_run(cfg(10 * n, os.path.join(tmp, f"big{r}")))
     return {"bares": bares, "small": small, "big": big}
 
 
@@ -294,17 +287,15 @@ def main(argv: list[str] | None = None) -> int:
 
     # Torch threads = every core is the natural bare loop, but on a busy machine one thread can be faster:
     # measure both (and both batch sizes) and compare the fleet with the best one of the same round.
-    # (--smoke-test checks the machinery, not the figures: every core only, half the bare loops)
+    # --smoke-test checks the machinery, not the figures: every core only, one Ray instance for both fleet runs
     threads = [cpus] if args.smoke_test else sorted({1, cpus})
-    if args.smoke_test:  # one Ray instance for both fleet runs: the smoke test checks the machinery, not the figures
+    if args.smoke_test:
         init_ray(os.environ.get("RAY_ADDRESS", ""), log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-out-") as tmp:
             results: list[dict[str, Any]] = []
             for r in range(rounds):
-                results.append(
-                    _round(checkpoint, cfg, n, bare_n, bare_batches, threads, tmp, r, fresh_ray=not args.smoke_test)
-                )
+                results.append(_round(checkpoint, cfg, n, bare_n, bare_batches, threads, tmp, r))
     finally:
         if args.smoke_test:
             import ray
