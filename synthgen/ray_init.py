@@ -126,3 +126,19 @@ def init_ray(address: str = "", **ray_kwargs: Any) -> None:
         defaults["include_dashboard"] = os.environ.get(DASHBOARD_ENV, "") == "1"
     # "" -> "local": ray.init(None) would join whatever the current-cluster file names, dead or alive
     ray.init(address=address or "local", **{**defaults, **ray_kwargs})
+
+
+def state_api_served() -> bool:
+    """Whether Ray's State API answers on the connected cluster, as far as this driver can tell.
+
+    False for a local Ray this process started without its dashboard (see the module docstring): Ray still runs a
+    minimal dashboard that registers an address, but nothing answers HTTP there. True for a cluster this process
+    joined (a ``ray start`` head serves it unless started without a dashboard, which only that head knows) and for
+    a local Ray started with the dashboard.
+    """
+    import ray._private.worker as ray_worker
+
+    node = ray_worker._global_node  # the Node this driver started, or the one it joined through
+    if node is None or not node.head:
+        return True
+    return node._ray_params.include_dashboard is not False  # None: Ray's default, the dashboard included

@@ -191,6 +191,24 @@ def test_relative_data_root_is_made_absolute_for_workers_of_a_joined_cluster(tmp
         assert with_absolute_data_root(same).data.root == root
 
 
+def test_the_placement_group_cleaner_runs_only_where_the_state_api_is_served(ray_cluster, tmp_path, monkeypatch):
+    from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
+
+    import synthgen.train.trainer as trainer_module
+    from synthgen.ray_init import state_api_served
+
+    assert not state_api_served()  # the shared cluster runs without a dashboard, as synthgen's own local Ray does
+    cfg = tiny_config(tmp_path, "callbacks", "train.num_workers=1")
+
+    def cleaners() -> list:
+        callbacks = trainer_module.build_trainer(cfg)._create_default_callbacks()
+        return [c for c in callbacks if isinstance(c, PlacementGroupCleanerCallback)]
+
+    assert cleaners() == []  # it would log a failed State API query every second and never act
+    monkeypatch.setattr(trainer_module, "state_api_served", lambda: True)
+    assert len(cleaners()) == 1  # a cluster with a dashboard keeps Ray Train's crash clean-up
+
+
 def payload_layout(checkpoint_path: str) -> tuple[int, float]:
     """(num_workers, cpus_per_worker) a checkpoint's run was laid out with."""
     t = torch.load(os.path.join(checkpoint_path, "model.pt"), weights_only=True)["config"]["train"]

@@ -13,7 +13,7 @@ from synthgen import faults
 from synthgen.config import ExperimentConfig, dump_yaml, to_dict
 from synthgen.errors import ConfigError, TrainingDivergedError, TrainingFailedError
 from synthgen.log import get_logger
-from synthgen.ray_init import check_ray_address, init_ray
+from synthgen.ray_init import check_ray_address, init_ray, state_api_served
 from synthgen.storage import atomic_write_text, driver_path, is_uri
 from synthgen.train.layout import cluster_nodes, resolve_layout
 from synthgen.train.loop import DIVERGED_FILE, train_loop_per_worker
@@ -76,10 +76,33 @@ def with_layout(cfg: ExperimentConfig, nodes: list[tuple[float, float]]) -> Expe
     return replace(cfg, train=train_cfg)
 
 
+def _trainer_class() -> type:
+    """``TorchTrainer``, less the placement-group cleaner where the cluster serves no State API.
+
+    Ray Train starts a detached actor that asks the State API every second whether the controller is alive, so it
+    can free the workers' placement group after a crash. synthgen's own local Ray has no dashboard, so nothing
+    answers at the address the cleaner asks: alone on the machine it logs "Failed to query Ray Train Controller
+    actor state" every second of the run; beside another local Ray that has a dashboard, that one answers "no such
+    actor" and the cleaner removes the placement group of a live run, killing its workers (seen here: the run fell
+    back to its last checkpoint). A local Ray ends with the command, placement groups included, so nothing is lost.
+    """
+    from ray.train.torch import TorchTrainer
+    from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
+
+    class Trainer(TorchTrainer):
+        def _create_default_callbacks(self) -> list:
+            callbacks = super()._create_default_callbacks()
+            if state_api_served():
+                return callbacks
+            return [c for c in callbacks if not isinstance(c, PlacementGroupCleanerCallback)]
+
+    return Trainer
+
+
 def build_trainer(cfg: ExperimentConfig):
     """Return the configured ``TorchTrainer`` for ``cfg`` (not started)."""
     import ray.train
-    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train.torch import TorchConfig
 
     t = cfg.train
     resources = {"CPU": t.cpus_per_worker}
@@ -88,7 +111,7 @@ def build_trainer(cfg: ExperimentConfig):
     storage = cfg.run.storage_path
     if not is_uri(storage):
         storage = os.path.abspath(os.path.expanduser(storage))
-    return TorchTrainer(
+    return _trainer_class()(
         train_loop_per_worker,
         train_loop_config={
             "experiment": to_dict(cfg),
