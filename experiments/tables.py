@@ -100,7 +100,10 @@ TRANSFER_ARMS = (
     ("few_b_plus_generic", "1% of B's labels + generic-augmented A"),
 )
 # arms a folder may lack (measured later with transfer.arms): shown when every seed has them
-OPTIONAL_TRANSFER_ARMS = (("translated_plus_generic", "A translated into B + generic-augmented A"),)
+OPTIONAL_TRANSFER_ARMS = (
+    ("translated_plus_generic", "A translated into B + generic-augmented A"),
+    ("translated_generic_aug", "A translated into B, then generic augmentation"),
+)
 # the arms whose training sets hold no translated image: the same for any translator of one pair, seed and settings
 TRANSLATOR_FREE_ARMS = ("source_only", "source_generic_aug", "oracle", "few_b", "few_b_plus_generic")
 
@@ -301,6 +304,11 @@ TRANSFER_DERIVED = (
     ("", "1% B + generic A - 1% B alone, points", ("few_b_plus_generic", "few_b")),
     ("oracle_minus_few_b_plus_translated_points", "oracle - (1% B + translated A), points (target <= 5)", None),
     ("translated_plus_generic_minus_generic_points", "(translated + generic A) - generic augmentation, points", None),
+    (
+        "translated_generic_aug_minus_generic_points",
+        "generic-augmented translated A - generic-augmented A, points",
+        None,
+    ),
 )
 
 

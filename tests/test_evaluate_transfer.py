@@ -186,6 +186,34 @@ def test_a_subset_of_arms_builds_only_the_sets_its_arms_train_on(domains, tmp_pa
         evaluate(dataclasses.replace(cfg, transfer=dataclasses.replace(cfg.transfer, arms=("translated",))))
 
 
+def test_the_generic_augmented_translated_arm_augments_the_translations_not_a(domains, tmp_path, monkeypatch):
+    import synthgen.evaluate.transfer as transfer_module
+
+    translations, augmented_inputs = [], []
+    real_translate, real_augment = transfer_module.translate, transfer_module.generic_augment
+
+    def recording_translate(*args, **kwargs):
+        translations.append(real_translate(*args, **kwargs))
+        return translations[-1]
+
+    def recording_augment(images, *args, **kwargs):
+        augmented_inputs.append(images.copy())
+        return real_augment(images, *args, **kwargs)
+
+    monkeypatch.setattr(transfer_module, "translate", recording_translate)
+    monkeypatch.setattr(transfer_module, "generic_augment", recording_augment)
+    a_root, b_root = domains
+    ckpt = translator(str(tmp_path / "run"), a_root, b_root)
+    arms = ["source_generic_aug", "translated_generic_aug"]
+    cfg = transfer_config(ckpt, str(tmp_path / "eval"), seeds=[0], choosing_seeds=[], arms=arms)
+    r = evaluate(cfg, progress=False)[0]["results"]
+    assert len(translations) == 1 and len(augmented_inputs) == 2  # A's pool, then the translations' own
+    assert augmented_inputs[0].shape[1] == 1  # the generic arm augments A's gray images
+    np.testing.assert_array_equal(augmented_inputs[1], translations[0].images)  # this arm: the RGB translations
+    diff = 100 * (r["arms"]["translated_generic_aug"]["mean"] - r["arms"]["source_generic_aug"]["mean"])
+    assert r["translated_generic_aug_minus_generic_points"]["mean"] == pytest.approx(diff)
+
+
 def test_the_images_each_seed_uses_are_the_halves_load_images_gives(domains, tmp_path):
     a_root, b_root = domains
     ckpt = translator(str(tmp_path / "run"), a_root, b_root, b_half="odd")

@@ -13,6 +13,8 @@ split after training on, per seed s:
     few_b_plus_generic      those few B labels + the generic augmentation pool (the same share)
     translated_plus_generic the translated A + the generic augmentation pool (``synthetic_fraction`` of every batch
                             from the pool): does the translation add anything to what generic augmentation gives?
+    translated_generic_aug  the translated A through the same generic augmentation (``generic_copies`` copies of
+                            each translation): the colour variety a one-to-one translator cannot draw, added after
 
 ``transfer.arms`` picks a subset (default: all), e.g. one new arm measured against stored results of the others.
 
@@ -61,6 +63,7 @@ ARM_PARTS = {
     "few_b_plus_translated": ("few", "translated"),
     "few_b_plus_generic": ("few", "generic"),
     "translated_plus_generic": ("translated", "generic"),
+    "translated_generic_aug": ("translated_generic", ""),
 }
 ARMS = tuple(ARM_PARTS)  # in the order they run and are reported
 
@@ -187,6 +190,12 @@ class _SeedTrainingSets:
         a, t = self.as_is, self.t
         pool = generic_augment(a.images, self.sets.source_keys, self.seed, t, self.channels)  # [N * copies, C, H, W]
         return ImageData("generic", pool, np.repeat(a.labels, t.generic_copies), self.names)
+
+    @cached_property
+    def translated_generic(self) -> ImageData:
+        tr, t = self.translated, self.t
+        pool = generic_augment(tr.images, self.sets.source_keys, self.seed, t, self.channels)  # [N * copies, C, H, W]
+        return ImageData("translated_generic", pool, np.repeat(tr.labels, t.generic_copies), self.names)
 
 
 def selected_arms(t: Any) -> tuple[str, ...]:

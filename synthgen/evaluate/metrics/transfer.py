@@ -24,6 +24,7 @@ ARM_TITLES = {  # results key -> what the arm trains on
     "few_b_plus_translated": "few B labels + translated A",
     "few_b_plus_generic": "few B labels + generic-augmented A",
     "translated_plus_generic": "translated A + generic-augmented A",
+    "translated_generic_aug": "generic-augmented translated A",
 }
 DERIVED_TITLES = {  # results key -> (title, unit)
     "gap_closure": ("gap closed: (translated - source) / (oracle - source)", ""),
@@ -31,6 +32,7 @@ DERIVED_TITLES = {  # results key -> (title, unit)
     "few_b_plus_translated_minus_few_b_points": ("few B + translated - few B alone", " pts"),
     "oracle_minus_few_b_plus_translated_points": ("oracle - (few B + translated)", " pts"),
     "translated_plus_generic_minus_generic_points": ("(translated + generic) - generic augmentation", " pts"),
+    "translated_generic_aug_minus_generic_points": ("generic-augmented translated - generic-augmented A", " pts"),
 }
 # results key -> (the arms it compares: first - second in points, or gap closure of "translated"): a comparison is
 # made when every arm it names was run (transfer.arms may pick a subset)
@@ -40,6 +42,7 @@ COMPARISONS = {
     "few_b_plus_translated_minus_few_b_points": ("few_b_plus_translated", "few_b"),
     "oracle_minus_few_b_plus_translated_points": ("oracle", "few_b_plus_translated"),
     "translated_plus_generic_minus_generic_points": ("translated_plus_generic", "source_generic_aug"),
+    "translated_generic_aug_minus_generic_points": ("translated_generic_aug", "source_generic_aug"),
 }
 
 
