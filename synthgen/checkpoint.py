@@ -193,10 +193,15 @@ def _uri_checkpoints(fs: Any, root: str) -> list[tuple[int, str]]:
 
 
 def _fetch_uri(uri: str) -> str:
-    """Copy a remote checkpoint or run folder's latest checkpoint to a local temp folder."""
+    """Copy a remote checkpoint or run folder's latest checkpoint to a local temp folder.
+
+    Raises:
+        StorageError: the URI's filesystem cannot be opened (unknown scheme, missing credentials).
+        CheckpointError: nothing complete at ``uri``.
+    """
     import pyarrow.fs as pafs
 
-    fs, root = pafs.FileSystem.from_uri(uri)
+    fs, root = open_location(uri)
     info = fs.get_file_info(root)
     if info.type == pafs.FileType.NotFound:
         raise CheckpointError(f"checkpoint {uri!r} does not exist; pass a run folder or a checkpoint-NNNNNN folder")

@@ -10,7 +10,7 @@ import torch
 
 from synthgen import checkpoint as ckpt
 from synthgen.config import ExperimentConfig, from_dict, to_dict
-from synthgen.errors import CheckpointError
+from synthgen.errors import CheckpointError, StorageError
 from synthgen.train.step import GANStep, build_gan_step
 
 SHAPE = (1, 28, 28)
@@ -136,3 +136,10 @@ def test_a_uri_run_folder_lists_the_same_complete_checkpoints_as_its_local_path(
     assert [s for s, _ in local] == [s for s, _ in uri] == [4, 12]
     assert [p for _, p in uri] == [f"file://{p}" for _, p in local]  # URIs stay URIs for the later stages
     assert ckpt.list_checkpoints(f"file://{tmp_path}/none") == []
+
+
+def test_a_checkpoint_uri_whose_filesystem_cannot_be_opened_is_a_typed_error_naming_it(tmp_path):
+    with pytest.raises(StorageError, match=r"cannot open 'nosuchfs://bucket/run'.*URI scheme"):
+        ckpt.resolve_checkpoint("nosuchfs://bucket/run")
+    with pytest.raises(CheckpointError, match="does not exist"):  # an openable URI with nothing there
+        ckpt.resolve_checkpoint(f"file://{tmp_path}/none")
