@@ -14,7 +14,7 @@ split after training on, per seed s:
     translated_plus_generic the translated A + the generic augmentation pool (``synthetic_fraction`` of every batch
                             from the pool): does the translation add anything to what generic augmentation gives?
     translated_generic_aug  the translated A through the same generic augmentation (``generic_copies`` copies of
-                            each translation): the colour variety a one-to-one translator cannot draw, added after
+                            each translation): the colour variety a one-to-one translator cannot draw, added to it
 
 ``transfer.arms`` picks a subset (default: all), e.g. one new arm measured against stored results of the others.
 
