@@ -185,17 +185,19 @@ class _SeedTrainingSets:
     def translated(self) -> ImageData:
         return translate(self.G, self.info, self.as_is, self.seed, self.t)
 
+    def _generic_pool(self, data: ImageData, name: str) -> ImageData:
+        """``generic_copies`` generic augmentations of each of ``data``'s images (A's items, in their order)."""
+        t = self.t
+        pool = generic_augment(data.images, self.sets.source_keys, self.seed, t, self.channels)  # [N * copies, C, H, W]
+        return ImageData(name, pool, np.repeat(data.labels, t.generic_copies), self.names)
+
     @cached_property
     def generic(self) -> ImageData:
-        a, t = self.as_is, self.t
-        pool = generic_augment(a.images, self.sets.source_keys, self.seed, t, self.channels)  # [N * copies, C, H, W]
-        return ImageData("generic", pool, np.repeat(a.labels, t.generic_copies), self.names)
+        return self._generic_pool(self.as_is, "generic")
 
     @cached_property
     def translated_generic(self) -> ImageData:
-        tr, t = self.translated, self.t
-        pool = generic_augment(tr.images, self.sets.source_keys, self.seed, t, self.channels)  # [N * copies, C, H, W]
-        return ImageData("translated_generic", pool, np.repeat(tr.labels, t.generic_copies), self.names)
+        return self._generic_pool(self.translated, "translated_generic")
 
 
 def selected_arms(t: Any) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -76,6 +77,7 @@ def with_layout(cfg: ExperimentConfig, nodes: list[tuple[float, float]]) -> Expe
     return replace(cfg, train=train_cfg)
 
 
+@functools.cache  # one class: it subclasses Ray's, imported on first use
 def _trainer_class() -> type:
     """``TorchTrainer``, less the placement-group cleaner where the cluster serves no State API.
 
